@@ -1,0 +1,73 @@
+// Webhook signatures: `X-Kloudless-Signature` is the standard Base64 of HMAC-SHA256 over the exact
+// raw body bytes, keyed with the application API key. WebCrypto only, so the same code signs in
+// the embedded server and verifies in the receiver on Node and on Workers.
+
+const encoder = new TextEncoder();
+
+function toBytes(body: string | Uint8Array): Uint8Array<ArrayBuffer> {
+  return typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body);
+}
+
+async function hmacKey(key: string) {
+  return crypto.subtle.importKey('raw', encoder.encode(key), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ]);
+}
+
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** Standard Base64 with padding; null when `text` is not exactly that. */
+export function base64ToBytes(text: string): Uint8Array<ArrayBuffer> | null {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) return null;
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The `X-Kloudless-Signature` value for `body` under `key`. */
+export async function signBody(body: string | Uint8Array, key: string): Promise<string> {
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(key), toBytes(body));
+  return bytesToBase64(new Uint8Array(mac));
+}
+
+/**
+ * True when `signature` is a valid signature of `body` under any of `keys` (several keys allow
+ * rotation). WebCrypto's HMAC verify compares in constant time.
+ */
+export async function verifySignature(
+  body: string | Uint8Array,
+  signature: string | null | undefined,
+  keys: readonly string[],
+): Promise<boolean> {
+  if (!signature) return false;
+  const expected = base64ToBytes(signature.trim());
+  if (!expected || expected.length !== 32) return false;
+  const bytes = toBytes(body);
+  for (const key of keys) {
+    if (await crypto.subtle.verify('HMAC', await hmacKey(key), expected, bytes)) return true;
+  }
+  return false;
+}
+
+/** Hex SHA-256 of a string: request fingerprints for Idempotency-Key. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Compares two strings in time that depends only on their lengths, not on where they differ. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const left = encoder.encode(a);
+  const right = encoder.encode(b);
+  let diff = left.length ^ right.length;
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
+  }
+  return diff === 0;
+}

@@ -1,0 +1,225 @@
+// The `itsm-rules` command line. Each command declares its flags once (with environment-variable
+// twins and defaults); parsing, validation and `--help` all come from that table.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
+import type { BearerToken } from '../server/context.js';
+import { validateWebhookUrl } from '../server/webhooks.js';
+import { type SeedUser, startItsmServer } from './node.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface FlagSpec {
+  name: string;
+  env?: string;
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  default?: string;
+  placeholder?: string;
+  description: string;
+}
+
+interface Command {
+  name: string;
+  summary: string;
+  flags: FlagSpec[];
+  run(values: FlagValues): Promise<number>;
+}
+
+type FlagValues = Record<string, string | string[] | boolean | undefined>;
+
+const DEV_API_KEY = 'dev-api-key';
+const DEV_APP_ID = 'itsm-rules-dev';
+
+const itsmServerFlags: FlagSpec[] = [
+  { name: 'port', env: 'ITSM_SERVER_PORT', type: 'string', default: '8788', placeholder: 'N', description: 'port to listen on (0: any free port)' },
+  { name: 'host', env: 'ITSM_SERVER_HOST', type: 'string', default: '127.0.0.1', placeholder: 'ADDR', description: 'address to listen on' },
+  { name: 'db', env: 'ITSM_SERVER_DB', type: 'string', default: './data/itsm.db', placeholder: 'PATH', description: 'SQLite database file, or :memory:' },
+  { name: 'api-key', env: 'ITSM_API_KEY', type: 'string', placeholder: 'KEY', description: `application API key (Authorization: APIKey KEY; also signs webhooks). Default on loopback: ${DEV_API_KEY}` },
+  { name: 'app-id', env: 'ITSM_APP_ID', type: 'string', placeholder: 'ID', description: `application id (answered in webhook handshakes). Default: ${DEV_APP_ID}` },
+  { name: 'webhook', env: 'ITSM_WEBHOOKS', type: 'string', multiple: true, placeholder: 'URL', description: 'register this webhook at start, after the handshake (repeatable; env: comma-separated)' },
+  { name: 'token', env: 'ITSM_TOKENS', type: 'string', multiple: true, placeholder: 'TOKEN:ACCOUNT[:USER]', description: 'accept Authorization: Bearer TOKEN for one account (repeatable; env: comma-separated)' },
+  { name: 'users', env: 'ITSM_USERS_FILE', type: 'string', placeholder: 'FILE', description: 'JSON array of team users to provision: {account, first_name, last_name, email, sys_id?}' },
+  { name: 'public-url', env: 'ITSM_PUBLIC_URL', type: 'string', placeholder: 'URL', description: 'base URL used in href (default: the request origin)' },
+  { name: 'max-body', env: 'ITSM_MAX_BODY', type: 'string', default: String(DEFAULT_MAX_BODY_BYTES), placeholder: 'BYTES', description: 'largest request body; larger ones get 413' },
+  { name: 'event-retention', env: 'ITSM_EVENT_RETENTION', type: 'string', default: String(DEFAULT_EVENT_RETENTION), placeholder: 'N', description: 'events kept per account; older cursors expire' },
+];
+
+function positiveInt(flag: string, text: string, min = 1): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+function parseTokens(specs: string[]): Record<string, BearerToken> {
+  const tokens: Record<string, BearerToken> = {};
+  for (const spec of specs) {
+    const [token, account, userId] = spec.split(':');
+    if (!token || !account || !/^\d+$/.test(account)) {
+      throw new UsageError(`--token must be TOKEN:ACCOUNT[:USER_ID], got ${JSON.stringify(spec)}`);
+    }
+    tokens[token] = { account: Number(account), ...(userId && { userId }) };
+  }
+  return tokens;
+}
+
+function readUsersFile(path: string): SeedUser[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--users ${path}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((u) => u && typeof u === 'object' && Number.isInteger(u.account))) {
+    throw new UsageError(`--users ${path}: expected a JSON array of {account, first_name, last_name, email}`);
+  }
+  return parsed as SeedUser[];
+}
+
+const list = (value: FlagValues[string]): string[] =>
+  (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []).filter(Boolean);
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+const itsmServerCommand: Command = {
+  name: 'itsm-server',
+  summary: 'serve the embedded ITSM API (the Kloudless-style API of shared/spec/itsm-api.md) alone',
+  flags: itsmServerFlags,
+  async run(values) {
+    const host = String(values.host);
+    if (!values['api-key'] && !isLoopback(host)) {
+      throw new UsageError(`--api-key is required when listening on ${host} (beyond loopback)`);
+    }
+    const apiKey = (values['api-key'] as string | undefined) ?? DEV_API_KEY;
+    const appId = (values['app-id'] as string | undefined) ?? DEV_APP_ID;
+    const webhooks = list(values.webhook);
+    for (const url of webhooks) {
+      try {
+        validateWebhookUrl(url);
+      } catch (error) {
+        throw new UsageError(`--webhook: ${(error as Error).message}`);
+      }
+    }
+    const usersFile = values.users as string | undefined;
+    const log = (line: string) => console.error(line);
+    const running = await startItsmServer({
+      port: positiveInt('port', String(values.port), 0),
+      host,
+      db: String(values.db),
+      apiKey,
+      appId,
+      tokens: parseTokens(list(values.token)),
+      webhooks,
+      ...(usersFile && { users: readUsersFile(usersFile) }),
+      ...(values['public-url'] ? { publicUrl: String(values['public-url']) } : {}),
+      maxBodyBytes: positiveInt('max-body', String(values['max-body'])),
+      eventRetention: positiveInt('event-retention', String(values['event-retention'])),
+      log,
+    });
+    console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);
+    if (!values['api-key']) {
+      console.log(`itsm-api: no --api-key given; using the development key "${apiKey}" (loopback only)`);
+    }
+    await waitForSignal();
+    console.log('itsm-api: shutting down');
+    await running.close();
+    return 0;
+  },
+};
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+const COMMANDS: Command[] = [itsmServerCommand];
+
+function commandHelp(command: Command): string {
+  const lines = [`usage: itsm-rules ${command.name} [flags]`, '', command.summary, '', 'flags:'];
+  for (const flag of command.flags) {
+    const left = `  --${flag.name}${flag.placeholder ? ` ${flag.placeholder}` : ''}`;
+    const extras = [flag.env && `env ${flag.env}`, flag.default !== undefined && `default ${flag.default}`]
+      .filter(Boolean)
+      .join('; ');
+    lines.push(`${left.padEnd(34)} ${flag.description}${extras ? ` (${extras})` : ''}`);
+  }
+  lines.push(`${'  --help'.padEnd(34)} show this help`);
+  return lines.join('\n');
+}
+
+function mainHelp(): string {
+  return [
+    'usage: itsm-rules <command> [flags]',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`),
+    '',
+    'Run `itsm-rules <command> --help` for its flags. Every flag has an environment-variable twin.',
+  ].join('\n');
+}
+
+/** Flag values from argv, then the environment, then defaults. */
+function resolveFlags(command: Command, argv: string[], env: NodeJS.ProcessEnv): FlagValues | 'help' {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
+  for (const flag of command.flags) options[flag.name] = { type: flag.type, ...(flag.multiple && { multiple: true }) };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.values.help) return 'help';
+  const values: FlagValues = {};
+  for (const flag of command.flags) {
+    let value = parsed.values[flag.name] as FlagValues[string];
+    const fromEnv = flag.env ? env[flag.env] : undefined;
+    if (value === undefined && fromEnv !== undefined && fromEnv !== '') {
+      value = flag.multiple
+        ? fromEnv.split(',').map((s) => s.trim()).filter(Boolean)
+        : flag.type === 'boolean'
+          ? fromEnv === 'true' || fromEnv === '1'
+          : fromEnv;
+    }
+    values[flag.name] = value ?? flag.default;
+  }
+  return values;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(mainHelp());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`itsm-rules: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    const values = resolveFlags(command, rest, env);
+    if (values === 'help') {
+      console.log(commandHelp(command));
+      return 0;
+    }
+    return await command.run(values);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`itsm-rules ${command.name}: ${error.message}\n\n${commandHelp(command)}`);
+      return 2;
+    }
+    console.error(`itsm-rules ${command.name}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+

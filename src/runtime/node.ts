@@ -1,0 +1,175 @@
+// Node composition root of the embedded ITSM API: opens the SQLite store with the shared
+// migrations, serves the Hono app on a port, registers start-up webhooks, provisions seed users,
+// and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
+import type { BearerToken } from '../server/context.js';
+import type { ItsmStore, Migration } from '../storage/port.js';
+import { createSqliteStore } from '../storage/sqlite.js';
+
+export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
+
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir)
+    .filter((name) => /^\d+.*\.sql$/.test(name))
+    .sort()
+    .map((name) => ({ name, sql: readFileSync(join(dir, name), 'utf8') }));
+}
+
+/** Opens (creating the folder of) a SQLite database with every migration applied. */
+export function openSqliteStore(path: string): ItsmStore {
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  return createSqliteStore({ path, migrations: loadMigrations() });
+}
+
+/** Listens on host:port (0 = any free port) and resolves with the bound address. */
+export function listen(server: ServerType, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolveListen, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`port ${port} on ${host} is already in use; choose another with --port`)
+          : error,
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolveListen(server.address() as AddressInfo);
+    });
+  });
+}
+
+export function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolveClose) => {
+    server.close(() => resolveClose());
+    // Keep-alive sockets would hold close() open; idle ones can go now.
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+  });
+}
+
+export interface SeedUser {
+  account: number;
+  first_name?: string;
+  last_name?: string;
+  email?: string;
+  sys_id?: string;
+  [field: string]: unknown;
+}
+
+export interface StartItsmServerOptions extends Omit<ItsmServerOptions, 'store' | 'tokens'> {
+  port: number;
+  host: string;
+  /** SQLite file path or `:memory:`. Ignored when `store` is given. */
+  db?: string;
+  store?: ItsmStore;
+  tokens?: Record<string, BearerToken>;
+  /** URLs registered (with the handshake) once the server listens. */
+  webhooks?: string[];
+  /** Team users provisioned as sys_user records at start (skipped when their sys_id exists). */
+  users?: SeedUser[];
+}
+
+export interface RunningItsmServer {
+  url: string;
+  port: number;
+  itsm: ItsmServer;
+  store: ItsmStore;
+  /** Settles once every start-up webhook is registered or given up on. */
+  webhooksReady: Promise<void>;
+  close(): Promise<void>;
+}
+
+async function provisionUsers(itsm: ItsmServer, apiKey: string, users: SeedUser[]): Promise<void> {
+  for (const { account, ...record } of users) {
+    const response = await itsm.app.request(`/v1/accounts/${account}/itsm/objects?raw_type=sys_user`, {
+      method: 'POST',
+      headers: { Authorization: `APIKey ${apiKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(record),
+    });
+    // 409: the user's sys_id is already there from an earlier start.
+    if (response.status !== 201 && response.status !== 409) {
+      throw new Error(`provisioning user ${JSON.stringify(record)} failed: ${await response.text()}`);
+    }
+  }
+}
+
+export async function startItsmServer(options: StartItsmServerOptions): Promise<RunningItsmServer> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const store = options.store ?? openSqliteStore(options.db ?? ':memory:');
+  const itsm = createItsmServer({
+    ...options,
+    store,
+    log,
+    clientIp: (c) => {
+      try {
+        return getConnInfo(c).remote.address ?? null;
+      } catch {
+        return null;
+      }
+    },
+  });
+  await provisionUsers(itsm, options.apiKey, options.users ?? []);
+  const server = createAdaptorServer({ fetch: itsm.app.fetch });
+  let address: AddressInfo;
+  try {
+    address = await listen(server, options.port, options.host);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  let closing = false;
+  const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
+
+  return {
+    url,
+    port: address.port,
+    itsm,
+    store,
+    webhooksReady,
+    async close() {
+      closing = true;
+      await closeServer(server);
+      await itsm.close();
+      await webhooksReady;
+      if (!options.store) await store.close();
+    },
+  };
+}
+
+/**
+ * Registers each URL; a receiver that is not up yet is retried for about two minutes so that
+ * the API and its receiver can be started in either order.
+ */
+async function registerStartupWebhooks(
+  itsm: ItsmServer,
+  urls: string[],
+  log: (line: string) => void,
+  stopped: () => boolean,
+): Promise<void> {
+  await Promise.all(
+    urls.map(async (url) => {
+      for (let attempt = 1; attempt <= 12 && !stopped(); attempt++) {
+        try {
+          const { webhook, created } = await itsm.registerWebhook(url);
+          log(`itsm-api: webhook ${webhook.id} ${created ? 'registered' : 'already registered'}: ${webhook.url}`);
+          return;
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          log(`itsm-api: ${message}${attempt < 12 ? '; retrying in 10 s' : '; giving up'}`);
+          for (let waited = 0; waited < 10_000 && !stopped(); waited += 250) {
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
+      }
+    }),
+  );
+}

@@ -1,0 +1,142 @@
+// The embedded ITSM API as one Hono app (shared/spec/itsm-api.md). Runtime-neutral: the Node
+// runtime serves it on a port, tests call it over real HTTP, and the engine's all-in-one mode
+// mounts it under the same process. `createItsmServer` wires the store, the webhook notifier and
+// the routes, and maps every error to the Kloudless error body in one place.
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { nanoid } from 'nanoid';
+import type { ItsmStore } from '../storage/port.js';
+import { accountAuth } from './auth.js';
+import type { AppEnv, BearerToken, ServerDeps } from './context.js';
+import { ApiError, errorResponse, jsonResponse } from './errors.js';
+import { registerEventRoutes } from './events.js';
+import { registerObjectRoutes } from './objects.js';
+import { registerTeamRoutes } from './team.js';
+import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
+import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_EVENT_RETENTION = 10_000;
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface ItsmServerOptions {
+  store: ItsmStore;
+  /** The application API key: `Authorization: APIKey <key>`, and the webhook signing key. */
+  apiKey: string;
+  appId: string;
+  /** Bearer tokens, each bound to one account. */
+  tokens?: ReadonlyMap<string, BearerToken> | Record<string, BearerToken>;
+  /** Base of every `href` (`https://itsm.example.com`); default: the request's origin. */
+  publicUrl?: string;
+  /** Largest accepted request body; larger ones get a 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Events kept per account. Default 10,000. */
+  eventRetention?: number;
+  /** How long an Idempotency-Key is remembered. Default 24 h. */
+  idempotencyTtlMs?: number;
+  /** Retry and timeout settings of webhook notifications. */
+  delivery?: DeliveryOptions;
+  /** The client address recorded as `ip` on events (runtime-specific). */
+  clientIp?: (c: Context) => string | null;
+  log?: (line: string) => void;
+}
+
+export interface ItsmServer {
+  app: Hono<AppEnv>;
+  notifier: WebhookNotifier;
+  /** Registers a webhook URL after the handshake, as `POST .../webhooks` does. */
+  registerWebhook(url: string): ReturnType<typeof registerWebhook>;
+  /** Stops webhook delivery (waiting for requests in flight); the store stays open. */
+  close(): Promise<void>;
+}
+
+const ROUTE_METHODS: [string, string[]][] = [
+  ['/v1/accounts/:account/itsm/:collection', ['GET', 'POST']],
+  ['/v1/accounts/:account/itsm/:collection/:id', ['GET', 'PATCH', 'DELETE']],
+  ['/v1/accounts/:account/events', ['GET']],
+  ['/v1/accounts/:account/events/latest', ['GET']],
+  ['/v1/accounts/:account/team/users', ['GET']],
+  ['/v1/accounts/:account/team/users/:user', ['GET']],
+  ['/v1/applications/:app_id/webhooks', ['GET', 'POST']],
+  ['/v1/applications/:app_id/webhooks/:id', ['GET', 'DELETE']],
+];
+
+export function createItsmServer(options: ItsmServerOptions): ItsmServer {
+  const log = options.log ?? (() => {});
+  const tokens =
+    options.tokens instanceof Map
+      ? options.tokens
+      : new Map(Object.entries((options.tokens ?? {}) as Record<string, BearerToken>));
+  const notifier = new WebhookNotifier({
+    store: options.store,
+    appId: options.appId,
+    apiKey: options.apiKey,
+    log,
+    ...options.delivery,
+  });
+  const deps: ServerDeps = {
+    store: options.store,
+    apiKey: options.apiKey,
+    appId: options.appId,
+    tokens,
+    publicUrl: options.publicUrl,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+    idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    notifier,
+    clientIp: options.clientIp ?? (() => null),
+    log,
+  };
+
+  const app = new Hono<AppEnv>({ strict: false });
+
+  app.use(async (c, next) => {
+    const requestId = nanoid(16);
+    c.set('requestId', requestId);
+    await next();
+    c.res.headers.set('X-Request-Id', requestId);
+  });
+  app.use(
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(
+          'payload_too_large',
+          `the request body is larger than the limit of ${deps.maxBodyBytes} bytes`,
+        );
+      },
+    }),
+  );
+  app.use('/v1/accounts/:account/*', accountAuth(deps));
+
+  app.get('/healthz', (c) => jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }));
+  registerObjectRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerTeamRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
+
+  for (const [path, methods] of ROUTE_METHODS) {
+    app.all(path, (c) => {
+      throw new ApiError('method_not_allowed', `${c.req.method} is not allowed here; use ${methods.join(', ')}`, {
+        Allow: methods.join(', '),
+      });
+    });
+  }
+
+  app.notFound((c) =>
+    errorResponse(new ApiError('not_found', `no such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? nanoid(16)),
+  );
+  app.onError((error, c) => {
+    const requestId = c.get('requestId') ?? nanoid(16);
+    if (error instanceof ApiError) return errorResponse(error, requestId);
+    log(`itsm-api: internal error on ${c.req.method} ${c.req.path} (request ${requestId}): ${error.stack ?? error}`);
+    return errorResponse(new ApiError('internal_error', `internal error; quote request id ${requestId}`), requestId);
+  });
+
+  return {
+    app,
+    notifier,
+    registerWebhook: (url) => registerWebhook(deps, url),
+    close: () => notifier.stop(),
+  };
+}

@@ -1,0 +1,100 @@
+// What every route of the embedded API shares: its dependencies and the per-request variables
+// set by the auth middleware, plus the small request helpers (JSON body, paging, raw flag).
+import type { Context } from 'hono';
+import type { ItsmStore } from '../storage/port.js';
+import { badRequest } from './errors.js';
+import type { WebhookNotifier } from './webhook-delivery.js';
+
+export interface BearerToken {
+  account: number;
+  /** Recorded as `user_id` on events this token causes. */
+  userId?: string;
+}
+
+export interface ServerDeps {
+  store: ItsmStore;
+  apiKey: string;
+  appId: string;
+  tokens: ReadonlyMap<string, BearerToken>;
+  publicUrl: string | undefined;
+  maxBodyBytes: number;
+  eventRetention: number;
+  idempotencyTtlMs: number;
+  notifier: WebhookNotifier;
+  clientIp: (c: Context) => string | null;
+  log: (line: string) => void;
+}
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    account: number;
+    /** The user a request acts as (Bearer token's user or X-Kloudless-As-User), for events. */
+    actor: string | null;
+    /** True when the request authenticated with the application API key. */
+    isAppKey: boolean;
+  };
+};
+
+export type AppContext = Context<AppEnv>;
+
+export function baseUrlOf(deps: ServerDeps, c: Context): string {
+  return (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
+}
+
+export function wantsRaw(c: Context): boolean {
+  return c.req.header('X-Kloudless-Raw-Data')?.trim().toLowerCase() === 'true';
+}
+
+/** The request body as a JSON object; a 400 for anything else. */
+export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw badRequest('the request body must be a JSON object, got an empty body');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw badRequest(`the request body must be a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function integerParam(c: Context, name: string, min: number, max: number, fallback: number): number {
+  const text = c.req.query(name);
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw badRequest(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+export function pageParams(c: Context): { page: number; pageSize: number } {
+  return {
+    pageSize: integerParam(c, 'page_size', 1, 1000, 10),
+    page: integerParam(c, 'page', 1, Number.MAX_SAFE_INTEGER, 1),
+  };
+}
+
+export function eventPageSize(c: Context): number {
+  return integerParam(c, 'page_size', 1, 1000, 100);
+}
+
+/** The object_list envelope of a page. */
+export function objectList(
+  objects: unknown[],
+  paging: { page: number; pageSize: number; total: number },
+  api: string,
+) {
+  return {
+    total: paging.total,
+    count: objects.length,
+    page: paging.page,
+    next_page: paging.page * paging.pageSize < paging.total ? paging.page + 1 : null,
+    objects,
+    type: 'object_list',
+    api,
+  };
+}

@@ -1,0 +1,396 @@
+// CRUD of the five unified types and generic objects: validation, reference checks, upstream
+// numbering, Idempotency-Key, and the event appended with every write. Every write is one store
+// commit (object + event + idempotency record), so a failed request stores nothing.
+import type { Hono } from 'hono';
+import { nanoid } from 'nanoid';
+import {
+  COLLECTION_PATHS,
+  CREATE_DEFAULTS,
+  type FieldKind,
+  type ObjectType,
+  READ_ONLY_FIELDS,
+  TYPE_FIELDS,
+  type UnifiedType,
+} from '../itsm/fields.js';
+import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
+import { sha256Hex } from '../itsm/signature.js';
+import {
+  IdempotencyConflictError,
+  type NewEvent,
+  StaleWriteError,
+  type StoredObject,
+} from '../storage/port.js';
+import {
+  type AppContext,
+  type AppEnv,
+  baseUrlOf,
+  objectList,
+  pageParams,
+  readJsonObject,
+  type ServerDeps,
+  wantsRaw,
+} from './context.js';
+import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
+import { mappedColumns, UPSTREAM_TABLES } from './raw.js';
+import { renderObject, renderObjects } from './render.js';
+
+const COLLECTIONS = new Map<string, ObjectType>(
+  Object.entries(COLLECTION_PATHS).flatMap(([type, paths]) => [
+    [paths.plural, type as ObjectType],
+    [paths.singular, type as ObjectType],
+  ]),
+);
+
+const SYS_ID = /^[0-9a-f]{32}$/;
+const RAW_TYPE = /^[A-Za-z0-9_.-]{1,80}$/;
+const UPDATE_ATTEMPTS = 5;
+
+function collectionType(c: AppContext): ObjectType {
+  const name = c.req.param('collection') ?? '';
+  const type = COLLECTIONS.get(name);
+  if (!type) {
+    throw notFound(
+      `no such collection itsm/${name}; use one of ${Object.values(COLLECTION_PATHS)
+        .map((p) => p.plural)
+        .join(', ')}`,
+    );
+  }
+  return type;
+}
+
+/** raw_type of a generic-object request: required there, refused elsewhere. */
+function rawTypeOf(c: AppContext, type: ObjectType): string | null {
+  const rawType = c.req.query('raw_type');
+  if (type !== 'object') return null;
+  if (rawType === undefined || rawType === '') {
+    throw badRequest('raw_type is required for generic objects, e.g. ?raw_type=sys_user');
+  }
+  if (!RAW_TYPE.test(rawType)) {
+    throw badRequest(`raw_type must be an upstream table name (letters, digits, _ . -), got ${JSON.stringify(rawType)}`);
+  }
+  return rawType;
+}
+
+function randomSysId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function newObjectId(): string {
+  return `F${nanoid(64)}`;
+}
+
+/**
+ * Validates a create or update body of a unified type and returns the fields to write
+ * (null = clear) and the upstream-only `raw.object` fields.
+ */
+async function prepareUnifiedWrite(
+  deps: ServerDeps,
+  account: number,
+  type: UnifiedType,
+  body: Record<string, unknown>,
+): Promise<{ fields: Record<string, unknown>; extra: Record<string, unknown> }> {
+  const writable = { ...body };
+  for (const field of READ_ONLY_FIELDS) delete writable[field];
+  const parsed = WRITE_SCHEMAS[type].safeParse(writable);
+  if (!parsed.success) throw badRequest(describeIssues(parsed.error).join('; '));
+  const { raw, ...fields } = parsed.data as Record<string, unknown> & {
+    raw?: { object: Record<string, unknown> };
+  };
+
+  const kinds: Record<string, FieldKind> = TYPE_FIELDS[type];
+  const references = new Map<string, string>();
+  for (const [field, value] of Object.entries(fields)) {
+    const kind = kinds[field];
+    if ((kind === 'reference' || kind === 'user') && value === '') fields[field] = null;
+    else if (kind === 'reference' && typeof value === 'string') references.set(field, value);
+  }
+  if (references.size > 0) {
+    const found = new Map(
+      (await deps.store.getObjects(account, [...references.values()])).map((o) => [o.id, o]),
+    );
+    const dangling = [...references].filter(([field, id]) => found.get(id)?.type !== field);
+    if (dangling.length > 0) {
+      throw badRequest(
+        dangling
+          .map(([field, id]) => `${field}: no ${field} with id ${JSON.stringify(id)} exists in account ${account}`)
+          .join('; '),
+      );
+    }
+  }
+
+  const extra = raw?.object ?? {};
+  const owned = mappedColumns(type);
+  const clashes = Object.keys(extra).filter((key) => owned.has(key));
+  if (clashes.length > 0) {
+    throw badRequest(
+      `raw.object may only set upstream fields the unified model lacks; set these through their unified fields instead: ${clashes.join(', ')}`,
+    );
+  }
+  return { fields, extra };
+}
+
+function mergeRecord(
+  base: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+/** Validates a generic object's record; sys_id may be given once, on create. */
+async function prepareGenericRecord(
+  deps: ServerDeps,
+  account: number,
+  rawType: string,
+  body: Record<string, unknown>,
+  mode: 'create' | 'update',
+): Promise<{ record: Record<string, unknown>; sysId: string | null }> {
+  const { sys_id: sysId, sys_created_on: _created, sys_updated_on: _updated, ...record } = body;
+  if (mode === 'update' || sysId === undefined || sysId === null) return { record, sysId: null };
+  if (typeof sysId !== 'string' || !SYS_ID.test(sysId)) {
+    throw badRequest(`sys_id must be 32 lower-case hex digits, got ${JSON.stringify(sysId)}`);
+  }
+  if ((await deps.store.findByUpstreamIds(account, rawType, [sysId])).length > 0) {
+    throw new ApiError('conflict', `a ${rawType} record with sys_id ${sysId} already exists in account ${account}`);
+  }
+  return { record, sysId };
+}
+
+function makeEvent(
+  deps: ServerDeps,
+  c: AppContext,
+  type: NewEvent['type'],
+  metadata: Record<string, unknown>,
+  previousMetadata?: Record<string, unknown>,
+): NewEvent {
+  return {
+    account: c.get('account'),
+    type,
+    action: { add: 'insert', update: 'update', delete: 'delete' }[type],
+    modified: formatIsoDate(new Date()),
+    ip: deps.clientIp(c),
+    userId: c.get('actor'),
+    metadata,
+    ...(previousMetadata && { previousMetadata }),
+  };
+}
+
+async function findObject(
+  deps: ServerDeps,
+  c: AppContext,
+  type: ObjectType,
+  rawType: string | null,
+): Promise<StoredObject> {
+  const id = c.req.param('id') ?? '';
+  const object = await deps.store.getObject(c.get('account'), id);
+  if (!object || object.type !== type || (rawType !== null && object.rawType !== rawType)) {
+    const what = rawType ? `${rawType} object` : type;
+    throw notFound(`no ${what} with id ${JSON.stringify(id)} in account ${c.get('account')}`);
+  }
+  return object;
+}
+
+function replayOrConflict(
+  record: { requestHash: string; status: number; body: string },
+  requestHash: string,
+  key: string,
+): Response {
+  if (record.requestHash !== requestHash) {
+    throw new ApiError(
+      'conflict',
+      `Idempotency-Key ${JSON.stringify(key)} was already used with a different request body`,
+    );
+  }
+  return new Response(record.body, {
+    status: record.status,
+    headers: { 'Content-Type': 'application/json', 'Idempotent-Replayed': 'true' },
+  });
+}
+
+export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
+  const collection = '/v1/accounts/:account/itsm/:collection';
+  const item = `${collection}/:id`;
+
+  app.get(collection, async (c) => {
+    const type = collectionType(c);
+    const rawType = rawTypeOf(c, type);
+    const { page, pageSize } = pageParams(c);
+    const { total, objects } = await deps.store.listObjects({
+      account: c.get('account'),
+      type,
+      rawType,
+      offset: (page - 1) * pageSize,
+      limit: pageSize,
+    });
+    const rendered = await renderObjects(deps.store, objects, {
+      baseUrl: baseUrlOf(deps, c),
+      includeRaw: wantsRaw(c),
+    });
+    return jsonResponse(200, objectList(rendered, { page, pageSize, total }, 'itsm'));
+  });
+
+  app.post(collection, async (c) => {
+    const type = collectionType(c);
+    const rawType = rawTypeOf(c, type);
+    const account = c.get('account');
+    const body = await readJsonObject(c);
+
+    const key = c.req.header('Idempotency-Key');
+    let requestHash = '';
+    if (key !== undefined) {
+      if (key.length === 0 || key.length > 255) {
+        throw badRequest('Idempotency-Key must be 1 to 255 characters');
+      }
+      requestHash = await sha256Hex(`${type}\n${rawType ?? ''}\n${JSON.stringify(body)}`);
+      await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
+      const existing = await deps.store.getIdempotencyRecord(account, key);
+      if (existing) return replayOrConflict(existing, requestHash, key);
+    }
+
+    const now = formatIsoDate(new Date());
+    let object: StoredObject;
+    if (type === 'object') {
+      const { record, sysId } = await prepareGenericRecord(deps, account, rawType ?? '', body, 'create');
+      object = {
+        account,
+        id: newObjectId(),
+        type,
+        rawType,
+        upstreamId: sysId ?? randomSysId(),
+        number: null,
+        fields: record,
+        extra: {},
+        created: now,
+        modified: now,
+        version: 1,
+      };
+    } else {
+      const { fields, extra } = await prepareUnifiedWrite(deps, account, type, body);
+      const kinds: Record<string, FieldKind> = TYPE_FIELDS[type];
+      const defaults = Object.fromEntries(
+        Object.entries(CREATE_DEFAULTS).filter(([field]) => field in kinds),
+      );
+      const { prefix } = UPSTREAM_TABLES[type];
+      const counter = await deps.store.nextCounter(account, prefix);
+      object = {
+        account,
+        id: newObjectId(),
+        type,
+        rawType: null,
+        upstreamId: randomSysId(),
+        number: `${prefix}${String(10_000 + counter).padStart(7, '0')}`,
+        fields: mergeRecord(defaults, fields),
+        extra,
+        created: now,
+        modified: now,
+        version: 1,
+      };
+    }
+
+    const baseUrl = baseUrlOf(deps, c);
+    const metadata = await renderObject(deps.store, object, { baseUrl, includeRaw: true });
+    const response = wantsRaw(c)
+      ? metadata
+      : await renderObject(deps.store, object, { baseUrl, includeRaw: false });
+    const responseText = JSON.stringify(response);
+    try {
+      await deps.store.commit({
+        write: { kind: 'create', object },
+        event: makeEvent(deps, c, 'add', metadata),
+        retention: deps.eventRetention,
+        ...(key !== undefined && {
+          idempotency: { account, key, requestHash, status: 201, body: responseText, createdAt: Date.now() },
+        }),
+      });
+    } catch (error) {
+      if (error instanceof IdempotencyConflictError && key !== undefined) {
+        // Another request with the same key committed first: answer as a replay of it.
+        const winner = await deps.store.getIdempotencyRecord(account, key);
+        if (winner) return replayOrConflict(winner, requestHash, key);
+      }
+      throw error;
+    }
+    deps.notifier.notify(account);
+    return new Response(responseText, { status: 201, headers: { 'Content-Type': 'application/json' } });
+  });
+
+  app.get(item, async (c) => {
+    const type = collectionType(c);
+    const object = await findObject(deps, c, type, rawTypeOf(c, type));
+    const body = await renderObject(deps.store, object, {
+      baseUrl: baseUrlOf(deps, c),
+      includeRaw: wantsRaw(c),
+    });
+    return jsonResponse(200, body);
+  });
+
+  app.patch(item, async (c) => {
+    const type = collectionType(c);
+    const rawType = rawTypeOf(c, type);
+    const account = c.get('account');
+    const body = await readJsonObject(c);
+    const baseUrl = baseUrlOf(deps, c);
+
+    // Read-modify-write with a version check: a concurrent update makes us re-read and re-apply.
+    for (let attempt = 1; ; attempt++) {
+      const current = await findObject(deps, c, type, rawType);
+      let next: StoredObject;
+      if (type === 'object') {
+        const { record } = await prepareGenericRecord(deps, account, rawType ?? '', body, 'update');
+        next = { ...current, fields: mergeRecord(current.fields, record) };
+      } else {
+        const { fields, extra } = await prepareUnifiedWrite(deps, account, type, body);
+        next = {
+          ...current,
+          fields: mergeRecord(current.fields, fields),
+          extra: mergeRecord(current.extra, extra),
+        };
+      }
+      next.modified = formatIsoDate(new Date());
+      next.version = current.version + 1;
+      const previous = await renderObject(deps.store, current, { baseUrl, includeRaw: true });
+      const metadata = await renderObject(deps.store, next, { baseUrl, includeRaw: true });
+      try {
+        await deps.store.commit({
+          write: { kind: 'update', object: next, expectedVersion: current.version },
+          event: makeEvent(deps, c, 'update', metadata, previous),
+          retention: deps.eventRetention,
+        });
+      } catch (error) {
+        if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+        throw error;
+      }
+      deps.notifier.notify(account);
+      const response = wantsRaw(c)
+        ? metadata
+        : await renderObject(deps.store, next, { baseUrl, includeRaw: false });
+      return jsonResponse(200, response);
+    }
+  });
+
+  app.delete(item, async (c) => {
+    const type = collectionType(c);
+    const rawType = rawTypeOf(c, type);
+    const account = c.get('account');
+    for (let attempt = 1; ; attempt++) {
+      const current = await findObject(deps, c, type, rawType);
+      try {
+        await deps.store.commit({
+          write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
+          event: makeEvent(deps, c, 'delete', { id: current.id, type: current.type, api: 'itsm' }),
+          retention: deps.eventRetention,
+        });
+      } catch (error) {
+        if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+        throw error;
+      }
+      deps.notifier.notify(account);
+      return c.body(null, 204);
+    }
+  });
+}

@@ -1,0 +1,167 @@
+// The storage port of the embedded ITSM API: a small async interface that the SQLite adapter
+// (Node) implements today and a D1 adapter (Workers) can implement with the same migrations.
+// Every write that must be atomic (object + event + idempotency record + retention) is one
+// `commit` call, so an adapter can map it to one transaction or one D1 batch.
+import type { ObjectType } from '../itsm/fields.js';
+
+/** An object as stored: the unified fields in write form, plus the upstream bookkeeping. */
+export interface StoredObject {
+  account: number;
+  id: string;
+  type: ObjectType;
+  /** Generic objects only: the upstream table (`sys_user`, ...). */
+  rawType: string | null;
+  /** The upstream record id (ServiceNow `sys_id`). */
+  upstreamId: string;
+  /** The upstream number (INC0010001), or null for generic objects. */
+  number: string | null;
+  /** Unified fields as written (user and reference ids); for generic objects, the record. */
+  fields: Record<string, unknown>;
+  /** Upstream-only fields set through `raw.object`. */
+  extra: Record<string, unknown>;
+  created: string;
+  modified: string;
+  /** Starts at 1, +1 on every update; guards read-modify-write against lost updates. */
+  version: number;
+}
+
+export interface NewEvent {
+  account: number;
+  type: 'add' | 'update' | 'delete';
+  action: string;
+  modified: string;
+  ip: string | null;
+  userId: string | null;
+  /** The object as a GET returns it, raw included (stripped on output unless asked for). */
+  metadata: Record<string, unknown>;
+  previousMetadata?: Record<string, unknown>;
+}
+
+export interface StoredEvent extends NewEvent {
+  /** Global, increasing: the event id and the cursor after this event. */
+  seq: number;
+}
+
+export type ObjectWrite =
+  | { kind: 'create'; object: StoredObject }
+  | { kind: 'update'; object: StoredObject; expectedVersion: number }
+  | { kind: 'delete'; account: number; id: string; expectedVersion: number };
+
+export interface IdempotencyRecord {
+  account: number;
+  key: string;
+  requestHash: string;
+  status: number;
+  body: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+export interface CommitInput {
+  write: ObjectWrite;
+  event: NewEvent;
+  /** Stored in the same transaction; a key already taken fails the whole commit. */
+  idempotency?: IdempotencyRecord;
+  /** Keep at most this many events for the account; older ones are dropped. */
+  retention: number;
+}
+
+export interface ObjectQuery {
+  account: number;
+  type: ObjectType;
+  rawType?: string | null;
+  offset: number;
+  limit: number;
+}
+
+export interface WebhookRecord {
+  id: number;
+  appId: string;
+  url: string;
+  created: string;
+}
+
+export interface ItsmStore {
+  getObject(account: number, id: string): Promise<StoredObject | null>;
+  /** The objects among `ids` that exist in the account, in no particular order. */
+  getObjects(account: number, ids: readonly string[]): Promise<StoredObject[]>;
+  /** Oldest first, stable; `total` counts the whole collection. */
+  listObjects(query: ObjectQuery): Promise<{ total: number; objects: StoredObject[] }>;
+  /** Generic objects of one raw type whose upstream ids are among `upstreamIds`. */
+  findByUpstreamIds(
+    account: number,
+    rawType: string,
+    upstreamIds: readonly string[],
+  ): Promise<StoredObject[]>;
+  /** Atomically increments and returns a per-account counter (1 on first use). */
+  nextCounter(account: number, name: string): Promise<number>;
+
+  /**
+   * Applies the write, appends the event and stores the idempotency record, all or nothing.
+   * Throws `StaleWriteError` when an update or delete finds another version (or no object),
+   * and `IdempotencyConflictError` when the idempotency key is already taken.
+   */
+  commit(input: CommitInput): Promise<{ eventSeq: number }>;
+
+  getIdempotencyRecord(account: number, key: string): Promise<IdempotencyRecord | null>;
+  /** Drops records created before `createdBefore` (ms); returns how many. */
+  purgeIdempotencyRecords(createdBefore: number): Promise<number>;
+
+  /** Events of the account with seq > after, oldest first, and how many remain after them. */
+  listEvents(
+    account: number,
+    after: number,
+    limit: number,
+  ): Promise<{ events: StoredEvent[]; remaining: number }>;
+  /**
+   * `trimmedThrough`: seq of the newest event retention dropped for the account (0 if none);
+   * `latest`: seq of the account's newest event (or trimmedThrough when it has none);
+   * `globalLatest`: the newest seq issued in any account.
+   */
+  eventBounds(
+    account: number,
+  ): Promise<{ trimmedThrough: number; latest: number; globalLatest: number }>;
+
+  listWebhooks(appId: string): Promise<WebhookRecord[]>;
+  /** Adds the URL, or returns the existing record for it (`created: false`). */
+  addWebhook(
+    appId: string,
+    url: string,
+    created: string,
+  ): Promise<{ webhook: WebhookRecord; created: boolean }>;
+  getWebhook(appId: string, id: number): Promise<WebhookRecord | null>;
+  /** True when a webhook was deleted. */
+  deleteWebhook(appId: string, id: number): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+/** An update or delete raced another write to the same object; re-read and try again. */
+export class StaleWriteError extends Error {
+  readonly code = 'STORE_STALE_WRITE';
+  constructor(
+    readonly account: number,
+    readonly objectId: string,
+  ) {
+    super(`object ${objectId} in account ${account} changed or vanished during the write`);
+    this.name = 'StaleWriteError';
+  }
+}
+
+/** The idempotency key was stored by another request first; nothing of this commit was kept. */
+export class IdempotencyConflictError extends Error {
+  readonly code = 'STORE_IDEMPOTENCY_CONFLICT';
+  constructor(
+    readonly account: number,
+    readonly key: string,
+  ) {
+    super(`idempotency key ${JSON.stringify(key)} of account ${account} is already taken`);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** A migration file, as read by the runtime (the adapters never touch the file system). */
+export interface Migration {
+  name: string;
+  sql: string;
+}

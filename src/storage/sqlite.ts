@@ -1,0 +1,355 @@
+// The SQLite adapter of the storage port (better-sqlite3, Node only). better-sqlite3 is
+// synchronous, so each port call runs to completion without interleaving; `commit` is one
+// transaction. Migrations are the shared `migrations/*.sql`, recorded in `d1_migrations` exactly
+// as wrangler records them for D1, so one database file could be inspected by either tool.
+import Database from 'better-sqlite3';
+import {
+  type CommitInput,
+  IdempotencyConflictError,
+  type IdempotencyRecord,
+  type ItsmStore,
+  type Migration,
+  type NewEvent,
+  type ObjectQuery,
+  StaleWriteError,
+  type StoredEvent,
+  type StoredObject,
+  type WebhookRecord,
+} from './port.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. */
+  path: string;
+  migrations: readonly Migration[];
+}
+
+interface ObjectRow {
+  account: number;
+  id: string;
+  type: string;
+  raw_type: string | null;
+  upstream_id: string;
+  number: string | null;
+  fields: string;
+  extra: string;
+  created: string;
+  modified: string;
+  version: number;
+}
+
+interface EventRow {
+  seq: number;
+  body: string;
+}
+
+interface WebhookRow {
+  id: number;
+  app_id: string;
+  url: string;
+  created: string;
+}
+
+type EventBody = Omit<NewEvent, 'account'>;
+
+function toObject(row: ObjectRow): StoredObject {
+  return {
+    account: row.account,
+    id: row.id,
+    type: row.type as StoredObject['type'],
+    rawType: row.raw_type,
+    upstreamId: row.upstream_id,
+    number: row.number,
+    fields: JSON.parse(row.fields),
+    extra: JSON.parse(row.extra),
+    created: row.created,
+    modified: row.modified,
+    version: row.version,
+  };
+}
+
+function toWebhook(row: WebhookRow): WebhookRecord {
+  return { id: row.id, appId: row.app_id, url: row.url, created: row.created };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    'code' in error &&
+    (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE')
+  );
+}
+
+/** Runs `query` over `values` in chunks: SQLite limits bound parameters per statement. */
+function selectIn(
+  values: readonly string[],
+  query: (chunk: string[], marks: string) => unknown[],
+): StoredObject[] {
+  const unique = [...new Set(values)];
+  const found: StoredObject[] = [];
+  for (let i = 0; i < unique.length; i += 500) {
+    const chunk = unique.slice(i, i + 500);
+    const rows = query(chunk, chunk.map(() => '?').join(', ')) as ObjectRow[];
+    found.push(...rows.map(toObject));
+  }
+  return found;
+}
+
+export function applyMigrations(db: Database.Database, migrations: readonly Migration[]): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS d1_migrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT UNIQUE,
+    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+  )`);
+  const applied = new Set(
+    (db.prepare('SELECT name FROM d1_migrations').all() as { name: string }[]).map((r) => r.name),
+  );
+  const record = db.prepare('INSERT INTO d1_migrations (name) VALUES (?)');
+  for (const migration of [...migrations].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (applied.has(migration.name)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      record.run(migration.name);
+    })();
+  }
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
+  const db = new Database(options.path);
+  if (options.path !== ':memory:') {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('busy_timeout = 5000');
+  applyMigrations(db, options.migrations);
+
+  const sql = {
+    getObject: db.prepare<[number, string], ObjectRow>(
+      'SELECT * FROM objects WHERE account = ? AND id = ?',
+    ),
+    countObjects: db.prepare<[number, string, string | null], { n: number }>(
+      'SELECT COUNT(*) AS n FROM objects WHERE account = ? AND type = ? AND raw_type IS ?',
+    ),
+    listObjects: db.prepare<[number, string, string | null, number, number], ObjectRow>(
+      'SELECT * FROM objects WHERE account = ? AND type = ? AND raw_type IS ? ORDER BY seq LIMIT ? OFFSET ?',
+    ),
+    insertObject: db.prepare(
+      `INSERT INTO objects (account, id, type, raw_type, upstream_id, number, fields, extra, created, modified, version)
+       VALUES (@account, @id, @type, @rawType, @upstreamId, @number, @fields, @extra, @created, @modified, @version)`,
+    ),
+    updateObject: db.prepare(
+      `UPDATE objects SET fields = @fields, extra = @extra, modified = @modified, version = @version
+       WHERE account = @account AND id = @id AND version = @expectedVersion`,
+    ),
+    deleteObject: db.prepare(
+      'DELETE FROM objects WHERE account = @account AND id = @id AND version = @expectedVersion',
+    ),
+    nextCounter: db.prepare<[number, string], { value: number }>(
+      `INSERT INTO counters (account, name, value) VALUES (?, ?, 1)
+       ON CONFLICT (account, name) DO UPDATE SET value = value + 1 RETURNING value`,
+    ),
+    insertEvent: db.prepare<[number, string]>('INSERT INTO events (account, body) VALUES (?, ?)'),
+    nthNewestEvent: db.prepare<[number, number], { seq: number }>(
+      'SELECT seq FROM events WHERE account = ? ORDER BY seq DESC LIMIT 1 OFFSET ?',
+    ),
+    markTrimmed: db.prepare<[number, number]>(
+      `INSERT INTO accounts (account, trimmed_through) VALUES (?1, ?2)
+       ON CONFLICT (account) DO UPDATE SET trimmed_through = max(trimmed_through, ?2)`,
+    ),
+    trimEvents: db.prepare<[number, number]>('DELETE FROM events WHERE account = ? AND seq <= ?'),
+    listEvents: db.prepare<[number, number, number], EventRow>(
+      'SELECT seq, body FROM events WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    countEventsAfter: db.prepare<[number, number], { n: number }>(
+      'SELECT COUNT(*) AS n FROM events WHERE account = ? AND seq > ?',
+    ),
+    trimmedThrough: db.prepare<[number], { trimmed_through: number }>(
+      'SELECT trimmed_through FROM accounts WHERE account = ?',
+    ),
+    latestEvent: db.prepare<[number], { seq: number | null }>(
+      'SELECT max(seq) AS seq FROM events WHERE account = ?',
+    ),
+    globalLatest: db.prepare<[], { seq: number | null }>(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+    ),
+    insertIdempotency: db.prepare(
+      `INSERT INTO idempotency_keys (account, key, request_hash, status, body, created_at)
+       VALUES (@account, @key, @requestHash, @status, @body, @createdAt)`,
+    ),
+    getIdempotency: db.prepare<
+      [number, string],
+      {
+        account: number;
+        key: string;
+        request_hash: string;
+        status: number;
+        body: string;
+        created_at: number;
+      }
+    >('SELECT * FROM idempotency_keys WHERE account = ? AND key = ?'),
+    purgeIdempotency: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
+    listWebhooks: db.prepare<[string], WebhookRow>(
+      'SELECT * FROM webhooks WHERE app_id = ? ORDER BY id',
+    ),
+    getWebhook: db.prepare<[string, number], WebhookRow>(
+      'SELECT * FROM webhooks WHERE app_id = ? AND id = ?',
+    ),
+    getWebhookByUrl: db.prepare<[string, string], WebhookRow>(
+      'SELECT * FROM webhooks WHERE app_id = ? AND url = ?',
+    ),
+    insertWebhook: db.prepare<[string, string, string], WebhookRow>(
+      'INSERT INTO webhooks (app_id, url, created) VALUES (?, ?, ?) RETURNING *',
+    ),
+    deleteWebhook: db.prepare<[string, number]>('DELETE FROM webhooks WHERE app_id = ? AND id = ?'),
+  };
+
+  const objectParams = (object: StoredObject) => ({
+    account: object.account,
+    id: object.id,
+    type: object.type,
+    rawType: object.rawType,
+    upstreamId: object.upstreamId,
+    number: object.number,
+    fields: JSON.stringify(object.fields),
+    extra: JSON.stringify(object.extra),
+    created: object.created,
+    modified: object.modified,
+    version: object.version,
+  });
+
+  const commit = db.transaction((input: CommitInput): number => {
+    const { write, event } = input;
+    if (write.kind === 'create') {
+      sql.insertObject.run(objectParams(write.object));
+    } else if (write.kind === 'update') {
+      const changed = sql.updateObject.run({
+        ...objectParams(write.object),
+        expectedVersion: write.expectedVersion,
+      }).changes;
+      if (changed !== 1) throw new StaleWriteError(write.object.account, write.object.id);
+    } else {
+      const changed = sql.deleteObject.run(write).changes;
+      if (changed !== 1) throw new StaleWriteError(write.account, write.id);
+    }
+    if (input.idempotency) {
+      try {
+        sql.insertIdempotency.run(input.idempotency);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new IdempotencyConflictError(input.idempotency.account, input.idempotency.key);
+        }
+        throw error;
+      }
+    }
+    const { account, ...body } = event;
+    const seq = Number(sql.insertEvent.run(account, JSON.stringify(body)).lastInsertRowid);
+    const dropFrom = sql.nthNewestEvent.get(account, Math.max(1, input.retention));
+    if (dropFrom) {
+      sql.markTrimmed.run(account, dropFrom.seq);
+      sql.trimEvents.run(account, dropFrom.seq);
+    }
+    return seq;
+  });
+
+  return {
+    async getObject(account, id) {
+      const row = sql.getObject.get(account, id);
+      return row ? toObject(row) : null;
+    },
+
+    async listObjects(query: ObjectQuery) {
+      const rawType = query.rawType ?? null;
+      const total = sql.countObjects.get(query.account, query.type, rawType)?.n ?? 0;
+      const rows = sql.listObjects.all(query.account, query.type, rawType, query.limit, query.offset);
+      return { total, objects: rows.map(toObject) };
+    },
+
+    async getObjects(account, ids) {
+      return selectIn(ids, (chunk, marks) =>
+        db
+          .prepare(`SELECT * FROM objects WHERE account = ? AND id IN (${marks})`)
+          .all(account, ...chunk),
+      );
+    },
+
+    async findByUpstreamIds(account, rawType, upstreamIds) {
+      return selectIn(upstreamIds, (chunk, marks) =>
+        db
+          .prepare(
+            `SELECT * FROM objects WHERE account = ? AND raw_type = ? AND upstream_id IN (${marks}) ORDER BY seq`,
+          )
+          .all(account, rawType, ...chunk),
+      );
+    },
+
+    async nextCounter(account, name) {
+      const row = sql.nextCounter.get(account, name);
+      if (!row) throw new Error(`counter ${name} of account ${account} returned no value`);
+      return row.value;
+    },
+
+    async commit(input) {
+      return { eventSeq: commit(input) };
+    },
+
+    async getIdempotencyRecord(account, key): Promise<IdempotencyRecord | null> {
+      const row = sql.getIdempotency.get(account, key);
+      if (!row) return null;
+      return {
+        account: row.account,
+        key: row.key,
+        requestHash: row.request_hash,
+        status: row.status,
+        body: row.body,
+        createdAt: row.created_at,
+      };
+    },
+
+    async purgeIdempotencyRecords(createdBefore) {
+      return sql.purgeIdempotency.run(createdBefore).changes;
+    },
+
+    async listEvents(account, after, limit) {
+      const rows = sql.listEvents.all(account, after, limit);
+      const last = rows.at(-1)?.seq ?? after;
+      const remaining = sql.countEventsAfter.get(account, last)?.n ?? 0;
+      const events: StoredEvent[] = rows.map((row) => ({
+        seq: row.seq,
+        account,
+        ...(JSON.parse(row.body) as EventBody),
+      }));
+      return { events, remaining };
+    },
+
+    async eventBounds(account) {
+      const trimmedThrough = sql.trimmedThrough.get(account)?.trimmed_through ?? 0;
+      const latest = sql.latestEvent.get(account)?.seq ?? trimmedThrough;
+      const globalLatest = sql.globalLatest.get()?.seq ?? 0;
+      return { trimmedThrough, latest, globalLatest };
+    },
+
+    async listWebhooks(appId) {
+      return sql.listWebhooks.all(appId).map(toWebhook);
+    },
+
+    async addWebhook(appId, url, created) {
+      const existing = sql.getWebhookByUrl.get(appId, url);
+      if (existing) return { webhook: toWebhook(existing), created: false };
+      const row = sql.insertWebhook.get(appId, url, created);
+      if (!row) throw new Error(`inserting webhook ${url} returned no row`);
+      return { webhook: toWebhook(row), created: true };
+    },
+
+    async getWebhook(appId, id) {
+      const row = sql.getWebhook.get(appId, id);
+      return row ? toWebhook(row) : null;
+    },
+
+    async deleteWebhook(appId, id) {
+      return sql.deleteWebhook.run(appId, id).changes === 1;
+    },
+
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Test factories for the embedded ITSM API: a real server on 127.0.0.1 (port 0, :memory:
+// SQLite) and a small HTTP client that returns status, headers, text and parsed JSON.
+import { type RunningItsmServer, type StartItsmServerOptions, startItsmServer } from '../../src/runtime/node.js';
+
+export const TEST_API_KEY = 'test-api-key';
+export const TEST_APP_ID = 'test-app';
+
+export interface TestItsm extends RunningItsmServer {
+  /** Log lines the server wrote. */
+  logs: string[];
+  call: (method: string, path: string, init?: CallInit) => Promise<CallResult>;
+}
+
+export interface CallInit {
+  /** JSON-serialised unless it is already a string. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Authorization header value; default `APIKey <TEST_API_KEY>`; null sends none. */
+  auth?: string | null;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+  json: any;
+}
+
+export async function startTestItsm(
+  overrides: Partial<StartItsmServerOptions> = {},
+): Promise<TestItsm> {
+  const logs: string[] = [];
+  const running = await startItsmServer({
+    port: 0,
+    host: '127.0.0.1',
+    db: ':memory:',
+    apiKey: TEST_API_KEY,
+    appId: TEST_APP_ID,
+    log: (line) => logs.push(line),
+    ...overrides,
+  });
+  const call = async (method: string, path: string, init: CallInit = {}): Promise<CallResult> => {
+    const headers: Record<string, string> = { ...init.headers };
+    const auth = init.auth === undefined ? `APIKey ${TEST_API_KEY}` : init.auth;
+    if (auth !== null) headers.Authorization = auth;
+    let body: string | undefined;
+    if (init.body !== undefined) {
+      body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+      headers['Content-Type'] ??= 'application/json';
+    }
+    const response = await fetch(`${running.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  };
+  return Object.assign(running, { logs, call });
+}
