@@ -150,6 +150,7 @@ async function prepareGenericRecord(
   body: Record<string, unknown>,
   mode: 'create' | 'update',
 ): Promise<{ record: Record<string, unknown>; sysId: string | null }> {
+  if (Object.hasOwn(body, '__proto__')) throw badRequest('a record may not have a __proto__ field');
   const { sys_id: sysId, sys_created_on: _created, sys_updated_on: _updated, ...record } = body;
   if (mode === 'update' || sysId === undefined || sysId === null) return { record, sysId: null };
   if (typeof sysId !== 'string' || !SYS_ID.test(sysId)) {
