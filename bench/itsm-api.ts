@@ -1,0 +1,70 @@
+// Throughput of the embedded ITSM API on 127.0.0.1, beside a bare Hono route served the same
+// way in the same run (the floor an HTTP framework on this machine sets). Medians of rounds.
+//   npm run bench            (or: npx tsx bench/itsm-api.ts --seconds 2 --rounds 3 --connections 20)
+import { parseArgs } from 'node:util';
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import { closeServer, listen, startItsmServer } from '../src/runtime/node.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '20' },
+  },
+});
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const connections = Number(values.connections);
+
+/** Requests per second with `connections` concurrent loops for `seconds`. */
+async function measure(request: () => Promise<Response>): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let done = 0;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const response = await request();
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`benchmark request failed: ${response.status}`);
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: connections }, loop));
+  return done / ((performance.now() - started) / 1000);
+}
+
+async function median(request: () => Promise<Response>): Promise<number> {
+  const results: number[] = [];
+  for (let i = 0; i < rounds; i++) results.push(await measure(request));
+  results.sort((a, b) => a - b);
+  return results[Math.floor(results.length / 2)] ?? 0;
+}
+
+const bare = new Hono();
+bare.get('/ok', (c) => c.json({ ok: true }));
+const bareServer = createAdaptorServer({ fetch: bare.fetch });
+const bareAddress = await listen(bareServer, 0, '127.0.0.1');
+const bareUrl = `http://127.0.0.1:${bareAddress.port}/ok`;
+
+const itsm = await startItsmServer({ port: 0, host: '127.0.0.1', db: ':memory:', apiKey: 'k', appId: 'a', log: () => {} });
+const headers = { Authorization: 'APIKey k', 'Content-Type': 'application/json' };
+const api = `${itsm.url}/v1/accounts/1/itsm/incidents`;
+const seed = (await (await fetch(api, { method: "POST", headers, body: JSON.stringify({ impact: "high" }) })).json()) as { id: string };
+const body = JSON.stringify({ category: 'network', impact: 'high', urgency: 'medium', priority: 'medium', description: 'bench' });
+
+const bareRate = await median(() => fetch(bareUrl));
+const getRate = await median(() => fetch(`${api}/${seed.id}`, { headers }));
+const createRate = await median(() => fetch(api, { method: 'POST', headers, body }));
+const listRate = await median(() => fetch(`${api}?page_size=100`, { headers }));
+
+const row = (name: string, rate: number) =>
+  `${name.padEnd(34)} ${rate.toFixed(0).padStart(7)} req/s   ${((rate / bareRate) * 100).toFixed(0).padStart(3)}% of bare route`;
+console.log(`embedded ITSM API, ${connections} connections, median of ${rounds} x ${seconds}s, node ${process.version}`);
+console.log(`${'bare Hono route (baseline)'.padEnd(34)} ${bareRate.toFixed(0).padStart(7)} req/s`);
+console.log(row('GET incident', getRate));
+console.log(row('POST incident (+event, SQLite)', createRate));
+console.log(row('GET 100 incidents', listRate));
+
+await itsm.close();
+await closeServer(bareServer);
