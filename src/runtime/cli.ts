@@ -47,9 +47,10 @@ const itsmServerFlags: FlagSpec[] = [
   { name: 'event-retention', env: 'ITSM_EVENT_RETENTION', type: 'string', default: String(DEFAULT_EVENT_RETENTION), placeholder: 'N', description: 'events kept per account; older cursors expire' },
 ];
 
-function positiveInt(flag: string, text: string, min = 1): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`--${flag} must be a whole number >= ${min}, got ${JSON.stringify(text)}`);
+function positiveInt(flag: string, text: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag} must be a whole number ${range}, got ${JSON.stringify(text)}`);
   }
   return Number(text);
 }
@@ -106,7 +107,7 @@ const itsmServerCommand: Command = {
     const usersFile = values.users as string | undefined;
     const log = (line: string) => console.error(line);
     const running = await startItsmServer({
-      port: positiveInt('port', String(values.port), 0),
+      port: positiveInt('port', String(values.port), 0, 65_535),
       host,
       db: String(values.db),
       apiKey,

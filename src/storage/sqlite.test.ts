@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { describeStorageContract, makeEvent, makeIdempotencyRecord, makeObject } from '../../test/storage/contract.js';
+import {
+  describeStorageContract,
+  makeEvent,
+  makeIdempotencyRecord,
+  makeObject,
+} from '../../test/storage/contract.js';
 import { loadMigrations, openSqliteStore } from '../runtime/node.js';
 import type { ItsmStore } from './port.js';
 import { createSqliteStore } from './sqlite.js';
@@ -62,25 +67,43 @@ describe('sqlite file database', () => {
 
     const second = open();
     expect(await second.getObject(object.account, object.id)).toEqual(object);
-    expect((await second.listEvents(object.account, 0, 10)).events.map((e) => e.seq)).toEqual([eventSeq]);
+    expect((await second.listEvents(object.account, 0, 10)).events.map((e) => e.seq)).toEqual([
+      eventSeq,
+    ]);
     expect(await second.getIdempotencyRecord(record.account, record.key)).toEqual(record);
     expect(await second.nextCounter(object.account, 'INC')).toBe(2);
     expect(await second.listWebhooks('app')).toEqual([webhook]);
-    expect(await second.eventBounds(object.account)).toEqual({ trimmedThrough: 0, latest: eventSeq, globalLatest: eventSeq });
+    expect(await second.eventBounds(object.account)).toEqual({
+      trimmedThrough: 0,
+      latest: eventSeq,
+      globalLatest: eventSeq,
+    });
   });
 
-  it('keeps issuing new event seqs after a reopen, even when retention dropped the newest ones', async () => {
+  it('keeps issuing higher event seqs and the trimmed bound after a reopen once retention dropped events', async () => {
     const first = open();
     const seqs: number[] = [];
     for (let i = 0; i < 3; i++) {
       const object = makeObject();
-      seqs.push((await first.commit({ write: { kind: 'create', object }, event: makeEvent(), retention: 1 })).eventSeq);
+      seqs.push(
+        (
+          await first.commit({
+            write: { kind: 'create', object },
+            event: makeEvent(),
+            retention: 1,
+          })
+        ).eventSeq,
+      );
     }
     await first.close();
 
     const second = open();
     const object = makeObject();
-    const { eventSeq } = await second.commit({ write: { kind: 'create', object }, event: makeEvent(), retention: 1 });
+    const { eventSeq } = await second.commit({
+      write: { kind: 'create', object },
+      event: makeEvent(),
+      retention: 1,
+    });
     expect(eventSeq).toBeGreaterThan(seqs[2] ?? Number.POSITIVE_INFINITY);
     expect((await second.eventBounds(object.account)).trimmedThrough).toBe(seqs[2]);
   });
@@ -108,14 +131,21 @@ describe('sqlite file database', () => {
   it('applies only the migrations that are new since the last open, in name order', async () => {
     await open().close();
     const extra = [
-      { name: '0003_later.sql', sql: 'CREATE TABLE later_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);' },
+      {
+        name: '0003_later.sql',
+        sql: 'CREATE TABLE later_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);',
+      },
       { name: '0002_probe.sql', sql: 'CREATE TABLE probe (id INTEGER PRIMARY KEY);' },
     ];
     await open([...loadMigrations(), ...extra]).close();
     await open([...loadMigrations(), ...extra]).close();
 
     const names = appliedMigrations().map((m) => m.name);
-    expect(names).toEqual([...loadMigrations().map((m) => m.name), '0002_probe.sql', '0003_later.sql']);
+    expect(names).toEqual([
+      ...loadMigrations().map((m) => m.name),
+      '0002_probe.sql',
+      '0003_later.sql',
+    ]);
   });
 
   it('opens a file in a folder that does not exist yet through openSqliteStore', async () => {

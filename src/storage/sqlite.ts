@@ -152,8 +152,8 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
       'SELECT seq FROM events WHERE account = ? ORDER BY seq DESC LIMIT 1 OFFSET ?',
     ),
     markTrimmed: db.prepare<[number, number]>(
-      `INSERT INTO accounts (account, trimmed_through) VALUES (?1, ?2)
-       ON CONFLICT (account) DO UPDATE SET trimmed_through = max(trimmed_through, ?2)`,
+      `INSERT INTO accounts (account, trimmed_through) VALUES (?, ?)
+       ON CONFLICT (account) DO UPDATE SET trimmed_through = max(trimmed_through, excluded.trimmed_through)`,
     ),
     trimEvents: db.prepare<[number, number]>('DELETE FROM events WHERE account = ? AND seq <= ?'),
     listEvents: db.prepare<[number, number, number], EventRow>(

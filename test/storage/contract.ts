@@ -55,7 +55,9 @@ export function makeEvent(overrides: Partial<NewEvent> = {}): NewEvent {
   };
 }
 
-export function makeIdempotencyRecord(overrides: Partial<IdempotencyRecord> = {}): IdempotencyRecord {
+export function makeIdempotencyRecord(
+  overrides: Partial<IdempotencyRecord> = {},
+): IdempotencyRecord {
   return {
     account: ACCOUNT,
     key: uniqueId('key'),
@@ -95,12 +97,14 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
     };
 
     const createMany = async (objects: StoredObject[]) => {
-      for (const object of objects) await create(object, { retention: 1 });
+      for (const object of objects) await create(object);
     };
 
-    const allEvents = async (account: number) => (await store.listEvents(account, 0, 1_000_000)).events;
+    const allEvents = async (account: number) =>
+      (await store.listEvents(account, 0, 1_000_000)).events;
 
-    const sortById = (objects: StoredObject[]) => [...objects].sort((a, b) => a.id.localeCompare(b.id));
+    const sortById = (objects: StoredObject[]) =>
+      [...objects].sort((a, b) => a.id.localeCompare(b.id));
 
     describe('objects', () => {
       it('returns a created object exactly as it was written', async () => {
@@ -110,7 +114,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
       });
 
       it('returns a generic object with its raw type and a null number', async () => {
-        const object = makeObject({ type: 'object', rawType: 'sys_user', number: null, fields: { name: 'Ann' } });
+        const object = makeObject({
+          type: 'object',
+          rawType: 'sys_user',
+          number: null,
+          fields: { name: 'Ann' },
+        });
         await create(object);
         expect(await store.getObject(ACCOUNT, object.id)).toEqual(object);
       });
@@ -126,7 +135,13 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         const [a, b, c] = [makeObject(), makeObject(), makeObject()];
         const foreign = makeObject({ account: OTHER_ACCOUNT });
         for (const object of [a, b, c, foreign]) await create(object);
-        const found = await store.getObjects(ACCOUNT, [c.id, a.id, uniqueId('missing'), foreign.id, a.id]);
+        const found = await store.getObjects(ACCOUNT, [
+          c.id,
+          a.id,
+          uniqueId('missing'),
+          foreign.id,
+          a.id,
+        ]);
         expect(sortById(found)).toEqual(sortById([a, c]));
         expect(await store.getObjects(ACCOUNT, [])).toEqual([]);
       });
@@ -145,7 +160,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
       it('lists a collection oldest first, not by id, with the total of the whole collection', async () => {
         // Ids descend while creation order ascends, so an id order would show up reversed.
         const objects = [5, 4, 3, 2, 1].map((n, minute) =>
-          makeObject({ id: uniqueId(`z${n}`), created: timestamp(minute), modified: timestamp(minute) }),
+          makeObject({
+            id: uniqueId(`z${n}`),
+            created: timestamp(minute),
+            modified: timestamp(minute),
+          }),
         );
         for (const object of objects) await create(object);
         const { total, objects: listed } = await store.listObjects({
@@ -183,7 +202,8 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         const foreignIncident = makeObject({ account: OTHER_ACCOUNT });
         const user = makeObject({ type: 'object', rawType: 'sys_user', number: null });
         const group = makeObject({ type: 'object', rawType: 'sys_user_group', number: null });
-        for (const object of [incident, problem, foreignIncident, user, group]) await create(object);
+        for (const object of [incident, problem, foreignIncident, user, group])
+          await create(object);
 
         const list = async (account: number, type: StoredObject['type'], rawType?: string) => {
           const result = await store.listObjects({
@@ -197,17 +217,38 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         };
         expect(await list(ACCOUNT, 'incident')).toEqual({ total: 1, ids: [incident.id] });
         expect(await list(ACCOUNT, 'problem')).toEqual({ total: 1, ids: [problem.id] });
-        expect(await list(OTHER_ACCOUNT, 'incident')).toEqual({ total: 1, ids: [foreignIncident.id] });
+        expect(await list(OTHER_ACCOUNT, 'incident')).toEqual({
+          total: 1,
+          ids: [foreignIncident.id],
+        });
         expect(await list(ACCOUNT, 'object', 'sys_user')).toEqual({ total: 1, ids: [user.id] });
-        expect(await list(ACCOUNT, 'object', 'sys_user_group')).toEqual({ total: 1, ids: [group.id] });
+        expect(await list(ACCOUNT, 'object', 'sys_user_group')).toEqual({
+          total: 1,
+          ids: [group.id],
+        });
         expect(await list(ACCOUNT, 'object', 'cmdb_ci')).toEqual({ total: 0, ids: [] });
         expect(await list(ACCOUNT, 'change')).toEqual({ total: 0, ids: [] });
       });
 
       it('finds generic objects by upstream id within one account and raw type', async () => {
-        const ann = makeObject({ type: 'object', rawType: 'sys_user', number: null, upstreamId: 'sys-ann' });
-        const bob = makeObject({ type: 'object', rawType: 'sys_user', number: null, upstreamId: 'sys-bob' });
-        const group = makeObject({ type: 'object', rawType: 'sys_user_group', number: null, upstreamId: 'sys-ann' });
+        const ann = makeObject({
+          type: 'object',
+          rawType: 'sys_user',
+          number: null,
+          upstreamId: 'sys-ann',
+        });
+        const bob = makeObject({
+          type: 'object',
+          rawType: 'sys_user',
+          number: null,
+          upstreamId: 'sys-bob',
+        });
+        const group = makeObject({
+          type: 'object',
+          rawType: 'sys_user_group',
+          number: null,
+          upstreamId: 'sys-ann',
+        });
         const foreign = makeObject({
           account: OTHER_ACCOUNT,
           type: 'object',
@@ -217,7 +258,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         });
         for (const object of [ann, bob, group, foreign]) await create(object);
 
-        const found = await store.findByUpstreamIds(ACCOUNT, 'sys_user', ['sys-bob', 'sys-ann', 'sys-nobody']);
+        const found = await store.findByUpstreamIds(ACCOUNT, 'sys_user', [
+          'sys-bob',
+          'sys-ann',
+          'sys-nobody',
+        ]);
         expect(sortById(found)).toEqual(sortById([ann, bob]));
         expect(await store.findByUpstreamIds(ACCOUNT, 'sys_user', [])).toEqual([]);
         expect(await store.findByUpstreamIds(ACCOUNT, 'cmdb_ci', ['sys-ann'])).toEqual([]);
@@ -225,7 +270,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
 
       it('finds more than 500 upstream ids at once', async () => {
         const users = Array.from({ length: 1001 }, (_, i) =>
-          makeObject({ type: 'object', rawType: 'sys_user', number: null, upstreamId: `sys-user-${i}` }),
+          makeObject({
+            type: 'object',
+            rawType: 'sys_user',
+            number: null,
+            upstreamId: `sys-user-${i}`,
+          }),
         );
         await createMany(users);
         const wanted = [...users.map((u) => u.upstreamId), 'sys-nobody'];
@@ -251,7 +301,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
       it('appends an event with an increasing seq for each create, update and delete', async () => {
         const object = makeObject();
         const createSeq = await create(object);
-        const updated = { ...object, fields: { description: 'changed' }, modified: timestamp(5), version: 2 };
+        const updated = {
+          ...object,
+          fields: { description: 'changed' },
+          modified: timestamp(5),
+          version: 2,
+        };
         const updateEvent = makeEvent({
           type: 'update',
           action: 'u',
@@ -264,7 +319,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
           event: updateEvent,
           retention: KEEP_ALL,
         });
-        const deleteEvent = makeEvent({ type: 'delete', action: '-', ip: null, metadata: { id: object.id } });
+        const deleteEvent = makeEvent({
+          type: 'delete',
+          action: '-',
+          ip: null,
+          metadata: { id: object.id },
+        });
         const { eventSeq: deleteSeq } = await store.commit({
           write: { kind: 'delete', account: ACCOUNT, id: object.id, expectedVersion: 2 },
           event: deleteEvent,
@@ -312,7 +372,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
           retention: KEEP_ALL,
         });
         expect(await store.getObject(ACCOUNT, gone.id)).toBeNull();
-        const { total, objects } = await store.listObjects({ account: ACCOUNT, type: 'incident', offset: 0, limit: 10 });
+        const { total, objects } = await store.listObjects({
+          account: ACCOUNT,
+          type: 'incident',
+          offset: 0,
+          limit: 10,
+        });
         expect(total).toBe(1);
         expect(objects.map((o) => o.id)).toEqual([kept.id]);
       });
@@ -333,7 +398,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
           retention: KEEP_ALL,
         });
         await expect(attempt).rejects.toBeInstanceOf(StaleWriteError);
-        await expect(attempt).rejects.toMatchObject({ code: 'STORE_STALE_WRITE', account: ACCOUNT, objectId: object.id });
+        await expect(attempt).rejects.toMatchObject({
+          code: 'STORE_STALE_WRITE',
+          account: ACCOUNT,
+          objectId: object.id,
+        });
 
         expect(await store.getObject(ACCOUNT, object.id)).toEqual(object);
         expect(await allEvents(ACCOUNT)).toHaveLength(1);
@@ -357,7 +426,12 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
       it('rejects a delete of a missing object with StaleWriteError and appends no event', async () => {
         await expect(
           store.commit({
-            write: { kind: 'delete', account: ACCOUNT, id: uniqueId('missing'), expectedVersion: 1 },
+            write: {
+              kind: 'delete',
+              account: ACCOUNT,
+              id: uniqueId('missing'),
+              expectedVersion: 1,
+            },
             event: makeEvent({ type: 'delete' }),
             retention: KEEP_ALL,
           }),
@@ -457,7 +531,8 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
 
       it('applies retention per account', async () => {
         const foreignSeqs: number[] = [];
-        for (let i = 0; i < 3; i++) foreignSeqs.push(await create(makeObject({ account: OTHER_ACCOUNT })));
+        for (let i = 0; i < 3; i++)
+          foreignSeqs.push(await create(makeObject({ account: OTHER_ACCOUNT })));
         for (let i = 0; i < 4; i++) await create(makeObject(), { retention: 2 });
 
         expect((await allEvents(OTHER_ACCOUNT)).map((e) => e.seq)).toEqual(foreignSeqs);
@@ -466,7 +541,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
       });
 
       it('reports zero bounds for an account with no events', async () => {
-        expect(await store.eventBounds(ACCOUNT)).toEqual({ trimmedThrough: 0, latest: 0, globalLatest: 0 });
+        expect(await store.eventBounds(ACCOUNT)).toEqual({
+          trimmedThrough: 0,
+          latest: 0,
+          globalLatest: 0,
+        });
       });
 
       it('reports the account latest and the global latest across two accounts', async () => {
@@ -475,9 +554,21 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         const a2 = await create(makeObject());
         const b2 = await create(makeObject({ account: OTHER_ACCOUNT }));
 
-        expect(await store.eventBounds(ACCOUNT)).toEqual({ trimmedThrough: 0, latest: a2, globalLatest: b2 });
-        expect(await store.eventBounds(OTHER_ACCOUNT)).toEqual({ trimmedThrough: 0, latest: b2, globalLatest: b2 });
-        expect(await store.eventBounds(3)).toEqual({ trimmedThrough: 0, latest: 0, globalLatest: b2 });
+        expect(await store.eventBounds(ACCOUNT)).toEqual({
+          trimmedThrough: 0,
+          latest: a2,
+          globalLatest: b2,
+        });
+        expect(await store.eventBounds(OTHER_ACCOUNT)).toEqual({
+          trimmedThrough: 0,
+          latest: b2,
+          globalLatest: b2,
+        });
+        expect(await store.eventBounds(3)).toEqual({
+          trimmedThrough: 0,
+          latest: 0,
+          globalLatest: b2,
+        });
         expect([a1, b1, a2, b2]).toEqual([...[a1, b1, a2, b2]].sort((x, y) => x - y));
         expect(new Set([a1, b1, a2, b2]).size).toBe(4);
       });
@@ -505,7 +596,13 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
 
         const second = makeObject();
         const attempt = create(second, {
-          idempotency: { ...record, requestHash: 'another-hash', status: 200, body: '{}', createdAt: record.createdAt + 1 },
+          idempotency: {
+            ...record,
+            requestHash: 'another-hash',
+            status: 200,
+            body: '{}',
+            createdAt: record.createdAt + 1,
+          },
         });
         await expect(attempt).rejects.toBeInstanceOf(IdempotencyConflictError);
         await expect(attempt).rejects.toMatchObject({
@@ -526,7 +623,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         await create(object, { idempotency: record });
         await expect(
           store.commit({
-            write: { kind: 'update', object: { ...object, fields: { description: 'no' }, version: 2 }, expectedVersion: 1 },
+            write: {
+              kind: 'update',
+              object: { ...object, fields: { description: 'no' }, version: 2 },
+              expectedVersion: 1,
+            },
             event: makeEvent({ type: 'update' }),
             idempotency: record,
             retention: KEEP_ALL,
