@@ -52,8 +52,13 @@ export function accountAuth(deps: ServerDeps): MiddlewareHandler<AppEnv> {
     }
     c.set('account', account);
     c.set('isAppKey', credential.kind === 'app-key');
-    const asUser = c.req.header('X-Kloudless-As-User')?.trim();
-    c.set('actor', asUser || (credential.kind === 'bearer' ? (credential.token.userId ?? null) : null));
+    // Only the application may act as another user; a token always acts as its own user.
+    c.set(
+      'actor',
+      credential.kind === 'bearer'
+        ? (credential.token.userId ?? null)
+        : c.req.header('X-Kloudless-As-User')?.trim() || null,
+    );
     await next();
   };
 }

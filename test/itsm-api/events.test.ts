@@ -3,8 +3,8 @@
 // malformed, foreign and expired cursors, per-account logs and the acting user.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StartItsmServerOptions } from '../../src/runtime/node.js';
-import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
 import { SEED_USERS, VINOD } from '../fixtures/seed-examples.js';
+import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
 
 const servers: TestItsm[] = [];
 
@@ -114,7 +114,10 @@ describe('events for writes', () => {
       body: { first_name: 'Yu Ming', last_name: 'Lu', email: 'ymlu@kloudless.com' },
     });
     expect(created.status).toBe(201);
-    const got = await itsm.call('GET', `/v1/accounts/1/itsm/objects/${created.json.id}?raw_type=sys_user`);
+    const got = await itsm.call(
+      'GET',
+      `/v1/accounts/1/itsm/objects/${created.json.id}?raw_type=sys_user`,
+    );
 
     const list = await listEvents(itsm);
     expect(list.objects).toHaveLength(1);
@@ -167,6 +170,41 @@ describe('events for writes', () => {
     expect(list.objects).toEqual([]);
     expect(list.remaining).toBe(0);
   });
+  it('appends exactly one event per write when writes run concurrently', async () => {
+    const itsm = await start();
+    const created = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        itsm.call('POST', '/v1/accounts/1/itsm/incidents', {
+          body: makeIncident({ description: `c${i}` }),
+        }),
+      ),
+    );
+    expect(created.map((r) => r.status)).toEqual(Array(20).fill(201));
+
+    const list = await listEvents(itsm);
+    expect(list.count).toBe(20);
+    expect(new Set(list.objects.map((e: { id: string }) => e.id)).size).toBe(20);
+    expect(new Set(list.objects.map((e: { metadata: { id: string } }) => e.metadata.id))).toEqual(
+      new Set(created.map((r) => r.json.id)),
+    );
+  });
+
+  it('appends no second event when a POST is replayed with the same Idempotency-Key', async () => {
+    const itsm = await start();
+    const send = () =>
+      itsm.call('POST', '/v1/accounts/1/itsm/incidents', {
+        body: makeIncident(),
+        headers: { 'Idempotency-Key': 'create-once' },
+      });
+    const first = await send();
+    const replay = await send();
+    expect(first.status).toBe(201);
+    expect(replay.status).toBe(201);
+    expect(replay.json.id).toBe(first.json.id);
+
+    const list = await listEvents(itsm);
+    expect(list.objects).toHaveLength(1);
+  });
 });
 
 describe('the acting user of an event', () => {
@@ -184,25 +222,39 @@ describe('the acting user of an event', () => {
       userId: 'uYm9i',
     },
     { when: 'the API key alone', auth: undefined, headers: {}, userId: null },
-    { when: 'a Bearer token without a user', auth: 'Bearer service-token', headers: {}, userId: null },
-  ])('records user_id $userId for $when', async ({ auth, headers, userId }) => {
-    const itsm = await start({
-      tokens: {
-        'alice-token': { account: 1, userId: 'uYWxpY2U=' },
-        'service-token': { account: 1 },
-      },
-    });
-    const created = await itsm.call('POST', '/v1/accounts/1/itsm/incidents', {
-      body: makeIncident(),
-      headers,
-      ...(auth !== undefined && { auth }),
-    });
-    expect(created.status).toBe(201);
+    {
+      when: 'a Bearer token without a user',
+      auth: 'Bearer service-token',
+      headers: {},
+      userId: null,
+    },
+    {
+      when: 'a Bearer token that asks to act as another user (only the application may)',
+      auth: 'Bearer alice-token',
+      headers: { 'X-Kloudless-As-User': 'uYm9i' },
+      userId: 'uYWxpY2U=',
+    },
+  ] as { when: string; auth?: string; headers: Record<string, string>; userId: string | null }[])(
+    'records user_id $userId for $when',
+    async ({ auth, headers, userId }) => {
+      const itsm = await start({
+        tokens: {
+          'alice-token': { account: 1, userId: 'uYWxpY2U=' },
+          'service-token': { account: 1 },
+        },
+      });
+      const created = await itsm.call('POST', '/v1/accounts/1/itsm/incidents', {
+        body: makeIncident(),
+        headers,
+        ...(auth !== undefined && { auth }),
+      });
+      expect(created.status).toBe(201);
 
-    const list = await listEvents(itsm);
-    expect(list.objects).toHaveLength(1);
-    expect(list.objects[0].user_id).toBe(userId);
-  });
+      const list = await listEvents(itsm);
+      expect(list.objects).toHaveLength(1);
+      expect(list.objects[0].user_id).toBe(userId);
+    },
+  );
 });
 
 describe('cursor walking', () => {
@@ -253,7 +305,9 @@ describe('cursor walking', () => {
   it('lists from the oldest retained event when no cursor is given', async () => {
     const itsm = await start();
     const ids = [await createIncident(itsm), await createIncident(itsm)];
-    await itsm.call('PATCH', `/v1/accounts/1/itsm/incidents/${ids[0]}`, { body: { impact: 'low' } });
+    await itsm.call('PATCH', `/v1/accounts/1/itsm/incidents/${ids[0]}`, {
+      body: { impact: 'low' },
+    });
 
     const list = await listEvents(itsm);
     expect(list.objects.map((e: { type: string }) => e.type)).toEqual(['add', 'add', 'update']);
@@ -292,20 +346,29 @@ describe('cursor walking', () => {
     expect(list.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual([id]);
   });
 
-  it.each(['abc', '-1', '1.5', '1e3', ' 1'])('refuses the malformed cursor %j with a 400', async (cursor) => {
-    const itsm = await start();
-    await createIncident(itsm);
-    const listed = await itsm.call('GET', `/v1/accounts/1/events?cursor=${encodeURIComponent(cursor)}`);
-    expect(listed.status).toBe(400);
-    expect(listed.headers.get('content-type')).toBe('application/json');
-    expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
-  });
+  it.each(['abc', '-1', '1.5', '1e3', ' 1'])(
+    'refuses the malformed cursor %j with a 400',
+    async (cursor) => {
+      const itsm = await start();
+      await createIncident(itsm);
+      const listed = await itsm.call(
+        'GET',
+        `/v1/accounts/1/events?cursor=${encodeURIComponent(cursor)}`,
+      );
+      expect(listed.status).toBe(400);
+      expect(listed.headers.get('content-type')).toBe('application/json');
+      expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
+    },
+  );
 
   it('refuses a cursor the server never issued, far beyond the newest event', async () => {
     const itsm = await start();
     await createIncident(itsm);
     const { cursor } = (await itsm.call('GET', '/v1/accounts/1/events/latest')).json;
-    const listed = await itsm.call('GET', `/v1/accounts/1/events?cursor=${Number(cursor) + 1_000_000}`);
+    const listed = await itsm.call(
+      'GET',
+      `/v1/accounts/1/events?cursor=${Number(cursor) + 1_000_000}`,
+    );
     expect(listed.status).toBe(400);
     expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
   });
@@ -316,13 +379,30 @@ describe('event retention', () => {
     const itsm = await start({ eventRetention: 3 });
     await createIncident(itsm);
     const { cursor } = (await itsm.call('GET', '/v1/accounts/1/events/latest')).json;
-    for (let i = 0; i < 5; i++) await createIncident(itsm);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await createIncident(itsm));
 
     const listed = await itsm.call('GET', `/v1/accounts/1/events?cursor=${cursor}`);
     expect(listed.status).toBe(400);
     expect(listed.headers.get('content-type')).toBe('application/json');
     expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
     expect(listed.json.message).toMatch(/expired/i);
+
+    const restart = await listEvents(itsm);
+    expect(restart.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual(
+      ids.slice(2),
+    );
+  });
+
+  it('applies retention to each account separately', async () => {
+    const itsm = await start({ eventRetention: 3 });
+    const { cursor } = (await itsm.call('GET', '/v1/accounts/1/events/latest')).json;
+    const mine = [await createIncident(itsm, 1), await createIncident(itsm, 1)];
+    for (let i = 0; i < 6; i++) await createIncident(itsm, 2);
+
+    const list = await listEvents(itsm, `?cursor=${cursor}`, 1);
+    expect(list.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual(mine);
+    expect((await listEvents(itsm, '', 2)).count).toBe(3);
   });
 
   it('lists exactly the newest retained events when no cursor is given', async () => {
@@ -333,7 +413,9 @@ describe('event retention', () => {
     const list = await listEvents(itsm);
     expect(list.count).toBe(3);
     expect(list.remaining).toBe(0);
-    expect(list.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual(ids.slice(3));
+    expect(list.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual(
+      ids.slice(3),
+    );
   });
 
   it('still accepts a cursor that points just before the oldest retained event', async () => {
@@ -356,11 +438,16 @@ describe('events per account', () => {
     const oneAgain = await createIncident(itsm, 1);
 
     const accountOne = await listEvents(itsm, '', 1);
-    expect(accountOne.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual([one, oneAgain]);
+    expect(accountOne.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual([
+      one,
+      oneAgain,
+    ]);
     expect(accountOne.objects.every((e: { account: number }) => e.account === 1)).toBe(true);
 
     const accountTwo = await listEvents(itsm, '', 2);
-    expect(accountTwo.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual([two]);
+    expect(accountTwo.objects.map((e: { metadata: { id: string } }) => e.metadata.id)).toEqual([
+      two,
+    ]);
     expect(accountTwo.objects[0].account).toBe(2);
 
     const accountThree = await listEvents(itsm, '', 3);
@@ -383,12 +470,15 @@ describe('events per account', () => {
 });
 
 describe('event page size', () => {
-  it.each(['0', '1001', '-1', 'abc', '2.5'])('refuses page_size %s with a 400', async (pageSize) => {
-    const itsm = await start();
-    const listed = await itsm.call('GET', `/v1/accounts/1/events?page_size=${pageSize}`);
-    expect(listed.status).toBe(400);
-    expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
-  });
+  it.each(['0', '1001', '-1', 'abc', '2.5'])(
+    'refuses page_size %s with a 400',
+    async (pageSize) => {
+      const itsm = await start();
+      const listed = await itsm.call('GET', `/v1/accounts/1/events?page_size=${pageSize}`);
+      expect(listed.status).toBe(400);
+      expect(listed.json).toMatchObject({ error_code: 'invalid_parameters', status_code: 400 });
+    },
+  );
 
   it('returns 100 events per page by default and up to 1000 when asked', async () => {
     const itsm = await start();
