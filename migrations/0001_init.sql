@@ -19,7 +19,9 @@ CREATE TABLE objects (
   version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX objects_by_collection ON objects (account, type, raw_type, seq);
-CREATE INDEX objects_by_upstream_id ON objects (account, raw_type, upstream_id);
+-- Unique per upstream table: two sys_user records can never share a sys_id. (Unified objects
+-- have a NULL raw_type, which SQLite treats as distinct; their sys_ids are random.)
+CREATE UNIQUE INDEX objects_by_upstream_id ON objects (account, raw_type, upstream_id);
 
 -- The activity log. `seq` is the event id and the cursor; it is global, so a cursor from one
 -- account can never be mistaken for a position in another's log.

@@ -84,6 +84,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     notifier,
+    handshakeTimeoutMs: options.delivery?.timeoutMs,
     clientIp: options.clientIp ?? (() => null),
     log,
   };

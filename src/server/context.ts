@@ -21,6 +21,8 @@ export interface ServerDeps {
   eventRetention: number;
   idempotencyTtlMs: number;
   notifier: WebhookNotifier;
+  /** Timeout of the registration handshake (the delivery timeout). */
+  handshakeTimeoutMs: number | undefined;
   clientIp: (c: Context) => string | null;
   log: (line: string) => void;
 }

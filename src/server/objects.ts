@@ -196,6 +196,18 @@ async function findObject(
   return object;
 }
 
+/** JSON with object keys sorted, so that the same body in another key order is the same body. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 function replayOrConflict(
   record: { requestHash: string; status: number; body: string },
   requestHash: string,
@@ -247,7 +259,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       if (key.length === 0 || key.length > 255) {
         throw badRequest('Idempotency-Key must be 1 to 255 characters');
       }
-      requestHash = await sha256Hex(`${type}\n${rawType ?? ''}\n${JSON.stringify(body)}`);
+      requestHash = await sha256Hex(`${type}\n${rawType ?? ''}\n${canonicalJson(body)}`);
       await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
       const existing = await deps.store.getIdempotencyRecord(account, key);
       if (existing) return replayOrConflict(existing, requestHash, key);

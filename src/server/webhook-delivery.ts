@@ -190,7 +190,7 @@ export class WebhookNotifier {
         failure = describeFailure(error);
       }
       this.stats.failedAttempts++;
-      if (attempt === attempts) break;
+      if (attempt === attempts || this.stopped) break;
       const delay = this.backoff(attempt);
       this.log(
         `webhook: ${webhook.url} (account ${account}) failed with ${failure}; retry ${attempt}/${attempts - 1} in ${delay} ms`,
@@ -212,6 +212,7 @@ export class WebhookNotifier {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.sleepers.delete(timer);

@@ -34,7 +34,11 @@ export async function registerWebhook(
   const normalized = validateWebhookUrl(url);
   const existing = (await deps.store.listWebhooks(deps.appId)).find((w) => w.url === normalized);
   if (existing) return { webhook: existing, created: false };
-  const handshake = await webhookHandshake(normalized, { appId: deps.appId, apiKey: deps.apiKey });
+  const handshake = await webhookHandshake(normalized, {
+    appId: deps.appId,
+    apiKey: deps.apiKey,
+    ...(deps.handshakeTimeoutMs !== undefined && { timeoutMs: deps.handshakeTimeoutMs }),
+  });
   if (!handshake.ok) throw badRequest(`webhook not registered: ${handshake.reason}`);
   return deps.store.addWebhook(deps.appId, normalized, formatIsoDate(new Date()));
 }
