@@ -101,9 +101,11 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     bodyLimit({
       maxSize: deps.maxBodyBytes,
       onError: () => {
+        // The unread body would stay on the socket: close it instead of keeping it alive.
         throw new ApiError(
           'payload_too_large',
           `the request body is larger than the limit of ${deps.maxBodyBytes} bytes`,
+          { Connection: 'close' },
         );
       },
     }),
