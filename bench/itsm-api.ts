@@ -47,11 +47,26 @@ const bareServer = createAdaptorServer({ fetch: bare.fetch });
 const bareAddress = await listen(bareServer, 0, '127.0.0.1');
 const bareUrl = `http://127.0.0.1:${bareAddress.port}/ok`;
 
-const itsm = await startItsmServer({ port: 0, host: '127.0.0.1', db: ':memory:', apiKey: 'k', appId: 'a', log: () => {} });
+const itsm = await startItsmServer({
+  port: 0,
+  host: '127.0.0.1',
+  db: ':memory:',
+  apiKey: 'k',
+  appId: 'a',
+  log: () => {},
+});
 const headers = { Authorization: 'APIKey k', 'Content-Type': 'application/json' };
 const api = `${itsm.url}/v1/accounts/1/itsm/incidents`;
-const seed = (await (await fetch(api, { method: "POST", headers, body: JSON.stringify({ impact: "high" }) })).json()) as { id: string };
-const body = JSON.stringify({ category: 'network', impact: 'high', urgency: 'medium', priority: 'medium', description: 'bench' });
+const seed = (await (
+  await fetch(api, { method: 'POST', headers, body: JSON.stringify({ impact: 'high' }) })
+).json()) as { id: string };
+const body = JSON.stringify({
+  category: 'network',
+  impact: 'high',
+  urgency: 'medium',
+  priority: 'medium',
+  description: 'bench',
+});
 
 const bareRate = await median(() => fetch(bareUrl));
 const getRate = await median(() => fetch(`${api}/${seed.id}`, { headers }));
@@ -60,7 +75,9 @@ const listRate = await median(() => fetch(`${api}?page_size=100`, { headers }));
 
 const row = (name: string, rate: number) =>
   `${name.padEnd(34)} ${rate.toFixed(0).padStart(7)} req/s   ${((rate / bareRate) * 100).toFixed(0).padStart(3)}% of bare route`;
-console.log(`embedded ITSM API, ${connections} connections, median of ${rounds} x ${seconds}s, node ${process.version}`);
+console.log(
+  `embedded ITSM API, ${connections} connections, median of ${rounds} x ${seconds}s, node ${process.version}`,
+);
 console.log(`${'bare Hono route (baseline)'.padEnd(34)} ${bareRate.toFixed(0).padStart(7)} req/s`);
 console.log(row('GET incident', getRate));
 console.log(row('POST incident (+event, SQLite)', createRate));

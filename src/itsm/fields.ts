@@ -2,7 +2,14 @@
 // field holds. The zod schemas, the embedded server's validation and raw mapping, and the rule
 // checker all read this one table, so a field is added in exactly one place.
 
-export const OBJECT_TYPES = ['incident', 'problem', 'change', 'article', 'asset', 'object'] as const;
+export const OBJECT_TYPES = [
+  'incident',
+  'problem',
+  'change',
+  'article',
+  'asset',
+  'object',
+] as const;
 export type ObjectType = (typeof OBJECT_TYPES)[number];
 
 export const UNIFIED_TYPES = ['incident', 'problem', 'change', 'article', 'asset'] as const;

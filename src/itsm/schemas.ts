@@ -8,8 +8,8 @@ import {
   LEVELS,
   PRIORITIES,
   TYPE_FIELDS,
-  type UnifiedType,
   UNIFIED_TYPES,
+  type UnifiedType,
 } from './fields.js';
 
 const ISO_DATE_TIME =

@@ -9,10 +9,13 @@ function toBytes(body: string | Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 async function hmacKey(key: string) {
-  return crypto.subtle.importKey('raw', encoder.encode(key), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-    'verify',
-  ]);
+  return crypto.subtle.importKey(
+    'raw',
+    encoder.encode(key),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign', 'verify'],
+  );
 }
 
 export function bytesToBase64(bytes: Uint8Array): string {
@@ -47,7 +50,7 @@ export async function verifySignature(
 ): Promise<boolean> {
   if (!signature) return false;
   const expected = base64ToBytes(signature.trim());
-  if (!expected || expected.length !== 32) return false;
+  if (expected?.length !== 32) return false;
   const bytes = toBytes(body);
   for (const key of keys) {
     if (await crypto.subtle.verify('HMAC', await hmacKey(key), expected, bytes)) return true;

@@ -34,17 +34,93 @@ const DEV_API_KEY = 'dev-api-key';
 const DEV_APP_ID = 'itsm-rules-dev';
 
 const itsmServerFlags: FlagSpec[] = [
-  { name: 'port', env: 'ITSM_SERVER_PORT', type: 'string', default: '8788', placeholder: 'N', description: 'port to listen on (0: any free port)' },
-  { name: 'host', env: 'ITSM_SERVER_HOST', type: 'string', default: '127.0.0.1', placeholder: 'ADDR', description: 'address to listen on' },
-  { name: 'db', env: 'ITSM_SERVER_DB', type: 'string', default: './data/itsm.db', placeholder: 'PATH', description: 'SQLite database file, or :memory:' },
-  { name: 'api-key', env: 'ITSM_API_KEY', type: 'string', placeholder: 'KEY', description: `application API key (Authorization: APIKey KEY; also signs webhooks). Default on loopback: ${DEV_API_KEY}` },
-  { name: 'app-id', env: 'ITSM_APP_ID', type: 'string', placeholder: 'ID', description: `application id (answered in webhook handshakes). Default: ${DEV_APP_ID}` },
-  { name: 'webhook', env: 'ITSM_WEBHOOKS', type: 'string', multiple: true, placeholder: 'URL', description: 'register this webhook at start, after the handshake (repeatable; env: comma-separated)' },
-  { name: 'token', env: 'ITSM_TOKENS', type: 'string', multiple: true, placeholder: 'TOKEN:ACCOUNT[:USER]', description: 'accept Authorization: Bearer TOKEN for one account (repeatable; env: comma-separated)' },
-  { name: 'users', env: 'ITSM_USERS_FILE', type: 'string', placeholder: 'FILE', description: 'JSON array of team users to provision: {account, first_name, last_name, email, sys_id?}' },
-  { name: 'public-url', env: 'ITSM_PUBLIC_URL', type: 'string', placeholder: 'URL', description: 'base URL used in href (default: the request origin)' },
-  { name: 'max-body', env: 'ITSM_MAX_BODY', type: 'string', default: String(DEFAULT_MAX_BODY_BYTES), placeholder: 'BYTES', description: 'largest request body; larger ones get 413' },
-  { name: 'event-retention', env: 'ITSM_EVENT_RETENTION', type: 'string', default: String(DEFAULT_EVENT_RETENTION), placeholder: 'N', description: 'events kept per account; older cursors expire' },
+  {
+    name: 'port',
+    env: 'ITSM_SERVER_PORT',
+    type: 'string',
+    default: '8788',
+    placeholder: 'N',
+    description: 'port to listen on (0: any free port)',
+  },
+  {
+    name: 'host',
+    env: 'ITSM_SERVER_HOST',
+    type: 'string',
+    default: '127.0.0.1',
+    placeholder: 'ADDR',
+    description: 'address to listen on',
+  },
+  {
+    name: 'db',
+    env: 'ITSM_SERVER_DB',
+    type: 'string',
+    default: './data/itsm.db',
+    placeholder: 'PATH',
+    description: 'SQLite database file, or :memory:',
+  },
+  {
+    name: 'api-key',
+    env: 'ITSM_API_KEY',
+    type: 'string',
+    placeholder: 'KEY',
+    description: `application API key (Authorization: APIKey KEY; also signs webhooks). Default on loopback: ${DEV_API_KEY}`,
+  },
+  {
+    name: 'app-id',
+    env: 'ITSM_APP_ID',
+    type: 'string',
+    placeholder: 'ID',
+    description: `application id (answered in webhook handshakes). Default: ${DEV_APP_ID}`,
+  },
+  {
+    name: 'webhook',
+    env: 'ITSM_WEBHOOKS',
+    type: 'string',
+    multiple: true,
+    placeholder: 'URL',
+    description:
+      'register this webhook at start, after the handshake (repeatable; env: comma-separated)',
+  },
+  {
+    name: 'token',
+    env: 'ITSM_TOKENS',
+    type: 'string',
+    multiple: true,
+    placeholder: 'TOKEN:ACCOUNT[:USER]',
+    description:
+      'accept Authorization: Bearer TOKEN for one account (repeatable; env: comma-separated)',
+  },
+  {
+    name: 'users',
+    env: 'ITSM_USERS_FILE',
+    type: 'string',
+    placeholder: 'FILE',
+    description:
+      'JSON array of team users to provision: {account, first_name, last_name, email, sys_id?}',
+  },
+  {
+    name: 'public-url',
+    env: 'ITSM_PUBLIC_URL',
+    type: 'string',
+    placeholder: 'URL',
+    description: 'base URL used in href (default: the request origin)',
+  },
+  {
+    name: 'max-body',
+    env: 'ITSM_MAX_BODY',
+    type: 'string',
+    default: String(DEFAULT_MAX_BODY_BYTES),
+    placeholder: 'BYTES',
+    description: 'largest request body; larger ones get 413',
+  },
+  {
+    name: 'event-retention',
+    env: 'ITSM_EVENT_RETENTION',
+    type: 'string',
+    default: String(DEFAULT_EVENT_RETENTION),
+    placeholder: 'N',
+    description: 'events kept per account; older cursors expire',
+  },
 ];
 
 function positiveInt(flag: string, text: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -74,8 +150,13 @@ function readUsersFile(path: string): SeedUser[] {
   } catch (error) {
     throw new UsageError(`--users ${path}: ${(error as Error).message}`);
   }
-  if (!Array.isArray(parsed) || !parsed.every((u) => u && typeof u === 'object' && Number.isInteger(u.account))) {
-    throw new UsageError(`--users ${path}: expected a JSON array of {account, first_name, last_name, email}`);
+  if (
+    !Array.isArray(parsed) ||
+    !parsed.every((u) => u && typeof u === 'object' && Number.isInteger(u.account))
+  ) {
+    throw new UsageError(
+      `--users ${path}: expected a JSON array of {account, first_name, last_name, email}`,
+    );
   }
   return parsed as SeedUser[];
 }
@@ -83,7 +164,8 @@ function readUsersFile(path: string): SeedUser[] {
 const list = (value: FlagValues[string]): string[] =>
   (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []).filter(Boolean);
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 const itsmServerCommand: Command = {
   name: 'itsm-server',
@@ -122,7 +204,9 @@ const itsmServerCommand: Command = {
     });
     console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);
     if (!values['api-key']) {
-      console.log(`itsm-api: no --api-key given; using the development key "${apiKey}" (loopback only)`);
+      console.log(
+        `itsm-api: no --api-key given; using the development key "${apiKey}" (loopback only)`,
+      );
     }
     await waitForSignal();
     console.log('itsm-api: shutting down');
@@ -149,7 +233,10 @@ function commandHelp(command: Command): string {
   const lines = [`usage: itsm-rules ${command.name} [flags]`, '', command.summary, '', 'flags:'];
   for (const flag of command.flags) {
     const left = `  --${flag.name}${flag.placeholder ? ` ${flag.placeholder}` : ''}`;
-    const extras = [flag.env && `env ${flag.env}`, flag.default !== undefined && `default ${flag.default}`]
+    const extras = [
+      flag.env && `env ${flag.env}`,
+      flag.default !== undefined && `default ${flag.default}`,
+    ]
       .filter(Boolean)
       .join('; ');
     lines.push(`${left.padEnd(34)} ${flag.description}${extras ? ` (${extras})` : ''}`);
@@ -170,9 +257,16 @@ function mainHelp(): string {
 }
 
 /** Flag values from argv, then the environment, then defaults. */
-function resolveFlags(command: Command, argv: string[], env: NodeJS.ProcessEnv): FlagValues | 'help' {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const flag of command.flags) options[flag.name] = { type: flag.type, ...(flag.multiple && { multiple: true }) };
+function resolveFlags(
+  command: Command,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): FlagValues | 'help' {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+  };
+  for (const flag of command.flags)
+    options[flag.name] = { type: flag.type, ...(flag.multiple && { multiple: true }) };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
@@ -186,7 +280,10 @@ function resolveFlags(command: Command, argv: string[], env: NodeJS.ProcessEnv):
     const fromEnv = flag.env ? env[flag.env] : undefined;
     if (value === undefined && fromEnv !== undefined && fromEnv !== '') {
       value = flag.multiple
-        ? fromEnv.split(',').map((s) => s.trim()).filter(Boolean)
+        ? fromEnv
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
         : flag.type === 'boolean'
           ? fromEnv === 'true' || fromEnv === '1'
           : fromEnv;
@@ -219,8 +316,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       console.error(`itsm-rules ${command.name}: ${error.message}\n\n${commandHelp(command)}`);
       return 2;
     }
-    console.error(`itsm-rules ${command.name}: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(
+      `itsm-rules ${command.name}: ${error instanceof Error ? error.message : String(error)}`,
+    );
     return 1;
   }
 }
-

@@ -1,7 +1,7 @@
 // Node composition root of the embedded ITSM API: opens the SQLite store with the shared
 // migrations, serves the Hono app on a port, registers start-up webhooks, provisions seed users,
 // and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,14 +87,19 @@ export interface RunningItsmServer {
 
 async function provisionUsers(itsm: ItsmServer, apiKey: string, users: SeedUser[]): Promise<void> {
   for (const { account, ...record } of users) {
-    const response = await itsm.app.request(`/v1/accounts/${account}/itsm/objects?raw_type=sys_user`, {
-      method: 'POST',
-      headers: { Authorization: `APIKey ${apiKey}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify(record),
-    });
+    const response = await itsm.app.request(
+      `/v1/accounts/${account}/itsm/objects?raw_type=sys_user`,
+      {
+        method: 'POST',
+        headers: { Authorization: `APIKey ${apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(record),
+      },
+    );
     // 409: the user's sys_id is already there from an earlier start.
     if (response.status !== 201 && response.status !== 409) {
-      throw new Error(`provisioning user ${JSON.stringify(record)} failed: ${await response.text()}`);
+      throw new Error(
+        `provisioning user ${JSON.stringify(record)} failed: ${await response.text()}`,
+      );
     }
   }
 }
@@ -160,7 +165,9 @@ async function registerStartupWebhooks(
       for (let attempt = 1; attempt <= 12 && !stopped(); attempt++) {
         try {
           const { webhook, created } = await itsm.registerWebhook(url);
-          log(`itsm-api: webhook ${webhook.id} ${created ? 'registered' : 'already registered'}: ${webhook.url}`);
+          log(
+            `itsm-api: webhook ${webhook.id} ${created ? 'registered' : 'already registered'}: ${webhook.url}`,
+          );
           return;
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);

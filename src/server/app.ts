@@ -112,7 +112,9 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   );
   app.use('/v1/accounts/:account/*', accountAuth(deps));
 
-  app.get('/healthz', (c) => jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }));
+  app.get('/healthz', (_c) =>
+    jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
+  );
   registerObjectRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerTeamRoutes(app, deps);
@@ -120,20 +122,32 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
 
   for (const [path, methods] of ROUTE_METHODS) {
     app.all(path, (c) => {
-      throw new ApiError('method_not_allowed', `${c.req.method} is not allowed here; use ${methods.join(', ')}`, {
-        Allow: methods.join(', '),
-      });
+      throw new ApiError(
+        'method_not_allowed',
+        `${c.req.method} is not allowed here; use ${methods.join(', ')}`,
+        {
+          Allow: methods.join(', '),
+        },
+      );
     });
   }
 
   app.notFound((c) =>
-    errorResponse(new ApiError('not_found', `no such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? nanoid(16)),
+    errorResponse(
+      new ApiError('not_found', `no such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`),
+      c.get('requestId') ?? nanoid(16),
+    ),
   );
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? nanoid(16);
     if (error instanceof ApiError) return errorResponse(error, requestId);
-    log(`itsm-api: internal error on ${c.req.method} ${c.req.path} (request ${requestId}): ${error.stack ?? error}`);
-    return errorResponse(new ApiError('internal_error', `internal error; quote request id ${requestId}`), requestId);
+    log(
+      `itsm-api: internal error on ${c.req.method} ${c.req.path} (request ${requestId}): ${error.stack ?? error}`,
+    );
+    return errorResponse(
+      new ApiError('internal_error', `internal error; quote request id ${requestId}`),
+      requestId,
+    );
   });
 
   return {

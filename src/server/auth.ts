@@ -6,11 +6,10 @@ import { timingSafeEqual } from '../itsm/signature.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, badRequest } from './errors.js';
 
-export type Credential =
-  | { kind: 'app-key' }
-  | { kind: 'bearer'; token: BearerToken };
+export type Credential = { kind: 'app-key' } | { kind: 'bearer'; token: BearerToken };
 
-const AUTH_HINT = 'send "Authorization: APIKey <application key>" or "Authorization: Bearer <token>"';
+const AUTH_HINT =
+  'send "Authorization: APIKey <application key>" or "Authorization: Bearer <token>"';
 
 /** Resolves the Authorization header to a credential, or throws a 401. */
 export function authenticate(deps: ServerDeps, header: string | undefined): Credential {
@@ -39,7 +38,9 @@ export function accountAuth(deps: ServerDeps): MiddlewareHandler<AppEnv> {
     let account: number;
     if (param === 'me') {
       if (credential.kind !== 'bearer') {
-        throw badRequest('accounts/me names the account of a Bearer token; with an API key, give the account id');
+        throw badRequest(
+          'accounts/me names the account of a Bearer token; with an API key, give the account id',
+        );
       }
       account = credential.token.account;
     } else if (/^\d{1,15}$/.test(param)) {
@@ -48,7 +49,10 @@ export function accountAuth(deps: ServerDeps): MiddlewareHandler<AppEnv> {
       throw badRequest(`account id must be a number or "me", got ${JSON.stringify(param)}`);
     }
     if (credential.kind === 'bearer' && credential.token.account !== account) {
-      throw new ApiError('forbidden', `this bearer token is bound to account ${credential.token.account}, not ${account}`);
+      throw new ApiError(
+        'forbidden',
+        `this bearer token is bound to account ${credential.token.account}, not ${account}`,
+      );
     }
     c.set('account', account);
     c.set('isAppKey', credential.kind === 'app-key');

@@ -51,7 +51,8 @@ export function wantsRaw(c: Context): boolean {
 /** The request body as a JSON object; a 400 for anything else. */
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
   const text = await c.req.text();
-  if (text.trim() === '') throw badRequest('the request body must be a JSON object, got an empty body');
+  if (text.trim() === '')
+    throw badRequest('the request body must be a JSON object, got an empty body');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -59,16 +60,26 @@ export async function readJsonObject(c: Context): Promise<Record<string, unknown
     throw badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw badRequest(`the request body must be a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
+    throw badRequest(
+      `the request body must be a JSON object, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
+    );
   }
   return value as Record<string, unknown>;
 }
 
-function integerParam(c: Context, name: string, min: number, max: number, fallback: number): number {
+function integerParam(
+  c: Context,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   const text = c.req.query(name);
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw badRequest(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    throw badRequest(
+      `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
   }
   return Number(text);
 }

@@ -42,7 +42,9 @@ export function registerEventRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
     let after = bounds.trimmedThrough;
     if (cursorText !== undefined && cursorText !== '') {
       if (!/^\d{1,15}$/.test(cursorText)) {
-        throw badRequest(`cursor must be a cursor returned by this API (a digit string), got ${JSON.stringify(cursorText)}`);
+        throw badRequest(
+          `cursor must be a cursor returned by this API (a digit string), got ${JSON.stringify(cursorText)}`,
+        );
       }
       const cursor = Number(cursorText);
       if (cursor > bounds.globalLatest) {

@@ -66,7 +66,9 @@ function rawTypeOf(c: AppContext, type: ObjectType): string | null {
     throw badRequest('raw_type is required for generic objects, e.g. ?raw_type=sys_user');
   }
   if (!RAW_TYPE.test(rawType)) {
-    throw badRequest(`raw_type must be an upstream table name (letters, digits, _ . -), got ${JSON.stringify(rawType)}`);
+    throw badRequest(
+      `raw_type must be an upstream table name (letters, digits, _ . -), got ${JSON.stringify(rawType)}`,
+    );
   }
   return rawType;
 }
@@ -113,7 +115,10 @@ async function prepareUnifiedWrite(
     if (dangling.length > 0) {
       throw badRequest(
         dangling
-          .map(([field, id]) => `${field}: no ${field} with id ${JSON.stringify(id)} exists in account ${account}`)
+          .map(
+            ([field, id]) =>
+              `${field}: no ${field} with id ${JSON.stringify(id)} exists in account ${account}`,
+          )
           .join('; '),
       );
     }
@@ -157,7 +162,10 @@ async function prepareGenericRecord(
     throw badRequest(`sys_id must be 32 lower-case hex digits, got ${JSON.stringify(sysId)}`);
   }
   if ((await deps.store.findByUpstreamIds(account, rawType, [sysId])).length > 0) {
-    throw new ApiError('conflict', `a ${rawType} record with sys_id ${sysId} already exists in account ${account}`);
+    throw new ApiError(
+      'conflict',
+      `a ${rawType} record with sys_id ${sysId} already exists in account ${account}`,
+    );
   }
   return { record, sysId };
 }
@@ -268,7 +276,13 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     const now = formatIsoDate(new Date());
     let object: StoredObject;
     if (type === 'object') {
-      const { record, sysId } = await prepareGenericRecord(deps, account, rawType ?? '', body, 'create');
+      const { record, sysId } = await prepareGenericRecord(
+        deps,
+        account,
+        rawType ?? '',
+        body,
+        'create',
+      );
       object = {
         account,
         id: newObjectId(),
@@ -317,7 +331,14 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         event: makeEvent(deps, c, 'add', metadata),
         retention: deps.eventRetention,
         ...(key !== undefined && {
-          idempotency: { account, key, requestHash, status: 201, body: responseText, createdAt: Date.now() },
+          idempotency: {
+            account,
+            key,
+            requestHash,
+            status: 201,
+            body: responseText,
+            createdAt: Date.now(),
+          },
         }),
       });
     } catch (error) {
@@ -329,7 +350,10 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       throw error;
     }
     deps.notifier.notify(account);
-    return new Response(responseText, { status: 201, headers: { 'Content-Type': 'application/json' } });
+    return new Response(responseText, {
+      status: 201,
+      headers: { 'Content-Type': 'application/json' },
+    });
   });
 
   app.get(item, async (c) => {

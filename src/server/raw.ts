@@ -28,7 +28,9 @@ const TASK_COLUMNS = {
 };
 
 /** Unified field -> upstream column, per type. */
-export const UPSTREAM_COLUMNS: { [T in UnifiedType]: Record<keyof (typeof TYPE_FIELDS)[T], string> } = {
+export const UPSTREAM_COLUMNS: {
+  [T in UnifiedType]: Record<keyof (typeof TYPE_FIELDS)[T], string>;
+} = {
   incident: {
     ...TASK_COLUMNS,
     requester: 'caller_id',
@@ -124,7 +126,8 @@ export function toRawRecord(
     const column = columns[field];
     if (!column) continue;
     const value = object.fields[field];
-    raw[column] = value === undefined || value === null ? '' : toUpstreamValue(kind, value, referenceSysIds);
+    raw[column] =
+      value === undefined || value === null ? '' : toUpstreamValue(kind, value, referenceSysIds);
   }
   raw.sys_id = object.upstreamId;
   raw.number = object.number ?? '';

@@ -14,7 +14,10 @@ export function registerTeamRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
       offset: (page - 1) * pageSize,
       limit: pageSize,
     });
-    return jsonResponse(200, objectList(objects.map(userFromRecord), { page, pageSize, total }, 'team'));
+    return jsonResponse(
+      200,
+      objectList(objects.map(userFromRecord), { page, pageSize, total }, 'team'),
+    );
   });
 
   app.get('/v1/accounts/:account/team/users/:user', async (c) => {
@@ -23,7 +26,8 @@ export function registerTeamRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
     const [record] = sysId
       ? await deps.store.findByUpstreamIds(c.get('account'), USER_RAW_TYPE, [sysId])
       : [];
-    if (!record) throw notFound(`no user with id ${JSON.stringify(id)} in account ${c.get('account')}`);
+    if (!record)
+      throw notFound(`no user with id ${JSON.stringify(id)} in account ${c.get('account')}`);
     return jsonResponse(200, userFromRecord(record));
   });
 }

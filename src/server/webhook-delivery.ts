@@ -19,9 +19,7 @@ export interface DeliveryOptions {
   timeoutMs?: number;
 }
 
-export interface DeliveryLog {
-  (line: string): void;
-}
+export type DeliveryLog = (line: string) => void;
 
 type Fetch = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -72,7 +70,10 @@ export async function webhookHandshake(
     }
     return { ok: true };
   } catch (error) {
-    return { ok: false, reason: `${url} could not be reached for the handshake (${describeFailure(error)})` };
+    return {
+      ok: false,
+      reason: `${url} could not be reached for the handshake (${describeFailure(error)})`,
+    };
   }
 }
 
@@ -199,7 +200,9 @@ export class WebhookNotifier {
     }
     if (!this.stopped) {
       this.stats.abandoned++;
-      this.log(`webhook: gave up notifying ${webhook.url} of account ${account} after ${attempts} attempts`);
+      this.log(
+        `webhook: gave up notifying ${webhook.url} of account ${account} after ${attempts} attempts`,
+      );
     }
   }
 

@@ -48,7 +48,10 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, deps: ServerDeps): void
   const appKeyOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
     const credential = authenticate(deps, c.req.header('Authorization'));
     if (credential.kind !== 'app-key') {
-      throw new ApiError('forbidden', 'webhooks are managed with the application API key, not a bearer token');
+      throw new ApiError(
+        'forbidden',
+        'webhooks are managed with the application API key, not a bearer token',
+      );
     }
     if (c.req.param('app_id') !== deps.appId) {
       throw notFound(`no application ${JSON.stringify(c.req.param('app_id'))}`);
@@ -58,7 +61,7 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, deps: ServerDeps): void
   app.use(base, appKeyOnly);
   app.use(`${base}/*`, appKeyOnly);
 
-  app.get(base, async (c) => {
+  app.get(base, async (_c) => {
     const webhooks = (await deps.store.listWebhooks(deps.appId)).map(toJson);
     return jsonResponse(200, {
       total: webhooks.length,
@@ -74,7 +77,8 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, deps: ServerDeps): void
   app.post(base, async (c) => {
     const body = await readJsonObject(c);
     const unknown = Object.keys(body).filter((key) => key !== 'url');
-    if (unknown.length > 0) throw badRequest(`unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+    if (unknown.length > 0)
+      throw badRequest(`unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
     const { webhook, created } = await registerWebhook(deps, body.url as string);
     return jsonResponse(created ? 201 : 200, toJson(webhook));
   });

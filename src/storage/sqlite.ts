@@ -259,7 +259,13 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     async listObjects(query: ObjectQuery) {
       const rawType = query.rawType ?? null;
       const total = sql.countObjects.get(query.account, query.type, rawType)?.n ?? 0;
-      const rows = sql.listObjects.all(query.account, query.type, rawType, query.limit, query.offset);
+      const rows = sql.listObjects.all(
+        query.account,
+        query.type,
+        rawType,
+        query.limit,
+        query.offset,
+      );
       return { total, objects: rows.map(toObject) };
     },
 

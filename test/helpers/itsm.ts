@@ -1,6 +1,10 @@
 // Test factories for the embedded ITSM API: a real server on 127.0.0.1 (port 0, :memory:
 // SQLite) and a small HTTP client that returns status, headers, text and parsed JSON.
-import { type RunningItsmServer, type StartItsmServerOptions, startItsmServer } from '../../src/runtime/node.js';
+import {
+  type RunningItsmServer,
+  type StartItsmServerOptions,
+  startItsmServer,
+} from '../../src/runtime/node.js';
 
 export const TEST_API_KEY = 'test-api-key';
 export const TEST_APP_ID = 'test-app';

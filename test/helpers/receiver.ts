@@ -50,7 +50,9 @@ export async function startReceiver(
       for (const waiter of waiters.filter((w) => requests.length >= w.count)) waiter.resolve();
       const answer =
         options.answer?.(request, index) ??
-        (request.body.length === 0 ? { status: 200, body: options.appId ?? '' } : { status: 200, body: 'ok' });
+        (request.body.length === 0
+          ? { status: 200, body: options.appId ?? '' }
+          : { status: 200, body: 'ok' });
       setTimeout(() => {
         res.writeHead(answer.status, { 'Content-Type': 'text/plain' });
         res.end(answer.body ?? '');
