@@ -37,33 +37,37 @@ export function registerEventRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
   app.get('/v1/accounts/:account/events', async (c) => {
     const account = c.get('account');
     const pageSize = eventPageSize(c);
-    const bounds = await deps.store.eventBounds(account);
     const cursorText = c.req.query('cursor');
-    let after = bounds.trimmedThrough;
+    let cursor: number | null = null;
     if (cursorText !== undefined && cursorText !== '') {
       if (!/^\d{1,15}$/.test(cursorText)) {
         throw badRequest(
           `cursor must be a cursor returned by this API (a digit string), got ${JSON.stringify(cursorText)}`,
         );
       }
-      const cursor = Number(cursorText);
-      if (cursor > bounds.globalLatest) {
+      cursor = Number(cursorText);
+      const { globalLatest } = await deps.store.eventBounds(account);
+      if (cursor > globalLatest) {
         throw badRequest(
-          `cursor ${cursorText} was not issued by this server (its newest event is ${bounds.globalLatest}); start again without a cursor or from events/latest`,
+          `cursor ${cursorText} was not issued by this server (its newest event is ${globalLatest}); start again without a cursor or from events/latest`,
         );
       }
-      if (cursor < bounds.trimmedThrough) {
-        throw badRequest(
-          `cursor ${cursorText} has expired: events after it are no longer retained (the log now starts after ${bounds.trimmedThrough}); start again without a cursor`,
-        );
-      }
-      after = cursor;
     }
-    const { events, remaining } = await deps.store.listEvents(account, after, pageSize);
+    const { events, remaining, trimmedThrough } = await deps.store.listEvents(
+      account,
+      cursor ?? 0,
+      pageSize,
+    );
+    // Checked against the same snapshot as the page: events after the cursor were dropped.
+    if (cursor !== null && cursor < trimmedThrough) {
+      throw badRequest(
+        `cursor ${cursorText} has expired: events after it are no longer retained (the log now starts after ${trimmedThrough}); start again without a cursor`,
+      );
+    }
     const includeRaw = wantsRaw(c);
     return jsonResponse(200, {
       objects: events.map((event) => renderEvent(event, includeRaw)),
-      cursor: String(events.at(-1)?.seq ?? after),
+      cursor: String(events.at(-1)?.seq ?? Math.max(cursor ?? 0, trimmedThrough)),
       remaining,
       count: events.length,
       type: 'object_list',

@@ -107,12 +107,16 @@ export interface ItsmStore {
   /** Drops records created before `createdBefore` (ms); returns how many. */
   purgeIdempotencyRecords(createdBefore: number): Promise<number>;
 
-  /** Events of the account with seq > after, oldest first, and how many remain after them. */
+  /**
+   * Events of the account with seq > after, oldest first, how many remain after them, and the
+   * account's `trimmedThrough` read in the same snapshot (so that a caller can tell, without a
+   * race against retention, whether events after `after` were dropped).
+   */
   listEvents(
     account: number,
     after: number,
     limit: number,
-  ): Promise<{ events: StoredEvent[]; remaining: number }>;
+  ): Promise<{ events: StoredEvent[]; remaining: number; trimmedThrough: number }>;
   /**
    * `trimmedThrough`: seq of the newest event retention dropped for the account (0 if none);
    * `latest`: seq of the account's newest event (or trimmedThrough when it has none);

@@ -315,15 +315,17 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     },
 
     async listEvents(account, after, limit) {
+      // One synchronous read: no commit (and so no retention trim) can land between its parts.
       const rows = sql.listEvents.all(account, after, limit);
       const last = rows.at(-1)?.seq ?? after;
       const remaining = sql.countEventsAfter.get(account, last)?.n ?? 0;
+      const trimmedThrough = sql.trimmedThrough.get(account)?.trimmed_through ?? 0;
       const events: StoredEvent[] = rows.map((row) => ({
         seq: row.seq,
         account,
         ...(JSON.parse(row.body) as EventBody),
       }));
-      return { events, remaining };
+      return { events, remaining, trimmedThrough };
     },
 
     async eventBounds(account) {

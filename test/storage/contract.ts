@@ -493,7 +493,11 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         expect(last.events.map((e) => e.seq)).toEqual([s5]);
         expect(last.remaining).toBe(0);
 
-        expect(await store.listEvents(ACCOUNT, s5, 2)).toEqual({ events: [], remaining: 0 });
+        expect(await store.listEvents(ACCOUNT, s5, 2)).toEqual({
+          events: [],
+          remaining: 0,
+          trimmedThrough: 0,
+        });
       });
 
       it('returns each event as it was committed, with its account and seq', async () => {
@@ -520,9 +524,10 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
         const seqs: number[] = [];
         for (let i = 0; i < 5; i++) seqs.push(await create(makeObject(), { retention: 3 }));
 
-        const { events, remaining } = await store.listEvents(ACCOUNT, 0, 100);
+        const { events, remaining, trimmedThrough } = await store.listEvents(ACCOUNT, 0, 100);
         expect(events.map((e) => e.seq)).toEqual(seqs.slice(2));
         expect(remaining).toBe(0);
+        expect(trimmedThrough).toBe(seqs[1]);
         const bounds = await store.eventBounds(ACCOUNT);
         expect(bounds.trimmedThrough).toBe(seqs[1]);
         expect(bounds.latest).toBe(seqs[4]);
