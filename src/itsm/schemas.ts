@@ -159,46 +159,47 @@ export type ObjectList<T> = {
 // ---------------------------------------------------------------------------------------------
 // Write schemas (what the API accepts on create and update)
 
-const levelMessage = (field: string, allowed: readonly string[]) =>
-  `${field} must be one of ${allowed.join(', ')}`;
+/** An error message naming the field, what it must be, and what was sent. */
+const expected =
+  (field: string, what: string) =>
+  (issue: { input?: unknown }): string =>
+    `${field} must be ${what}, got ${JSON.stringify(issue.input) ?? 'nothing'}`;
 
 function writeKind(field: string, kind: FieldKind): z.ZodType {
   switch (kind) {
     case 'user':
-      return z.string({ error: `${field} must be a user id (a string)` });
+      return z.string({ error: expected(field, 'a user id (a string)') });
     case 'reference':
-      return z.string({ error: `${field} must be the id of a ${field} (a string)` });
+      return z.string({ error: expected(field, `the id of a ${field} (a string)`) });
     case 'boolean':
-      return z.boolean({ error: `${field} must be true or false` });
+      return z.boolean({ error: expected(field, 'true or false') });
     case 'string':
-      return z.string({ error: `${field} must be a string` });
+      return z.string({ error: expected(field, 'a string') });
     case 'number':
-      return z.number({ error: `${field} must be a number` }).finite();
-    case 'count':
-      return z
-        .number({ error: `${field} must be a whole number >= 0` })
-        .int({ error: `${field} must be a whole number >= 0` })
-        .min(0, { error: `${field} must be a whole number >= 0` });
+      return z.number({ error: expected(field, 'a number') }).finite();
+    case 'count': {
+      const error = expected(field, 'a whole number >= 0');
+      return z.number({ error }).int({ error }).min(0, { error });
+    }
     case 'level':
-      return z.enum(LEVELS, { error: levelMessage(field, LEVELS) });
+      return z.enum(LEVELS, { error: expected(field, `one of ${LEVELS.join(', ')}`) });
     case 'priority':
-      return z.enum(PRIORITIES, { error: levelMessage(field, PRIORITIES) });
+      return z.enum(PRIORITIES, { error: expected(field, `one of ${PRIORITIES.join(', ')}`) });
     case 'status':
       return z.union([z.number().finite(), z.string()], {
-        error: `${field} must be a number or a string`,
+        error: expected(field, 'a number or a string'),
       });
-    case 'date':
-      return z.string({ error: `${field} must be an ISO 8601 date` }).transform((value, ctx) => {
+    case 'date': {
+      const error = expected(field, 'an ISO 8601 date such as 2017-10-04T20:15:37Z');
+      return z.string({ error }).transform((value, ctx) => {
         const normalized = normalizeIsoDate(value);
         if (normalized === null) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `${field} must be an ISO 8601 date such as 2017-10-04T20:15:37Z, got ${JSON.stringify(value)}`,
-          });
+          ctx.addIssue({ code: 'custom', message: error({ input: value }) });
           return z.NEVER;
         }
         return normalized;
       });
+    }
   }
 }
 
