@@ -5,12 +5,7 @@ import type { Hono } from 'hono';
 import type { StoredEvent } from '../storage/port.js';
 import { type AppEnv, eventPageSize, type ServerDeps, wantsRaw } from './context.js';
 import { badRequest, jsonResponse } from './errors.js';
-
-function withoutRaw(metadata: Record<string, unknown>): Record<string, unknown> {
-  if (metadata.type === 'object' || !('raw' in metadata)) return metadata;
-  const { raw: _raw, ...rest } = metadata;
-  return rest;
-}
+import { withoutRaw } from './render.js';
 
 function renderEvent(event: StoredEvent, includeRaw: boolean): Record<string, unknown> {
   const strip = (m: Record<string, unknown>) => (includeRaw ? m : withoutRaw(m));

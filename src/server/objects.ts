@@ -32,7 +32,7 @@ import {
 } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
 import { mappedColumns, UPSTREAM_TABLES } from './raw.js';
-import { renderObject, renderObjects } from './render.js';
+import { renderObject, renderObjects, withoutRaw } from './render.js';
 
 const COLLECTIONS = new Map<string, ObjectType>(
   Object.entries(COLLECTION_PATHS).flatMap(([type, paths]) => [
@@ -321,9 +321,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
 
     const baseUrl = baseUrlOf(deps, c);
     const metadata = await renderObject(deps.store, object, { baseUrl, includeRaw: true });
-    const response = wantsRaw(c)
-      ? metadata
-      : await renderObject(deps.store, object, { baseUrl, includeRaw: false });
+    const response = wantsRaw(c) ? metadata : withoutRaw(metadata);
     const responseText = JSON.stringify(response);
     try {
       await deps.store.commit({
@@ -403,9 +401,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         throw error;
       }
       deps.notifier.notify(account);
-      const response = wantsRaw(c)
-        ? metadata
-        : await renderObject(deps.store, next, { baseUrl, includeRaw: false });
+      const response = wantsRaw(c) ? metadata : withoutRaw(metadata);
       return jsonResponse(200, response);
     }
   });

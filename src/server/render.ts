@@ -110,3 +110,14 @@ export async function renderObject(
   if (!body) throw new Error(`rendering ${object.id} produced nothing`);
   return body;
 }
+
+/**
+ * The object as a request without `X-Kloudless-Raw-Data` sees it: `raw` dropped, except on
+ * generic objects, whose data lives in `raw`. Lets one render (with raw) serve both the event
+ * log and the response.
+ */
+export function withoutRaw(body: Record<string, unknown>): Record<string, unknown> {
+  if (body.type === 'object' || !('raw' in body)) return body;
+  const { raw: _raw, ...rest } = body;
+  return rest;
+}

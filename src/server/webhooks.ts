@@ -4,7 +4,7 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import { formatIsoDate } from '../itsm/schemas.js';
 import type { WebhookRecord } from '../storage/port.js';
 import { authenticate } from './auth.js';
-import { type AppEnv, readJsonObject, type ServerDeps } from './context.js';
+import { type AppEnv, objectList, readJsonObject, type ServerDeps } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
 import { webhookHandshake } from './webhook-delivery.js';
 
@@ -63,15 +63,11 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, deps: ServerDeps): void
 
   app.get(base, async (_c) => {
     const webhooks = (await deps.store.listWebhooks(deps.appId)).map(toJson);
-    return jsonResponse(200, {
-      total: webhooks.length,
-      count: webhooks.length,
-      page: 1,
-      next_page: null,
-      objects: webhooks,
-      type: 'object_list',
-      api: 'application',
-    });
+    const total = webhooks.length;
+    return jsonResponse(
+      200,
+      objectList(webhooks, { page: 1, pageSize: total, total }, 'application'),
+    );
   });
 
   app.post(base, async (c) => {
