@@ -5,30 +5,16 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
 import { validateWebhookUrl } from '../server/webhooks.js';
+import {
+  type Command,
+  type FlagSpec,
+  type FlagValues,
+  list,
+  positiveInt,
+  UsageError,
+} from './command.js';
 import { type SeedUser, startItsmServer } from './node.js';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-interface FlagSpec {
-  name: string;
-  env?: string;
-  type: 'string' | 'boolean';
-  multiple?: boolean;
-  default?: string;
-  placeholder?: string;
-  description: string;
-}
-
-interface Command {
-  name: string;
-  summary: string;
-  flags: FlagSpec[];
-  run(values: FlagValues): Promise<number>;
-}
-
-type FlagValues = Record<string, string | string[] | boolean | undefined>;
+import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
 
 const DEV_API_KEY = 'dev-api-key';
 const DEV_APP_ID = 'itsm-rules-dev';
@@ -123,14 +109,6 @@ const itsmServerFlags: FlagSpec[] = [
   },
 ];
 
-function positiveInt(flag: string, text: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new UsageError(`--${flag} must be a whole number ${range}, got ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
-
 function parseTokens(specs: string[]): Record<string, BearerToken> {
   const tokens: Record<string, BearerToken> = {};
   for (const spec of specs) {
@@ -160,9 +138,6 @@ function readUsersFile(path: string): SeedUser[] {
   }
   return parsed as SeedUser[];
 }
-
-const list = (value: FlagValues[string]): string[] =>
-  (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []).filter(Boolean);
 
 const isLoopback = (host: string) =>
   host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -227,7 +202,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-const COMMANDS: Command[] = [itsmServerCommand];
+const COMMANDS: Command[] = [itsmServerCommand, checkCommand, testCommand, schemaCommand];
 
 function commandHelp(command: Command): string {
   const lines = [`usage: itsm-rules ${command.name} [flags]`, '', command.summary, '', 'flags:'];
@@ -292,6 +267,8 @@ function resolveFlags(
   }
   return values;
 }
+
+export { UsageError };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [name, ...rest] = argv;

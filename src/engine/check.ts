@@ -1,0 +1,672 @@
+// The rule checks: everything that can be known wrong about a rule set before it runs, each with
+// its file, JSON pointer and a sentence. Unknown operators, invalid regular expressions, fields
+// an object type lacks (in `var` paths, `changed` lists and action fields), enumeration literals
+// out of range, invalid schedules, actions that cannot apply, duplicate ids, and rules whose
+// writes trigger each other in a loop.
+import { Cron } from 'croner';
+import {
+  type FieldKind,
+  LEVELS,
+  type ObjectType,
+  PRIORITIES,
+  READ_ONLY_FIELDS,
+  TYPE_FIELDS,
+  type UnifiedType,
+} from '../itsm/fields.js';
+import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
+import {
+  argumentsOf,
+  compilePattern,
+  FORBIDDEN_SEGMENTS,
+  MATCH_FLAGS,
+  OPERATORS,
+  operatorOf,
+} from './expression.js';
+import type { LoadedRuleFile } from './load.js';
+import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
+import type { Rule, TriggerEvent } from './rule.js';
+import type { RuleAction } from './rule-schema.js';
+
+/** Fields every object has, whatever its type. */
+export const COMMON_FIELDS = ['id', 'type', 'api', 'created', 'modified', 'href', 'raw'] as const;
+const USER_FIELDS = ['type', 'api', 'id', 'name', 'email'];
+const CONTEXT_FIELDS: Record<string, readonly string[] | null> = {
+  event: ['id', 'type', 'account', 'at', 'user_id'],
+  object: null,
+  previous: null,
+  changed: null,
+  now: [],
+  correlation: ['key', 'count', 'ids'],
+  rule: ['id'],
+};
+const ESCALATABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
+const LINKABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
+/** Operators whose second argument is evaluated against each element of the first. */
+const ELEMENT_SCOPED = new Set(['map', 'filter', 'all', 'none', 'some', 'reduce']);
+const EQUALITY = new Set(['==', '===', '!=', '!==']);
+
+type Scope = 'root' | 'element';
+
+interface RuleChecker {
+  rule: Rule;
+  report(path: readonly PropertyKey[], code: ProblemCode, message: string): void;
+}
+
+export function checkRules(
+  rules: readonly Rule[],
+  files: readonly LoadedRuleFile[],
+): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const fileByPath = new Map(files.map((file) => [file.path, file]));
+  const checkerOf = (rule: Rule): RuleChecker => ({
+    rule,
+    report: (path, code, message) =>
+      problems.push({
+        file: rule.file,
+        pointer: toPointer(path),
+        line: fileByPath.get(rule.file)?.lineOf(path),
+        code,
+        message,
+      }),
+  });
+  for (const rule of rules) checkRule(checkerOf(rule));
+  checkDuplicateIds(rules, checkerOf);
+  checkLoops(rules, checkerOf);
+  return problems;
+}
+
+function checkRule(checker: RuleChecker): void {
+  const { rule, report } = checker;
+  const source = rule.source;
+  const trigger = rule.trigger;
+
+  if (trigger.schedule !== null) {
+    if (source.on.events) {
+      report(['on', 'events'], 'RULE_INVALID_VALUE', 'a scheduled rule takes no events');
+    }
+    if (source.on.changed) {
+      report(['on', 'changed'], 'RULE_INVALID_VALUE', 'a scheduled rule takes no changed list');
+    }
+    const problem = scheduleProblem(trigger.schedule);
+    if (problem) report(['on', 'schedule'], 'RULE_INVALID_SCHEDULE', problem);
+  }
+  for (const [i, field] of (trigger.changed ?? []).entries()) {
+    const message = fieldProblem(trigger.types, field);
+    if (message) report(['on', 'changed', i], 'RULE_UNKNOWN_FIELD', message);
+  }
+
+  if (source.when !== undefined) checkExpression(checker, source.when, ['when']);
+  if (source.correlate) checkExpression(checker, source.correlate.key, ['correlate', 'key']);
+  const oncePer = source.once_per;
+  if (oncePer !== undefined) {
+    const long = oncePer !== null && typeof oncePer === 'object' && Object.hasOwn(oncePer, 'key');
+    if (long) checkExpression(checker, (oncePer as { key: unknown }).key, ['once_per', 'key']);
+    else checkExpression(checker, oncePer, ['once_per']);
+  }
+  for (const [i, action] of source.then.entries()) checkAction(checker, action, ['then', i]);
+}
+
+/** Why a cron expression is not a valid five-field UTC schedule, or null when it is. */
+export function scheduleProblem(expression: string): string | null {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    return `expected a five-field cron expression (minute hour day month weekday), got ${fields.length} field${fields.length === 1 ? '' : 's'} in "${expression}"`;
+  }
+  try {
+    new Cron(expression, { paused: true, timezone: 'UTC' }).stop();
+    return null;
+  } catch (error) {
+    return `invalid cron expression "${expression}": ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fields
+
+function typeFields(type: UnifiedType): Record<string, FieldKind> {
+  return TYPE_FIELDS[type];
+}
+
+/** Why `field` cannot be read on every one of `types`, or null when it can. */
+function fieldProblem(types: readonly ObjectType[], field: string): string | null {
+  if ((COMMON_FIELDS as readonly string[]).includes(field)) return null;
+  const lacking = types.filter((type) => type !== 'object' && !(field in typeFields(type)));
+  if (lacking.length === 0) return null;
+  const known = new Set<string>(COMMON_FIELDS);
+  for (const type of types) {
+    if (type !== 'object') for (const name of Object.keys(typeFields(type))) known.add(name);
+  }
+  const generic = types.includes('object')
+    ? ' (generic objects keep their fields under raw.object)'
+    : '';
+  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${didYouMean(field, known)}${generic}`;
+}
+
+/** The kind of a field when every type that has it agrees, else null. */
+function fieldKind(types: readonly ObjectType[], field: string): FieldKind | null {
+  let kind: FieldKind | null = null;
+  for (const type of types) {
+    if (type === 'object') continue;
+    const found = typeFields(type)[field];
+    if (found === undefined) continue;
+    if (kind !== null && kind !== found) return null;
+    kind = found;
+  }
+  return kind;
+}
+
+function enumerationOf(kind: FieldKind | null): readonly string[] | null {
+  if (kind === 'level') return LEVELS;
+  if (kind === 'priority') return PRIORITIES;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+
+function isExpressionObject(node: unknown): node is Record<string, unknown> {
+  return node !== null && typeof node === 'object' && !Array.isArray(node);
+}
+
+export function checkExpression(
+  checker: RuleChecker,
+  node: unknown,
+  path: readonly PropertyKey[],
+  scope: Scope = 'root',
+): void {
+  if (Array.isArray(node)) {
+    for (const [i, item] of node.entries()) checkExpression(checker, item, [...path, i], scope);
+    return;
+  }
+  if (!isExpressionObject(node)) return;
+  const keys = Object.keys(node);
+  if (keys.length !== 1) {
+    checker.report(
+      path,
+      'RULE_UNKNOWN_OPERATOR',
+      keys.length === 0
+        ? 'an expression object needs one operator key, got an empty mapping'
+        : `an expression object has exactly one key (its operator), got ${keys.map((key) => `"${key}"`).join(', ')}`,
+    );
+    return;
+  }
+  const operator = keys[0] as string;
+  const opPath = [...path, operator];
+  if (!OPERATORS.has(operator)) {
+    const hint =
+      operator === 'log'
+        ? '; use the log action to write to the run record'
+        : didYouMean(operator, OPERATORS);
+    checker.report(opPath, 'RULE_UNKNOWN_OPERATOR', `unknown operator "${operator}"${hint}`);
+    return;
+  }
+  const args = argumentsOf(node, operator);
+  const argPath = (i: number) => (Array.isArray(node[operator]) ? [...opPath, i] : opPath);
+
+  switch (operator) {
+    case 'var': {
+      const [varPath, fallback] = args;
+      if (typeof varPath === 'string' || typeof varPath === 'number') {
+        if (scope === 'root') checkVarPath(checker, String(varPath), argPath(0));
+        else checkForbidden(checker, String(varPath), argPath(0));
+      } else {
+        checkExpression(checker, varPath, argPath(0), scope);
+      }
+      if (args.length > 1) checkExpression(checker, fallback, argPath(1), scope);
+      return;
+    }
+    case 'missing':
+    case 'missing_some': {
+      const keys = operator === 'missing_some' ? args[1] : Array.isArray(args[0]) ? args[0] : args;
+      const keysPath =
+        operator === 'missing_some' ? argPath(1) : Array.isArray(args[0]) ? argPath(0) : opPath;
+      if (Array.isArray(keys)) {
+        for (const [i, key] of keys.entries()) {
+          if (typeof key === 'string' && scope === 'root') {
+            checkVarPath(checker, key, Array.isArray(keys) ? [...keysPath, i] : keysPath);
+          } else checkExpression(checker, key, [...keysPath, i], scope);
+        }
+      }
+      if (operator === 'missing_some') checkExpression(checker, args[0], argPath(0), scope);
+      return;
+    }
+    case 'matches': {
+      const [text, pattern, flags] = args;
+      checkExpression(checker, text, argPath(0), scope);
+      if (typeof pattern !== 'string') {
+        checker.report(
+          argPath(1),
+          'RULE_INVALID_REGEX',
+          `matches needs a literal pattern string (checked at load time), got ${describe(pattern)}`,
+        );
+      } else {
+        const regex = compilePattern(pattern, flags === 'i' ? 'i' : '');
+        if (!(regex instanceof RegExp)) {
+          checker.report(
+            argPath(1),
+            'RULE_INVALID_REGEX',
+            `invalid regular expression /${pattern}/: ${regex.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`,
+          );
+        }
+      }
+      if (args.length > 2 && !(MATCH_FLAGS as readonly unknown[]).includes(flags)) {
+        checker.report(
+          argPath(2),
+          'RULE_INVALID_REGEX',
+          `the third argument of matches can only be "i" (case-insensitive), got ${describe(flags)}`,
+        );
+      }
+      if (args.length < 2 || args.length > 3) {
+        checker.report(
+          opPath,
+          'RULE_INVALID_VALUE',
+          'matches takes [text, pattern] or [text, pattern, "i"]',
+        );
+      }
+      return;
+    }
+    case 'changed': {
+      const [field] = args;
+      if (typeof field === 'string') {
+        const message = fieldProblem(checker.rule.trigger.types, field);
+        if (message) checker.report(argPath(0), 'RULE_UNKNOWN_FIELD', message);
+      } else checkExpression(checker, field, argPath(0), scope);
+      return;
+    }
+    case 'rank': {
+      const [value] = args;
+      if (typeof value === 'string' && !(PRIORITIES as readonly string[]).includes(value)) {
+        checker.report(
+          argPath(0),
+          'RULE_OUT_OF_RANGE',
+          `rank knows ${PRIORITIES.join(', ')}, got ${describe(value)}${didYouMean(value, PRIORITIES)}`,
+        );
+      } else checkExpression(checker, value, argPath(0), scope);
+      return;
+    }
+  }
+
+  if (EQUALITY.has(operator) && args.length === 2 && scope === 'root') {
+    checkEnumComparison(checker, args[0], args[1], argPath(1));
+    checkEnumComparison(checker, args[1], args[0], argPath(0));
+  }
+  if (operator === 'in' && scope === 'root' && Array.isArray(args[1])) {
+    for (const [i, value] of args[1].entries()) {
+      checkEnumComparison(checker, args[0], value, [...argPath(1), i]);
+    }
+  }
+  for (const [i, arg] of args.entries()) {
+    const inner = ELEMENT_SCOPED.has(operator) && i === 1 ? 'element' : scope;
+    checkExpression(checker, arg, argPath(i), inner);
+  }
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value);
+}
+
+/** `{var: object.priority}` compared with a string that priority can never hold. */
+function checkEnumComparison(
+  checker: RuleChecker,
+  varSide: unknown,
+  literal: unknown,
+  literalPath: readonly PropertyKey[],
+): void {
+  if (
+    typeof literal !== 'string' ||
+    !isExpressionObject(varSide) ||
+    operatorOf(varSide) !== 'var'
+  ) {
+    return;
+  }
+  const [path] = argumentsOf(varSide, 'var');
+  if (typeof path !== 'string') return;
+  const [root, field, ...rest] = path.split('.');
+  if ((root !== 'object' && root !== 'previous') || field === undefined || rest.length > 0) return;
+  const values = enumerationOf(fieldKind(checker.rule.trigger.types, field));
+  if (values && !values.includes(literal)) {
+    checker.report(
+      literalPath,
+      'RULE_OUT_OF_RANGE',
+      `${field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
+    );
+  }
+}
+
+function checkForbidden(checker: RuleChecker, path: string, at: readonly PropertyKey[]): boolean {
+  const forbidden = path.split('.').find((segment) => FORBIDDEN_SEGMENTS.has(segment));
+  if (forbidden === undefined) return false;
+  checker.report(
+    at,
+    'RULE_UNKNOWN_FIELD',
+    `"${path}" reads ${forbidden}, which var never reads (it always yields null)`,
+  );
+  return true;
+}
+
+function checkVarPath(checker: RuleChecker, path: string, at: readonly PropertyKey[]): void {
+  if (path === '' || checkForbidden(checker, path, at)) return;
+  const [root = '', field, sub] = path.split('.');
+  const types = checker.rule.trigger.types;
+  if (!Object.hasOwn(CONTEXT_FIELDS, root)) {
+    const asField = types.some((type) => type !== 'object' && root in typeFields(type));
+    checker.report(
+      at,
+      'RULE_UNKNOWN_FIELD',
+      `the context has no "${root}" (it has ${Object.keys(CONTEXT_FIELDS).join(', ')})${asField ? `; did you mean "object.${path}"?` : didYouMean(root, Object.keys(CONTEXT_FIELDS))}`,
+    );
+    return;
+  }
+  if (root === 'correlation' && checker.rule.correlate === null) {
+    checker.report(at, 'RULE_UNKNOWN_FIELD', `"${path}" is always null: the rule has no correlate`);
+    return;
+  }
+  if (field === undefined) return;
+  if (root === 'object' || root === 'previous') {
+    if (field === 'raw') return;
+    const message = fieldProblem(types, field);
+    if (message) {
+      checker.report(at, 'RULE_UNKNOWN_FIELD', message);
+      return;
+    }
+    if (sub !== undefined && fieldKind(types, field) === 'user' && !USER_FIELDS.includes(sub)) {
+      checker.report(
+        at,
+        'RULE_UNKNOWN_FIELD',
+        `${field} is a user (${USER_FIELDS.join(', ')}) and has no "${sub}"${didYouMean(sub, USER_FIELDS)}`,
+      );
+    }
+    return;
+  }
+  const known = CONTEXT_FIELDS[root];
+  if (root === 'changed' || (root === 'correlation' && field === 'ids')) return;
+  if (known && !known.includes(field)) {
+    checker.report(
+      at,
+      'RULE_UNKNOWN_FIELD',
+      known.length === 0
+        ? `${root} is a plain value with no "${field}"`
+        : `${root} has no "${field}" (it has ${known.join(', ')})${didYouMean(field, known)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+
+function checkFieldMap(
+  checker: RuleChecker,
+  type: ObjectType,
+  fields: Record<string, unknown>,
+  path: readonly PropertyKey[],
+): void {
+  for (const [field, value] of Object.entries(fields)) {
+    const at = [...path, field];
+    checkExpression(checker, value, at);
+    if (type === 'object') continue;
+    if ((READ_ONLY_FIELDS as readonly string[]).includes(field)) {
+      checker.report(at, 'RULE_READ_ONLY_FIELD', `${field} is read-only: the ITSM API sets it`);
+      continue;
+    }
+    if (!(field in typeFields(type))) {
+      checker.report(
+        at,
+        'RULE_UNKNOWN_FIELD',
+        `${article(type)} ${type} has no field "${field}"${didYouMean(field, Object.keys(typeFields(type)))}`,
+      );
+      continue;
+    }
+    if (operatorOf(value) !== null && OPERATORS.has(operatorOf(value) as string)) continue;
+    const result = WRITE_SCHEMAS[type].safeParse({ [field]: value });
+    if (!result.success) {
+      const values = enumerationOf(typeFields(type)[field] ?? null);
+      const message = values
+        ? `${field} is one of ${values.join(', ')}, got ${JSON.stringify(value)}${typeof value === 'string' ? didYouMean(value, values) : ''}`
+        : describeIssues(result.error).join('; ');
+      checker.report(at, values ? 'RULE_OUT_OF_RANGE' : 'RULE_INVALID_VALUE', message);
+    }
+  }
+}
+
+function checkAction(checker: RuleChecker, action: RuleAction, path: readonly PropertyKey[]): void {
+  const { rule, report } = checker;
+  const types = rule.trigger.types;
+  const deleteOnly =
+    rule.trigger.events.length > 0 && rule.trigger.events.every((event) => event === 'delete');
+  const cannotWriteDeleted = (kind: string) =>
+    deleteOnly &&
+    report(
+      [...path, kind],
+      'RULE_INVALID_ACTION',
+      `${kind} writes the triggering object, which a delete event has already removed`,
+    );
+
+  if ('update' in action) {
+    cannotWriteDeleted('update');
+    for (const type of types) checkFieldMap(checker, type, action.update, [...path, 'update']);
+    return;
+  }
+  if ('escalate' in action) {
+    cannotWriteDeleted('escalate');
+    const lacking = types.filter((type) => !ESCALATABLE.includes(type));
+    if (lacking.length > 0) {
+      report(
+        [...path, 'escalate'],
+        'RULE_INVALID_ACTION',
+        `escalate raises priority, which ${lacking.join(', ')} do${lacking.length === 1 ? 'es' : ''} not have (only incident, problem and change)`,
+      );
+    }
+    const { assignee, fields } = action.escalate;
+    if (assignee !== undefined)
+      checkExpression(checker, assignee, [...path, 'escalate', 'assignee']);
+    if (fields) {
+      for (const field of ['priority', 'escalation', 'assignee']) {
+        if (field in fields) {
+          report(
+            [...path, 'escalate', 'fields', field],
+            'RULE_INVALID_ACTION',
+            `escalate sets ${field} itself; ${field === 'assignee' ? 'use escalate.assignee' : 'remove it from fields'}`,
+          );
+        }
+      }
+      for (const type of types.filter((t) => ESCALATABLE.includes(t))) {
+        checkFieldMap(checker, type, fields, [...path, 'escalate', 'fields']);
+      }
+    }
+    return;
+  }
+  if ('create' in action) {
+    const { type, fields, link } = action.create;
+    checkFieldMap(checker, type, fields ?? {}, [...path, 'create', 'fields']);
+    if (link) {
+      for (const source of types) {
+        if (!LINKABLE.includes(source) || !LINKABLE.includes(type) || source === type) {
+          report(
+            [...path, 'create', 'link'],
+            'RULE_INVALID_ACTION',
+            `link joins an incident, a problem and a change to each other; ${article(source)} ${source} cannot be linked to a new ${type}`,
+          );
+        }
+      }
+      if (deleteOnly) {
+        report(
+          [...path, 'create', 'link'],
+          'RULE_INVALID_ACTION',
+          'link points the new object at the triggering object, which a delete event has already removed',
+        );
+      }
+    }
+    return;
+  }
+  if ('object' in action) {
+    checkFieldMap(checker, 'object', action.object.fields, [...path, 'object', 'fields']);
+    if (action.object.id !== undefined) {
+      checkExpression(checker, action.object.id, [...path, 'object', 'id']);
+    }
+    return;
+  }
+  if ('http' in action) {
+    const { url, headers, body } = action.http;
+    if (typeof url === 'string') {
+      if (!isHttpUrl(url)) {
+        report(
+          [...path, 'http', 'url'],
+          'RULE_INVALID_VALUE',
+          `expected an http or https URL, got ${JSON.stringify(url)}`,
+        );
+      }
+    } else checkExpression(checker, url, [...path, 'http', 'url']);
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      checkExpression(checker, value, [...path, 'http', 'headers', name]);
+    }
+    if (body !== undefined) checkTemplate(checker, body, [...path, 'http', 'body']);
+    return;
+  }
+  if ('log' in action) {
+    checkExpression(checker, action.log.message, [...path, 'log', 'message']);
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** An http body: objects and arrays are walked; an object whose only key is an operator is evaluated. */
+function checkTemplate(checker: RuleChecker, node: unknown, path: readonly PropertyKey[]): void {
+  if (Array.isArray(node)) {
+    for (const [i, item] of node.entries()) checkTemplate(checker, item, [...path, i]);
+    return;
+  }
+  if (!isExpressionObject(node)) return;
+  const operator = operatorOf(node);
+  if (operator !== null && OPERATORS.has(operator)) {
+    checkExpression(checker, node, path);
+    return;
+  }
+  for (const [key, value] of Object.entries(node)) checkTemplate(checker, value, [...path, key]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across rules
+
+function checkDuplicateIds(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
+  const first = new Map<string, Rule>();
+  for (const rule of rules) {
+    const earlier = first.get(rule.id);
+    if (earlier) {
+      checkerOf(rule).report(
+        rule.source.id === undefined ? [] : ['id'],
+        'RULE_DUPLICATE_ID',
+        `rule id "${rule.id}" is also the id of ${earlier.file}; rule ids must be unique`,
+      );
+    } else first.set(rule.id, rule);
+  }
+}
+
+interface Write {
+  type: ObjectType;
+  event: TriggerEvent;
+  /** Fields written, or null for all (a create). */
+  fields: string[] | null;
+}
+
+/** What a rule's actions write, as events other rules could see. */
+export function writesOf(rule: Rule): Write[] {
+  const writes: Write[] = [];
+  for (const action of rule.actions) {
+    if ('update' in action) {
+      for (const type of rule.trigger.types) {
+        writes.push({ type, event: 'update', fields: Object.keys(action.update) });
+      }
+    } else if ('escalate' in action) {
+      const fields = ['priority', 'escalation', ...Object.keys(action.escalate.fields ?? {})];
+      if (action.escalate.assignee !== undefined) fields.push('assignee');
+      for (const type of rule.trigger.types) writes.push({ type, event: 'update', fields });
+    } else if ('create' in action) {
+      writes.push({ type: action.create.type, event: 'add', fields: null });
+      if (action.create.link) {
+        for (const type of rule.trigger.types) {
+          writes.push({ type, event: 'update', fields: [action.create.type] });
+        }
+      }
+    } else if ('object' in action) {
+      writes.push({
+        type: 'object',
+        event: action.object.id === undefined ? 'add' : 'update',
+        fields: null,
+      });
+    }
+  }
+  return writes;
+}
+
+/** Whether `write`, made by the engine, would trigger `rule`. */
+function triggers(write: Write, rule: Rule): boolean {
+  const trigger = rule.trigger;
+  if (!rule.enabled || !trigger.self || trigger.schedule !== null) return false;
+  if (!trigger.types.includes(write.type) || !trigger.events.includes(write.event)) return false;
+  if (trigger.changed === null || write.event === 'add' || write.fields === null) return true;
+  return write.fields.some((field) => trigger.changed?.includes(field));
+}
+
+/** Rules that only run on the engine's own writes (`on.self`) can form loops; report each cycle. */
+function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
+  const edges = new Map<Rule, Rule[]>();
+  for (const rule of rules) {
+    if (!rule.enabled) continue;
+    const writes = writesOf(rule);
+    edges.set(
+      rule,
+      rules.filter((other) => writes.some((write) => triggers(write, other))),
+    );
+  }
+  const reported = new Set<string>();
+  for (const start of rules) {
+    const cycle = findCycle(start, edges);
+    if (!cycle) continue;
+    const key = [...cycle].sort().join(' ');
+    if (reported.has(key)) continue;
+    reported.add(key);
+    const names = [...cycle, cycle[0]].join(' -> ');
+    checkerOf(start).report(
+      ['on', 'self'],
+      'RULE_LOOP',
+      cycle.length === 1
+        ? `rule "${start.id}" triggers itself through its own writes (on.self: true); a loop runs until the 5-hop limit on every event. Narrow on.changed or drop self`
+        : `rules ${names} trigger each other in a loop through their own writes (on.self: true); narrow on.changed or drop self on one of them`,
+    );
+  }
+}
+
+/** A cycle through `start`, as rule ids from `start`, or null. */
+function findCycle(start: Rule, edges: ReadonlyMap<Rule, Rule[]>): string[] | null {
+  const path: Rule[] = [];
+  const visited = new Set<Rule>();
+  const visit = (rule: Rule): boolean => {
+    for (const next of edges.get(rule) ?? []) {
+      if (next === start) {
+        path.push(rule);
+        return true;
+      }
+      if (visited.has(next)) continue;
+      visited.add(next);
+      if (visit(next)) {
+        path.push(rule);
+        return true;
+      }
+    }
+    return false;
+  };
+  if (!visit(start)) return null;
+  return path.reverse().map((rule) => rule.id);
+}

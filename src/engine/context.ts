@@ -1,0 +1,83 @@
+// The evaluation context of one event (or one object at a schedule tick): what conditions and
+// values read (shared/spec/rule-format.md, section 3), and the keys that identify the event for
+// idempotency and once-only claims.
+import { formatIsoDate } from '../itsm/schemas.js';
+import type { EvaluationContext } from './expression.js';
+
+export type EngineEventType = 'add' | 'update' | 'delete' | 'schedule';
+
+export interface EngineEvent {
+  /** The Kloudless event id, or the schedule tick (`2026-11-28T10:15:00Z`) for scheduled rules. */
+  id: string;
+  type: EngineEventType;
+  account: number;
+  at: string;
+  user_id: string | null;
+}
+
+/** Fields that change on every write and say nothing about what the write did. */
+const BOOKKEEPING = new Set(['modified']);
+
+/**
+ * The fields that differ between `previous` and `object`. An add changes every field of the
+ * object; a delete, and an update without a previous state, change none that can be named.
+ */
+export function changedFields(
+  type: EngineEventType,
+  object: Record<string, unknown> | null,
+  previous: Record<string, unknown> | null,
+): string[] {
+  if (type === 'add') return object ? Object.keys(object).filter((k) => !BOOKKEEPING.has(k)) : [];
+  if (type !== 'update' || !object || !previous) return [];
+  const fields = new Set([...Object.keys(object), ...Object.keys(previous)]);
+  return [...fields].filter(
+    (field) => !BOOKKEEPING.has(field) && !sameValue(object[field], previous[field]),
+  );
+}
+
+/** Deep equality of JSON values; `undefined` and `null` both mean "not set". */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if ((a === undefined || a === null) && (b === undefined || b === null)) return true;
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) {
+    if (!sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+export function createContext(input: {
+  event: EngineEvent;
+  object: Record<string, unknown> | null;
+  previous: Record<string, unknown> | null;
+  now: Date;
+}): EvaluationContext {
+  return {
+    event: { ...input.event },
+    object: input.object,
+    previous: input.previous,
+    changed: changedFields(input.event.type, input.object, input.previous),
+    now: formatIsoDate(input.now),
+    correlation: null,
+    rule: { id: '' },
+  };
+}
+
+/** The key of the plan for a Kloudless event: events are unique per account. */
+export function eventPlanKey(account: number, eventId: string): string {
+  return `e:${account}:${eventId}`;
+}
+
+/** The key of the plan of a scheduled rule for one object at one tick. */
+export function schedulePlanKey(
+  account: number,
+  ruleId: string,
+  tick: string,
+  objectId: string,
+): string {
+  return `s:${account}:${ruleId}:${tick}:${objectId}`;
+}

@@ -1,0 +1,204 @@
+// Evaluation of one event (or one object at a schedule tick) against the rule set: select the
+// rules through the index, apply the trigger filters, `when`, `correlate` and `once_per`, honour
+// `order` and `stop`, and plan the actions of every rule that matched. Correlation counts and
+// once-only claims live in the engine store; everything else is pure.
+import type { ObjectType } from '../itsm/fields.js';
+import type { EngineStore } from '../storage/engine-port.js';
+import { createContext, type EngineEvent } from './context.js';
+import { explainFalse } from './explain.js';
+import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
+import type { RuleSet } from './load.js';
+import { type Plan, planRule } from './plan.js';
+import type { Rule } from './rule.js';
+
+/** Engine writes start chains of events; rules with `on.self` follow them this many hops. */
+export const MAX_SELF_HOPS = 5;
+
+export interface EvaluationInput {
+  /** The plan key (context.ts: eventPlanKey, schedulePlanKey). */
+  key: string;
+  event: EngineEvent;
+  objectType: ObjectType;
+  object: Record<string, unknown> | null;
+  previous: Record<string, unknown> | null;
+  now: Date;
+  /** 0 for a change made by someone else; n when the change is the n-th hop of engine writes. */
+  selfHops?: number;
+  /** Evaluate exactly these rules (a scheduled rule at its tick) instead of the index's choice. */
+  rules?: readonly Rule[];
+}
+
+export interface EvaluationOptions {
+  /** Report every rule of the set, with the reason each one did not match. */
+  explain?: boolean;
+}
+
+export type RuleVerdict = 'matched' | 'skipped' | 'failed';
+
+export interface RuleOutcome {
+  ruleId: string;
+  file: string;
+  verdict: RuleVerdict;
+  /** Why the rule did not match (or failed); absent when it matched. */
+  reason?: string;
+  /** With `explain`: the parts of `when` that were false. */
+  details?: string[];
+  correlation?: { key: string; count: number; ids: string[] };
+}
+
+export interface Evaluation {
+  plan: Plan;
+  /** The rules looked at (with `explain`: every rule), in run order. */
+  outcomes: RuleOutcome[];
+}
+
+export async function evaluateEvent(
+  ruleSet: RuleSet,
+  input: EvaluationInput,
+  store: EngineStore,
+  options: EvaluationOptions = {},
+): Promise<Evaluation> {
+  const base = createContext(input);
+  const objectId = typeof input.object?.id === 'string' ? input.object.id : null;
+  const plan: Plan = {
+    key: input.key,
+    account: input.event.account,
+    event: input.event,
+    object: objectId === null ? null : { type: input.objectType, id: objectId },
+    rules: [],
+    calls: [],
+    notes: [],
+  };
+  const outcomes: RuleOutcome[] = [];
+  const selected =
+    input.rules ??
+    (input.event.type === 'schedule'
+      ? []
+      : ruleSet.index.select(input.objectType, input.event.type));
+  const candidates = options.explain && !input.rules ? ruleSet.rules : selected;
+  const selectedSet = new Set(selected);
+  let stoppedBy: string | null = null;
+
+  for (const rule of candidates) {
+    const outcome = (verdict: RuleVerdict, reason?: string, extra?: Partial<RuleOutcome>) =>
+      outcomes.push({ ruleId: rule.id, file: rule.file, verdict, reason, ...extra });
+    if (!selectedSet.has(rule)) {
+      outcome('skipped', triggerMismatch(rule, input));
+      continue;
+    }
+    if (stoppedBy !== null) {
+      outcome('skipped', `an earlier rule (${stoppedBy}) matched with stop: true`);
+      continue;
+    }
+    const skip = triggerFilter(rule, input, base.changed);
+    if (skip !== null) {
+      outcome('skipped', skip);
+      continue;
+    }
+    const context: EvaluationContext = { ...base, rule: { id: rule.id } };
+    try {
+      if (rule.when && !isTruthy(rule.when(context))) {
+        const details = options.explain ? explainFalse(rule.source.when, context) : undefined;
+        outcome('skipped', 'the condition (when) is false', details ? { details } : {});
+        continue;
+      }
+      let correlated: { id: string; type: string }[] = [];
+      if (rule.correlate) {
+        const keyValue = rule.correlate.key(context);
+        if (keyValue === null || keyValue === undefined || keyValue === '' || objectId === null) {
+          outcome('skipped', 'the correlation key is empty, so the object is not counted');
+          continue;
+        }
+        const correlationKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
+        correlated = await store.correlate({
+          account: input.event.account,
+          ruleId: rule.id,
+          key: correlationKey,
+          objectId,
+          objectType: input.objectType,
+          at: input.now.getTime(),
+          windowMs: rule.correlate.withinMs,
+        });
+        context.correlation = {
+          key: correlationKey,
+          count: correlated.length,
+          ids: correlated.map((member) => member.id),
+        };
+        if (correlated.length < rule.correlate.atLeast) {
+          outcome(
+            'skipped',
+            `correlation ${JSON.stringify(correlationKey)} counts ${correlated.length} of the ${rule.correlate.atLeast} needed`,
+            { correlation: context.correlation },
+          );
+          continue;
+        }
+      }
+      if (rule.oncePer) {
+        const keyValue = rule.oncePer.key(context);
+        const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue ?? null);
+        const claimed = await store.claimOnce({
+          account: input.event.account,
+          ruleId: rule.id,
+          key: onceKey,
+          claimant: `${input.key}:${rule.id}`,
+          at: input.now.getTime(),
+          windowMs: rule.oncePer.withinMs,
+        });
+        if (!claimed) {
+          outcome(
+            'skipped',
+            `once_per: already done for ${JSON.stringify(onceKey)}${rule.oncePer.withinMs === null ? '' : ' within the window'}`,
+            context.correlation ? { correlation: context.correlation } : {},
+          );
+          continue;
+        }
+      }
+      planRule({ rule, context, objectType: input.objectType, correlated, plan });
+      plan.rules.push(rule.id);
+      outcome(
+        'matched',
+        undefined,
+        context.correlation ? { correlation: context.correlation } : {},
+      );
+      if (rule.stop) stoppedBy = rule.id;
+    } catch (error) {
+      if (!(error instanceof ExpressionError)) throw error;
+      outcome('failed', error.message);
+    }
+  }
+  return { plan, outcomes };
+}
+
+/** Why the index did not select the rule for this event (for `--explain`). */
+function triggerMismatch(rule: Rule, input: EvaluationInput): string {
+  if (!rule.enabled) return 'the rule is disabled (enabled: false)';
+  if (rule.trigger.schedule !== null) {
+    return `a scheduled rule (${rule.trigger.schedule}); it runs at its ticks, not on events`;
+  }
+  if (!rule.trigger.types.includes(input.objectType)) {
+    return `it watches ${rule.trigger.types.join(', ')}, not ${input.objectType}`;
+  }
+  return `it runs on ${rule.trigger.events.join(', ')} events, not ${input.event.type}`;
+}
+
+/** The `changed` and `self` filters; null when the rule passes them. */
+function triggerFilter(
+  rule: Rule,
+  input: EvaluationInput,
+  changed: readonly string[],
+): string | null {
+  const hops = input.selfHops ?? 0;
+  if (hops > 0 && !rule.trigger.self) {
+    return 'the change was made by the engine itself, and the rule has no on.self';
+  }
+  if (hops >= MAX_SELF_HOPS) {
+    return `the chain of engine writes reached ${MAX_SELF_HOPS} hops, so it stops here`;
+  }
+  const filter = rule.trigger.changed;
+  if (filter !== null && input.event.type !== 'schedule') {
+    if (!filter.some((field) => changed.includes(field))) {
+      return `none of ${filter.join(', ')} changed${changed.length ? ` (changed: ${changed.join(', ')})` : ''}`;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,381 @@
+// Loading rule files: parse YAML (1.2 core schema, so `on:` stays a key) or JSON, validate the
+// shape with the zod schema, fill in defaults, compile expressions, then run the rule checks over
+// the whole set. Every problem of every file is collected; a set with any problem is refused.
+// Runtime-neutral: callers pass file contents (src/runtime/rule-files.ts reads them from disk).
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { checkRules } from './check.js';
+import { parseDuration } from './duration.js';
+import { compileExpression } from './expression.js';
+import { precompileActions } from './plan.js';
+import {
+  describeValue,
+  didYouMean,
+  type ProblemCode,
+  type RuleProblem,
+  toPointer,
+} from './problem.js';
+import { compareRules, DEFAULT_EVENTS, DEFAULT_ORDER, type Rule } from './rule.js';
+import { createRuleIndex, type RuleIndex } from './rule-index.js';
+import {
+  ACTION_KINDS,
+  ACTION_SCHEMAS,
+  type ActionKind,
+  oncePerObjectSchema,
+  type RuleFile,
+  ruleFileSchema,
+} from './rule-schema.js';
+
+export interface RuleSource {
+  /** The path shown in problems (`rules/incident/page.yaml`). */
+  path: string;
+  text: string;
+}
+
+export interface LoadedRuleFile {
+  path: string;
+  /** The parsed content, or undefined when the file does not parse. */
+  data: unknown;
+  /** 1-based line of a JSON path in the file, when it can be found. */
+  lineOf(path: readonly PropertyKey[]): number | undefined;
+}
+
+export interface RuleSet {
+  /** Every loaded rule (disabled ones too), in run order. */
+  rules: Rule[];
+  index: RuleIndex;
+}
+
+export interface LoadResult {
+  /** The rules, present only when there is no problem. */
+  ruleSet: RuleSet | null;
+  problems: RuleProblem[];
+  /** How many files were read. */
+  files: number;
+}
+
+const RULE_EXTENSIONS = /\.(ya?ml|json)$/i;
+
+export function isRuleFile(path: string): boolean {
+  return RULE_EXTENSIONS.test(path);
+}
+
+/** The rule id a file gets when it does not name one: its name without the extension. */
+export function defaultRuleId(path: string): string {
+  const name = path.split(/[\\/]/).pop() ?? path;
+  return name.replace(RULE_EXTENSIONS, '');
+}
+
+export function loadRules(sources: readonly RuleSource[]): LoadResult {
+  const problems: RuleProblem[] = [];
+  const rules: Rule[] = [];
+  const files: LoadedRuleFile[] = [];
+  for (const source of [...sources].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const file = parseSource(source, problems);
+    files.push(file);
+    if (file.data === undefined) continue;
+    const rule = validateRule(file, problems);
+    if (rule) rules.push(rule);
+  }
+  problems.push(...checkRules(rules, files));
+  rules.sort(compareRules);
+  const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
+  return { ruleSet, problems, files: sources.length };
+}
+
+function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source.text, {
+    lineCounter,
+    schema: 'core',
+    version: '1.2',
+    uniqueKeys: true,
+    prettyErrors: false,
+  });
+  const lineOf = (path: readonly PropertyKey[]) => {
+    const offset = offsetOf(doc.contents, path);
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+  const file: LoadedRuleFile = { path: source.path, data: undefined, lineOf };
+  const problem = (message: string, line?: number) =>
+    problems.push({ file: source.path, pointer: '', line, code: 'RULE_SYNTAX', message });
+
+  if (/\.json$/i.test(source.path)) {
+    try {
+      file.data = JSON.parse(source.text);
+    } catch (error) {
+      problem(`not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+      return file;
+    }
+  } else {
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) {
+        problem(`not valid YAML: ${error.message.split('\n')[0]}`, error.linePos?.[0]?.line);
+      }
+      return file;
+    }
+    try {
+      file.data = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      problem(`not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+      return file;
+    }
+  }
+  if (file.data === null || typeof file.data !== 'object' || Array.isArray(file.data)) {
+    problem(`expected a rule (a mapping with on and then), got ${describeValue(file.data)}`);
+    file.data = undefined;
+  }
+  return file;
+}
+
+/** Source offset of the node at `path` (or of its key, for the last segment of a mapping). */
+function offsetOf(root: unknown, path: readonly PropertyKey[]): number | undefined {
+  let node = root as Node | null | undefined;
+  let offset = node?.range?.[0];
+  for (const [i, segment] of path.entries()) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === segment);
+      if (!pair) return offset;
+      const keyNode = pair.key as Node;
+      if (i === path.length - 1) return keyNode.range?.[0] ?? offset;
+      node = pair.value as Node | null;
+    } else if (isSeq(node)) {
+      node = node.items[Number(segment)] as Node | undefined;
+    } else {
+      return offset;
+    }
+    offset = node?.range?.[0] ?? offset;
+  }
+  return offset;
+}
+
+function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | null {
+  const report = (path: readonly PropertyKey[], code: ProblemCode, message: string) =>
+    problems.push({
+      file: file.path,
+      pointer: toPointer(path),
+      line: file.lineOf(path),
+      code,
+      message,
+    });
+  const before = problems.length;
+  const parsed = ruleFileSchema.safeParse(file.data, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportIssue(issue, [], file.data, report);
+  }
+  const data = file.data as Record<string, unknown>;
+  const oncePer = data.once_per;
+  if (isOncePerObject(oncePer)) {
+    const result = oncePerObjectSchema.safeParse(oncePer, { reportInput: true });
+    if (!result.success) {
+      for (const issue of result.error.issues) reportIssue(issue, ['once_per'], oncePer, report);
+    }
+  }
+  if (problems.length > before || !parsed.success) return null;
+  return normalizeRule(parsed.data, file.path);
+}
+
+/** `once_per: {key: ...}` is the long form; anything else is the key expression itself. */
+function isOncePerObject(value: unknown): value is Record<string, unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.hasOwn(value, 'key')
+  );
+}
+
+type Report = (path: readonly PropertyKey[], code: ProblemCode, message: string) => void;
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value;
+}
+
+const KIND_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+};
+
+function reportIssue(
+  issue: z.core.$ZodIssue,
+  base: readonly PropertyKey[],
+  root: unknown,
+  report: Report,
+): void {
+  const path = [...base, ...issue.path];
+  const input = valueAt(root, issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const shape = knownKeysAt(path, root);
+      for (const key of issue.keys) {
+        const isAction = path.length === 2 && path[0] === 'then';
+        report(
+          [...path, key],
+          isAction ? 'RULE_UNKNOWN_ACTION' : 'RULE_UNKNOWN_KEY',
+          `unknown key "${key}"${didYouMean(key, shape)}${shape.length ? ` (expected ${shape.join(', ')})` : ''}`,
+        );
+      }
+      return;
+    }
+    case 'invalid_union': {
+      reportUnion(issue, path, input, report);
+      return;
+    }
+    case 'invalid_type': {
+      const field = String(path.at(-1));
+      const expected = NUMBER_RANGES[field] ?? KIND_NAMES[issue.expected] ?? issue.expected;
+      const message =
+        input === undefined
+          ? `${field} is required: expected ${expected}`
+          : `expected ${expected}, got ${describeValue(input)}`;
+      report(path, 'RULE_INVALID_VALUE', message);
+      return;
+    }
+    case 'invalid_value': {
+      const field = String(path.at(-1));
+      const code =
+        field === 'type' || path.includes('type') ? 'RULE_UNKNOWN_TYPE' : 'RULE_OUT_OF_RANGE';
+      const word = typeof input === 'string' ? input : '';
+      report(
+        path,
+        code,
+        `expected one of ${issue.values.join(', ')}, got ${describeValue(input)}${didYouMean(word, issue.values.map(String))}`,
+      );
+      return;
+    }
+    case 'too_small':
+    case 'too_big': {
+      report(path, 'RULE_OUT_OF_RANGE', rangeMessage(path, input));
+      return;
+    }
+    default:
+      report(path, 'RULE_INVALID_VALUE', `${issue.message}, got ${describeValue(input)}`);
+  }
+}
+
+const NUMBER_RANGES: Record<string, string> = {
+  levels: 'a whole number from 1 to 3',
+  at_least: 'a whole number from 1 to 10000',
+};
+
+function rangeMessage(path: readonly PropertyKey[], input: unknown): string {
+  const field = String(path.at(-1));
+  if (Array.isArray(input)) return `expected at least one entry, got an empty list`;
+  if (typeof input === 'string') return `expected a non-empty string`;
+  return `expected ${NUMBER_RANGES[field] ?? 'a number in range'}, got ${describeValue(input)}`;
+}
+
+function reportUnion(
+  issue: z.core.$ZodIssueInvalidUnion,
+  path: readonly PropertyKey[],
+  input: unknown,
+  report: Report,
+): void {
+  // An action: report the issues of the action that was written (its one key), not of every
+  // alternative the union tried.
+  if (path.length === 2 && path[0] === 'then') {
+    const keys = input !== null && typeof input === 'object' ? Object.keys(input) : [];
+    const known = keys.filter((key): key is ActionKind => ACTION_KINDS.includes(key as ActionKind));
+    if (keys.length !== 1 || known.length !== 1) {
+      const unknown = keys.find((key) => !ACTION_KINDS.includes(key as ActionKind));
+      const message =
+        keys.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)
+          ? `expected an action (one of ${ACTION_KINDS.join(', ')}), got ${describeValue(input)}`
+          : unknown !== undefined
+            ? `unknown action "${unknown}"${didYouMean(unknown, ACTION_KINDS)} (actions: ${ACTION_KINDS.join(', ')})`
+            : `an action has exactly one key, got ${keys.join(', ')}`;
+      report(unknown !== undefined ? [...path, unknown] : path, 'RULE_UNKNOWN_ACTION', message);
+      return;
+    }
+    const kind = known[0] as ActionKind;
+    const result = ACTION_SCHEMAS[kind].safeParse(input, { reportInput: true });
+    if (!result.success) {
+      for (const inner of result.error.issues) reportIssue(inner, path, input, report);
+    }
+    return;
+  }
+  if (path.length === 2 && path[0] === 'on' && path[1] === 'type') {
+    report(
+      path,
+      'RULE_UNKNOWN_TYPE',
+      `expected an object type (incident, problem, change, article, asset, object) or a list of them, got ${describeValue(input)}${typeof input === 'string' ? didYouMean(input, ['incident', 'problem', 'change', 'article', 'asset', 'object']) : ''}`,
+    );
+    return;
+  }
+  // Otherwise, the alternative with the fewest issues is the one the author meant.
+  const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+  for (const inner of best) reportIssue(inner, path, input, report);
+}
+
+/** The keys the schema allows at `path`, for "did you mean" suggestions. */
+function knownKeysAt(path: readonly PropertyKey[], root: unknown): string[] {
+  const top = Object.keys(ruleFileSchema.shape);
+  if (path.length === 0) return top;
+  if (path[0] === 'on' && path.length === 1)
+    return ['type', 'events', 'changed', 'self', 'schedule'];
+  if (path[0] === 'correlate') return ['key', 'within', 'at_least'];
+  if (path[0] === 'once_per') return ['key', 'within'];
+  if (path[0] === 'then' && path.length === 3) {
+    const kind = String(path[2]) as ActionKind;
+    const schema = ACTION_SCHEMAS[kind]?.shape as Record<string, { shape?: object }> | undefined;
+    const inner = schema?.[kind]?.shape;
+    return inner ? Object.keys(inner) : [];
+  }
+  if (path[0] === 'then' && path.length === 2) return [...ACTION_KINDS];
+  void root;
+  return [];
+}
+
+function normalizeRule(file: RuleFile, path: string): Rule {
+  const types = Array.isArray(file.on.type) ? [...new Set(file.on.type)] : [file.on.type];
+  const schedule = file.on.schedule ?? null;
+  const oncePer = file.once_per;
+  return {
+    id: file.id ?? defaultRuleId(path),
+    file: path,
+    description: file.description ?? null,
+    enabled: file.enabled ?? true,
+    order: file.order ?? DEFAULT_ORDER,
+    trigger: {
+      types,
+      events: schedule === null ? [...(file.on.events ?? DEFAULT_EVENTS)] : [],
+      changed: file.on.changed ?? null,
+      self: file.on.self ?? false,
+      schedule,
+    },
+    when: file.when === undefined ? null : compileExpression(file.when),
+    correlate: file.correlate
+      ? {
+          key: compileExpression(file.correlate.key),
+          withinMs: parseDuration(file.correlate.within) ?? 0,
+          atLeast: file.correlate.at_least,
+        }
+      : null,
+    oncePer:
+      oncePer === undefined
+        ? null
+        : isOncePerObject(oncePer)
+          ? {
+              key: compileExpression(oncePer.key),
+              withinMs: typeof oncePer.within === 'string' ? parseDuration(oncePer.within) : null,
+            }
+          : { key: compileExpression(oncePer), withinMs: null },
+    actions: precompiled(file.then),
+    stop: file.stop ?? false,
+    source: file,
+  };
+}
+
+function precompiled<T extends Rule['actions']>(actions: T): T {
+  precompileActions(actions);
+  return actions;
+}

@@ -1,0 +1,395 @@
+// Planning: turning the actions of a matched rule into plain data, a list of API and HTTP calls
+// each with its idempotency key. Nothing here performs I/O: a plan is what `itsm-rules test`
+// prints, what the store keeps before any call is made, and what execute.ts carries out.
+import {
+  COLLECTION_PATHS,
+  isUnifiedType,
+  type ObjectType,
+  PRIORITIES,
+  TYPE_FIELDS,
+} from '../itsm/fields.js';
+import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
+import type { EngineEvent } from './context.js';
+import { sameValue } from './context.js';
+import {
+  type CompiledExpression,
+  compileExpression,
+  type EvaluationContext,
+  OPERATORS,
+  operatorOf,
+} from './expression.js';
+import type { Rule } from './rule.js';
+import type { RuleAction } from './rule-schema.js';
+
+/** In a call body: the id of the object that call `$result` of the same plan created. */
+export interface ResultRef {
+  $result: number;
+}
+
+interface CallBase {
+  /** Position in the plan; later calls can refer to earlier results. */
+  index: number;
+  ruleId: string;
+  /** Index of the action in the rule's `then`. */
+  action: number;
+  /** Sent as `Idempotency-Key`; also names the call in the effect records. */
+  idempotencyKey: string;
+  /** One line for people: `create problem linked to incident abc`. */
+  summary: string;
+}
+
+export interface ApiCall extends CallBase {
+  kind: 'api';
+  method: 'POST' | 'PATCH';
+  /** Relative to the API base: `accounts/1/itsm/incidents/abc`. */
+  path: string;
+  query?: Record<string, string>;
+  objectType: ObjectType;
+  /** The object written: an id, a reference to a created object, or null for a create. */
+  objectId: string | ResultRef | null;
+  body: Record<string, unknown>;
+}
+
+export interface HttpCall extends CallBase {
+  kind: 'http';
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface LogCall extends CallBase {
+  kind: 'log';
+  message: string;
+}
+
+export type PlannedCall = ApiCall | HttpCall | LogCall;
+
+export interface PlanNote {
+  ruleId: string;
+  action: number;
+  message: string;
+}
+
+export interface Plan {
+  /** Identifies the event (or tick and object): `e:1:42`, `s:1:rule:tick:id`. */
+  key: string;
+  account: number;
+  event: EngineEvent;
+  object: { type: ObjectType; id: string } | null;
+  /** The rules that matched, in the order they ran. */
+  rules: string[];
+  calls: PlannedCall[];
+  /** Actions that planned nothing, and why (nothing to change, object deleted, invalid value). */
+  notes: PlanNote[];
+}
+
+export function isResultRef(value: unknown): value is ResultRef {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 1 &&
+    typeof (value as ResultRef).$result === 'number'
+  );
+}
+
+/** Whether the objects of two types can be linked (references both ways). */
+export function linkField(from: ObjectType, to: ObjectType): boolean {
+  return from !== to && isUnifiedType(from) && isUnifiedType(to) && to in TYPE_FIELDS[from];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled actions: every expression inside an action, compiled once per rule.
+
+const compiledCache = new WeakMap<object, CompiledExpression>();
+
+function compiled(expression: unknown): CompiledExpression {
+  if (expression === null || typeof expression !== 'object') return () => expression;
+  let fn = compiledCache.get(expression);
+  if (!fn) {
+    fn = compileExpression(expression);
+    compiledCache.set(expression, fn);
+  }
+  return fn;
+}
+
+function evaluateFields(
+  fields: Record<string, unknown> | undefined,
+  context: EvaluationContext,
+): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [field, expression] of Object.entries(fields ?? {})) {
+    const value = compiled(expression)(context);
+    values[field] = value === undefined ? null : value;
+  }
+  return values;
+}
+
+/** An http body: walked as a template; an object whose only key is an operator is evaluated. */
+function evaluateTemplate(node: unknown, context: EvaluationContext): unknown {
+  if (Array.isArray(node)) return node.map((item) => evaluateTemplate(item, context));
+  if (node === null || typeof node !== 'object') return node;
+  const operator = operatorOf(node);
+  if (operator !== null && OPERATORS.has(operator)) return compiled(node)(context);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = evaluateTemplate(value, context);
+  return out;
+}
+
+/** Prepares a rule's action expressions so that planning never compiles. */
+export function precompileActions(actions: readonly RuleAction[]): void {
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node !== null && typeof node === 'object') {
+      const operator = operatorOf(node);
+      if (operator !== null && OPERATORS.has(operator)) compiled(node);
+      else Object.values(node).forEach(visit);
+    }
+  };
+  actions.forEach(visit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+
+export interface PlanInput {
+  rule: Rule;
+  context: EvaluationContext;
+  objectType: ObjectType;
+  /** Objects counted by the rule's correlation (the triggering object included). */
+  correlated: readonly { id: string; type: string }[];
+  plan: Plan;
+}
+
+function collectionPath(account: number, type: ObjectType, id?: string): string {
+  const base = `accounts/${account}/itsm/${COLLECTION_PATHS[type].plural}`;
+  return id === undefined ? base : `${base}/${encodeURIComponent(id)}`;
+}
+
+/** The value a field holds in API output, as it is written (a user object is written as its id). */
+function writtenForm(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const user = value as { type?: unknown; id?: unknown };
+    if (user.type === 'user' && typeof user.id === 'string') return user.id;
+  }
+  return value;
+}
+
+/** The fields of `values` that differ from the object's current values. */
+function differences(
+  values: Record<string, unknown>,
+  object: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(values)) {
+    if (!sameValue(writtenForm(object[field]), value)) out[field] = value;
+  }
+  return out;
+}
+
+function rawRecordOf(object: Record<string, unknown>): Record<string, unknown> {
+  const raw = object.raw as { object?: Record<string, unknown> } | undefined;
+  return raw?.object ?? {};
+}
+
+function rawTypeOf(object: Record<string, unknown>): string | null {
+  const raw = object.raw as { type?: unknown } | undefined;
+  return typeof raw?.type === 'string' ? raw.type : null;
+}
+
+/** Checks a write body against the API's write schema; returns the problem, or null. */
+function invalidBody(type: ObjectType, body: Record<string, unknown>): string | null {
+  if (!isUnifiedType(type)) return null;
+  const result = WRITE_SCHEMAS[type].safeParse(body);
+  return result.success ? null : describeIssues(result.error).join('; ');
+}
+
+/** Appends the calls of every action of a matched rule to the plan. */
+export function planRule(input: PlanInput): void {
+  for (const [index, action] of input.rule.actions.entries()) {
+    planAction(input, action, index);
+  }
+}
+
+function planAction(input: PlanInput, action: RuleAction, index: number): void {
+  const { rule, context, plan, objectType } = input;
+  const account = plan.account;
+  const object = context.object;
+  const deleted = plan.event.type === 'delete';
+  const key = (suffix?: string) =>
+    `${plan.key}:${rule.id}:${index}${suffix === undefined ? '' : `:${suffix}`}`;
+  const note = (message: string) => plan.notes.push({ ruleId: rule.id, action: index, message });
+  const push = <T extends PlannedCall>(call: Omit<T, 'index' | 'ruleId' | 'action'>) => {
+    const full = { ...call, index: plan.calls.length, ruleId: rule.id, action: index } as T;
+    plan.calls.push(full);
+    return full;
+  };
+  const objectId = typeof object?.id === 'string' ? object.id : null;
+
+  if ('update' in action || 'escalate' in action) {
+    const kind = 'update' in action ? 'update' : 'escalate';
+    if (deleted || !object || objectId === null) {
+      note(`${kind}: the ${objectType} was deleted, so there is nothing to write`);
+      return;
+    }
+    let body: Record<string, unknown>;
+    if ('update' in action) {
+      const values = evaluateFields(action.update, context);
+      // A generic object's fields live in its upstream record.
+      body = differences(values, objectType === 'object' ? rawRecordOf(object) : object);
+      if (Object.keys(body).length === 0) {
+        note('update: every field already has the value the rule sets');
+        return;
+      }
+    } else {
+      const { levels = 1, assignee, fields } = action.escalate;
+      const current = typeof object.priority === 'string' ? object.priority : null;
+      const rank = Math.max(0, PRIORITIES.indexOf(current as (typeof PRIORITIES)[number]));
+      const priority = PRIORITIES[Math.min(PRIORITIES.length - 1, rank + levels)];
+      const values: Record<string, unknown> = { priority, ...evaluateFields(fields, context) };
+      if (assignee !== undefined) {
+        const value = compiled(assignee)(context);
+        values.assignee = value === undefined ? null : value;
+      }
+      body = differences(values, object);
+      if (Object.keys(body).length === 0) {
+        note(
+          current === 'critical'
+            ? 'escalate: the priority is already critical and nothing else would change'
+            : 'escalate: nothing would change',
+        );
+        return;
+      }
+      const escalation = typeof object.escalation === 'number' ? object.escalation : 0;
+      body.escalation = escalation + 1;
+    }
+    const invalid = invalidBody(objectType, body);
+    if (invalid) {
+      note(`${kind}: not written, the values are invalid: ${invalid}`);
+      return;
+    }
+    const rawType = objectType === 'object' ? rawTypeOf(object) : null;
+    push<ApiCall>({
+      kind: 'api',
+      method: 'PATCH',
+      path: collectionPath(account, objectType, objectId),
+      ...(rawType ? { query: { raw_type: rawType } } : {}),
+      objectType,
+      objectId,
+      body,
+      idempotencyKey: key(),
+      summary: `${kind} ${objectType} ${objectId}: ${describeBody(body)}`,
+    });
+    return;
+  }
+
+  if ('create' in action) {
+    const { type, fields, link } = action.create;
+    const body = evaluateFields(fields, context);
+    for (const [field, value] of Object.entries(body)) if (value === null) delete body[field];
+    const linking = link === true && linkField(objectType, type);
+    if (link && linking && (deleted || objectId === null)) {
+      note(`create: the ${objectType} was deleted, so the new ${type} is not linked to it`);
+    }
+    const linkSource = linking && !deleted && objectId !== null;
+    if (linkSource) body[objectType] = objectId;
+    const invalid = invalidBody(type, body);
+    if (invalid) {
+      note(`create: no ${type} created, the values are invalid: ${invalid}`);
+      return;
+    }
+    const created = push<ApiCall>({
+      kind: 'api',
+      method: 'POST',
+      path: collectionPath(account, type),
+      objectType: type,
+      objectId: null,
+      body,
+      idempotencyKey: key('create'),
+      summary: `create ${type}${linkSource ? ` linked to ${objectType} ${objectId}` : ''}: ${describeBody(body)}`,
+    });
+    if (!linking) return;
+    const targets: { id: string; type: string }[] = [];
+    if (linkSource && objectId !== null) targets.push({ id: objectId, type: objectType });
+    for (const member of input.correlated) {
+      if (member.id !== objectId && !targets.some((t) => t.id === member.id)) targets.push(member);
+    }
+    for (const target of targets) {
+      const targetType = target.type as ObjectType;
+      if (!linkField(targetType, type)) continue;
+      push<ApiCall>({
+        kind: 'api',
+        method: 'PATCH',
+        path: collectionPath(account, targetType, target.id),
+        objectType: targetType,
+        objectId: target.id,
+        body: { [type]: { $result: created.index } satisfies ResultRef },
+        idempotencyKey: key(`link:${target.id}`),
+        summary: `link ${targetType} ${target.id} to the new ${type} (call ${created.index})`,
+      });
+    }
+    return;
+  }
+
+  if ('object' in action) {
+    const { raw_type: rawType, fields, id } = action.object;
+    const body = evaluateFields(fields, context);
+    const targetId = id === undefined ? null : compiled(id)(context);
+    if (id !== undefined && (typeof targetId !== 'string' || targetId === '')) {
+      note(`object: the id expression gave ${JSON.stringify(targetId)}, so nothing is written`);
+      return;
+    }
+    push<ApiCall>({
+      kind: 'api',
+      method: targetId === null ? 'POST' : 'PATCH',
+      path: collectionPath(account, 'object', (targetId as string | null) ?? undefined),
+      query: { raw_type: rawType },
+      objectType: 'object',
+      objectId: targetId as string | null,
+      body,
+      idempotencyKey: key(targetId === null ? 'create' : undefined),
+      summary: `${targetId === null ? 'create' : `update ${targetId} of`} ${rawType}: ${describeBody(body)}`,
+    });
+    return;
+  }
+
+  if ('http' in action) {
+    const url = compiled(action.http.url)(context);
+    if (typeof url !== 'string' || url === '') {
+      note(`http: the url expression gave ${JSON.stringify(url)}, so nothing is called`);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(action.http.headers ?? {})) {
+      const evaluated = compiled(value)(context);
+      if (evaluated !== null && evaluated !== undefined) headers[name] = String(evaluated);
+    }
+    const method = action.http.method ?? 'POST';
+    push<HttpCall>({
+      kind: 'http',
+      method,
+      url,
+      headers,
+      body: action.http.body === undefined ? null : evaluateTemplate(action.http.body, context),
+      idempotencyKey: key(),
+      summary: `${method} ${url}`,
+    });
+    return;
+  }
+
+  if ('log' in action) {
+    const message = compiled(action.log.message)(context);
+    push<LogCall>({
+      kind: 'log',
+      message: typeof message === 'string' ? message : JSON.stringify(message ?? null),
+      idempotencyKey: key(),
+      summary: 'log',
+    });
+  }
+}
+
+function describeBody(body: Record<string, unknown>): string {
+  const text = JSON.stringify(body);
+  return text.length > 160 ? `${text.slice(0, 157)}...` : text;
+}

@@ -1,0 +1,95 @@
+// Load problems: what the loader and the rule checks report. A problem is a value (every one is
+// collected before anything is reported); `RuleLoadError` carries the whole list when a caller
+// needs to refuse a rule set.
+
+export type ProblemCode =
+  | 'RULE_SYNTAX'
+  | 'RULE_UNKNOWN_KEY'
+  | 'RULE_INVALID_VALUE'
+  | 'RULE_UNKNOWN_ACTION'
+  | 'RULE_UNKNOWN_OPERATOR'
+  | 'RULE_INVALID_REGEX'
+  | 'RULE_UNKNOWN_TYPE'
+  | 'RULE_UNKNOWN_FIELD'
+  | 'RULE_READ_ONLY_FIELD'
+  | 'RULE_OUT_OF_RANGE'
+  | 'RULE_INVALID_SCHEDULE'
+  | 'RULE_INVALID_ACTION'
+  | 'RULE_DUPLICATE_ID'
+  | 'RULE_LOOP'
+  | 'RULE_NO_FILES';
+
+export interface RuleProblem {
+  /** The file as given to the loader (`rules/incident/page.yaml`). */
+  file: string;
+  /** JSON pointer inside the file (`/then/0/escalate/levels`); `` for the whole file. */
+  pointer: string;
+  /** 1-based line of the pointer in the file, when known. */
+  line?: number;
+  code: ProblemCode;
+  message: string;
+}
+
+/** `rules/incident/page.yaml:12 /then/0/escalate/levels: expected ...` */
+export function formatProblem(problem: RuleProblem): string {
+  const where = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
+  return `${where} ${problem.pointer || '/'}: ${problem.message}`;
+}
+
+export function toPointer(path: readonly PropertyKey[]): string {
+  return path
+    .map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    .join('');
+}
+
+export class RuleLoadError extends Error {
+  readonly code = 'RULE_LOAD_FAILED';
+  constructor(readonly problems: readonly RuleProblem[]) {
+    super(
+      `${problems.length} problem${problems.length === 1 ? '' : 's'} in the rules:\n${problems
+        .map((problem) => `  ${formatProblem(problem)}`)
+        .join('\n')}`,
+    );
+    this.name = 'RuleLoadError';
+  }
+}
+
+/** The closest of `candidates` to `word`, when it is close enough to be a likely typo. */
+export function closest(word: string, candidates: Iterable<string>): string | null {
+  let best: string | null = null;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
+}
+
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const suggestion = closest(word, candidates);
+  return suggestion === null ? '' : `; did you mean "${suggestion}"?`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** A value as a message shows it: `"two"`, `5`, `null`, `an object`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (value !== null && typeof value === 'object') return 'an object';
+  return JSON.stringify(value);
+}

@@ -1,0 +1,243 @@
+// The rule commands: `check` (load and check every rule file, report every problem), `test`
+// (dry-run one event against the rules: what matched, why not, and the planned calls, touching
+// nothing) and `schema` (the JSON Schema of rule files).
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { schedulePlanKey } from '../engine/context.js';
+import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
+import { EventInputError, toEventInput } from '../engine/event-input.js';
+import { loadRules, type RuleSet } from '../engine/load.js';
+import type { Plan, PlannedCall } from '../engine/plan.js';
+import { formatProblem } from '../engine/problem.js';
+import { ruleJsonSchema } from '../engine/rule-schema.js';
+import { normalizeIsoDate } from '../itsm/schemas.js';
+import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
+import { type Command, type FlagSpec, UsageError } from './command.js';
+import { loadMigrations } from './node.js';
+import { readRuleSources } from './rule-files.js';
+
+const rulesFlag: FlagSpec = {
+  name: 'rules',
+  env: 'ITSM_RULES',
+  type: 'string',
+  default: './rules',
+  placeholder: 'DIR',
+  description: 'folder of rule files (.yaml, .yml, .json; any depth)',
+};
+
+/** Loads the folder; prints every problem and returns null when the set is refused. */
+function loadFolder(dir: string): { ruleSet: RuleSet; files: number } | null {
+  const result = loadRules(readRuleSources(dir));
+  if (result.files === 0) {
+    console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
+    return null;
+  }
+  if (!result.ruleSet) {
+    for (const problem of result.problems) console.error(formatProblem(problem));
+    const count = result.problems.length;
+    const files = new Set(result.problems.map((problem) => problem.file)).size;
+    console.error(
+      `\n${count} problem${count === 1 ? '' : 's'} in ${files} of ${result.files} rule file${result.files === 1 ? '' : 's'}`,
+    );
+    return null;
+  }
+  return { ruleSet: result.ruleSet, files: result.files };
+}
+
+export const checkCommand: Command = {
+  name: 'check',
+  summary: 'check every rule file and list every problem (exit 1 when there is any)',
+  flags: [rulesFlag],
+  async run(values) {
+    const dir = String(values.rules);
+    const loaded = loadFolder(dir);
+    if (!loaded) return 1;
+    const rules = loaded.ruleSet.rules;
+    const disabled = rules.filter((rule) => !rule.enabled).length;
+    const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
+    console.log(
+      `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled)`,
+    );
+    return 0;
+  },
+};
+
+export const testCommand: Command = {
+  name: 'test',
+  summary: 'dry-run one event against the rules: what matches and the calls it would make',
+  flags: [
+    rulesFlag,
+    {
+      name: 'event',
+      type: 'string',
+      placeholder: 'FILE',
+      description:
+        'a Kloudless event (as GET .../events returns it), or {type, action?, object, previous?} (JSON or YAML)',
+    },
+    {
+      name: 'explain',
+      type: 'boolean',
+      description: 'show every rule, and for each one that did not match, the part that was false',
+    },
+    {
+      name: 'now',
+      type: 'string',
+      placeholder: 'ISO',
+      description: 'evaluate as if it were this time (hours_since, windows); default: now',
+    },
+    { name: 'json', type: 'boolean', description: 'print the evaluation and the plan as JSON' },
+  ],
+  async run(values) {
+    const file = values.event as string | undefined;
+    if (!file) throw new UsageError('--event FILE is required');
+    const now = parseNow(values.now as string | undefined);
+    const loaded = loadFolder(String(values.rules));
+    if (!loaded) return 1;
+
+    let data: unknown;
+    try {
+      data = parseYaml(readFileSync(file, 'utf8'), { schema: 'core', version: '1.2' });
+    } catch (error) {
+      console.error(`--event ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+    let input: ReturnType<typeof toEventInput>;
+    try {
+      input = toEventInput(data, now);
+    } catch (error) {
+      if (!(error instanceof EventInputError)) throw error;
+      console.error(`--event ${file}: ${error.message}`);
+      return 1;
+    }
+
+    // A dry run keeps correlation counts and once-only claims in a throw-away store.
+    const store = createSqliteEngineStore({ path: ':memory:', migrations: loadMigrations() });
+    try {
+      const explain = values.explain === true;
+      const evaluations: Evaluation[] = [];
+      if (input.event.type === 'schedule') {
+        const scheduled = loaded.ruleSet.index.scheduled.filter((rule) =>
+          rule.trigger.types.includes(input.objectType),
+        );
+        const objectId = String(input.object?.id ?? 'object');
+        for (const rule of scheduled) {
+          evaluations.push(
+            await evaluateEvent(
+              loaded.ruleSet,
+              {
+                ...input,
+                key: schedulePlanKey(input.event.account, rule.id, input.event.id, objectId),
+                now,
+                rules: [rule],
+              },
+              store,
+              { explain },
+            ),
+          );
+        }
+        if (scheduled.length === 0) {
+          evaluations.push({ plan: emptyPlan(input), outcomes: [] });
+        }
+      } else {
+        evaluations.push(
+          await evaluateEvent(loaded.ruleSet, { ...input, now }, store, { explain }),
+        );
+      }
+      if (values.json === true) {
+        console.log(JSON.stringify({ evaluations }, null, 2));
+      } else {
+        console.log(renderEvaluations(input, evaluations, explain));
+      }
+      return 0;
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+export const schemaCommand: Command = {
+  name: 'schema',
+  summary: 'print the JSON Schema of rule files (for editors; also in schema/rule.schema.json)',
+  flags: [],
+  async run() {
+    console.log(JSON.stringify(ruleJsonSchema(), null, 2));
+    return 0;
+  },
+};
+
+function parseNow(text: string | undefined): Date {
+  if (text === undefined) return new Date();
+  const normalized = normalizeIsoDate(text);
+  if (normalized === null) {
+    throw new UsageError(
+      `--now must be an ISO 8601 time such as 2026-11-28T10:00:00Z, got ${JSON.stringify(text)}`,
+    );
+  }
+  return new Date(normalized);
+}
+
+function emptyPlan(input: ReturnType<typeof toEventInput>): Plan {
+  return {
+    key: input.key,
+    account: input.event.account,
+    event: input.event,
+    object: null,
+    rules: [],
+    calls: [],
+    notes: [],
+  };
+}
+
+function renderOutcome(outcome: RuleOutcome): string[] {
+  const head = `  ${outcome.verdict.padEnd(8)} ${outcome.ruleId}${outcome.reason ? `: ${outcome.reason}` : ''}`;
+  return [head, ...(outcome.details ?? []).map((line) => `             ${line}`)];
+}
+
+function renderCall(call: PlannedCall): string[] {
+  const origin = `[${call.ruleId} /then/${call.action}, Idempotency-Key ${call.idempotencyKey}]`;
+  if (call.kind === 'api') {
+    const query = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
+    return [
+      `  ${call.index}. ${call.method} ${call.path}${query}  ${origin}`,
+      `       ${JSON.stringify(call.body)}`,
+    ];
+  }
+  if (call.kind === 'http') {
+    return [
+      `  ${call.index}. ${call.method} ${call.url}  ${origin}`,
+      ...(call.body === null ? [] : [`       ${JSON.stringify(call.body)}`]),
+    ];
+  }
+  return [`  ${call.index}. log: ${call.message}  [${call.ruleId} /then/${call.action}]`];
+}
+
+function renderEvaluations(
+  input: ReturnType<typeof toEventInput>,
+  evaluations: readonly Evaluation[],
+  explain: boolean,
+): string {
+  const objectId = typeof input.object?.id === 'string' ? input.object.id : '(no id)';
+  const lines = [
+    `event ${input.event.type} of ${input.objectType} ${objectId} in account ${input.event.account}`,
+  ];
+  const outcomes = evaluations.flatMap((evaluation) => evaluation.outcomes);
+  const matched = outcomes.filter((outcome) => outcome.verdict === 'matched');
+  lines.push(
+    '',
+    `rules (${matched.length} matched${explain ? '' : `, ${outcomes.length} considered`}):`,
+  );
+  if (outcomes.length === 0) lines.push('  (no rule watches this object type and event)');
+  for (const outcome of outcomes) lines.push(...renderOutcome(outcome));
+  const calls = evaluations.flatMap((evaluation) => evaluation.plan.calls);
+  const notes = evaluations.flatMap((evaluation) => evaluation.plan.notes);
+  lines.push('', calls.length === 0 ? 'planned calls: none' : 'planned calls:');
+  for (const evaluation of evaluations) {
+    for (const call of evaluation.plan.calls) lines.push(...renderCall(call));
+  }
+  if (notes.length > 0) {
+    lines.push('', 'notes:');
+    for (const note of notes) lines.push(`  ${note.ruleId} /then/${note.action}: ${note.message}`);
+  }
+  lines.push('', 'dry run: nothing was written.');
+  return lines.join('\n');
+}

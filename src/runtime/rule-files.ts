@@ -1,0 +1,49 @@
+// Reading rule files from disk for the loader (which never touches the file system itself):
+// every .yaml, .yml and .json file under a folder, at any depth, in a stable order.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { isRuleFile, type RuleSource } from '../engine/load.js';
+
+export class RuleDirectoryError extends Error {
+  readonly code = 'RULE_DIRECTORY_UNREADABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RuleDirectoryError';
+  }
+}
+
+/** How a path is shown in problems: relative to the working directory when inside it. */
+function displayPath(path: string): string {
+  const shown = relative(process.cwd(), path);
+  return shown.startsWith('..') || isAbsolute(shown) ? path : shown;
+}
+
+export function readRuleSources(dir: string): RuleSource[] {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(dir);
+  } catch (error) {
+    throw new RuleDirectoryError(
+      `the rules folder ${dir} does not exist or cannot be read; point --rules at the folder of rule files`,
+      { cause: error },
+    );
+  }
+  if (!stat.isDirectory()) {
+    throw new RuleDirectoryError(`--rules ${dir} is a file; point it at the folder of rule files`);
+  }
+  const sources: RuleSource[] = [];
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    )) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && isRuleFile(entry.name)) {
+        sources.push({ path: displayPath(path), text: readFileSync(path, 'utf8') });
+      }
+    }
+  };
+  walk(dir);
+  return sources;
+}

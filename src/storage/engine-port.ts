@@ -1,0 +1,76 @@
+// The storage port of the rules engine: correlation windows, once-only claims, stored plans and
+// call effects. Small and async, so the SQLite adapter (Node) and a D1 adapter (Workers) can both
+// implement it over the tables of migrations/0002_engine.sql. Times are milliseconds since the epoch.
+
+export interface CorrelationInput {
+  account: number;
+  ruleId: string;
+  key: string;
+  objectId: string;
+  objectType: string;
+  at: number;
+  windowMs: number;
+}
+
+export interface CorrelationMember {
+  id: string;
+  type: string;
+}
+
+export interface OnceClaim {
+  account: number;
+  ruleId: string;
+  key: string;
+  /** Who claims: the plan key of the event (a re-run of the same event claims again, and passes). */
+  claimant: string;
+  at: number;
+  /** A claim older than this lapses; null: a claim never lapses. */
+  windowMs: number | null;
+}
+
+export interface StoredPlan {
+  key: string;
+  account: number;
+  /** The plan as JSON. */
+  body: string;
+  createdAt: number;
+}
+
+export type EffectOutcome = 'done' | 'failed';
+
+export interface EffectRecord {
+  planKey: string;
+  callIndex: number;
+  idempotencyKey: string;
+  ruleId: string;
+  outcome: EffectOutcome;
+  /** HTTP status of the answer, when there was one. */
+  status: number | null;
+  objectType: string | null;
+  /** The object written (for a create: the new object's id). */
+  objectId: string | null;
+  /** Why it failed, or a short note. */
+  detail: string | null;
+  at: number;
+}
+
+export interface EngineStore {
+  /**
+   * Counts the object under (rule, key) at `at` and returns the distinct objects counted within
+   * the window ending at `at` (this one included), first counted first. Counting an object again only moves its time.
+   */
+  correlate(input: CorrelationInput): Promise<CorrelationMember[]>;
+  /**
+   * Takes (rule, key) for the claimant unless another claimant holds it and the claim has not
+   * lapsed. True when the claimant holds it afterwards.
+   */
+  claimOnce(claim: OnceClaim): Promise<boolean>;
+  /** Stores the plan unless one is stored under its key; returns the plan stored under the key. */
+  savePlan(plan: StoredPlan): Promise<StoredPlan>;
+  getPlan(key: string): Promise<StoredPlan | null>;
+  /** Records an effect; the first record of a call wins (a later one is ignored). */
+  recordEffect(effect: EffectRecord): Promise<void>;
+  /** The effects of a plan, by call index. */
+  listEffects(planKey: string): Promise<EffectRecord[]>;
+  close(): Promise<void>;
+}
