@@ -10,6 +10,7 @@ import { accountAuth } from './auth.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, errorResponse, jsonResponse } from './errors.js';
 import { registerEventRoutes } from './events.js';
+import { createFaultInjector, type FaultController, type FaultOptions } from './faults.js';
 import { registerObjectRoutes } from './objects.js';
 import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
@@ -39,6 +40,11 @@ export interface ItsmServerOptions {
   /** The client address recorded as `ip` on events (runtime-specific). */
   clientIp?: (c: Context) => string | null;
   log?: (line: string) => void;
+  /**
+   * Fault injection, a testing aid (see faults.ts): random faults at these rates plus scripted
+   * ones through `server.faults`. Off when absent; `{}` turns on scripted faults only.
+   */
+  faults?: FaultOptions;
 }
 
 export interface ItsmServer {
@@ -48,6 +54,8 @@ export interface ItsmServer {
   registerWebhook(url: string): ReturnType<typeof registerWebhook>;
   /** Stops webhook delivery (waiting for requests in flight); the store stays open. */
   close(): Promise<void>;
+  /** The fault injector, present when the server was created with `faults`. */
+  faults?: FaultController;
 }
 
 const ROUTE_METHODS: [string, string[]][] = [
@@ -90,6 +98,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   };
 
   const app = new Hono<AppEnv>({ strict: false });
+  const faults = options.faults ? createFaultInjector(options.faults, log) : undefined;
 
   app.use(async (c, next) => {
     const requestId = nanoid(16);
@@ -97,6 +106,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     await next();
     c.res.headers.set('X-Request-Id', requestId);
   });
+  if (faults) app.use('/v1/*', faults.middleware);
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes,
@@ -155,5 +165,6 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     notifier,
     registerWebhook: (url) => registerWebhook(deps, url),
     close: () => notifier.stop(),
+    ...(faults && { faults }),
   };
 }

@@ -1,0 +1,834 @@
+// The typed HTTP client of the ITSM API (shared/spec/itsm-api.md) over `fetch`, for Node and
+// Cloudflare Workers alike: auth headers, per-attempt timeouts, retries with capped exponential
+// backoff, full jitter and Retry-After, page iteration, and zod parsing of every response at the
+// edge. It owns the retry safety rule: a POST is repeated after an uncertain outcome (5xx,
+// network error, timeout) only when it carries an Idempotency-Key.
+import type { z } from 'zod';
+import {
+  COLLECTION_PATHS,
+  type FieldKind,
+  type LEVELS,
+  type ObjectType,
+  type PRIORITIES,
+  type TYPE_FIELDS,
+} from './fields.js';
+import {
+  type ErrorBody,
+  type EventList,
+  errorBodySchema,
+  eventListSchema,
+  latestCursorSchema,
+  type ObjectList,
+  objectListSchema,
+  READ_SCHEMAS,
+  type User,
+  userSchema,
+} from './schemas.js';
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/** An account id, or `'me'` for the account a Bearer token is bound to. */
+export type AccountRef = number | 'me';
+
+export type ItsmAuth = { apiKey: string } | { bearer: string };
+
+/** What `list`, `get`, `create` and `update` return for each type. */
+export type ObjectOf<T extends ObjectType> = z.infer<(typeof READ_SCHEMAS)[T]>;
+
+type WriteValue<K extends FieldKind> = K extends 'boolean'
+  ? boolean
+  : K extends 'number' | 'count'
+    ? number
+    : K extends 'level'
+      ? (typeof LEVELS)[number]
+      : K extends 'priority'
+        ? (typeof PRIORITIES)[number]
+        : K extends 'status'
+          ? number | string
+          : string;
+
+type UnifiedWriteBody<F extends Record<string, FieldKind>> = {
+  [K in keyof F]?: WriteValue<F[K]> | null;
+} & { raw?: { object: Record<string, unknown> } };
+
+/**
+ * The body of a create or update: the unified fields of the type (user and reference fields as
+ * id strings, `null` clears), or for generic objects the upstream record itself. Other fields
+ * are let through to the server, which answers 400 naming them.
+ */
+export type WriteBody<T extends ObjectType> = (T extends keyof typeof TYPE_FIELDS
+  ? UnifiedWriteBody<(typeof TYPE_FIELDS)[T]>
+  : unknown) &
+  Record<string, unknown>;
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 5. */
+  maxAttempts?: number;
+  /** Cap of the first backoff; doubles with each attempt. Default 200 ms. */
+  baseDelayMs?: number;
+  /** Largest backoff (a longer Retry-After is still honoured). Default 10,000 ms. */
+  maxDelayMs?: number;
+}
+
+export interface RetryInfo {
+  /** The attempt that failed (1-based); the next one is `attempt + 1`. */
+  attempt: number;
+  maxAttempts: number;
+  /** How long the client waits before the next attempt. */
+  delayMs: number;
+  /** Why, in words: `429 rate_limit_exceeded (Retry-After 1 s)`, `timeout after 10000 ms`. */
+  reason: string;
+  method: string;
+  path: string;
+  error: ItsmApiError | ItsmRequestError;
+}
+
+export interface ItsmClientOptions {
+  /** The API base, e.g. `http://127.0.0.1:8788/v1` (a trailing slash is fine). */
+  baseUrl: string;
+  auth: ItsmAuth;
+  /** Timeout of each attempt, body included. Default 10,000 ms. */
+  timeoutMs?: number;
+  retry?: RetryOptions;
+  fetch?: typeof globalThis.fetch;
+  /** Waits between attempts; tests pass one that records the delays. */
+  sleep?: (ms: number) => Promise<void>;
+  /** A number in [0, 1) for the jitter; default Math.random. */
+  random?: () => number;
+  /** Called before each wait between attempts, e.g. to log it. */
+  onRetry?: (info: RetryInfo) => void;
+  /** `User-Agent` header; default `itsm-rules-client`. */
+  userAgent?: string;
+  /** `X-Kloudless-As-User`: the user the application acts as (API key only). */
+  asUser?: string;
+  /** `X-Kloudless-Raw-Data: true`: include the upstream record as `raw`. Default false. */
+  rawData?: boolean;
+}
+
+export type QueryValue = string | number | boolean | null | undefined;
+
+export interface ItsmRequest {
+  method: string;
+  /** Relative to the base URL: `accounts/1/itsm/incidents`. */
+  path: string;
+  query?: Record<string, QueryValue>;
+  /** Sent as JSON. */
+  body?: unknown;
+  idempotencyKey?: string;
+  headers?: Record<string, string>;
+}
+
+export interface ItsmResponse {
+  status: number;
+  /** Parsed JSON, or null for an empty body (204). */
+  body: unknown;
+  headers: Headers;
+}
+
+export interface ListOptions {
+  /** 1..1000; default the server's (10). */
+  pageSize?: number;
+  /** Required for generic objects (`type` 'object'): the upstream table, e.g. `sys_user`. */
+  rawType?: string;
+}
+
+export interface ListPageOptions extends ListOptions {
+  /** 1-based; default 1. */
+  page?: number;
+}
+
+export interface TypeOptions {
+  /** Required for generic objects (`type` 'object'). */
+  rawType?: string;
+}
+
+export interface WriteOptions extends TypeOptions {
+  /** Sent as `Idempotency-Key`; makes a POST safe to retry after an uncertain outcome. */
+  idempotencyKey?: string;
+}
+
+export interface EventsOptions {
+  /** Events after this cursor; none: from the oldest retained event. */
+  cursor?: string;
+  /** 1..1000; default the server's (100). */
+  pageSize?: number;
+}
+
+export interface ItsmClient {
+  /** Every object of the type, page after page, following `next_page`. */
+  list<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    options?: ListOptions,
+  ): AsyncIterableIterator<ObjectOf<T>>;
+  listPage<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    options?: ListPageOptions,
+  ): Promise<ObjectList<ObjectOf<T>>>;
+  get<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    id: string,
+    options?: TypeOptions,
+  ): Promise<ObjectOf<T>>;
+  create<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    body: WriteBody<T>,
+    options?: WriteOptions,
+  ): Promise<ObjectOf<T>>;
+  update<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    id: string,
+    body: WriteBody<T>,
+    options?: WriteOptions,
+  ): Promise<ObjectOf<T>>;
+  /**
+   * Deletes the object. A 404 on a retry that follows an uncertain attempt (5xx, network
+   * error, timeout) counts as done: the first attempt most likely deleted it.
+   */
+  delete(account: AccountRef, type: ObjectType, id: string, options?: TypeOptions): Promise<void>;
+  /** One page of the account's events after `cursor`. */
+  events(account: AccountRef, options?: EventsOptions): Promise<EventList>;
+  /** The cursor of the newest event: start here to see only what happens from now on. */
+  latestCursor(account: AccountRef): Promise<string>;
+  /** Every team user of the account, page after page. */
+  teamUsers(account: AccountRef, options?: { pageSize?: number }): AsyncIterableIterator<User>;
+  teamUser(account: AccountRef, id: string): Promise<User>;
+  /** One API call with auth, timeout and retries; throws ItsmApiError on a non-2xx answer. */
+  request(request: ItsmRequest): Promise<ItsmResponse>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** The API answered with an error status. */
+export class ItsmApiError extends Error {
+  readonly code = 'ITSM_API_ERROR';
+  override readonly name = 'ItsmApiError';
+  readonly status: number;
+  /** Kloudless `error_code` (`not_found`), or null when the body is not a Kloudless error. */
+  readonly errorCode: string | null;
+  /** The parsed Kloudless error body, or null when the answer carried none. */
+  readonly body: ErrorBody | null;
+  /** `X-Request-Id`, else the body's `id`: quote it when asking about a failure. */
+  readonly requestId: string | null;
+  readonly method: string;
+  /** The request path relative to the base URL. */
+  readonly path: string;
+  /** Transient and safe to repeat: the client retries it while it has attempts left. */
+  readonly retryable: boolean;
+  /** Attempts made before giving up, this one included. */
+  readonly attempts: number;
+  /** The response headers (Retry-After and the like). */
+  readonly headers: Headers;
+
+  constructor(init: {
+    status: number;
+    body: ErrorBody | null;
+    method: string;
+    path: string;
+    retryable: boolean;
+    attempts: number;
+    requestId: string | null;
+    headers: Headers;
+  }) {
+    const errorCode = init.body?.error_code ?? null;
+    const requestId = init.requestId ?? init.body?.id ?? null;
+    super(
+      `ITSM API ${init.method} ${init.path} answered ${init.status}${errorCode ? ` ${errorCode}` : ''}: ${
+        init.body?.message ?? 'no Kloudless error body'
+      }${requestId ? ` (request id ${requestId})` : ''}${
+        init.attempts > 1 ? ` after ${init.attempts} attempts` : ''
+      }; ${adviceFor(init.status, init.method, init.retryable)}`,
+    );
+    this.status = init.status;
+    this.errorCode = errorCode;
+    this.body = init.body;
+    this.requestId = requestId;
+    this.method = init.method;
+    this.path = init.path;
+    this.retryable = init.retryable;
+    this.attempts = init.attempts;
+    this.headers = init.headers;
+  }
+}
+
+/** The request got no answer: the connection failed or the attempt timed out. */
+export class ItsmRequestError extends Error {
+  override readonly name = 'ItsmRequestError';
+  readonly code: 'ITSM_NETWORK_ERROR' | 'ITSM_TIMEOUT';
+  readonly method: string;
+  readonly path: string;
+  /** Safe to repeat: the client retries it while it has attempts left. */
+  readonly retryable: boolean;
+  readonly attempts: number;
+
+  constructor(
+    message: string,
+    init: {
+      code: 'ITSM_NETWORK_ERROR' | 'ITSM_TIMEOUT';
+      method: string;
+      path: string;
+      retryable: boolean;
+      attempts: number;
+      cause: unknown;
+    },
+  ) {
+    super(message, { cause: init.cause });
+    this.code = init.code;
+    this.method = init.method;
+    this.path = init.path;
+    this.retryable = init.retryable;
+    this.attempts = init.attempts;
+  }
+}
+
+/** The API answered 2xx with a body that is not what the contract says. Never retried. */
+export class ItsmResponseError extends Error {
+  readonly code = 'ITSM_INVALID_RESPONSE';
+  override readonly name = 'ItsmResponseError';
+  readonly retryable = false;
+  readonly status: number;
+  readonly method: string;
+  readonly path: string;
+  /** One line per problem: `objects.3.impact: Invalid option: ...`. */
+  readonly issues: string[];
+
+  constructor(
+    message: string,
+    init: { status: number; method: string; path: string; issues: string[]; cause?: unknown },
+  ) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.status = init.status;
+    this.method = init.method;
+    this.path = init.path;
+    this.issues = init.issues;
+  }
+}
+
+function adviceFor(status: number, method: string, retryable: boolean): string {
+  if (status === 401) return 'check the API key or bearer token the client is configured with';
+  if (status === 403) {
+    return 'a bearer token only reaches its own account; use that account or an API key';
+  }
+  if (status === 404) return 'check the account, the type and the id';
+  if (status === 409) {
+    return 'it conflicts with an earlier request (an Idempotency-Key reused with another body, or an existing sys_id); use a new key or id';
+  }
+  if (status === 429) return 'the API is rate limiting; slow down or raise retry.maxAttempts';
+  if (status >= 500 && !retryable && method === 'POST') {
+    return 'not retried: a POST without an Idempotency-Key may have been applied, so check before repeating it';
+  }
+  if (status >= 500) return 'the server failed; try again later and quote the request id';
+  return 'fix the request as the message says';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_RETRY = { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 10_000 };
+
+function checkOption(name: string, value: number, rule: 'positive' | 'count' | 'non-negative') {
+  const ok =
+    Number.isFinite(value) &&
+    (rule === 'positive'
+      ? value > 0
+      : rule === 'count'
+        ? Number.isInteger(value) && value >= 1
+        : value >= 0);
+  if (!ok) {
+    const what = {
+      positive: 'a number > 0',
+      count: 'a whole number >= 1',
+      'non-negative': 'a number >= 0',
+    };
+    throw new TypeError(`createItsmClient: ${name} must be ${what[rule]}, got ${value}`);
+  }
+  return value;
+}
+
+/** Milliseconds to wait from a Retry-After value: delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+function accountPath(account: AccountRef): string {
+  if (account === 'me' || (Number.isSafeInteger(account) && account >= 0)) {
+    return `accounts/${account}`;
+  }
+  throw new TypeError(
+    `account must be a whole number >= 0 or 'me', got ${JSON.stringify(account)}`,
+  );
+}
+
+function collectionPath(account: AccountRef, type: ObjectType): string {
+  const paths = COLLECTION_PATHS[type];
+  if (!paths) {
+    throw new TypeError(
+      `unknown ITSM object type ${JSON.stringify(type)}; use one of ${Object.keys(COLLECTION_PATHS).join(', ')}`,
+    );
+  }
+  return `${accountPath(account)}/itsm/${paths.plural}`;
+}
+
+function itemPath(account: AccountRef, type: ObjectType, id: string): string {
+  if (typeof id !== 'string' || id === '') {
+    throw new TypeError(
+      `the id of a ${type} must be a non-empty string, got ${JSON.stringify(id)}`,
+    );
+  }
+  return `${collectionPath(account, type)}/${encodeURIComponent(id)}`;
+}
+
+function rawTypeQuery(method: string, type: ObjectType, rawType: string | undefined) {
+  if (type === 'object') {
+    if (!rawType) {
+      throw new TypeError(
+        `${method} on generic objects needs { rawType }, the upstream table name, e.g. { rawType: 'sys_user' }`,
+      );
+    }
+    return { raw_type: rawType };
+  }
+  if (rawType !== undefined) {
+    throw new TypeError(`rawType only applies to generic objects (type 'object'), not to ${type}`);
+  }
+  return {};
+}
+
+/** The read schema of a type, typed by it (indexing READ_SCHEMAS with a generic loses that). */
+function schemaOf<T extends ObjectType>(type: T): z.ZodType<ObjectOf<T>> {
+  return READ_SCHEMAS[type] as unknown as z.ZodType<ObjectOf<T>>;
+}
+
+function describeZodIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    return path ? `${path}: ${issue.message}` : issue.message;
+  });
+}
+
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${error.message}: ${typeof code === 'string' ? `${code} ` : ''}${cause.message}`;
+  }
+  return error.message;
+}
+
+export function createItsmClient(options: ItsmClientOptions): ItsmClient {
+  let base: URL;
+  try {
+    base = new URL(`${options.baseUrl.replace(/\/+$/, '')}/`);
+  } catch {
+    throw new TypeError(
+      `createItsmClient: baseUrl must be an absolute URL such as http://127.0.0.1:8788/v1, got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
+  const authorization =
+    'apiKey' in options.auth ? `APIKey ${options.auth.apiKey}` : `Bearer ${options.auth.bearer}`;
+  const timeoutMs = checkOption('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'positive');
+  const maxAttempts = checkOption(
+    'retry.maxAttempts',
+    options.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    'count',
+  );
+  const baseDelayMs = checkOption(
+    'retry.baseDelayMs',
+    options.retry?.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs,
+    'non-negative',
+  );
+  const maxDelayMs = checkOption(
+    'retry.maxDelayMs',
+    options.retry?.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+    'non-negative',
+  );
+  const doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = options.random ?? Math.random;
+
+  const defaultHeaders: Record<string, string> = {
+    Authorization: authorization,
+    Accept: 'application/json',
+    'User-Agent': options.userAgent ?? 'itsm-rules-client',
+  };
+  if (options.asUser !== undefined) defaultHeaders['X-Kloudless-As-User'] = options.asUser;
+  if (options.rawData) defaultHeaders['X-Kloudless-Raw-Data'] = 'true';
+
+  function urlOf(path: string, query: Record<string, QueryValue> = {}): URL {
+    const url = new URL(path.replace(/^\/+/, ''), base);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+    return url;
+  }
+
+  /** Full jitter: a random wait up to the capped exponential backoff of this attempt. */
+  function backoff(attempt: number): number {
+    return Math.round(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+  }
+
+  /** Whether repeating this failure is safe and may succeed. */
+  function isRetryable(method: string, hasKey: boolean, status: number | null): boolean {
+    if (status === 429) return true; // refused before it was processed
+    if (status !== null && status < 500) return false;
+    // 5xx, network error or timeout: the request may have been applied.
+    return method !== 'POST' || hasKey;
+  }
+
+  type Attempt =
+    | { kind: 'answered'; response: Response; text: string }
+    | { kind: 'timeout' | 'network'; cause: unknown; elapsedMs: number };
+
+  /** One attempt: the response with its body read, or why there was none. */
+  async function attemptOnce(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<Attempt> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const started = Date.now();
+    try {
+      const response = await doFetch(url.href, {
+        method,
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      // Read inside the timeout too: a server that stalls mid-body is as stuck as a silent one.
+      const text = await response.text();
+      return { kind: 'answered', response, text };
+    } catch (cause) {
+      return { kind: timedOut ? 'timeout' : 'network', cause, elapsedMs: Date.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  type Failure = {
+    error: ItsmApiError | ItsmRequestError;
+    reason: string;
+    retryAfterMs: number | null;
+  };
+
+  function requestFailure(
+    outcome: Extract<Attempt, { kind: 'timeout' | 'network' }>,
+    method: string,
+    url: URL,
+    path: string,
+    hasKey: boolean,
+    attempt: number,
+  ): Failure {
+    const retryable = isRetryable(method, hasKey, null);
+    const advice = !retryable
+      ? 'not retried: a POST without an Idempotency-Key may have been applied; check before repeating it'
+      : attempt < maxAttempts
+        ? 'retrying'
+        : `gave up after ${attempt} attempt${attempt > 1 ? 's' : ''}; check that the ITSM API at ${base.href} is up and reachable`;
+    if (outcome.kind === 'timeout') {
+      return {
+        error: new ItsmRequestError(
+          `ITSM API ${method} ${url.href} timed out after ${outcome.elapsedMs} ms (timeoutMs ${timeoutMs}); ${advice}`,
+          {
+            code: 'ITSM_TIMEOUT',
+            method,
+            path,
+            retryable,
+            attempts: attempt,
+            cause: outcome.cause,
+          },
+        ),
+        reason: `timeout after ${timeoutMs} ms`,
+        retryAfterMs: null,
+      };
+    }
+    const what = describeFailure(outcome.cause);
+    return {
+      error: new ItsmRequestError(`ITSM API ${method} ${url.href} failed: ${what}; ${advice}`, {
+        code: 'ITSM_NETWORK_ERROR',
+        method,
+        path,
+        retryable,
+        attempts: attempt,
+        cause: outcome.cause,
+      }),
+      reason: `network error: ${what}`,
+      retryAfterMs: null,
+    };
+  }
+
+  function apiFailure(
+    response: Response,
+    body: unknown,
+    method: string,
+    path: string,
+    hasKey: boolean,
+    attempt: number,
+  ): Failure {
+    const errorBody = errorBodySchema.safeParse(body);
+    const error = new ItsmApiError({
+      status: response.status,
+      body: errorBody.success ? errorBody.data : null,
+      method,
+      path,
+      retryable: isRetryable(method, hasKey, response.status),
+      attempts: attempt,
+      requestId: response.headers.get('X-Request-Id'),
+      headers: response.headers,
+    });
+    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'));
+    const reason = `${response.status}${error.errorCode ? ` ${error.errorCode}` : ''}${
+      retryAfterMs !== null ? ` (Retry-After ${retryAfterMs / 1000} s)` : ''
+    }`;
+    return { error, reason, retryAfterMs };
+  }
+
+  async function send(
+    request: ItsmRequest,
+    extra: { acceptAfterUncertain?: number } = {},
+  ): Promise<ItsmResponse> {
+    const method = request.method.toUpperCase();
+    const url = urlOf(request.path, request.query);
+    const headers: Record<string, string> = { ...defaultHeaders };
+    let body: string | undefined;
+    if (request.body !== undefined) {
+      body = JSON.stringify(request.body);
+      headers['Content-Type'] = 'application/json';
+    }
+    if (request.idempotencyKey !== undefined) headers['Idempotency-Key'] = request.idempotencyKey;
+    Object.assign(headers, request.headers);
+    const hasKey = request.idempotencyKey !== undefined;
+    // Set once an attempt may have been applied without the client learning of it.
+    let uncertain = false;
+
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await attemptOnce(method, url, headers, body);
+      let failure: Failure;
+      if (outcome.kind === 'answered') {
+        const { response, text } = outcome;
+        let parsed: unknown = null;
+        let jsonError: Error | null = null;
+        if (text.trim() !== '') {
+          try {
+            parsed = JSON.parse(text);
+          } catch (e) {
+            jsonError = e as Error;
+          }
+        }
+        if (response.ok || (uncertain && response.status === extra.acceptAfterUncertain)) {
+          if (jsonError) {
+            throw new ItsmResponseError(
+              `ITSM API ${method} ${url.pathname}${url.search} answered ${response.status} with a body that is not JSON (${jsonError.message}): ${text.slice(0, 200)}; check that baseUrl points at the ITSM API`,
+              {
+                status: response.status,
+                method,
+                path: request.path,
+                issues: ['the body is not JSON'],
+                cause: jsonError,
+              },
+            );
+          }
+          return { status: response.status, body: parsed, headers: response.headers };
+        }
+        failure = apiFailure(response, parsed, method, request.path, hasKey, attempt);
+        if (response.status >= 500) uncertain = true;
+      } else {
+        failure = requestFailure(outcome, method, url, request.path, hasKey, attempt);
+        uncertain = true;
+      }
+
+      if (!failure.error.retryable || attempt >= maxAttempts) throw failure.error;
+      const delayMs = Math.max(backoff(attempt), failure.retryAfterMs ?? 0);
+      options.onRetry?.({
+        attempt,
+        maxAttempts,
+        delayMs,
+        reason: failure.reason,
+        method,
+        path: request.path,
+        error: failure.error,
+      });
+      await sleep(delayMs);
+    }
+  }
+
+  function parse<S extends z.ZodType>(
+    schema: S,
+    response: ItsmResponse,
+    method: string,
+    path: string,
+    what: string,
+  ): z.infer<S> {
+    const result = schema.safeParse(response.body);
+    if (result.success) return result.data;
+    const issues = describeZodIssues(result.error);
+    throw new ItsmResponseError(
+      `ITSM API ${method} ${path} answered ${response.status} with a body that is not ${what}: ${issues
+        .slice(0, 5)
+        .join(
+          '; ',
+        )}${issues.length > 5 ? `; and ${issues.length - 5} more` : ''}; check that baseUrl points at an ITSM API that speaks this contract`,
+      { status: response.status, method, path, issues },
+    );
+  }
+
+  async function getParsed<S extends z.ZodType>(
+    schema: S,
+    what: string,
+    path: string,
+    query?: Record<string, QueryValue>,
+  ): Promise<z.infer<S>> {
+    const response = await send({ method: 'GET', path, query });
+    return parse(schema, response, 'GET', path, what);
+  }
+
+  /** Walks `next_page` from page 1; refuses a next page that does not move forward. */
+  async function* pages<T>(
+    fetchPage: (page: number) => Promise<ObjectList<T>>,
+    path: string,
+  ): AsyncGenerator<T, void, undefined> {
+    let page = 1;
+    for (;;) {
+      const list = await fetchPage(page);
+      yield* list.objects;
+      if (list.next_page === null) return;
+      const next = Number(list.next_page);
+      if (!Number.isSafeInteger(next) || next <= page) {
+        throw new ItsmResponseError(
+          `ITSM API GET ${path} page ${page} names next_page ${JSON.stringify(list.next_page)}, which does not move forward; stopping instead of looping`,
+          {
+            status: 200,
+            method: 'GET',
+            path,
+            issues: [`next_page: expected a page after ${page}`],
+          },
+        );
+      }
+      page = next;
+    }
+  }
+
+  function listPage<T extends ObjectType>(
+    account: AccountRef,
+    type: T,
+    opts: ListPageOptions = {},
+  ): Promise<ObjectList<ObjectOf<T>>> {
+    const path = collectionPath(account, type);
+    return getParsed(objectListSchema(schemaOf(type)), `a list of ${type} objects`, path, {
+      ...rawTypeQuery('list', type, opts.rawType),
+      page: opts.page,
+      page_size: opts.pageSize,
+    });
+  }
+
+  return {
+    list(account, type, opts = {}) {
+      const path = collectionPath(account, type);
+      rawTypeQuery('list', type, opts.rawType);
+      return pages((page) => listPage(account, type, { ...opts, page }), path);
+    },
+
+    listPage,
+
+    async get(account, type, id, opts = {}) {
+      return getParsed(
+        schemaOf(type),
+        `a ${type}`,
+        itemPath(account, type, id),
+        rawTypeQuery('get', type, opts.rawType),
+      );
+    },
+
+    async create(account, type, body, opts = {}) {
+      const path = collectionPath(account, type);
+      const response = await send({
+        method: 'POST',
+        path,
+        query: rawTypeQuery('create', type, opts.rawType),
+        body,
+        idempotencyKey: opts.idempotencyKey,
+      });
+      return parse(schemaOf(type), response, 'POST', path, `a ${type}`);
+    },
+
+    async update(account, type, id, body, opts = {}) {
+      const path = itemPath(account, type, id);
+      const response = await send({
+        method: 'PATCH',
+        path,
+        query: rawTypeQuery('update', type, opts.rawType),
+        body,
+        idempotencyKey: opts.idempotencyKey,
+      });
+      return parse(schemaOf(type), response, 'PATCH', path, `a ${type}`);
+    },
+
+    async delete(account, type, id, opts = {}) {
+      await send(
+        {
+          method: 'DELETE',
+          path: itemPath(account, type, id),
+          query: rawTypeQuery('delete', type, opts.rawType),
+        },
+        { acceptAfterUncertain: 404 },
+      );
+    },
+
+    async events(account, opts = {}) {
+      return getParsed(eventListSchema, 'an event list', `${accountPath(account)}/events`, {
+        cursor: opts.cursor,
+        page_size: opts.pageSize,
+      });
+    },
+
+    async latestCursor(account) {
+      const latest = await getParsed(
+        latestCursorSchema,
+        'the latest cursor',
+        `${accountPath(account)}/events/latest`,
+      );
+      return latest.cursor;
+    },
+
+    teamUsers(account, opts = {}) {
+      const path = `${accountPath(account)}/team/users`;
+      return pages(
+        (page) =>
+          getParsed(objectListSchema(userSchema), 'a list of team users', path, {
+            page,
+            page_size: opts.pageSize,
+          }),
+        path,
+      );
+    },
+
+    async teamUser(account, id) {
+      if (typeof id !== 'string' || id === '') {
+        throw new TypeError(`a team user id must be a non-empty string, got ${JSON.stringify(id)}`);
+      }
+      return getParsed(
+        userSchema,
+        'a team user',
+        `${accountPath(account)}/team/users/${encodeURIComponent(id)}`,
+      );
+    },
+
+    request: (request) => send(request),
+  };
+}
