@@ -3,6 +3,7 @@
 // `compileExpression` once at load time and the returned function per evaluation, so a compiled
 // evaluator can replace the interpreter here without touching the rest.
 import jsonLogic from 'json-logic-js';
+import { normalizeIsoDate } from '../itsm/schemas.js';
 
 /** What a condition or value can read (shared/spec/rule-format.md, section 3). */
 export interface EvaluationContext {
@@ -125,12 +126,15 @@ function rank(value: unknown): number | null {
   return typeof value === 'string' && Object.hasOwn(RANKS, value) ? (RANKS[value] ?? null) : null;
 }
 
+// Dates are read as the ITSM API reads them (ISO 8601 only, no zone means UTC), not with
+// `Date.parse`: that accepts "incident 12" as December 2001 and reads a zone-less date-time in the
+// host's time zone, so the same rule would give different answers on different machines.
 function hoursSince(value: unknown): number | null {
-  if (typeof value !== 'string' || value === '') return null;
-  const then = Date.parse(value);
-  const now = Date.parse(root?.now ?? '');
-  if (Number.isNaN(then) || Number.isNaN(now)) return null;
-  return (now - then) / 3_600_000;
+  if (typeof value !== 'string') return null;
+  const then = normalizeIsoDate(value);
+  const now = normalizeIsoDate(root?.now ?? '');
+  if (then === null || now === null) return null;
+  return (Date.parse(now) - Date.parse(then)) / 3_600_000;
 }
 
 function changed(field: unknown): boolean {

@@ -168,7 +168,7 @@ function collectionPath(account: number, type: ObjectType, id?: string): string 
 }
 
 /** The value a field holds in API output, as it is written (a user object is written as its id). */
-function writtenForm(value: unknown): unknown {
+export function writtenForm(value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const user = value as { type?: unknown; id?: unknown };
     if (user.type === 'user' && typeof user.id === 'string') return user.id;
