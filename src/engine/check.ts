@@ -25,7 +25,7 @@ import {
 import type { LoadedRuleFile } from './load.js';
 import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
 import type { Rule, TriggerEvent } from './rule.js';
-import type { RuleAction } from './rule-schema.js';
+import { RULE_ID_PATTERN, type RuleAction } from './rule-schema.js';
 
 /** Fields every object has, whatever its type. */
 export const COMMON_FIELDS = ['id', 'type', 'api', 'created', 'modified', 'href', 'raw'] as const;
@@ -562,6 +562,13 @@ function checkTemplate(checker: RuleChecker, node: unknown, path: readonly Prope
 function checkDuplicateIds(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
   const first = new Map<string, Rule>();
   for (const rule of rules) {
+    if (rule.source.id === undefined && !RULE_ID_PATTERN.test(rule.id)) {
+      checkerOf(rule).report(
+        [],
+        'RULE_INVALID_VALUE',
+        `the rule id comes from the file name, "${rule.id}", which is not kebab-case (a-z, 0-9 and -, at most 64 characters); rename the file or give the rule an id`,
+      );
+    }
     const earlier = first.get(rule.id);
     if (earlier) {
       checkerOf(rule).report(
@@ -634,10 +641,16 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
   for (const start of rules) {
     const cycle = findCycle(start, edges);
     if (!cycle) continue;
-    const key = [...cycle].sort().join(' ');
+    const key = cycle
+      .map((rule) => rule.id)
+      .sort()
+      .join(' ');
     if (reported.has(key)) continue;
     reported.add(key);
-    const names = [...cycle, cycle[0]].join(' -> ');
+    // The problem sits in the first file; the others of the loop are named with their files.
+    const names = [...cycle, start]
+      .map((rule, i) => (i === 0 || rule === start ? rule.id : `${rule.id} (${rule.file})`))
+      .join(' -> ');
     checkerOf(start).report(
       ['on', 'self'],
       'RULE_LOOP',
@@ -648,8 +661,8 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
   }
 }
 
-/** A cycle through `start`, as rule ids from `start`, or null. */
-function findCycle(start: Rule, edges: ReadonlyMap<Rule, Rule[]>): string[] | null {
+/** A cycle through `start`, as rules from `start`, or null. */
+function findCycle(start: Rule, edges: ReadonlyMap<Rule, Rule[]>): Rule[] | null {
   const path: Rule[] = [];
   const visited = new Set<Rule>();
   const visit = (rule: Rule): boolean => {
@@ -668,5 +681,5 @@ function findCycle(start: Rule, edges: ReadonlyMap<Rule, Rule[]>): string[] | nu
     return false;
   };
   if (!visit(start)) return null;
-  return path.reverse().map((rule) => rule.id);
+  return path.reverse();
 }

@@ -105,7 +105,11 @@ export async function evaluateEvent(
       let correlated: { id: string; type: string }[] = [];
       if (rule.correlate) {
         const keyValue = rule.correlate.key(context);
-        if (keyValue === null || keyValue === undefined || keyValue === '' || objectId === null) {
+        if (objectId === null) {
+          outcome('skipped', 'the object has no id, so it cannot be counted for correlate');
+          continue;
+        }
+        if (keyValue === null || keyValue === undefined || keyValue === '') {
           outcome('skipped', 'the correlation key is empty, so the object is not counted');
           continue;
         }
@@ -133,9 +137,22 @@ export async function evaluateEvent(
           continue;
         }
       }
+      // Plan into a draft first: an action failing at runtime must leave no partial calls in the
+      // plan, and must not use up the once_per key (the claim is taken only for a complete plan).
+      const draft: Plan = { ...plan, calls: [...plan.calls], notes: [...plan.notes] };
+      planRule({ rule, context, objectType: input.objectType, correlated, plan: draft });
       if (rule.oncePer) {
         const keyValue = rule.oncePer.key(context);
-        const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue ?? null);
+        // An empty key would make every object without the value share one claim, so the first
+        // of them would silence the rest: such an object is not acted on, and says why.
+        if (keyValue === null || keyValue === undefined || keyValue === '') {
+          outcome(
+            'skipped',
+            'the once_per key is empty, so the rule cannot tell whether it already ran',
+          );
+          continue;
+        }
+        const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         const claimed = await store.claimOnce({
           account: input.event.account,
           ruleId: rule.id,
@@ -153,7 +170,8 @@ export async function evaluateEvent(
           continue;
         }
       }
-      planRule({ rule, context, objectType: input.objectType, correlated, plan });
+      plan.calls = draft.calls;
+      plan.notes = draft.notes;
       plan.rules.push(rule.id);
       outcome(
         'matched',

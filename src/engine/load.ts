@@ -102,15 +102,23 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
 
   if (/\.json$/i.test(source.path)) {
     try {
-      file.data = JSON.parse(source.text);
+      // Editors on Windows may save a byte-order mark, which JSON.parse refuses (YAML skips it).
+      file.data = JSON.parse(source.text.replace(/^\uFEFF/, ''));
     } catch (error) {
-      problem(`not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      problem(`not valid JSON: ${message}`, jsonErrorLine(source.text, message));
       return file;
     }
   } else {
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
-        problem(`not valid YAML: ${error.message.split('\n')[0]}`, error.linePos?.[0]?.line);
+        // With prettyErrors off the error carries no linePos; its offset gives the line.
+        // The library's own advice for this one (parseAllDocuments) means nothing to an author.
+        const message =
+          error.code === 'MULTIPLE_DOCS'
+            ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
+            : error.message.split('\n')[0];
+        problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
       }
       return file;
     }
@@ -126,6 +134,13 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
     file.data = undefined;
   }
   return file;
+}
+
+/** The line of a JSON.parse error: V8 names the offset (`at position 182`), not the line. */
+function jsonErrorLine(text: string, message: string): number | undefined {
+  const position = /at position (\d+)/.exec(message)?.[1];
+  if (position === undefined) return undefined;
+  return text.slice(0, Number(position)).split('\n').length;
 }
 
 /** Source offset of the node at `path` (or of its key, for the last segment of a mapping). */

@@ -96,7 +96,11 @@ export const testCommand: Command = {
 
     let data: unknown;
     try {
-      data = parseYaml(readFileSync(file, 'utf8'), { schema: 'core', version: '1.2' });
+      const text = readFileSync(file, 'utf8');
+      // A .json file is read as JSON, so a syntax error reads as a JSON one, not a YAML one.
+      data = /\.json$/i.test(file)
+        ? parseJson(text)
+        : parseYaml(text, { schema: 'core', version: '1.2' });
     } catch (error) {
       console.error(`--event ${file}: ${error instanceof Error ? error.message : String(error)}`);
       return 1;
@@ -164,6 +168,14 @@ export const schemaCommand: Command = {
     return 0;
   },
 };
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 function parseNow(text: string | undefined): Date {
   if (text === undefined) return new Date();

@@ -1,0 +1,389 @@
+// The rule commands as a user runs them: `node bin/itsm-rules.js check|test|schema` in a child
+// process. Each spawn pays the tsx start-up (about a second), so the tests of a group run
+// concurrently and each one starts as few processes as it can.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin/itsm-rules.js');
+const TIMEOUT = 30_000;
+const BROKEN = 'test/fixtures/broken-rules';
+const EVENTS = 'test/fixtures/events';
+const MAJOR = `${EVENTS}/incident-raised-to-major.json`;
+const INCIDENT_ID = 'FiHGI7TsuwWIsc1UW3_unpc';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment. */
+function run(args: string[], options: { cwd?: string } = {}): Promise<Run> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
+  );
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const temps: string[] = [];
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-cli-'));
+  temps.push(dir);
+  return dir;
+}
+
+/** Every rule file under `dir`, at any depth. */
+function ruleFiles(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((name) => /\.(ya?ml|json)$/i.test(name))
+    .sort();
+}
+
+describe.concurrent('itsm-rules check', () => {
+  it(
+    'exits 0 on the example rules with a one-line summary',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', 'rules']);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('');
+      const count = ruleFiles('rules').length;
+      expect(result.stdout).toMatch(
+        new RegExp(`^${count} rules in rules: all valid \\(1 scheduled, 0 disabled\\)\\n$`),
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 on the broken rules and names every broken file on stderr',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', BROKEN]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      const files = ruleFiles(BROKEN);
+      for (const name of files) expect(result.stderr).toContain(`${BROKEN}/${name}`);
+      const lines = result.stderr.trimEnd().split('\n');
+      const problems = lines.filter((line) => line.startsWith(`${BROKEN}/`));
+      // Duplicate ids and a loop between two files are one problem each, in one of the two files.
+      expect(problems).toHaveLength(files.length - 2);
+      expect(problems).toContain(
+        `${BROKEN}/unknown-operator.yaml:7 /when/and/1/contains: unknown operator "contains"`,
+      );
+      expect(lines.at(-1)).toBe(
+        `${files.length - 2} problems in ${files.length - 2} of ${files.length} rule files`,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 with a clear message when the rules folder does not exist',
+    async ({ expect }) => {
+      const missing = join(tempDir(), 'no-such-rules');
+      const result = await run(['check', '--rules', missing]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        `itsm-rules check: the rules folder ${missing} does not exist or cannot be read; point --rules at the folder of rule files\n`,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 when the rules folder holds no rule file',
+    async ({ expect }) => {
+      const empty = tempDir();
+      const result = await run(['check', '--rules', empty]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(`no rule files (.yaml, .yml, .json) in ${empty}\n`);
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('itsm-rules --help of the rule commands', () => {
+  it.for<[string, string[]]>([
+    ['check', ['--rules DIR']],
+    ['test', ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--json']],
+    ['schema', []],
+  ])(
+    'lists the flags of %s and exits 0',
+    { timeout: TIMEOUT },
+    async ([command, flags], { expect }) => {
+      const result = await run([command, '--help']);
+      expect(result.code).toBe(0);
+      const lines = result.stdout.split('\n');
+      expect(lines[0]).toBe(`usage: itsm-rules ${command} [flags]`);
+      const listed = lines
+        .filter((line) => line.startsWith('  --'))
+        .map((line) => line.trim().split(/\s{2,}/)[0]);
+      expect(listed).toEqual([...flags, '--help']);
+      if (flags.includes('--rules DIR')) {
+        expect(result.stdout).toContain('(env ITSM_RULES; default ./rules)');
+      }
+    },
+  );
+});
+
+describe.concurrent('itsm-rules schema', () => {
+  it(
+    'prints the JSON Schema that is committed in schema/rule.schema.json',
+    async ({ expect }) => {
+      const result = await run(['schema']);
+      expect(result.code).toBe(0);
+      const committed = JSON.parse(readFileSync(join(ROOT, 'schema/rule.schema.json'), 'utf8'));
+      expect(JSON.parse(result.stdout)).toEqual(committed);
+    },
+    TIMEOUT,
+  );
+});
+
+// Runs shared by two tests (each states one behaviour of the same output): one process each.
+const shared = new Map<string, Promise<Run>>();
+function runShared(args: string[], options: { cwd?: string } = {}): Promise<Run> {
+  const key = JSON.stringify([args, options]);
+  let result = shared.get(key);
+  if (!result) {
+    result = run(args, options);
+    shared.set(key, result);
+  }
+  return result;
+}
+
+/** The Kloudless event of a major incident, dry-run from an empty working directory. */
+let majorCwd: string | undefined;
+function runMajor(): Promise<Run> {
+  majorCwd ??= tempDir();
+  return runShared(['test', '--rules', join(ROOT, 'rules'), '--event', join(ROOT, MAJOR)], {
+    cwd: majorCwd,
+  });
+}
+
+function runShortExplained(): Promise<Run> {
+  return runShared([
+    'test',
+    '--rules',
+    'rules',
+    '--event',
+    `${EVENTS}/incident-impact-raised-short.yaml`,
+    '--explain',
+  ]);
+}
+
+describe.concurrent('itsm-rules test', () => {
+  it(
+    'plans the escalation of an incident whose Kloudless update event raises impact and urgency to high',
+    async ({ expect }) => {
+      const result = await runMajor();
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('');
+      const lines = result.stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe(`event update of incident ${INCIDENT_ID} in account 1`);
+      expect(lines).toContain('rules (1 matched, 2 considered):');
+      expect(lines).toContain('  matched  escalate-major-incidents');
+      const patch = lines.findIndex((line) =>
+        line.startsWith(`  0. PATCH accounts/1/itsm/incidents/${INCIDENT_ID}  `),
+      );
+      expect(patch).toBeGreaterThan(0);
+      expect(lines[patch]).toContain(
+        '[escalate-major-incidents /then/0, Idempotency-Key e:1:42:escalate-major-incidents:0]',
+      );
+      expect(lines[patch + 1]).toBe('       {"priority":"critical","escalation":1}');
+      expect(lines).toContain(
+        `  1. log: major incident ${INCIDENT_ID} raised to critical  [escalate-major-incidents /then/1]`,
+      );
+      expect(lines.at(-1)).toBe('dry run: nothing was written.');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'touches nothing: no file appears in the working directory',
+    async ({ expect }) => {
+      const hadData = existsSync(join(ROOT, 'data'));
+      const result = await runMajor();
+      expect(result.code).toBe(0);
+      expect(readdirSync(majorCwd as string)).toEqual([]);
+      expect(existsSync(join(ROOT, 'data'))).toBe(hadData);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'reads the short form {type, object, previous} of an event',
+    async ({ expect }) => {
+      const result = await runShortExplained();
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('');
+      const lines = result.stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe('event update of incident inc-short-1 in account 1');
+      expect(lines).toContain('rules (0 matched):');
+      expect(lines).toContain('planned calls: none');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'shows with --explain the part of the condition that was false and why',
+    async ({ expect }) => {
+      const result = await runShortExplained();
+      const lines = result.stdout.split('\n').map((line) => line.trim());
+      const verdict = lines.indexOf(
+        'skipped  escalate-major-incidents: the condition (when) is false',
+      );
+      expect(verdict).toBeGreaterThan(0);
+      expect(lines[verdict + 1]).toBe(
+        '/when/and/1: {"==":[{"var":"object.urgency"},"high"]} is false, because {"var":"object.urgency"} is "low"',
+      );
+      // --explain lists every rule, with the reason each one was not considered.
+      expect(lines).toContain(
+        'skipped  problem-in-fix-opens-change: it watches problem, not incident',
+      );
+      expect(lines).toContain(
+        'skipped  recurring-incidents-open-problem: it runs on add events, not update',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints the evaluation and the plan as JSON with --json',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', 'rules', '--event', MAJOR, '--json']);
+      expect(result.code).toBe(0);
+      const output = JSON.parse(result.stdout);
+      expect(output.evaluations).toHaveLength(1);
+      const [evaluation] = output.evaluations;
+      expect(evaluation.plan).toMatchObject({
+        key: 'e:1:42',
+        account: 1,
+        event: { id: '42', type: 'update', account: 1, at: '2026-11-28T10:00:00Z', user_id: null },
+        object: { type: 'incident', id: INCIDENT_ID },
+        rules: ['escalate-major-incidents'],
+        notes: [],
+      });
+      expect(evaluation.plan.calls).toHaveLength(2);
+      expect(evaluation.plan.calls[0]).toMatchObject({
+        kind: 'api',
+        method: 'PATCH',
+        path: `accounts/1/itsm/incidents/${INCIDENT_ID}`,
+        body: { priority: 'critical', escalation: 1 },
+        idempotencyKey: 'e:1:42:escalate-major-incidents:0',
+        ruleId: 'escalate-major-incidents',
+        action: 0,
+      });
+      expect(evaluation.plan.calls[1]).toMatchObject({
+        kind: 'log',
+        message: `major incident ${INCIDENT_ID} raised to critical`,
+      });
+      expect(
+        evaluation.outcomes.map((o: { ruleId: string; verdict: string }) => [o.ruleId, o.verdict]),
+      ).toEqual([
+        ['escalate-major-incidents', 'matched'],
+        ['page-on-call-for-critical', 'skipped'],
+      ]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'plans the escalation of an overdue incident at a schedule tick given by --now',
+    async ({ expect }) => {
+      const result = await run([
+        'test',
+        '--rules',
+        'rules',
+        '--event',
+        `${EVENTS}/overdue-incident-tick.json`,
+        '--now',
+        '2026-11-28T10:00:00Z',
+        '--json',
+      ]);
+      expect(result.code).toBe(0);
+      const { evaluations } = JSON.parse(result.stdout);
+      expect(evaluations).toHaveLength(1);
+      const [evaluation] = evaluations;
+      expect(evaluation.plan.event).toMatchObject({
+        type: 'schedule',
+        at: '2026-11-28T10:00:00.000Z',
+      });
+      expect(evaluation.outcomes).toEqual([
+        expect.objectContaining({ ruleId: 'overdue-incident-escalation', verdict: 'matched' }),
+      ]);
+      expect(evaluation.plan.calls).toHaveLength(2);
+      expect(evaluation.plan.calls[0]).toMatchObject({
+        method: 'PATCH',
+        path: 'accounts/1/itsm/incidents/inc-overdue-1',
+        body: { priority: 'high', escalation: 1 },
+        ruleId: 'overdue-incident-escalation',
+      });
+      expect(evaluation.plan.calls[0].idempotencyKey).toContain('2026-11-28T10:00:00.000Z');
+      // Due 2026-11-27T10:00:00Z, so overdue by a day at --now.
+      expect(evaluation.plan.calls[1]).toMatchObject({
+        kind: 'log',
+        message: 'overdue by 24 hours',
+      });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 2 and asks for --event when it is missing',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', 'rules']);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.split('\n')[0]).toBe('itsm-rules test: --event FILE is required');
+    },
+    TIMEOUT,
+  );
+
+  it.for<[string, string, RegExp]>([
+    [
+      'is not valid JSON',
+      'invalid-json.json',
+      /^--event \S+invalid-json\.json: not valid JSON: .*position \d+\n$/,
+    ],
+    [
+      'has no object',
+      'missing-object.json',
+      /^--event \S+missing-object\.json: object is required: the object as the ITSM API returns it\n$/,
+    ],
+  ])(
+    'exits 1 with a clear message when the event file %s',
+    { timeout: TIMEOUT },
+    async ([, name, message], { expect }) => {
+      const result = await run(['test', '--rules', 'rules', '--event', `${EVENTS}/${name}`]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(message);
+    },
+  );
+});

@@ -1,0 +1,742 @@
+// Loading and checking rule files (src/engine/load.ts, src/engine/check.ts): every kind of mistake
+// of shared/spec/rule-format.md section 7 has one file in test/fixtures/broken-rules/, and each
+// must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
+// the offending thing. Then the folder as a whole, the example rules, suggestions, JSON files,
+// YAML 1.2 details, defaults, run order, problem formatting and the committed JSON Schema.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadRules, type RuleSource } from '../../src/engine/load.js';
+import {
+  formatProblem,
+  type ProblemCode,
+  RuleLoadError,
+  type RuleProblem,
+} from '../../src/engine/problem.js';
+import { ruleJsonSchema } from '../../src/engine/rule-schema.js';
+import { readRuleSources } from '../../src/runtime/rule-files.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BROKEN = 'test/fixtures/broken-rules';
+
+/** A broken fixture as the loader gets it: path relative to the repository, text from disk. */
+function broken(name: string): RuleSource {
+  return { path: `${BROKEN}/${name}`, text: readFileSync(join(ROOT, BROKEN, name), 'utf8') };
+}
+
+interface BrokenCase {
+  mistake: string;
+  /** The files that make the mistake together (two for duplicate ids and loops). */
+  files: string[];
+  /** The one problem they produce: in `files[0]` unless `in` names another. */
+  in?: string;
+  code: ProblemCode;
+  pointer: string;
+  line: number;
+  message: RegExp;
+}
+
+const CASES: BrokenCase[] = [
+  {
+    mistake: 'a YAML syntax error',
+    files: ['yaml-syntax-error.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 6,
+    message: /^not valid YAML: Tabs are not allowed as indentation$/,
+  },
+  {
+    mistake: 'a JSON syntax error',
+    files: ['json-syntax-error.json'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 5,
+    message: /^not valid JSON: .*position 182/,
+  },
+  {
+    mistake: 'an unknown key at the top level',
+    files: ['unknown-top-level-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/enable',
+    line: 2,
+    message: /^unknown key "enable"; did you mean "enabled"\?/,
+  },
+  {
+    mistake: 'an unknown key in on',
+    files: ['unknown-trigger-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/on/event',
+    line: 4,
+    message:
+      /^unknown key "event"; did you mean "events"\? \(expected type, events, changed, self, schedule\)$/,
+  },
+  {
+    mistake: 'an unknown key in an action',
+    files: ['unknown-action-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/then/0/escalate/level',
+    line: 6,
+    message: /^unknown key "level"; did you mean "levels"\? \(expected levels, assignee, fields\)$/,
+  },
+  {
+    mistake: 'an unknown action',
+    files: ['unknown-action.yaml'],
+    code: 'RULE_UNKNOWN_ACTION',
+    pointer: '/then/0/escalte',
+    line: 5,
+    message: /^unknown action "escalte"; did you mean "escalate"\?/,
+  },
+  {
+    mistake: 'an unknown operator',
+    files: ['unknown-operator.yaml'],
+    code: 'RULE_UNKNOWN_OPERATOR',
+    pointer: '/when/and/1/contains',
+    line: 7,
+    message: /^unknown operator "contains"$/,
+  },
+  {
+    mistake: 'an invalid regular expression',
+    files: ['invalid-regex.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message: /^invalid regular expression \/disk \(full\/: Unterminated group$/,
+  },
+  {
+    mistake: 'a pattern that is not a literal string',
+    files: ['non-literal-pattern.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message: /literal pattern string .*got \{"var":"object\.category"\}$/,
+  },
+  {
+    mistake: 'a regular-expression flag other than i',
+    files: ['bad-regex-flag.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/2',
+    line: 5,
+    message: /can only be "i" .*got "g"$/,
+  },
+  {
+    mistake: 'an unknown object type in the trigger',
+    files: ['unknown-object-type.yaml'],
+    code: 'RULE_UNKNOWN_TYPE',
+    pointer: '/on/type',
+    line: 3,
+    message: /got "incidnet"; did you mean "incident"\?$/,
+  },
+  {
+    mistake: 'an unknown object type to create',
+    files: ['unknown-create-type.yaml'],
+    code: 'RULE_UNKNOWN_TYPE',
+    pointer: '/then/0/create/type',
+    line: 6,
+    message: /^expected one of incident, problem, change, article, asset, got "request"$/,
+  },
+  {
+    mistake: 'a field the type lacks in a var path of object',
+    files: ['unknown-field-object.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/==/0/var',
+    line: 5,
+    message: /^the object type incident has no field "severity"$/,
+  },
+  {
+    mistake: 'a field the type lacks in a var path of previous',
+    files: ['unknown-field-previous.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/!=/0/var',
+    line: 6,
+    message: /^the object type incident has no field "impcat"; did you mean "impact"\?$/,
+  },
+  {
+    mistake: 'a field the type lacks in the changed trigger list',
+    files: ['unknown-field-changed-trigger.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/on/changed/1',
+    line: 5,
+    message: /^the object type problem has no field "severity"$/,
+  },
+  {
+    mistake: 'a field the type lacks in the changed operator',
+    files: ['unknown-field-changed-operator.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/changed',
+    line: 6,
+    message: /^the object type change has no field "severity"$/,
+  },
+  {
+    mistake: 'a field the type lacks in an update',
+    files: ['unknown-field-update.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/update/severity',
+    line: 7,
+    message: /^an incident has no field "severity"$/,
+  },
+  {
+    mistake: 'a field the type lacks in the fields of escalate',
+    files: ['unknown-field-escalate.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/escalate/fields/team',
+    line: 7,
+    message: /^an incident has no field "team"$/,
+  },
+  {
+    mistake: 'a field the created type lacks in create',
+    files: ['unknown-field-create.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/create/fields/summary',
+    line: 9,
+    message: /^a problem has no field "summary"$/,
+  },
+  {
+    mistake: 'a read-only field in an action',
+    files: ['read-only-field.yaml'],
+    code: 'RULE_READ_ONLY_FIELD',
+    pointer: '/then/0/update/modified',
+    line: 7,
+    message: /^modified is read-only/,
+  },
+  {
+    mistake: 'a priority out of range in an update',
+    files: ['out-of-range-update.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/then/0/update/priority',
+    line: 5,
+    message: /^priority is one of low, medium, high, critical, got "urgent"$/,
+  },
+  {
+    mistake: 'an impact out of range in a comparison',
+    files: ['out-of-range-comparison.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/==/1',
+    line: 5,
+    message: /^impact is one of low, medium, high, so it is never "severe"$/,
+  },
+  {
+    mistake: 'rank of an unknown literal',
+    files: ['out-of-range-rank.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/</1/rank',
+    line: 5,
+    message: /^rank knows low, medium, high, critical, got "urgent"$/,
+  },
+  {
+    mistake: 'an urgency out of range in an in list',
+    files: ['out-of-range-in.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/in/1/1',
+    line: 5,
+    message: /^urgency is one of low, medium, high, so it is never "critical"$/,
+  },
+  {
+    mistake: 'escalate levels that is not a number',
+    files: ['invalid-levels.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/then/0/escalate/levels',
+    line: 5,
+    message: /^expected a whole number from 1 to 3, got "two"$/,
+  },
+  {
+    mistake: 'a correlation at_least of 0',
+    files: ['invalid-at-least.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/correlate/at_least',
+    line: 8,
+    message: /^expected a whole number from 1 to 10000, got 0$/,
+  },
+  {
+    mistake: 'a duration in weeks',
+    files: ['invalid-duration.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/correlate/within',
+    line: 7,
+    message: /^expected a duration such as 30s, 15m, 1h or 7d, got "1w"$/,
+  },
+  {
+    mistake: 'a cron expression with an impossible minute',
+    files: ['invalid-cron.yaml'],
+    code: 'RULE_INVALID_SCHEDULE',
+    pointer: '/on/schedule',
+    line: 4,
+    message: /^invalid cron expression "61 \* \* \* \*": .*minute: 61/,
+  },
+  {
+    mistake: 'a six-field cron expression',
+    files: ['six-field-cron.yaml'],
+    code: 'RULE_INVALID_SCHEDULE',
+    pointer: '/on/schedule',
+    line: 4,
+    message: /^expected a five-field cron expression .*got 6 fields in "0 \*\/15 \* \* \* \*"$/,
+  },
+  {
+    mistake: 'a schedule together with events',
+    files: ['schedule-with-events.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/on/events',
+    line: 5,
+    message: /^a scheduled rule takes no events$/,
+  },
+  {
+    mistake: 'escalate on a type without priority',
+    files: ['escalate-without-priority.yaml'],
+    code: 'RULE_INVALID_ACTION',
+    pointer: '/then/0/escalate',
+    line: 5,
+    message: /^escalate raises priority, which asset does not have/,
+  },
+  {
+    mistake: 'a link between types that cannot be linked',
+    files: ['link-unlinkable.yaml'],
+    code: 'RULE_INVALID_ACTION',
+    pointer: '/then/0/create/link',
+    line: 7,
+    message: /an asset cannot be linked to a new problem$/,
+  },
+  {
+    mistake: 'an update on a delete-only rule',
+    files: ['update-on-delete.yaml'],
+    code: 'RULE_INVALID_ACTION',
+    pointer: '/then/0/update',
+    line: 6,
+    message: /^update writes the triggering object, which a delete event has already removed$/,
+  },
+  {
+    mistake: 'a var path reading correlation without correlate',
+    files: ['correlation-without-correlate.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/once_per/key/var',
+    line: 5,
+    message: /^"correlation\.key" is always null: the rule has no correlate$/,
+  },
+  {
+    mistake: 'a context root that does not exist',
+    files: ['unknown-context-root.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/==/0/var',
+    line: 5,
+    message: /^the context has no "priority" .*; did you mean "object\.priority"\?$/,
+  },
+  {
+    mistake: 'two files with the same id',
+    files: ['duplicate-id-first.yaml', 'duplicate-id-second.yaml'],
+    in: 'duplicate-id-second.yaml',
+    code: 'RULE_DUPLICATE_ID',
+    pointer: '/id',
+    line: 2,
+    message:
+      /^rule id "same-id" is also the id of test\/fixtures\/broken-rules\/duplicate-id-first\.yaml; rule ids must be unique$/,
+  },
+  {
+    mistake: 'two rules whose writes trigger each other',
+    files: ['loop-first.yaml', 'loop-second.yaml'],
+    code: 'RULE_LOOP',
+    pointer: '/on/self',
+    line: 6,
+    message:
+      /^rules loop-first -> loop-second \(test\/fixtures\/broken-rules\/loop-second\.yaml\) -> loop-first trigger each other in a loop/,
+  },
+  {
+    mistake: 'a file name that is not a kebab-case id, and no id',
+    files: ['Not_Kebab_Case.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '',
+    line: 2,
+    message: /^the rule id comes from the file name, "Not_Kebab_Case", which is not kebab-case/,
+  },
+  {
+    mistake: 'a rule whose write triggers itself',
+    files: ['self-loop.yaml'],
+    code: 'RULE_LOOP',
+    pointer: '/on/self',
+    line: 6,
+    message: /^rule "self-loop" triggers itself through its own writes/,
+  },
+];
+
+function expectedProblem(row: BrokenCase): RuleProblem {
+  return {
+    file: `${BROKEN}/${row.in ?? row.files[0]}`,
+    pointer: row.pointer,
+    line: row.line,
+    code: row.code,
+    message: expect.stringMatching(row.message) as unknown as string,
+  };
+}
+
+const byPlace = (a: RuleProblem, b: RuleProblem) =>
+  a.file.localeCompare(b.file) || a.pointer.localeCompare(b.pointer);
+
+/** Loads rule texts given inline, by path. */
+function load(files: Record<string, string>) {
+  return loadRules(Object.entries(files).map(([path, text]) => ({ path, text })));
+}
+
+/** The one problem of a single inline rule file. */
+function onlyProblem(path: string, text: string): RuleProblem {
+  const { problems } = load({ [path]: text });
+  expect(problems).toHaveLength(1);
+  return problems[0] as RuleProblem;
+}
+
+describe('each kind of mistake in a rule file', () => {
+  it.each(CASES.map((row) => [row.mistake, row] as const))(
+    'reports %s as one problem with its code, pointer and line',
+    (_mistake, row) => {
+      const result = loadRules(row.files.map(broken));
+      expect(result.problems).toEqual([expectedProblem(row)]);
+      expect(result.ruleSet).toBeNull();
+      expect(result.files).toBe(row.files.length);
+    },
+  );
+
+  it('has a table row for every file of the broken-rules folder', () => {
+    const covered = CASES.flatMap((row) => row.files).sort();
+    expect(readdirSync(join(ROOT, BROKEN)).sort()).toEqual(covered);
+  });
+});
+
+describe('a whole folder', () => {
+  it('reports every problem of every file when the folder is loaded at once', () => {
+    const names = readdirSync(join(ROOT, BROKEN));
+    const result = loadRules(names.map(broken));
+    expect(result.files).toBe(names.length);
+    expect(result.ruleSet).toBeNull();
+    expect(result.problems).toHaveLength(CASES.length);
+    expect([...result.problems].sort(byPlace)).toEqual(CASES.map(expectedProblem).sort(byPlace));
+  });
+
+  it('loads the example rules in rules/ with no problem, in run order', () => {
+    const sources = readRuleSources(join(ROOT, 'rules'));
+    const result = loadRules(sources);
+    expect(result.problems).toEqual([]);
+    expect(result.files).toBe(sources.length);
+    const rules = result.ruleSet?.rules ?? [];
+    expect(rules).toHaveLength(sources.length);
+    const order = rules.map((rule) => [rule.order, rule.id] as const);
+    expect(order).toEqual(
+      [...order].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)),
+    );
+    expect(rules.map((rule) => rule.id)).toEqual(
+      expect.arrayContaining([
+        'escalate-major-incidents',
+        'overdue-incident-escalation',
+        'page-on-call-for-critical',
+        'recurring-incidents-open-problem',
+        'problem-in-fix-opens-change',
+      ]),
+    );
+  });
+
+  it('validates a disabled rule like any other', () => {
+    const problem = onlyProblem(
+      'rules/off.yaml',
+      'enabled: false\non: {type: incident}\nwhen: {contains: [{var: object.description}, x]}\nthen: [{log: {message: hi}}]\n',
+    );
+    expect(problem).toMatchObject({ code: 'RULE_UNKNOWN_OPERATOR', pointer: '/when/contains' });
+  });
+});
+
+describe('did you mean', () => {
+  const head = 'on: {type: incident}\n';
+  it.each([
+    ['a top-level key', 'stopp: true\nthen: [{log: {message: hi}}]\n', '/stopp', 'stop'],
+    ['an action', 'then: [{updte: {priority: high}}]\n', '/then/0/updte', 'update'],
+    [
+      'a key of create',
+      'then: [{create: {type: problem, feilds: {}}}]\n',
+      '/then/0/create/feilds',
+      'fields',
+    ],
+    [
+      'an operator',
+      'when: {matchs: [{var: object.description}, disk]}\nthen: [{log: {message: hi}}]\n',
+      '/when/matchs',
+      'matches',
+    ],
+    [
+      'an engine operator',
+      'when: {">": [{hours_sinse: {var: object.due_date}}, 1]}\nthen: [{log: {message: hi}}]\n',
+      '/when/>/0/hours_sinse',
+      'hours_since',
+    ],
+    [
+      'a field in a var path',
+      'when: {"==": [{var: object.urgncy}, high]}\nthen: [{log: {message: hi}}]\n',
+      '/when/==/0/var',
+      'urgency',
+    ],
+    [
+      'a field of event',
+      'then: [{log: {message: {var: event.tipe}}}]\n',
+      '/then/0/log/message/var',
+      'type',
+    ],
+    [
+      'a field in an update',
+      'then: [{update: {priorty: high}}]\n',
+      '/then/0/update/priorty',
+      'priority',
+    ],
+    [
+      'a priority literal',
+      'when: {"==": [{var: object.priority}, crtical]}\nthen: [{log: {message: hi}}]\n',
+      '/when/==/1',
+      'critical',
+    ],
+  ])('suggests the near miss of %s', (_what, body, pointer, suggestion) => {
+    const problem = onlyProblem('rules/near-miss.yaml', head + body);
+    expect(problem.pointer).toBe(pointer);
+    expect(problem.message).toContain(`did you mean "${suggestion}"?`);
+  });
+
+  it('suggests nothing when no known name is close', () => {
+    const problem = onlyProblem('rules/far.yaml', `${head}then: [{update: {severity: high}}]\n`);
+    expect(problem.message).toBe('an incident has no field "severity"');
+  });
+});
+
+describe('file formats', () => {
+  const yaml = [
+    'description: Major incidents',
+    'order: 5',
+    'on:',
+    '  type: incident',
+    '  changed: [impact]',
+    'when: {"==": [{var: object.impact}, high]}',
+    'then:',
+    '  - escalate: {levels: 2}',
+    '',
+  ].join('\n');
+  const json = [
+    '{',
+    '  "description": "Major incidents",',
+    '  "order": 5,',
+    '  "on": {"type": "incident", "changed": ["impact"]},',
+    '  "when": {',
+    '    "==": [',
+    '      {"var": "object.impact"},',
+    '      "high"',
+    '    ]',
+    '  },',
+    '  "then": [{"escalate": {"levels": 2}}]',
+    '}',
+    '',
+  ].join('\n');
+
+  it('loads a JSON rule file into the same rule as its YAML twin', () => {
+    const fromYaml = load({ 'rules/major.yaml': yaml });
+    const fromJson = load({ 'rules/major.json': json });
+    expect(fromYaml.problems).toEqual([]);
+    expect(fromJson.problems).toEqual([]);
+    const a = fromYaml.ruleSet?.rules[0];
+    const b = fromJson.ruleSet?.rules[0];
+    expect(b?.id).toBe('major');
+    expect(b?.file).toBe('rules/major.json');
+    expect({ ...b, file: a?.file, when: null, actions: null }).toEqual({
+      ...a,
+      when: null,
+      actions: null,
+    });
+    expect(b?.source).toEqual(a?.source);
+  });
+
+  it('reports the same problem in a JSON file as in YAML, at the line of the value in the JSON text', () => {
+    const fromYaml = onlyProblem('rules/major.yaml', yaml.replace('high]', 'severe]'));
+    const fromJson = onlyProblem('rules/major.json', json.replace('"high"', '"severe"'));
+    expect(fromJson).toEqual({ ...fromYaml, file: 'rules/major.json', line: 8 });
+    expect(fromYaml.line).toBe(6);
+  });
+
+  it('reads on as a key and yes/no as strings (YAML 1.2 core schema)', () => {
+    const result = load({
+      'rules/yes.yaml': 'description: yes\non:\n  type: incident\nthen: [{log: {message: no}}]\n',
+    });
+    expect(result.problems).toEqual([]);
+    const rule = result.ruleSet?.rules[0];
+    expect(rule?.trigger.types).toEqual(['incident']);
+    expect(rule?.description).toBe('yes');
+    expect(rule?.actions).toEqual([{ log: { message: 'no' } }]);
+
+    const problem = onlyProblem(
+      'rules/enabled-yes.yaml',
+      'enabled: yes\non: {type: incident}\nthen: [{log: {message: hi}}]\n',
+    );
+    expect(problem).toEqual({
+      file: 'rules/enabled-yes.yaml',
+      pointer: '/enabled',
+      line: 1,
+      code: 'RULE_INVALID_VALUE',
+      message: 'expected true or false, got "yes"',
+    });
+  });
+
+  it('reads a JSON rule file that starts with a byte-order mark', () => {
+    const result = load({ 'rules/bom.json': `\uFEFF${json}` });
+    expect(result.problems).toEqual([]);
+    expect(result.ruleSet?.rules[0]?.id).toBe('bom');
+  });
+
+  it.each([
+    [
+      'more than one YAML document',
+      'rules/two.yaml',
+      'on: {type: incident}\nthen: [{log: {message: a}}]\n---\non: {type: problem}\n',
+      3,
+      'not valid YAML: a rule file holds one rule, but this one has more than one YAML document (---)',
+    ],
+    [
+      'an empty file',
+      'rules/empty.yaml',
+      '# nothing yet\n',
+      undefined,
+      'expected a rule (a mapping with on and then), got null',
+    ],
+    [
+      'a list instead of a rule',
+      'rules/list.json',
+      '[{"on": {"type": "incident"}}]',
+      undefined,
+      'expected a rule (a mapping with on and then), got a list',
+    ],
+  ])('refuses a file holding %s as a whole-file problem', (_what, path, text, line, message) => {
+    expect(onlyProblem(path, text)).toEqual({
+      file: path,
+      pointer: '',
+      line,
+      code: 'RULE_SYNTAX',
+      message,
+    });
+  });
+
+  it('expands YAML anchors and aliases', () => {
+    const result = load({
+      'rules/anchors.yaml': [
+        'on: {type: [incident, problem]}',
+        'when:',
+        '  and:',
+        '    - &high {"==": [{var: object.impact}, high]}',
+        '    - {"!": *high}',
+        'then:',
+        '  - update: &fields {category: major}',
+        '  - create: {type: change, fields: *fields}',
+        '',
+      ].join('\n'),
+    });
+    expect(result.problems).toEqual([]);
+    const high = { '==': [{ var: 'object.impact' }, 'high'] };
+    expect(result.ruleSet?.rules[0]?.source.when).toEqual({ and: [high, { '!': high }] });
+    expect(result.ruleSet?.rules[0]?.actions).toEqual([
+      { update: { category: 'major' } },
+      { create: { type: 'change', fields: { category: 'major' } } },
+    ]);
+  });
+});
+
+describe('defaults and order', () => {
+  it('fills in the id from the file name, enabled, order 100 and events add and update', () => {
+    const result = load({
+      'rules/deep/folder/quiet-rule.yml': 'on: {type: asset}\nthen: [{log: {message: hi}}]\n',
+    });
+    expect(result.problems).toEqual([]);
+    expect(result.ruleSet?.rules[0]).toMatchObject({
+      id: 'quiet-rule',
+      file: 'rules/deep/folder/quiet-rule.yml',
+      description: null,
+      enabled: true,
+      order: 100,
+      trigger: {
+        types: ['asset'],
+        events: ['add', 'update'],
+        changed: null,
+        self: false,
+        schedule: null,
+      },
+      when: null,
+      correlate: null,
+      oncePer: null,
+      stop: false,
+    });
+  });
+
+  it('gives a scheduled rule no events', () => {
+    const result = load({
+      'rules/tick.yaml':
+        'on: {type: incident, schedule: "0 * * * *"}\nthen: [{log: {message: hi}}]\n',
+    });
+    expect(result.ruleSet?.rules[0]?.trigger).toEqual({
+      types: ['incident'],
+      events: [],
+      changed: null,
+      self: false,
+      schedule: '0 * * * *',
+    });
+  });
+
+  it('returns the rules sorted by order, then by id', () => {
+    const rule = (order: number | null) =>
+      `${order === null ? '' : `order: ${order}\n`}on: {type: incident}\nthen: [{log: {message: hi}}]\n`;
+    const result = load({
+      'rules/a/zeta.yaml': rule(5),
+      'rules/b/alpha.yaml': rule(null),
+      'rules/c/beta.yaml': rule(5),
+      'rules/d/gamma.yaml': rule(-1),
+      'rules/e/delta.yaml': rule(100),
+    });
+    expect(result.ruleSet?.rules.map((r) => r.id)).toEqual([
+      'gamma',
+      'beta',
+      'zeta',
+      'alpha',
+      'delta',
+    ]);
+  });
+});
+
+describe('problem messages', () => {
+  it('formats a problem as file:line /pointer: message', () => {
+    const [problem] = loadRules([broken('invalid-levels.yaml')]).problems;
+    expect(formatProblem(problem as RuleProblem)).toBe(
+      'test/fixtures/broken-rules/invalid-levels.yaml:5 /then/0/escalate/levels: expected a whole number from 1 to 3, got "two"',
+    );
+  });
+
+  it('formats a problem of the whole file without a line as file /: message', () => {
+    expect(
+      formatProblem({
+        file: 'rules/empty.json',
+        pointer: '',
+        code: 'RULE_SYNTAX',
+        message: 'not valid JSON: Unexpected end of JSON input',
+      }),
+    ).toBe('rules/empty.json /: not valid JSON: Unexpected end of JSON input');
+  });
+
+  it('escapes / and ~ in pointers', () => {
+    const problem = onlyProblem(
+      'rules/slash.yaml',
+      'on: {type: incident}\nthen: [{http: {url: "https://example.com", headers: {"a/b~c": {bogus_op: 1}}}}]\n',
+    );
+    expect(problem.pointer).toBe('/then/0/http/headers/a~1b~0c/bogus_op');
+  });
+
+  it('lists every problem in a RuleLoadError', () => {
+    const { problems } = loadRules([broken('invalid-levels.yaml'), broken('unknown-action.yaml')]);
+    const error = new RuleLoadError(problems);
+    expect(error.code).toBe('RULE_LOAD_FAILED');
+    expect(error.message.split('\n')).toEqual([
+      '2 problems in the rules:',
+      `  ${formatProblem(problems[0] as RuleProblem)}`,
+      `  ${formatProblem(problems[1] as RuleProblem)}`,
+    ]);
+  });
+});
+
+describe('the JSON Schema of rule files', () => {
+  it('is exactly the committed schema/rule.schema.json', () => {
+    const committed = JSON.parse(readFileSync(join(ROOT, 'schema/rule.schema.json'), 'utf8'));
+    expect(ruleJsonSchema()).toEqual(committed);
+  });
+});

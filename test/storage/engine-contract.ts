@@ -1,0 +1,342 @@
+// The engine storage contract: one suite that every adapter of the engine storage port runs
+// unchanged (the unjs/db0 pattern, like contract.ts for the ITSM store). It speaks only the
+// `EngineStore` interface, so a D1 adapter can call
+// `describeEngineStoreContract('d1', openD1EngineStore)` and prove the same behaviour.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type {
+  CorrelationInput,
+  EffectRecord,
+  EngineStore,
+  OnceClaim,
+  StoredPlan,
+} from '../../src/storage/engine-port.js';
+
+const ACCOUNT = 1;
+const OTHER_ACCOUNT = 2;
+const T0 = Date.UTC(2026, 2, 2, 10, 0, 0);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export function makeCorrelation(overrides: Partial<CorrelationInput> = {}): CorrelationInput {
+  return {
+    account: ACCOUNT,
+    ruleId: 'recurring',
+    key: 'network',
+    objectId: 'inc-1',
+    objectType: 'incident',
+    at: T0,
+    windowMs: HOUR,
+    ...overrides,
+  };
+}
+
+export function makeClaim(overrides: Partial<OnceClaim> = {}): OnceClaim {
+  return {
+    account: ACCOUNT,
+    ruleId: 'once',
+    key: 'inc-1',
+    claimant: 'e:1:evt-1:once',
+    at: T0,
+    windowMs: HOUR,
+    ...overrides,
+  };
+}
+
+export function makeStoredPlan(overrides: Partial<StoredPlan> = {}): StoredPlan {
+  return {
+    key: 'e:1:evt-1',
+    account: ACCOUNT,
+    body: JSON.stringify({ key: 'e:1:evt-1', calls: [] }),
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+export function makeEffect(overrides: Partial<EffectRecord> = {}): EffectRecord {
+  return {
+    planKey: 'e:1:evt-1',
+    callIndex: 0,
+    idempotencyKey: 'e:1:evt-1:rule:0',
+    ruleId: 'rule',
+    outcome: 'done',
+    status: 200,
+    objectType: 'incident',
+    objectId: 'inc-1',
+    detail: null,
+    at: T0,
+    ...overrides,
+  };
+}
+
+/**
+ * Runs the engine storage contract against one adapter. `open` must return a new, empty store
+ * each time it is called; the suite closes every store it opens.
+ */
+export function describeEngineStoreContract(name: string, open: () => Promise<EngineStore>): void {
+  describe(`engine storage contract: ${name}`, () => {
+    let store: EngineStore;
+
+    beforeEach(async () => {
+      store = await open();
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    /** Counts objects in turn and returns the ids the last count answered. */
+    const countAll = async (inputs: Partial<CorrelationInput>[]) => {
+      let members: string[] = [];
+      for (const input of inputs) {
+        members = (await store.correlate(makeCorrelation(input))).map((member) => member.id);
+      }
+      return members;
+    };
+
+    describe('correlate', () => {
+      it('answers the first object counted under a key as the only member', async () => {
+        expect(await store.correlate(makeCorrelation({ objectId: 'inc-1' }))).toEqual([
+          { id: 'inc-1', type: 'incident' },
+        ]);
+      });
+
+      it('counts distinct objects: the same object counted twice is one member', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-2', at: T0 + MINUTE },
+            { objectId: 'inc-1', at: T0 + 2 * MINUTE },
+          ]),
+        ).toEqual(['inc-1', 'inc-2']);
+      });
+
+      it('lists members first counted first, whatever the order of their ids', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-c', at: T0 },
+            { objectId: 'inc-a', at: T0 + MINUTE },
+            { objectId: 'inc-b', at: T0 + 2 * MINUTE },
+            { objectId: 'inc-c', at: T0 + 3 * MINUTE },
+          ]),
+        ).toEqual(['inc-c', 'inc-a', 'inc-b']);
+      });
+
+      it('drops objects counted before the window that ends at the new count', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-2', at: T0 + 30 * MINUTE },
+            { objectId: 'inc-3', at: T0 + 61 * MINUTE },
+          ]),
+        ).toEqual(['inc-2', 'inc-3']);
+      });
+
+      it('no longer counts an object counted exactly one window earlier', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-2', at: T0 + HOUR },
+          ]),
+        ).toEqual(['inc-2']);
+      });
+
+      it('keeps an object in the window when it is counted again (its time moves forward)', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-1', at: T0 + 50 * MINUTE },
+            { objectId: 'inc-2', at: T0 + 70 * MINUTE },
+          ]),
+        ).toEqual(['inc-1', 'inc-2']);
+      });
+
+      it('counts an object anew after it dropped out of the window', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-2', at: T0 + 10 * MINUTE },
+            { objectId: 'inc-1', at: T0 + 2 * HOUR },
+          ]),
+        ).toEqual(['inc-1']);
+      });
+
+      it('never moves an object back in time when an older count arrives late', async () => {
+        expect(
+          await countAll([
+            { objectId: 'inc-1', at: T0 + 50 * MINUTE },
+            { objectId: 'inc-1', at: T0 },
+            { objectId: 'inc-2', at: T0 + 100 * MINUTE },
+          ]),
+        ).toEqual(['inc-1', 'inc-2']);
+      });
+
+      it.each([
+        ['another rule', { ruleId: 'other-rule' }],
+        ['another key', { key: 'database' }],
+        ['another account', { account: OTHER_ACCOUNT }],
+      ])('keeps the members of %s apart', async (_name, other) => {
+        await countAll([
+          { objectId: 'inc-1', at: T0 },
+          { objectId: 'inc-2', at: T0 + MINUTE },
+        ]);
+        expect(
+          await store.correlate(
+            makeCorrelation({ ...other, objectId: 'inc-3', at: T0 + 2 * MINUTE }),
+          ),
+        ).toEqual([{ id: 'inc-3', type: 'incident' }]);
+        expect(await countAll([{ objectId: 'inc-4', at: T0 + 3 * MINUTE }])).toEqual([
+          'inc-1',
+          'inc-2',
+          'inc-4',
+        ]);
+      });
+
+      it('keeps the object type of each member', async () => {
+        await store.correlate(makeCorrelation({ objectId: 'inc-1', objectType: 'incident' }));
+        expect(
+          await store.correlate(
+            makeCorrelation({ objectId: 'prb-1', objectType: 'problem', at: T0 + MINUTE }),
+          ),
+        ).toEqual([
+          { id: 'inc-1', type: 'incident' },
+          { id: 'prb-1', type: 'problem' },
+        ]);
+      });
+    });
+
+    describe('claimOnce', () => {
+      it('grants the first claim of a key', async () => {
+        expect(await store.claimOnce(makeClaim())).toBe(true);
+      });
+
+      it.each([
+        ['a window', HOUR],
+        ['no window', null],
+      ])('refuses another claimant while the claim holds (%s)', async (_name, windowMs) => {
+        await store.claimOnce(makeClaim({ claimant: 'first', windowMs }));
+        expect(
+          await store.claimOnce(makeClaim({ claimant: 'second', windowMs, at: T0 + 59 * MINUTE })),
+        ).toBe(false);
+      });
+
+      it('lets the same claimant pass again, so that a re-run of the same event finishes', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'first' }));
+        await store.claimOnce(makeClaim({ claimant: 'second', at: T0 + MINUTE }));
+        expect(await store.claimOnce(makeClaim({ claimant: 'first', at: T0 + 2 * MINUTE }))).toBe(
+          true,
+        );
+      });
+
+      it('lets another claimant take the key once the window has passed, and holds it for them', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'first' }));
+        expect(await store.claimOnce(makeClaim({ claimant: 'second', at: T0 + HOUR }))).toBe(true);
+        expect(await store.claimOnce(makeClaim({ claimant: 'first', at: T0 + HOUR + 1 }))).toBe(
+          false,
+        );
+        expect(
+          await store.claimOnce(makeClaim({ claimant: 'third', at: T0 + HOUR + 59 * MINUTE })),
+        ).toBe(false);
+        expect(await store.claimOnce(makeClaim({ claimant: 'third', at: T0 + 2 * HOUR }))).toBe(
+          true,
+        );
+      });
+
+      it('never lets a claim without a window lapse', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'first', windowMs: null }));
+        expect(
+          await store.claimOnce(
+            makeClaim({ claimant: 'second', windowMs: null, at: T0 + 3650 * DAY }),
+          ),
+        ).toBe(false);
+      });
+
+      it.each([
+        ['another rule', { ruleId: 'other-rule' }],
+        ['another key', { key: 'inc-2' }],
+        ['another account', { account: OTHER_ACCOUNT }],
+      ])('keeps the claims of %s apart', async (_name, other) => {
+        await store.claimOnce(makeClaim({ claimant: 'first', windowMs: null }));
+        expect(await store.claimOnce(makeClaim({ ...other, claimant: 'second' }))).toBe(true);
+        expect(await store.claimOnce(makeClaim({ claimant: 'second' }))).toBe(false);
+      });
+    });
+
+    describe('plans', () => {
+      it('answers null for a plan that was never saved', async () => {
+        expect(await store.getPlan('e:1:missing')).toBeNull();
+      });
+
+      it('stores a plan and answers it by key', async () => {
+        const plan = makeStoredPlan();
+        expect(await store.savePlan(plan)).toEqual(plan);
+        expect(await store.getPlan(plan.key)).toEqual(plan);
+      });
+
+      it('keeps the first plan saved under a key and answers it to a later save', async () => {
+        const first = makeStoredPlan({ body: '{"calls":["first"]}' });
+        await store.savePlan(first);
+        expect(
+          await store.savePlan(makeStoredPlan({ body: '{"calls":["second"]}', createdAt: T0 + 1 })),
+        ).toEqual(first);
+        expect(await store.getPlan(first.key)).toEqual(first);
+      });
+
+      it('keeps plans of different keys apart', async () => {
+        const a = makeStoredPlan({ key: 'e:1:a', body: '"a"' });
+        const b = makeStoredPlan({ key: 'e:2:a', account: OTHER_ACCOUNT, body: '"b"' });
+        await store.savePlan(a);
+        await store.savePlan(b);
+        expect(await store.getPlan('e:1:a')).toEqual(a);
+        expect(await store.getPlan('e:2:a')).toEqual(b);
+      });
+    });
+
+    describe('effects', () => {
+      it('answers no effects for a plan without any', async () => {
+        expect(await store.listEffects('e:1:nothing')).toEqual([]);
+      });
+
+      it('keeps every field of an effect, nulls included', async () => {
+        const done = makeEffect();
+        const failed = makeEffect({
+          callIndex: 1,
+          idempotencyKey: 'e:1:evt-1:rule:1',
+          outcome: 'failed',
+          status: null,
+          objectType: null,
+          objectId: null,
+          detail: 'connection refused',
+          at: T0 + 5,
+        });
+        await store.recordEffect(done);
+        await store.recordEffect(failed);
+        expect(await store.listEffects(done.planKey)).toEqual([done, failed]);
+      });
+
+      it('keeps the first record of a call and ignores a later one', async () => {
+        const first = makeEffect({ outcome: 'done', status: 201, objectId: 'prb-1' });
+        await store.recordEffect(first);
+        await store.recordEffect(
+          makeEffect({ outcome: 'failed', status: 500, objectId: null, at: T0 + 1 }),
+        );
+        expect(await store.listEffects(first.planKey)).toEqual([first]);
+      });
+
+      it('lists the effects of a plan by call index, whatever order they were recorded in', async () => {
+        for (const callIndex of [2, 0, 1]) {
+          await store.recordEffect(
+            makeEffect({ callIndex, idempotencyKey: `e:1:evt-1:rule:${callIndex}` }),
+          );
+        }
+        await store.recordEffect(makeEffect({ planKey: 'e:1:evt-2', callIndex: 0 }));
+        expect((await store.listEffects('e:1:evt-1')).map((effect) => effect.callIndex)).toEqual([
+          0, 1, 2,
+        ]);
+        expect((await store.listEffects('e:1:evt-2')).map((effect) => effect.planKey)).toEqual([
+          'e:1:evt-2',
+        ]);
+      });
+    });
+  });
+}
