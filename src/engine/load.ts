@@ -21,9 +21,13 @@ import {
   ACTION_KINDS,
   ACTION_SCHEMAS,
   type ActionKind,
+  actionSchema,
+  correlateSchema,
   oncePerObjectSchema,
+  RULE_ID_PATTERN,
   type RuleFile,
   ruleFileSchema,
+  triggerSchema,
 } from './rule-schema.js';
 
 export interface RuleSource {
@@ -69,6 +73,8 @@ export function defaultRuleId(path: string): string {
 export function loadRules(sources: readonly RuleSource[]): LoadResult {
   const problems: RuleProblem[] = [];
   const rules: Rule[] = [];
+  // Rules rebuilt from the valid parts of files with shape problems: checked, never run.
+  const salvaged: Rule[] = [];
   const files: LoadedRuleFile[] = [];
   for (const source of [...sources].sort((a, b) => (a.path < b.path ? -1 : 1))) {
     const file = parseSource(source, problems);
@@ -76,8 +82,12 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
     if (file.data === undefined) continue;
     const rule = validateRule(file, problems);
     if (rule) rules.push(rule);
+    else {
+      const partial = salvageRule(file.data, file.path);
+      if (partial) salvaged.push(partial);
+    }
   }
-  problems.push(...checkRules(rules, files));
+  problems.push(...checkRules([...rules, ...salvaged], files));
   rules.sort(compareRules);
   const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
   return { ruleSet, problems, files: sources.length };
@@ -188,6 +198,44 @@ function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | nul
   }
   if (problems.length > before || !parsed.success) return null;
   return normalizeRule(parsed.data, file.path);
+}
+
+/** Stands in for an action with shape problems, so that later actions keep their index. */
+const PLACEHOLDER_ACTION = { log: { message: null } } as const;
+/** Stands in for a `correlate` with shape problems, so that reading `correlation` is not flagged. */
+const PLACEHOLDER_CORRELATE = { key: null, within: '1h', at_least: 1 } as const;
+
+/**
+ * A rule made of the parts of a file that passed the shape check, so that one run of the checks
+ * also reports the problems in those parts (every problem at once). Null when the trigger itself
+ * is broken: without the object type nothing else can be checked.
+ */
+function salvageRule(data: unknown, path: string): Rule | null {
+  const file = data as Record<string, unknown>;
+  const on = triggerSchema.safeParse(file.on);
+  if (!on.success) return null;
+  const valid = (schema: z.ZodType, value: unknown) => schema.safeParse(value).success;
+  const source = {
+    on: on.data,
+    id: typeof file.id === 'string' && RULE_ID_PATTERN.test(file.id) ? file.id : undefined,
+    enabled: typeof file.enabled === 'boolean' ? file.enabled : undefined,
+    when: file.when,
+    correlate:
+      file.correlate === undefined
+        ? undefined
+        : valid(correlateSchema, file.correlate)
+          ? file.correlate
+          : PLACEHOLDER_CORRELATE,
+    once_per:
+      isOncePerObject(file.once_per) && !valid(oncePerObjectSchema, file.once_per)
+        ? { key: null }
+        : file.once_per,
+    // biome-ignore lint/suspicious/noThenProperty: the rule format's key; a list, never a function.
+    then: Array.isArray(file.then)
+      ? file.then.map((action) => (valid(actionSchema, action) ? action : PLACEHOLDER_ACTION))
+      : [],
+  };
+  return normalizeRule(source as RuleFile, path);
 }
 
 /** `once_per: {key: ...}` is the long form; anything else is the key expression itself. */

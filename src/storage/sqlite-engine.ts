@@ -1,7 +1,7 @@
 // The SQLite adapter of the engine storage port (better-sqlite3, Node only). It can share the
 // database file (or, for `:memory:`, the connection) of the ITSM API's store: all-in-one mode keeps
 // both in one `--db`.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type {
   CorrelationInput,
   CorrelationMember,
@@ -11,7 +11,7 @@ import type {
   StoredPlan,
 } from './engine-port.js';
 import type { Migration } from './port.js';
-import { applyMigrations } from './sqlite.js';
+import { openSqliteDatabase } from './sqlite.js';
 
 export type SqliteEngineStoreOptions =
   | { path: string; migrations: readonly Migration[] }
@@ -33,18 +33,8 @@ interface EffectRow {
 
 export function createSqliteEngineStore(options: SqliteEngineStoreOptions): EngineStore {
   const owned = !('database' in options);
-  let db: Database.Database;
-  if ('database' in options) {
-    db = options.database;
-  } else {
-    db = new Database(options.path);
-    if (options.path !== ':memory:') {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-    }
-    db.pragma('busy_timeout = 5000');
-    applyMigrations(db, options.migrations);
-  }
+  const db =
+    'database' in options ? options.database : openSqliteDatabase(options.path, options.migrations);
 
   const sql = {
     upsertMember: db.prepare(

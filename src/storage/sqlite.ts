@@ -113,14 +113,23 @@ export function applyMigrations(db: Database.Database, migrations: readonly Migr
   }
 }
 
-export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
-  const db = new Database(options.path);
-  if (options.path !== ':memory:') {
+/** Opens a database (WAL for files) with every migration applied: the one way both stores open. */
+export function openSqliteDatabase(
+  path: string,
+  migrations: readonly Migration[],
+): Database.Database {
+  const db = new Database(path);
+  if (path !== ':memory:') {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   }
   db.pragma('busy_timeout = 5000');
-  applyMigrations(db, options.migrations);
+  applyMigrations(db, migrations);
+  return db;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
+  const db = openSqliteDatabase(options.path, options.migrations);
 
   const sql = {
     getObject: db.prepare<[number, string], ObjectRow>(

@@ -408,6 +408,26 @@ describe('a whole folder', () => {
     expect([...result.problems].sort(byPlace)).toEqual(CASES.map(expectedProblem).sort(byPlace));
   });
 
+  it('also checks the valid parts of a file that has shape problems, so one run names every mistake', () => {
+    const text = [
+      'on: {type: incident, changed: [priorty]}',
+      'when: {"==": [{var: object.impact}, severe]}',
+      'correlate: {key: {var: object.category}, within: 1w, at_least: 3}',
+      'then:',
+      '  - escalate: {levels: two}',
+      '  - update: {urgency: urgnt}',
+    ].join('\n');
+    const result = loadRules([{ path: 'rules/many.yaml', text }]);
+    expect(result.ruleSet).toBeNull();
+    expect(result.problems.map((p) => [p.pointer, p.code])).toEqual([
+      ['/correlate/within', 'RULE_INVALID_VALUE'],
+      ['/then/0/escalate/levels', 'RULE_INVALID_VALUE'],
+      ['/on/changed/0', 'RULE_UNKNOWN_FIELD'],
+      ['/when/==/1', 'RULE_OUT_OF_RANGE'],
+      ['/then/1/update/urgency', 'RULE_OUT_OF_RANGE'],
+    ]);
+  });
+
   it('loads the example rules in rules/ with no problem, in run order', () => {
     const sources = readRuleSources(join(ROOT, 'rules'));
     const result = loadRules(sources);
