@@ -131,7 +131,7 @@ describe.concurrent('itsm-rules check', () => {
 describe.concurrent('itsm-rules --help of the rule commands', () => {
   it.for<[string, string[]]>([
     ['check', ['--rules DIR']],
-    ['test', ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--json']],
+    ['test', ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json']],
     ['schema', []],
   ])(
     'lists the flags of %s and exits 0',
@@ -269,6 +269,29 @@ describe.concurrent('itsm-rules test', () => {
       expect(lines).toContain(
         'skipped  recurring-incidents-open-problem: it runs on add events, not update',
       );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'says which planned http calls --http-allow would refuse, and lists them in --json',
+    async ({ expect }) => {
+      const event = 'test/fixtures/events/incident-became-critical.json';
+      const [refused, allowed, json] = await Promise.all([
+        run(['test', '--rules', 'rules', '--event', event]),
+        run(['test', '--rules', 'rules', '--event', event, '--http-allow', '*.example.com']),
+        run(['test', '--rules', 'rules', '--event', event, '--json', '--http-allow', 'other.org']),
+      ]);
+      const note = '(its host is not on --http-allow: the engine would record this call as failed)';
+      expect(refused.code).toBe(0);
+      expect(refused.stdout).toContain(
+        '0. POST https://pager.example.com/v1/alerts  [page-on-call-for-critical /then/0',
+      );
+      expect(refused.stdout).toContain(note);
+      expect(allowed.code).toBe(0);
+      expect(allowed.stdout).toContain('0. POST https://pager.example.com/v1/alerts');
+      expect(allowed.stdout).not.toContain(note);
+      expect(JSON.parse(json.stdout).blockedHttpCalls).toEqual([0]);
     },
     TIMEOUT,
   );

@@ -6,13 +6,14 @@ import { parse as parseYaml } from 'yaml';
 import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
+import { isAllowedHost } from '../engine/execute.js';
 import { loadRules, type RuleSet } from '../engine/load.js';
 import type { Plan, PlannedCall } from '../engine/plan.js';
 import { formatProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
-import { type Command, type FlagSpec, UsageError } from './command.js';
+import { type Command, type FlagSpec, list, UsageError } from './command.js';
 import { loadMigrations } from './node.js';
 import { readRuleSources } from './rule-files.js';
 
@@ -23,6 +24,17 @@ const rulesFlag: FlagSpec = {
   default: './rules',
   placeholder: 'DIR',
   description: 'folder of rule files (.yaml, .yml, .json; any depth)',
+};
+
+/** Hosts the `http` action may call; shared by every command that plans or runs rules. */
+export const httpAllowFlag: FlagSpec = {
+  name: 'http-allow',
+  env: 'ITSM_HTTP_ALLOW',
+  type: 'string',
+  multiple: true,
+  placeholder: 'HOST',
+  description:
+    'a host the http action may call: host, host:port or *.domain (repeatable; env: comma-separated)',
 };
 
 /** Loads the folder; prints every problem and returns null when the set is refused. */
@@ -85,6 +97,7 @@ export const testCommand: Command = {
       placeholder: 'ISO',
       description: 'evaluate as if it were this time (hours_since, windows); default: now',
     },
+    httpAllowFlag,
     { name: 'json', type: 'boolean', description: 'print the evaluation and the plan as JSON' },
   ],
   async run(values) {
@@ -147,10 +160,15 @@ export const testCommand: Command = {
           await evaluateEvent(loaded.ruleSet, { ...input, now }, store, { explain }),
         );
       }
+      const allowHosts = list(values['http-allow']);
+      const blocked = evaluations
+        .flatMap((evaluation) => evaluation.plan.calls)
+        .filter((call) => call.kind === 'http' && !httpCallAllowed(call.url, allowHosts))
+        .map((call) => call.index);
       if (values.json === true) {
-        console.log(JSON.stringify({ evaluations }, null, 2));
+        console.log(JSON.stringify({ evaluations, blockedHttpCalls: blocked }, null, 2));
       } else {
-        console.log(renderEvaluations(input, evaluations, explain));
+        console.log(renderEvaluations(input, evaluations, explain, new Set(blocked)));
       }
       return 0;
     } finally {
@@ -205,7 +223,15 @@ function renderOutcome(outcome: RuleOutcome): string[] {
   return [head, ...(outcome.details ?? []).map((line) => `             ${line}`)];
 }
 
-function renderCall(call: PlannedCall): string[] {
+function httpCallAllowed(url: string, allowHosts: readonly string[]): boolean {
+  try {
+    return isAllowedHost(new URL(url), allowHosts);
+  } catch {
+    return false;
+  }
+}
+
+function renderCall(call: PlannedCall, blocked: boolean): string[] {
   const origin = `[${call.ruleId} /then/${call.action}, Idempotency-Key ${call.idempotencyKey}]`;
   if (call.kind === 'api') {
     const query = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
@@ -218,6 +244,9 @@ function renderCall(call: PlannedCall): string[] {
     return [
       `  ${call.index}. ${call.method} ${call.url}  ${origin}`,
       ...(call.body === null ? [] : [`       ${JSON.stringify(call.body)}`]),
+      ...(blocked
+        ? ['       (its host is not on --http-allow: the engine would record this call as failed)']
+        : []),
     ];
   }
   return [`  ${call.index}. log: ${call.message}  [${call.ruleId} /then/${call.action}]`];
@@ -227,6 +256,7 @@ function renderEvaluations(
   input: ReturnType<typeof toEventInput>,
   evaluations: readonly Evaluation[],
   explain: boolean,
+  blocked: ReadonlySet<number>,
 ): string {
   const objectId = typeof input.object?.id === 'string' ? input.object.id : '(no id)';
   const lines = [
@@ -244,7 +274,9 @@ function renderEvaluations(
   const notes = evaluations.flatMap((evaluation) => evaluation.plan.notes);
   lines.push('', calls.length === 0 ? 'planned calls: none' : 'planned calls:');
   for (const evaluation of evaluations) {
-    for (const call of evaluation.plan.calls) lines.push(...renderCall(call));
+    for (const call of evaluation.plan.calls) {
+      lines.push(...renderCall(call, call.kind === 'http' && blocked.has(call.index)));
+    }
   }
   if (notes.length > 0) {
     lines.push('', 'notes:');
