@@ -131,7 +131,10 @@ describe.concurrent('itsm-rules check', () => {
 describe.concurrent('itsm-rules --help of the rule commands', () => {
   it.for<[string, string[]]>([
     ['check', ['--rules DIR']],
-    ['test', ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json']],
+    [
+      'test',
+      ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
+    ],
     ['schema', []],
   ])(
     'lists the flags of %s and exits 0',
