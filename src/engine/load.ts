@@ -88,6 +88,10 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
     }
   }
   problems.push(...checkRules([...rules, ...salvaged], files));
+  // Reported file by file, top to bottom, whichever check found them.
+  problems.sort(
+    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0),
+  );
   rules.sort(compareRules);
   const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
   return { ruleSet, problems, files: sources.length };

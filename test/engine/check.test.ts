@@ -408,7 +408,7 @@ describe('a whole folder', () => {
     expect([...result.problems].sort(byPlace)).toEqual(CASES.map(expectedProblem).sort(byPlace));
   });
 
-  it('also checks the valid parts of a file that has shape problems, so one run names every mistake', () => {
+  it('also checks the valid parts of a file that has shape problems, and reports all in line order', () => {
     const text = [
       'on: {type: incident, changed: [priorty]}',
       'when: {"==": [{var: object.impact}, severe]}',
@@ -419,12 +419,12 @@ describe('a whole folder', () => {
     ].join('\n');
     const result = loadRules([{ path: 'rules/many.yaml', text }]);
     expect(result.ruleSet).toBeNull();
-    expect(result.problems.map((p) => [p.pointer, p.code])).toEqual([
-      ['/correlate/within', 'RULE_INVALID_VALUE'],
-      ['/then/0/escalate/levels', 'RULE_INVALID_VALUE'],
-      ['/on/changed/0', 'RULE_UNKNOWN_FIELD'],
-      ['/when/==/1', 'RULE_OUT_OF_RANGE'],
-      ['/then/1/update/urgency', 'RULE_OUT_OF_RANGE'],
+    expect(result.problems.map((p) => [p.line, p.pointer, p.code])).toEqual([
+      [1, '/on/changed/0', 'RULE_UNKNOWN_FIELD'],
+      [2, '/when/==/1', 'RULE_OUT_OF_RANGE'],
+      [3, '/correlate/within', 'RULE_INVALID_VALUE'],
+      [5, '/then/0/escalate/levels', 'RULE_INVALID_VALUE'],
+      [6, '/then/1/update/urgency', 'RULE_OUT_OF_RANGE'],
     ]);
   });
 
