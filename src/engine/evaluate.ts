@@ -65,6 +65,7 @@ export async function evaluateEvent(
     account: input.event.account,
     event: input.event,
     object: objectId === null ? null : { type: input.objectType, id: objectId },
+    selfHops: input.selfHops ?? 0,
     rules: [],
     calls: [],
     notes: [],

@@ -77,6 +77,11 @@ export interface Plan {
   account: number;
   event: EngineEvent;
   object: { type: ObjectType; id: string } | null;
+  /**
+   * How many hops of engine writes led to this event (0: someone else's change). The writes of
+   * this plan are hop `selfHops + 1`, which is how a chain of `on.self` rules is cut at 5.
+   */
+  selfHops: number;
   /** The rules that matched, in the order they ran. */
   rules: string[];
   calls: PlannedCall[];

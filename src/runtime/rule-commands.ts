@@ -212,6 +212,7 @@ function emptyPlan(input: ReturnType<typeof toEventInput>): Plan {
     account: input.event.account,
     event: input.event,
     object: null,
+    selfHops: 0,
     rules: [],
     calls: [],
     notes: [],
