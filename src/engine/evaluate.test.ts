@@ -125,8 +125,6 @@ describe('trigger filters', () => {
       store,
     );
     expect(evaluation.plan.rules).toEqual(runs ? ['watcher'] : []);
-    // The plan carries the hop count, so the writes it makes are known to be hop selfHops + 1.
-    expect(evaluation.plan.selfHops).toBe(selfHops);
   });
 
   it.each<[string, 'add' | 'update' | 'delete', Record<string, unknown> | null, string | null]>([
@@ -199,6 +197,8 @@ describe('trigger filters', () => {
       store,
     );
     expect(evaluation.plan.rules).toEqual(runs ? ['watcher'] : []);
+    // The plan carries the hop count, so the writes it makes are known to be hop selfHops + 1.
+    expect(evaluation.plan.selfHops).toBe(selfHops);
   });
 
   it('names the reason an engine write does not run a rule', async () => {
