@@ -76,14 +76,18 @@ export async function evaluateEvent(
     (input.event.type === 'schedule'
       ? []
       : ruleSet.index.select(input.objectType, input.event.type));
-  const candidates = options.explain && !input.rules ? ruleSet.rules : selected;
-  const selectedSet = new Set(selected);
+  // With explain, every rule is reported, and those the index left out say why.
+  const unselected =
+    options.explain && !input.rules
+      ? new Set(ruleSet.rules.filter((rule) => !selected.includes(rule)))
+      : null;
+  const candidates = unselected ? ruleSet.rules : selected;
   let stoppedBy: string | null = null;
 
   for (const rule of candidates) {
     const outcome = (verdict: RuleVerdict, reason?: string, extra?: Partial<RuleOutcome>) =>
       outcomes.push({ ruleId: rule.id, file: rule.file, verdict, reason, ...extra });
-    if (!selectedSet.has(rule)) {
+    if (unselected?.has(rule)) {
       outcome('skipped', triggerMismatch(rule, input));
       continue;
     }

@@ -10,8 +10,7 @@ import {
   parseRetryAfter,
 } from '../itsm/client.js';
 import type { EffectRecord, EngineStore } from '../storage/engine-port.js';
-import { sameValue } from './context.js';
-import { isResultRef, type Plan, type PlannedCall, writtenForm } from './plan.js';
+import { differences, isResultRef, type Plan, type PlannedCall, writableFieldsOf } from './plan.js';
 
 const MAX_HTTP_WAIT_MS = 30_000;
 
@@ -252,13 +251,7 @@ async function alreadyApplied(
     if (error instanceof ItsmApiError && error.status === 404) return false;
     throw error;
   }
-  const fields =
-    call.objectType === 'object'
-      ? ((current.raw as { object?: Record<string, unknown> } | undefined)?.object ?? {})
-      : current;
-  return Object.entries(body).every(([field, value]) =>
-    sameValue(writtenForm(fields[field]), value),
-  );
+  return Object.keys(differences(body, writableFieldsOf(current, call.objectType))).length === 0;
 }
 
 function isPermanentStatus(status: number): boolean {

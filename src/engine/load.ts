@@ -282,7 +282,7 @@ function reportIssue(
   const input = valueAt(root, issue.path);
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const shape = knownKeysAt(path, root);
+      const shape = knownKeysAt(path);
       for (const key of issue.keys) {
         const isAction = path.length === 2 && path[0] === 'then';
         report(
@@ -384,13 +384,11 @@ function reportUnion(
 }
 
 /** The keys the schema allows at `path`, for "did you mean" suggestions. */
-function knownKeysAt(path: readonly PropertyKey[], root: unknown): string[] {
-  const top = Object.keys(ruleFileSchema.shape);
-  if (path.length === 0) return top;
-  if (path[0] === 'on' && path.length === 1)
-    return ['type', 'events', 'changed', 'self', 'schedule'];
-  if (path[0] === 'correlate') return ['key', 'within', 'at_least'];
-  if (path[0] === 'once_per') return ['key', 'within'];
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys(ruleFileSchema.shape);
+  if (path[0] === 'on' && path.length === 1) return Object.keys(triggerSchema.shape);
+  if (path[0] === 'correlate') return Object.keys(correlateSchema.shape);
+  if (path[0] === 'once_per') return Object.keys(oncePerObjectSchema.shape);
   if (path[0] === 'then' && path.length === 3) {
     const kind = String(path[2]) as ActionKind;
     const schema = ACTION_SCHEMAS[kind]?.shape as Record<string, { shape?: object }> | undefined;
@@ -398,7 +396,6 @@ function knownKeysAt(path: readonly PropertyKey[], root: unknown): string[] {
     return inner ? Object.keys(inner) : [];
   }
   if (path[0] === 'then' && path.length === 2) return [...ACTION_KINDS];
-  void root;
   return [];
 }
 

@@ -173,7 +173,7 @@ function collectionPath(account: number, type: ObjectType, id?: string): string 
 }
 
 /** The value a field holds in API output, as it is written (a user object is written as its id). */
-export function writtenForm(value: unknown): unknown {
+function writtenForm(value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const user = value as { type?: unknown; id?: unknown };
     if (user.type === 'user' && typeof user.id === 'string') return user.id;
@@ -182,7 +182,7 @@ export function writtenForm(value: unknown): unknown {
 }
 
 /** The fields of `values` that differ from the object's current values. */
-function differences(
+export function differences(
   values: Record<string, unknown>,
   object: Record<string, unknown>,
 ): Record<string, unknown> {
@@ -193,7 +193,12 @@ function differences(
   return out;
 }
 
-function rawRecordOf(object: Record<string, unknown>): Record<string, unknown> {
+/** The fields a write to the object sets: a generic object's live in its upstream record. */
+export function writableFieldsOf(
+  object: Record<string, unknown>,
+  type: ObjectType,
+): Record<string, unknown> {
+  if (type !== 'object') return object;
   const raw = object.raw as { object?: Record<string, unknown> } | undefined;
   return raw?.object ?? {};
 }
@@ -241,8 +246,7 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
     let body: Record<string, unknown>;
     if ('update' in action) {
       const values = evaluateFields(action.update, context);
-      // A generic object's fields live in its upstream record.
-      body = differences(values, objectType === 'object' ? rawRecordOf(object) : object);
+      body = differences(values, writableFieldsOf(object, objectType));
       if (Object.keys(body).length === 0) {
         note('update: every field already has the value the rule sets');
         return;

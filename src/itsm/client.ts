@@ -13,6 +13,7 @@ import {
   type TYPE_FIELDS,
 } from './fields.js';
 import {
+  describeIssues,
   type ErrorBody,
   type EventList,
   errorBodySchema,
@@ -409,13 +410,6 @@ function schemaOf<T extends ObjectType>(type: T): z.ZodType<ObjectOf<T>> {
   return READ_SCHEMAS[type] as unknown as z.ZodType<ObjectOf<T>>;
 }
 
-function describeZodIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path ? `${path}: ${issue.message}` : issue.message;
-  });
-}
-
 function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause;
@@ -677,7 +671,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   ): z.infer<S> {
     const result = schema.safeParse(response.body);
     if (result.success) return result.data;
-    const issues = describeZodIssues(result.error);
+    const issues = describeIssues(result.error);
     throw new ItsmResponseError(
       `ITSM API ${method} ${path} answered ${response.status} with a body that is not ${what}: ${issues
         .slice(0, 5)

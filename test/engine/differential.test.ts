@@ -11,6 +11,7 @@ import {
   ExpressionError,
   STANDARD_OPERATORS,
 } from '../../src/engine/expression.js';
+import { seededRandom } from '../../src/server/faults.js';
 
 // expression.ts mutates the json-logic-js instance it imports; a second instance comes from
 // emptying the CommonJS cache entry and requiring the module again.
@@ -93,19 +94,8 @@ function kindOf(outcome: Outcome): string {
 // ---------------------------------------------------------------------------------------------
 // The seeded workload
 
-/** mulberry32: a small deterministic PRNG, so a failure can be replayed from the seed. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-const random = createRandom(SEED);
+// mulberry32, the PRNG the fault injector uses: a failure can be replayed from the seed.
+const random = seededRandom(SEED);
 const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 const chance = (p: number) => random() < p;
 const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)] as T;
