@@ -55,12 +55,16 @@ export function createContext(input: {
   object: Record<string, unknown> | null;
   previous: Record<string, unknown> | null;
   now: Date;
+  /** The fields the event changed, when known better than by comparing previous and object. */
+  changed?: readonly string[];
 }): EvaluationContext {
   return {
     event: { ...input.event },
     object: input.object,
     previous: input.previous,
-    changed: changedFields(input.event.type, input.object, input.previous),
+    changed: input.changed
+      ? [...input.changed]
+      : changedFields(input.event.type, input.object, input.previous),
     now: formatIsoDate(input.now),
     correlation: null,
     rule: { id: '' },

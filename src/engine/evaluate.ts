@@ -22,6 +22,12 @@ export interface EvaluationInput {
   object: Record<string, unknown> | null;
   previous: Record<string, unknown> | null;
   now: Date;
+  /**
+   * The fields the event changed, when the caller knows them better than a comparison of
+   * `previous` and `object` would (the drain reads the object after the event, so it may already
+   * hold later changes: those belong to later events).
+   */
+  changed?: readonly string[];
   /** 0 for a change made by someone else; n when the change is the n-th hop of engine writes. */
   selfHops?: number;
   /** Evaluate exactly these rules (a scheduled rule at its tick) instead of the index's choice. */

@@ -15,9 +15,7 @@ import {
 } from './command.js';
 import { type SeedUser, startItsmServer } from './node.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
-
-const DEV_API_KEY = 'dev-api-key';
-const DEV_APP_ID = 'itsm-rules-dev';
+import { DEV_API_KEY, DEV_APP_ID, serveCommand } from './serve-command.js';
 
 const itsmServerFlags: FlagSpec[] = [
   {
@@ -202,7 +200,13 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-const COMMANDS: Command[] = [itsmServerCommand, checkCommand, testCommand, schemaCommand];
+const COMMANDS: Command[] = [
+  serveCommand,
+  itsmServerCommand,
+  checkCommand,
+  testCommand,
+  schemaCommand,
+];
 
 function commandHelp(command: Command): string {
   const lines = [`usage: itsm-rules ${command.name} [flags]`, '', command.summary, '', 'flags:'];

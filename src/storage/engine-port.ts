@@ -72,5 +72,17 @@ export interface EngineStore {
   recordEffect(effect: EffectRecord): Promise<void>;
   /** The effects of a plan, by call index. */
   listEffects(planKey: string): Promise<EffectRecord[]>;
+  /**
+   * The most recent successful effect on the object (the latest `at`; on a tie, the latest
+   * recorded), or null. The drain reads it to tell how many hops of engine writes led to an event.
+   */
+  latestEffectOn(objectId: string): Promise<EffectRecord | null>;
+  /**
+   * Deletes plans created before `before` with their effects, and correlation rows last counted
+   * before it (the caller keeps `before` older than the longest correlation window). Once-only
+   * claims are kept: a claim without a window holds for ever by design, and there is one row
+   * per (rule, key). Returns the number of plans deleted.
+   */
+  purge(before: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -31,6 +31,21 @@ interface EffectRow {
   at: number;
 }
 
+function toEffect(row: EffectRow): EffectRecord {
+  return {
+    planKey: row.plan_key,
+    callIndex: row.call_index,
+    idempotencyKey: row.idempotency_key,
+    ruleId: row.rule_id,
+    outcome: row.outcome as EffectRecord['outcome'],
+    status: row.status,
+    objectType: row.object_type,
+    objectId: row.object_id,
+    detail: row.detail,
+    at: row.at,
+  };
+}
+
 export function createSqliteEngineStore(options: SqliteEngineStoreOptions): EngineStore {
   const owned = !('database' in options);
   const db =
@@ -77,6 +92,17 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     listEffects: db.prepare<[string], EffectRow>(
       'SELECT * FROM engine_effects WHERE plan_key = ? ORDER BY call_index',
     ),
+    // The rowid breaks ties: a new row gets a rowid above every row present, so on equal times
+    // the last one recorded wins.
+    latestEffectOn: db.prepare<[string], EffectRow>(
+      `SELECT * FROM engine_effects WHERE object_id = ? AND outcome = 'done'
+       ORDER BY at DESC, rowid DESC LIMIT 1`,
+    ),
+    purgeEffects: db.prepare<[number]>(
+      'DELETE FROM engine_effects WHERE plan_key IN (SELECT key FROM engine_plans WHERE created_at < ?)',
+    ),
+    purgePlans: db.prepare<[number]>('DELETE FROM engine_plans WHERE created_at < ?'),
+    purgeCorrelations: db.prepare<[number]>('DELETE FROM engine_correlations WHERE at < ?'),
   };
 
   const correlate = db.transaction((input: CorrelationInput) => {
@@ -104,6 +130,13 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     return { key: row.key, account: row.account, body: row.body, createdAt: row.created_at };
   });
 
+  const purge = db.transaction((before: number): number => {
+    sql.purgeEffects.run(before);
+    const plans = sql.purgePlans.run(before).changes;
+    sql.purgeCorrelations.run(before);
+    return plans;
+  });
+
   return {
     async correlate(input): Promise<CorrelationMember[]> {
       return correlate(input);
@@ -124,18 +157,14 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
       sql.insertEffect.run(effect);
     },
     async listEffects(planKey) {
-      return sql.listEffects.all(planKey).map((row) => ({
-        planKey: row.plan_key,
-        callIndex: row.call_index,
-        idempotencyKey: row.idempotency_key,
-        ruleId: row.rule_id,
-        outcome: row.outcome as EffectRecord['outcome'],
-        status: row.status,
-        objectType: row.object_type,
-        objectId: row.object_id,
-        detail: row.detail,
-        at: row.at,
-      }));
+      return sql.listEffects.all(planKey).map(toEffect);
+    },
+    async latestEffectOn(objectId) {
+      const row = sql.latestEffectOn.get(objectId);
+      return row ? toEffect(row) : null;
+    },
+    async purge(before) {
+      return purge(before);
     },
     async close() {
       if (owned && db.open) db.close();

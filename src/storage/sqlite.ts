@@ -17,11 +17,14 @@ import {
   type WebhookRecord,
 } from './port.js';
 
-export interface SqliteStoreOptions {
-  /** A file path, or `:memory:`. */
-  path: string;
-  migrations: readonly Migration[];
-}
+export type SqliteStoreOptions =
+  | {
+      /** A file path, or `:memory:`. */
+      path: string;
+      migrations: readonly Migration[];
+    }
+  /** An open connection (migrations already applied), shared with the engine's stores; the caller closes it. */
+  | { database: Database.Database };
 
 interface ObjectRow {
   account: number;
@@ -129,7 +132,9 @@ export function openSqliteDatabase(
 }
 
 export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
-  const db = openSqliteDatabase(options.path, options.migrations);
+  const owned = !('database' in options);
+  const db =
+    'database' in options ? options.database : openSqliteDatabase(options.path, options.migrations);
 
   const sql = {
     getObject: db.prepare<[number, string], ObjectRow>(
@@ -366,7 +371,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     },
 
     async close() {
-      if (db.open) db.close();
+      if (owned && db.open) db.close();
     },
   };
 }

@@ -338,5 +338,138 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         ]);
       });
     });
+
+    describe('latestEffectOn', () => {
+      /** Records effects in the order given, each in its own plan unless it names one. */
+      const recordAll = async (effects: Partial<EffectRecord>[]) => {
+        for (const [index, effect] of effects.entries()) {
+          await store.recordEffect(
+            makeEffect({
+              planKey: `e:1:evt-${index}`,
+              idempotencyKey: `e:1:evt-${index}:rule:0`,
+              ...effect,
+            }),
+          );
+        }
+      };
+
+      it.each<[string, Partial<EffectRecord>[], string | null]>([
+        ['nothing for an object no effect touched', [{ objectId: 'inc-2', detail: 'a' }], null],
+        [
+          'the successful effect, ignoring a later failed one',
+          [
+            { detail: 'done', at: T0 },
+            { detail: 'failed', outcome: 'failed', at: T0 + MINUTE },
+          ],
+          'done',
+        ],
+        ['nothing when every effect on the object failed', [{ outcome: 'failed' }], null],
+        [
+          'the latest by time, whatever order they were recorded in',
+          [
+            { detail: 'latest', at: T0 + 2 * MINUTE },
+            { detail: 'earlier', at: T0 + MINUTE },
+          ],
+          'latest',
+        ],
+        [
+          'the last recorded of effects at the same time',
+          [
+            { detail: 'first', at: T0 },
+            { detail: 'second', at: T0 },
+            { detail: 'third', at: T0 },
+          ],
+          'third',
+        ],
+        [
+          'an effect on this object, not a later one on another',
+          [
+            { detail: 'this', at: T0 },
+            { detail: 'other', objectId: 'inc-2', at: T0 + MINUTE },
+          ],
+          'this',
+        ],
+      ])('answers %s', async (_name, effects, detail) => {
+        await recordAll(effects);
+        const latest = await store.latestEffectOn('inc-1');
+        expect(latest?.detail ?? null).toBe(detail);
+      });
+
+      it('answers every field of the effect', async () => {
+        const effect = makeEffect({ callIndex: 3, status: 201, detail: 'created', at: T0 + 7 });
+        await store.recordEffect(effect);
+        expect(await store.latestEffectOn('inc-1')).toEqual(effect);
+      });
+
+      it('answers an effect of another plan call on the same object when it is later', async () => {
+        const first = makeEffect({ callIndex: 0, at: T0 });
+        const second = makeEffect({ callIndex: 1, idempotencyKey: 'e:1:evt-1:rule:1', at: T0 + 1 });
+        await store.recordEffect(first);
+        await store.recordEffect(second);
+        expect(await store.latestEffectOn('inc-1')).toEqual(second);
+      });
+    });
+
+    describe('purge', () => {
+      const oldPlan = makeStoredPlan({ key: 'e:1:old', createdAt: T0 });
+      const recentPlan = makeStoredPlan({ key: 'e:1:recent', createdAt: T0 + DAY });
+      const oldEffect = makeEffect({ planKey: 'e:1:old', idempotencyKey: 'e:1:old:rule:0' });
+      const recentEffect = makeEffect({
+        planKey: 'e:1:recent',
+        idempotencyKey: 'e:1:recent:rule:0',
+        objectId: 'inc-2',
+        at: T0 + DAY,
+      });
+
+      const saveBoth = async () => {
+        await store.savePlan(oldPlan);
+        await store.savePlan(recentPlan);
+        await store.recordEffect(oldEffect);
+        await store.recordEffect(recentEffect);
+      };
+
+      it('deletes the plans created before the limit with their effects, and keeps the rest', async () => {
+        await saveBoth();
+        expect(await store.purge(T0 + HOUR)).toBe(1);
+        expect(await store.getPlan(oldPlan.key)).toBeNull();
+        expect(await store.listEffects(oldPlan.key)).toEqual([]);
+        expect(await store.latestEffectOn('inc-1')).toBeNull();
+        expect(await store.getPlan(recentPlan.key)).toEqual(recentPlan);
+        expect(await store.listEffects(recentPlan.key)).toEqual([recentEffect]);
+        expect(await store.latestEffectOn('inc-2')).toEqual(recentEffect);
+      });
+
+      it.each([
+        ['nothing was created before the limit', T0, 0],
+        ['keeps a plan created exactly at the limit', T0 + DAY, 1],
+        ['counts every plan created before the limit', T0 + DAY + 1, 2],
+      ])('returns the number of plans deleted: %s', async (_name, before, deleted) => {
+        await saveBoth();
+        expect(await store.purge(before)).toBe(deleted);
+        expect(await store.purge(before)).toBe(0);
+      });
+
+      it('keeps once-only claims, so a claim without a window still holds', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'first', windowMs: null, at: T0 }));
+        await store.purge(T0 + 365 * DAY);
+        expect(
+          await store.claimOnce(
+            makeClaim({ claimant: 'second', windowMs: null, at: T0 + 366 * DAY }),
+          ),
+        ).toBe(false);
+      });
+
+      it('deletes correlation rows counted before the limit, so a later count starts without them', async () => {
+        const week = 7 * DAY;
+        await countAll([
+          { objectId: 'inc-1', at: T0, windowMs: week },
+          { objectId: 'inc-2', at: T0 + 2 * MINUTE, windowMs: week },
+        ]);
+        await store.purge(T0 + MINUTE);
+        expect(
+          await countAll([{ objectId: 'inc-3', at: T0 + 3 * MINUTE, windowMs: week }]),
+        ).toEqual(['inc-2', 'inc-3']);
+      });
+    });
   });
 }

@@ -1,0 +1,113 @@
+// Run records: what the engine did with one event (or one object at a schedule tick), and why.
+// One record per plan key, written after the plan's calls are done, answering "what happened to
+// this incident": the rules that matched, each rule that did not and the reason, every call with
+// its outcome, and the notes of actions that planned nothing.
+import type { NewRunRecord, RunOutcome } from '../storage/pipeline-port.js';
+import type { EngineEvent } from './context.js';
+import type { Evaluation, RuleOutcome } from './evaluate.js';
+import type { CallResult, ExecutionResult } from './execute.js';
+import type { PlanNote } from './plan.js';
+
+/** The `detail` of a run record, stored as JSON. */
+export interface RunDetail {
+  event: EngineEvent;
+  /** Why the event was not evaluated (outcome `skipped`). */
+  reason?: string;
+  rules: RuleOutcome[];
+  calls: CallResult[];
+  notes: PlanNote[];
+}
+
+export interface RunInput {
+  key: string;
+  event: EngineEvent;
+  objectType: string | null;
+  objectId: string | null;
+  selfHops: number;
+  at: number;
+}
+
+/** The record of an event that was not evaluated, and why. */
+export function skippedRun(input: RunInput, reason: string): NewRunRecord {
+  const detail: RunDetail = { event: input.event, reason, rules: [], calls: [], notes: [] };
+  return {
+    ...base(input),
+    outcome: 'skipped',
+    rules: [],
+    summary: reason,
+    detail: JSON.stringify(detail),
+  };
+}
+
+/** The record of an evaluated event, with the execution of its plan (absent: nothing to call). */
+export function evaluatedRun(
+  input: RunInput,
+  evaluation: Evaluation,
+  execution: ExecutionResult | null,
+): NewRunRecord {
+  const calls = execution?.results ?? [];
+  const notes = execution?.plan.notes ?? evaluation.plan.notes;
+  const matched = evaluation.outcomes.filter((o) => o.verdict === 'matched').map((o) => o.ruleId);
+  const failedRules = evaluation.outcomes.filter((o) => o.verdict === 'failed');
+  const failedCalls = calls.filter((call) => call.outcome === 'failed');
+  const outcome: RunOutcome =
+    failedRules.length > 0 || failedCalls.length > 0
+      ? 'failed'
+      : matched.length > 0
+        ? 'done'
+        : 'no_match';
+  const detail: RunDetail = {
+    event: input.event,
+    rules: evaluation.outcomes,
+    calls,
+    notes,
+  };
+  return {
+    ...base(input),
+    outcome,
+    rules: evaluation.outcomes.filter((o) => o.verdict !== 'skipped').map((o) => o.ruleId),
+    summary: summarize(evaluation, calls, failedRules),
+    detail: JSON.stringify(detail),
+  };
+}
+
+function base(input: RunInput) {
+  return {
+    key: input.key,
+    account: input.event.account,
+    eventId: input.event.id,
+    eventType: input.event.type,
+    objectType: input.objectType,
+    objectId: input.objectId,
+    selfHops: input.selfHops,
+    at: input.at,
+  };
+}
+
+function summarize(
+  evaluation: Evaluation,
+  calls: readonly CallResult[],
+  failedRules: readonly RuleOutcome[],
+): string {
+  const parts: string[] = [];
+  const matched = evaluation.plan.rules;
+  if (matched.length > 0) parts.push(`matched ${matched.join(', ')}`);
+  for (const rule of failedRules) parts.push(`${rule.ruleId} failed: ${rule.reason ?? 'error'}`);
+  if (matched.length === 0 && failedRules.length === 0) {
+    const looked = evaluation.outcomes.length;
+    parts.push(
+      looked === 0 ? 'no rule is triggered by this event' : `no rule matched (${looked} looked at)`,
+    );
+  }
+  if (calls.length > 0) {
+    const done = calls.filter((call) => call.outcome === 'done').length;
+    const failed = calls.length - done;
+    parts.push(`${done} call${done === 1 ? '' : 's'} done${failed ? `, ${failed} failed` : ''}`);
+    for (const call of calls) {
+      if (call.outcome === 'failed') parts.push(`${call.summary}: ${call.detail ?? 'failed'}`);
+    }
+  } else if (matched.length > 0) {
+    parts.push('nothing to write');
+  }
+  return parts.join('; ');
+}

@@ -1,0 +1,422 @@
+// Node composition root of the engine (`itsm-rules serve`): the rule files (hot-reloaded, the last
+// good set kept), one SQLite database for the engine's state (and, all-in-one, the embedded ITSM
+// API's data), the in-process drain queue, the cron timer of scheduled rules, retention, and the
+// HTTP server. Without an API URL the embedded ITSM API is served in the same process under /v1,
+// the engine's client points at it over loopback HTTP, and the receiver is registered as its
+// webhook, so that one command is a complete working system.
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type Database from 'better-sqlite3';
+import { Cron } from 'croner';
+import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
+import { formatProblem } from '../engine/problem.js';
+import { createItsmClient, type ItsmClient } from '../itsm/client.js';
+import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
+import type { FaultOptions } from '../server/faults.js';
+import type { EngineStore } from '../storage/engine-port.js';
+import type { PipelineStore } from '../storage/pipeline-port.js';
+import type { ItsmStore } from '../storage/port.js';
+import { createSqliteStore, openSqliteDatabase } from '../storage/sqlite.js';
+import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
+import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
+import { createEngineApp } from '../webhook/app.js';
+import { drainAccount, type PipelineDeps } from '../webhook/drain.js';
+import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
+import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
+import { RECEIVER_PATH } from '../webhook/receiver.js';
+import {
+  dueRules,
+  runScheduleRequest,
+  runSchedules,
+  type ScheduleSummary,
+  tickOf,
+} from '../webhook/schedule.js';
+import { closeServer, listen, loadMigrations } from './node.js';
+import { RuleDirectoryError, readRuleSources } from './rule-files.js';
+
+export const DEFAULT_ENGINE_PORT = 8787;
+export const DEFAULT_ENGINE_USER = 'itsm-rules';
+
+export interface StartEngineOptions {
+  port: number;
+  host: string;
+  rulesDir: string;
+  /** SQLite file (its folder is created) or `:memory:`. */
+  db: string;
+  /** The ITSM API (`https://itsm.example.com/v1`); absent: serve the embedded one under /v1. */
+  apiUrl?: string;
+  apiKey: string;
+  /** Older signing keys still accepted during a key rotation. */
+  previousKeys?: string[];
+  appId: string;
+  /** The user the engine acts as (X-Kloudless-As-User); its events are the engine's own writes. */
+  engineUser?: string;
+  httpAllow?: string[];
+  from?: 'oldest' | 'latest';
+  /** Accounts drained at once; default 4. */
+  concurrency?: number;
+  pageSize?: number;
+  /** How often the rules folder is checked for changes; 0 turns hot reload off. Default 1 s. */
+  reloadIntervalMs?: number;
+  /** Run scheduled rules on the clock; default true. */
+  schedules?: boolean;
+  /** Run records, plans and effects are kept this long; default 30 days. */
+  retentionMs?: number;
+  /** Drain retry backoff after a failure. */
+  drainRetry?: { baseMs?: number; maxMs?: number };
+  /** Retries of one API call inside the client. */
+  clientRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** All-in-one only: faults injected into the embedded API (a testing aid). */
+  faults?: FaultOptions;
+  /** All-in-one only: further options of the embedded API. */
+  itsm?: Partial<Omit<ItsmServerOptions, 'store' | 'apiKey' | 'appId' | 'faults'>>;
+  log?: (line: string) => void;
+}
+
+export interface RunningEngine {
+  url: string;
+  port: number;
+  /** The API the engine acts through. */
+  apiUrl: string;
+  /** The embedded ITSM API, all-in-one. */
+  itsm: ItsmServer | null;
+  client: ItsmClient;
+  queue: DrainQueue;
+  metrics: EngineMetrics;
+  pipelineStore: PipelineStore;
+  engineStore: EngineStore;
+  rules(): RuleSet;
+  reloadRules(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
+  runDueSchedules(at: Date): Promise<ScheduleSummary | null>;
+  /** Resolves when every notified account is drained (or waiting for a retry of a failure). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The rule files could not be loaded: the engine does not start with a broken rule set. */
+export class RuleSetError extends Error {
+  readonly code = 'ENGINE_RULES_INVALID';
+  constructor(
+    readonly dir: string,
+    readonly problems: string[],
+  ) {
+    super(
+      `the rules in ${dir} have ${problems.length} problem${problems.length === 1 ? '' : 's'}; fix them (itsm-rules check --rules ${dir}) and start again:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+    this.name = 'RuleSetError';
+  }
+}
+
+function loadRuleDir(dir: string): LoadResult {
+  return loadRules(readRuleSources(dir));
+}
+
+/** A cheap fingerprint of the rule folder: names, sizes and modification times. */
+function folderStamp(dir: string): string {
+  const parts: string[] = [];
+  const walk = (folder: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(folder).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const path = join(folder, name);
+      try {
+        const stat = statSync(path);
+        if (stat.isDirectory()) walk(path);
+        else parts.push(`${path}:${stat.size}:${stat.mtimeMs}`);
+      } catch {
+        // Removed while walking: the next look sees the settled folder.
+      }
+    }
+  };
+  walk(dir);
+  return parts.join('\n');
+}
+
+export async function startEngine(options: StartEngineOptions): Promise<RunningEngine> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const rulesDir = resolve(options.rulesDir);
+  const initial = loadRuleDir(rulesDir);
+  if (!initial.ruleSet)
+    throw new RuleSetError(options.rulesDir, initial.problems.map(formatProblem));
+  let ruleSet: RuleSet = initial.ruleSet;
+  let stamp = folderStamp(rulesDir);
+
+  if (options.db !== ':memory:') mkdirSync(dirname(resolve(options.db)), { recursive: true });
+  const database: Database.Database = openSqliteDatabase(options.db, loadMigrations());
+  const engineStore = createSqliteEngineStore({ database });
+  const pipelineStore = createSqlitePipelineStore({ database });
+  const metrics = createEngineMetrics();
+  const keys = [options.apiKey, ...(options.previousKeys ?? [])];
+  const engineUser = options.engineUser ?? DEFAULT_ENGINE_USER;
+  const retentionMs = options.retentionMs ?? 30 * 24 * 60 * 60 * 1000;
+
+  let itsm: ItsmServer | null = null;
+  let itsmStore: ItsmStore | null = null;
+  if (!options.apiUrl) {
+    itsmStore = createSqliteStore({ database });
+    itsm = createItsmServer({
+      ...options.itsm,
+      store: itsmStore,
+      apiKey: options.apiKey,
+      appId: options.appId,
+      log,
+      ...(options.faults && { faults: options.faults }),
+      clientIp: (c) => {
+        try {
+          return getConnInfo(c).remote.address ?? null;
+        } catch {
+          return null;
+        }
+      },
+    });
+  }
+
+  // The client is made once the address is known (all-in-one, the API is this very server).
+  let deps: PipelineDeps | null = null;
+  const pipeline = (): PipelineDeps => {
+    if (!deps) throw new Error('the engine is not listening yet');
+    return deps;
+  };
+
+  const queue = createDrainQueue({
+    drain: (account, shouldStop) => drainAccount(pipeline(), account, { shouldStop }),
+    ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
+    ...(options.drainRetry?.baseMs !== undefined && { retryBaseMs: options.drainRetry.baseMs }),
+    ...(options.drainRetry?.maxMs !== undefined && { retryMaxMs: options.drainRetry.maxMs }),
+    onFailure(account, error, delayMs) {
+      metrics.drainRetries.inc();
+      log(
+        `drain: account ${account} stopped: ${error instanceof Error ? error.message : String(error)}; the cursor stays, retrying in ${(delayMs / 1000).toFixed(1)} s`,
+      );
+    },
+  });
+
+  const reloadRules = async () => {
+    const result = (() => {
+      try {
+        return loadRuleDir(rulesDir);
+      } catch (error) {
+        if (error instanceof RuleDirectoryError) return null;
+        throw error;
+      }
+    })();
+    if (!result?.ruleSet) {
+      const problems = result
+        ? result.problems.map(formatProblem)
+        : [`${options.rulesDir} cannot be read`];
+      log(
+        `rules: NOT reloaded, keeping the last good set (${ruleSet.rules.length} rules); ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+      );
+      return { ok: false, rules: ruleSet.rules.length, problems };
+    }
+    ruleSet = result.ruleSet;
+    log(`rules: reloaded ${ruleSet.rules.length} rules from ${options.rulesDir}`);
+    return { ok: true, rules: ruleSet.rules.length, problems: [] };
+  };
+
+  const runDueSchedules = async (at: Date): Promise<ScheduleSummary | null> => {
+    const due = dueRules(ruleSet, at);
+    if (due.length === 0) return null;
+    const accounts = (await pipelineStore.listAccounts()).map((state) => state.account);
+    const summary = await runSchedules(pipeline(), { tick: at, rules: due, accounts });
+    log(
+      `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
+    );
+    return summary;
+  };
+
+  const app = createEngineApp({
+    keys: () => keys,
+    appId: options.appId,
+    pipelineStore,
+    metrics,
+    async enqueue({ account }) {
+      // Durable before the 200: a crash after the answer still drains the account at start-up.
+      await pipelineStore.noteNotification(account, Date.now());
+      queue.notify(account);
+    },
+    runSchedules: (request) => runScheduleRequest(pipeline(), request),
+    reloadRules,
+    health: () => ({
+      rules: ruleSet.rules.length,
+      scheduled: ruleSet.index.scheduled.length,
+      api: options.apiUrl ?? 'embedded',
+      queue: queue.status(),
+    }),
+    async refreshMetrics() {
+      const now = Date.now();
+      for (const state of await pipelineStore.listAccounts()) {
+        const pending =
+          state.notifiedAt !== null &&
+          (state.drainedAt === null || state.notifiedAt > state.drainedAt);
+        metrics.drainLag.set(
+          { account: String(state.account) },
+          pending ? Math.max(0, (now - (state.notifiedAt as number)) / 1000) : 0,
+        );
+      }
+    },
+    log,
+  });
+
+  const server = createAdaptorServer({
+    fetch: (request, env) => {
+      if (itsm && new URL(request.url).pathname.startsWith('/v1'))
+        return itsm.app.fetch(request, env);
+      return app.fetch(request, env);
+    },
+  });
+  let address: Awaited<ReturnType<typeof listen>>;
+  try {
+    address = await listen(server, options.port, options.host);
+  } catch (error) {
+    await itsm?.close();
+    database.close();
+    throw error;
+  }
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  const apiUrl = options.apiUrl ?? `${url}/v1`;
+  const client = createItsmClient({
+    baseUrl: apiUrl,
+    auth: { apiKey: options.apiKey },
+    asUser: engineUser,
+    userAgent: 'itsm-rules-engine/0.1',
+    ...(options.clientRetry && { retry: options.clientRetry }),
+  });
+  deps = {
+    client,
+    engineStore,
+    pipelineStore,
+    rules: () => ruleSet,
+    engineUser,
+    http: { allowHosts: options.httpAllow ?? [] },
+    log,
+    metrics,
+    ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
+    from: options.from ?? 'oldest',
+  };
+
+  if (itsm)
+    await registerOwnWebhook(
+      itsm,
+      itsmStore as ItsmStore,
+      options.appId,
+      `${url}${RECEIVER_PATH}`,
+      log,
+    );
+
+  // Notifications taken before a crash or a stop may not have been drained: look at every
+  // account the engine knows once (a drain that finds nothing new costs one events call).
+  for (const state of await pipelineStore.listAccounts()) queue.notify(state.account);
+
+  const timers: { stop(): void }[] = [];
+  const reloadEvery = options.reloadIntervalMs ?? 1_000;
+  if (reloadEvery > 0) {
+    const timer = setInterval(() => {
+      const next = folderStamp(rulesDir);
+      if (next === stamp) return;
+      stamp = next;
+      void reloadRules();
+    }, reloadEvery);
+    timer.unref();
+    timers.push({ stop: () => clearInterval(timer) });
+  }
+  if (options.schedules ?? true) {
+    // protect: a tick still running when the next one comes is not started twice.
+    const cron = new Cron('* * * * *', { timezone: 'UTC', protect: true }, async () => {
+      try {
+        await runDueSchedules(tickOf(new Date()));
+      } catch (error) {
+        log(`schedule: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    timers.push({ stop: () => cron.stop() });
+  }
+  const purge = async () => {
+    const longestWindow = Math.max(
+      0,
+      ...ruleSet.rules.map((rule) => rule.correlate?.withinMs ?? 0),
+    );
+    const before = Date.now() - Math.max(retentionMs, longestWindow);
+    const runs = await pipelineStore.purgeRuns(before);
+    const plans = await engineStore.purge(before);
+    if (runs > 0 || plans > 0)
+      log(
+        `retention: removed ${runs} run records and ${plans} plans older than ${new Date(before).toISOString()}`,
+      );
+  };
+  const purgeTimer = setInterval(
+    () => void purge().catch((error) => log(`retention: ${String(error)}`)),
+    60 * 60 * 1000,
+  );
+  purgeTimer.unref();
+  timers.push({ stop: () => clearInterval(purgeTimer) });
+  await purge();
+
+  let closed: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    apiUrl,
+    itsm,
+    client,
+    queue,
+    metrics,
+    pipelineStore,
+    engineStore,
+    rules: () => ruleSet,
+    reloadRules,
+    runDueSchedules,
+    idle: () => queue.idle(),
+    close() {
+      closed ??= (async () => {
+        for (const timer of timers) timer.stop();
+        // Drains finish the page in hand (the API, all-in-one, is still up for them).
+        await queue.close();
+        await closeServer(server);
+        await itsm?.close();
+        await pipelineStore.close();
+        await engineStore.close();
+        await itsmStore?.close();
+        if (database.open) database.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/**
+ * Registers the receiver with the embedded API. A receiver URL of an earlier run on another
+ * loopback port is removed: notifications sent to it would fail and be retried for nothing.
+ */
+async function registerOwnWebhook(
+  itsm: ItsmServer,
+  store: ItsmStore,
+  appId: string,
+  receiverUrl: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const own = new URL(receiverUrl);
+  for (const webhook of await store.listWebhooks(appId)) {
+    let url: URL;
+    try {
+      url = new URL(webhook.url);
+    } catch {
+      continue;
+    }
+    if (url.pathname === RECEIVER_PATH && url.hostname === own.hostname && url.port !== own.port) {
+      await store.deleteWebhook(appId, webhook.id);
+      log(`itsm-api: removed the receiver webhook of an earlier run: ${webhook.url}`);
+    }
+  }
+  const { webhook, created } = await itsm.registerWebhook(receiverUrl);
+  log(
+    `itsm-api: webhook ${webhook.id} ${created ? 'registered' : 'already registered'}: ${webhook.url}`,
+  );
+}

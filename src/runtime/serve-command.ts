@@ -1,0 +1,232 @@
+// `itsm-rules serve`: the engine as users run it. Flags (with environment twins) map onto
+// startEngine; SIGHUP reloads the rules, SIGINT/SIGTERM shut down after the page in hand.
+
+import { RECEIVER_PATH } from '../webhook/receiver.js';
+import { type Command, type FlagSpec, list, positiveInt, UsageError } from './command.js';
+import { DEFAULT_ENGINE_PORT, DEFAULT_ENGINE_USER, RuleSetError, startEngine } from './engine.js';
+import { httpAllowFlag } from './rule-commands.js';
+import { RuleDirectoryError } from './rule-files.js';
+
+export const DEV_API_KEY = 'dev-api-key';
+export const DEV_APP_ID = 'itsm-rules-dev';
+
+const serveFlags: FlagSpec[] = [
+  {
+    name: 'port',
+    env: 'ITSM_RULES_PORT',
+    type: 'string',
+    default: String(DEFAULT_ENGINE_PORT),
+    placeholder: 'N',
+    description: 'port to listen on (0: any free port)',
+  },
+  {
+    name: 'host',
+    env: 'ITSM_RULES_HOST',
+    type: 'string',
+    default: '127.0.0.1',
+    placeholder: 'ADDR',
+    description: 'address to listen on',
+  },
+  {
+    name: 'rules',
+    env: 'ITSM_RULES_DIR',
+    type: 'string',
+    default: './rules',
+    placeholder: 'DIR',
+    description: 'folder of rule files; reloaded on change, keeping the last good set',
+  },
+  {
+    name: 'db',
+    env: 'ITSM_RULES_DB',
+    type: 'string',
+    default: './data/engine.db',
+    placeholder: 'PATH',
+    description:
+      "SQLite file of the engine's state (and, all-in-one, the embedded API's data), or :memory:",
+  },
+  {
+    name: 'api-url',
+    env: 'ITSM_API_URL',
+    type: 'string',
+    placeholder: 'URL',
+    description:
+      'the ITSM API to act through (https://itsm.example.com/v1); absent: serve the embedded API under /v1 (all-in-one)',
+  },
+  {
+    name: 'api-key',
+    env: 'ITSM_API_KEY',
+    type: 'string',
+    placeholder: 'KEY',
+    description: `application API key: API calls, webhook signatures and admin endpoints. Default all-in-one on loopback: ${DEV_API_KEY}`,
+  },
+  {
+    name: 'previous-key',
+    env: 'ITSM_PREVIOUS_KEYS',
+    type: 'string',
+    multiple: true,
+    placeholder: 'KEY',
+    description:
+      'an older API key still accepted on webhook signatures and admin calls during a rotation (repeatable; env: comma-separated)',
+  },
+  {
+    name: 'app-id',
+    env: 'ITSM_APP_ID',
+    type: 'string',
+    placeholder: 'ID',
+    description: `application id, answered in webhook handshakes. Default: ${DEV_APP_ID}`,
+  },
+  {
+    name: 'as-user',
+    env: 'ITSM_RULES_AS_USER',
+    type: 'string',
+    default: DEFAULT_ENGINE_USER,
+    placeholder: 'USER_ID',
+    description:
+      "the user the engine acts as (X-Kloudless-As-User); events by this user are the engine's own writes",
+  },
+  httpAllowFlag,
+  {
+    name: 'from',
+    env: 'ITSM_RULES_FROM',
+    type: 'string',
+    default: 'oldest',
+    placeholder: 'oldest|latest',
+    description:
+      "where an account's first drain starts: its oldest retained event, or only what happens from now on",
+  },
+  {
+    name: 'concurrency',
+    env: 'ITSM_RULES_CONCURRENCY',
+    type: 'string',
+    default: '4',
+    placeholder: 'N',
+    description: 'accounts drained at the same time (one drain per account at a time)',
+  },
+  {
+    name: 'page-size',
+    env: 'ITSM_RULES_PAGE_SIZE',
+    type: 'string',
+    default: '100',
+    placeholder: 'N',
+    description: 'events per page pulled from the API (1..1000)',
+  },
+  {
+    name: 'reload-interval',
+    env: 'ITSM_RULES_RELOAD_MS',
+    type: 'string',
+    default: '1000',
+    placeholder: 'MS',
+    description:
+      'how often the rules folder is checked for changes (0: no hot reload; SIGHUP still reloads)',
+  },
+  {
+    name: 'retention-days',
+    env: 'ITSM_RULES_RETENTION_DAYS',
+    type: 'string',
+    default: '30',
+    placeholder: 'N',
+    description: 'run records, plans and effects are kept this many days',
+  },
+  {
+    name: 'no-schedules',
+    env: 'ITSM_RULES_NO_SCHEDULES',
+    type: 'boolean',
+    description: 'do not run scheduled rules on the clock (POST /admin/schedules/run still does)',
+  },
+];
+
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary:
+    'run the engine: webhook receiver, drain, rules, scheduled rules, run records (all-in-one without --api-url)',
+  flags: serveFlags,
+  async run(values) {
+    const host = String(values.host);
+    const apiUrl = values['api-url'] as string | undefined;
+    const givenKey = values['api-key'] as string | undefined;
+    if (apiUrl) {
+      try {
+        const parsed = new URL(apiUrl);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+      } catch {
+        throw new UsageError(
+          `--api-url must be an http(s) URL such as https://itsm.example.com/v1, got ${JSON.stringify(apiUrl)}`,
+        );
+      }
+      if (!givenKey) throw new UsageError('--api-key is required with --api-url');
+    } else if (!givenKey && !isLoopback(host)) {
+      throw new UsageError(`--api-key is required when listening on ${host} (beyond loopback)`);
+    }
+    const from = String(values.from);
+    if (from !== 'oldest' && from !== 'latest') {
+      throw new UsageError(`--from must be oldest or latest, got ${JSON.stringify(from)}`);
+    }
+    const apiKey = givenKey ?? DEV_API_KEY;
+    const appId = (values['app-id'] as string | undefined) ?? DEV_APP_ID;
+    const rulesDir = String(values.rules);
+    const log = (line: string) => console.error(line);
+
+    let engine: Awaited<ReturnType<typeof startEngine>>;
+    try {
+      engine = await startEngine({
+        port: positiveInt('port', String(values.port), 0, 65_535),
+        host,
+        rulesDir,
+        db: String(values.db),
+        ...(apiUrl && { apiUrl }),
+        apiKey,
+        previousKeys: list(values['previous-key']),
+        appId,
+        engineUser: String(values['as-user']),
+        httpAllow: list(values['http-allow']),
+        from,
+        concurrency: positiveInt('concurrency', String(values.concurrency), 1, 64),
+        pageSize: positiveInt('page-size', String(values['page-size']), 1, 1000),
+        reloadIntervalMs: positiveInt('reload-interval', String(values['reload-interval']), 0),
+        retentionMs: positiveInt('retention-days', String(values['retention-days'])) * 86_400_000,
+        schedules: values['no-schedules'] !== true,
+        log,
+      });
+    } catch (error) {
+      if (error instanceof RuleSetError || error instanceof RuleDirectoryError) {
+        console.error(`itsm-rules serve: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    }
+    const rules = engine.rules();
+    console.log(
+      `itsm-rules listening on ${engine.url} (${rules.rules.length} rules from ${rulesDir}, db ${values.db})`,
+    );
+    console.log(`webhook receiver: ${engine.url}${RECEIVER_PATH}`);
+    console.log(
+      engine.itsm
+        ? `itsm-api (embedded, all-in-one): ${engine.apiUrl}, app ${appId}`
+        : `itsm-api: ${engine.apiUrl}; register ${engine.url}${RECEIVER_PATH} as the application's webhook`,
+    );
+    if (!givenKey) {
+      console.log(
+        `itsm-rules: no --api-key given; using the development key "${apiKey}" (loopback only)`,
+      );
+    }
+
+    const onHangup = () => void engine.reloadRules();
+    process.on('SIGHUP', onHangup);
+    await new Promise<void>((resolve) => {
+      const onSignal = () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    process.off('SIGHUP', onHangup);
+    console.log('itsm-rules: shutting down (finishing the page in hand)');
+    await engine.close();
+    return 0;
+  },
+};

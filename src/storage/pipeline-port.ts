@@ -1,0 +1,100 @@
+// The storage port of the webhook pipeline: per-account drain state (the events cursor and the
+// notifications not yet drained), the last known state of each object (the `previous` of an event
+// that carries no previous_metadata, and the object of a delete), and run records (what the
+// engine did with each event or scheduled object, and why). Small and async, so that the SQLite
+// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql.
+// Times are milliseconds since the epoch.
+
+export interface AccountState {
+  account: number;
+  /** The events cursor after the last finished page; null before the first page. */
+  cursor: string | null;
+  /** The last verified notification for the account; null if none yet. */
+  notifiedAt: number | null;
+  /** The last drain that reached the end of the event log; null if none yet. */
+  drainedAt: number | null;
+}
+
+export interface SnapshotRecord {
+  account: number;
+  objectId: string;
+  objectType: string;
+  /** The object as JSON. */
+  body: string;
+  /** The event that left the object in this state. */
+  eventId: string;
+  at: number;
+}
+
+/**
+ * - done: at least one rule matched, and every planned call succeeded (or nothing needed writing);
+ * - failed: a planned call failed for good (a 4xx, or an http call refused) or a rule failed at runtime;
+ * - no_match: the event was evaluated and no rule matched;
+ * - skipped: the event was not evaluated (the engine's own write with no `on.self` rule, an object
+ *   gone before it could be fetched, an object type the engine does not know).
+ */
+export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped'] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
+
+export interface NewRunRecord {
+  /** The plan key (`e:1:42`, `s:1:rule:tick:id`): one run per event, or per scheduled object and tick. */
+  key: string;
+  account: number;
+  /** The event id, or the schedule tick for a scheduled rule. */
+  eventId: string;
+  eventType: string;
+  objectType: string | null;
+  objectId: string | null;
+  selfHops: number;
+  outcome: RunOutcome;
+  /** The rules that matched or failed, in run order. */
+  rules: string[];
+  /** One line: what happened, for lists. */
+  summary: string;
+  /** JSON: rule outcomes, calls and notes, for "what happened and why". */
+  detail: string;
+  at: number;
+}
+
+export interface RunRecord extends NewRunRecord {
+  /** Assigned by the store, increasing: newer runs have larger ids. */
+  id: number;
+}
+
+export interface RunQuery {
+  account?: number;
+  objectId?: string;
+  /** Runs in which this rule matched or failed. */
+  ruleId?: string;
+  outcome?: RunOutcome;
+  /** Only runs with an id below this one (the next page of a newest-first list). */
+  before?: number;
+  /** At most this many runs, newest first. */
+  limit: number;
+}
+
+export interface PipelineStore {
+  /** Records a verified notification for the account (creating its state if needed). */
+  noteNotification(account: number, at: number): Promise<void>;
+  getAccount(account: number): Promise<AccountState | null>;
+  /** Every account with state, by account number. */
+  listAccounts(): Promise<AccountState[]>;
+  /**
+   * Stores the cursor after a finished page (null: start again from the oldest retained event).
+   * `at` is when the page was requested; with `drained` (the page reached the end of the log)
+   * it becomes drainedAt, so a notification noted after the request still counts as pending.
+   */
+  saveCursor(account: number, cursor: string | null, at: number, drained: boolean): Promise<void>;
+  getSnapshot(account: number, objectId: string): Promise<SnapshotRecord | null>;
+  /** Replaces the snapshot of the object. */
+  putSnapshot(snapshot: SnapshotRecord): Promise<void>;
+  deleteSnapshot(account: number, objectId: string): Promise<void>;
+  getRun(key: string): Promise<RunRecord | null>;
+  getRunById(id: number): Promise<RunRecord | null>;
+  /** Stores a run unless one is stored under its key; returns the run stored under the key. */
+  saveRun(run: NewRunRecord): Promise<RunRecord>;
+  listRuns(query: RunQuery): Promise<RunRecord[]>;
+  /** Deletes runs finished before `before`; returns how many. */
+  purgeRuns(before: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,115 @@
+// The SQLite adapter of the pipeline store: the shared pipeline storage contract on `:memory:`,
+// plus what only a file database or a shared connection shows (state surviving close and reopen,
+// a borrowed connection left open, every store of all-in-one mode in one database file).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeEffect, makeStoredPlan } from '../../test/storage/engine-contract.js';
+import {
+  describePipelineStoreContract,
+  makeRun,
+  makeSnapshot,
+} from '../../test/storage/pipeline-contract.js';
+import { loadMigrations } from '../runtime/node.js';
+import type { PipelineStore } from './pipeline-port.js';
+import { applyMigrations, createSqliteStore, openSqliteDatabase } from './sqlite.js';
+import { createSqliteEngineStore } from './sqlite-engine.js';
+import { createSqlitePipelineStore } from './sqlite-pipeline.js';
+
+describePipelineStoreContract('sqlite :memory:', async () =>
+  createSqlitePipelineStore({ path: ':memory:', migrations: loadMigrations() }),
+);
+
+describe('sqlite pipeline store on a file', () => {
+  let dir: string;
+  let path: string;
+  const opened: { close(): Promise<void> }[] = [];
+
+  const open = (): PipelineStore => {
+    const store = createSqlitePipelineStore({ path, migrations: loadMigrations() });
+    opened.push(store);
+    return store;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'itsm-pipeline-'));
+    path = join(dir, 'pipeline.db');
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps account state, snapshots and runs across close and reopen', async () => {
+    const first = open();
+    await first.noteNotification(1, 1_000);
+    await first.saveCursor(1, 'cursor-7', 900, true);
+    const snapshot = makeSnapshot();
+    await first.putSnapshot(snapshot);
+    const run = await first.saveRun(makeRun({ key: 'e:1:1', rules: ['escalate', 'notify'] }));
+    await first.close();
+
+    const second = open();
+    expect(await second.listAccounts()).toEqual([
+      { account: 1, cursor: 'cursor-7', notifiedAt: 1_000, drainedAt: 900 },
+    ]);
+    expect(await second.getSnapshot(snapshot.account, snapshot.objectId)).toEqual(snapshot);
+    expect(await second.getRunById(run.id)).toEqual(run);
+    expect(await second.listRuns({ ruleId: 'notify', limit: 10 })).toEqual([run]);
+    const next = await second.saveRun(makeRun({ key: 'e:1:2' }));
+    expect(next.id).toBeGreaterThan(run.id);
+  });
+
+  it('works on a connection it was given and leaves that connection open when closed', async () => {
+    const db = new Database(':memory:');
+    try {
+      applyMigrations(db, loadMigrations());
+      const store = createSqlitePipelineStore({ database: db });
+      await store.saveRun(makeRun({ key: 'old', at: 1, rules: ['escalate', 'notify'] }));
+      const kept = await store.saveRun(makeRun({ key: 'new', at: 3, rules: ['notify'] }));
+      expect(await store.purgeRuns(2)).toBe(1);
+      await store.close();
+      expect(db.open).toBe(true);
+      expect(db.prepare('SELECT key FROM pipeline_runs').all()).toEqual([{ key: 'new' }]);
+      // The rule rows of a purged run go with it: none is left to point at a missing run.
+      expect(db.prepare('SELECT run_id, rule_id FROM pipeline_run_rules').all()).toEqual([
+        { run_id: kept.id, rule_id: 'notify' },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('shares one connection with the ITSM and engine stores, all of them in one database file', async () => {
+    const db = openSqliteDatabase(path, loadMigrations());
+    try {
+      const itsm = createSqliteStore({ database: db });
+      const engine = createSqliteEngineStore({ database: db });
+      const pipeline = createSqlitePipelineStore({ database: db });
+      const { webhook } = await itsm.addWebhook('app', 'https://example.test/hook', '2026-03-02');
+      const plan = makeStoredPlan();
+      await engine.savePlan(plan);
+      await engine.recordEffect(makeEffect());
+      const run = await pipeline.saveRun(makeRun());
+      await pipeline.close();
+      await engine.close();
+      await itsm.close();
+      expect(db.open).toBe(true);
+      expect(await createSqlitePipelineStore({ database: db }).getRun(run.key)).toEqual(run);
+      db.close();
+
+      const itsmAgain = createSqliteStore({ path, migrations: loadMigrations() });
+      const engineAgain = createSqliteEngineStore({ path, migrations: loadMigrations() });
+      opened.push(itsmAgain, engineAgain);
+      expect(await itsmAgain.listWebhooks('app')).toEqual([webhook]);
+      expect(await engineAgain.getPlan(plan.key)).toEqual(plan);
+      expect(await engineAgain.latestEffectOn('inc-1')).toEqual(makeEffect());
+      expect(await open().getRun(run.key)).toEqual(run);
+    } finally {
+      if (db.open) db.close();
+    }
+  });
+});

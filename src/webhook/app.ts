@@ -1,0 +1,263 @@
+// The engine's HTTP face, the same Hono app on Node and on Workers: the webhook receiver, the
+// run records ("what happened to this incident, and why"), health, Prometheus metrics, and the
+// admin actions (run the due schedules now, reload the rules). Everything but the receiver (which
+// checks signatures) and /healthz needs the API key.
+import { Hono } from 'hono';
+import {
+  type PipelineStore,
+  RUN_OUTCOMES,
+  type RunOutcome,
+  type RunRecord,
+} from '../storage/pipeline-port.js';
+import { requireApiKey } from './auth.js';
+import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
+import type { EngineMetrics } from './metrics.js';
+import { type Notification, registerReceiver } from './receiver.js';
+import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
+
+export interface EngineAppOptions {
+  /** The application API key first, older ones during a rotation: signatures and admin access. */
+  keys: () => readonly string[];
+  appId: string;
+  pipelineStore: PipelineStore;
+  metrics: EngineMetrics;
+  /** Takes a verified notification; it must be durable (or queued) before it returns. */
+  enqueue(notification: Notification): void | Promise<void>;
+  runSchedules(request: ScheduleRequest): Promise<ScheduleSummary>;
+  /** Reloads the rule files; absent where rules are bundled (Workers). */
+  reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
+  /** What /healthz adds about the runtime (rules loaded, queue state). */
+  health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Brings the gauges up to date before /metrics renders them. */
+  refreshMetrics?(): Promise<void>;
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_RUNS_PAGE_SIZE = 20;
+export const MAX_RUNS_PAGE_SIZE = 100;
+
+export function createEngineApp(options: EngineAppOptions): Hono {
+  const app = new Hono({ strict: false });
+  app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
+  app.notFound(handleEngineNotFound);
+
+  registerReceiver(app, {
+    keys: options.keys,
+    appId: options.appId,
+    enqueue: options.enqueue,
+    metrics: options.metrics,
+    ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.log && { log: options.log }),
+  });
+
+  app.get('/healthz', async (c) =>
+    c.json({
+      ok: true,
+      service: 'itsm-rules',
+      app_id: options.appId,
+      ...(await options.health?.()),
+    }),
+  );
+
+  const admin = requireApiKey(options.keys);
+  app.use('/metrics', admin);
+  app.use('/runs', admin);
+  app.use('/runs/*', admin);
+  app.use('/admin/*', admin);
+
+  app.get('/metrics', async (c) => {
+    await options.refreshMetrics?.();
+    return c.body(options.metrics.render(), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    });
+  });
+
+  app.get('/runs', async (c) => {
+    const query = parseRunQuery(new URL(c.req.url).searchParams);
+    const runs = await options.pipelineStore.listRuns({ ...query, limit: query.limit + 1 });
+    const page = runs.slice(0, query.limit);
+    const last = page.at(-1);
+    let next: string | null = null;
+    if (runs.length > query.limit && last) {
+      const params = new URL(c.req.url).searchParams;
+      params.set('before', String(last.id));
+      next = `/runs?${params.toString()}`;
+    }
+    return c.json({
+      type: 'run_list',
+      count: page.length,
+      objects: page.map(renderRun),
+      next_before: runs.length > query.limit && last ? last.id : null,
+      next,
+    });
+  });
+
+  app.get('/runs/:id', async (c) => {
+    const id = c.req.param('id');
+    const run = /^\d+$/.test(id)
+      ? await options.pipelineStore.getRunById(Number(id))
+      : await options.pipelineStore.getRun(id);
+    if (!run) throw new EngineHttpError(404, 'not_found', `no run ${JSON.stringify(id)}`);
+    return c.json(renderRun(run));
+  });
+
+  app.post('/admin/schedules/run', async (c) => {
+    const request = parseScheduleRequest(await c.req.text());
+    const summary = await options.runSchedules(request);
+    return c.json(summary, summary.errors.length > 0 ? 207 : 200);
+  });
+
+  app.post('/admin/rules/reload', async (c) => {
+    if (!options.reloadRules) {
+      throw new EngineHttpError(
+        404,
+        'not_found',
+        'rules are bundled at build time here; deploy again to change them',
+      );
+    }
+    const result = await options.reloadRules();
+    return c.json(result, result.ok ? 200 : 422);
+  });
+
+  for (const path of ['/admin/schedules/run', '/admin/rules/reload']) {
+    app.all(path, () => {
+      throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
+    });
+  }
+  return app;
+}
+
+interface ParsedRunQuery {
+  account?: number;
+  objectId?: string;
+  ruleId?: string;
+  outcome?: RunOutcome;
+  before?: number;
+  limit: number;
+}
+
+const RUN_QUERY_PARAMS = ['account', 'object_id', 'rule_id', 'outcome', 'before', 'page_size'];
+
+function parseRunQuery(params: URLSearchParams): ParsedRunQuery {
+  for (const name of params.keys()) {
+    if (!RUN_QUERY_PARAMS.includes(name)) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `unknown query parameter ${JSON.stringify(name)}; use ${RUN_QUERY_PARAMS.join(', ')}`,
+      );
+    }
+  }
+  const whole = (name: string, min: number, max: number): number | undefined => {
+    const text = params.get(name);
+    if (text === null) return undefined;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+      );
+    }
+    return value;
+  };
+  const outcome = params.get('outcome');
+  if (outcome !== null && !(RUN_OUTCOMES as readonly string[]).includes(outcome)) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `outcome must be one of ${RUN_OUTCOMES.join(', ')}, got ${JSON.stringify(outcome)}`,
+    );
+  }
+  const account = whole('account', 1, Number.MAX_SAFE_INTEGER);
+  const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
+  const objectId = params.get('object_id');
+  const ruleId = params.get('rule_id');
+  return {
+    ...(account !== undefined && { account }),
+    ...(objectId !== null && { objectId }),
+    ...(ruleId !== null && { ruleId }),
+    ...(outcome !== null && { outcome: outcome as RunOutcome }),
+    ...(before !== undefined && { before }),
+    limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
+  };
+}
+
+function parseScheduleRequest(text: string): ScheduleRequest {
+  if (text.trim() === '') return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `the body must be JSON {rules?, at?, accounts?}: ${(error as Error).message}`,
+    );
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      'the body must be a JSON object {rules?, at?, accounts?}',
+    );
+  }
+  const { rules, at, accounts, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use rules, at, accounts`,
+    );
+  }
+  const request: ScheduleRequest = {};
+  if (rules !== undefined) {
+    if (!Array.isArray(rules) || !rules.every((r) => typeof r === 'string')) {
+      throw new EngineHttpError(400, 'invalid_parameters', 'rules must be a list of rule ids');
+    }
+    request.rules = rules;
+  }
+  if (at !== undefined) {
+    const date = typeof at === 'string' ? new Date(at) : null;
+    if (!date || Number.isNaN(date.getTime())) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `at must be an ISO 8601 time such as 2026-11-28T10:15:00Z, got ${JSON.stringify(at)}`,
+      );
+    }
+    request.at = date;
+  }
+  if (accounts !== undefined) {
+    if (
+      !Array.isArray(accounts) ||
+      !accounts.every((a) => typeof a === 'number' && Number.isSafeInteger(a) && a > 0)
+    ) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        'accounts must be a list of account numbers',
+      );
+    }
+    request.accounts = accounts;
+  }
+  return request;
+}
+
+export function renderRun(run: RunRecord) {
+  return {
+    id: run.id,
+    key: run.key,
+    account: run.account,
+    event: { id: run.eventId, type: run.eventType },
+    object: run.objectId === null ? null : { type: run.objectType, id: run.objectId },
+    self_hops: run.selfHops,
+    outcome: run.outcome,
+    rules: run.rules,
+    summary: run.summary,
+    at: new Date(run.at).toISOString(),
+    detail: JSON.parse(run.detail) as unknown,
+  };
+}

@@ -1,0 +1,392 @@
+// The drain: what a notification for an account sets off. Pull the account's events after the
+// stored cursor, page by page; for each event, skip it if it already has a run record, tell the
+// engine's own writes (echoes) from other changes, fetch the changed object, take `previous`
+// from the event or the last snapshot, evaluate, execute and write the run record. The cursor
+// moves only after every event of a page is done, so a crash or a failure at any point is
+// followed by a re-run of the same page, which the run records and the stored plans make
+// harmless. Runtime-neutral: Node drives it from an in-process queue, Workers from a Queue.
+
+import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
+import { evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
+import { executePlan, type HttpOptions, PlanInterruptedError } from '../engine/execute.js';
+import type { RuleSet } from '../engine/load.js';
+import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
+import {
+  ItsmApiError,
+  type ItsmClient,
+  ItsmRequestError,
+  ItsmResponseError,
+} from '../itsm/client.js';
+import { COLLECTION_PATHS, isObjectType, type ObjectType } from '../itsm/fields.js';
+import type { ItsmEvent } from '../itsm/schemas.js';
+import type { EngineStore } from '../storage/engine-port.js';
+import type { NewRunRecord, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
+import type { EngineMetrics } from './metrics.js';
+
+export const DEFAULT_PAGE_SIZE = 100;
+
+export interface PipelineDeps {
+  /** The ITSM API client; it sends X-Kloudless-As-User: `engineUser` on every request. */
+  client: ItsmClient;
+  engineStore: EngineStore;
+  pipelineStore: PipelineStore;
+  /** The rule set in force (a reload swaps it between events). */
+  rules: () => RuleSet;
+  /** The user the engine acts as: events by this user are the engine's own writes. */
+  engineUser: string;
+  http?: HttpOptions;
+  now?: () => number;
+  log?: (line: string) => void;
+  metrics?: EngineMetrics;
+  /** Events per page; default 100. */
+  pageSize?: number;
+  /** Where an account with no stored cursor starts: its oldest retained event (default), or now. */
+  from?: 'oldest' | 'latest';
+}
+
+export interface DrainOptions {
+  /** Asked after each page: true ends the drain there (the page in hand is finished first). */
+  shouldStop?: () => boolean;
+}
+
+export interface DrainResult {
+  account: number;
+  pages: number;
+  /** Events looked at, replays included. */
+  events: number;
+  /** Events that already had a run record (a replayed page). */
+  duplicates: number;
+  /** True when the drain reached the end of the event log. */
+  caughtUp: boolean;
+  cursor: string | null;
+}
+
+/**
+ * A failure that may pass (the API unavailable or rate limiting, the network): the drain stops
+ * with the cursor where it was, and is tried again later.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof PlanInterruptedError || error instanceof ItsmRequestError) return true;
+  if (error instanceof ItsmApiError) {
+    return error.retryable || error.status >= 500 || error.status === 429 || error.status === 408;
+  }
+  return false;
+}
+
+function isExpiredCursor(error: unknown): boolean {
+  return (
+    error instanceof ItsmApiError &&
+    error.status === 400 &&
+    /cursor .*expired/i.test(error.body?.message ?? error.message)
+  );
+}
+
+export async function drainAccount(
+  deps: PipelineDeps,
+  account: number,
+  options: DrainOptions = {},
+): Promise<DrainResult> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? (() => {});
+  const state = await deps.pipelineStore.getAccount(account);
+  let cursor = state?.cursor ?? null;
+  const result: DrainResult = {
+    account,
+    pages: 0,
+    events: 0,
+    duplicates: 0,
+    caughtUp: false,
+    cursor,
+  };
+
+  if (cursor === null && state?.drainedAt == null && deps.from === 'latest') {
+    // Only what happens from now on: nothing before the first notification is acted on.
+    cursor = await deps.client.latestCursor(account);
+    await deps.pipelineStore.saveCursor(account, cursor, now(), false);
+    log(`drain: account ${account} starts at the newest event (--from latest)`);
+  }
+
+  let recovered = false;
+  for (;;) {
+    const requestedAt = now();
+    let page: Awaited<ReturnType<ItsmClient['events']>>;
+    try {
+      page = await deps.client.events(account, {
+        ...(cursor !== null && { cursor }),
+        pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
+      });
+    } catch (error) {
+      if (!isExpiredCursor(error) || recovered) throw error;
+      // Events between the cursor and the oldest retained one are gone from the API: they can
+      // no longer be acted on. Say so loudly, then go on from what is still there.
+      log(
+        `drain: ERROR account ${account}: the stored cursor ${cursor} has expired (the API no longer retains the events after it); events in the gap cannot be processed; recovering from the oldest retained event`,
+      );
+      recovered = true;
+      cursor = null;
+      await deps.pipelineStore.saveCursor(account, null, requestedAt, false);
+      continue;
+    }
+    for (const event of page.objects) {
+      const outcome = await processEvent(deps, event);
+      result.events++;
+      if (outcome.duplicate) result.duplicates++;
+    }
+    const caughtUp = page.remaining === 0 || page.objects.length === 0;
+    await deps.pipelineStore.saveCursor(account, page.cursor, requestedAt, caughtUp);
+    cursor = page.cursor;
+    result.pages++;
+    result.cursor = cursor;
+    deps.metrics?.eventsRemaining.set({ account: String(account) }, page.remaining);
+    if (caughtUp) {
+      result.caughtUp = true;
+      return result;
+    }
+    if (options.shouldStop?.()) return result;
+  }
+}
+
+export interface ProcessedEvent {
+  run: RunRecord;
+  /** True when the event already had a run record and nothing was done again. */
+  duplicate: boolean;
+}
+
+/** Runs one event through the engine (at most once: a second call returns the first run). */
+export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promise<ProcessedEvent> {
+  const now = deps.now ?? Date.now;
+  const key = eventPlanKey(event.account, event.id);
+  const existing = await deps.pipelineStore.getRun(key);
+  if (existing) return { run: existing, duplicate: true };
+
+  const engineEvent: EngineEvent = {
+    id: event.id,
+    type: event.type,
+    account: event.account,
+    at: event.modified,
+    user_id: event.user_id,
+  };
+  const metadata = event.metadata as Record<string, unknown> & { id: string; type: string };
+  const input: RunInput = {
+    key,
+    event: engineEvent,
+    objectType: metadata.type,
+    objectId: metadata.id,
+    selfHops: 0,
+    at: now(),
+  };
+  const finish = async (record: NewRunRecord) => {
+    const run = await deps.pipelineStore.saveRun({ ...record, at: now() });
+    countRun(deps.metrics, run);
+    return { run, duplicate: false };
+  };
+
+  if (!isObjectType(metadata.type)) {
+    return finish(skippedRun(input, `the object type ${JSON.stringify(metadata.type)} is unknown`));
+  }
+  const objectType: ObjectType = metadata.type;
+  const ruleSet = deps.rules();
+
+  try {
+    if (event.user_id !== null && event.user_id === deps.engineUser) {
+      input.selfHops = await hopsOf(deps.engineStore, metadata.id);
+      const follows = ruleSet.rules.some(
+        (rule) => rule.enabled && rule.trigger.self && rule.trigger.types.includes(objectType),
+      );
+      if (!follows) {
+        await remember(deps, event, objectType, metadata, null);
+        return finish(
+          skippedRun(
+            input,
+            `the engine's own write (hop ${input.selfHops}), and no rule for ${objectType} has on.self`,
+          ),
+        );
+      }
+      if (input.selfHops >= MAX_SELF_HOPS) {
+        return finish(
+          skippedRun(
+            input,
+            `the engine's own write at hop ${input.selfHops}: chains of on.self rules stop after ${MAX_SELF_HOPS} hops`,
+          ),
+        );
+      }
+    }
+
+    const snapshot = await deps.pipelineStore.getSnapshot(event.account, metadata.id);
+    const known = snapshot ? (JSON.parse(snapshot.body) as Record<string, unknown>) : null;
+    let object: Record<string, unknown>;
+    let previous: Record<string, unknown> | null = null;
+    let changed: string[] | undefined;
+    if (event.type === 'delete') {
+      // The API returns only {id, type, api} for a deleted object: its last known state is ours.
+      object = known ?? metadata;
+    } else {
+      const fetched = await fetchObject(deps.client, event.account, objectType, metadata);
+      if (fetched === null) {
+        return finish(
+          skippedRun(
+            input,
+            `the ${objectType} was deleted before it could be read; its delete event follows`,
+          ),
+        );
+      }
+      object = fetched;
+      if (event.type === 'update') {
+        previous = (event.previous_metadata as Record<string, unknown> | undefined) ?? known;
+        // What this event changed is read from the event itself when it carries both states:
+        // the object fetched now may already hold later changes, and those are later events'.
+        if (event.previous_metadata && isFullObject(metadata)) {
+          changed = changedFields('update', metadata, event.previous_metadata);
+        }
+      }
+    }
+
+    const evaluation = await evaluateEvent(
+      ruleSet,
+      {
+        key,
+        event: engineEvent,
+        objectType,
+        object,
+        previous,
+        ...(changed && { changed }),
+        now: new Date(now()),
+        selfHops: input.selfHops,
+      },
+      deps.engineStore,
+    );
+    const execution =
+      evaluation.plan.calls.length > 0
+        ? await executePlan(evaluation.plan, {
+            client: deps.client,
+            store: deps.engineStore,
+            ...(deps.http && { http: deps.http }),
+            now,
+          })
+        : null;
+
+    await remember(deps, event, objectType, metadata, object);
+    return finish(evaluatedRun(input, evaluation, execution));
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    // Anything else will fail the same way on every try: record it on the event's run, loudly,
+    // and go on, so that one bad event never blocks the account.
+    const message = error instanceof Error ? error.message : String(error);
+    deps.log?.(`drain: ERROR event ${event.id} of account ${event.account}: ${message}`);
+    return finish({
+      ...skippedRun(input, `failed: ${message}`),
+      outcome: 'failed',
+    });
+  }
+}
+
+/**
+ * Keeps the object's state after the event: the `previous` of its next event if that one
+ * carries no previous_metadata, and the object of its delete. The event's own metadata is the
+ * state right after the event; the object fetched later is the fallback when metadata is partial.
+ */
+async function remember(
+  deps: PipelineDeps,
+  event: ItsmEvent,
+  objectType: ObjectType,
+  metadata: Record<string, unknown> & { id: string },
+  fetched: Record<string, unknown> | null,
+): Promise<void> {
+  if (event.type === 'delete') {
+    await deps.pipelineStore.deleteSnapshot(event.account, metadata.id);
+    return;
+  }
+  const state = isFullObject(metadata) ? metadata : fetched;
+  if (state === null) return;
+  await deps.pipelineStore.putSnapshot({
+    account: event.account,
+    objectId: metadata.id,
+    objectType,
+    body: JSON.stringify(state),
+    eventId: event.id,
+    at: (deps.now ?? Date.now)(),
+  });
+}
+
+/**
+ * How many hops of engine writes led to this event: one more than the plan whose call last
+ * wrote the object. An engine write with no recorded effect (a crash between the call and its
+ * record) counts as hop 1.
+ */
+async function hopsOf(store: EngineStore, objectId: string): Promise<number> {
+  const effect = await store.latestEffectOn(objectId);
+  if (!effect) return 1;
+  const plan = await store.getPlan(effect.planKey);
+  const selfHops = plan ? (JSON.parse(plan.body) as { selfHops?: unknown }).selfHops : 0;
+  return (typeof selfHops === 'number' ? selfHops : 0) + 1;
+}
+
+/** An event's metadata holds the whole object (not just {id, type, api}). */
+function isFullObject(metadata: Record<string, unknown>): boolean {
+  return Object.keys(metadata).some((key) => !['id', 'type', 'api', 'href'].includes(key));
+}
+
+async function fetchObject(
+  client: ItsmClient,
+  account: number,
+  type: ObjectType,
+  metadata: Record<string, unknown>,
+): Promise<Record<string, unknown> | null> {
+  const query: Record<string, string> = {};
+  if (type === 'object') {
+    const rawType = rawTypeOf(metadata);
+    if (rawType) query.raw_type = rawType;
+  }
+  try {
+    const response = await client.request({
+      method: 'GET',
+      path: `accounts/${account}/itsm/${COLLECTION_PATHS[type].plural}/${encodeURIComponent(String(metadata.id))}`,
+      query,
+    });
+    if (response.body === null || typeof response.body !== 'object') {
+      throw new ItsmResponseError(
+        `GET ${type} ${String(metadata.id)} answered ${response.status} without an object`,
+        {
+          status: response.status,
+          method: 'GET',
+          path: `${type}/${String(metadata.id)}`,
+          issues: [],
+        },
+      );
+    }
+    return response.body as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof ItsmApiError && (error.status === 404 || error.status === 410))
+      return null;
+    throw error;
+  }
+}
+
+/** A generic object's upstream table, from its raw data or its href's `raw_type`. */
+function rawTypeOf(metadata: Record<string, unknown>): string | null {
+  const raw = metadata.raw as { type?: unknown } | undefined;
+  if (typeof raw?.type === 'string') return raw.type;
+  if (typeof metadata.href === 'string') {
+    try {
+      return new URL(metadata.href).searchParams.get('raw_type');
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+export function countRun(metrics: EngineMetrics | undefined, run: RunRecord): void {
+  if (!metrics) return;
+  metrics.eventsProcessed.inc({ outcome: run.outcome });
+  const detail = JSON.parse(run.detail) as {
+    rules?: { ruleId: string; verdict: string }[];
+    calls?: { outcome: string; earlier: boolean }[];
+  };
+  for (const rule of detail.rules ?? []) {
+    if (rule.verdict === 'matched') metrics.rulesMatched.inc({ rule: rule.ruleId });
+  }
+  for (const call of detail.calls ?? []) {
+    if (!call.earlier) metrics.actions.inc({ outcome: call.outcome });
+  }
+}

@@ -1,0 +1,138 @@
+// The in-process drain queue (the Node form of the design's queue; Workers use a Cloudflare
+// Queue instead). One drain at a time per account, different accounts concurrently up to a
+// bound. A notification for an account being drained marks it to be drained once more after,
+// so no notification is lost and any number of them cause at most one extra drain. A drain that
+// fails is retried after an exponential backoff with jitter; the account's state (its cursor)
+// is untouched by the failure, so nothing is lost, only delayed.
+
+export interface DrainQueueOptions {
+  /** Drains one account; `shouldStop` turns true when the queue is closing. */
+  drain(account: number, shouldStop: () => boolean): Promise<unknown>;
+  /** Accounts drained at once; default 4. */
+  concurrency?: number;
+  /** First retry delay after a failed drain; doubled per failure. Default 1 s. */
+  retryBaseMs?: number;
+  /** Cap on a retry delay. Default 60 s. */
+  retryMaxMs?: number;
+  random?: () => number;
+  log?: (line: string) => void;
+  /** Called for each failed drain, before its retry is scheduled. */
+  onFailure?: (account: number, error: unknown, delayMs: number) => void;
+}
+
+export interface DrainQueueStatus {
+  running: number[];
+  pending: number[];
+  /** Accounts waiting for a retry, with the number of failures in a row. */
+  retrying: { account: number; failures: number }[];
+}
+
+export interface DrainQueue {
+  notify(account: number): void;
+  /** Resolves when nothing is running, pending or waiting for a retry. */
+  idle(): Promise<void>;
+  status(): DrainQueueStatus;
+  /** Stops taking work; running drains finish the page in hand. Pending work is dropped. */
+  close(): Promise<void>;
+}
+
+export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const baseMs = options.retryBaseMs ?? 1_000;
+  const maxMs = options.retryMaxMs ?? 60_000;
+  const random = options.random ?? Math.random;
+  const pending: number[] = [];
+  const running = new Map<number, Promise<void>>();
+  const again = new Set<number>();
+  const failures = new Map<number, number>();
+  const timers = new Map<number, ReturnType<typeof setTimeout>>();
+  let idleWaiters: (() => void)[] = [];
+  let closed = false;
+
+  const isIdle = () => running.size === 0 && pending.length === 0 && timers.size === 0;
+  const settle = () => {
+    if (!isIdle()) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+
+  const pump = () => {
+    while (!closed && running.size < concurrency && pending.length > 0) {
+      const account = pending.shift() as number;
+      running.set(account, run(account));
+    }
+    settle();
+  };
+
+  const run = async (account: number): Promise<void> => {
+    // Yield first, so that `running` holds this drain before it can finish.
+    await Promise.resolve();
+    try {
+      await options.drain(account, () => closed);
+      failures.delete(account);
+    } catch (error) {
+      const count = (failures.get(account) ?? 0) + 1;
+      failures.set(account, count);
+      // Full jitter over an exponential ceiling: many accounts failing together (the API down)
+      // do not come back in step.
+      const ceiling = Math.min(maxMs, baseMs * 2 ** (count - 1));
+      const delay = Math.round(ceiling / 2 + (random() * ceiling) / 2);
+      options.onFailure?.(account, error, delay);
+      if (!closed) {
+        again.delete(account);
+        timers.set(
+          account,
+          setTimeout(() => {
+            timers.delete(account);
+            enqueue(account);
+          }, delay),
+        );
+      }
+    } finally {
+      running.delete(account);
+      if (again.delete(account)) enqueue(account);
+      pump();
+    }
+  };
+
+  const enqueue = (account: number) => {
+    if (closed) return;
+    if (running.has(account)) {
+      again.add(account);
+      return;
+    }
+    // A retry already waiting will drain this account; a notification does not cut the
+    // backoff short (the API is failing), it is served by that drain.
+    if (timers.has(account) || pending.includes(account)) return;
+    pending.push(account);
+    pump();
+  };
+
+  return {
+    notify: enqueue,
+    idle() {
+      if (isIdle()) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    status() {
+      return {
+        running: [...running.keys()],
+        pending: [...pending],
+        retrying: [...timers.keys()].map((account) => ({
+          account,
+          failures: failures.get(account) ?? 0,
+        })),
+      };
+    },
+    async close() {
+      closed = true;
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      pending.length = 0;
+      again.clear();
+      await Promise.all(running.values());
+      settle();
+    },
+  };
+}

@@ -1,0 +1,259 @@
+// The webhook receiver: `POST /webhooks/kloudless`. It reads the raw body under a size cap,
+// verifies `X-Kloudless-Signature` on those exact bytes before looking at them, answers the
+// registration handshake with the application id, and enqueues `{account, subscription}`,
+// acknowledging at once: the events themselves are pulled later by the drain. Only an enqueued
+// notification gets a 2xx, so the sender retries anything the engine could not take.
+import type { Env, Hono, Schema } from 'hono';
+import { verifySignature } from '../itsm/signature.js';
+import { EngineHttpError, errorResponse, jsonResponse } from './errors.js';
+import type { EngineMetrics } from './metrics.js';
+
+export const RECEIVER_PATH = '/webhooks/kloudless';
+export const SIGNATURE_HEADER = 'X-Kloudless-Signature';
+export const DEFAULT_RECEIVER_MAX_BODY = 64 * 1024;
+
+export interface Notification {
+  account: number;
+  /** The webhook id the sender notified; null for the legacy form body, which has none. */
+  subscription: number | null;
+}
+
+export interface ReceiverOptions {
+  /** The API key first, older keys during rotation; a function so a reload can change them. */
+  keys: () => readonly string[];
+  /** The application id, the plain-text answer to the registration handshake. */
+  appId: string;
+  /** Largest accepted body in bytes; larger ones get a 413. Default 64 KiB. */
+  maxBodyBytes?: number;
+  /** Hands the notification to the queue; a throw or rejection makes the answer a 503. */
+  enqueue(notification: Notification): void | Promise<void>;
+  metrics?: EngineMetrics;
+  log?: (line: string) => void;
+}
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const badBody = (message: string) => new EngineHttpError(400, 'invalid_parameters', message);
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
+/** A positive whole number given as a JSON number or a string of digits. */
+function positiveWholeNumber(value: unknown, field: string): number {
+  // 15 digits keeps every accepted string exactly representable as a number.
+  const parsed =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d{1,15}$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  if (Number.isSafeInteger(parsed) && parsed > 0) return parsed;
+  throw badBody(
+    `${field} must be a positive whole number (a number or a string of digits), got ${describe(value)}`,
+  );
+}
+
+function optionalSubscription(value: unknown): number | null {
+  return value === undefined || value === null ? null : positiveWholeNumber(value, 'subscription');
+}
+
+function fromJson(value: unknown): Notification | 'handshake' {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw badBody(
+      `the body must be a JSON object {"account", "subscription"}, got ${describe(value)}`,
+    );
+  }
+  const record = value as Record<string, unknown>;
+  if (!Object.hasOwn(record, 'account')) return 'handshake';
+  return {
+    account: positiveWholeNumber(record.account, 'account'),
+    subscription: optionalSubscription(record.subscription),
+  };
+}
+
+function single(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name);
+  if (values.length > 1) throw badBody(`the form body gives ${name} ${values.length} times`);
+  return values[0];
+}
+
+function fromForm(text: string): Notification | 'handshake' {
+  const params = new URLSearchParams(text);
+  const account = single(params, 'account');
+  if (account === undefined) return 'handshake';
+  const subscription = single(params, 'subscription');
+  return {
+    account: positiveWholeNumber(account, 'account'),
+    subscription:
+      subscription === undefined ? null : positiveWholeNumber(subscription, 'subscription'),
+  };
+}
+
+/**
+ * The notification in a (verified) body, or 'handshake' for a body without an account: empty, or
+ * a JSON object / form body with no `account` key at all. JSON is tried whatever the content type
+ * says, since senders label it loosely; the legacy form body `account=<id>` is read only when
+ * labelled as a form. Anything else throws an EngineHttpError 400 naming the problem.
+ */
+export function parseNotification(
+  body: Uint8Array,
+  contentType: string | null,
+): Notification | 'handshake' {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw badBody('the body is not valid UTF-8');
+  }
+  if (text.trim() === '') return 'handshake';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+    if (mediaType === FORM_TYPE) return fromForm(text);
+    throw badBody(
+      `the body is not valid JSON (${(error as Error).message}); send {"account": <id>, "subscription": <id>} as application/json, or account=<id> as ${FORM_TYPE}`,
+    );
+  }
+  return fromJson(json);
+}
+
+const tooLarge = (max: number) =>
+  new EngineHttpError(
+    413,
+    'payload_too_large',
+    `the body is larger than the limit of ${max} bytes for a webhook notification`,
+  );
+
+/**
+ * The raw body, refusing more than `max` bytes: by Content-Length before reading, and by counting
+ * while reading, since a chunked body announces no length (and a declared one can lie).
+ */
+async function readBody(request: Request, max: number): Promise<Uint8Array> {
+  const declared = request.headers.get('Content-Length')?.trim();
+  if (declared && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge(max);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      throw badBody(`the body could not be read (${(error as Error).message})`);
+    }
+    if (chunk.done) break;
+    total += chunk.value.byteLength;
+    if (total > max) {
+      // Stop the sender's upload instead of draining bytes that will be thrown away.
+      await reader.cancel().catch(() => {});
+      throw tooLarge(max);
+    }
+    chunks.push(chunk.value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+type RejectReason = 'signature' | 'body' | 'too_large' | 'unavailable';
+
+/** Adds the receiver route (and a 405 for every other method on its path) to `app`. */
+export function registerReceiver<E extends Env, S extends Schema, B extends string>(
+  app: Hono<E, S, B>,
+  options: ReceiverOptions,
+): void {
+  const max = options.maxBodyBytes ?? DEFAULT_RECEIVER_MAX_BODY;
+  const log = options.log ?? (() => {});
+  // Responses are built here rather than thrown, so the route behaves the same under any onError.
+  const reject = (reason: RejectReason, error: EngineHttpError): Response => {
+    options.metrics?.webhooksRejected.inc({ reason });
+    return errorResponse(error);
+  };
+
+  app.post(RECEIVER_PATH, async (c) => {
+    let body: Uint8Array;
+    try {
+      body = await readBody(c.req.raw, max);
+    } catch (error) {
+      if (!(error instanceof EngineHttpError)) throw error;
+      log(`webhook: refused a notification: ${error.message}`);
+      return reject(error.status === 413 ? 'too_large' : 'body', error);
+    }
+
+    // Nothing about the body is looked at before this: unsigned input gets a 401 whatever it holds.
+    // The signature itself is never logged: a valid one could be replayed.
+    const signature = c.req.header(SIGNATURE_HEADER);
+    if (!(await verifySignature(body, signature, options.keys()))) {
+      const problem = signature ? 'does not match the body' : 'is missing';
+      log(`webhook: refused a notification whose ${SIGNATURE_HEADER} ${problem}`);
+      return reject(
+        'signature',
+        new EngineHttpError(
+          401,
+          'unauthorized',
+          `${SIGNATURE_HEADER} ${problem}: it must be the Base64 HMAC-SHA256 of the exact body, keyed with the API key`,
+        ),
+      );
+    }
+
+    let notification: Notification | 'handshake';
+    try {
+      notification = parseNotification(body, c.req.header('Content-Type') ?? null);
+    } catch (error) {
+      if (!(error instanceof EngineHttpError)) throw error;
+      log(`webhook: refused a signed notification: ${error.message}`);
+      return reject('body', error);
+    }
+    if (notification === 'handshake') {
+      return new Response(options.appId, {
+        status: 200,
+        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      });
+    }
+
+    try {
+      await options.enqueue(notification);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      log(
+        `webhook: could not enqueue the notification of account ${notification.account} (${reason}); answered 503 so the sender retries`,
+      );
+      return reject(
+        'unavailable',
+        new EngineHttpError(
+          503,
+          'unavailable',
+          'the notification could not be queued; retry later',
+          {},
+          { cause: error },
+        ),
+      );
+    }
+    options.metrics?.webhooksAccepted.inc();
+    return jsonResponse(200, { accepted: true, account: notification.account });
+  });
+
+  app.all(RECEIVER_PATH, () =>
+    errorResponse(
+      new EngineHttpError(
+        405,
+        'method_not_allowed',
+        `${RECEIVER_PATH} accepts only POST (signed webhook notifications)`,
+        { Allow: 'POST' },
+      ),
+    ),
+  );
+}

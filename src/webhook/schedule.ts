@@ -1,0 +1,207 @@
+// Scheduled rules: at a tick (a whole UTC minute), each due rule is evaluated once for every
+// object of its types whose `active` is not false, in every account the engine knows. Each
+// (account, rule, tick, object) has its own plan key and run record, so running a tick again
+// (a retry, an operator's "run now", a second cron delivery) acts only where it has not acted.
+// Runtime-neutral: the Node timer and the Workers cron trigger both call `runSchedules`.
+import { Cron } from 'croner';
+import { type EngineEvent, schedulePlanKey } from '../engine/context.js';
+import { evaluateEvent } from '../engine/evaluate.js';
+import { executePlan } from '../engine/execute.js';
+import type { RuleSet } from '../engine/load.js';
+import type { Rule } from '../engine/rule.js';
+import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
+import { ItsmApiError } from '../itsm/client.js';
+import { formatIsoDate } from '../itsm/schemas.js';
+import type { RunOutcome } from '../storage/pipeline-port.js';
+import { countRun, isTransient, type PipelineDeps } from './drain.js';
+import { EngineHttpError } from './errors.js';
+
+/** The minute `date` falls in. */
+export function tickOf(date: Date): Date {
+  const tick = new Date(date.getTime());
+  tick.setUTCSeconds(0, 0);
+  return tick;
+}
+
+/** The enabled scheduled rules whose cron expression (UTC) matches the tick's minute. */
+export function dueRules(ruleSet: RuleSet, tick: Date): Rule[] {
+  return ruleSet.index.scheduled.filter((rule) => {
+    const cron = new Cron(rule.trigger.schedule as string, { paused: true, timezone: 'UTC' });
+    try {
+      return cron.match(tickOf(tick));
+    } finally {
+      cron.stop();
+    }
+  });
+}
+
+export interface ScheduleRunOptions {
+  tick: Date;
+  /** The rules to run (scheduled ones, enabled or not asked); default: those due at the tick. */
+  rules?: readonly Rule[];
+  accounts: readonly number[];
+}
+
+export interface ScheduleSummary {
+  tick: string;
+  rules: string[];
+  accounts: number[];
+  /** Objects evaluated (each a run record), replays of the tick not included. */
+  objects: number;
+  /** Objects that already had a run for this tick. */
+  duplicates: number;
+  outcomes: Record<RunOutcome, number>;
+  /** (rule, account) pairs that could not finish: the API failing. Running the tick again finishes them. */
+  errors: string[];
+}
+
+export async function runSchedules(
+  deps: PipelineDeps,
+  options: ScheduleRunOptions,
+): Promise<ScheduleSummary> {
+  const now = deps.now ?? Date.now;
+  const tick = formatIsoDate(tickOf(options.tick));
+  const rules = options.rules ?? dueRules(deps.rules(), options.tick);
+  const ruleSet = deps.rules();
+  const summary: ScheduleSummary = {
+    tick,
+    rules: rules.map((rule) => rule.id),
+    accounts: [...options.accounts],
+    objects: 0,
+    duplicates: 0,
+    outcomes: { done: 0, failed: 0, no_match: 0, skipped: 0 },
+    errors: [],
+  };
+
+  for (const rule of rules) {
+    for (const account of options.accounts) {
+      try {
+        for (const type of rule.trigger.types) {
+          if (type === 'object') {
+            summary.errors.push(
+              `${rule.id}: generic objects cannot be listed without a raw_type, so they are not swept`,
+            );
+            continue;
+          }
+          for await (const item of deps.client.list(account, type, { pageSize: 100 })) {
+            const object = item as Record<string, unknown> & { id: string };
+            if (object.active === false) continue;
+            const key = schedulePlanKey(account, rule.id, tick, object.id);
+            if (await deps.pipelineStore.getRun(key)) {
+              summary.duplicates++;
+              continue;
+            }
+            const event: EngineEvent = {
+              id: tick,
+              type: 'schedule',
+              account,
+              at: tick,
+              user_id: null,
+            };
+            const input: RunInput = {
+              key,
+              event,
+              objectType: type,
+              objectId: object.id,
+              selfHops: 0,
+              at: now(),
+            };
+            let record: ReturnType<typeof evaluatedRun>;
+            try {
+              const evaluation = await evaluateEvent(
+                ruleSet,
+                {
+                  key,
+                  event,
+                  objectType: type,
+                  object,
+                  previous: null,
+                  now: new Date(now()),
+                  rules: [rule],
+                },
+                deps.engineStore,
+              );
+              const execution =
+                evaluation.plan.calls.length > 0
+                  ? await executePlan(evaluation.plan, {
+                      client: deps.client,
+                      store: deps.engineStore,
+                      ...(deps.http && { http: deps.http }),
+                      now,
+                    })
+                  : null;
+              record = evaluatedRun(input, evaluation, execution);
+            } catch (error) {
+              if (isTransient(error)) throw error;
+              const message = error instanceof Error ? error.message : String(error);
+              deps.log?.(`schedule: ERROR ${rule.id} on ${type} ${object.id}: ${message}`);
+              record = { ...skippedRun(input, `failed: ${message}`), outcome: 'failed' };
+            }
+            const run = await deps.pipelineStore.saveRun({ ...record, at: now() });
+            countRun(deps.metrics, run);
+            deps.metrics?.scheduledRuns.inc({ rule: rule.id });
+            summary.objects++;
+            summary.outcomes[run.outcome]++;
+          }
+        }
+      } catch (error) {
+        if (!isTransient(error) && !(error instanceof ItsmApiError)) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        summary.errors.push(`${rule.id} in account ${account}: ${message}`);
+        deps.log?.(
+          `schedule: ${rule.id} at ${tick} in account ${account} stopped: ${message}; running the tick again finishes it`,
+        );
+      }
+    }
+  }
+  return summary;
+}
+
+export interface ScheduleRequest {
+  /** Rule ids to run; default every enabled scheduled rule. */
+  rules?: string[];
+  /** The tick; default the current minute. */
+  at?: Date;
+  /** Accounts to sweep; default every account the engine knows (has had a notification from). */
+  accounts?: number[];
+}
+
+/**
+ * An operator's (or a test's) "run the schedules now": the named scheduled rules, or all of
+ * them, as if each were due at the tick. Unknown or unscheduled rule ids are a 400.
+ */
+export async function runScheduleRequest(
+  deps: PipelineDeps,
+  request: ScheduleRequest,
+): Promise<ScheduleSummary> {
+  const ruleSet = deps.rules();
+  let rules: readonly Rule[] = ruleSet.index.scheduled;
+  if (request.rules) {
+    rules = request.rules.map((id) => {
+      const rule = ruleSet.rules.find((candidate) => candidate.id === id);
+      if (!rule) {
+        const scheduled = ruleSet.index.scheduled.map((r) => r.id);
+        throw new EngineHttpError(
+          400,
+          'invalid_parameters',
+          `no rule ${JSON.stringify(id)}; the scheduled rules are ${scheduled.length ? scheduled.join(', ') : '(none)'}`,
+        );
+      }
+      if (rule.trigger.schedule === null) {
+        throw new EngineHttpError(
+          400,
+          'invalid_parameters',
+          `${id} is not a scheduled rule (it has no on.schedule); it runs on events`,
+        );
+      }
+      return rule;
+    });
+  }
+  const accounts =
+    request.accounts ?? (await deps.pipelineStore.listAccounts()).map((state) => state.account);
+  return runSchedules(deps, {
+    tick: request.at ?? new Date((deps.now ?? Date.now)()),
+    rules,
+    accounts,
+  });
+}

@@ -1,0 +1,431 @@
+// The pipeline storage contract: one suite that every adapter of the pipeline storage port runs
+// unchanged (the unjs/db0 pattern, like contract.ts and engine-contract.ts). It speaks only the
+// `PipelineStore` interface, so a D1 adapter can call
+// `describePipelineStoreContract('d1', openD1PipelineStore)` and prove the same behaviour.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type {
+  NewRunRecord,
+  PipelineStore,
+  RunQuery,
+  RunRecord,
+  SnapshotRecord,
+} from '../../src/storage/pipeline-port.js';
+
+const ACCOUNT = 1;
+const OTHER_ACCOUNT = 2;
+const T0 = Date.UTC(2026, 2, 2, 10, 0, 0);
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+export function makeSnapshot(overrides: Partial<SnapshotRecord> = {}): SnapshotRecord {
+  return {
+    account: ACCOUNT,
+    objectId: 'inc-1',
+    objectType: 'incident',
+    body: JSON.stringify({ id: 'inc-1', priority: 'high' }),
+    eventId: '41',
+    at: T0,
+    ...overrides,
+  };
+}
+
+export function makeRun(overrides: Partial<NewRunRecord> = {}): NewRunRecord {
+  return {
+    key: 'e:1:42',
+    account: ACCOUNT,
+    eventId: '42',
+    eventType: 'update',
+    objectType: 'incident',
+    objectId: 'inc-1',
+    selfHops: 0,
+    outcome: 'done',
+    rules: ['escalate'],
+    summary: 'escalate: updated incident inc-1',
+    detail: JSON.stringify({ rules: [{ id: 'escalate', outcome: 'done' }], calls: [] }),
+    at: T0,
+    ...overrides,
+  };
+}
+
+/**
+ * Runs the pipeline storage contract against one adapter. `open` must return a new, empty store
+ * each time it is called; the suite closes every store it opens.
+ */
+export function describePipelineStoreContract(
+  name: string,
+  open: () => Promise<PipelineStore>,
+): void {
+  describe(`pipeline storage contract: ${name}`, () => {
+    let store: PipelineStore;
+
+    beforeEach(async () => {
+      store = await open();
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('accounts', () => {
+      it('answers null for an account it has never heard of, and lists no accounts', async () => {
+        expect(await store.getAccount(ACCOUNT)).toBeNull();
+        expect(await store.listAccounts()).toEqual([]);
+      });
+
+      it('creates the state of an account at its first notification', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        expect(await store.getAccount(ACCOUNT)).toEqual({
+          account: ACCOUNT,
+          cursor: null,
+          notifiedAt: T0,
+          drainedAt: null,
+        });
+      });
+
+      it.each([
+        ['a later notification moves it forward', T0 + MINUTE, T0 + MINUTE],
+        ['an earlier notification arriving late leaves it', T0 - MINUTE, T0],
+      ])('keeps the latest notification time: %s', async (_name, second, expected) => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(ACCOUNT, second);
+        expect((await store.getAccount(ACCOUNT))?.notifiedAt).toBe(expected);
+      });
+
+      it('stores the cursor of a finished page and keeps the notification time', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + MINUTE, false);
+        expect(await store.getAccount(ACCOUNT)).toEqual({
+          account: ACCOUNT,
+          cursor: 'cursor-1',
+          notifiedAt: T0,
+          drainedAt: null,
+        });
+      });
+
+      it('creates the state of an account at its first cursor, with no notification yet', async () => {
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0, true);
+        expect(await store.getAccount(ACCOUNT)).toEqual({
+          account: ACCOUNT,
+          cursor: 'cursor-1',
+          notifiedAt: null,
+          drainedAt: T0,
+        });
+      });
+
+      it('records the first notification of an account that a cursor save created', async () => {
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0, false);
+        await store.noteNotification(ACCOUNT, T0 + MINUTE);
+        expect((await store.getAccount(ACCOUNT))?.notifiedAt).toBe(T0 + MINUTE);
+      });
+
+      it('replaces the cursor with each page, and with null to start again from the oldest event', async () => {
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0, false);
+        await store.saveCursor(ACCOUNT, 'cursor-2', T0 + 1, false);
+        expect((await store.getAccount(ACCOUNT))?.cursor).toBe('cursor-2');
+        await store.saveCursor(ACCOUNT, null, T0 + 2, false);
+        expect((await store.getAccount(ACCOUNT))?.cursor).toBeNull();
+      });
+
+      it('takes the request time of a page that reached the end of the log as the drain time', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + MINUTE, true);
+        expect((await store.getAccount(ACCOUNT))?.drainedAt).toBe(T0 + MINUTE);
+      });
+
+      it('keeps the last drain time through pages that did not reach the end of the log', async () => {
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0, true);
+        await store.saveCursor(ACCOUNT, 'cursor-2', T0 + MINUTE, false);
+        expect(await store.getAccount(ACCOUNT)).toEqual({
+          account: ACCOUNT,
+          cursor: 'cursor-2',
+          notifiedAt: null,
+          drainedAt: T0,
+        });
+        await store.saveCursor(ACCOUNT, 'cursor-3', T0 + 2 * MINUTE, true);
+        expect((await store.getAccount(ACCOUNT))?.drainedAt).toBe(T0 + 2 * MINUTE);
+      });
+
+      it('leaves a notification noted after the drain request pending (later than the drain)', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(ACCOUNT, T0 + 5);
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + 3, true);
+        expect(await store.getAccount(ACCOUNT)).toEqual({
+          account: ACCOUNT,
+          cursor: 'cursor-1',
+          notifiedAt: T0 + 5,
+          drainedAt: T0 + 3,
+        });
+      });
+
+      it('keeps the state of each account apart', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + 1, true);
+        await store.noteNotification(OTHER_ACCOUNT, T0 + 2);
+        expect(await store.getAccount(OTHER_ACCOUNT)).toEqual({
+          account: OTHER_ACCOUNT,
+          cursor: null,
+          notifiedAt: T0 + 2,
+          drainedAt: null,
+        });
+        expect((await store.getAccount(ACCOUNT))?.notifiedAt).toBe(T0);
+      });
+
+      it('lists every account with state by account number, whatever order they came in', async () => {
+        await store.noteNotification(30, T0);
+        await store.saveCursor(4, 'cursor-4', T0 + 1, true);
+        await store.noteNotification(200, T0 + 2);
+        await store.noteNotification(30, T0 + 3);
+        expect(await store.listAccounts()).toEqual([
+          { account: 4, cursor: 'cursor-4', notifiedAt: null, drainedAt: T0 + 1 },
+          { account: 30, cursor: null, notifiedAt: T0 + 3, drainedAt: null },
+          { account: 200, cursor: null, notifiedAt: T0 + 2, drainedAt: null },
+        ]);
+      });
+    });
+
+    describe('snapshots', () => {
+      it('answers null for an object without a snapshot', async () => {
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toBeNull();
+      });
+
+      it('stores a snapshot and answers it by account and object', async () => {
+        const snapshot = makeSnapshot();
+        await store.putSnapshot(snapshot);
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(snapshot);
+      });
+
+      it('replaces the snapshot of an object with the next one put', async () => {
+        await store.putSnapshot(makeSnapshot());
+        const next = makeSnapshot({
+          objectType: 'problem',
+          body: '{"id":"inc-1","priority":"low"}',
+          eventId: '57',
+          at: T0 + MINUTE,
+        });
+        await store.putSnapshot(next);
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(next);
+      });
+
+      it('deletes the snapshot of an object, and deleting a missing one changes nothing', async () => {
+        const kept = makeSnapshot({ objectId: 'inc-2' });
+        await store.putSnapshot(makeSnapshot());
+        await store.putSnapshot(kept);
+        await store.deleteSnapshot(ACCOUNT, 'inc-1');
+        await store.deleteSnapshot(ACCOUNT, 'inc-404');
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toBeNull();
+        expect(await store.getSnapshot(ACCOUNT, 'inc-2')).toEqual(kept);
+      });
+
+      it('keeps the snapshots of the same object id in different accounts apart', async () => {
+        const mine = makeSnapshot({ body: '"mine"' });
+        const theirs = makeSnapshot({ account: OTHER_ACCOUNT, body: '"theirs"' });
+        await store.putSnapshot(mine);
+        await store.putSnapshot(theirs);
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(mine);
+        expect(await store.getSnapshot(OTHER_ACCOUNT, 'inc-1')).toEqual(theirs);
+        await store.deleteSnapshot(OTHER_ACCOUNT, 'inc-1');
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(mine);
+        expect(await store.getSnapshot(OTHER_ACCOUNT, 'inc-1')).toBeNull();
+      });
+    });
+
+    describe('runs', () => {
+      /** Saves runs in order; each gets the key `r<index>` unless it names one. */
+      const saveAll = async (runs: Partial<NewRunRecord>[]) => {
+        const saved: RunRecord[] = [];
+        for (const [index, run] of runs.entries()) {
+          saved.push(await store.saveRun(makeRun({ key: `r${index}`, ...run })));
+        }
+        return saved;
+      };
+
+      const keys = async (query: RunQuery) => (await store.listRuns(query)).map((run) => run.key);
+
+      it('answers null for a run never saved, by key and by id', async () => {
+        expect(await store.getRun('e:1:missing')).toBeNull();
+        expect(await store.getRunById(1)).toBeNull();
+      });
+
+      it('stores a run with an id and answers it by key and by id', async () => {
+        const run = makeRun();
+        const saved = await store.saveRun(run);
+        expect(saved).toEqual({ ...run, id: saved.id });
+        expect(Number.isInteger(saved.id)).toBe(true);
+        expect(await store.getRun(run.key)).toEqual(saved);
+        expect(await store.getRunById(saved.id)).toEqual(saved);
+      });
+
+      it('keeps every field of a run, nulls and an empty rule list included', async () => {
+        const run = makeRun({
+          key: 's:1:nightly:2026-03-02T10:00:00Z:inc-1',
+          eventId: '2026-03-02T10:00:00Z',
+          eventType: 'schedule',
+          objectType: null,
+          objectId: null,
+          selfHops: 3,
+          outcome: 'skipped',
+          rules: [],
+          summary: 'skipped: object gone',
+          detail: '{"notes":["gone"]}',
+          at: T0 + 9,
+        });
+        const saved = await store.saveRun(run);
+        expect(await store.getRun(run.key)).toEqual({ ...run, id: saved.id });
+      });
+
+      it('keeps the first run saved under a key and answers it, unchanged, to a later save', async () => {
+        const first = await store.saveRun(makeRun({ outcome: 'done', summary: 'first' }));
+        const again = await store.saveRun(
+          makeRun({ outcome: 'failed', rules: ['other'], summary: 'second', at: T0 + 1 }),
+        );
+        expect(again).toEqual(first);
+        expect(await store.getRun(first.key)).toEqual(first);
+        expect(await store.listRuns({ limit: 10 })).toEqual([first]);
+        expect(await keys({ ruleId: 'other', limit: 10 })).toEqual([]);
+      });
+
+      it('gives newer runs larger ids', async () => {
+        const ids = (await saveAll([{}, {}, {}])).map((run) => run.id);
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+        expect(new Set(ids).size).toBe(3);
+      });
+
+      it('lists runs newest first, up to the limit', async () => {
+        await saveAll([{}, {}, {}, {}]);
+        expect(await keys({ limit: 10 })).toEqual(['r3', 'r2', 'r1', 'r0']);
+        expect(await keys({ limit: 2 })).toEqual(['r3', 'r2']);
+        expect(await keys({ limit: 0 })).toEqual([]);
+      });
+
+      it('lists runs by id, not by time, so a run saved late with an older time still comes first', async () => {
+        await saveAll([{ at: T0 + MINUTE }, { at: T0 }]);
+        expect(await keys({ limit: 10 })).toEqual(['r1', 'r0']);
+      });
+
+      describe('filters', () => {
+        const runs: Partial<NewRunRecord>[] = [
+          { objectId: 'inc-1', rules: ['escalate'], outcome: 'done' },
+          { objectId: 'inc-2', rules: ['escalate', 'link-problem'], outcome: 'failed' },
+          { account: OTHER_ACCOUNT, objectId: 'inc-1', rules: ['link-problem'], outcome: 'done' },
+          { objectId: 'inc-1', rules: [], outcome: 'no_match' },
+          { objectType: null, objectId: null, rules: [], outcome: 'skipped' },
+          { objectId: 'inc-1', rules: ['notify', 'link-problem', 'escalate'], outcome: 'done' },
+          { objectId: 'inc-3', rules: ['notify'], outcome: 'failed' },
+        ];
+
+        it.each<[string, Omit<RunQuery, 'limit'>, string[]]>([
+          ['no filter', {}, ['r6', 'r5', 'r4', 'r3', 'r2', 'r1', 'r0']],
+          ['account', { account: ACCOUNT }, ['r6', 'r5', 'r4', 'r3', 'r1', 'r0']],
+          ['another account', { account: OTHER_ACCOUNT }, ['r2']],
+          ['an account without runs', { account: 99 }, []],
+          ['object', { objectId: 'inc-1' }, ['r5', 'r3', 'r2', 'r0']],
+          ['outcome done', { outcome: 'done' }, ['r5', 'r2', 'r0']],
+          ['outcome failed', { outcome: 'failed' }, ['r6', 'r1']],
+          ['outcome no_match', { outcome: 'no_match' }, ['r3']],
+          ['outcome skipped', { outcome: 'skipped' }, ['r4']],
+          ['a rule alone, first or last in its runs', { ruleId: 'escalate' }, ['r5', 'r1', 'r0']],
+          ['a rule alone, second or in the middle', { ruleId: 'link-problem' }, ['r5', 'r2', 'r1']],
+          ['a rule alone or first', { ruleId: 'notify' }, ['r6', 'r5']],
+          ['a rule no run names', { ruleId: 'unknown' }, []],
+          ['before (exclusive)', { before: 3 }, ['r2', 'r1', 'r0']],
+          ['account and object', { account: ACCOUNT, objectId: 'inc-1' }, ['r5', 'r3', 'r0']],
+          ['object and outcome', { objectId: 'inc-1', outcome: 'done' }, ['r5', 'r2', 'r0']],
+          ['rule and outcome', { ruleId: 'link-problem', outcome: 'done' }, ['r5', 'r2']],
+          ['rule and account', { ruleId: 'link-problem', account: ACCOUNT }, ['r5', 'r1']],
+          ['rule and object', { ruleId: 'escalate', objectId: 'inc-1' }, ['r5', 'r0']],
+          [
+            'every filter at once',
+            { account: ACCOUNT, objectId: 'inc-1', ruleId: 'escalate', outcome: 'done', before: 5 },
+            ['r0'],
+          ],
+          ['filters that no run meets together', { objectId: 'inc-3', outcome: 'done' }, []],
+        ])('filters by %s, newest first', async (_name, filter, expected) => {
+          const saved = await saveAll(runs);
+          // `before` in the table counts runs; the store's ids may start anywhere.
+          const before = filter.before === undefined ? undefined : saved[filter.before]?.id;
+          expect(
+            await keys({ ...filter, ...(before === undefined ? {} : { before }), limit: 100 }),
+          ).toEqual(expected);
+        });
+
+        it('applies the limit after the filters', async () => {
+          await saveAll(runs);
+          expect(await keys({ objectId: 'inc-1', limit: 2 })).toEqual(['r5', 'r3']);
+        });
+      });
+
+      it('matches a rule named twice in one run once', async () => {
+        const saved = await store.saveRun(makeRun({ rules: ['escalate', 'escalate'] }));
+        expect(saved.rules).toEqual(['escalate', 'escalate']);
+        expect(await keys({ ruleId: 'escalate', limit: 10 })).toEqual([saved.key]);
+      });
+
+      it.each([
+        ['without a filter', {}],
+        ['with a filter', { account: ACCOUNT, ruleId: 'escalate' }],
+      ])(
+        'pages through 25 runs with `before`, giving each run exactly once (%s)',
+        async (_name, filter) => {
+          const saved = await saveAll(Array.from({ length: 25 }, () => ({})));
+          const seen: string[] = [];
+          let before: number | undefined;
+          for (let page = 0; page < 10; page += 1) {
+            const runs = await store.listRuns({
+              ...filter,
+              ...(before === undefined ? {} : { before }),
+              limit: 7,
+            });
+            seen.push(...runs.map((run) => run.key));
+            if (runs.length < 7) break;
+            before = runs.at(-1)?.id;
+          }
+          expect(seen).toEqual(saved.map((run) => run.key).reverse());
+        },
+      );
+
+      describe('purgeRuns', () => {
+        const aged = [
+          { key: 'old-1', at: T0, rules: ['escalate'] },
+          { key: 'old-2', at: T0 + DAY - 1, rules: ['escalate', 'notify'] },
+          { key: 'edge', at: T0 + DAY, rules: ['escalate'] },
+          { key: 'new', at: T0 + 2 * DAY, rules: ['notify'] },
+        ];
+
+        it('deletes the runs finished before the limit and returns how many', async () => {
+          await saveAll(aged);
+          expect(await store.purgeRuns(T0 + DAY)).toBe(2);
+          expect(await store.getRun('old-1')).toBeNull();
+          expect(await store.getRun('old-2')).toBeNull();
+          expect(await keys({ limit: 10 })).toEqual(['new', 'edge']);
+          expect(await store.purgeRuns(T0 + DAY)).toBe(0);
+        });
+
+        it('no longer finds purged runs by id or by rule', async () => {
+          const saved = await saveAll(aged);
+          await store.purgeRuns(T0 + DAY);
+          expect(await store.getRunById(saved[0]?.id ?? -1)).toBeNull();
+          expect(await keys({ ruleId: 'escalate', limit: 10 })).toEqual(['edge']);
+          expect(await keys({ ruleId: 'notify', limit: 10 })).toEqual(['new']);
+        });
+
+        it('never gives a new run the id of a purged one, so newer runs keep larger ids', async () => {
+          const saved = await saveAll(aged);
+          await store.purgeRuns(T0 + 3 * DAY);
+          const next = await store.saveRun(makeRun({ key: 'after-purge', rules: ['escalate'] }));
+          expect(next.id).toBeGreaterThan(Math.max(...saved.map((run) => run.id)));
+          expect(await keys({ ruleId: 'escalate', limit: 10 })).toEqual(['after-purge']);
+        });
+
+        it('lets a purged key be saved again as a new run', async () => {
+          await saveAll(aged);
+          await store.purgeRuns(T0 + DAY);
+          const again = await store.saveRun(
+            makeRun({ key: 'old-1', summary: 'again', at: T0 + 3 * DAY }),
+          );
+          expect(await store.getRun('old-1')).toEqual(again);
+          expect(again.summary).toBe('again');
+        });
+      });
+    });
+  });
+}
