@@ -8,14 +8,29 @@ function toBytes(body: string | Uint8Array): Uint8Array<ArrayBuffer> {
   return typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body);
 }
 
-async function hmacKey(key: string) {
-  return crypto.subtle.importKey(
-    'raw',
-    encoder.encode(key),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign', 'verify'],
-  );
+// Importing a key costs about as much as the HMAC itself, and a process uses one or two keys for
+// its whole life (the API key, an older one during a rotation): import each once. Bounded so
+// that a caller passing ever-new keys cannot grow it without end.
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const importedKeys = new Map<string, Promise<HmacKey>>();
+const MAX_IMPORTED_KEYS = 16;
+
+function hmacKey(key: string): Promise<HmacKey> {
+  let imported = importedKeys.get(key);
+  if (!imported) {
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
+    imported = crypto.subtle.importKey(
+      'raw',
+      encoder.encode(key),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
+    importedKeys.set(key, imported);
+    // A failed import is not kept: the next call tries again.
+    imported.catch(() => importedKeys.delete(key));
+  }
+  return imported;
 }
 
 export function bytesToBase64(bytes: Uint8Array): string {

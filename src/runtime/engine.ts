@@ -33,7 +33,7 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
-import { closeServer, listen, loadMigrations } from './node.js';
+import { closeServer, listen, loadMigrations, verifySignatureNode } from './node.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 export const DEFAULT_ENGINE_PORT = 8787;
@@ -243,6 +243,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     },
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
+    // Node's HTTP parser never delivers more body than the declared Content-Length.
+    trustContentLength: true,
+    verify: verifySignatureNode,
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,

@@ -12,7 +12,7 @@ import {
 import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
-import { type Notification, registerReceiver } from './receiver.js';
+import { type Notification, type ReceiverOptions, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
 export interface EngineAppOptions {
@@ -31,6 +31,10 @@ export interface EngineAppOptions {
   /** Brings the gauges up to date before /metrics renders them. */
   refreshMetrics?(): Promise<void>;
   maxBodyBytes?: number;
+  /** See ReceiverOptions.trustContentLength: true on Node's HTTP server. */
+  trustContentLength?: boolean;
+  /** See ReceiverOptions.verify: the runtime's fastest constant-time HMAC check. */
+  verify?: ReceiverOptions['verify'];
   log?: (line: string) => void;
 }
 
@@ -48,6 +52,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     enqueue: options.enqueue,
     metrics: options.metrics,
     ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.trustContentLength && { trustContentLength: true }),
+    ...(options.verify && { verify: options.verify }),
     ...(options.log && { log: options.log }),
   });
 
