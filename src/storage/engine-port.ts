@@ -65,6 +65,12 @@ export interface EngineStore {
    * lapsed. True when the claimant holds it afterwards.
    */
   claimOnce(claim: OnceClaim): Promise<boolean>;
+  /**
+   * Gives up the once-only claims of the account held by claimants starting with `prefix` (the
+   * plan key and a colon): the claims of an evaluation that stopped before its plan was stored,
+   * which acted on nothing. Returns how many were released.
+   */
+  releaseClaims(account: number, prefix: string): Promise<number>;
   /** Stores the plan unless one is stored under its key; returns the plan stored under the key. */
   savePlan(plan: StoredPlan): Promise<StoredPlan>;
   getPlan(key: string): Promise<StoredPlan | null>;

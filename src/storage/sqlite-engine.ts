@@ -70,6 +70,10 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     getClaim: db.prepare<[number, string, string], { claimant: string; at: number }>(
       'SELECT claimant, at FROM engine_once WHERE account = ? AND rule_id = ? AND key = ?',
     ),
+    releaseClaims: db.prepare(
+      // A prefix compare, not LIKE: ids may hold LIKE's wildcards (_ in nanoid ids).
+      'DELETE FROM engine_once WHERE account = ? AND substr(claimant, 1, length(?)) = ?',
+    ),
     putClaim: db.prepare(
       `INSERT INTO engine_once (account, rule_id, key, claimant, at)
        VALUES (@account, @ruleId, @key, @claimant, @at)
@@ -140,6 +144,9 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
   return {
     async correlate(input): Promise<CorrelationMember[]> {
       return correlate(input);
+    },
+    async releaseClaims(account, prefix) {
+      return sql.releaseClaims.run(account, prefix, prefix).changes;
     },
     async claimOnce(claim) {
       return claimOnce(claim);

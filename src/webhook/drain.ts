@@ -7,9 +7,10 @@
 // harmless. Runtime-neutral: Node drives it from an in-process queue, Workers from a Queue.
 
 import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
-import { evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
+import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
 import { executePlan, type HttpOptions, PlanInterruptedError } from '../engine/execute.js';
 import type { RuleSet } from '../engine/load.js';
+import type { Plan } from '../engine/plan.js';
 import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
 import {
   ItsmApiError,
@@ -122,9 +123,11 @@ export async function drainAccount(
       log(
         `drain: ERROR account ${account}: the stored cursor ${cursor} has expired (the API no longer retains the events after it); events in the gap cannot be processed; recovering from the oldest retained event`,
       );
+      // The expired cursor stays stored until the first page from the oldest event is done: a
+      // crash before that recovers the same way again (storing null would look like an account
+      // never drained, and `--from latest` would then skip the retained events).
       recovered = true;
       cursor = null;
-      await deps.pipelineStore.saveCursor(account, null, requestedAt, false);
       continue;
     }
     for (const event of page.objects) {
@@ -188,6 +191,24 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
   const ruleSet = deps.rules();
 
   try {
+    // A re-run (after a crash or a failure mid-plan) finishes the plan stored by the first try.
+    const resumed = await storedEvaluation(deps, event.account, key);
+    if (resumed) {
+      input.selfHops = resumed.plan.selfHops;
+      const execution = await executePlan(resumed.plan, {
+        client: deps.client,
+        store: deps.engineStore,
+        ...(deps.http && { http: deps.http }),
+        now,
+      });
+      const fetched =
+        event.type === 'delete' || isFullObject(metadata)
+          ? null
+          : await fetchObject(deps.client, event.account, objectType, metadata);
+      await remember(deps, event, objectType, metadata, fetched);
+      return finish(evaluatedRun(input, resumed, execution));
+    }
+
     if (event.user_id !== null && event.user_id === deps.engineUser) {
       input.selfHops = await hopsOf(deps.engineStore, metadata.id);
       const follows = ruleSet.rules.some(
@@ -273,10 +294,25 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
     // and go on, so that one bad event never blocks the account.
     const message = error instanceof Error ? error.message : String(error);
     deps.log?.(`drain: ERROR event ${event.id} of account ${event.account}: ${message}`);
+    await releaseIfUnplanned(deps, event.account, key);
     return finish({
       ...skippedRun(input, `failed: ${message}`),
       outcome: 'failed',
     });
+  }
+}
+
+/**
+ * After a failure recorded as final: without a stored plan nothing was acted on, so once_per
+ * keys taken on the way are given back, or they would hold off the next event with the same key.
+ */
+export async function releaseIfUnplanned(
+  deps: PipelineDeps,
+  account: number,
+  key: string,
+): Promise<void> {
+  if (!(await deps.engineStore.getPlan(key))) {
+    await deps.engineStore.releaseClaims(account, `${key}:`);
   }
 }
 
@@ -319,6 +355,39 @@ async function hopsOf(store: EngineStore, objectId: string): Promise<number> {
   const plan = await store.getPlan(effect.planKey);
   const selfHops = plan ? (JSON.parse(plan.body) as { selfHops?: unknown }).selfHops : 0;
   return (typeof selfHops === 'number' ? selfHops : 0) + 1;
+}
+
+/**
+ * The plan an earlier try of this key stored (a crash or a failure mid-plan), as the evaluation
+ * it stands for: the rules it holds, matched when it was made; null when there is none. Such a
+ * plan is what runs again (executePlan keeps the first one stored), so it is finished as it is,
+ * without evaluating again: a second evaluation sees the object after the plan's own writes, may
+ * no longer match (and then the rest of the plan would never run), and would take once_per keys
+ * for rules the stored plan does not hold (whose actions would then never run either). With no
+ * stored plan, the claims of a try that stopped before storing one are released first.
+ */
+export async function storedEvaluation(
+  deps: PipelineDeps,
+  account: number,
+  key: string,
+): Promise<Evaluation | null> {
+  const stored = await deps.engineStore.getPlan(key);
+  if (!stored) {
+    // An earlier try may have taken once_per keys and stopped before storing its plan: it acted
+    // on nothing, so its claims are void, and the evaluation about to run takes what it needs.
+    await deps.engineStore.releaseClaims(account, `${key}:`);
+    return null;
+  }
+  const plan = JSON.parse(stored.body) as Plan;
+  const ruleSet = deps.rules();
+  return {
+    plan,
+    outcomes: plan.rules.map((ruleId) => ({
+      ruleId,
+      file: ruleSet.rules.find((rule) => rule.id === ruleId)?.file ?? '',
+      verdict: 'matched' as const,
+    })),
+  };
 }
 
 /** An event's metadata holds the whole object (not just {id, type, api}). */

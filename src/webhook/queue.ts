@@ -14,6 +14,12 @@ export interface DrainQueueOptions {
   retryBaseMs?: number;
   /** Cap on a retry delay. Default 60 s. */
   retryMaxMs?: number;
+  /**
+   * Least time between the starts of two drains of one account (default 0). Under a stream of
+   * notifications a drain then collects many events per page instead of starting once per
+   * notification, which keeps the receiver's process free to answer webhooks.
+   */
+  minIntervalMs?: number;
   random?: () => number;
   log?: (line: string) => void;
   /** Called for each failed drain, before its retry is scheduled. */
@@ -46,10 +52,14 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const again = new Set<number>();
   const failures = new Map<number, number>();
   const timers = new Map<number, ReturnType<typeof setTimeout>>();
+  const minIntervalMs = Math.max(0, options.minIntervalMs ?? 0);
+  const lastStart = new Map<number, number>();
+  const spacing = new Map<number, ReturnType<typeof setTimeout>>();
   let idleWaiters: (() => void)[] = [];
   let closed = false;
 
-  const isIdle = () => running.size === 0 && pending.length === 0 && timers.size === 0;
+  const isIdle = () =>
+    running.size === 0 && pending.length === 0 && timers.size === 0 && spacing.size === 0;
   const settle = () => {
     if (!isIdle()) return;
     const waiters = idleWaiters;
@@ -60,6 +70,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const pump = () => {
     while (!closed && running.size < concurrency && pending.length > 0) {
       const account = pending.shift() as number;
+      lastStart.set(account, Date.now());
       running.set(account, run(account));
     }
     settle();
@@ -74,8 +85,8 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     } catch (error) {
       const count = (failures.get(account) ?? 0) + 1;
       failures.set(account, count);
-      // Full jitter over an exponential ceiling: many accounts failing together (the API down)
-      // do not come back in step.
+      // Jitter over the upper half of an exponential ceiling: many accounts failing together (the
+      // API down) do not come back in step, and none retries sooner than half its backoff.
       const ceiling = Math.min(maxMs, baseMs * 2 ** (count - 1));
       const delay = Math.round(ceiling / 2 + (random() * ceiling) / 2);
       options.onFailure?.(account, error, delay);
@@ -104,7 +115,18 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     }
     // A retry already waiting will drain this account; a notification does not cut the
     // backoff short (the API is failing), it is served by that drain.
-    if (timers.has(account) || pending.includes(account)) return;
+    if (timers.has(account) || spacing.has(account) || pending.includes(account)) return;
+    const wait = (lastStart.get(account) ?? Number.NEGATIVE_INFINITY) + minIntervalMs - Date.now();
+    if (wait > 0) {
+      spacing.set(
+        account,
+        setTimeout(() => {
+          spacing.delete(account);
+          enqueue(account);
+        }, wait),
+      );
+      return;
+    }
     pending.push(account);
     pump();
   };
@@ -118,7 +140,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     status() {
       return {
         running: [...running.keys()],
-        pending: [...pending],
+        pending: [...pending, ...spacing.keys()],
         retrying: [...timers.keys()].map((account) => ({
           account,
           failures: failures.get(account) ?? 0,
@@ -127,8 +149,9 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     },
     async close() {
       closed = true;
-      for (const timer of timers.values()) clearTimeout(timer);
+      for (const timer of [...timers.values(), ...spacing.values()]) clearTimeout(timer);
       timers.clear();
+      spacing.clear();
       pending.length = 0;
       again.clear();
       await Promise.all(running.values());

@@ -13,7 +13,13 @@ import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js
 import { ItsmApiError } from '../itsm/client.js';
 import { formatIsoDate } from '../itsm/schemas.js';
 import type { RunOutcome } from '../storage/pipeline-port.js';
-import { countRun, isTransient, type PipelineDeps } from './drain.js';
+import {
+  countRun,
+  isTransient,
+  type PipelineDeps,
+  releaseIfUnplanned,
+  storedEvaluation,
+} from './drain.js';
 import { EngineHttpError } from './errors.js';
 
 /** The minute `date` falls in. */
@@ -108,19 +114,21 @@ export async function runSchedules(
             };
             let record: ReturnType<typeof evaluatedRun>;
             try {
-              const evaluation = await evaluateEvent(
-                ruleSet,
-                {
-                  key,
-                  event,
-                  objectType: type,
-                  object,
-                  previous: null,
-                  now: new Date(now()),
-                  rules: [rule],
-                },
-                deps.engineStore,
-              );
+              const evaluation =
+                (await storedEvaluation(deps, account, key)) ??
+                (await evaluateEvent(
+                  ruleSet,
+                  {
+                    key,
+                    event,
+                    objectType: type,
+                    object,
+                    previous: null,
+                    now: new Date(now()),
+                    rules: [rule],
+                  },
+                  deps.engineStore,
+                ));
               const execution =
                 evaluation.plan.calls.length > 0
                   ? await executePlan(evaluation.plan, {
@@ -135,6 +143,7 @@ export async function runSchedules(
               if (isTransient(error)) throw error;
               const message = error instanceof Error ? error.message : String(error);
               deps.log?.(`schedule: ERROR ${rule.id} on ${type} ${object.id}: ${message}`);
+              await releaseIfUnplanned(deps, account, key);
               record = { ...skippedRun(input, `failed: ${message}`), outcome: 'failed' };
             }
             const run = await deps.pipelineStore.saveRun({ ...record, at: now() });

@@ -1,6 +1,7 @@
 // Test factories for the engine as `itsm-rules serve` runs it: startEngine on 127.0.0.1, port 0,
 // with the embedded ITSM API in the same process (all-in-one) unless an API URL is given, plus a
-// rules folder made from the example rules, signed notifications and polling helpers.
+// rules folder made from the example rules, signed notifications and polling helpers; and the
+// command line itself (`itsm-rules serve`) in a child process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -184,11 +185,17 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`no ${pattern} on stdout after ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`));
+        reject(
+          new Error(
+            `no ${pattern} on stdout after ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`,
+          ),
+        );
       }, timeoutMs);
       const onClose = (code: number | null) => {
         done();
-        reject(new Error(`exited (${code}) before printing ${pattern}\nstdout: ${out}\nstderr: ${err}`));
+        reject(
+          new Error(`exited (${code}) before printing ${pattern}\nstdout: ${out}\nstderr: ${err}`),
+        );
       };
       const done = () => {
         clearTimeout(timer);

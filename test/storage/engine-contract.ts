@@ -205,6 +205,32 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
       });
     });
 
+    describe('releaseClaims', () => {
+      it('releases the claims of one evaluation, so that another claimant can take the keys', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'e:1:42:rule-a', windowMs: null }));
+        await store.claimOnce(
+          makeClaim({ claimant: 'e:1:42:rule-b', ruleId: 'rule-b', windowMs: null }),
+        );
+        expect(await store.releaseClaims(ACCOUNT, 'e:1:42:')).toBe(2);
+        expect(
+          await store.claimOnce(makeClaim({ claimant: 'e:1:43:rule-a', windowMs: null })),
+        ).toBe(true);
+      });
+
+      it.each([
+        ['another event whose id starts the same', 'e:1:420:rule-a', ACCOUNT, 'e:1:42:'],
+        ['another account', 'e:1:42:rule-a', OTHER_ACCOUNT, 'e:1:42:'],
+        // With LIKE, _ would match any character: s:1:r:t:a_b: must not release s:1:r:t:aXb:...
+        ['an id that differs where the prefix has an _', 's:1:r:t:aXb:r', ACCOUNT, 's:1:r:t:a_b:'],
+      ])('keeps the claims of %s', async (_name, claimant, account, prefix) => {
+        await store.claimOnce(makeClaim({ claimant, account, windowMs: null }));
+        expect(await store.releaseClaims(ACCOUNT, prefix)).toBe(0);
+        expect(
+          await store.claimOnce(makeClaim({ claimant: 'other', account, windowMs: null })),
+        ).toBe(false);
+      });
+    });
+
     describe('claimOnce', () => {
       it('grants the first claim of a key', async () => {
         expect(await store.claimOnce(makeClaim())).toBe(true);

@@ -1,0 +1,287 @@
+// `itsm-rules serve` as a user runs it: `node bin/itsm-rules.js serve ...` in a child process on
+// 127.0.0.1. The flags, their environment twins and the exit codes are the contract: 0 after a
+// clean shutdown, 1 when the rules cannot be loaded, 2 for a usage error. Signatures are computed
+// here with node:crypto, independently of src/itsm/signature.ts.
+import { createHmac } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CliProcess,
+  copyExampleRules,
+  eventually,
+  spawnCli,
+  spawnServe,
+} from './helpers/serve.js';
+
+const TIMEOUT = 30_000;
+const BROKEN = 'test/fixtures/broken-rules';
+
+/** Every flag of `serve`, its environment twin, and the default `--help` must show. */
+const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
+  { flag: 'port', env: 'ITSM_RULES_PORT', shows: 'default 8787' },
+  { flag: 'host', env: 'ITSM_RULES_HOST', shows: 'default 127.0.0.1' },
+  { flag: 'rules', env: 'ITSM_RULES_DIR', shows: 'default ./rules' },
+  { flag: 'db', env: 'ITSM_RULES_DB', shows: 'default ./data/engine.db' },
+  // Absent: the embedded API, all-in-one.
+  { flag: 'api-url', env: 'ITSM_API_URL', shows: 'all-in-one' },
+  // The development key and app id apply on loopback only, so they are told, not defaulted.
+  { flag: 'api-key', env: 'ITSM_API_KEY', shows: 'dev-api-key' },
+  { flag: 'previous-key', env: 'ITSM_PREVIOUS_KEYS', shows: null },
+  { flag: 'app-id', env: 'ITSM_APP_ID', shows: 'itsm-rules-dev' },
+  { flag: 'as-user', env: 'ITSM_RULES_AS_USER', shows: 'default itsm-rules' },
+  { flag: 'http-allow', env: 'ITSM_HTTP_ALLOW', shows: null },
+  { flag: 'from', env: 'ITSM_RULES_FROM', shows: 'default oldest' },
+  { flag: 'concurrency', env: 'ITSM_RULES_CONCURRENCY', shows: 'default 4' },
+  { flag: 'page-size', env: 'ITSM_RULES_PAGE_SIZE', shows: 'default 100' },
+  { flag: 'reload-interval', env: 'ITSM_RULES_RELOAD_MS', shows: 'default 1000' },
+  { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },
+  { flag: 'no-schedules', env: 'ITSM_RULES_NO_SCHEDULES', shows: null },
+];
+
+interface UsageCase {
+  usage: string;
+  args: string[];
+  env: Record<string, string>;
+  says: string;
+}
+
+/** Usage errors: exit 2, the reason, then the usage. */
+const USAGE_ERRORS: UsageCase[] = [
+  {
+    usage: '--from sideways',
+    args: ['--from', 'sideways'],
+    env: {},
+    says: '--from must be oldest or latest, got "sideways"',
+  },
+  {
+    usage: '--api-url without --api-key',
+    args: ['--api-url', 'http://127.0.0.1:9/v1'],
+    env: {},
+    says: '--api-key is required with --api-url',
+  },
+  {
+    usage: '--port x',
+    args: ['--port', 'x'],
+    env: {},
+    says: '--port must be a whole number from 0 to 65535, got "x"',
+  },
+  { usage: 'an unknown flag', args: ['--bogus'], env: {}, says: "Unknown option '--bogus'" },
+  {
+    usage: 'ITSM_RULES_FROM=sideways',
+    args: [],
+    env: { ITSM_RULES_FROM: 'sideways' },
+    says: '--from must be oldest or latest, got "sideways"',
+  },
+  {
+    usage: '--host 0.0.0.0 without --api-key',
+    args: ['--host', '0.0.0.0', '--port', '0'],
+    env: {},
+    says: '--api-key is required when listening on 0.0.0.0',
+  },
+];
+
+const processes: CliProcess[] = [];
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const cli of processes.splice(0)) await cli.stop('SIGKILL');
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function tracked<T extends CliProcess>(cli: T): T {
+  processes.push(cli);
+  return cli;
+}
+
+function exampleRules(): string {
+  const rules = copyExampleRules();
+  cleanups.push(rules.remove);
+  return rules.dir;
+}
+
+/** A port nobody listens on right now (9000, the README's, may be taken on this machine). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+const sign = (body: string, key: string) => createHmac('sha256', key).update(body).digest('base64');
+
+/** The registration handshake: an empty body, signed with `key`. */
+async function handshake(url: string, key: string) {
+  const response = await fetch(`${url}/webhooks/kloudless`, {
+    method: 'POST',
+    headers: { 'X-Kloudless-Signature': sign('', key) },
+    body: '',
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+async function getJson(url: string, path: string, key?: string) {
+  const response = await fetch(`${url}${path}`, {
+    headers: key ? { Authorization: `APIKey ${key}` } : {},
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+describe('itsm-rules serve --help', () => {
+  it(
+    'lists every flag with its environment twin and its default, and exits 0',
+    async () => {
+      const cli = tracked(spawnCli(['serve', '--help']));
+      expect((await cli.exited).code).toBe(0);
+      const lines = cli.stdout().split('\n');
+      for (const { flag, env, shows } of SERVE_FLAGS) {
+        const line = lines.find((l) => l.trimStart().startsWith(`--${flag} `));
+        expect(line, `--${flag} in --help`).toBeDefined();
+        expect(line, `--${flag} names ${env}`).toContain(`env ${env}`);
+        if (shows !== null) expect(line, `--${flag} shows ${shows}`).toContain(shows);
+      }
+      // No flag is missing from the table above (and so from this test).
+      const listed = lines
+        .filter((l) => /^\s+--[a-z-]+/.test(l))
+        .map((l) => l.trim().split(' ')[0]);
+      expect(listed.sort()).toEqual([...SERVE_FLAGS.map((f) => `--${f.flag}`), '--help'].sort());
+    },
+    TIMEOUT,
+  );
+});
+
+describe('itsm-rules serve', () => {
+  it(
+    'works exactly as `serve --port P --rules DIR --db :memory: --api-key K --app-id A`',
+    async () => {
+      const port = await freePort();
+      const serve = tracked(
+        await spawnServe([
+          '--port',
+          String(port),
+          '--rules',
+          exampleRules(),
+          '--db',
+          ':memory:',
+          '--api-key',
+          'K',
+          '--app-id',
+          'A',
+        ]),
+      );
+      expect(serve.url).toBe(`http://127.0.0.1:${port}`);
+      expect(serve.stdout()).toMatch(/\(5 rules from .*, db :memory:\)/);
+
+      const health = await getJson(serve.url, '/healthz');
+      expect(health.status).toBe(200);
+      expect(health.json).toMatchObject({ ok: true, service: 'itsm-rules', app_id: 'A' });
+      expect(await handshake(serve.url, 'K')).toEqual({ status: 200, text: 'A' });
+      expect((await handshake(serve.url, 'not-K')).status).toBe(401);
+      expect((await getJson(serve.url, '/runs')).status).toBe(401);
+      expect((await getJson(serve.url, '/runs', 'K')).status).toBe(200);
+
+      // All-in-one: an incident created through the embedded API is escalated by the rules.
+      const created = await fetch(`${serve.url}/v1/accounts/1/itsm/incidents`, {
+        method: 'POST',
+        headers: { Authorization: 'APIKey K', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ impact: 'high', urgency: 'high', priority: 'low' }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      const escalated = await eventually(async () => {
+        const { json } = await getJson(serve.url, `/v1/accounts/1/itsm/incidents/${id}`, 'K');
+        return json.priority === 'high' ? json : undefined;
+      }, 'the incident to be escalated');
+      expect(escalated.escalation).toBe(1);
+
+      expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'takes its flags from the environment twins',
+    async () => {
+      const port = await freePort();
+      const dir = exampleRules();
+      const serve = tracked(
+        await spawnServe([], {
+          ITSM_RULES_PORT: String(port),
+          ITSM_RULES_DIR: dir,
+          ITSM_RULES_DB: ':memory:',
+          ITSM_API_KEY: 'env-key',
+          ITSM_APP_ID: 'env-app',
+          ITSM_RULES_NO_SCHEDULES: '1',
+        }),
+      );
+      expect(serve.port).toBe(port);
+      expect(serve.stdout()).toContain(`(5 rules from ${dir}, db :memory:)`);
+      expect((await getJson(serve.url, '/healthz')).json.app_id).toBe('env-app');
+      expect(await handshake(serve.url, 'env-key')).toEqual({ status: 200, text: 'env-app' });
+      expect((await handshake(serve.url, 'dev-api-key')).status).toBe(401);
+      expect((await getJson(serve.url, '/runs', 'env-key')).status).toBe(200);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prefers a flag to its environment twin',
+    async () => {
+      const serve = tracked(
+        await spawnServe(['--port', '0', '--db', ':memory:', '--rules', exampleRules()], {
+          ITSM_API_KEY: 'env-key',
+          ITSM_APP_ID: 'env-app',
+          ITSM_RULES_PORT: 'not-a-port',
+        }),
+      );
+      expect(await handshake(serve.url, 'env-key')).toEqual({ status: 200, text: 'env-app' });
+      const flagged = tracked(
+        await spawnServe(
+          ['--port', '0', '--db', ':memory:', '--rules', exampleRules(), '--app-id', 'flag-app'],
+          { ITSM_API_KEY: 'env-key', ITSM_APP_ID: 'env-app' },
+        ),
+      );
+      expect(await handshake(flagged.url, 'env-key')).toEqual({ status: 200, text: 'flag-app' });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 on a broken rules folder, naming every broken file',
+    async () => {
+      const cli = tracked(
+        spawnCli(['serve', '--port', '0', '--db', ':memory:', '--rules', BROKEN]),
+      );
+      const exit = await cli.exited;
+      expect(exit.code).toBe(1);
+      expect(cli.stdout()).not.toMatch(/listening/);
+      const files = readdirSync(BROKEN).filter((name) => /\.(ya?ml|json)$/.test(name));
+      // Duplicate ids and a loop between two files are one problem each.
+      expect(cli.stderr()).toContain(
+        `itsm-rules serve: the rules in ${BROKEN} have ${files.length - 2} problems`,
+      );
+      for (const name of files) expect(cli.stderr()).toContain(`${BROKEN}/${name}`);
+      expect(cli.stderr()).toContain(
+        `${BROKEN}/unknown-operator.yaml:7 /when/and/1/contains: unknown operator "contains"`,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it.each(USAGE_ERRORS)(
+    'exits 2 on $usage, saying why',
+    async ({ args, env, says }) => {
+      const cli = tracked(
+        spawnCli(['serve', '--db', ':memory:', '--rules', exampleRules(), ...args], env),
+      );
+      const exit = await cli.exited;
+      expect(exit.code).toBe(2);
+      expect(cli.stderr()).toContain(says);
+      // The usage follows the message, so that the user sees the right flags.
+      expect(cli.stderr()).toContain('usage: itsm-rules serve [flags]');
+      expect(cli.stdout()).not.toMatch(/listening/);
+    },
+    TIMEOUT,
+  );
+});
