@@ -21,6 +21,11 @@ async function serve(): Promise<void> {
   const { startEngine } = await import('../src/runtime/engine.js');
   const bare = new Hono();
   bare.post('/ok', (c) => c.text('ok'));
+  // For context only: what reading the body (which any receiver must) costs on its own.
+  bare.post('/read', async (c) => {
+    await c.req.arrayBuffer();
+    return c.text('ok');
+  });
   const bareServer = createAdaptorServer({ fetch: bare.fetch });
   const bareAddress = await listen(bareServer, 0, '127.0.0.1');
   const engine = await startEngine({
@@ -36,6 +41,7 @@ async function serve(): Promise<void> {
   });
   process.send?.({
     bare: `http://127.0.0.1:${bareAddress.port}/ok`,
+    read: `http://127.0.0.1:${bareAddress.port}/read`,
     receiver: `${engine.url}/webhooks/kloudless`,
   });
 }
@@ -94,23 +100,27 @@ async function main(): Promise<void> {
     execArgv: ['--import', 'tsx'],
     stdio: 'inherit',
   });
-  const [urls] = (await once(child, 'message')) as [{ bare: string; receiver: string }];
+  const [urls] = (await once(child, 'message')) as [
+    { bare: string; read: string; receiver: string },
+  ];
   try {
     const body = JSON.stringify({ account: 1, subscription: 1 });
+    const plain = { 'Content-Type': 'application/json' };
     const signed = {
       'Content-Type': 'application/json',
       'X-Kloudless-Signature': await signBody(body, KEY),
     };
     const bare: Figures[] = [];
+    const read: Figures[] = [];
     const receiver: Figures[] = [];
-    // Alternate the two in each round, so that drift on the machine touches both alike.
+    // Alternate them in each round, so that drift on the machine touches both alike.
     for (let round = 0; round < rounds; round++) {
-      bare.push(
-        await load(urls.bare, body, { 'Content-Type': 'application/json' }, seconds, connections),
-      );
+      bare.push(await load(urls.bare, body, plain, seconds, connections));
+      read.push(await load(urls.read, body, plain, seconds, connections));
       receiver.push(await load(urls.receiver, body, signed, seconds, connections));
     }
     const b = median(bare);
+    const d = median(read);
     const r = median(receiver);
     console.log(
       `receiver: ${connections} connections, median of ${rounds} x ${seconds} s (autocannon; servers in a child process)`,
@@ -119,6 +129,9 @@ async function main(): Promise<void> {
     console.log('| ---------------------- | ----- | ------ | ------ | ------ | ------------- |');
     console.log(
       `| bare Hono route (200)  | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | ${b.errors} |  |`,
+    );
+    console.log(
+      `| bare route reading the body | ${d.rps.toFixed(0)} | ${d.p50} | ${d.p99} | ${d.errors} | ${((100 * d.rps) / b.rps).toFixed(0)}% (for context) |`,
     );
     console.log(
       `| signed notification    | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${((100 * r.rps) / b.rps).toFixed(0)}% (target >= 80%) |`,

@@ -629,12 +629,19 @@ function triggers(write: Write, rule: Rule): boolean {
 /** Rules that only run on the engine's own writes (`on.self`) can form loops; report each cycle. */
 function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
   const edges = new Map<Rule, Rule[]>();
+  // Only enabled event rules with on.self can be triggered (see `triggers`): looking at those
+  // alone makes this rules x self-rules instead of every rule against every rule.
+  const triggerable = rules.filter(
+    (rule) => rule.enabled && rule.trigger.self && rule.trigger.schedule === null,
+  );
   for (const rule of rules) {
     if (!rule.enabled) continue;
     const writes = writesOf(rule);
     edges.set(
       rule,
-      rules.filter((other) => writes.some((write) => triggers(write, other))),
+      writes.length === 0
+        ? []
+        : triggerable.filter((other) => writes.some((write) => triggers(write, other))),
     );
   }
   const reported = new Set<string>();

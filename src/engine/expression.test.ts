@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { UnknownOperatorError } from './compile.js';
 import { createContext, type EngineEventType } from './context.js';
 import {
   compileExpression,
@@ -413,6 +414,22 @@ describe('runtime failures', () => {
     expect(error.expression).toBe(expression);
     expect((error.cause as Error).message).toBe(cause);
     expect(error.message).toBe(`expression ${JSON.stringify(expression)} failed: ${cause}`);
+  });
+
+  it('refuses an unknown operator even in a branch that is never taken', () => {
+    // json-logic-js would answer 1 here: it only fails on the operators it reaches.
+    const run = compileExpression({ if: [true, 1, { typo: 2 }] });
+    let thrown: unknown;
+    try {
+      run(makeContext(makeIncident()));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ExpressionError);
+    expect((thrown as ExpressionError).message).toBe(
+      'expression {"if":[true,1,{"typo":2}]} failed: Unrecognized operation typo',
+    );
+    expect((thrown as ExpressionError).cause).toBeInstanceOf(UnknownOperatorError);
   });
 
   it('throws from evaluateExpression too', () => {

@@ -1,9 +1,20 @@
 // JSON-logic expressions: json-logic-js semantics plus the project's operators (rank, hours_since,
 // changed, matches, lower), behind one function. Everything else in the engine calls
-// `compileExpression` once at load time and the returned function per evaluation, so a compiled
-// evaluator can replace the interpreter here without touching the rest.
+// `compileExpression` once at load time and the returned function per evaluation; compile.ts
+// turns the expression into closures, and json-logic-js itself stays here only as the reference
+// interpreter (`interpretExpression`) that the compiled path is tested and measured against.
 import jsonLogic from 'json-logic-js';
-import { normalizeIsoDate } from '../itsm/schemas.js';
+import {
+  compileLogic,
+  type Evaluator,
+  hoursSince,
+  isChanged,
+  lower,
+  matches,
+  rank,
+  readVar,
+  truthy,
+} from './compile.js';
 
 /** What a condition or value can read (shared/spec/rule-format.md, section 3). */
 export interface EvaluationContext {
@@ -66,131 +77,96 @@ export const ENGINE_OPERATORS = ['rank', 'hours_since', 'changed', 'matches', 'l
 
 export const OPERATORS: ReadonlySet<string> = new Set([...STANDARD_OPERATORS, ...ENGINE_OPERATORS]);
 
-/** Property names `var` never reads: they reach the prototype chain instead of the data. */
-export const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set([
-  '__proto__',
-  'constructor',
-  'prototype',
-]);
-
-const RANKS: Readonly<Record<string, number>> = { low: 1, medium: 2, high: 3, critical: 4 };
+export { compilePattern, FORBIDDEN_SEGMENTS } from './compile.js';
 
 /** The flags `matches` accepts as its third argument. */
 export const MATCH_FLAGS = ['i'] as const;
 
-// The context of the evaluation in progress. json-logic-js calls operators with the current datum
-// as `this`, which inside `map`/`filter`/`all` is an array element, so operators that need `now`
-// or `changed` read the root from here. Evaluation is synchronous, so one slot (saved and restored
-// around each call) is exact even when expressions are evaluated from inside other expressions.
+// ---------------------------------------------------------------------------------------------
+// The interpreter: json-logic-js itself, with the project's operators and safe `var` registered.
+// The engine never evaluates through it; it is the reference the compiler is measured against
+// (test/engine/differential.test.ts, bench/rules.ts), and shares every operator with it.
+
+// The root context of the interpretation in progress. json-logic-js calls operators with the
+// current datum as `this`, which inside `map`/`filter`/`all` is an array element, so operators
+// that need `now` or `changed` read the root from here. Interpretation is synchronous, so one
+// slot (saved and restored around each call) is exact even when interpretations nest.
 let root: EvaluationContext | null = null;
 
-const regexCache = new Map<string, RegExp>();
-
-/** The RegExp of a `matches` pattern, or the SyntaxError that makes it invalid. */
-export function compilePattern(pattern: string, flags = ''): RegExp | SyntaxError {
-  const cacheKey = `${flags}/${pattern}`;
-  const cached = regexCache.get(cacheKey);
-  if (cached) return cached;
-  try {
-    const regex = new RegExp(pattern, flags);
-    if (regexCache.size > 10_000) regexCache.clear();
-    regexCache.set(cacheKey, regex);
-    return regex;
-  } catch (error) {
-    return error instanceof SyntaxError ? error : new SyntaxError(String(error));
-  }
-}
-
-function hasOwn(value: unknown, key: string): boolean {
-  if (value === null || value === undefined) return false;
-  if (typeof value === 'string') return key === 'length' || /^(0|[1-9][0-9]*)$/.test(key);
-  return typeof value === 'object' && Object.hasOwn(value, key);
-}
-
-/** `var` as json-logic-js reads it, but only own properties and never the forbidden names. */
-function safeVar(this: unknown, path: unknown, fallback?: unknown): unknown {
-  const notFound = fallback === undefined ? null : fallback;
-  let data: unknown = this;
-  if (path === undefined || path === '' || path === null) return data;
-  for (const segment of String(path).split('.')) {
-    if (FORBIDDEN_SEGMENTS.has(segment)) return null;
-    if (data === null || data === undefined) return notFound;
-    if (!hasOwn(data, segment)) return notFound;
-    data = (data as Record<string, unknown>)[segment];
-    if (data === undefined) return notFound;
-  }
-  return data;
-}
-
-function rank(value: unknown): number | null {
-  return typeof value === 'string' && Object.hasOwn(RANKS, value) ? (RANKS[value] ?? null) : null;
-}
-
-// Dates are read as the ITSM API reads them (ISO 8601 only, no zone means UTC), not with
-// `Date.parse`: that accepts "incident 12" as December 2001 and reads a zone-less date-time in the
-// host's time zone, so the same rule would give different answers on different machines.
-function hoursSince(value: unknown): number | null {
-  if (typeof value !== 'string') return null;
-  const then = normalizeIsoDate(value);
-  const now = normalizeIsoDate(root?.now ?? '');
-  if (then === null || now === null) return null;
-  return (Date.parse(now) - Date.parse(then)) / 3_600_000;
-}
-
-function changed(field: unknown): boolean {
-  return typeof field === 'string' && (root?.changed ?? []).includes(field);
-}
-
-function matches(text: unknown, pattern: unknown, flags?: unknown): boolean {
-  if (text === null || text === undefined || typeof pattern !== 'string') return false;
-  const regex = compilePattern(pattern, flags === 'i' ? 'i' : '');
-  return regex instanceof RegExp && regex.test(String(text));
-}
-
-function lower(text: unknown): string | null {
-  if (text === null || text === undefined) return null;
-  return String(text).toLowerCase();
-}
-
 jsonLogic.rm_operation('log');
-jsonLogic.add_operation('var', safeVar);
+jsonLogic.add_operation('var', function (this: unknown, path: unknown, fallback?: unknown) {
+  return readVar(this, path, fallback);
+});
 jsonLogic.add_operation('rank', rank);
-jsonLogic.add_operation('hours_since', hoursSince);
-jsonLogic.add_operation('changed', changed);
+jsonLogic.add_operation('hours_since', (value: unknown) => hoursSince(value, root));
+jsonLogic.add_operation('changed', (field: unknown) => isChanged(field, root));
 jsonLogic.add_operation('matches', matches);
 jsonLogic.add_operation('lower', lower);
 
-/** JSON-logic truthiness (an empty array is false), as conditions use it. */
-export function isTruthy(value: unknown): boolean {
-  return jsonLogic.truthy(value);
-}
-
-/** Evaluates `expression` with `data` as the datum of `var` (the root context, or an element). */
-function apply(expression: unknown, data: unknown, context: EvaluationContext): unknown {
+/**
+ * Evaluates `expression` by interpretation with json-logic-js (`data` is the datum of `var`):
+ * what `compileExpression` must always agree with. Not for the engine: it is many times slower.
+ */
+export function interpretExpression(
+  expression: unknown,
+  context: EvaluationContext,
+  data: unknown = context,
+): unknown {
   const saved = root;
   root = context;
   try {
     return jsonLogic.apply(expression as jsonLogic.RulesLogic, data);
+  } catch (error) {
+    throw new ExpressionError(expression, error);
   } finally {
     root = saved;
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The compiled path, which the engine uses.
+
+/** JSON-logic truthiness (an empty array is false), as conditions use it. */
+export function isTruthy(value: unknown): boolean {
+  return truthy(value);
+}
+
+/** The compiled closures of an expression, or the error that refuses it (an unknown operator). */
+function compileOrRefuse(expression: unknown): Evaluator | ExpressionError {
+  try {
+    return compileLogic(expression);
+  } catch (error) {
+    return new ExpressionError(expression, error);
+  }
+}
+
 /**
- * Prepares an expression for repeated evaluation. The expression must have passed the rule
- * checks (known operators only); a runtime failure (such as `reduce` over a non-array) throws
- * an `ExpressionError` that the caller records against the rule.
+ * Prepares an expression for repeated evaluation: it is compiled here, once, into closures.
+ * The expression should have passed the rule checks. An unknown operator is refused here, but
+ * the refusal is thrown (an `ExpressionError`) by each evaluation rather than by this call, so
+ * that the loader, which compiles before it checks, goes on to report it as a load problem. A
+ * runtime failure (such as `*` with no argument) throws an `ExpressionError` too, which the
+ * caller records against the rule.
  */
 export function compileExpression(expression: unknown): CompiledExpression {
   if (expression === null || typeof expression !== 'object') return () => expression;
+  const compiled = compileOrRefuse(expression);
+  if (compiled instanceof ExpressionError) {
+    return () => {
+      throw new ExpressionError(expression, compiled.cause);
+    };
+  }
   return (context) => {
     try {
-      return apply(expression, context, context);
+      return compiled(context, context);
     } catch (error) {
       throw new ExpressionError(expression, error);
     }
   };
 }
+
+// `--explain` evaluates the same sub-expressions of a rule again for every event it explains.
+const explained = new WeakMap<object, Evaluator | ExpressionError>();
 
 /** Evaluates an expression once, against an arbitrary datum (used by `--explain`). */
 export function evaluateExpression(
@@ -198,8 +174,15 @@ export function evaluateExpression(
   context: EvaluationContext,
   data: unknown = context,
 ): unknown {
+  if (expression === null || typeof expression !== 'object') return expression;
+  let compiled = explained.get(expression);
+  if (compiled === undefined) {
+    compiled = compileOrRefuse(expression);
+    explained.set(expression, compiled);
+  }
+  if (compiled instanceof ExpressionError) throw new ExpressionError(expression, compiled.cause);
   try {
-    return apply(expression, data, context);
+    return compiled(data, context);
   } catch (error) {
     throw new ExpressionError(expression, error);
   }

@@ -99,15 +99,21 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
 
 function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFile {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(source.text, {
-    lineCounter,
-    schema: 'core',
-    version: '1.2',
-    uniqueKeys: true,
-    prettyErrors: false,
-  });
+  // A JSON file is read with JSON.parse; its YAML document (JSON is YAML) only serves to find
+  // the line of a problem, so it is parsed when a problem asks, not for every file.
+  let parsed: ReturnType<typeof parseDocument> | undefined;
+  const document = () => {
+    parsed ??= parseDocument(source.text, {
+      lineCounter,
+      schema: 'core',
+      version: '1.2',
+      uniqueKeys: true,
+      prettyErrors: false,
+    });
+    return parsed;
+  };
   const lineOf = (path: readonly PropertyKey[]) => {
-    const offset = offsetOf(doc.contents, path);
+    const offset = offsetOf(document().contents, path);
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;
   };
   const file: LoadedRuleFile = { path: source.path, data: undefined, lineOf };
@@ -124,6 +130,7 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
       return file;
     }
   } else {
+    const doc = document();
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
         // With prettyErrors off the error carries no linePos; its offset gives the line.

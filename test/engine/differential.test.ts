@@ -1,14 +1,27 @@
-// Differential test of the expression layer: every standard operator must give exactly what a
-// pristine json-logic-js gives (same value, same thrown message), over a seeded random workload
-// and a table of known-tricky cases. The project deliberately differs only in `var` on the
-// forbidden names and on inherited properties, so the data here never contains them.
+// Differential test of the expression layer: the compiled closures (compileExpression, through
+// compile.ts) must give exactly what a pristine json-logic-js 2.0.5 gives, the same value or the
+// same thrown message, for every standard operator, over a seeded random workload of expressions
+// and ITSM-like objects and a table of known-tricky cases. The project deliberately differs only
+// in `var` on the forbidden names and on inherited properties, so the data of that comparison
+// never contains them; a second workload, with the project's operators, forbidden and inherited
+// names, compares the compiled closures with the project's own json-logic-js interpreter.
+//
+// Results are compared with Object.is at every leaf of a deep comparison: NaN equals NaN, 0 and
+// -0 differ, undefined differs from null and from a missing key, an array differs from an object
+// with the same keys. That is stricter than comparing JSON, which prints NaN as null, -0 as 0 and
+// drops undefined, and would hide differences a rule can see ({"==": [x, null]}, {"/": [1, x]});
+// object keys must also come in the same order, as they would print in a plan.
+// Failures are printed with those values made visible (see `show`).
 import { createRequire } from 'node:module';
 import projectJsonLogic from 'json-logic-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   compileExpression,
+  ENGINE_OPERATORS,
   type EvaluationContext,
   ExpressionError,
+  interpretExpression,
+  isTruthy,
   STANDARD_OPERATORS,
 } from '../../src/engine/expression.js';
 import { seededRandom } from '../../src/server/faults.js';
@@ -20,8 +33,9 @@ delete require.cache[require.resolve('json-logic-js')];
 const pristine = require('json-logic-js') as typeof projectJsonLogic;
 
 const SEED = 0x5eed_2026;
-const EXPRESSIONS = 6_000;
-const DATUMS = 40;
+const EXPRESSIONS = 12_000;
+const PROJECT_EXPRESSIONS = 4_000;
+const DATUMS = 60;
 const MAX_DEPTH = 4;
 
 // ---------------------------------------------------------------------------------------------
@@ -33,10 +47,7 @@ function ours(expression: unknown, datum: unknown): Outcome {
   try {
     return { kind: 'value', value: compileExpression(expression)(datum as EvaluationContext) };
   } catch (error) {
-    if (!(error instanceof ExpressionError)) {
-      return { kind: 'thrown', message: `not an ExpressionError: ${String(error)}` };
-    }
-    return { kind: 'thrown', message: messageOf(error.cause) };
+    return thrownBy(error);
   }
 }
 
@@ -48,11 +59,30 @@ function reference(expression: unknown, datum: unknown): Outcome {
   }
 }
 
+/** The project's own interpreter: json-logic-js with the project's operators and safe `var`. */
+function interpreted(expression: unknown, datum: unknown): Outcome {
+  try {
+    return { kind: 'value', value: interpretExpression(expression, datum as EvaluationContext) };
+  } catch (error) {
+    return thrownBy(error);
+  }
+}
+
+function thrownBy(error: unknown): Outcome {
+  if (!(error instanceof ExpressionError)) {
+    return { kind: 'thrown', message: `not an ExpressionError: ${String(error)}` };
+  }
+  return { kind: 'thrown', message: messageOf(error.cause) };
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Deep equality where every leaf is compared with Object.is (NaN equals NaN, 0 is not -0). */
+/**
+ * Deep equality where every leaf is compared with Object.is (NaN equals NaN, 0 is not -0), and
+ * keys must come in the same order (a value that ends up in a plan is shown as JSON).
+ */
 function sameResult(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -61,8 +91,8 @@ function sameResult(a: unknown, b: unknown): boolean {
   const keysB = Object.keys(b);
   if (keysA.length !== keysB.length) return false;
   return keysA.every(
-    (key) =>
-      Object.hasOwn(b, key) &&
+    (key, i) =>
+      keysB[i] === key &&
       sameResult((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
   );
 }
@@ -92,7 +122,7 @@ function kindOf(outcome: Outcome): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The seeded workload
+// The seeded workload: ITSM-like objects, and expressions that read them
 
 // mulberry32, the PRNG the fault injector uses: a failure can be replayed from the seed.
 const random = seededRandom(SEED);
@@ -102,10 +132,6 @@ const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)] as T
 const times = <T>(n: number, make: (index: number) => T): T[] =>
   Array.from({ length: n }, (_, index) => make(index));
 
-// Never __proto__, constructor or prototype, and no inherited names (toString...): `length` is an
-// own property of arrays and strings, so both implementations read it the same way.
-const KEYS = ['a', 'b', 'c', 'n', 's', 'list', 'obj', '0', '1', 'length'] as const;
-const PATH_SEGMENTS = [...KEYS, 'missing', 'x', '2', '5', '01', ''] as const;
 const STRINGS = [
   '',
   'a',
@@ -128,8 +154,32 @@ const STRINGS = [
   'null',
   'NaN',
   'Infinity',
+  'high',
+  'critical',
+  'disk full on db-01',
+  '2026-03-10T09:00:00Z',
 ] as const;
-const NUMBERS = [0, -0, 1, 2, 3, 7, 10, 100, -1, -2.5, 0.5, 1e21, 2 ** 53] as const;
+const NUMBERS = [0, -0, 1, 2, 3, 7, 10, 100, 104, -1, -2.5, 0.5, 1e21, 2 ** 53] as const;
+const LEVELS = ['low', 'medium', 'high', 'critical'] as const;
+const FIELDS = [
+  'id',
+  'priority',
+  'impact',
+  'urgency',
+  'status',
+  'category',
+  'description',
+  'escalation',
+  'active',
+  'due_date',
+  'tags',
+  'assignee',
+  'watchers',
+  'counts',
+  'raw',
+] as const;
+/** Keys of the elements of `watchers` and of `assignee` (what element-scoped paths read). */
+const MEMBER_KEYS = ['id', 'name', 'email', 'level', 'tags', '0', 'length'] as const;
 
 type Scope = 'root' | 'element' | 'reduce';
 
@@ -141,37 +191,131 @@ function scalar(): unknown {
   return null;
 }
 
+/** Any JSON value: the shape a field has when the data is not what the rule expects. */
 function value(depth: number): unknown {
   const roll = random();
   if (depth <= 0 || roll < 0.6) return scalar();
   if (roll < 0.8) return times(int(0, 4), () => value(depth - 1));
-  return object(depth - 1, int(0, 4));
-}
-
-function object(depth: number, size: number): Record<string, unknown> {
   const result: Record<string, unknown> = {};
-  for (let i = 0; i < size; i += 1) result[pick(KEYS)] = value(depth);
+  for (let i = int(0, 4); i > 0; i -= 1) result[pick(MEMBER_KEYS)] = value(depth - 1);
   return result;
 }
 
-function datum(): Record<string, unknown> {
-  const result = object(3, int(2, 6));
-  // Keys that usually hold the kind their name suggests, so paths often land on something.
-  if (chance(0.8)) result.list = times(int(0, 5), () => (chance(0.7) ? scalar() : value(2)));
-  if (chance(0.7)) result.obj = object(2, int(1, 5));
-  if (chance(0.7)) result.n = pick(NUMBERS);
-  if (chance(0.7)) result.s = pick(STRINGS);
-  if (chance(0.3)) result.c = null;
+function member(): Record<string, unknown> {
+  const id = int(1, 9);
+  const result: Record<string, unknown> = { id: `u-${id}`, name: `User ${id}` };
+  if (chance(0.8)) result.email = chance(0.9) ? `u${id}@example.com` : scalar();
+  if (chance(0.7)) result.level = chance(0.7) ? pick(LEVELS) : scalar();
+  if (chance(0.5)) result.tags = times(int(0, 3), () => (chance(0.8) ? pick(STRINGS) : scalar()));
   return result;
 }
+
+/** The usual value of a field, in the forms ITSM data comes in (numbers as strings...). */
+function typical(field: (typeof FIELDS)[number], index: number): unknown {
+  switch (field) {
+    case 'id':
+      return `inc-${index}`;
+    case 'priority':
+    case 'impact':
+    case 'urgency':
+      return pick(LEVELS);
+    case 'status':
+      return pick([104, '104', 'new', 'in_progress', 1, '1']);
+    case 'category':
+      return pick(['network', 'Network', 'disk', 'db', '']);
+    case 'description':
+      return pick(['disk full on db-01', 'VPN down', '', 'abc']);
+    case 'escalation':
+      return pick([0, 1, 2, '2', '3', -1]);
+    case 'active':
+      return pick([true, false, 'true', 0, 1]);
+    case 'due_date':
+      return pick(['2026-03-10T09:00:00Z', '2026-03-09', 'not a date', '']);
+    case 'tags':
+      return times(int(0, 4), () => (chance(0.7) ? pick(STRINGS) : scalar()));
+    case 'assignee':
+      return member();
+    case 'watchers':
+      return times(int(0, 4), () => (chance(0.85) ? member() : value(1)));
+    case 'counts':
+      return times(int(0, 5), () => pick([...NUMBERS, '1', '2.5', ' 4 ', 'x', null]));
+    default:
+      return value(2);
+  }
+}
+
+function incident(index: number): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const field of FIELDS) {
+    const roll = random();
+    // A field is usually there with its usual kind of value, sometimes null, anything, or absent.
+    if (roll < 0.65) result[field] = typical(field, index);
+    else if (roll < 0.75) result[field] = null;
+    else if (roll < 0.9) result[field] = value(2);
+  }
+  return result;
+}
+
+function datum(index: number): Record<string, unknown> {
+  const object = incident(index);
+  const result: Record<string, unknown> = {
+    object,
+    previous: chance(0.8) ? incident(index) : null,
+    changed: times(int(0, 4), () => pick(FIELDS)),
+    now: '2026-03-10T12:00:00Z',
+    event: { id: `evt-${index}`, type: pick(['add', 'update', 'delete']), account: 1 },
+  };
+  // Short names that hold any kind of value, so that operators meet every kind of operand.
+  if (chance(0.8)) result.list = times(int(0, 5), () => (chance(0.7) ? scalar() : value(2)));
+  if (chance(0.7)) result.n = pick([...NUMBERS, '3', '2.5', null]);
+  if (chance(0.7)) result.s = pick(STRINGS);
+  return result;
+}
+
+const ROOT_PATHS = [
+  'object',
+  'previous',
+  'changed',
+  'changed.0',
+  'now',
+  'event.type',
+  'event.account',
+  'list',
+  'list.0',
+  'list.1',
+  'n',
+  's',
+  's.length',
+  'missing',
+  'object.missing',
+  'object.tags.0',
+  'object.tags.length',
+  'object.watchers.0.email',
+  'object.assignee.email',
+  'object.assignee.level',
+  'object.raw.0',
+  'object.raw.id',
+  'previous.priority',
+  'previous.status',
+  'object.description.length',
+  'object.description.0',
+  'object.01',
+  'list.5',
+  '',
+] as const;
 
 function varPath(scope: Scope): string | number {
   if (scope === 'reduce' && chance(0.8)) {
-    return pick(['current', 'accumulator', 'current.a', 'current.0', 'accumulator.length']);
+    return pick(['current', 'accumulator', 'current.id', 'current.0', 'accumulator.length']);
   }
-  if (chance(scope === 'element' ? 0.4 : 0.08)) return '';
+  if (scope === 'element') {
+    if (chance(0.4)) return '';
+    if (chance(0.05)) return int(0, 2);
+    return pick(MEMBER_KEYS);
+  }
   if (chance(0.05)) return int(0, 2);
-  return times(int(1, 3), () => pick(PATH_SEGMENTS)).join('.');
+  if (chance(0.55)) return `object.${pick(FIELDS)}`;
+  return pick(ROOT_PATHS);
 }
 
 function literalArray(): unknown[] {
@@ -188,10 +332,36 @@ function leaf(scope: Scope): unknown {
 /** An argument that is usually an array (what map, filter, all, none, some, reduce scan). */
 function arrayArgument(depth: number, scope: Scope): unknown {
   const roll = random();
-  if (roll < 0.3) return { var: pick(['list', 'obj.list', 'list.0', 'obj', 's', 'missing', '']) };
+  if (roll < 0.3) {
+    return {
+      var:
+        scope === 'element'
+          ? pick(['tags', '', 'email', 'missing'])
+          : pick([
+              'object.tags',
+              'object.watchers',
+              'object.counts',
+              'changed',
+              'list',
+              'object.raw',
+              'object.assignee',
+              's',
+              'missing',
+              '',
+            ]),
+    };
+  }
   if (roll < 0.6) return literalArray();
-  if (roll < 0.7) return { merge: [literalArray(), { var: 'list' }] };
-  if (roll < 0.8) return { map: [{ var: 'list' }, expression(depth - 1, 'element')] };
+  if (roll < 0.7)
+    return { merge: [literalArray(), { var: scope === 'element' ? 'tags' : 'list' }] };
+  if (roll < 0.8) {
+    return {
+      map: [
+        { var: scope === 'element' ? 'tags' : 'object.watchers' },
+        expression(depth - 1, 'element'),
+      ],
+    };
+  }
   return expression(depth, scope);
 }
 
@@ -199,9 +369,11 @@ function args(count: number, depth: number, scope: Scope): unknown[] {
   return times(count, () => expression(depth, scope));
 }
 
+let operators: readonly string[] = STANDARD_OPERATORS;
+
 function expression(depth: number, scope: Scope): unknown {
   if (depth <= 0 || chance(0.2)) return leaf(scope);
-  const operator = pick(STANDARD_OPERATORS);
+  const operator = pick(operators);
   const d = depth - 1;
   switch (operator) {
     case 'var': {
@@ -268,13 +440,15 @@ function expression(depth: number, scope: Scope): unknown {
     case 'in': {
       const roll = random();
       const haystack =
-        roll < 0.35
+        roll < 0.3
           ? pick(STRINGS)
-          : roll < 0.6
+          : roll < 0.5
             ? literalArray()
-            : roll < 0.8
-              ? { var: pick(['s', 'list', 'obj', 'n', 'obj.s', 'missing']) }
-              : expression(d, scope);
+            : roll < 0.6
+              ? times(int(9, 12), () => scalar())
+              : roll < 0.8
+                ? { var: pick(['s', 'list', 'object.tags', 'n', 'object.description', 'missing']) }
+                : expression(d, scope);
       return { in: [chance(0.6) ? scalar() : expression(d, scope), haystack] };
     }
     case 'substr': {
@@ -282,32 +456,81 @@ function expression(depth: number, scope: Scope): unknown {
       const source = expression(d, scope);
       return { substr: chance(0.5) ? [source, start] : [source, start, int(-4, 4)] };
     }
+    case 'rank':
+    case 'lower':
+    case 'hours_since':
+      return { [operator]: chance(0.5) ? expression(d, scope) : [leaf(scope)] };
+    case 'changed':
+      return { changed: chance(0.6) ? pick(FIELDS) : expression(d, scope) };
+    case 'matches':
+      return {
+        matches: [
+          expression(d, scope),
+          pick(['^a', 'disk', '\\d+', '^$', 'HIGH', 'e.*1']),
+          ...(chance(0.4) ? ['i'] : []),
+        ],
+      };
     default:
       // ==, ===, !=, !==, >, >=, /, %: two arguments.
       return { [operator]: args(2, d, scope) };
   }
 }
 
-/** How many times each operator occurs in an expression tree. */
-function countOperators(node: unknown, counts: Map<string, number>): void {
+/** How many times each operator occurs in an expression tree (`nested`: inside an iteration). */
+function countOperators(node: unknown, counts: Map<string, number>, insideIteration = false): void {
   if (Array.isArray(node)) {
-    for (const item of node) countOperators(item, counts);
+    for (const item of node) countOperators(item, counts, insideIteration);
     return;
   }
   if (node === null || typeof node !== 'object') return;
   const keys = Object.keys(node);
   if (keys.length !== 1) return;
   const operator = keys[0] as string;
+  const iteration = ITERATIONS.includes(operator);
   counts.set(operator, (counts.get(operator) ?? 0) + 1);
-  countOperators((node as Record<string, unknown>)[operator], counts);
+  if (iteration && insideIteration) counts.set('nested', (counts.get('nested') ?? 0) + 1);
+  countOperators((node as Record<string, unknown>)[operator], counts, insideIteration || iteration);
 }
 
-// The workload is built when the file loads, so the test names can report its size.
+const ITERATIONS = ['map', 'filter', 'reduce', 'all', 'none', 'some'];
+
+// The workloads are built when the file loads, so the test names can report their size.
 const datums = times(DATUMS, datum);
 const workload = times(EXPRESSIONS, (i) => ({
   expression: expression(MAX_DEPTH, 'root'),
   datum: datums[i % DATUMS],
 }));
+
+// The second workload adds the project's operators, and data with own properties named like
+// the forbidden and the inherited ones, as JSON.parse creates them.
+operators = [...STANDARD_OPERATORS, ...ENGINE_OPERATORS];
+const hostile = JSON.parse(
+  '{"__proto__": {"x": 1}, "constructor": "own", "prototype": [1], "toString": "own", "valueOf": 2}',
+);
+const projectDatums = datums.map((d, i) =>
+  i % 3 === 0 ? { ...d, object: { ...(d.object as object), ...hostile } } : d,
+);
+const HOSTILE_PATHS = [
+  '__proto__',
+  'constructor',
+  'object.__proto__',
+  'object.__proto__.x',
+  'object.constructor',
+  'object.prototype.0',
+  'object.toString',
+  'object.valueOf',
+  'object.tags.map',
+  'object.description.trim',
+  'toString',
+  'hasOwnProperty',
+];
+const projectWorkload = times(PROJECT_EXPRESSIONS, (i) => ({
+  expression: chance(0.15)
+    ? { var: [pick(HOSTILE_PATHS), chance(0.5) ? 'fallback' : null] }
+    : expression(MAX_DEPTH, 'root'),
+  datum: projectDatums[i % DATUMS],
+}));
+operators = STANDARD_OPERATORS;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -342,7 +565,7 @@ describe('compileExpression against a pristine json-logic-js', () => {
   const operatorCounts = new Map<string, number>();
   for (const { expression } of workload) countOperators(expression, operatorCounts);
 
-  it(`agrees on ${workload.length} random expressions over ${DATUMS} data objects (seed 0x${SEED.toString(16)})`, () => {
+  it(`agrees on ${workload.length} random expressions over ${DATUMS} ITSM-like objects (seed 0x${SEED.toString(16)})`, () => {
     const mismatches: string[] = [];
     const kinds = new Map<string, number>();
     for (const { expression, datum } of workload) {
@@ -359,16 +582,20 @@ describe('compileExpression against a pristine json-logic-js', () => {
     expect(mismatches.length).toBe(0);
     // The workload is not degenerate: every kind of outcome occurs often enough to mean something.
     for (const kind of ['thrown', 'null', 'boolean', 'number', 'NaN', 'string', 'array']) {
-      expect(kinds.get(kind) ?? 0, kind).toBeGreaterThanOrEqual(30);
+      expect(kinds.get(kind) ?? 0, kind).toBeGreaterThanOrEqual(60);
     }
   });
 
   it.each(STANDARD_OPERATORS.map((operator) => [operator]))(
-    'exercises %s at least 200 times in the workload',
+    'exercises %s at least 400 times in the workload',
     (operator) => {
-      expect(operatorCounts.get(operator) ?? 0).toBeGreaterThanOrEqual(200);
+      expect(operatorCounts.get(operator) ?? 0).toBeGreaterThanOrEqual(400);
     },
   );
+
+  it('exercises iteration operators inside iteration operators at least 300 times', () => {
+    expect(operatorCounts.get('nested') ?? 0).toBeGreaterThanOrEqual(300);
+  });
 
   it('exercises all, none and some on empty arrays', () => {
     const empty = workload.filter(({ expression }) => {
@@ -381,7 +608,59 @@ describe('compileExpression against a pristine json-logic-js', () => {
         sameResult(operands[0], [])
       );
     });
-    expect(empty.length).toBeGreaterThanOrEqual(20);
+    expect(empty.length).toBeGreaterThanOrEqual(40);
+  });
+});
+
+describe("compileExpression against the project's json-logic-js interpreter", () => {
+  it(`agrees on ${projectWorkload.length} random expressions with the project's operators and forbidden or inherited names`, () => {
+    const mismatches: string[] = [];
+    const counts = new Map<string, number>();
+    for (const { expression, datum } of projectWorkload) {
+      countOperators(expression, counts);
+      const expected = interpreted(expression, datum);
+      const actual = ours(expression, datum);
+      if (!sameOutcome(actual, expected)) {
+        mismatches.push(
+          `${show(expression)} on ${show(datum)}: compiled ${show(actual)}, interpreted ${show(expected)}`,
+        );
+      }
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(mismatches.length).toBe(0);
+    for (const operator of ENGINE_OPERATORS) {
+      expect(counts.get(operator) ?? 0, operator).toBeGreaterThanOrEqual(100);
+    }
+  });
+});
+
+describe('the compiled path', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('never calls json-logic-js while evaluating', () => {
+    const compiled = [...workload, ...projectWorkload].map(({ expression, datum }) => ({
+      evaluate: compileExpression(expression),
+      datum: datum as EvaluationContext,
+    }));
+    const apply = vi.spyOn(projectJsonLogic, 'apply');
+    const truthy = vi.spyOn(projectJsonLogic, 'truthy');
+    let evaluated = 0;
+    for (const { evaluate, datum } of compiled) {
+      try {
+        isTruthy(evaluate(datum));
+        evaluated += 1;
+      } catch (error) {
+        if (!(error instanceof ExpressionError)) throw error;
+      }
+    }
+    expect(evaluated).toBeGreaterThan(10_000);
+    expect(apply).not.toHaveBeenCalled();
+    expect(truthy).not.toHaveBeenCalled();
+    // The spies do see the interpreter: had evaluation gone through it, they would have caught it.
+    interpretExpression({ '==': [{ var: 'n' }, 1] }, { n: 1 } as never);
+    expect(apply).toHaveBeenCalled();
   });
 });
 

@@ -1,0 +1,1025 @@
+// The JSON-logic compiler: turns an expression, once, into a tree of JavaScript closures that
+// gives exactly what json-logic-js 2.0.5 gives (same values, same thrown errors), plus the
+// implementations of the project's own operators and of the safe `var`, which the json-logic-js
+// interpreter in expression.ts registers too, so both paths share one definition of each.
+// No eval and no new Function: Cloudflare Workers refuse both, so specialisation is done by
+// choosing among hand-written closures, never by generating source.
+import { normalizeIsoDate } from '../itsm/schemas.js';
+
+/**
+ * What the project's operators read from the root context (hours_since: `now`; changed:
+ * `changed`), whatever the datum of `var` is inside map, filter or reduce.
+ */
+export interface RootContext {
+  readonly now?: unknown;
+  readonly changed?: unknown;
+}
+
+/** A compiled expression: `data` is the datum of `var`, `root` the context of the evaluation. */
+export type Evaluator = (data: unknown, root: RootContext | null) => unknown;
+
+// ---------------------------------------------------------------------------------------------
+// Shared semantics: the compiled closures and the interpreter both call these.
+
+/** Property names `var` never reads: they reach the prototype chain instead of the data. */
+export const FORBIDDEN_SEGMENTS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+
+/** JSON-logic truthiness: an empty array is false, anything else as in JavaScript. */
+export function truthy(value: unknown): boolean {
+  return Array.isArray(value) ? value.length !== 0 : !!value;
+}
+
+const CANONICAL_INDEX = /^(0|[1-9][0-9]*)$/;
+
+/** Whether a string has `key` of its own: its length and its indices, nothing inherited. */
+function stringHasOwn(key: string): boolean {
+  return key === 'length' || CANONICAL_INDEX.test(key);
+}
+
+function hasOwn(value: unknown, key: string): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === 'string') return stringHasOwn(key);
+  return typeof value === 'object' && Object.hasOwn(value, key);
+}
+
+/**
+ * `var` as json-logic-js reads it (dotted paths, numeric indices, a default, `""` for the datum
+ * itself), but only own properties, and null for the forbidden names even with a default.
+ */
+export function readVar(data: unknown, path: unknown, fallback?: unknown): unknown {
+  const notFound = fallback === undefined ? null : fallback;
+  if (path === undefined || path === '' || path === null) return data;
+  let value = data;
+  for (const segment of String(path).split('.')) {
+    if (FORBIDDEN_SEGMENTS.has(segment)) return null;
+    if (value === null || value === undefined) return notFound;
+    if (!hasOwn(value, segment)) return notFound;
+    value = (value as Record<string, unknown>)[segment];
+    if (value === undefined) return notFound;
+  }
+  return value;
+}
+
+/** `rank`: low 1, medium 2, high 3, critical 4, anything else null. */
+export function rank(value: unknown): number | null {
+  switch (value) {
+    case 'low':
+      return 1;
+    case 'medium':
+      return 2;
+    case 'high':
+      return 3;
+    case 'critical':
+      return 4;
+    default:
+      return null;
+  }
+}
+
+// Rules evaluate hours_since over and over on the same few strings (the context's `now`, the
+// objects' dates); the normalisation below is pure, so its results are kept, within a bound.
+const isoMillisCache = new Map<unknown, number | null>();
+
+function isoMillis(text: string): number | null {
+  const cached = isoMillisCache.get(text);
+  if (cached !== undefined) return cached;
+  const normalized = normalizeIsoDate(text);
+  const millis = normalized === null ? null : Date.parse(normalized);
+  if (isoMillisCache.size >= 10_000) isoMillisCache.clear();
+  isoMillisCache.set(text, millis);
+  return millis;
+}
+
+// Every hours_since of one evaluation reads the same `now`: it is kept apart from the dates.
+let lastNow: string | null = null;
+let lastNowMillis: number | null = null;
+
+function nowMillis(text: string): number | null {
+  if (text === lastNow) return lastNowMillis;
+  const millis = isoMillis(text);
+  lastNow = text;
+  lastNowMillis = millis;
+  return millis;
+}
+
+/**
+ * `hours_since`: hours from an ISO 8601 time to the context's `now` (negative in the future),
+ * null when either is not an ISO date. Dates are read as the ITSM API reads them (no zone means
+ * UTC), not with `Date.parse`: that accepts "incident 12" as December 2001 and reads a zone-less
+ * date-time in the host's time zone, so the same rule would answer differently on two machines.
+ */
+export function hoursSince(value: unknown, root: RootContext | null): number | null {
+  if (typeof value !== 'string') return null;
+  const then = isoMillis(value);
+  const now = nowMillis((root?.now ?? '') as string);
+  if (then === null || now === null) return null;
+  return (now - then) / 3_600_000;
+}
+
+/** `changed`: whether the field is in the context's list of changed fields. */
+export function isChanged(field: unknown, root: RootContext | null): boolean {
+  return typeof field === 'string' && ((root?.changed ?? []) as string[]).includes(field);
+}
+
+const regexCache = new Map<string, RegExp>();
+
+/** The RegExp of a `matches` pattern, or the SyntaxError that makes it invalid. */
+export function compilePattern(pattern: string, flags = ''): RegExp | SyntaxError {
+  const cacheKey = `${flags}/${pattern}`;
+  const cached = regexCache.get(cacheKey);
+  if (cached) return cached;
+  try {
+    const regex = new RegExp(pattern, flags);
+    if (regexCache.size > 10_000) regexCache.clear();
+    regexCache.set(cacheKey, regex);
+    return regex;
+  } catch (error) {
+    return error instanceof SyntaxError ? error : new SyntaxError(String(error));
+  }
+}
+
+function testPattern(text: unknown, regex: RegExp | SyntaxError | null): boolean {
+  if (text === null || text === undefined) return false;
+  return regex instanceof RegExp && regex.test(String(text));
+}
+
+function patternOf(pattern: unknown, flags: unknown): RegExp | SyntaxError | null {
+  return typeof pattern === 'string' ? compilePattern(pattern, flags === 'i' ? 'i' : '') : null;
+}
+
+/** `matches`: a regular-expression test, case-insensitive with the flag "i". */
+export function matches(text: unknown, pattern: unknown, flags?: unknown): boolean {
+  if (text === null || text === undefined) return false;
+  return testPattern(text, patternOf(pattern, flags));
+}
+
+/** `lower`: the lower-case string, null for nothing. */
+export function lower(text: unknown): string | null {
+  if (text === null || text === undefined) return null;
+  return String(text).toLowerCase();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The standard operators, in json-logic-js 2.0.5's own terms. Where json-logic-js can throw, the
+// code is written as it is there, so that V8 words the error the same way (`b.indexOf is not a
+// function` names the parameter `b`).
+
+function inside(a: unknown, b: unknown): boolean {
+  if (!b || typeof (b as { indexOf?: unknown }).indexOf === 'undefined') return false;
+  return (b as { indexOf(value: unknown): number }).indexOf(a) !== -1;
+}
+
+function substr(source: unknown, start: unknown, end: unknown): string {
+  if ((end as number) < 0) {
+    // JavaScript's substr takes no negative length; json-logic-js emulates PHP here.
+    const temp = String(source).substr(start as number);
+    return temp.substr(0, temp.length + (end as number));
+  }
+  return String(source).substr(start as number, end as number);
+}
+
+/** `parseFloat` exactly, without the string round trip for numbers (only -0 becomes 0). */
+function toFloat(value: unknown): number {
+  if (typeof value === 'number') return value === 0 ? 0 : value;
+  return Number.parseFloat(value as string);
+}
+
+function addAll(values: readonly unknown[]): number {
+  let sum: unknown = 0;
+  for (const value of values) sum = toFloat(sum) + toFloat(value);
+  return sum as number;
+}
+
+function multiplyAll(values: readonly unknown[]): unknown {
+  // With no argument this throws "Reduce of empty array with no initial value", as json-logic-js
+  // does; with one it returns that argument untouched (not even parsed).
+  return values.reduce((a, b) => toFloat(a) * toFloat(b));
+}
+
+function concatenate(values: readonly unknown[]): string {
+  let text = '';
+  for (const value of values) text += value === null || value === undefined ? '' : String(value);
+  return text;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON-logic compares and computes with JavaScript's own operators, on any values.
+type Loose = any;
+
+function lessThan(a: Loose, b: Loose, c: Loose): boolean {
+  return c === undefined ? a < b : a < b && b < c;
+}
+
+function lessOrEqual(a: Loose, b: Loose, c: Loose): boolean {
+  return c === undefined ? a <= b : a <= b && b <= c;
+}
+
+/** Operators whose arguments are all evaluated first, then combined: value, data, root. */
+type Combine = (values: unknown[], data: unknown, root: RootContext | null) => unknown;
+
+const COMBINE: ReadonlyMap<string, Combine> = new Map<string, Combine>([
+  // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's == is JavaScript's loose equality.
+  ['==', (v) => (v[0] as Loose) == v[1]],
+  ['===', (v) => v[0] === v[1]],
+  // biome-ignore lint/suspicious/noDoubleEquals: as above.
+  ['!=', (v) => (v[0] as Loose) != v[1]],
+  ['!==', (v) => v[0] !== v[1]],
+  ['>', (v) => (v[0] as Loose) > (v[1] as Loose)],
+  ['>=', (v) => (v[0] as Loose) >= (v[1] as Loose)],
+  ['<', (v) => lessThan(v[0], v[1], v[2])],
+  ['<=', (v) => lessOrEqual(v[0], v[1], v[2])],
+  ['!!', (v) => truthy(v[0])],
+  ['!', (v) => !truthy(v[0])],
+  ['%', (v) => (v[0] as Loose) % (v[1] as Loose)],
+  ['in', (v) => inside(v[0], v[1])],
+  ['cat', (v) => concatenate(v)],
+  ['substr', (v) => substr(v[0], v[1], v[2])],
+  ['+', (v) => addAll(v)],
+  ['*', (v) => multiplyAll(v)],
+  ['-', (v) => (v[1] === undefined ? -(v[0] as Loose) : (v[0] as Loose) - (v[1] as Loose))],
+  ['/', (v) => (v[0] as Loose) / (v[1] as Loose)],
+  ['min', (v) => Math.min(...(v as number[]))],
+  ['max', (v) => Math.max(...(v as number[]))],
+  ['merge', (v) => v.reduce((a: unknown[], b) => a.concat(b), [])],
+  ['var', (v, data) => readVar(data, v[0], v[1])],
+  ['missing', (v, data, root) => missing(Array.isArray(v[0]) ? v[0] : v, data, root)],
+  ['missing_some', (v, data, root) => missingSome(v[0], v[1], data, root)],
+  ['rank', (v) => rank(v[0])],
+  ['hours_since', (v, _data, root) => hoursSince(v[0], root)],
+  ['changed', (v, _data, root) => isChanged(v[0], root)],
+  ['matches', (v) => matches(v[0], v[1], v[2])],
+  ['lower', (v) => lower(v[0])],
+]);
+
+/** Operators that decide themselves which of their arguments to evaluate, and against what. */
+const CONTROL = ['if', '?:', 'and', 'or', 'map', 'filter', 'reduce', 'all', 'none', 'some'];
+
+/** Every operator the compiler knows: the standard ones (without `log`) and the project's. */
+export const COMPILED_OPERATORS: ReadonlySet<string> = new Set([...COMBINE.keys(), ...CONTROL]);
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || typeof value !== 'object';
+}
+
+// json-logic-js's `missing` looks each key up by applying {"var": key}: a key that is an array or
+// an operation is itself evaluated (a default, a computed path). Keys are nearly always plain
+// names, read directly; anything else goes through the compiler, lazily, as json-logic-js would.
+function missing(keys: ArrayLike<unknown>, data: unknown, root: RootContext | null): unknown[] {
+  const absent: unknown[] = [];
+  for (let i = 0; i < keys.length; i += 1) {
+    const key = keys[i];
+    const value = isPrimitive(key) ? readVar(data, key) : evaluateData({ var: key }, data, root);
+    if (value === null || value === '') absent.push(key);
+  }
+  return absent;
+}
+
+function missingSome(
+  needCount: unknown,
+  options: unknown,
+  data: unknown,
+  root: RootContext | null,
+): unknown[] {
+  // json-logic-js applies {"missing": options} to the evaluated options, so they are evaluated a
+  // second time as logic: a no-op for plain names, and done by the compiler for anything else.
+  let areMissing: unknown[];
+  if (Array.isArray(options) && options.every(isPrimitive))
+    areMissing = missing(options, data, root);
+  else if (isPrimitive(options)) areMissing = missing([options], data, root);
+  else areMissing = evaluateData({ missing: options }, data, root) as unknown[];
+  const length = (options as { length: number }).length;
+  return length - areMissing.length >= (needCount as number) ? [] : areMissing;
+}
+
+/** Logic found in the data at evaluation time (see `missing`), evaluated as json-logic-js would. */
+function evaluateData(logic: unknown, data: unknown, root: RootContext | null): unknown {
+  return compileNode(logic, true).run(data, root);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compiler
+
+/** A compiled node, with what the parent may exploit to pick a faster closure. */
+interface Compiled {
+  run: Evaluator;
+  /** A literal (not an array): every evaluation returns `value`, and nothing can throw. */
+  literal?: true;
+  value?: unknown;
+  /** An array of literals: every evaluation returns a fresh copy of `items`. */
+  items?: readonly unknown[];
+  /** Always a boolean: a parent `and`/`or` can test it without the truthiness rules. */
+  boolean?: true;
+  /** A `var` with a literal path (and default): a parent reads it in place. */
+  path?: PathPlan;
+}
+
+/** Raised at compile time for an operator json-logic-js does not know (or that the project removed). */
+export class UnknownOperatorError extends Error {
+  constructor(readonly operator: string) {
+    super(unrecognized(operator));
+    this.name = 'UnknownOperatorError';
+  }
+}
+
+// Operators json-logic-js keeps in its table of functions (the others it handles inline); a
+// dotted name is looked up by walking that table, and its error names where the walk stopped.
+const FUNCTION_OPERATORS: ReadonlySet<string> = new Set(COMBINE.keys());
+
+function unrecognized(operator: string): string {
+  if (operator.indexOf('.') > 0) {
+    const [first = '', second = ''] = operator.split('.');
+    const failedAt = FUNCTION_OPERATORS.has(first) ? `${first}.${second}` : first;
+    return `Unrecognized operation ${operator} (failed at ${failedAt})`;
+  }
+  return `Unrecognized operation ${operator}`;
+}
+
+/**
+ * Compiles a JSON-logic expression into closures. An unknown operator anywhere in it is refused
+ * here, with json-logic-js's message, before anything is evaluated.
+ */
+export function compileLogic(expression: unknown): Evaluator {
+  return compileNode(expression, false).run;
+}
+
+function isLogic(node: unknown): node is Record<string, unknown> {
+  return (
+    node !== null &&
+    typeof node === 'object' &&
+    !Array.isArray(node) &&
+    Object.keys(node).length === 1
+  );
+}
+
+function literal(value: unknown): Compiled {
+  return { run: () => value, literal: true, value };
+}
+
+/**
+ * `lazy` is for logic met in the data while evaluating: there, as in json-logic-js, an unknown
+ * operator fails only if it is reached.
+ */
+function compileNode(node: unknown, lazy: boolean): Compiled {
+  if (Array.isArray(node)) return compileArray(node, lazy);
+  if (!isLogic(node)) return literal(node);
+  const operator = Object.keys(node)[0] as string;
+  const raw = node[operator];
+  const rawArgs: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
+  switch (operator) {
+    case 'if':
+    case '?:':
+      return compileIf(rawArgs.map((arg) => compileNode(arg, lazy)));
+    case 'and':
+      return compileAnd(rawArgs.map((arg) => compileNode(arg, lazy)));
+    case 'or':
+      return compileOr(rawArgs.map((arg) => compileNode(arg, lazy)));
+    case 'map':
+    case 'filter':
+    case 'all':
+    case 'none':
+    case 'some':
+      refuseUnknown(rawArgs.slice(2), lazy);
+      return compileScan(
+        operator,
+        compileNode(rawArgs[0], lazy),
+        compileNode(rawArgs[1], lazy).run,
+      );
+    case 'reduce':
+      refuseUnknown(rawArgs.slice(3), lazy);
+      return compileReduce(
+        compileNode(rawArgs[0], lazy),
+        compileNode(rawArgs[1], lazy).run,
+        rawArgs[2] === undefined ? null : compileNode(rawArgs[2], lazy),
+      );
+  }
+  const combine = COMBINE.get(operator);
+  if (combine === undefined && !lazy) throw new UnknownOperatorError(operator);
+  const args = rawArgs.map((arg) => compileNode(arg, lazy));
+  if (combine === undefined) {
+    // json-logic-js evaluates the arguments before it looks the operator up.
+    const message = unrecognized(operator);
+    const fail: Combine = () => {
+      throw new Error(message);
+    };
+    return compileCombine(fail, args);
+  }
+  if (operator === 'var') {
+    const [path, fallback] = args;
+    // The usual `var`: a literal path, perhaps a literal default.
+    if (path?.literal && args.length <= 2 && (fallback === undefined || fallback.literal)) {
+      const plan = planPath(path.value, fallback?.value === undefined ? null : fallback.value);
+      return { run: (data) => readPath(data, plan), path: plan };
+    }
+  }
+  return specialize(operator, args) ?? compileCombine(combine, args);
+}
+
+/** Arguments json-logic-js never evaluates are still compiled, only so that typos are refused. */
+function refuseUnknown(ignored: readonly unknown[], lazy: boolean): void {
+  if (!lazy) for (const arg of ignored) compileNode(arg, lazy);
+}
+
+function compileArray(node: readonly unknown[], lazy: boolean): Compiled {
+  const elements = node.map((element) => compileNode(element, lazy));
+  // json-logic-js maps every array it meets, so each evaluation returns a new one: a result that
+  // a caller changes never changes the expression, and two evaluations are never the same array.
+  if (elements.every((element) => element.literal)) {
+    const items = elements.map((element) => element.value);
+    return { run: () => items.slice(), items };
+  }
+  const runs = elements.map((element) => element.run);
+  const count = runs.length;
+  return {
+    run: (data, root) => {
+      const out = new Array<unknown>(count);
+      for (let i = 0; i < count; i += 1) out[i] = (runs[i] as Evaluator)(data, root);
+      return out;
+    },
+  };
+}
+
+/** Evaluates every argument, in order, then combines the values: the general case. */
+function compileCombine(combine: Combine, args: readonly Compiled[]): Compiled {
+  const runs = args.map((arg) => arg.run);
+  const count = runs.length;
+  if (count === 0) return { run: (data, root) => combine([], data, root) };
+  if (count === 1) {
+    const [a] = runs as [Evaluator];
+    return { run: (data, root) => combine([a(data, root)], data, root) };
+  }
+  if (count === 2) {
+    const [a, b] = runs as [Evaluator, Evaluator];
+    return { run: (data, root) => combine([a(data, root), b(data, root)], data, root) };
+  }
+  return {
+    run: (data, root) => {
+      const values = new Array<unknown>(count);
+      for (let i = 0; i < count; i += 1) values[i] = (runs[i] as Evaluator)(data, root);
+      return combine(values, data, root);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control operators: they evaluate only what they need, in json-logic-js's order.
+
+function compileIf(args: readonly Compiled[]): Compiled {
+  const runs = args.map((arg) => arg.run);
+  const [a, b, c] = runs;
+  if (runs.length === 0) return literal(null);
+  if (runs.length === 1 && a) return args[0] as Compiled;
+  if (runs.length === 2 && a && b) return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : null) };
+  if (runs.length === 3 && a && b && c) {
+    return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)) };
+  }
+  const count = runs.length;
+  return {
+    run: (data, root) => {
+      let i = 0;
+      for (; i < count - 1; i += 2) {
+        if (truthy((runs[i] as Evaluator)(data, root))) {
+          return (runs[i + 1] as Evaluator)(data, root);
+        }
+      }
+      return i === count - 1 ? (runs[i] as Evaluator)(data, root) : null;
+    },
+  };
+}
+
+/** `and` returns the first falsy value, or the last one (undefined when there is none). */
+function compileAnd(args: readonly Compiled[]): Compiled {
+  const boolean = args.length > 0 && args.every((arg) => arg.boolean) ? true : undefined;
+  const runs = args.map((arg) => arg.run);
+  const [a, b, c] = runs;
+  if (runs.length === 0) return { run: () => undefined };
+  if (runs.length === 1 && a) return args[0] as Compiled;
+  if (boolean && runs.length === 2 && a && b) {
+    return { run: (d, r) => (a(d, r) as boolean) && (b(d, r) as boolean), boolean };
+  }
+  if (boolean && runs.length === 3 && a && b && c) {
+    return {
+      run: (d, r) => (a(d, r) as boolean) && (b(d, r) as boolean) && (c(d, r) as boolean),
+      boolean,
+    };
+  }
+  if (runs.length === 2 && a && b) {
+    return {
+      run: (d, r) => {
+        const first = a(d, r);
+        return truthy(first) ? b(d, r) : first;
+      },
+    };
+  }
+  const count = runs.length;
+  if (boolean) {
+    // Booleans need no truthiness rules: the first false one is the answer.
+    return {
+      run: (data, root) => {
+        for (let i = 0; i < count - 1; i += 1) {
+          if (!(runs[i] as Evaluator)(data, root)) return false;
+        }
+        return (runs[count - 1] as Evaluator)(data, root);
+      },
+      boolean,
+    };
+  }
+  return {
+    run: (data, root) => {
+      let current: unknown;
+      for (let i = 0; i < count; i += 1) {
+        current = (runs[i] as Evaluator)(data, root);
+        if (!truthy(current)) return current;
+      }
+      return current;
+    },
+  };
+}
+
+/** `or` returns the first truthy value, or the last one (undefined when there is none). */
+function compileOr(args: readonly Compiled[]): Compiled {
+  const boolean = args.length > 0 && args.every((arg) => arg.boolean) ? true : undefined;
+  const runs = args.map((arg) => arg.run);
+  const [a, b, c] = runs;
+  if (runs.length === 0) return { run: () => undefined };
+  if (runs.length === 1 && a) return args[0] as Compiled;
+  if (boolean && runs.length === 2 && a && b) {
+    return { run: (d, r) => (a(d, r) as boolean) || (b(d, r) as boolean), boolean };
+  }
+  if (boolean && runs.length === 3 && a && b && c) {
+    return {
+      run: (d, r) => (a(d, r) as boolean) || (b(d, r) as boolean) || (c(d, r) as boolean),
+      boolean,
+    };
+  }
+  const count = runs.length;
+  if (boolean) {
+    return {
+      run: (data, root) => {
+        for (let i = 0; i < count - 1; i += 1) {
+          if ((runs[i] as Evaluator)(data, root)) return true;
+        }
+        return (runs[count - 1] as Evaluator)(data, root);
+      },
+      boolean,
+    };
+  }
+  return {
+    run: (data, root) => {
+      let current: unknown;
+      for (let i = 0; i < count; i += 1) {
+        current = (runs[i] as Evaluator)(data, root);
+        if (truthy(current)) return current;
+      }
+      return current;
+    },
+  };
+}
+
+/** map, filter, all, none, some: the second argument is evaluated with each element as datum. */
+function compileScan(operator: string, list: Compiled, scoped: Evaluator): Compiled {
+  const source = list.run;
+  switch (operator) {
+    // Loops rather than items.map(callback): a callback would be a new closure per evaluation.
+    case 'map':
+      return {
+        run: (data, root) => {
+          const items = source(data, root);
+          if (!Array.isArray(items)) return [];
+          const out = new Array<unknown>(items.length);
+          for (let i = 0; i < items.length; i += 1) out[i] = scoped(items[i], root);
+          return out;
+        },
+      };
+    case 'filter':
+      return {
+        run: (data, root) => {
+          const items = source(data, root);
+          if (!Array.isArray(items)) return [];
+          const out: unknown[] = [];
+          for (let i = 0; i < items.length; i += 1) {
+            if (truthy(scoped(items[i], root))) out.push(items[i]);
+          }
+          return out;
+        },
+      };
+    case 'all':
+      return {
+        run: (data, root) => {
+          const items = source(data, root);
+          // All of an empty list is false in json-logic-js.
+          if (!Array.isArray(items) || !items.length) return false;
+          for (let i = 0; i < items.length; i += 1) {
+            if (!truthy(scoped(items[i], root))) return false;
+          }
+          return true;
+        },
+        boolean: true,
+      };
+    case 'none':
+      return {
+        run: (data, root) => {
+          const items = source(data, root);
+          if (!Array.isArray(items) || !items.length) return true;
+          for (let i = 0; i < items.length; i += 1) {
+            if (truthy(scoped(items[i], root))) return false;
+          }
+          return true;
+        },
+        boolean: true,
+      };
+    default:
+      return {
+        run: (data, root) => {
+          const items = source(data, root);
+          if (!Array.isArray(items) || !items.length) return false;
+          for (let i = 0; i < items.length; i += 1) {
+            if (truthy(scoped(items[i], root))) return true;
+          }
+          return false;
+        },
+        boolean: true,
+      };
+  }
+}
+
+/** reduce: the body sees `{current, accumulator}`; the initial value is read from the outer datum. */
+function compileReduce(list: Compiled, body: Evaluator, initial: Compiled | null): Compiled {
+  const source = list.run;
+  const start = initial?.run ?? null;
+  return {
+    run: (data, root) => {
+      const items = source(data, root);
+      const first = start === null ? null : start(data, root);
+      if (!Array.isArray(items)) return first;
+      let accumulator = first;
+      for (let i = 0; i < items.length; i += 1) {
+        accumulator = body({ current: items[i], accumulator }, root);
+      }
+      return accumulator;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Specialised closures for the shapes rules are made of. Each gives exactly what the general
+// case gives; it only skips work (the array of values, a truthiness test, a repeated lookup).
+
+/**
+ * One segment of a `var` path, as readVar takes it: undefined for anything readVar answers with
+ * its default (`inString`: whether a string has the segment, decided once per path).
+ */
+function step(value: unknown, segment: string, inString: boolean): unknown {
+  if (typeof value === 'object') {
+    if (value === null || !Object.hasOwn(value, segment)) return undefined;
+    return (value as Record<string, unknown>)[segment];
+  }
+  if (typeof value === 'string' && inString) {
+    return (value as unknown as Record<string, unknown>)[segment];
+  }
+  return undefined;
+}
+
+/** A literal `var` path, split and checked once. */
+interface PathPlan {
+  /** 0: the datum itself (empty path); 1 and 2: that many segments; 3: any other path. */
+  readonly kind: 0 | 1 | 2 | 3;
+  readonly s0: string;
+  readonly s1: string;
+  /** Whether a string has s0 (s1) of its own: its length or an index. */
+  readonly i0: boolean;
+  readonly i1: boolean;
+  /** The segments walked: those before the first forbidden name, if any. */
+  readonly segments: readonly string[];
+  readonly inString: readonly boolean[];
+  /** A forbidden name follows the walked segments: reaching it yields null. */
+  readonly forbidden: boolean;
+  readonly notFound: unknown;
+}
+
+function planPath(path: unknown, notFound: unknown): PathPlan {
+  const whole = path === undefined || path === '' || path === null;
+  const all = whole ? [] : String(path).split('.');
+  const stop = all.findIndex((segment) => FORBIDDEN_SEGMENTS.has(segment));
+  const segments = stop === -1 ? all : all.slice(0, stop);
+  const forbidden = stop !== -1;
+  const inString = segments.map(stringHasOwn);
+  const kind = whole ? 0 : forbidden || segments.length > 2 ? 3 : segments.length === 1 ? 1 : 2;
+  return {
+    kind,
+    s0: segments[0] ?? '',
+    s1: segments[1] ?? '',
+    i0: inString[0] ?? false,
+    i1: inString[1] ?? false,
+    segments,
+    inString,
+    forbidden,
+    notFound,
+  };
+}
+
+/** readVar with a planned path: the same answer, without splitting or checking per call. */
+function readPath(data: unknown, plan: PathPlan): unknown {
+  switch (plan.kind) {
+    case 0:
+      return data;
+    case 1: {
+      const value = step(data, plan.s0, plan.i0);
+      return value === undefined ? plan.notFound : value;
+    }
+    case 2: {
+      const first = step(data, plan.s0, plan.i0);
+      if (first === undefined) return plan.notFound;
+      const value = step(first, plan.s1, plan.i1);
+      return value === undefined ? plan.notFound : value;
+    }
+    default: {
+      const { segments, inString } = plan;
+      let value = data;
+      for (let i = 0; i < segments.length; i += 1) {
+        value = step(value, segments[i] as string, inString[i] as boolean);
+        if (value === undefined) return plan.notFound;
+      }
+      return plan.forbidden ? null : value;
+    }
+  }
+}
+
+/**
+ * An argument as its parent reads it: a planned path is read in place (the commonest argument
+ * of all, `{"var": "object.priority"}`), anything else through its closure.
+ */
+interface Operand {
+  readonly plan: PathPlan | null;
+  readonly run: Evaluator;
+}
+
+function operand(compiled: Compiled): Operand {
+  return { plan: compiled.path ?? null, run: compiled.run };
+}
+
+function get(operand: Operand, data: unknown, root: RootContext | null): unknown {
+  return operand.plan !== null ? readPath(data, operand.plan) : operand.run(data, root);
+}
+
+const BOOLEAN_RESULTS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!', 'in']);
+
+function specialize(operator: string, args: readonly Compiled[]): Compiled | null {
+  const result = specializeRun(operator, args);
+  if (result === null) return null;
+  const boolean = BOOLEAN_RESULTS.has(operator) || operator === 'changed' || operator === 'matches';
+  return boolean ? { run: result, boolean: true } : { run: result };
+}
+
+function specializeRun(operator: string, args: readonly Compiled[]): Evaluator | null {
+  const [x, y, z] = args;
+  const count = args.length;
+  switch (operator) {
+    case '==':
+    case '===':
+    case '!=':
+    case '!==':
+    case '>':
+    case '>=':
+    case '<':
+    case '<=':
+      return count === 2 && x && y ? compareTwo(operator, x, y) : null;
+    case '!':
+    case '!!': {
+      if (count !== 1 || !x) return null;
+      const a = operand(x);
+      if (x.boolean) return operator === '!' ? (d, r) => !get(a, d, r) : x.run;
+      return operator === '!' ? (d, r) => !truthy(get(a, d, r)) : (d, r) => truthy(get(a, d, r));
+    }
+    case 'in':
+      return count === 2 && x && y ? compileIn(operand(x), y) : null;
+    case 'rank': {
+      if (count !== 1 || !x) return null;
+      const a = operand(x);
+      return (d, r) => rank(get(a, d, r));
+    }
+    case 'hours_since': {
+      if (count !== 1 || !x) return null;
+      const a = operand(x);
+      return (d, r) => hoursSince(get(a, d, r), r);
+    }
+    case 'changed': {
+      if (count !== 1 || !x) return null;
+      if (x.literal) {
+        const field = x.value;
+        return (_d, r) => isChanged(field, r);
+      }
+      const a = operand(x);
+      return (d, r) => isChanged(get(a, d, r), r);
+    }
+    case 'lower': {
+      if (count !== 1 || !x) return null;
+      const a = operand(x);
+      return (d, r) => lower(get(a, d, r));
+    }
+    case 'matches': {
+      if (!x || !y?.literal || (count === 3 && !z?.literal) || count > 3) return null;
+      const regex = patternOf(y.value, z?.value);
+      const a = operand(x);
+      return (d, r) => testPattern(get(a, d, r), regex);
+    }
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '%':
+      return count === 2 && x && y ? arithmeticTwo(operator, operand(x), operand(y)) : null;
+    case 'cat':
+      return count === 2 && x && y ? catTwo(operand(x), operand(y)) : null;
+    case 'missing': {
+      // Literal keys (the usual case): each key's path is planned once.
+      const keys =
+        x?.items ?? (args.every((arg) => arg.literal) ? args.map((arg) => arg.value) : null);
+      if (keys === null || !keys.every(isPrimitive)) return null;
+      if (!args.every((arg) => arg.literal || arg.items)) return null;
+      const plans = keys.map((key) => planPath(key, null));
+      const total = plans.length;
+      return (data) => {
+        const absent: unknown[] = [];
+        for (let i = 0; i < total; i += 1) {
+          const value = readPath(data, plans[i] as PathPlan);
+          if (value === null || value === '') absent.push(keys[i]);
+        }
+        return absent;
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+function compareTwo(operator: string, x: Compiled, y: Compiled): Evaluator {
+  const a = operand(x);
+  const b = operand(y);
+  // A literal side is read once, at compile time, instead of through a closure on every call.
+  if (y.literal) {
+    const v = y.value as Loose;
+    switch (operator) {
+      case '==':
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+        return (d, r) => (get(a, d, r) as Loose) == v;
+      case '===':
+        return (d, r) => get(a, d, r) === v;
+      case '!=':
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+        return (d, r) => (get(a, d, r) as Loose) != v;
+      case '!==':
+        return (d, r) => get(a, d, r) !== v;
+      case '>':
+        return (d, r) => (get(a, d, r) as Loose) > v;
+      case '>=':
+        return (d, r) => (get(a, d, r) as Loose) >= v;
+      case '<':
+        return (d, r) => (get(a, d, r) as Loose) < v;
+      default:
+        return (d, r) => (get(a, d, r) as Loose) <= v;
+    }
+  }
+  if (x.literal) {
+    const v = x.value as Loose;
+    switch (operator) {
+      case '==':
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+        return (d, r) => v == get(b, d, r);
+      case '===':
+        return (d, r) => v === get(b, d, r);
+      case '!=':
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+        return (d, r) => v != get(b, d, r);
+      case '!==':
+        return (d, r) => v !== get(b, d, r);
+      case '>':
+        return (d, r) => v > (get(b, d, r) as Loose);
+      case '>=':
+        return (d, r) => v >= (get(b, d, r) as Loose);
+      case '<':
+        return (d, r) => v < (get(b, d, r) as Loose);
+      default:
+        return (d, r) => v <= (get(b, d, r) as Loose);
+    }
+  }
+  // Both sides are evaluated before they are compared, left first, as json-logic-js does.
+  switch (operator) {
+    case '==':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+        return first == get(b, d, r);
+      };
+    case '===':
+      return (d, r) => {
+        const first = get(a, d, r);
+        return first === get(b, d, r);
+      };
+    case '!=':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+        return first != get(b, d, r);
+      };
+    case '!==':
+      return (d, r) => {
+        const first = get(a, d, r);
+        return first !== get(b, d, r);
+      };
+    case '>':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first > (get(b, d, r) as Loose);
+      };
+    case '>=':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first >= (get(b, d, r) as Loose);
+      };
+    case '<':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first < (get(b, d, r) as Loose);
+      };
+    default:
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first <= (get(b, d, r) as Loose);
+      };
+  }
+}
+
+function compileIn(needle: Operand, haystack: Compiled): Evaluator {
+  const items = haystack.items;
+  if (items) {
+    // A literal list never escapes this closure, so one copy serves every evaluation. A Set
+    // answers as indexOf does (===) once NaN is left out: indexOf never finds NaN, Set.has would.
+    if (items.length > 8 && items.every(isPrimitive)) {
+      const set = new Set(items.filter((item) => !Number.isNaN(item)));
+      return (d, r) => set.has(get(needle, d, r));
+    }
+    return (d, r) => items.indexOf(get(needle, d, r)) !== -1;
+  }
+  if (haystack.literal && typeof haystack.value === 'string') {
+    const text = haystack.value;
+    if (text === '') {
+      return (d, r) => {
+        get(needle, d, r);
+        return false;
+      };
+    }
+    return (d, r) => text.indexOf(get(needle, d, r) as string) !== -1;
+  }
+  const b = operand(haystack);
+  return (d, r) => {
+    const a = get(needle, d, r);
+    return inside(a, get(b, d, r));
+  };
+}
+
+function arithmeticTwo(operator: string, a: Operand, b: Operand): Evaluator {
+  switch (operator) {
+    case '+':
+      return (d, r) => {
+        const first = get(a, d, r);
+        const second = get(b, d, r);
+        return toFloat(toFloat(0) + toFloat(first)) + toFloat(second);
+      };
+    case '*':
+      return (d, r) => {
+        const first = get(a, d, r);
+        const second = get(b, d, r);
+        return toFloat(first) * toFloat(second);
+      };
+    case '-':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        const second = get(b, d, r) as Loose;
+        return second === undefined ? -first : first - second;
+      };
+    case '/':
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first / (get(b, d, r) as Loose);
+      };
+    default:
+      return (d, r) => {
+        const first = get(a, d, r) as Loose;
+        return first % (get(b, d, r) as Loose);
+      };
+  }
+}
+
+function catTwo(a: Operand, b: Operand): Evaluator {
+  return (d, r) => {
+    const first = get(a, d, r);
+    const second = get(b, d, r);
+    return (
+      (first === null || first === undefined ? '' : String(first)) +
+      (second === null || second === undefined ? '' : String(second))
+    );
+  };
+}
