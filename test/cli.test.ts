@@ -1,16 +1,15 @@
 // The `itsm-rules` command as a user runs it: `node bin/itsm-rules.js ...` in a child process,
 // real HTTP on 127.0.0.1, real SQLite files. Each spawn pays the tsx start-up (about a second),
 // so every test starts as few processes as it can and has a generous timeout.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CliProcess, spawnCli } from './helpers/serve.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TIMEOUT = 30_000;
 /** A clean shutdown must finish well within this. */
 const PROMPT_EXIT_MS = 5_000;
@@ -29,20 +28,6 @@ const FLAGS: Record<string, string> = {
   'event-retention': 'ITSM_EVENT_RETENTION',
 };
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface Cli {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<Exit>;
-  /** Resolves with the first match of `pattern` on stdout; rejects on exit or timeout. */
-  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-}
-
 const children: ChildProcess[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -57,65 +42,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The test runner's environment without any ITSM_* variable, plus `env`. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
-  );
-  return { ...base, ...env };
-}
-
-function runCli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['bin/itsm-rules.js', ...args], {
-    cwd: ROOT,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  const waitForStdout = (pattern: RegExp, timeoutMs = 20_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = out.match(pattern);
-        if (match) {
-          done();
-          resolve(match);
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(
-          new Error(
-            `no ${pattern} on stdout after ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err}`,
-          ),
-        );
-      }, timeoutMs);
-      const onExit = (code: number | null) => {
-        done();
-        reject(
-          new Error(`exited (${code}) before printing ${pattern}\nstdout: ${out}\nstderr: ${err}`),
-        );
-      };
-      const done = () => {
-        clearTimeout(timer);
-        child.stdout?.off('data', check);
-        child.off('exit', onExit);
-      };
-      child.stdout?.on('data', check);
-      child.once('exit', onExit);
-      check();
-    });
-  return { child, stdout: () => out, stderr: () => err, exited, waitForStdout };
+function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const cli = spawnCli(args, env);
+  children.push(cli.child);
+  return cli;
 }
 
 const LISTENING = /itsm-api listening on (http:\/\/127\.0\.0\.1:(\d+))\/v1/;
@@ -130,7 +60,7 @@ async function startServer(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Sends the signal and resolves with the exit and how long it took. */
-async function stop(cli: Cli, signal: NodeJS.Signals) {
+async function stop(cli: CliProcess, signal: NodeJS.Signals) {
   const sent = Date.now();
   cli.child.kill(signal);
   const exit = await cli.exited;

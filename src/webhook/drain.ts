@@ -8,7 +8,12 @@
 
 import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
-import { executePlan, type HttpOptions, PlanInterruptedError } from '../engine/execute.js';
+import {
+  type ExecutionResult,
+  executePlan,
+  type HttpOptions,
+  PlanInterruptedError,
+} from '../engine/execute.js';
 import type { RuleSet } from '../engine/load.js';
 import type { Plan } from '../engine/plan.js';
 import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
@@ -195,12 +200,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
     const resumed = await storedEvaluation(deps, event.account, key);
     if (resumed) {
       input.selfHops = resumed.plan.selfHops;
-      const execution = await executePlan(resumed.plan, {
-        client: deps.client,
-        store: deps.engineStore,
-        ...(deps.http && { http: deps.http }),
-        now,
-      });
+      const execution = await executeEvaluation(deps, resumed);
       const fetched =
         event.type === 'delete' || isFullObject(metadata)
           ? null
@@ -276,16 +276,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       },
       deps.engineStore,
     );
-    const execution =
-      evaluation.plan.calls.length > 0
-        ? await executePlan(evaluation.plan, {
-            client: deps.client,
-            store: deps.engineStore,
-            ...(deps.http && { http: deps.http }),
-            now,
-          })
-        : null;
-
+    const execution = await executeEvaluation(deps, evaluation);
     await remember(deps, event, objectType, metadata, object);
     return finish(evaluatedRun(input, evaluation, execution));
   } catch (error) {
@@ -300,6 +291,20 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       outcome: 'failed',
     });
   }
+}
+
+/** Executes the evaluation's plan; null when it plans no call (nothing is stored then). */
+export async function executeEvaluation(
+  deps: PipelineDeps,
+  evaluation: Evaluation,
+): Promise<ExecutionResult | null> {
+  if (evaluation.plan.calls.length === 0) return null;
+  return executePlan(evaluation.plan, {
+    client: deps.client,
+    store: deps.engineStore,
+    ...(deps.http && { http: deps.http }),
+    ...(deps.now && { now: deps.now }),
+  });
 }
 
 /**

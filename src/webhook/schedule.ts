@@ -6,7 +6,6 @@
 import { Cron } from 'croner';
 import { type EngineEvent, schedulePlanKey } from '../engine/context.js';
 import { evaluateEvent } from '../engine/evaluate.js';
-import { executePlan } from '../engine/execute.js';
 import type { RuleSet } from '../engine/load.js';
 import type { Rule } from '../engine/rule.js';
 import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
@@ -15,6 +14,7 @@ import { formatIsoDate } from '../itsm/schemas.js';
 import type { RunOutcome } from '../storage/pipeline-port.js';
 import {
   countRun,
+  executeEvaluation,
   isTransient,
   type PipelineDeps,
   releaseIfUnplanned,
@@ -129,15 +129,7 @@ export async function runSchedules(
                   },
                   deps.engineStore,
                 ));
-              const execution =
-                evaluation.plan.calls.length > 0
-                  ? await executePlan(evaluation.plan, {
-                      client: deps.client,
-                      store: deps.engineStore,
-                      ...(deps.http && { http: deps.http }),
-                      now,
-                    })
-                  : null;
+              const execution = await executeEvaluation(deps, evaluation);
               record = evaluatedRun(input, evaluation, execution);
             } catch (error) {
               if (isTransient(error)) throw error;

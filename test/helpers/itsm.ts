@@ -44,24 +44,33 @@ export async function startTestItsm(
     log: (line) => logs.push(line),
     ...overrides,
   });
-  const call = async (method: string, path: string, init: CallInit = {}): Promise<CallResult> => {
-    const headers: Record<string, string> = { ...init.headers };
-    const auth = init.auth === undefined ? `APIKey ${TEST_API_KEY}` : init.auth;
-    if (auth !== null) headers.Authorization = auth;
-    let body: string | undefined;
-    if (init.body !== undefined) {
-      body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-      headers['Content-Type'] ??= 'application/json';
-    }
-    const response = await fetch(`${running.url}${path}`, { method, headers, body });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
-  };
+  const call = (method: string, path: string, init: CallInit = {}) =>
+    callHttp(running.url, method, path, init);
   return Object.assign(running, { logs, call });
+}
+
+/** One request to `${base}${path}` (APIKey auth unless told otherwise), with the answer read. */
+export async function callHttp(
+  base: string,
+  method: string,
+  path: string,
+  init: CallInit = {},
+): Promise<CallResult> {
+  const headers: Record<string, string> = { ...init.headers };
+  const auth = init.auth === undefined ? `APIKey ${TEST_API_KEY}` : init.auth;
+  if (auth !== null) headers.Authorization = auth;
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+    headers['Content-Type'] ??= 'application/json';
+  }
+  const response = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
 }

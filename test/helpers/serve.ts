@@ -14,7 +14,7 @@ import {
   startEngine,
 } from '../../src/runtime/engine.js';
 import type { CallInit, CallResult } from './itsm.js';
-import { TEST_API_KEY, TEST_APP_ID } from './itsm.js';
+import { callHttp, TEST_API_KEY, TEST_APP_ID } from './itsm.js';
 
 export { TEST_API_KEY, TEST_APP_ID };
 
@@ -44,25 +44,8 @@ export async function startTestEngine(
     log: (line) => logs.push(line),
     ...overrides,
   });
-  const call = async (method: string, path: string, init: CallInit = {}): Promise<CallResult> => {
-    const headers: Record<string, string> = { ...init.headers };
-    const auth = init.auth === undefined ? `APIKey ${TEST_API_KEY}` : init.auth;
-    if (auth !== null) headers.Authorization = auth;
-    let body: string | undefined;
-    if (init.body !== undefined) {
-      body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-      headers['Content-Type'] ??= 'application/json';
-    }
-    const response = await fetch(`${engine.url}${path}`, { method, headers, body });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
-  };
+  const call = (method: string, path: string, init: CallInit = {}) =>
+    callHttp(engine.url, method, path, init);
   const notify = async (body: string, init: { key?: string | null; contentType?: string } = {}) => {
     const key = init.key === undefined ? TEST_API_KEY : init.key;
     const headers: Record<string, string> = {
