@@ -224,6 +224,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
         );
       }
       if (input.selfHops >= MAX_SELF_HOPS) {
+        await remember(deps, event, objectType, metadata, null);
         return finish(
           skippedRun(
             input,
