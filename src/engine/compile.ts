@@ -40,6 +40,9 @@ function stringHasOwn(key: string): boolean {
   return key === 'length' || CANONICAL_INDEX.test(key);
 }
 
+// `Object.prototype.hasOwnProperty`, which V8's optimizing compiler inlines (Object.hasOwn it calls).
+const ownProperty = Object.prototype.hasOwnProperty;
+
 function hasOwn(value: unknown, key: string): boolean {
   if (value === null || value === undefined) return false;
   if (typeof value === 'string') return stringHasOwn(key);
@@ -673,7 +676,7 @@ function compileReduce(list: Compiled, body: Evaluator, initial: Compiled | null
  */
 function step(value: unknown, segment: string, inString: boolean): unknown {
   if (typeof value === 'object') {
-    if (value === null || !Object.hasOwn(value, segment)) return undefined;
+    if (value === null || !ownProperty.call(value, segment)) return undefined;
     return (value as Record<string, unknown>)[segment];
   }
   if (typeof value === 'string' && inString) {
