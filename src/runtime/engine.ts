@@ -69,6 +69,10 @@ export interface StartEngineOptions {
    * a drain then takes many events per page instead of one notification each.
    */
   drainIntervalMs?: number;
+  /** Runs of a scheduled tick the API failed part of, the first included; default 4. */
+  scheduleAttempts?: number;
+  /** Wait between those runs; default 30 s. */
+  scheduleRetryMs?: number;
   /** Drain retry backoff after a failure. */
   drainRetry?: { baseMs?: number; maxMs?: number };
   /** Retries of one API call inside the client. */
@@ -233,15 +237,33 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     return { ok: true, rules: ruleSet.rules.length, problems: [] };
   };
 
+  let stopping = false;
+  const scheduleAttempts = Math.max(1, options.scheduleAttempts ?? 4);
+  const scheduleRetryMs = options.scheduleRetryMs ?? 30_000;
+  /**
+   * Runs the rules due at the tick. A tick the API failed part of is run again (it acts only
+   * where it has not yet: one run per rule, tick and object) a few times, then left to the
+   * next tick.
+   */
   const runDueSchedules = async (at: Date): Promise<ScheduleSummary | null> => {
     const due = dueRules(ruleSet, at);
     if (due.length === 0) return null;
-    const accounts = (await pipelineStore.listAccounts()).map((state) => state.account);
-    const summary = await runSchedules(pipeline(), { tick: at, rules: due, accounts });
-    log(
-      `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
-    );
-    return summary;
+    for (let attempt = 1; ; attempt++) {
+      const accounts = (await pipelineStore.listAccounts()).map((state) => state.account);
+      const summary = await runSchedules(pipeline(), { tick: at, rules: due, accounts });
+      const unfinished = summary.errors.length;
+      log(
+        `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished` : ''}`,
+      );
+      if (unfinished === 0 || attempt >= scheduleAttempts || stopping) return summary;
+      log(
+        `schedule: running ${summary.tick} again in ${scheduleRetryMs / 1000} s (attempt ${attempt + 1} of ${scheduleAttempts})`,
+      );
+      for (let waited = 0; waited < scheduleRetryMs && !stopping; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50, scheduleRetryMs - waited)));
+      }
+      if (stopping) return summary;
+    }
   };
 
   const app = createEngineApp({
@@ -406,6 +428,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     idle: () => queue.idle(),
     close() {
       closed ??= (async () => {
+        stopping = true;
         for (const timer of timers) timer.stop();
         // Drains finish the page in hand (the API, all-in-one, is still up for them).
         await queue.close();

@@ -59,6 +59,8 @@ export interface ScheduleSummary {
   outcomes: Record<RunOutcome, number>;
   /** (rule, account) pairs that could not finish: the API failing. Running the tick again finishes them. */
   errors: string[];
+  /** What the tick cannot do however often it runs (generic objects cannot be listed). */
+  notes: string[];
 }
 
 export async function runSchedules(
@@ -77,6 +79,7 @@ export async function runSchedules(
     duplicates: 0,
     outcomes: { done: 0, failed: 0, no_match: 0, skipped: 0 },
     errors: [],
+    notes: [],
   };
 
   for (const rule of rules) {
@@ -84,7 +87,7 @@ export async function runSchedules(
       try {
         for (const type of rule.trigger.types) {
           if (type === 'object') {
-            summary.errors.push(
+            summary.notes.push(
               `${rule.id}: generic objects cannot be listed without a raw_type, so they are not swept`,
             );
             continue;

@@ -270,3 +270,66 @@ describe('rule files changing under a running engine', () => {
     expect(error.message).toContain('itsm-rules check --rules test/fixtures/broken-rules');
   });
 });
+
+describe('a scheduled tick the API fails part of', () => {
+  let engine: TestEngine | undefined;
+
+  afterEach(async () => {
+    await engine?.close();
+    engine = undefined;
+  });
+
+  it('is run again after a pause, and acts once on what the failure left', async () => {
+    engine = await startTestEngine({ faults: {}, scheduleRetryMs: 100, scheduleAttempts: 3 });
+    const account = 51;
+    const overdue = await createIncident(engine, account, {
+      priority: 'low',
+      due_date: '2026-01-01T00:00:00Z',
+    });
+    await eventually(async () => (await runCount(engine as TestEngine, account)) === 1, 'the add');
+
+    // The client tries each call twice: the first run of the tick cannot list the incidents.
+    engine.itsm?.faults?.inject({
+      status: 503,
+      method: 'GET',
+      path: /\/itsm\/incidents$/,
+      times: 2,
+    });
+    const summary = await engine.runDueSchedules(new Date('2026-11-28T10:15:00Z'));
+
+    expect(summary).toMatchObject({
+      tick: '2026-11-28T10:15:00Z',
+      objects: 1,
+      errors: [],
+      outcomes: { done: 1 },
+    });
+    expect(engine.logs).toContain(
+      'schedule: running 2026-11-28T10:15:00Z again in 0.1 s (attempt 2 of 3)',
+    );
+    const after = await engine.call('GET', `/v1/accounts/${account}/itsm/incidents/${overdue.id}`);
+    expect(after.json.priority).toBe('medium');
+    expect(after.json.escalation).toBe(1);
+  });
+
+  it('is left to the next tick after the last attempt, saying what did not finish', async () => {
+    engine = await startTestEngine({ faults: {}, scheduleRetryMs: 50, scheduleAttempts: 2 });
+    const account = 52;
+    await createIncident(engine, account, { priority: 'low', due_date: '2026-01-01T00:00:00Z' });
+    await eventually(async () => (await runCount(engine as TestEngine, account)) === 1, 'the add');
+
+    engine.itsm?.faults?.inject({
+      status: 503,
+      method: 'GET',
+      path: /\/itsm\/incidents$/,
+      times: 4,
+    });
+    const summary = await engine.runDueSchedules(new Date('2026-11-28T10:30:00Z'));
+
+    expect(summary?.objects).toBe(0);
+    expect(summary?.errors).toHaveLength(1);
+    expect(summary?.errors[0]).toMatch(/^overdue-incident-escalation in account 52: /);
+    expect(
+      engine.logs.filter((line) => line.startsWith('schedule: 2026-11-28T10:30:00Z')),
+    ).toHaveLength(2);
+  });
+});
