@@ -13,7 +13,22 @@ import { normalizeIsoDate } from '../itsm/schemas.js';
 export interface RootContext {
   readonly now?: unknown;
   readonly changed?: unknown;
+  /** The memo of PATH_MEMO, when the context carries one (createContext gives it one). */
+  readonly [PATH_MEMO]?: unknown[];
 }
+
+/**
+ * Where a context keeps the values its `object.*`, `previous.*` and `event.*` paths have been
+ * read as, so that the rules of one event read each such path once: every rule of an event
+ * sees the same object, previous state and event (json-rules-engine's almanac does the same for
+ * facts). createContext puts an empty array here; a context without one is read directly.
+ * `correlation` and `rule` change between the rules of an event and are never memoised.
+ */
+export const PATH_MEMO: unique symbol = Symbol('itsm-rules.pathMemo');
+const MEMO_ROOTS = new Set(['object', 'previous', 'event']);
+/** A memoised "no such path" (undefined in the memo means "not read yet"). */
+const ABSENT = Symbol('absent');
+const memoSlots = new Map<string, number>();
 
 /** A compiled expression: `data` is the datum of `var`, `root` the context of the evaluation. */
 export type Evaluator = (data: unknown, root: RootContext | null) => unknown;
@@ -414,7 +429,7 @@ function compileNode(node: unknown, lazy: boolean): Compiled {
     // The usual `var`: a literal path, perhaps a literal default.
     if (path?.literal && args.length <= 2 && (fallback === undefined || fallback.literal)) {
       const plan = planPath(path.value, fallback?.value === undefined ? null : fallback.value);
-      return { run: (data) => readPath(data, plan), path: plan };
+      return { run: (data, root) => readPathMemo(data, root, plan), path: plan };
     }
   }
   return specialize(operator, args) ?? compileCombine(combine, args);
@@ -700,6 +715,8 @@ interface PathPlan {
   /** A forbidden name follows the walked segments: reaching it yields null. */
   readonly forbidden: boolean;
   readonly notFound: unknown;
+  /** The path's place in a context's PATH_MEMO, or -1 when it is not memoised. */
+  readonly slot: number;
 }
 
 function planPath(path: unknown, notFound: unknown): PathPlan {
@@ -710,7 +727,14 @@ function planPath(path: unknown, notFound: unknown): PathPlan {
   const forbidden = stop !== -1;
   const inString = segments.map(stringHasOwn);
   const kind = whole ? 0 : forbidden || segments.length > 2 ? 3 : segments.length === 1 ? 1 : 2;
+  let slot = -1;
+  if (!forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string)) {
+    const name = segments.join('.');
+    slot = memoSlots.get(name) ?? memoSlots.size;
+    memoSlots.set(name, slot);
+  }
   return {
+    slot,
     kind,
     s0: segments[0] ?? '',
     s1: segments[1] ?? '',
@@ -723,27 +747,46 @@ function planPath(path: unknown, notFound: unknown): PathPlan {
   };
 }
 
+/**
+ * readPath through the context's memo: at the top of an expression (the datum is the context
+ * itself) a memoised path is read once per event; anywhere else (an iteration's element) as is.
+ */
+function readPathMemo(data: unknown, root: RootContext | null, plan: PathPlan): unknown {
+  if (plan.slot >= 0 && data === root && root !== null) {
+    const memo = root[PATH_MEMO];
+    if (memo !== undefined) {
+      let value = memo[plan.slot];
+      if (value === undefined) {
+        value = readPath(data, plan, ABSENT);
+        memo[plan.slot] = value;
+      }
+      return value === ABSENT ? plan.notFound : value;
+    }
+  }
+  return readPath(data, plan);
+}
+
 /** readVar with a planned path: the same answer, without splitting or checking per call. */
-function readPath(data: unknown, plan: PathPlan): unknown {
+function readPath(data: unknown, plan: PathPlan, absent: unknown = plan.notFound): unknown {
   switch (plan.kind) {
     case 0:
       return data;
     case 1: {
       const value = step(data, plan.s0, plan.i0);
-      return value === undefined ? plan.notFound : value;
+      return value === undefined ? absent : value;
     }
     case 2: {
       const first = step(data, plan.s0, plan.i0);
-      if (first === undefined) return plan.notFound;
+      if (first === undefined) return absent;
       const value = step(first, plan.s1, plan.i1);
-      return value === undefined ? plan.notFound : value;
+      return value === undefined ? absent : value;
     }
     default: {
       const { segments, inString } = plan;
       let value = data;
       for (let i = 0; i < segments.length; i += 1) {
         value = step(value, segments[i] as string, inString[i] as boolean);
-        if (value === undefined) return plan.notFound;
+        if (value === undefined) return absent;
       }
       return plan.forbidden ? null : value;
     }
@@ -764,7 +807,7 @@ function operand(compiled: Compiled): Operand {
 }
 
 function get(operand: Operand, data: unknown, root: RootContext | null): unknown {
-  return operand.plan !== null ? readPath(data, operand.plan) : operand.run(data, root);
+  return operand.plan !== null ? readPathMemo(data, root, operand.plan) : operand.run(data, root);
 }
 
 const BOOLEAN_RESULTS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!', 'in']);

@@ -2,7 +2,7 @@
 // values read (shared/spec/rule-format.md, section 3), and the keys that identify the event for
 // idempotency and once-only claims.
 import { formatIsoDate } from '../itsm/schemas.js';
-import type { EvaluationContext } from './expression.js';
+import { type EvaluationContext, PATH_MEMO } from './expression.js';
 
 export type EngineEventType = 'add' | 'update' | 'delete' | 'schedule';
 
@@ -68,6 +68,9 @@ export function createContext(input: {
     now: formatIsoDate(input.now),
     correlation: null,
     rule: { id: '' },
+    // Shared by the per-rule copies of this context (a spread copies it): each path of the
+    // event's object, previous state and event is read once for all the rules.
+    [PATH_MEMO]: [],
   };
 }
 

@@ -466,3 +466,39 @@ describe('literals', () => {
     expect(evaluate(expression)).toEqual(expected);
   });
 });
+
+describe('the memo of paths a context carries for its event', () => {
+  it('reads object, previous and event paths once for all the per-rule copies of a context', () => {
+    const base = makeContext(makeIncident({ priority: 'low' }), makeIncident());
+    const first = { ...base, rule: { id: 'a' } };
+    const second = { ...base, rule: { id: 'b' } };
+    expect(compileExpression({ var: 'object.priority' })(first)).toBe('low');
+    // The memo is the event's: a copy made for the next rule reads the value from it.
+    (base.object as Record<string, unknown>).priority = 'changed after the read';
+    expect(compileExpression({ var: 'object.priority' })(second)).toBe('low');
+    // A default applies to a memoised absence as to a direct read.
+    expect(compileExpression({ var: ['object.nothing', 'dflt'] })(first)).toBe('dflt');
+    expect(compileExpression({ var: ['object.nothing', 'other'] })(second)).toBe('other');
+  });
+
+  it('never memoises correlation or rule, which change between the rules of an event', () => {
+    const context = makeContext(makeIncident());
+    const key = compileExpression({ var: 'correlation.key' });
+    const rule = compileExpression({ var: 'rule.id' });
+    expect(key(context)).toBe(null);
+    expect(rule({ ...context, rule: { id: 'first' } })).toBe('first');
+    context.correlation = { key: 'network', count: 3, ids: [] };
+    expect(key(context)).toBe('network');
+    expect(rule({ ...context, rule: { id: 'second' } })).toBe('second');
+  });
+
+  it('reads an iteration element directly, never through the memo', () => {
+    const context = makeContext(makeIncident({ links: [{ object: 1 }, { object: 2 }] }));
+    // Inside map the datum is each element: `object` there is the element's own field, though
+    // the same path at the top (the event's object) is in the memo already.
+    expect(compileExpression({ var: 'object.id' })(context)).toBe('inc-1');
+    expect(compileExpression({ var: 'object' })(context)).toMatchObject({ id: 'inc-1' });
+    const expression = { map: [{ var: 'object.links' }, { var: 'object' }] };
+    expect(compileExpression(expression)(context)).toEqual([1, 2]);
+  });
+});

@@ -11,6 +11,7 @@ import {
   isChanged,
   lower,
   matches,
+  PATH_MEMO,
   rank,
   readVar,
   truthy,
@@ -31,6 +32,8 @@ export interface EvaluationContext {
   now: string;
   correlation: { key: string; count: number; ids: string[] } | null;
   rule: { id: string };
+  /** Paths of object, previous and event already read for this event (see compile.ts). */
+  [PATH_MEMO]?: unknown[];
 }
 
 export type CompiledExpression = (context: EvaluationContext) => unknown;
@@ -77,7 +80,7 @@ export const ENGINE_OPERATORS = ['rank', 'hours_since', 'changed', 'matches', 'l
 
 export const OPERATORS: ReadonlySet<string> = new Set([...STANDARD_OPERATORS, ...ENGINE_OPERATORS]);
 
-export { compilePattern, FORBIDDEN_SEGMENTS } from './compile.js';
+export { compilePattern, FORBIDDEN_SEGMENTS, PATH_MEMO } from './compile.js';
 
 /** The flags `matches` accepts as its third argument. */
 export const MATCH_FLAGS = ['i'] as const;

@@ -22,6 +22,7 @@ import {
   ExpressionError,
   interpretExpression,
   isTruthy,
+  PATH_MEMO,
   STANDARD_OPERATORS,
 } from '../../src/engine/expression.js';
 import { seededRandom } from '../../src/server/faults.js';
@@ -584,6 +585,39 @@ describe('compileExpression against a pristine json-logic-js', () => {
     for (const kind of ['thrown', 'null', 'boolean', 'number', 'NaN', 'string', 'array']) {
       expect(kinds.get(kind) ?? 0, kind).toBeGreaterThanOrEqual(60);
     }
+  });
+
+  it('agrees when the expressions on one datum share its memo of paths, as the rules of an event do', () => {
+    // One context per datum, carrying a memo (as createContext gives) that every expression on
+    // that datum fills and reads: the 2nd expression reading object.priority gets the memo's value.
+    const withMemo = new Map<unknown, unknown>();
+    const mismatches: string[] = [];
+    let memoised = 0;
+    for (const { expression, datum } of workload) {
+      let context = withMemo.get(datum);
+      if (context === undefined) {
+        context =
+          datum !== null && typeof datum === 'object' && !Array.isArray(datum)
+            ? { ...datum, [PATH_MEMO]: [] }
+            : datum;
+        withMemo.set(datum, context);
+      }
+      const expected = reference(expression, datum);
+      const actual = ours(expression, context);
+      if (!sameOutcome(actual, expected)) {
+        mismatches.push(
+          `${show(expression)} on ${show(datum)}: ours with the memo ${show(actual)}, json-logic-js ${show(expected)}`,
+        );
+      }
+    }
+    for (const context of withMemo.values()) {
+      const memo = (context as { [PATH_MEMO]?: unknown[] } | null)?.[PATH_MEMO];
+      memoised += memo?.filter((value) => value !== undefined).length ?? 0;
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(mismatches.length).toBe(0);
+    // The memo was really used: many paths were read through it.
+    expect(memoised).toBeGreaterThanOrEqual(DATUMS * 5);
   });
 
   it.each(STANDARD_OPERATORS.map((operator) => [operator]))(
