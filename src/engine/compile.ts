@@ -381,6 +381,104 @@ function literal(value: unknown): Compiled {
  * operator fails only if it is reached.
  */
 function compileNode(node: unknown, lazy: boolean): Compiled {
+  return memoise(node, compileNodeAnew(node, lazy));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-expressions shared by the rules of an event. A sub-expression that reads nothing but the
+// event's object, previous state and event (and `now` and `changed`, which are the event's too)
+// gives the same answer for every rule of the event: its first answer is kept in the context's
+// PATH_MEMO, so that `{"==": [{"var": "object.impact"}, "high"]}` in forty rules is evaluated
+// once per event. Only primitive answers are kept (an array is a fresh one per evaluation), and
+// a throw is never kept.
+
+const PURE_OPERATORS = new Set([
+  '==',
+  '===',
+  '!=',
+  '!==',
+  '>',
+  '>=',
+  '<',
+  '<=',
+  '!',
+  '!!',
+  'and',
+  'or',
+  'if',
+  '?:',
+  'in',
+  'cat',
+  'substr',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  'min',
+  'max',
+  'rank',
+  'hours_since',
+  'changed',
+  'matches',
+  'lower',
+]);
+/** How many times each sub-expression's slot was compiled. */
+const expressionUses: number[] = [];
+/** A kept `undefined` answer (undefined in the memo means "not evaluated yet"). */
+const UNDEFINED = Symbol('undefined');
+
+function isPure(node: unknown): boolean {
+  if (Array.isArray(node)) return node.every(isPure);
+  if (!isLogic(node)) return node === null || typeof node !== 'object';
+  const operator = Object.keys(node)[0] as string;
+  const raw = node[operator];
+  const args: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
+  if (operator === 'var') {
+    const [path, fallback] = args;
+    return (
+      typeof path === 'string' &&
+      args.length <= 2 &&
+      (fallback === undefined || fallback === null || typeof fallback !== 'object') &&
+      planPath(path, null).slot >= 0
+    );
+  }
+  return PURE_OPERATORS.has(operator) && args.every(isPure);
+}
+
+/** The memo key of a sub-expression: its JSON, with -0 told apart from 0 (1 / -0 is -Infinity). */
+function memoKey(node: unknown): string {
+  return `e:${JSON.stringify(node, (_key, value) => (Object.is(value, -0) ? { '-0': true } : value))}`;
+}
+
+function memoise(node: unknown, compiled: Compiled): Compiled {
+  if (compiled.literal || compiled.path || !isLogic(node) || !isPure(node)) return compiled;
+  const name = memoKey(node);
+  const slot = memoSlots.get(name) ?? memoSlots.size;
+  memoSlots.set(name, slot);
+  expressionUses[slot] = (expressionUses[slot] ?? 0) + 1;
+  const run = compiled.run;
+  return {
+    ...compiled,
+    run: (data, root) => {
+      // Kept only when the sub-expression occurs more than once in what was compiled (two rules
+      // share it): for one of a kind the memo would cost more than it saves.
+      if ((expressionUses[slot] as number) < 2 || data !== root || root === null) {
+        return run(data, root);
+      }
+      const memo = root[PATH_MEMO];
+      if (memo === undefined) return run(data, root);
+      const kept = memo[slot];
+      if (kept !== undefined) return kept === UNDEFINED ? undefined : kept;
+      const value = run(data, root);
+      if (value === undefined) memo[slot] = UNDEFINED;
+      else if (value === null || typeof value !== 'object') memo[slot] = value;
+      return value;
+    },
+  };
+}
+
+function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
   if (Array.isArray(node)) return compileArray(node, lazy);
   if (!isLogic(node)) return literal(node);
   const operator = Object.keys(node)[0] as string;

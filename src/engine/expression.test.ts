@@ -502,3 +502,40 @@ describe('the memo of paths a context carries for its event', () => {
     expect(compileExpression(expression)(context)).toEqual([1, 2]);
   });
 });
+
+describe('sub-expressions the rules of an event share', () => {
+  it('evaluates a sub-expression two rules share once per event', () => {
+    const condition = { '==': [{ var: 'object.impact' }, 'high'] };
+    const first = compileExpression(condition);
+    const second = compileExpression(structuredClone(condition));
+    const event = makeContext(makeIncident({ impact: 'high' }));
+    expect(first({ ...event, rule: { id: 'a' } })).toBe(true);
+    // The second rule gets the event's kept answer, not a new reading of the object.
+    (event.object as Record<string, unknown>).impact = 'low';
+    expect(second({ ...event, rule: { id: 'b' } })).toBe(true);
+    // The next event is evaluated afresh.
+    expect(second(makeContext(makeIncident({ impact: 'low' })))).toBe(false);
+  });
+
+  it.each([
+    ['correlation', { '>=': [{ var: 'correlation.count' }, 3] }],
+    ['the rule', { '==': [{ var: 'rule.id' }, 'b'] }],
+  ])('never keeps a sub-expression that reads %s', (_, condition) => {
+    const first = compileExpression(condition);
+    const second = compileExpression(structuredClone(condition));
+    const event = makeContext(makeIncident());
+    expect(first({ ...event, rule: { id: 'a' } })).toBe(false);
+    event.correlation = { key: 'network', count: 3, ids: [] };
+    expect(second({ ...event, rule: { id: 'b' } })).toBe(true);
+  });
+
+  it('keeps -0 and 0 apart', () => {
+    const negative = compileExpression({ '/': [1, -0] });
+    const positive = compileExpression({ '/': [1, 0] });
+    compileExpression({ '/': [1, -0] });
+    compileExpression({ '/': [1, 0] });
+    const event = makeContext(makeIncident());
+    expect(negative(event)).toBe(Number.NEGATIVE_INFINITY);
+    expect(positive(event)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
