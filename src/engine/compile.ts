@@ -428,19 +428,33 @@ const expressionUses: number[] = [];
 /** A kept `undefined` answer (undefined in the memo means "not evaluated yet"). */
 const UNDEFINED = Symbol('undefined');
 
+// Compiling a tree asks about every node of it: each node's answer is worked out once.
+const purity = new WeakMap<object, boolean>();
+
 function isPure(node: unknown): boolean {
+  if (node === null || typeof node !== 'object') return true;
+  let pure = purity.get(node);
+  if (pure === undefined) {
+    pure = isPureNode(node);
+    purity.set(node, pure);
+  }
+  return pure;
+}
+
+function isPureNode(node: object): boolean {
   if (Array.isArray(node)) return node.every(isPure);
-  if (!isLogic(node)) return node === null || typeof node !== 'object';
+  if (!isLogic(node)) return false;
   const operator = Object.keys(node)[0] as string;
   const raw = node[operator];
   const args: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
   if (operator === 'var') {
     const [path, fallback] = args;
+    if (typeof path !== 'string' || args.length > 2) return false;
+    if (fallback !== undefined && fallback !== null && typeof fallback === 'object') return false;
+    const segments = path.split('.');
     return (
-      typeof path === 'string' &&
-      args.length <= 2 &&
-      (fallback === undefined || fallback === null || typeof fallback !== 'object') &&
-      planPath(path, null).slot >= 0
+      MEMO_ROOTS.has(segments[0] as string) &&
+      !segments.some((segment) => FORBIDDEN_SEGMENTS.has(segment))
     );
   }
   return PURE_OPERATORS.has(operator) && args.every(isPure);
