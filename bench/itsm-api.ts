@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { closeServer, listen, startItsmServer } from '../src/runtime/node.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +35,11 @@ async function measure(request: () => Promise<Response>): Promise<number> {
   return done / ((performance.now() - started) / 1000);
 }
 
-async function median(request: () => Promise<Response>): Promise<number> {
+/** The median over the rounds. */
+async function rate(request: () => Promise<Response>): Promise<number> {
   const results: number[] = [];
   for (let i = 0; i < rounds; i++) results.push(await measure(request));
-  results.sort((a, b) => a - b);
-  return results[Math.floor(results.length / 2)] ?? 0;
+  return median(results);
 }
 
 const bare = new Hono();
@@ -68,10 +69,10 @@ const body = JSON.stringify({
   description: 'bench',
 });
 
-const bareRate = await median(() => fetch(bareUrl));
-const getRate = await median(() => fetch(`${api}/${seed.id}`, { headers }));
-const createRate = await median(() => fetch(api, { method: 'POST', headers, body }));
-const listRate = await median(() => fetch(`${api}?page_size=100`, { headers }));
+const bareRate = await rate(() => fetch(bareUrl));
+const getRate = await rate(() => fetch(`${api}/${seed.id}`, { headers }));
+const createRate = await rate(() => fetch(api, { method: 'POST', headers, body }));
+const listRate = await rate(() => fetch(`${api}?page_size=100`, { headers }));
 
 const row = (name: string, rate: number) =>
   `${name.padEnd(34)} ${rate.toFixed(0).padStart(7)} req/s   ${((rate / bareRate) * 100).toFixed(0).padStart(3)}% of bare route`;

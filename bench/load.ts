@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { loadRules, type RuleSource } from '../src/engine/load.js';
 import { formatProblem } from '../src/engine/problem.js';
 import { seededRandom } from '../src/server/faults.js';
+import { median } from './stats.js';
 
 if (typeof globalThis.gc !== 'function') {
   const child = spawnSync(
@@ -191,11 +192,6 @@ const sources = Array.from({ length: FILES }, (_, i) =>
   (SHAPES[i % SHAPES.length] as (n: number) => RuleSource)(i),
 );
 const bytes = sources.reduce((sum, source) => sum + source.text.length, 0);
-
-function median(samples: readonly number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
 
 const MB = 1024 * 1024;
 

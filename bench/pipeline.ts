@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './stats.js';
 
 const KEY = 'bench-key';
 const RULE = `
@@ -136,9 +137,8 @@ async function main(): Promise<void> {
       floors.push(await floor(urls.floor, accounts, perAccount));
       pipes.push(await pipeline(urls.engine, accounts, perAccount));
     }
-    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-    const floorRate = total / mid(floors);
-    const pipeRate = total / mid(pipes);
+    const floorRate = total / median(floors);
+    const pipeRate = total / median(pipes);
     console.log(
       `end to end: ${total} incidents over ${accountCount} accounts, median of ${rounds} rounds (servers in a child process)`,
     );

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { signBody } from '../src/itsm/signature.js';
+import { median } from './stats.js';
 
 const KEY = 'bench-key';
 
@@ -76,11 +77,9 @@ async function load(
   };
 }
 
-function median(values: Figures[]): Figures {
-  const pick = (key: keyof Figures) => {
-    const sorted = values.map((v) => v[key]).sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)] ?? 0;
-  };
+/** Each figure's median over the rounds. */
+function medianOf(values: Figures[]): Figures {
+  const pick = (key: keyof Figures) => median(values.map((v) => v[key]));
   return { rps: pick('rps'), p50: pick('p50'), p99: pick('p99'), errors: pick('errors') };
 }
 
@@ -119,9 +118,9 @@ async function main(): Promise<void> {
       read.push(await load(urls.read, body, plain, seconds, connections));
       receiver.push(await load(urls.receiver, body, signed, seconds, connections));
     }
-    const b = median(bare);
-    const d = median(read);
-    const r = median(receiver);
+    const b = medianOf(bare);
+    const d = medianOf(read);
+    const r = medianOf(receiver);
     console.log(
       `receiver: ${connections} connections, median of ${rounds} x ${seconds} s (autocannon; servers in a child process)`,
     );

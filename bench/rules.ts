@@ -19,6 +19,7 @@ import { formatProblem } from '../src/engine/problem.js';
 import { loadMigrations } from '../src/runtime/node.js';
 import { seededRandom } from '../src/server/faults.js';
 import { createSqliteEngineStore } from '../src/storage/sqlite-engine.js';
+import { median } from './stats.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -397,11 +398,6 @@ function pairsPerSecond(evaluators: readonly Evaluate[]): number {
   } while (elapsed < MIN_MS);
   sink += matched;
   return (passes * contexts.length * evaluators.length) / (elapsed / 1000);
-}
-
-function median(samples: readonly number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 const millions = (rate: number) => `${(rate / 1e6).toFixed(2)} M/s`;

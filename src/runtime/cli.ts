@@ -9,6 +9,7 @@ import {
   type Command,
   type FlagSpec,
   type FlagValues,
+  isLoopback,
   list,
   positiveInt,
   UsageError,
@@ -136,9 +137,6 @@ function readUsersFile(path: string): SeedUser[] {
   }
   return parsed as SeedUser[];
 }
-
-const isLoopback = (host: string) =>
-  host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 const itsmServerCommand: Command = {
   name: 'itsm-server',

@@ -39,3 +39,7 @@ export function positiveInt(
 
 export const list = (value: FlagValues[string]): string[] =>
   (Array.isArray(value) ? value : typeof value === 'string' ? [value] : []).filter(Boolean);
+
+/** Whether `host` is a loopback address: there, a development key may stand in for --api-key. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -2,7 +2,14 @@
 // startEngine; SIGHUP reloads the rules, SIGINT/SIGTERM shut down after the page in hand.
 
 import { RECEIVER_PATH } from '../webhook/receiver.js';
-import { type Command, type FlagSpec, list, positiveInt, UsageError } from './command.js';
+import {
+  type Command,
+  type FlagSpec,
+  isLoopback,
+  list,
+  positiveInt,
+  UsageError,
+} from './command.js';
 import { DEFAULT_ENGINE_PORT, DEFAULT_ENGINE_USER, RuleSetError, startEngine } from './engine.js';
 import { httpAllowFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
@@ -134,9 +141,6 @@ const serveFlags: FlagSpec[] = [
     description: 'do not run scheduled rules on the clock (POST /admin/schedules/run still does)',
   },
 ];
-
-const isLoopback = (host: string) =>
-  host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export const serveCommand: Command = {
   name: 'serve',

@@ -1,7 +1,10 @@
 // The one place the embedded API turns failures into the Kloudless error body. Handlers throw
 // `ApiError`; `app.onError` maps it (and anything unexpected, as a 500) to JSON with the exact
 // `Content-Type: application/json` that the official clients require.
+import { jsonResponse } from '../itsm/json-response.js';
 import { ERROR_CODES, type ErrorCode } from '../itsm/schemas.js';
+
+export { jsonResponse } from '../itsm/json-response.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -14,20 +17,6 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = ERROR_CODES[code];
   }
-}
-
-export const JSON_TYPE = 'application/json';
-
-/** A JSON response whose Content-Type carries no charset suffix. */
-export function jsonResponse(
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { ...headers, 'Content-Type': JSON_TYPE },
-  });
 }
 
 export function errorResponse(error: ApiError, requestId: string): Response {

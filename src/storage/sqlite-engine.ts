@@ -1,7 +1,6 @@
 // The SQLite adapter of the engine storage port (better-sqlite3, Node only). It can share the
 // database file (or, for `:memory:`, the connection) of the ITSM API's store: all-in-one mode keeps
 // both in one `--db`.
-import type Database from 'better-sqlite3';
 import type {
   CorrelationInput,
   CorrelationMember,
@@ -10,13 +9,9 @@ import type {
   OnceClaim,
   StoredPlan,
 } from './engine-port.js';
-import type { Migration } from './port.js';
-import { openSqliteDatabase } from './sqlite.js';
+import { connectSqlite, type SqliteConnectionOptions } from './sqlite.js';
 
-export type SqliteEngineStoreOptions =
-  | { path: string; migrations: readonly Migration[] }
-  /** An open connection (migrations already applied); the caller closes it. */
-  | { database: Database.Database };
+export type SqliteEngineStoreOptions = SqliteConnectionOptions;
 
 interface EffectRow {
   plan_key: string;
@@ -47,9 +42,7 @@ function toEffect(row: EffectRow): EffectRecord {
 }
 
 export function createSqliteEngineStore(options: SqliteEngineStoreOptions): EngineStore {
-  const owned = !('database' in options);
-  const db =
-    'database' in options ? options.database : openSqliteDatabase(options.path, options.migrations);
+  const { db, close } = connectSqlite(options);
 
   const sql = {
     upsertMember: db.prepare(
@@ -174,7 +167,7 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
       return purge(before);
     },
     async close() {
-      if (owned && db.open) db.close();
+      close();
     },
   };
 }

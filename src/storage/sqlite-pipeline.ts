@@ -10,13 +10,9 @@ import type {
   RunRecord,
   SnapshotRecord,
 } from './pipeline-port.js';
-import type { Migration } from './port.js';
-import { openSqliteDatabase } from './sqlite.js';
+import { connectSqlite, type SqliteConnectionOptions } from './sqlite.js';
 
-export type SqlitePipelineStoreOptions =
-  | { path: string; migrations: readonly Migration[] }
-  /** An open connection (migrations already applied); the caller closes it. */
-  | { database: Database.Database };
+export type SqlitePipelineStoreOptions = SqliteConnectionOptions;
 
 interface AccountRow {
   account: number;
@@ -89,9 +85,7 @@ function toRun(row: RunRow): RunRecord {
 }
 
 export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): PipelineStore {
-  const owned = !('database' in options);
-  const db =
-    'database' in options ? options.database : openSqliteDatabase(options.path, options.migrations);
+  const { db, close } = connectSqlite(options);
 
   const sql = {
     // SQLite's max() of a NULL is NULL, hence the coalesce for a row a cursor save created.
@@ -250,7 +244,7 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
       return purgeRuns(before);
     },
     async close() {
-      if (owned && db.open) db.close();
+      close();
     },
   };
 }

@@ -17,14 +17,35 @@ import {
   type WebhookRecord,
 } from './port.js';
 
-export type SqliteStoreOptions =
+/** How an adapter gets its connection: a database to open, or one it borrows. */
+export type SqliteConnectionOptions =
   | {
       /** A file path, or `:memory:`. */
       path: string;
       migrations: readonly Migration[];
     }
-  /** An open connection (migrations already applied), shared with the engine's stores; the caller closes it. */
+  /** An open connection (migrations already applied), shared by several stores; the caller closes it. */
   | { database: Database.Database };
+
+export type SqliteStoreOptions = SqliteConnectionOptions;
+
+/**
+ * The connection an adapter works on, and whether it owns it: an adapter closes only the
+ * connection it opened, never a borrowed one (all-in-one mode shares one among three stores).
+ */
+export function connectSqlite(options: SqliteConnectionOptions): {
+  db: Database.Database;
+  close(): void;
+} {
+  if ('database' in options) return { db: options.database, close: () => {} };
+  const db = openSqliteDatabase(options.path, options.migrations);
+  return {
+    db,
+    close: () => {
+      if (db.open) db.close();
+    },
+  };
+}
 
 interface ObjectRow {
   account: number;
@@ -132,9 +153,7 @@ export function openSqliteDatabase(
 }
 
 export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
-  const owned = !('database' in options);
-  const db =
-    'database' in options ? options.database : openSqliteDatabase(options.path, options.migrations);
+  const { db, close } = connectSqlite(options);
 
   const sql = {
     getObject: db.prepare<[number, string], ObjectRow>(
@@ -371,7 +390,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     },
 
     async close() {
-      if (owned && db.open) db.close();
+      close();
     },
   };
 }

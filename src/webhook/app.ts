@@ -7,6 +7,7 @@ import {
   type PipelineStore,
   RUN_OUTCOMES,
   type RunOutcome,
+  type RunQuery,
   type RunRecord,
 } from '../storage/pipeline-port.js';
 import { requireApiKey } from './auth.js';
@@ -80,22 +81,19 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   });
 
   app.get('/runs', async (c) => {
-    const query = parseRunQuery(new URL(c.req.url).searchParams);
+    const params = new URL(c.req.url).searchParams;
+    const query = parseRunQuery(params);
+    // One run more than the page: whether there is a next page, without a count query.
     const runs = await options.pipelineStore.listRuns({ ...query, limit: query.limit + 1 });
     const page = runs.slice(0, query.limit);
-    const last = page.at(-1);
-    let next: string | null = null;
-    if (runs.length > query.limit && last) {
-      const params = new URL(c.req.url).searchParams;
-      params.set('before', String(last.id));
-      next = `/runs?${params.toString()}`;
-    }
+    const last = runs.length > query.limit ? page.at(-1) : undefined;
+    if (last) params.set('before', String(last.id));
     return c.json({
       type: 'run_list',
       count: page.length,
       objects: page.map(renderRun),
-      next_before: runs.length > query.limit && last ? last.id : null,
-      next,
+      next_before: last ? last.id : null,
+      next: last ? `/runs?${params.toString()}` : null,
     });
   });
 
@@ -134,18 +132,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   return app;
 }
 
-interface ParsedRunQuery {
-  account?: number;
-  objectId?: string;
-  ruleId?: string;
-  outcome?: RunOutcome;
-  before?: number;
-  limit: number;
-}
-
 const RUN_QUERY_PARAMS = ['account', 'object_id', 'rule_id', 'outcome', 'before', 'page_size'];
 
-function parseRunQuery(params: URLSearchParams): ParsedRunQuery {
+function parseRunQuery(params: URLSearchParams): RunQuery {
   for (const name of params.keys()) {
     if (!RUN_QUERY_PARAMS.includes(name)) {
       throw new EngineHttpError(

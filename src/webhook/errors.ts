@@ -4,6 +4,9 @@
 // anything else becomes a 500 whose message stays in the log, never in the response.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { jsonResponse } from '../itsm/json-response.js';
+
+export { jsonResponse } from '../itsm/json-response.js';
 
 export const ENGINE_ERROR_CODES = {
   invalid_parameters: 400,
@@ -17,7 +20,6 @@ export const ENGINE_ERROR_CODES = {
 export type EngineErrorCode = keyof typeof ENGINE_ERROR_CODES;
 
 // The official Kloudless JS client ignores error bodies whose Content-Type carries a charset.
-export const JSON_TYPE = 'application/json';
 
 /**
  * An expected HTTP failure. The status is written out at the throw site for the reader, and
@@ -41,18 +43,6 @@ export class EngineHttpError<C extends EngineErrorCode = EngineErrorCode> extend
     this.errorCode = errorCode;
     this.headers = headers;
   }
-}
-
-/** A JSON response whose Content-Type is exactly `application/json`. */
-export function jsonResponse(
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { ...headers, 'Content-Type': JSON_TYPE },
-  });
 }
 
 export function errorResponse(error: EngineHttpError): Response {

@@ -150,10 +150,9 @@ const tooLarge = (max: number) =>
  */
 async function readBody(request: Request, max: number, trustLength: boolean): Promise<Uint8Array> {
   const declared = request.headers.get('Content-Length')?.trim();
-  if (declared && /^\d+$/.test(declared)) {
-    if (Number(declared) > max) throw tooLarge(max);
-  }
-  if (declared && /^\d+$/.test(declared) && trustLength) {
+  const length = declared && /^\d+$/.test(declared) ? Number(declared) : null;
+  if (length !== null && length > max) throw tooLarge(max);
+  if (length !== null && trustLength) {
     // @hono/node-server then reads the socket directly instead of building a web stream.
     try {
       const bytes = new Uint8Array(await request.arrayBuffer());
