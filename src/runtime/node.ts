@@ -1,7 +1,7 @@
 // Node composition root of the embedded ITSM API: opens the SQLite store with the shared
 // migrations, serves the Hono app on a port, registers start-up webhooks, provisions seed users,
 // and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -199,6 +199,21 @@ async function registerStartupWebhooks(
   );
 }
 
+// Imported keys by secret: a KeyObject spares createHmac from copying the key on every call. Few
+// keys are ever live (the current one and those of a rotation), so a small map is enough; it is
+// cleared rather than grown when keys keep changing.
+const hmacKeys = new Map<string, KeyObject>();
+
+function hmacKey(secret: string): KeyObject {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    if (hmacKeys.size >= 16) hmacKeys.clear();
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 /**
  * verifySignature (src/itsm/signature.ts) on node:crypto: the same contract (standard Base64 of
  * HMAC-SHA256 over the raw bytes, any of the keys, compared in constant time), about ten times
@@ -215,7 +230,7 @@ export async function verifySignatureNode(
   let valid = false;
   // Every key is tried, so the time does not tell which one matched.
   for (const key of keys) {
-    const expected = createHmac('sha256', key).update(body).digest();
+    const expected = createHmac('sha256', hmacKey(key)).update(body).digest();
     if (timingSafeEqual(expected, given)) valid = true;
   }
   return valid;
