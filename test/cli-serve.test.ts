@@ -37,6 +37,7 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'reload-interval', env: 'ITSM_RULES_RELOAD_MS', shows: 'default 1000' },
   { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },
   { flag: 'no-schedules', env: 'ITSM_RULES_NO_SCHEDULES', shows: null },
+  { flag: 'faults', env: 'ITSM_FAULTS', shows: 'all-in-one only' },
 ];
 
 interface UsageCase {

@@ -26,6 +26,7 @@ const FLAGS: Record<string, string> = {
   'public-url': 'ITSM_PUBLIC_URL',
   'max-body': 'ITSM_MAX_BODY',
   'event-retention': 'ITSM_EVENT_RETENTION',
+  faults: 'ITSM_FAULTS',
 };
 
 const children: ChildProcess[] = [];

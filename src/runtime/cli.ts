@@ -16,7 +16,13 @@ import {
 } from './command.js';
 import { type SeedUser, startItsmServer } from './node.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
-import { DEV_API_KEY, DEV_APP_ID, serveCommand } from './serve-command.js';
+import {
+  DEV_API_KEY,
+  DEV_APP_ID,
+  faultsFlag,
+  faultsFromFlag,
+  serveCommand,
+} from './serve-command.js';
 
 const itsmServerFlags: FlagSpec[] = [
   {
@@ -106,6 +112,7 @@ const itsmServerFlags: FlagSpec[] = [
     placeholder: 'N',
     description: 'events kept per account; older cursors expire',
   },
+  faultsFlag,
 ];
 
 function parseTokens(specs: string[]): Record<string, BearerToken> {
@@ -158,6 +165,7 @@ const itsmServerCommand: Command = {
       }
     }
     const usersFile = values.users as string | undefined;
+    const faults = faultsFromFlag(values);
     const log = (line: string) => console.error(line);
     const running = await startItsmServer({
       port: positiveInt('port', String(values.port), 0, 65_535),
@@ -171,6 +179,7 @@ const itsmServerCommand: Command = {
       ...(values['public-url'] ? { publicUrl: String(values['public-url']) } : {}),
       maxBodyBytes: positiveInt('max-body', String(values['max-body'])),
       eventRetention: positiveInt('event-retention', String(values['event-retention'])),
+      ...(faults && { faults }),
       log,
     });
     console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);
@@ -216,7 +225,10 @@ function commandHelp(command: Command): string {
     ]
       .filter(Boolean)
       .join('; ');
-    lines.push(`${left.padEnd(34)} ${flag.description}${extras ? ` (${extras})` : ''}`);
+    // A long description goes on under the first line, which keeps the env twin and default.
+    const [first, ...more] = flag.description.split('\n');
+    lines.push(`${left.padEnd(34)} ${first}${extras ? ` (${extras})` : ''}`);
+    for (const line of more) lines.push(`${' '.repeat(35)}${line}`);
   }
   lines.push(`${'  --help'.padEnd(34)} show this help`);
   return lines.join('\n');

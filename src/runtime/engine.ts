@@ -14,7 +14,7 @@ import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
-import type { FaultOptions } from '../server/faults.js';
+import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
@@ -310,8 +310,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   const server = createAdaptorServer({
     fetch: (request, env) => {
-      if (itsm && new URL(request.url).pathname.startsWith('/v1'))
+      const path = new URL(request.url).pathname;
+      if (itsm && (path.startsWith('/v1') || path === FAULTS_PATH)) {
         return itsm.app.fetch(request, env);
+      }
       return app.fetch(request, env);
     },
   });
@@ -334,7 +336,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     userAgent: 'itsm-rules-engine/0.1',
     // All-in-one, the API is this very process: its app answers the engine's calls directly (auth,
     // validation and fault injection included) instead of through a loopback socket, which halves
-    // the work of each call. Webhook notifications still come over HTTP, as from any API.
+    // the work of each call. Webhook notifications still come over HTTP, as from any API. An
+    // injected dropped connection reaches the client the same way as over a socket: the answer's
+    // body breaks off, its read rejects, and the client counts that as a network error.
     ...(embedded && {
       fetch: ((input: string | URL | Request, init?: RequestInit) =>
         embedded.app.fetch(new Request(input, init))) as typeof fetch,
@@ -366,6 +370,16 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   // Notifications taken before a crash or a stop may not have been drained: look at every
   // account the engine knows once (a drain that finds nothing new costs one events call).
   for (const state of await pipelineStore.listAccounts()) queue.notify(state.account);
+  if (itsm) {
+    // All-in-one, the API's notifications are sent from this very process and die with it: a
+    // write committed just before a crash may never have been notified, and an account the
+    // engine never heard of would then wait for its next write. So every account with events in
+    // the embedded API is looked at too (the query reads the events table's account index).
+    const rows = database.prepare('SELECT DISTINCT account FROM events').all() as {
+      account: number;
+    }[];
+    for (const { account } of rows) queue.notify(account);
+  }
 
   const timers: { stop(): void }[] = [];
   const reloadEvery = options.reloadIntervalMs ?? 1_000;

@@ -1,10 +1,19 @@
 // `itsm-rules serve`: the engine as users run it. Flags (with environment twins) map onto
-// startEngine; SIGHUP reloads the rules, SIGINT/SIGTERM shut down after the page in hand.
+// startEngine; SIGHUP reloads the rules, SIGINT/SIGTERM shut down after the page in hand. Also
+// the `--faults` flag shared with `itsm-server` (fault injection into the embedded API).
 
+import {
+  describeFaultSpec,
+  FAULTS_PATH,
+  type FaultRates,
+  FaultSpecError,
+  parseFaultSpec,
+} from '../server/faults.js';
 import { RECEIVER_PATH } from '../webhook/receiver.js';
 import {
   type Command,
   type FlagSpec,
+  type FlagValues,
   isLoopback,
   list,
   positiveInt,
@@ -16,6 +25,35 @@ import { RuleDirectoryError } from './rule-files.js';
 
 export const DEV_API_KEY = 'dev-api-key';
 export const DEV_APP_ID = 'itsm-rules-dev';
+
+/** `--faults`: a testing aid of the embedded API (itsm-server, and serve all-in-one). */
+export const faultsFlag: FlagSpec = {
+  name: 'faults',
+  env: 'ITSM_FAULTS',
+  type: 'string',
+  placeholder: 'SPEC',
+  description: [
+    'TESTING AID, never for production: make the embedded API fail on purpose',
+    'at these rates, to prove that clients retry and write exactly once. SPEC is name=value',
+    'parts joined by commas, e.g. 500=0.1,429=0.05,retry-after=1,latency=20ms,latency-rate=0.5,',
+    'after-write=0.05,drop=0.05,seed=42. A SHARE is 0.05 or 5%; 500, 429 and latency apply to',
+    'every /v1 request, after-write and drop to writes only:',
+    ...describeFaultSpec().map((line) => `  ${line}`),
+    `The seed is logged at start; GET ${FAULTS_PATH} (API key) answers the counters by kind.`,
+  ].join('\n'),
+};
+
+/** The rates of `--faults`, or undefined without it; a bad spec is a usage error naming the part. */
+export function faultsFromFlag(values: FlagValues): FaultRates | undefined {
+  const spec = values.faults;
+  if (typeof spec !== 'string') return undefined;
+  try {
+    return parseFaultSpec(spec);
+  } catch (error) {
+    if (error instanceof FaultSpecError) throw new UsageError(`--faults: ${error.message}`);
+    throw error;
+  }
+}
 
 const serveFlags: FlagSpec[] = [
   {
@@ -140,6 +178,7 @@ const serveFlags: FlagSpec[] = [
     type: 'boolean',
     description: 'do not run scheduled rules on the clock (POST /admin/schedules/run still does)',
   },
+  { ...faultsFlag, description: `(all-in-one only) ${faultsFlag.description}` },
 ];
 
 export const serveCommand: Command = {
@@ -163,6 +202,12 @@ export const serveCommand: Command = {
       if (!givenKey) throw new UsageError('--api-key is required with --api-url');
     } else if (!givenKey && !isLoopback(host)) {
       throw new UsageError(`--api-key is required when listening on ${host} (beyond loopback)`);
+    }
+    const faults = faultsFromFlag(values);
+    if (faults && apiUrl) {
+      throw new UsageError(
+        '--faults works on the embedded API only (all-in-one); it cannot be used with --api-url',
+      );
     }
     const from = String(values.from);
     if (from !== 'oldest' && from !== 'latest') {
@@ -192,6 +237,7 @@ export const serveCommand: Command = {
         reloadIntervalMs: positiveInt('reload-interval', String(values['reload-interval']), 0),
         retentionMs: positiveInt('retention-days', String(values['retention-days'])) * 86_400_000,
         schedules: values['no-schedules'] !== true,
+        ...(faults && { faults }),
         log,
       });
     } catch (error) {

@@ -6,11 +6,16 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { nanoid } from 'nanoid';
 import type { ItsmStore } from '../storage/port.js';
-import { accountAuth } from './auth.js';
+import { accountAuth, authenticate } from './auth.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, errorResponse, jsonResponse } from './errors.js';
 import { registerEventRoutes } from './events.js';
-import { createFaultInjector, type FaultController, type FaultOptions } from './faults.js';
+import {
+  createFaultInjector,
+  FAULTS_PATH,
+  type FaultController,
+  type FaultOptions,
+} from './faults.js';
 import { registerObjectRoutes } from './objects.js';
 import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
@@ -125,6 +130,16 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   app.get('/healthz', (_c) =>
     jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
   );
+  if (faults) {
+    // The injector's settings and counters (a testing aid like the faults): soak runs read what
+    // was injected from here. Outside /v1, so never faulted itself.
+    app.get(FAULTS_PATH, (c) => {
+      if (authenticate(deps, c.req.header('Authorization')).kind !== 'app-key') {
+        throw new ApiError('forbidden', 'the fault counters are read with the application API key');
+      }
+      return jsonResponse(200, { seed: faults.seed, rates: faults.rates(), ...faults.counters() });
+    });
+  }
   registerObjectRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerTeamRoutes(app, deps);

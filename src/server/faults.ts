@@ -2,13 +2,18 @@
 // `faults` option. It makes `/v1/...` requests fail the way a real service does under load so
 // that clients can prove their retries and exactly-once writes: scripted faults (the next n
 // matching requests), random faults at seeded rates (reproducible runs), added latency, and the
-// hardest case, a write that is applied and then answered with an error. Counters let tests
+// hardest cases, a write that is applied and then answered with an error, or applied and then
+// cut off mid-answer (the client sees a network error, not an HTTP answer). Counters let tests
 // assert that retries happened. /healthz and anything outside /v1 are never faulted.
+// `parseFaultSpec` reads the command line's `--faults 500=0.1,429=0.05,drop=0.05,seed=42`.
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
 import { jsonResponse } from './errors.js';
 
 export type FaultStatus = 429 | 500 | 503;
+
+/** `GET` here (application API key) answers the injector's seed, rates and counters. */
+export const FAULTS_PATH = '/_faults';
 
 /** One scripted fault: the next `times` requests that match get it. */
 export interface ScriptedFault {
@@ -29,6 +34,12 @@ export interface ScriptedFault {
   afterWrite?: boolean;
   /** Delay the request this long before anything else, e.g. to trip a client's timeout. */
   latencyMs?: number;
+  /**
+   * Process the request normally (the write is applied), then cut the connection in the middle
+   * of the answer: the client gets no complete HTTP answer, only a network error. Matches only
+   * writes unless `method` says otherwise. Takes no `status`.
+   */
+  drop?: boolean;
 }
 
 /** Random faults, drawn from a PRNG seeded by `seed` so that a run can be repeated. */
@@ -45,13 +56,18 @@ export interface FaultRates {
   latencyRate?: number;
   /** Share of writes that are applied and then answered 500, 0..1. */
   afterWriteRate?: number;
+  /**
+   * Share of writes that are applied and then have their connection cut mid-answer, 0..1
+   * (afterWriteRate + dropRate at most 1).
+   */
+  dropRate?: number;
   /** PRNG seed; default a random one, logged and exposed as `seed` so a run can be repeated. */
   seed?: number;
 }
 
 export type FaultOptions = FaultRates;
 
-export type FaultKind = 'status429' | 'status500' | 'status503' | 'afterWrite' | 'latency';
+export type FaultKind = 'status429' | 'status500' | 'status503' | 'afterWrite' | 'drop' | 'latency';
 
 export interface FaultCounters {
   /** API requests the middleware saw, faulted or not. */
@@ -60,7 +76,8 @@ export interface FaultCounters {
   faults: number;
   /**
    * Per kind: `statusNNN` = answered with that error instead of being processed; `afterWrite` =
-   * processed, then answered with an error; `latency` = delayed.
+   * processed, then answered with an error; `drop` = processed, then the connection cut
+   * mid-answer; `latency` = delayed.
    */
   byKind: Record<FaultKind, number>;
 }
@@ -68,6 +85,8 @@ export interface FaultCounters {
 export interface FaultController {
   /** The seed of the random faults. */
   readonly seed: number;
+  /** The random rates in force, defaults filled in. */
+  rates(): Required<Omit<FaultRates, 'seed'>>;
   /** Queues a scripted fault; scripted faults take precedence over random ones. */
   inject(fault: ScriptedFault): void;
   /** Replaces the random rates (a new `seed` restarts the PRNG). */
@@ -91,6 +110,7 @@ interface PendingFault {
   method: string | null;
   path: RegExp | string | null;
   afterWrite: boolean;
+  drop: boolean;
   latencyMs: number;
 }
 
@@ -98,8 +118,16 @@ interface Decision {
   status: FaultStatus | null;
   retryAfter: number | null;
   afterWrite: boolean;
+  drop: boolean;
   latencyMs: number;
 }
+
+const NO_FAULT: Omit<Decision, 'latencyMs'> = {
+  status: null,
+  retryAfter: null,
+  afterWrite: false,
+  drop: false,
+};
 
 const WRITE_METHODS = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
 const FAULT_STATUSES: readonly number[] = [429, 500, 503];
@@ -146,10 +174,16 @@ function validRates(rates: FaultRates) {
     latencyMs: nonNegative('latencyMs', rates.latencyMs, 0),
     latencyRate: share('latencyRate', rates.latencyRate ?? 1),
     afterWriteRate: share('afterWriteRate', rates.afterWriteRate),
+    dropRate: share('dropRate', rates.dropRate),
   };
   if (checked.rate500 + checked.rate429 > 1) {
     throw new RangeError(
       `faults: rate500 + rate429 must be at most 1, got ${checked.rate500} + ${checked.rate429}`,
+    );
+  }
+  if (checked.afterWriteRate + checked.dropRate > 1) {
+    throw new RangeError(
+      `faults: afterWriteRate + dropRate must be at most 1, got ${checked.afterWriteRate} + ${checked.dropRate}`,
     );
   }
   return checked;
@@ -172,6 +206,46 @@ function describeRates(rates: ReturnType<typeof validRates>, seed: number): stri
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** What a client reading a dropped answer gets: its stream breaks with this error. */
+export class DroppedConnectionError extends Error {
+  readonly code = 'FAULT_CONNECTION_DROPPED';
+  constructor(requestId: string) {
+    super(
+      `injected fault (testing aid): the connection of request ${requestId} was cut after the write was applied`,
+    );
+    this.name = 'DroppedConnectionError';
+    // Servers print this error when the stream breaks: one line says it all.
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/**
+ * The applied request's answer, cut short: the status and headers, the first half of the body,
+ * then the body stream errors. Over a socket, @hono/node-server then destroys the connection
+ * (the client's fetch fails with a network error); in process (`app.fetch`), reading the body
+ * rejects. Either way no complete HTTP answer reaches the client. Content-Length is removed so
+ * that the headers go out before the break (chunked), as when a server dies mid-answer.
+ */
+function droppedResponse(applied: Response, requestId: string): Response {
+  const headers = new Headers(applied.headers);
+  headers.delete('Content-Length');
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!sent) {
+        sent = true;
+        const bytes = new Uint8Array(await applied.arrayBuffer());
+        controller.enqueue(bytes.slice(0, Math.floor(bytes.length / 2)));
+        return;
+      }
+      controller.error(new DroppedConnectionError(requestId));
+    },
+  });
+  // A 204 may not carry a body, and the body is where the break happens: it goes out as 200.
+  const status = applied.status === 204 || applied.status === 304 ? 200 : applied.status;
+  return new Response(body, { status, headers });
+}
+
 export function createFaultInjector(
   options: FaultOptions,
   log: (line: string) => void = () => {},
@@ -184,7 +258,7 @@ export function createFaultInjector(
   const zero = (): FaultCounters => ({
     requests: 0,
     faults: 0,
-    byKind: { status429: 0, status500: 0, status503: 0, afterWrite: 0, latency: 0 },
+    byKind: { status429: 0, status500: 0, status503: 0, afterWrite: 0, drop: 0, latency: 0 },
   });
   let counters = zero();
   log(`itsm-api: fault injection is on (a testing aid): ${describeRates(rates, seed)}`);
@@ -192,8 +266,9 @@ export function createFaultInjector(
   function takeScripted(method: string, path: string): Decision | null {
     const index = scripted.findIndex(
       (f) =>
-        (f.method === null ? !f.afterWrite || WRITE_METHODS.has(method) : f.method === method) &&
-        pathMatches(f.path, path),
+        (f.method === null
+          ? !(f.afterWrite || f.drop) || WRITE_METHODS.has(method)
+          : f.method === method) && pathMatches(f.path, path),
     );
     const fault = scripted[index];
     if (!fault) return null;
@@ -203,6 +278,7 @@ export function createFaultInjector(
       status: fault.status,
       retryAfter: fault.retryAfter,
       afterWrite: fault.afterWrite,
+      drop: fault.drop,
       latencyMs: fault.latencyMs,
     };
   }
@@ -213,15 +289,16 @@ export function createFaultInjector(
     const [u, w, l] = [random(), random(), random()];
     const latencyMs = rates.latencyMs > 0 && l < rates.latencyRate ? rates.latencyMs : 0;
     if (u < rates.rate429) {
-      return { status: 429, retryAfter: rates.retryAfterSeconds, afterWrite: false, latencyMs };
+      return { ...NO_FAULT, status: 429, retryAfter: rates.retryAfterSeconds, latencyMs };
     }
-    if (u < rates.rate429 + rates.rate500) {
-      return { status: 500, retryAfter: null, afterWrite: false, latencyMs };
-    }
+    if (u < rates.rate429 + rates.rate500) return { ...NO_FAULT, status: 500, latencyMs };
     if (WRITE_METHODS.has(method) && w < rates.afterWriteRate) {
-      return { status: 500, retryAfter: null, afterWrite: true, latencyMs };
+      return { ...NO_FAULT, status: 500, afterWrite: true, latencyMs };
     }
-    return { status: null, retryAfter: null, afterWrite: false, latencyMs };
+    if (WRITE_METHODS.has(method) && w < rates.afterWriteRate + rates.dropRate) {
+      return { ...NO_FAULT, drop: true, latencyMs };
+    }
+    return { ...NO_FAULT, latencyMs };
   }
 
   function faultResponse(decision: Decision, status: FaultStatus, requestId: string): Response {
@@ -247,12 +324,20 @@ export function createFaultInjector(
     const path = c.req.path;
     counters.requests += 1;
     const decision = takeScripted(method, path) ?? drawRandom(method);
-    if (decision.status === null && decision.latencyMs === 0) return next();
+    if (decision.status === null && !decision.drop && decision.latencyMs === 0) return next();
 
     counters.faults += 1;
     if (decision.latencyMs > 0) {
       counters.byKind.latency += 1;
       await delay(decision.latencyMs);
+    }
+    if (decision.drop) {
+      await next();
+      counters.byKind.drop += 1;
+      const applied = c.res;
+      c.res = undefined;
+      c.res = droppedResponse(applied, c.get('requestId'));
+      return;
     }
     const status = decision.status;
     if (status === null) return next();
@@ -273,6 +358,7 @@ export function createFaultInjector(
     get seed() {
       return seed;
     },
+    rates: () => ({ ...rates }),
     inject(fault) {
       const times = fault.times ?? 1;
       if (!Number.isInteger(times) || times < 1) {
@@ -284,11 +370,18 @@ export function createFaultInjector(
         );
       }
       const latencyMs = nonNegative('latencyMs', fault.latencyMs, 0);
-      if (fault.status === undefined && latencyMs === 0) {
-        throw new RangeError('faults.inject: give a status (429, 500, 503), a latencyMs, or both');
+      if (fault.status === undefined && latencyMs === 0 && !fault.drop) {
+        throw new RangeError(
+          'faults.inject: give a status (429, 500, 503), drop, a latencyMs, or a status and a latencyMs',
+        );
       }
       if (fault.afterWrite && fault.status === undefined) {
         throw new RangeError('faults.inject: afterWrite needs the status to answer with');
+      }
+      if (fault.drop && (fault.status !== undefined || fault.afterWrite)) {
+        throw new RangeError(
+          'faults.inject: drop cuts the connection, so it takes no status and no afterWrite',
+        );
       }
       scripted.push({
         status: fault.status ?? null,
@@ -302,6 +395,7 @@ export function createFaultInjector(
         method: fault.method?.toUpperCase() ?? null,
         path: fault.path ?? null,
         afterWrite: fault.afterWrite ?? false,
+        drop: fault.drop ?? false,
         latencyMs,
       });
     },
@@ -331,4 +425,126 @@ export function createFaultInjector(
     },
     middleware,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The textual form of the rates: `500=0.1,429=5%,retry-after=1,latency=20ms,drop=0.05,seed=42`
+
+/** A `--faults` text that cannot be read; the message names the part that is wrong. */
+export class FaultSpecError extends Error {
+  readonly code = 'FAULT_SPEC_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FaultSpecError';
+  }
+}
+
+/** The parts of a fault spec: name, what its value is, and the rate it sets. */
+export const FAULT_SPEC_PARTS = {
+  '500': { value: 'share', option: 'rate500', help: 'requests answered 500, not processed' },
+  '429': { value: 'share', option: 'rate429', help: 'requests answered 429, not processed' },
+  'retry-after': { value: 'seconds', option: 'retryAfterSeconds', help: 'Retry-After of the 429s' },
+  latency: { value: 'duration', option: 'latencyMs', help: 'delay added to requests' },
+  'latency-rate': { value: 'share', option: 'latencyRate', help: 'requests delayed (default 1)' },
+  'after-write': {
+    value: 'share',
+    option: 'afterWriteRate',
+    help: 'writes applied, then answered 500',
+  },
+  drop: {
+    value: 'share',
+    option: 'dropRate',
+    help: 'writes applied, then the connection cut mid-answer',
+  },
+  seed: { value: 'seed', option: 'seed', help: 'seed of the random draws (default: random)' },
+} as const satisfies Record<string, { value: string; option: keyof FaultRates; help: string }>;
+
+type PartName = keyof typeof FAULT_SPEC_PARTS;
+
+function readValue(kind: string, text: string): number | null {
+  switch (kind) {
+    case 'share': {
+      const match = /^(\d+(?:\.\d+)?|\.\d+)(%?)$/.exec(text);
+      if (!match) return null;
+      const value = Number(match[1]) / (match[2] ? 100 : 1);
+      return value <= 1 ? value : null;
+    }
+    case 'seconds':
+      return /^\d+$/.test(text) ? Number(text) : null;
+    case 'duration': {
+      const match = /^(\d+)(ms|s)?$/.exec(text);
+      if (!match) return null;
+      return Number(match[1]) * (match[2] === 's' ? 1000 : 1);
+    }
+    default: {
+      const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      return value <= 0xffffffff ? value : null;
+    }
+  }
+}
+
+const EXAMPLES: Record<string, string> = {
+  share: '0.05',
+  seconds: '1',
+  duration: '20ms',
+  seed: '42',
+};
+
+const EXPECTED: Record<string, string> = {
+  share: 'a share from 0 to 1 (0.05 or 5%)',
+  seconds: 'a whole number of seconds',
+  duration: 'a duration such as 20ms or 1s (a bare number is milliseconds)',
+  seed: 'a whole number from 0 to 4294967295',
+};
+
+/**
+ * Reads `name=value` parts separated by commas into fault rates, checked as createFaultInjector
+ * checks them. Throws FaultSpecError naming the first bad part and what it should be.
+ */
+export function parseFaultSpec(spec: string): FaultRates {
+  const names = Object.keys(FAULT_SPEC_PARTS).join(', ');
+  if (spec.trim() === '') {
+    throw new FaultSpecError(`give at least one name=value part; the names are ${names}`);
+  }
+  const rates: FaultRates = {};
+  const seen = new Set<string>();
+  for (const raw of spec.split(',')) {
+    const part = raw.trim();
+    const eq = part.indexOf('=');
+    const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    const text = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (!Object.hasOwn(FAULT_SPEC_PARTS, name)) {
+      throw new FaultSpecError(
+        `${JSON.stringify(part)}: unknown fault ${JSON.stringify(name)}; the names are ${names}`,
+      );
+    }
+    const known = FAULT_SPEC_PARTS[name as PartName];
+    if (seen.has(name)) throw new FaultSpecError(`${JSON.stringify(part)}: ${name} given twice`);
+    seen.add(name);
+    const value = eq < 0 ? null : readValue(known.value, text);
+    if (value === null) {
+      throw new FaultSpecError(
+        `${JSON.stringify(part)}: ${name} must be ${EXPECTED[known.value]}; for example ${name}=${EXAMPLES[known.value]}`,
+      );
+    }
+    rates[known.option] = value;
+  }
+  try {
+    validRates(rates);
+  } catch (error) {
+    // Said in the spec's own names: "500 + 429 must be at most 1".
+    let message = (error as Error).message.replace(/^faults: /, '');
+    for (const [name, part] of Object.entries(FAULT_SPEC_PARTS)) {
+      message = message.replaceAll(part.option, name);
+    }
+    throw new FaultSpecError(message);
+  }
+  return rates;
+}
+
+/** One line per part of the spec, for `--help`. */
+export function describeFaultSpec(): string[] {
+  return Object.entries(FAULT_SPEC_PARTS).map(
+    ([name, part]) => `${`${name}=${part.value.toUpperCase()}`.padEnd(22)} ${part.help}`,
+  );
 }

@@ -218,3 +218,20 @@ export async function spawnServe(
     throw error;
   }
 }
+
+export const ITSM_SERVER_LISTENING = /itsm-api listening on (http:\/\/127\.0\.0\.1:(\d+))\/v1/;
+
+/** Spawns `itsm-rules itsm-server ...args` and waits until it listens; `url` has no /v1. */
+export async function spawnItsmServer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliProcess & { url: string; port: number }> {
+  const cli = spawnCli(['itsm-server', ...args], env);
+  try {
+    const match = await cli.waitForStdout(ITSM_SERVER_LISTENING);
+    return Object.assign(cli, { url: match[1] as string, port: Number(match[2]) });
+  } catch (error) {
+    await cli.stop('SIGKILL');
+    throw error;
+  }
+}

@@ -2,10 +2,16 @@
 // scripted faults and their filters, a write applied and then answered 500, latency, seeded
 // random faults that repeat run for run, counters, and the routes that are never faulted.
 import { afterEach, describe, expect, it } from 'vitest';
+import { createItsmClient, ItsmRequestError } from '../../src/itsm/client.js';
 import type { StartItsmServerOptions } from '../../src/runtime/node.js';
-import { createFaultInjector, type FaultController } from '../../src/server/faults.js';
+import {
+  createFaultInjector,
+  FAULTS_PATH,
+  type FaultController,
+  parseFaultSpec,
+} from '../../src/server/faults.js';
 import { SEED_USERS } from '../fixtures/seed-examples.js';
-import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { startTestItsm, TEST_API_KEY, type TestItsm } from '../helpers/itsm.js';
 
 const INCIDENTS = '/v1/accounts/1/itsm/incidents';
 
@@ -125,6 +131,7 @@ describe('scripted faults', () => {
     [{}, /give a status/],
     [{ latencyMs: -1 }, /latencyMs must be a number >= 0/],
     [{ latencyMs: 10, afterWrite: true }, /afterWrite needs the status/],
+    [{ drop: true, status: 500 }, /drop cuts the connection, so it takes no status/],
   ])('refuses the scripted fault %j', async (fault, message) => {
     const { faults } = await itsm();
     expect(() => faults.inject(fault as Parameters<FaultController['inject']>[0])).toThrow(message);
@@ -155,6 +162,7 @@ describe('random faults', () => {
         status500: first.filter((s) => s === 500).length,
         status503: 0,
         afterWrite: 0,
+        drop: 0,
         latency: 0,
       },
     });
@@ -197,6 +205,8 @@ describe('random faults', () => {
     [{ rate500: 1.5 }, /rate500 must be a share from 0 to 1/],
     [{ rate500: 0.6, rate429: 0.6 }, /rate500 \+ rate429 must be at most 1/],
     [{ latencyMs: Number.NaN }, /latencyMs must be a number >= 0/],
+    [{ dropRate: -0.1 }, /dropRate must be a share from 0 to 1/],
+    [{ afterWriteRate: 0.5, dropRate: 0.6 }, /afterWriteRate \+ dropRate must be at most 1/],
   ])('refuses the rates %j', (rates, message) => {
     expect(() => createFaultInjector(rates)).toThrow(message);
   });
@@ -249,12 +259,171 @@ describe('counters', () => {
     expect(faults.counters()).toEqual({
       requests: 5,
       faults: 3,
-      byKind: { status429: 1, status500: 1, status503: 1, afterWrite: 0, latency: 1 },
+      byKind: { status429: 1, status500: 1, status503: 1, afterWrite: 0, drop: 0, latency: 1 },
     });
 
     const snapshot = faults.counters();
     faults.resetCounters();
     expect(snapshot.requests).toBe(5);
     expect(faults.counters()).toMatchObject({ requests: 0, faults: 0, byKind: { status429: 0 } });
+  });
+});
+
+describe('dropped connections', () => {
+  const post = (server: TestItsm, description: string, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}${INCIDENTS}`, {
+      method: 'POST',
+      headers: {
+        Authorization: `APIKey ${TEST_API_KEY}`,
+        'Content-Type': 'application/json',
+        ...headers,
+      },
+      body: JSON.stringify({ description }),
+    }).then((response) => response.text());
+
+  it('applies the write, then cuts the connection: the client gets no HTTP answer', async () => {
+    const { server, faults } = await itsm();
+    faults.inject({ drop: true });
+
+    // A drop waits for a write: this read passes through.
+    expect((await server.call('GET', INCIDENTS)).status).toBe(200);
+    const error = await post(server, 'applied').catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(TypeError);
+    expect(String((error as Error).cause)).toMatch(/closed|terminated|reset/i);
+    const listed = await server.call('GET', INCIDENTS);
+    expect(listed.json.total).toBe(1);
+    expect(listed.json.objects[0].description).toBe('applied');
+    expect(faults.counters().byKind).toMatchObject({ drop: 1, afterWrite: 0, status500: 0 });
+    // The server is fine afterwards: the next request on a new connection is served.
+    expect(JSON.parse(await post(server, 'next')).description).toBe('next');
+  });
+
+  it('cuts an in-process answer too: reading the body of app.fetch rejects', async () => {
+    const { server, faults } = await itsm();
+    faults.inject({ drop: true });
+    const response = await server.itsm.app.fetch(
+      new Request(`http://in-process${INCIDENTS}`, {
+        method: 'POST',
+        headers: { Authorization: `APIKey ${TEST_API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ description: 'in process' }),
+      }),
+    );
+    await expect(response.text()).rejects.toThrow(/connection .* was cut after the write/);
+    expect((await server.call('GET', INCIDENTS)).json.total).toBe(1);
+  });
+
+  it('drops writes at dropRate, after the write is applied, and leaves reads alone', async () => {
+    const { server, faults } = await itsm({ faults: { dropRate: 1, seed: 3 } });
+    for (let i = 0; i < 3; i++) await expect(post(server, `#${i}`)).rejects.toThrow();
+    expect((await server.call('GET', INCIDENTS)).json.total).toBe(3);
+    expect(faults.counters().byKind.drop).toBe(3);
+  });
+
+  it('makes the client retry a POST with an Idempotency-Key: one object, not two', async () => {
+    const { server, faults } = await itsm();
+    const client = createItsmClient({
+      baseUrl: `${server.url}/v1`,
+      auth: { apiKey: TEST_API_KEY },
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    faults.inject({ drop: true });
+    faults.inject({ status: 500, afterWrite: true });
+
+    const first = await client.create(
+      1,
+      'incident',
+      { description: 'once' },
+      {
+        idempotencyKey: 'k-1',
+      },
+    );
+
+    expect(faults.counters().byKind).toMatchObject({ drop: 1, afterWrite: 1 });
+    const listed = await server.call('GET', INCIDENTS);
+    expect(listed.json.total).toBe(1);
+    expect(listed.json.objects[0].id).toBe(first.id);
+  });
+
+  it('makes the client give up at once on a dropped POST without a key (it may be applied)', async () => {
+    const { server, faults } = await itsm();
+    const client = createItsmClient({
+      baseUrl: `${server.url}/v1`,
+      auth: { apiKey: TEST_API_KEY },
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    faults.inject({ drop: true });
+
+    const error = await client.create(1, 'incident', { description: 'x' }).catch((e) => e);
+
+    expect(error).toBeInstanceOf(ItsmRequestError);
+    expect(error).toMatchObject({ code: 'ITSM_NETWORK_ERROR', retryable: false, attempts: 1 });
+    expect(error.message).toContain('not retried');
+    expect((await server.call('GET', INCIDENTS)).json.total).toBe(1);
+  });
+});
+
+describe('the fault counters endpoint', () => {
+  it('answers the seed, the rates and the counters to the application key only', async () => {
+    const { server, faults } = await itsm({ faults: { rate500: 1, seed: 9 } });
+    await server.call('GET', INCIDENTS);
+
+    const answer = await server.call('GET', FAULTS_PATH);
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({
+      seed: 9,
+      rates: { rate500: 1, dropRate: 0 },
+      requests: 1,
+      byKind: { status500: 1 },
+    });
+    expect((await server.call('GET', FAULTS_PATH, { auth: null })).status).toBe(401);
+    expect((await server.call('GET', FAULTS_PATH, { auth: 'APIKey wrong' })).status).toBe(401);
+    expect(faults.counters().requests).toBe(1);
+  });
+
+  it('does not exist when faults are off', async () => {
+    const server = await startTestItsm();
+    servers.push(server);
+    expect((await server.call('GET', FAULTS_PATH)).status).toBe(404);
+  });
+});
+
+describe('parseFaultSpec (the --faults text)', () => {
+  it('reads every part', () => {
+    expect(
+      parseFaultSpec(
+        '500=0.1, 429=5%,retry-after=2,latency=20ms,latency-rate=0.5,after-write=.05,drop=0.05,seed=42',
+      ),
+    ).toEqual({
+      rate500: 0.1,
+      rate429: 0.05,
+      retryAfterSeconds: 2,
+      latencyMs: 20,
+      latencyRate: 0.5,
+      afterWriteRate: 0.05,
+      dropRate: 0.05,
+      seed: 42,
+    });
+    expect(parseFaultSpec('latency=1s')).toEqual({ latencyMs: 1000 });
+    expect(parseFaultSpec('latency=15')).toEqual({ latencyMs: 15 });
+  });
+
+  it.each([
+    ['', /at least one name=value/],
+    ['500=0.1,', /"": unknown fault ""/],
+    ['503=0.1', /"503=0.1": unknown fault "503"; the names are/],
+    ['500', /"500": 500 must be a share from 0 to 1/],
+    ['500=1.5', /"500=1.5": 500 must be a share/],
+    ['429=150%', /"429=150%": 429 must be a share/],
+    ['drop=abc', /"drop=abc": drop must be a share/],
+    ['latency=fast', /"latency=fast": latency must be a duration such as 20ms/],
+    ['retry-after=0.5', /"retry-after=0.5": retry-after must be a whole number of seconds/],
+    ['seed=-1', /"seed=-1": seed must be a whole number from 0 to 4294967295/],
+    ['seed=4294967296', /seed must be a whole number/],
+    ['drop=0.1,drop=0.2', /"drop=0.2": drop given twice/],
+    ['500=0.6,429=0.6', /500 \+ 429 must be at most 1, got 0.6 \+ 0.6/],
+    ['after-write=0.7,drop=0.7', /after-write \+ drop must be at most 1/],
+  ])('refuses %j, naming the bad part', (spec, message) => {
+    expect(() => parseFaultSpec(spec)).toThrow(message);
   });
 });
