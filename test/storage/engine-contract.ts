@@ -268,6 +268,14 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         );
       });
 
+      it('counts the window from when the claim was taken, not from a later pass of the holder', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'first' }));
+        expect(await store.claimOnce(makeClaim({ claimant: 'first', at: T0 + 30 * MINUTE }))).toBe(
+          true,
+        );
+        expect(await store.claimOnce(makeClaim({ claimant: 'second', at: T0 + HOUR }))).toBe(true);
+      });
+
       it('never lets a claim without a window lapse', async () => {
         await store.claimOnce(makeClaim({ claimant: 'first', windowMs: null }));
         expect(
@@ -433,6 +441,50 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         await store.recordEffect(first);
         await store.recordEffect(second);
         expect(await store.latestEffectOn('inc-1')).toEqual(second);
+      });
+    });
+
+    // Two Worker invocations (or queue consumers) can act on the same key at the same moment;
+    // what each of them is answered must be as if the calls had run one after the other.
+    describe('concurrent calls', () => {
+      const CLAIMANTS = ['first', 'second', 'third', 'fourth', 'fifth'];
+
+      it('grants exactly one of several concurrent claims of a key, and holds it for that claimant', async () => {
+        const granted = await Promise.all(
+          CLAIMANTS.map((claimant) => store.claimOnce(makeClaim({ claimant }))),
+        );
+        const winners = CLAIMANTS.filter((_claimant, index) => granted[index]);
+        expect(winners).toHaveLength(1);
+        for (const claimant of CLAIMANTS) {
+          expect(await store.claimOnce(makeClaim({ claimant, at: T0 + MINUTE }))).toBe(
+            claimant === winners[0],
+          );
+        }
+      });
+
+      it('grants exactly one of several concurrent claims of a lapsed key', async () => {
+        await store.claimOnce(makeClaim({ claimant: 'holder' }));
+        const granted = await Promise.all(
+          CLAIMANTS.map((claimant) => store.claimOnce(makeClaim({ claimant, at: T0 + HOUR }))),
+        );
+        expect(granted.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('answers every one of several concurrent saves of a plan with the plan stored first', async () => {
+        const saved = await Promise.all(
+          CLAIMANTS.map((name) => store.savePlan(makeStoredPlan({ body: JSON.stringify(name) }))),
+        );
+        const stored = await store.getPlan(makeStoredPlan().key);
+        expect(stored).not.toBeNull();
+        expect(saved).toEqual(CLAIMANTS.map(() => stored));
+      });
+
+      it('lets exactly one of two concurrent counts see the other object', async () => {
+        const answers = await Promise.all([
+          store.correlate(makeCorrelation({ objectId: 'inc-1' })),
+          store.correlate(makeCorrelation({ objectId: 'inc-2' })),
+        ]);
+        expect(answers.map((members) => members.length).sort()).toEqual([1, 2]);
       });
     });
 

@@ -383,6 +383,24 @@ export function describePipelineStoreContract(
         },
       );
 
+      // Two queue consumers can run the same event at the same moment (a redelivered message);
+      // each must be answered the one run stored, and only that run's rules indexed.
+      it('answers every one of several concurrent saves of a key with the run stored first', async () => {
+        const names = ['a', 'b', 'c', 'd', 'e'];
+        const saved = await Promise.all(
+          names.map((name) => store.saveRun(makeRun({ summary: name, rules: [`rule-${name}`] }))),
+        );
+        const stored = await store.getRun(makeRun().key);
+        expect(stored).not.toBeNull();
+        expect(saved).toEqual(names.map(() => stored));
+        expect(await store.listRuns({ limit: 10 })).toEqual([stored]);
+        for (const name of names) {
+          expect(await keys({ ruleId: `rule-${name}`, limit: 10 })).toEqual(
+            stored?.summary === name ? [stored.key] : [],
+          );
+        }
+      });
+
       describe('purgeRuns', () => {
         const aged = [
           { key: 'old-1', at: T0, rules: ['escalate'] },
