@@ -118,6 +118,22 @@ export class RuleSetError extends Error {
   }
 }
 
+/**
+ * Whether a request is the embedded API's (`/v1`, `/v1/...`, or the fault counters). Read from
+ * the URL string without building a URL object, since every request, webhooks included, asks.
+ */
+export function isEmbeddedApiPath(url: string): boolean {
+  const start = url.indexOf('/', url.indexOf('://') + 3);
+  if (start < 0) return false;
+  let end = url.length;
+  for (const mark of ['?', '#']) {
+    const at = url.indexOf(mark, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  const path = url.slice(start, end);
+  return path === '/v1' || path.startsWith('/v1/') || path === FAULTS_PATH;
+}
+
 function loadRuleDir(dir: string): LoadResult {
   return loadRules(readRuleSources(dir));
 }
@@ -309,13 +325,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   });
 
   const server = createAdaptorServer({
-    fetch: (request, env) => {
-      const path = new URL(request.url).pathname;
-      if (itsm && (path.startsWith('/v1') || path === FAULTS_PATH)) {
-        return itsm.app.fetch(request, env);
-      }
-      return app.fetch(request, env);
-    },
+    fetch: (request, env) =>
+      itsm && isEmbeddedApiPath(request.url)
+        ? itsm.app.fetch(request, env)
+        : app.fetch(request, env),
   });
   let address: Awaited<ReturnType<typeof listen>>;
   try {
@@ -370,15 +383,14 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   // Notifications taken before a crash or a stop may not have been drained: look at every
   // account the engine knows once (a drain that finds nothing new costs one events call).
   for (const state of await pipelineStore.listAccounts()) queue.notify(state.account);
-  if (itsm) {
+  if (itsmStore) {
     // All-in-one, the API's notifications are sent from this very process and die with it: a
     // write committed just before a crash may never have been notified, and an account the
     // engine never heard of would then wait for its next write. So every account with events in
-    // the embedded API is looked at too (the query reads the events table's account index).
-    const rows = database.prepare('SELECT DISTINCT account FROM events').all() as {
-      account: number;
-    }[];
-    for (const { account } of rows) queue.notify(account);
+    // the embedded API is looked at too.
+    for (const account of await itsmStore.listEventAccounts()) {
+      queue.notify(account);
+    }
   }
 
   const timers: { stop(): void }[] = [];

@@ -125,6 +125,8 @@ export interface ItsmStore {
   eventBounds(
     account: number,
   ): Promise<{ trimmedThrough: number; latest: number; globalLatest: number }>;
+  /** The accounts that hold at least one (retained) event, in ascending order. */
+  listEventAccounts(): Promise<number[]>;
 
   listWebhooks(appId: string): Promise<WebhookRecord[]>;
   /** Adds the URL, or returns the existing record for it (`created: false`). */

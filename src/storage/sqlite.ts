@@ -201,6 +201,9 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     latestEvent: db.prepare<[number], { seq: number | null }>(
       'SELECT max(seq) AS seq FROM events WHERE account = ?',
     ),
+    eventAccounts: db.prepare<[], { account: number }>(
+      'SELECT DISTINCT account FROM events ORDER BY account',
+    ),
     globalLatest: db.prepare<[], { seq: number | null }>(
       "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
     ),
@@ -366,6 +369,10 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
       const latest = sql.latestEvent.get(account)?.seq ?? trimmedThrough;
       const globalLatest = sql.globalLatest.get()?.seq ?? 0;
       return { trimmedThrough, latest, globalLatest };
+    },
+
+    async listEventAccounts() {
+      return sql.eventAccounts.all().map((row) => row.account);
     },
 
     async listWebhooks(appId) {

@@ -470,6 +470,16 @@ export function describeStorageContract(name: string, open: () => Promise<ItsmSt
     });
 
     describe('events', () => {
+      it('lists the accounts that hold events', async () => {
+        expect(await store.listEventAccounts()).toEqual([]);
+        await create(makeObject({ account: OTHER_ACCOUNT }));
+        await create(makeObject());
+        await create(makeObject());
+        expect(await store.listEventAccounts()).toEqual(
+          [ACCOUNT, OTHER_ACCOUNT].sort((a, b) => a - b),
+        );
+      });
+
       it('lists the events after a seq, oldest first, with a limit and the count remaining', async () => {
         const seqs: number[] = [];
         for (let i = 0; i < 5; i++) seqs.push(await create(makeObject()));
