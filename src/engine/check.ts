@@ -519,6 +519,13 @@ function checkAction(checker: RuleChecker, action: RuleAction, path: readonly Pr
           'RULE_INVALID_VALUE',
           `expected an http or https URL, got ${JSON.stringify(url)}`,
         );
+      } else if (hasCredentials(url)) {
+        // The URL is not repeated: it holds a password, and problems are printed and logged.
+        report(
+          [...path, 'http', 'url'],
+          'RULE_INVALID_VALUE',
+          'the URL carries a user name or password, which would show wherever the URL does and cannot be sent by fetch; put the credential in a header (headers: {Authorization: ...}) instead',
+        );
       }
     } else checkExpression(checker, url, [...path, 'http', 'url']);
     for (const [name, value] of Object.entries(headers ?? {})) {
@@ -530,6 +537,11 @@ function checkAction(checker: RuleChecker, action: RuleAction, path: readonly Pr
   if ('log' in action) {
     checkExpression(checker, action.log.message, [...path, 'log', 'message']);
   }
+}
+
+function hasCredentials(text: string): boolean {
+  const url = new URL(text);
+  return url.username !== '' || url.password !== '';
 }
 
 function isHttpUrl(text: string): boolean {

@@ -262,18 +262,36 @@ function isPermanentStatus(status: number): boolean {
  * Whether `url`'s host is on the allow-list. A pattern is a host (any port), `host:port`, or
  * `*.example.com` (sub-domains only, optionally with `:port`); a URL without a port is on its
  * scheme's default port, so `hooks.example.com:443` allows `https://hooks.example.com/`.
+ * A wildcard matches host names only: an IP address (`*.1` would otherwise match 127.0.0.1) or
+ * a name under `localhost` is allowed only by a pattern naming exactly that host. The URL parser
+ * has already written every IPv4 form (`127.1`, `2130706433`, `0x7f.0.0.1`) as a dotted quad, so
+ * an address is compared in one spelling.
  */
 export function isAllowedHost(url: URL, allowHosts: readonly string[]): boolean {
   const host = url.hostname.toLowerCase();
   const port =
     url.port || (url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '');
+  const wildcardable = !isIpLiteral(host) && !isLocalhostName(host);
   return allowHosts.some((pattern) => {
     const withPort = /^(.+):(\d+)$/.exec(pattern.toLowerCase());
     const p = withPort?.[1] ?? pattern.toLowerCase();
     if (withPort && withPort[2] !== port) return false;
-    if (p.startsWith('*.')) return host.endsWith(p.slice(1)) && host.length > p.length - 1;
+    if (p.startsWith('*.')) {
+      return wildcardable && host.endsWith(p.slice(1)) && host.length > p.length - 1;
+    }
     return p === host;
   });
+}
+
+/** An IPv4 address as the URL parser writes it (a dotted quad), or a bracketed IPv6 one. */
+function isIpLiteral(hostname: string): boolean {
+  return hostname.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** `localhost` and the names under it, which resolve to the loopback address (RFC 6761). */
+function isLocalhostName(hostname: string): boolean {
+  const name = hostname.replace(/\.$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
 }
 
 async function performHttp(
@@ -288,6 +306,13 @@ async function performHttp(
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new PermanentFailure(`http: only http and https URLs can be called, not ${url.protocol}`);
+  }
+  // fetch refuses such a URL, and its error repeats the URL, password included, into the logs;
+  // retrying would never help, so it fails once, naming only the host.
+  if (url.username !== '' || url.password !== '') {
+    throw new PermanentFailure(
+      `http: the URL for ${url.host} carries a user name or password, which is never sent; put the credential in a header (Authorization) instead`,
+    );
   }
   if (!http || !isAllowedHost(url, http.allowHosts)) {
     throw new PermanentFailure(

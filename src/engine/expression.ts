@@ -191,6 +191,25 @@ export function evaluateExpression(
   }
 }
 
+// Long enough for any expression a person writes; an error about a generated one stays readable.
+const MAX_DESCRIBED_LENGTH = 2_000;
+
+/**
+ * The expression as JSON for an error message. Never throws: an expression nested too deeply
+ * for JSON.stringify (the very reason it failed, often) is named as such rather than turning the
+ * report of its failure into a second, unexplained stack overflow.
+ */
+function describeExpression(expression: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(expression);
+  } catch {
+    return '(an expression nested too deeply to print)';
+  }
+  if (text === undefined) return String(expression);
+  return text.length > MAX_DESCRIBED_LENGTH ? `${text.slice(0, MAX_DESCRIBED_LENGTH)}...` : text;
+}
+
 export class ExpressionError extends Error {
   readonly code = 'RULE_EXPRESSION_FAILED';
   constructor(
@@ -198,7 +217,7 @@ export class ExpressionError extends Error {
     cause: unknown,
   ) {
     super(
-      `expression ${JSON.stringify(expression)} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `expression ${describeExpression(expression)} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause },
     );
     this.name = 'ExpressionError';

@@ -60,6 +60,16 @@ export interface LoadResult {
 
 const RULE_EXTENSIONS = /\.(ya?ml|json)$/i;
 
+/**
+ * The deepest nesting of mappings and lists a rule file may have. A JSON-logic operator takes
+ * two levels (its mapping and its argument list), so this allows expressions about 100
+ * operators deep, far beyond any rule a person writes, while the validation, the checks and the
+ * compiler, which all recurse, stay far from the stack limit.
+ */
+export const MAX_RULE_NESTING = 200;
+
+const TOO_DEEP = `the document is nested more than ${MAX_RULE_NESTING} levels deep (mappings and lists); a rule never needs that many, so split the expression or simplify it`;
+
 export function isRuleFile(path: string): boolean {
   return RULE_EXTENSIONS.test(path);
 }
@@ -139,22 +149,46 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
           error.code === 'MULTIPLE_DOCS'
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
-        problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
+        if (isStackOverflow(error.message)) problem(TOO_DEEP);
+        else problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
       }
       return file;
     }
     try {
       file.data = doc.toJS({ maxAliasCount: 100 });
     } catch (error) {
-      problem(`not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      problem(isStackOverflow(message) ? TOO_DEEP : `not valid YAML: ${message}`);
       return file;
     }
+  }
+  // Before anything that recurses over the data: the checks would overflow the stack.
+  if (nestingExceeds(file.data, MAX_RULE_NESTING)) {
+    problem(TOO_DEEP);
+    file.data = undefined;
+    return file;
   }
   if (file.data === null || typeof file.data !== 'object' || Array.isArray(file.data)) {
     problem(`expected a rule (a mapping with on and then), got ${describeValue(file.data)}`);
     file.data = undefined;
   }
   return file;
+}
+
+function isStackOverflow(message: string): boolean {
+  return /maximum call stack size exceeded|too much recursion/i.test(message);
+}
+
+/** Whether `value` nests mappings and lists more than `max` levels deep (walked without recursion). */
+export function nestingExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** The line of a JSON.parse error: V8 names the offset (`at position 182`), not the line. */

@@ -137,9 +137,11 @@ function evaluateTemplate(node: unknown, context: EvaluationContext): unknown {
   if (node === null || typeof node !== 'object') return node;
   const operator = operatorOf(node);
   if (operator !== null && OPERATORS.has(operator)) return compiled(node)(context);
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) out[key] = evaluateTemplate(value, context);
-  return out;
+  // Object.fromEntries defines each key as an own property: an assignment `out[key] = ...` with
+  // the key "__proto__" would replace the body's prototype instead and drop the key from the call.
+  return Object.fromEntries(
+    Object.entries(node).map(([key, value]) => [key, evaluateTemplate(value, context)]),
+  );
 }
 
 /** Prepares a rule's action expressions so that planning never compiles. */
@@ -369,11 +371,12 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
       note(`http: the url expression gave ${JSON.stringify(url)}, so nothing is called`);
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(action.http.headers ?? {})) {
-      const evaluated = compiled(value)(context);
-      if (evaluated !== null && evaluated !== undefined) headers[name] = String(evaluated);
-    }
+    const headers: Record<string, string> = Object.fromEntries(
+      Object.entries(action.http.headers ?? {}).flatMap(([name, value]) => {
+        const evaluated = compiled(value)(context);
+        return evaluated === null || evaluated === undefined ? [] : [[name, String(evaluated)]];
+      }),
+    );
     const method = action.http.method ?? 'POST';
     push<HttpCall>({
       kind: 'http',
@@ -382,7 +385,7 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
       headers,
       body: action.http.body === undefined ? null : evaluateTemplate(action.http.body, context),
       idempotencyKey: key(),
-      summary: `${method} ${url}`,
+      summary: `${method} ${describeUrl(url)}`,
     });
     return;
   }
@@ -396,6 +399,26 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
       summary: 'log',
     });
   }
+}
+
+/**
+ * A URL as run records and logs show it: without the user and password of `https://u:p@host/`
+ * and without the query, the two places where a hook's secret token usually travels.
+ */
+export function describeUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//***@').replace(/\?.*$/, '?...');
+  }
+  if (parsed.username || parsed.password) {
+    parsed.username = '***';
+    parsed.password = '';
+  }
+  const query = parsed.search ? '?...' : '';
+  parsed.search = '';
+  return `${parsed.toString()}${query}`;
 }
 
 function describeBody(body: Record<string, unknown>): string {

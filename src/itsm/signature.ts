@@ -56,7 +56,8 @@ export async function signBody(body: string | Uint8Array, key: string): Promise<
 
 /**
  * True when `signature` is a valid signature of `body` under any of `keys` (several keys allow
- * rotation). WebCrypto's HMAC verify compares in constant time.
+ * rotation). The comparison is WebCrypto's HMAC verify, which is constant time, never a compare
+ * of strings or bytes here; and every key is tried, so the time does not tell which one matched.
  */
 export async function verifySignature(
   body: string | Uint8Array,
@@ -67,10 +68,11 @@ export async function verifySignature(
   const expected = base64ToBytes(signature.trim());
   if (expected?.length !== 32) return false;
   const bytes = toBytes(body);
+  let valid = false;
   for (const key of keys) {
-    if (await crypto.subtle.verify('HMAC', await hmacKey(key), expected, bytes)) return true;
+    if (await crypto.subtle.verify('HMAC', await hmacKey(key), expected, bytes)) valid = true;
   }
-  return false;
+  return valid;
 }
 
 /** Hex SHA-256 of a string: request fingerprints for Idempotency-Key. */

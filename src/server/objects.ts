@@ -92,6 +92,16 @@ async function prepareUnifiedWrite(
   type: UnifiedType,
   body: Record<string, unknown>,
 ): Promise<{ fields: Record<string, unknown>; extra: Record<string, unknown> }> {
+  // JSON.parse keeps "__proto__" as an own key, but an assignment of it anywhere later (the
+  // upstream record is built key by key) would replace a prototype and drop the field silently.
+  const rawObject = (body.raw as { object?: unknown } | null | undefined)?.object;
+  if (
+    rawObject !== null &&
+    typeof rawObject === 'object' &&
+    Object.hasOwn(rawObject, '__proto__')
+  ) {
+    throw badRequest('raw.object may not have a __proto__ field');
+  }
   const writable = { ...body };
   for (const field of READ_ONLY_FIELDS) delete writable[field];
   const parsed = WRITE_SCHEMAS[type].safeParse(writable);

@@ -3,6 +3,7 @@
 // admin actions (run the due schedules now, reload the rules). Everything but the receiver (which
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import {
   type PipelineStore,
   RUN_OUTCOMES,
@@ -39,6 +40,12 @@ export interface EngineAppOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Largest body an admin route reads (`/admin/schedules/run` takes a few rule ids and accounts).
+ * Counted while reading, so a chunked body without Content-Length is cut off too.
+ */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
 export const DEFAULT_RUNS_PAGE_SIZE = 20;
 export const MAX_RUNS_PAGE_SIZE = 100;
 
@@ -72,6 +79,21 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   app.use('/runs', admin);
   app.use('/runs/*', admin);
   app.use('/admin/*', admin);
+  app.use(
+    '/admin/*',
+    bodyLimit({
+      maxSize: MAX_ADMIN_BODY_BYTES,
+      onError: () => {
+        throw new EngineHttpError(
+          413,
+          'payload_too_large',
+          `the body is larger than the limit of ${MAX_ADMIN_BODY_BYTES} bytes for an admin request`,
+          // The unread rest of the body would stay on the socket: close it instead.
+          { Connection: 'close' },
+        );
+      },
+    }),
+  );
 
   app.get('/metrics', async (c) => {
     await options.refreshMetrics?.();
