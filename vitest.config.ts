@@ -3,6 +3,7 @@
 // D1 database migrated from migrations/ by test/worker/setup.ts). `npm test` runs both.
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+import { WORKER_TEST_API_KEY, WORKER_TEST_APP_ID } from './scripts/worker-test-setup.js';
 
 // Wrangler and miniflare stay offline and keep their state inside the repository (DEVELOPERS.md).
 process.env.WRANGLER_SEND_METRICS ??= 'false';
@@ -11,6 +12,7 @@ process.env.WRANGLER_HIDE_BANNER ??= 'true';
 process.env.XDG_CONFIG_HOME ??= new URL('./.wrangler/config', import.meta.url).pathname;
 
 const migrationsDir = new URL('./migrations', import.meta.url).pathname;
+const WORKER_QUEUE = 'itsm-rules-drain';
 
 export default defineConfig({
   test: {
@@ -28,17 +30,30 @@ export default defineConfig({
       {
         extends: true,
         plugins: [
-          cloudflareTest(async () => ({
+          cloudflareTest(async ({ inject }) => ({
+            // The engine over the example rules, beside the tests: it consumes the test Queue.
+            main: './test/worker/main.ts',
             miniflare: {
               compatibilityDate: '2026-05-01',
               d1Databases: ['DB'],
-              bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir) },
+              queueProducers: { QUEUE: WORKER_QUEUE },
+              queueConsumers: {
+                [WORKER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
+              },
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+                ITSM_API_URL: `${inject('itsmUrl')}/v1`,
+                ITSM_API_KEY: WORKER_TEST_API_KEY,
+                ITSM_APP_ID: WORKER_TEST_APP_ID,
+              },
             },
           })),
         ],
         test: {
           name: 'workers',
           include: ['test/worker/**/*.test.ts'],
+          // The embedded ITSM API on 127.0.0.1, in Node, for the Worker to call (provide: itsmUrl).
+          globalSetup: ['./scripts/worker-test-setup.ts'],
           setupFiles: ['./test/worker/setup.ts'],
         },
       },

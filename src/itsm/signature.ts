@@ -5,7 +5,10 @@
 const encoder = new TextEncoder();
 
 function toBytes(body: string | Uint8Array): Uint8Array<ArrayBuffer> {
-  return typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body);
+  // TextEncoder always returns a fresh ArrayBuffer; the Workers types only say ArrayBufferLike.
+  return typeof body === 'string'
+    ? (encoder.encode(body) as Uint8Array<ArrayBuffer>)
+    : new Uint8Array(body);
 }
 
 // Importing a key costs about as much as the HMAC itself, and a process uses one or two keys for

@@ -7,7 +7,7 @@ import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
-import { loadRules, type RuleSet } from '../engine/load.js';
+import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import type { Plan, PlannedCall } from '../engine/plan.js';
 import { formatProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
@@ -45,15 +45,26 @@ function loadFolder(dir: string): { ruleSet: RuleSet; files: number } | null {
     return null;
   }
   if (!result.ruleSet) {
-    for (const problem of result.problems) console.error(formatProblem(problem));
-    const count = result.problems.length;
-    const files = new Set(result.problems.map((problem) => problem.file)).size;
-    console.error(
-      `\n${count} problem${count === 1 ? '' : 's'} in ${files} of ${result.files} rule file${result.files === 1 ? '' : 's'}`,
-    );
+    printLoadProblems(result);
     return null;
   }
   return { ruleSet: result.ruleSet, files: result.files };
+}
+
+/**
+ * Prints every problem of a refused rule set, then the count, as `check` does (also used by
+ * scripts/bundle-rules.ts, so that a Worker build with a broken rule fails with the same lines).
+ */
+export function printLoadProblems(
+  result: LoadResult,
+  print: (line: string) => void = (line) => console.error(line),
+): void {
+  for (const problem of result.problems) print(formatProblem(problem));
+  const count = result.problems.length;
+  const files = new Set(result.problems.map((problem) => problem.file)).size;
+  print(
+    `\n${count} problem${count === 1 ? '' : 's'} in ${files} of ${result.files} rule file${result.files === 1 ? '' : 's'}`,
+  );
 }
 
 export const checkCommand: Command = {

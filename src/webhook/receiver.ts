@@ -44,7 +44,7 @@ export interface ReceiverOptions {
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 const badBody = (message: string) => new EngineHttpError(400, 'invalid_parameters', message);
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// `npm run dev:worker`: the engine as a Cloudflare Worker on http://127.0.0.1:8787, run by
+// wrangler locally and offline (no telemetry, no Cloudflare account, state under .wrangler/).
+// It applies migrations/ to the local D1 database, then starts `wrangler dev`, which runs the
+// build command (scripts/bundle-rules.ts: rules/ checked and bundled) and simulates the Queue.
+// Local settings default to the embedded ITSM API started with
+//   node bin/itsm-rules.js itsm-server --webhook http://127.0.0.1:8787/webhooks/kloudless
+// (http://127.0.0.1:8788/v1, key dev-api-key, app itsm-rules-dev); ITSM_API_URL, ITSM_API_KEY
+// and ITSM_APP_ID in the environment override them. Further arguments go to `wrangler dev`.
+// Cron triggers do not fire by themselves locally: run one with
+//   curl "http://127.0.0.1:8787/__scheduled?cron=*+*+*+*+*"
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const wrangler = join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const env = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+  XDG_CONFIG_HOME: join(root, '.wrangler', 'config'),
+};
+const settings = {
+  ITSM_API_URL: process.env.ITSM_API_URL ?? 'http://127.0.0.1:8788/v1',
+  ITSM_API_KEY: process.env.ITSM_API_KEY ?? 'dev-api-key',
+  ITSM_APP_ID: process.env.ITSM_APP_ID ?? 'itsm-rules-dev',
+};
+
+const migrate = spawnSync(
+  process.execPath,
+  [wrangler, 'd1', 'migrations', 'apply', 'itsm-rules', '--local'],
+  { cwd: root, env: { ...env, CI: 'true' }, stdio: 'inherit' },
+);
+if (migrate.status !== 0) {
+  console.error('dev-worker: applying migrations/ to the local D1 database failed (see above)');
+  process.exit(migrate.status ?? 1);
+}
+
+const dev = spawn(
+  process.execPath,
+  [
+    wrangler,
+    'dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    '8787',
+    '--test-scheduled',
+    ...Object.entries(settings).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+    ...process.argv.slice(2),
+  ],
+  { cwd: root, env, stdio: 'inherit' },
+);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => dev.kill(signal));
+}
+dev.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

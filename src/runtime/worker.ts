@@ -1,0 +1,599 @@
+// Workers composition root of the engine, the Cloudflare form of src/runtime/engine.ts: the same
+// Hono app answers `fetch` (receiver, run records, health, metrics, admin), a Cloudflare Queue
+// carries notifications to `queue` (one drain per account and batch, one consumer at a time per
+// account under a lease, retried through the Queue with backoff), and cron triggers call
+// `scheduled` (the scheduled rules of the tick, and a sweep that queues a drain for every account
+// with a notification not yet drained, in case a message was lost or ran out of retries). State
+// lives in D1; the rules are bundled at build time (scripts/bundle-rules.ts) and loaded once per
+// isolate. Configuration comes from vars and secrets; a missing one is answered with a 500 naming
+// it, never a crash loop.
+// Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
+import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
+import { formatProblem } from '../engine/problem.js';
+import { createItsmClient, type RetryOptions } from '../itsm/client.js';
+import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
+import type { EngineStore } from '../storage/engine-port.js';
+import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
+import { createEngineApp } from '../webhook/app.js';
+import { drainAccount, isTransient, type PipelineDeps } from '../webhook/drain.js';
+import { EngineHttpError, errorResponse } from '../webhook/errors.js';
+import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
+import { dueRules, runScheduleRequest, runSchedules, tickOf } from '../webhook/schedule.js';
+
+export const DEFAULT_WORKER_USER = 'itsm-rules';
+/** Event pages one queue message drains before it hands the rest to a new message. */
+export const DEFAULT_PAGES_PER_MESSAGE = 10;
+/** Runs of a scheduled tick the API failed part of, the cron run included (as on Node). */
+export const SCHEDULE_ATTEMPTS = 4;
+export const SCHEDULE_RETRY_SECONDS = 30;
+/**
+ * One drain per account at a time, across consumers: a lease taken as a once-only claim of the
+ * engine store (rule id and key no rule can have), lapsing after DRAIN_LEASE_MS should its holder
+ * die. Concurrent drains of one account would re-run events another drain has in hand, and the
+ * drain then gives back once_per claims that drain still relies on (storedEvaluation), which can
+ * let a rule act twice; the lease keeps Workers to Node's one drain per account.
+ */
+export const DRAIN_LEASE = { ruleId: '(drain)', key: 'lease' } as const;
+export const DRAIN_LEASE_MS = 120_000;
+/** A drain starts no new page after this long, well inside the lease. */
+export const DRAIN_TIME_BUDGET_MS = 30_000;
+/** A message for an account another consumer is draining waits this long. */
+export const LEASE_BUSY_RETRY_SECONDS = 2;
+/** Queues' sendBatch takes at most 100 messages. */
+const SEND_BATCH_LIMIT = 100;
+
+/** The bindings, vars and secrets of wrangler.toml. Vars may be given as TOML numbers. */
+export interface WorkerEnv {
+  DB: D1Database;
+  QUEUE: Queue<WorkerMessage>;
+  ITSM_API_URL?: string;
+  /** Secret. */
+  ITSM_API_KEY?: string;
+  /** Secret: older keys still accepted on signatures and admin calls (comma-separated). */
+  ITSM_PREVIOUS_KEYS?: string;
+  ITSM_APP_ID?: string;
+  ITSM_RULES_AS_USER?: string;
+  ITSM_HTTP_ALLOW?: string;
+  ITSM_RULES_FROM?: string;
+  ITSM_RULES_PAGE_SIZE?: string | number;
+  ITSM_RULES_PAGES_PER_MESSAGE?: string | number;
+  ITSM_RULES_RETENTION_DAYS?: string | number;
+}
+
+/** Drain the account's new events. */
+export interface DrainMessage {
+  account: number;
+}
+
+/** Run a scheduled tick again (the API failed part of it): acts only where it has not yet. */
+export interface ScheduleMessage {
+  tick: string;
+  rules: string[];
+}
+
+export type WorkerMessage = DrainMessage | ScheduleMessage;
+
+export interface WorkerConfig {
+  apiUrl: string;
+  keys: string[];
+  appId: string;
+  engineUser: string;
+  httpAllow: string[];
+  from: 'oldest' | 'latest';
+  pageSize: number;
+  pagesPerMessage: number;
+  retentionMs: number;
+}
+
+/** A var, secret or binding is missing or invalid; the message names it and says how to set it. */
+export class WorkerConfigError extends Error {
+  readonly code = 'WORKER_CONFIG_INVALID';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WorkerConfigError';
+  }
+}
+
+/** The bundled rule set does not load: the Worker refuses to start with it. */
+export class WorkerRulesError extends Error {
+  readonly code = 'ENGINE_RULES_INVALID';
+  constructor(readonly problems: string[]) {
+    super(
+      `the bundled rules have ${problems.length} problem${problems.length === 1 ? '' : 's'}; fix them (itsm-rules check) and deploy again:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+    this.name = 'WorkerRulesError';
+  }
+}
+
+function text(env: WorkerEnv, name: keyof WorkerEnv): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === null) return undefined;
+  const trimmed = String(value).trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function required(env: WorkerEnv, name: keyof WorkerEnv, how: string): string {
+  const value = text(env, name);
+  if (value === undefined) {
+    throw new WorkerConfigError(name, `the Worker is not configured: ${name} is not set; ${how}`);
+  }
+  return value;
+}
+
+function commaList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function wholeNumber(
+  env: WorkerEnv,
+  name: keyof WorkerEnv,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || parsed < min || parsed > max) {
+    throw new WorkerConfigError(
+      name,
+      `the Worker is not configured: ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return parsed;
+}
+
+/** Reads the configuration from the Worker's env; throws WorkerConfigError naming what is wrong. */
+export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
+  if (!env.DB) {
+    throw new WorkerConfigError(
+      'DB',
+      'the Worker is not configured: the D1 binding DB is missing; add [[d1_databases]] binding = "DB" to wrangler.toml',
+    );
+  }
+  if (!env.QUEUE) {
+    throw new WorkerConfigError(
+      'QUEUE',
+      'the Worker is not configured: the Queue binding QUEUE is missing; add [[queues.producers]] binding = "QUEUE" to wrangler.toml',
+    );
+  }
+  const apiUrl = required(
+    env,
+    'ITSM_API_URL',
+    'set it under [vars] in wrangler.toml to the ITSM API, e.g. https://itsm.example.com/v1',
+  );
+  try {
+    const parsed = new URL(apiUrl);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new WorkerConfigError(
+      'ITSM_API_URL',
+      `the Worker is not configured: ITSM_API_URL must be an http(s) URL such as https://itsm.example.com/v1, got ${JSON.stringify(apiUrl)}`,
+    );
+  }
+  const apiKey = required(
+    env,
+    'ITSM_API_KEY',
+    'set the secret with `npx wrangler secret put ITSM_API_KEY`',
+  );
+  const appId = required(
+    env,
+    'ITSM_APP_ID',
+    'set it under [vars] in wrangler.toml to the application id answered in webhook handshakes',
+  );
+  const from = text(env, 'ITSM_RULES_FROM') ?? 'oldest';
+  if (from !== 'oldest' && from !== 'latest') {
+    throw new WorkerConfigError(
+      'ITSM_RULES_FROM',
+      `the Worker is not configured: ITSM_RULES_FROM must be oldest or latest, got ${JSON.stringify(from)}`,
+    );
+  }
+  return {
+    apiUrl,
+    keys: [apiKey, ...commaList(text(env, 'ITSM_PREVIOUS_KEYS'))],
+    appId,
+    engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_WORKER_USER,
+    httpAllow: commaList(text(env, 'ITSM_HTTP_ALLOW')),
+    from,
+    pageSize: wholeNumber(env, 'ITSM_RULES_PAGE_SIZE', 100, 1, 1000),
+    pagesPerMessage: wholeNumber(
+      env,
+      'ITSM_RULES_PAGES_PER_MESSAGE',
+      DEFAULT_PAGES_PER_MESSAGE,
+      1,
+      1000,
+    ),
+    retentionMs: wholeNumber(env, 'ITSM_RULES_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
+  };
+}
+
+/** A queue message body as sent by this Worker; null for anything else. */
+export function parseWorkerMessage(body: unknown): WorkerMessage | null {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  const record = body as Record<string, unknown>;
+  if (typeof record.account === 'number') {
+    return Number.isSafeInteger(record.account) && record.account > 0
+      ? { account: record.account }
+      : null;
+  }
+  if (
+    typeof record.tick === 'string' &&
+    !Number.isNaN(new Date(record.tick).getTime()) &&
+    Array.isArray(record.rules) &&
+    record.rules.every((rule) => typeof rule === 'string')
+  ) {
+    return { tick: record.tick, rules: record.rules as string[] };
+  }
+  return null;
+}
+
+/**
+ * Seconds before a failed drain is tried again: doubling from `baseSeconds` up to `maxSeconds`
+ * with jitter over the upper half (as the Node queue does), in whole seconds as Queues take them.
+ */
+export function retryDelaySeconds(
+  attempts: number,
+  options: { baseSeconds?: number; maxSeconds?: number; random?: () => number } = {},
+): number {
+  const base = options.baseSeconds ?? 1;
+  const max = options.maxSeconds ?? 60;
+  const ceiling = Math.min(max, base * 2 ** Math.max(0, attempts - 1));
+  const random = options.random ?? Math.random;
+  return Math.max(1, Math.ceil(ceiling / 2 + (random() * ceiling) / 2));
+}
+
+/** An account has a notification that no finished drain has served yet. */
+export function isPending(state: AccountState): boolean {
+  // >=: a notification in the same millisecond as the page request may not be in the page.
+  return (
+    state.notifiedAt !== null && (state.drainedAt === null || state.notifiedAt >= state.drainedAt)
+  );
+}
+
+export interface CreateWorkerOptions {
+  /** The rule files as {path, text} (the bundle of scripts/bundle-rules.ts, or a test's own). */
+  rules: readonly RuleSource[];
+  log?: (line: string) => void;
+  /** Retries of one API call inside the client (defaults of the client otherwise). */
+  clientRetry?: RetryOptions;
+  /** Backoff of a failed drain through the Queue; default 1 s doubling to 60 s. */
+  retry?: { baseSeconds?: number; maxSeconds?: number };
+  random?: () => number;
+}
+
+export interface EngineWorker {
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Promise<Response>;
+  queue(batch: MessageBatch<unknown>, env: WorkerEnv, ctx: ExecutionContext): Promise<void>;
+  scheduled(controller: ScheduledController, env: WorkerEnv, ctx: ExecutionContext): Promise<void>;
+  /** The rule set the Worker runs. */
+  rules(): RuleSet;
+}
+
+/** What one env (one deployment's bindings and vars) needs, made on its first use. */
+interface WorkerRuntime {
+  config: WorkerConfig;
+  deps: PipelineDeps;
+  engineStore: EngineStore;
+  pipelineStore: PipelineStore;
+  app: ReturnType<typeof createEngineApp>;
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export function createWorker(options: CreateWorkerOptions): EngineWorker {
+  const loaded = loadRules(options.rules);
+  if (!loaded.ruleSet) throw new WorkerRulesError(loaded.problems.map(formatProblem));
+  const ruleSet: RuleSet = loaded.ruleSet;
+  const log = options.log ?? ((line: string) => console.log(line));
+  // Per isolate: /metrics shows what this isolate did (Workers run many; see the README).
+  const metrics: EngineMetrics = createEngineMetrics();
+  const runtimes = new WeakMap<object, WorkerRuntime | WorkerConfigError>();
+  const retryDelay = (attempts: number) =>
+    retryDelaySeconds(attempts, {
+      ...options.retry,
+      ...(options.random && { random: options.random }),
+    });
+
+  const runtimeOf = (env: WorkerEnv): WorkerRuntime => {
+    let runtime = runtimes.get(env);
+    if (!runtime) {
+      try {
+        runtime = createRuntime(env);
+      } catch (error) {
+        if (!(error instanceof WorkerConfigError)) throw error;
+        runtime = error;
+      }
+      runtimes.set(env, runtime);
+    }
+    if (runtime instanceof WorkerConfigError) throw runtime;
+    return runtime;
+  };
+
+  const createRuntime = (env: WorkerEnv): WorkerRuntime => {
+    const config = readWorkerConfig(env);
+    const engineStore = openD1EngineStore(env.DB);
+    const pipelineStore = openD1PipelineStore(env.DB);
+    const client = createItsmClient({
+      baseUrl: config.apiUrl,
+      auth: { apiKey: config.keys[0] as string },
+      asUser: config.engineUser,
+      userAgent: 'itsm-rules-engine/0.1 (workers)',
+      ...(options.clientRetry && { retry: options.clientRetry }),
+    });
+    const deps: PipelineDeps = {
+      client,
+      engineStore,
+      pipelineStore,
+      rules: () => ruleSet,
+      engineUser: config.engineUser,
+      http: { allowHosts: config.httpAllow },
+      log,
+      metrics,
+      pageSize: config.pageSize,
+      from: config.from,
+    };
+    const app = createEngineApp({
+      keys: () => config.keys,
+      appId: config.appId,
+      pipelineStore,
+      metrics,
+      async enqueue({ account }) {
+        // Both before the 200: the message starts the drain; the note lets the cron sweep find
+        // the account should the message be lost or run out of retries. Either failing is a 503,
+        // and the sender retries (a second message for the account is harmless).
+        await Promise.all([
+          pipelineStore.noteNotification(account, Date.now()),
+          env.QUEUE.send({ account }, { contentType: 'json' }),
+        ]);
+      },
+      runSchedules: (request) => runScheduleRequest(deps, request),
+      // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
+      health: () => ({
+        rules: ruleSet.rules.length,
+        scheduled: ruleSet.index.scheduled.length,
+        api: config.apiUrl,
+        runtime: 'workers',
+      }),
+      async refreshMetrics() {
+        const now = Date.now();
+        for (const state of await pipelineStore.listAccounts()) {
+          metrics.drainLag.set(
+            { account: String(state.account) },
+            isPending(state) ? Math.max(0, (now - (state.notifiedAt as number)) / 1000) : 0,
+          );
+        }
+      },
+      log,
+    });
+    return { config, deps, engineStore, pipelineStore, app };
+  };
+
+  /** Drains one account for the messages of a batch that name it; acks or retries them. */
+  const drainMessages = async (
+    runtime: WorkerRuntime,
+    env: WorkerEnv,
+    account: number,
+    messages: Message<unknown>[],
+  ): Promise<void> => {
+    const attempts = Math.max(...messages.map((message) => message.attempts));
+    const retry = (why: string) => {
+      const delaySeconds = retryDelay(attempts);
+      metrics.drainRetries.inc();
+      log(
+        `drain: account ${account} stopped: ${why}; the cursor stays, retrying through the queue in ${delaySeconds} s (attempt ${attempts})`,
+      );
+      for (const message of messages) message.retry({ delaySeconds });
+    };
+    const holder = `drain:${crypto.randomUUID()}`;
+    let leased: boolean;
+    try {
+      leased = await runtime.engineStore.claimOnce({
+        account,
+        ...DRAIN_LEASE,
+        claimant: holder,
+        at: Date.now(),
+        windowMs: DRAIN_LEASE_MS,
+      });
+    } catch (error) {
+      return retry(`the drain lease could not be taken (${errorText(error)})`);
+    }
+    if (!leased) {
+      // Another consumer is draining the account; this notification may have come after that
+      // drain's last page, so it is served by a drain of its own, a little later.
+      log(
+        `drain: account ${account} is being drained by another consumer; this message waits ${LEASE_BUSY_RETRY_SECONDS} s`,
+      );
+      for (const message of messages) message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
+      return;
+    }
+    try {
+      const started = Date.now();
+      let pages = 0;
+      let caughtUp: boolean;
+      try {
+        const result = await drainAccount(runtime.deps, account, {
+          shouldStop: () =>
+            ++pages >= runtime.config.pagesPerMessage ||
+            Date.now() - started >= DRAIN_TIME_BUDGET_MS,
+        });
+        caughtUp = result.caughtUp;
+      } catch (error) {
+        if (isTransient(error)) return retry(errorText(error));
+        // The same failure would come back on every retry (a refused key, an unknown account):
+        // the cursor stays where it was, and the cron sweep drains the account again each minute.
+        log(
+          `drain: ERROR account ${account}: ${errorText(error)}; the cursor stays; the message is dropped and the cron sweep drains the account again every minute until this is fixed`,
+        );
+        for (const message of messages) message.ack();
+        return;
+      }
+      if (!caughtUp) {
+        // A long backlog is served by a chain of messages, each within a consumer's limits.
+        try {
+          await env.QUEUE.send({ account }, { contentType: 'json' });
+        } catch (error) {
+          return retry(`the rest of the backlog could not be queued (${errorText(error)})`);
+        }
+      }
+      for (const message of messages) message.ack();
+    } finally {
+      // Should this fail, the lease lapses by itself after DRAIN_LEASE_MS.
+      await runtime.engineStore
+        .releaseClaims(account, holder)
+        .catch((error) =>
+          log(`drain: could not give back the lease of account ${account}: ${errorText(error)}`),
+        );
+    }
+  };
+
+  /** Runs a scheduled tick again; retried through the queue while the API fails part of it. */
+  const runScheduleMessage = async (
+    runtime: WorkerRuntime,
+    message: Message<unknown>,
+    body: ScheduleMessage,
+  ): Promise<void> => {
+    const rules = ruleSet.index.scheduled.filter((rule) => body.rules.includes(rule.id));
+    try {
+      const accounts = (await runtime.pipelineStore.listAccounts()).map((state) => state.account);
+      const summary = await runSchedules(runtime.deps, {
+        tick: new Date(body.tick),
+        rules,
+        accounts,
+      });
+      const attempt = message.attempts + 1;
+      log(
+        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
+      );
+      if (summary.errors.length > 0 && attempt < SCHEDULE_ATTEMPTS) {
+        message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
+      } else {
+        message.ack();
+      }
+    } catch (error) {
+      log(`schedule: ERROR running ${body.tick} again: ${errorText(error)}`);
+      if (message.attempts + 1 < SCHEDULE_ATTEMPTS) {
+        message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
+      } else {
+        message.ack();
+      }
+    }
+  };
+
+  /** Queues a drain for every account with a notification not yet drained. */
+  const sweep = async (runtime: WorkerRuntime, env: WorkerEnv): Promise<number> => {
+    const pending = (await runtime.pipelineStore.listAccounts()).filter(isPending);
+    for (let start = 0; start < pending.length; start += SEND_BATCH_LIMIT) {
+      await env.QUEUE.sendBatch(
+        pending.slice(start, start + SEND_BATCH_LIMIT).map((state) => ({
+          body: { account: state.account },
+          contentType: 'json' as const,
+        })),
+      );
+    }
+    return pending.length;
+  };
+
+  const purge = async (runtime: WorkerRuntime, now: number): Promise<void> => {
+    const longestWindow = Math.max(
+      0,
+      ...ruleSet.rules.map((rule) => rule.correlate?.withinMs ?? 0),
+    );
+    const before = now - Math.max(runtime.config.retentionMs, longestWindow);
+    const runs = await runtime.pipelineStore.purgeRuns(before);
+    const plans = await runtime.engineStore.purge(before);
+    if (runs > 0 || plans > 0) {
+      log(
+        `retention: removed ${runs} run records and ${plans} plans older than ${new Date(before).toISOString()}`,
+      );
+    }
+  };
+
+  const configured = (env: WorkerEnv, where: string): WorkerRuntime | null => {
+    try {
+      return runtimeOf(env);
+    } catch (error) {
+      if (!(error instanceof WorkerConfigError)) throw error;
+      log(`${where}: ${error.message}`);
+      return null;
+    }
+  };
+
+  return {
+    rules: () => ruleSet,
+
+    async fetch(request, env, ctx) {
+      const runtime = configured(env, 'worker');
+      if (!runtime) {
+        return errorResponse(
+          new EngineHttpError(500, 'internal_error', (runtimes.get(env) as Error).message),
+        );
+      }
+      return runtime.app.fetch(request, env, ctx);
+    },
+
+    async queue(batch, env) {
+      const runtime = configured(env, 'queue');
+      if (!runtime) {
+        // Kept in the queue (and, after its retries, in the dead-letter queue) until the
+        // configuration is fixed; the cron sweep serves the accounts afterwards anyway.
+        batch.retryAll({ delaySeconds: retryDelay(Number.POSITIVE_INFINITY) });
+        return;
+      }
+      const drains = new Map<number, Message<unknown>[]>();
+      const work: Promise<void>[] = [];
+      for (const message of batch.messages) {
+        const body = parseWorkerMessage(message.body);
+        if (body === null) {
+          log(
+            `queue: ERROR dropped a message that is neither {account} nor {tick, rules}: ${JSON.stringify(message.body)?.slice(0, 200)}`,
+          );
+          message.ack();
+        } else if ('account' in body) {
+          // One drain per account and batch, however many notifications it carries.
+          const list = drains.get(body.account) ?? [];
+          list.push(message);
+          drains.set(body.account, list);
+        } else {
+          work.push(runScheduleMessage(runtime, message, body));
+        }
+      }
+      for (const [account, messages] of drains) {
+        work.push(drainMessages(runtime, env, account, messages));
+      }
+      await Promise.all(work);
+    },
+
+    async scheduled(controller, env) {
+      const runtime = configured(env, 'scheduled');
+      if (!runtime) throw runtimes.get(env) as Error;
+      const tick = tickOf(new Date(controller.scheduledTime));
+      // First the safety net, so that a slow tick does not hold up drains that were missed.
+      const swept = await sweep(runtime, env);
+      if (swept > 0)
+        log(`sweep: queued a drain for ${swept} accounts with undrained notifications`);
+
+      const due = dueRules(ruleSet, tick);
+      if (due.length > 0) {
+        const accounts = (await runtime.pipelineStore.listAccounts()).map((s) => s.account);
+        const summary = await runSchedules(runtime.deps, { tick, rules: due, accounts });
+        const unfinished = summary.errors.length;
+        log(
+          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
+        );
+        if (unfinished > 0) {
+          await env.QUEUE.send(
+            { tick: summary.tick, rules: summary.rules },
+            { contentType: 'json', delaySeconds: SCHEDULE_RETRY_SECONDS },
+          );
+        }
+      }
+      if (tick.getUTCMinutes() === 0) await purge(runtime, tick.getTime());
+    },
+  };
+}
