@@ -5,8 +5,9 @@
 // the engine's client points at it over loopback HTTP, and the receiver is registered as its
 // webhook, so that one command is a complete working system.
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
@@ -25,7 +26,7 @@ import { createEngineApp } from '../webhook/app.js';
 import { drainAccount, type PipelineDeps } from '../webhook/drain.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
-import { RECEIVER_PATH } from '../webhook/receiver.js';
+import { createReceiver, type Notification, RECEIVER_PATH } from '../webhook/receiver.js';
 import {
   dueRules,
   runScheduleRequest,
@@ -34,6 +35,7 @@ import {
   tickOf,
 } from '../webhook/schedule.js';
 import { closeServer, listen, loadMigrations, verifySignatureNode } from './node.js';
+import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 export const DEFAULT_ENGINE_PORT = 8787;
@@ -282,27 +284,38 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     }
   };
 
+  const enqueue = async ({ account }: Notification) => {
+    // Durable before the 200: a crash after the answer still drains the account at start-up.
+    // Once an account is noted as pending, later notifications until it is drained add
+    // nothing to that record (which keeps the oldest undrained time, for the lag metric).
+    if (!pendingSince.has(account)) {
+      const at = Date.now();
+      await pipelineStore.noteNotification(account, at);
+      pendingSince.set(account, at);
+    }
+    queue.notify(account);
+  };
+  // One receiver, served two ways: by Node's fast path for POST /webhooks/kloudless, and by the
+  // app's route for anything that path does not take (src/runtime/node-receiver.ts).
+  const receiver = createReceiver({
+    keys: () => keys,
+    appId: options.appId,
+    enqueue,
+    metrics,
+    // Node's HTTP parser never delivers more body than the declared Content-Length.
+    trustContentLength: true,
+    verify: verifySignatureNode,
+    log,
+  });
   const app = createEngineApp({
     keys: () => keys,
     appId: options.appId,
     pipelineStore,
     metrics,
-    async enqueue({ account }) {
-      // Durable before the 200: a crash after the answer still drains the account at start-up.
-      // Once an account is noted as pending, later notifications until it is drained add
-      // nothing to that record (which keeps the oldest undrained time, for the lag metric).
-      if (!pendingSince.has(account)) {
-        const at = Date.now();
-        await pipelineStore.noteNotification(account, at);
-        pendingSince.set(account, at);
-      }
-      queue.notify(account);
-    },
+    enqueue,
+    receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
-    // Node's HTTP parser never delivers more body than the declared Content-Length.
-    trustContentLength: true,
-    verify: verifySignatureNode,
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
@@ -324,12 +337,17 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     log,
   });
 
-  const server = createAdaptorServer({
-    fetch: (request, env) =>
-      itsm && isEmbeddedApiPath(request.url)
-        ? itsm.app.fetch(request, env)
-        : app.fetch(request, env),
-  });
+  const server = createServer(
+    withNodeReceiver(
+      receiver,
+      getRequestListener((request, env) =>
+        itsm && isEmbeddedApiPath(request.url)
+          ? itsm.app.fetch(request, env)
+          : app.fetch(request, env),
+      ),
+      log,
+    ),
+  );
   let address: Awaited<ReturnType<typeof listen>>;
   try {
     address = await listen(server, options.port, options.host);

@@ -14,7 +14,12 @@ import {
 import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
-import { type Notification, type ReceiverOptions, registerReceiver } from './receiver.js';
+import {
+  type Notification,
+  type Receiver,
+  type ReceiverOptions,
+  registerReceiver,
+} from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
 export interface EngineAppOptions {
@@ -38,6 +43,11 @@ export interface EngineAppOptions {
   /** See ReceiverOptions.verify: the runtime's fastest constant-time HMAC check. */
   verify?: ReceiverOptions['verify'];
   log?: (line: string) => void;
+  /**
+   * The receiver to serve, when the runtime shares it with a faster HTTP layer of its own (Node);
+   * absent, one is made from the options above (keys, appId, enqueue, metrics, ...).
+   */
+  receiver?: Receiver;
 }
 
 /**
@@ -54,16 +64,19 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
   app.notFound(handleEngineNotFound);
 
-  registerReceiver(app, {
-    keys: options.keys,
-    appId: options.appId,
-    enqueue: options.enqueue,
-    metrics: options.metrics,
-    ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.trustContentLength && { trustContentLength: true }),
-    ...(options.verify && { verify: options.verify }),
-    ...(options.log && { log: options.log }),
-  });
+  registerReceiver(
+    app,
+    options.receiver ?? {
+      keys: options.keys,
+      appId: options.appId,
+      enqueue: options.enqueue,
+      metrics: options.metrics,
+      ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
+      ...(options.trustContentLength && { trustContentLength: true }),
+      ...(options.verify && { verify: options.verify }),
+      ...(options.log && { log: options.log }),
+    },
+  );
 
   app.get('/healthz', async (c) =>
     c.json({

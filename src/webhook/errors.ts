@@ -45,12 +45,13 @@ export class EngineHttpError<C extends EngineErrorCode = EngineErrorCode> extend
   }
 }
 
+/** The JSON body of an error answer: `{error_code, message, status_code}`. */
+export function errorPayload(error: EngineHttpError) {
+  return { error_code: error.errorCode, message: error.message, status_code: error.status };
+}
+
 export function errorResponse(error: EngineHttpError): Response {
-  return jsonResponse(
-    error.status,
-    { error_code: error.errorCode, message: error.message, status_code: error.status },
-    error.headers,
-  );
+  return jsonResponse(error.status, errorPayload(error), error.headers);
 }
 
 const CODE_OF_STATUS = new Map<number, EngineErrorCode>(

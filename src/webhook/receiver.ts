@@ -4,8 +4,9 @@
 // acknowledging at once: the events themselves are pulled later by the drain. Only an enqueued
 // notification gets a 2xx, so the sender retries anything the engine could not take.
 import type { Env, Hono, Schema } from 'hono';
+import { JSON_TYPE } from '../itsm/json-response.js';
 import { verifySignature } from '../itsm/signature.js';
-import { EngineHttpError, errorResponse, jsonResponse } from './errors.js';
+import { EngineHttpError, errorPayload, errorResponse } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
 
 export const RECEIVER_PATH = '/webhooks/kloudless';
@@ -46,7 +47,7 @@ export interface ReceiverOptions {
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
-const badBody = (message: string) => new EngineHttpError(400, 'invalid_parameters', message);
+export const badBody = (message: string) => new EngineHttpError(400, 'invalid_parameters', message);
 
 function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
@@ -137,7 +138,7 @@ export function parseNotification(
   return fromJson(json);
 }
 
-const tooLarge = (max: number) =>
+export const tooLarge = (max: number) =>
   new EngineHttpError(
     413,
     'payload_too_large',
@@ -194,81 +195,150 @@ async function readBody(request: Request, max: number, trustLength: boolean): Pr
 
 type RejectReason = 'signature' | 'body' | 'too_large' | 'unavailable';
 
-/** Adds the receiver route (and a 405 for every other method on its path) to `app`. */
-export function registerReceiver<E extends Env, S extends Schema, B extends string>(
-  app: Hono<E, S, B>,
-  options: ReceiverOptions,
-): void {
-  const max = options.maxBodyBytes ?? DEFAULT_RECEIVER_MAX_BODY;
+/**
+ * The receiver's answer, independent of the HTTP layer that sends it: the Hono route turns it into
+ * a Response (every runtime), and Node's fast path (src/runtime/node-receiver.ts) writes it
+ * straight to the socket. Either way the same code decided it.
+ */
+export interface ReceiverAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The receiver's decisions, shared by every HTTP layer that serves RECEIVER_PATH. */
+export interface Receiver {
+  /** Bodies larger than this get a 413 (by Content-Length, or by counting a chunked body). */
+  readonly maxBodyBytes: number;
+  /** See ReceiverOptions.trustContentLength. */
+  readonly trustContentLength: boolean;
+  /**
+   * Judges a complete raw body: the signature on those bytes first, then the notification or
+   * handshake in it, then the queue. Bad input is an answer (401, 400, 503), never a throw.
+   */
+  receive(
+    body: Uint8Array,
+    signature: string | null | undefined,
+    contentType: string | null,
+  ): Promise<ReceiverAnswer>;
+  /** The answer to a body refused before it was complete (413 too large, 400 unreadable). */
+  refuse(error: EngineHttpError): ReceiverAnswer;
+}
+
+function errorAnswer(error: EngineHttpError): ReceiverAnswer {
+  return {
+    status: error.status,
+    headers: { ...error.headers, 'Content-Type': JSON_TYPE },
+    body: JSON.stringify(errorPayload(error)),
+  };
+}
+
+export function createReceiver(options: ReceiverOptions): Receiver {
   const verify = options.verify ?? verifySignature;
   const log = options.log ?? (() => {});
-  // Responses are built here rather than thrown, so the route behaves the same under any onError.
-  const reject = (reason: RejectReason, error: EngineHttpError): Response => {
+  const reject = (reason: RejectReason, error: EngineHttpError): ReceiverAnswer => {
     options.metrics?.webhooksRejected.inc({ reason });
-    return errorResponse(error);
+    return errorAnswer(error);
+  };
+  const handshake: ReceiverAnswer = {
+    status: 200,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: options.appId,
   };
 
+  return {
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_RECEIVER_MAX_BODY,
+    trustContentLength: options.trustContentLength === true,
+
+    refuse(error) {
+      log(`webhook: refused a notification: ${error.message}`);
+      return reject(error.status === 413 ? 'too_large' : 'body', error);
+    },
+
+    async receive(body, signature, contentType) {
+      // Nothing about the body is looked at before this: unsigned input gets a 401 whatever it
+      // holds. The signature itself is never logged: a valid one could be replayed.
+      if (!(await verify(body, signature, options.keys()))) {
+        const problem = signature ? 'does not match the body' : 'is missing';
+        log(`webhook: refused a notification whose ${SIGNATURE_HEADER} ${problem}`);
+        return reject(
+          'signature',
+          new EngineHttpError(
+            401,
+            'unauthorized',
+            `${SIGNATURE_HEADER} ${problem}: it must be the Base64 HMAC-SHA256 of the exact body, keyed with the API key`,
+          ),
+        );
+      }
+
+      let notification: Notification | 'handshake';
+      try {
+        notification = parseNotification(body, contentType);
+      } catch (error) {
+        if (!(error instanceof EngineHttpError)) throw error;
+        log(`webhook: refused a signed notification: ${error.message}`);
+        return reject('body', error);
+      }
+      if (notification === 'handshake') return handshake;
+
+      try {
+        await options.enqueue(notification);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        log(
+          `webhook: could not enqueue the notification of account ${notification.account} (${reason}); answered 503 so the sender retries`,
+        );
+        return reject(
+          'unavailable',
+          new EngineHttpError(
+            503,
+            'unavailable',
+            'the notification could not be queued; retry later',
+            {},
+            { cause: error },
+          ),
+        );
+      }
+      options.metrics?.webhooksAccepted.inc();
+      return {
+        status: 200,
+        headers: { 'Content-Type': JSON_TYPE },
+        body: `{"accepted":true,"account":${notification.account}}`,
+      };
+    },
+  };
+}
+
+const toResponse = (answer: ReceiverAnswer): Response =>
+  new Response(answer.body, { status: answer.status, headers: answer.headers });
+
+/**
+ * Adds the receiver route (and a 405 for every other method on its path) to `app`. Given options,
+ * it makes its own Receiver; given a Receiver, it shares that one (with Node's fast path).
+ */
+export function registerReceiver<E extends Env, S extends Schema, B extends string>(
+  app: Hono<E, S, B>,
+  receiverOrOptions: Receiver | ReceiverOptions,
+): Receiver {
+  const receiver =
+    'receive' in receiverOrOptions ? receiverOrOptions : createReceiver(receiverOrOptions);
+
+  // Answers are built rather than thrown, so the route behaves the same under any onError.
   app.post(RECEIVER_PATH, async (c) => {
     let body: Uint8Array;
     try {
-      body = await readBody(c.req.raw, max, options.trustContentLength === true);
+      body = await readBody(c.req.raw, receiver.maxBodyBytes, receiver.trustContentLength);
     } catch (error) {
       if (!(error instanceof EngineHttpError)) throw error;
-      log(`webhook: refused a notification: ${error.message}`);
-      return reject(error.status === 413 ? 'too_large' : 'body', error);
+      return toResponse(receiver.refuse(error));
     }
-
-    // Nothing about the body is looked at before this: unsigned input gets a 401 whatever it holds.
-    // The signature itself is never logged: a valid one could be replayed.
-    const signature = c.req.header(SIGNATURE_HEADER);
-    if (!(await verify(body, signature, options.keys()))) {
-      const problem = signature ? 'does not match the body' : 'is missing';
-      log(`webhook: refused a notification whose ${SIGNATURE_HEADER} ${problem}`);
-      return reject(
-        'signature',
-        new EngineHttpError(
-          401,
-          'unauthorized',
-          `${SIGNATURE_HEADER} ${problem}: it must be the Base64 HMAC-SHA256 of the exact body, keyed with the API key`,
-        ),
-      );
-    }
-
-    let notification: Notification | 'handshake';
-    try {
-      notification = parseNotification(body, c.req.header('Content-Type') ?? null);
-    } catch (error) {
-      if (!(error instanceof EngineHttpError)) throw error;
-      log(`webhook: refused a signed notification: ${error.message}`);
-      return reject('body', error);
-    }
-    if (notification === 'handshake') {
-      return new Response(options.appId, {
-        status: 200,
-        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-      });
-    }
-
-    try {
-      await options.enqueue(notification);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      log(
-        `webhook: could not enqueue the notification of account ${notification.account} (${reason}); answered 503 so the sender retries`,
-      );
-      return reject(
-        'unavailable',
-        new EngineHttpError(
-          503,
-          'unavailable',
-          'the notification could not be queued; retry later',
-          {},
-          { cause: error },
-        ),
-      );
-    }
-    options.metrics?.webhooksAccepted.inc();
-    return jsonResponse(200, { accepted: true, account: notification.account });
+    return toResponse(
+      await receiver.receive(
+        body,
+        c.req.header(SIGNATURE_HEADER),
+        c.req.header('Content-Type') ?? null,
+      ),
+    );
   });
 
   app.all(RECEIVER_PATH, () =>
@@ -281,4 +351,5 @@ export function registerReceiver<E extends Env, S extends Schema, B extends stri
       ),
     ),
   );
+  return receiver;
 }
