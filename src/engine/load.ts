@@ -142,6 +142,9 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
   } else {
     const doc = document();
     if (doc.errors.length > 0) {
+      // How many errors a stack overflow leaves depends on how deep the stack was when the
+      // parser ran; it is one problem however often it shows.
+      let tooDeep = false;
       for (const error of doc.errors) {
         // With prettyErrors off the error carries no linePos; its offset gives the line.
         // The library's own advice for this one (parseAllDocuments) means nothing to an author.
@@ -149,8 +152,12 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
           error.code === 'MULTIPLE_DOCS'
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
-        if (isStackOverflow(error.message)) problem(TOO_DEEP);
-        else problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
+        if (!isStackOverflow(error.message)) {
+          problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
+        } else if (!tooDeep) {
+          tooDeep = true;
+          problem(TOO_DEEP);
+        }
       }
       return file;
     }

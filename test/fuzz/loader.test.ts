@@ -295,6 +295,12 @@ describe(`loader fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       `on: {type: incident}\nwhen: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`,
     ],
     [
+      // Each overflowing part leaves an error of its own: still one problem.
+      'a YAML document with two parts nested 50,000 levels',
+      'rules/deep.yaml',
+      `on: {type: incident}\nwhen: ${'['.repeat(50_000)}${']'.repeat(50_000)}\nthen: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`,
+    ],
+    [
       'a JSON document nested just past the limit',
       'rules/deep.json',
       `{"on": {"type": "incident"}, "then": [], "when": ${'['.repeat(MAX_RULE_NESTING)}${']'.repeat(MAX_RULE_NESTING)}}`,
