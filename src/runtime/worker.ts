@@ -37,6 +37,17 @@ export const DRAIN_LEASE = { ruleId: '(drain)', key: 'lease' } as const;
 export const DRAIN_LEASE_MS = 120_000;
 /** A drain starts no new page after this long, well inside the lease. */
 export const DRAIN_TIME_BUDGET_MS = 30_000;
+/**
+ * A drain renews its lease before an event once this long has passed since it last did, so a
+ * page slowed down by the API (timeouts, retries) never outlives the lease: only a single event
+ * taking longer than DRAIN_LEASE_MS - DRAIN_LEASE_RENEW_MS could.
+ */
+export const DRAIN_LEASE_RENEW_MS = 20_000;
+
+/** The drain lost its lease (it lapsed and another consumer took it): it stops where it is. */
+class DrainLeaseLostError extends Error {
+  override name = 'DrainLeaseLostError';
+}
 /** A message for an account another consumer is draining waits this long. */
 export const LEASE_BUSY_RETRY_SECONDS = 2;
 /** Queues' sendBatch takes at most 100 messages. */
@@ -265,6 +276,8 @@ export interface CreateWorkerOptions {
   /** Backoff of a failed drain through the Queue; default 1 s doubling to 60 s. */
   retry?: { baseSeconds?: number; maxSeconds?: number };
   random?: () => number;
+  /** How often a drain renews its account lease; default DRAIN_LEASE_RENEW_MS (tests: 0). */
+  leaseRenewMs?: number;
 }
 
 export interface EngineWorker {
@@ -392,12 +405,13 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     };
     const holder = `drain:${crypto.randomUUID()}`;
     let leased: boolean;
+    let leasedAt = Date.now();
     try {
       leased = await runtime.engineStore.claimOnce({
         account,
         ...DRAIN_LEASE,
         claimant: holder,
-        at: Date.now(),
+        at: leasedAt,
         windowMs: DRAIN_LEASE_MS,
       });
     } catch (error) {
@@ -421,9 +435,39 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           shouldStop: () =>
             ++pages >= runtime.config.pagesPerMessage ||
             Date.now() - started >= DRAIN_TIME_BUDGET_MS,
+          beforeEvent: async () => {
+            const at = Date.now();
+            if (at - leasedAt < (options.leaseRenewMs ?? DRAIN_LEASE_RENEW_MS)) return;
+            let held: boolean;
+            try {
+              held = await runtime.engineStore.renewClaim({
+                account,
+                ...DRAIN_LEASE,
+                claimant: holder,
+                at,
+              });
+            } catch (error) {
+              throw new DrainLeaseLostError(
+                `the drain lease could not be renewed (${errorText(error)})`,
+              );
+            }
+            if (!held) {
+              throw new DrainLeaseLostError('the drain lease lapsed and another consumer took it');
+            }
+            leasedAt = at;
+          },
         });
         caughtUp = result.caughtUp;
       } catch (error) {
+        if (error instanceof DrainLeaseLostError) {
+          // Two drains of one account must never overlap: this one stops before its next event
+          // (the cursor stays; the events done keep their run records) and comes back later.
+          log(
+            `drain: account ${account} stopped: ${error.message}; this message waits ${LEASE_BUSY_RETRY_SECONDS} s`,
+          );
+          for (const message of messages) message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
+          return;
+        }
         if (isTransient(error)) return retry(errorText(error));
         // The same failure would come back on every retry (a refused key, an unknown account):
         // the cursor stays where it was, and the cron sweep drains the account again each minute.

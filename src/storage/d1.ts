@@ -67,6 +67,9 @@ export function openD1EngineStore(db: D1Database): EngineStore {
     async claimOnce(claim) {
       return (await sql.run(e.claimOnce, claim)) === 1;
     },
+    async renewClaim(claim) {
+      return (await sql.run(e.renewClaim, claim)) === 1;
+    },
     async releaseClaims(account, prefix) {
       return sql.run(e.releaseClaims, account, prefix);
     },

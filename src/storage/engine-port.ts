@@ -71,6 +71,11 @@ export interface EngineStore {
    * which acted on nothing. Returns how many were released.
    */
   releaseClaims(account: number, prefix: string): Promise<number>;
+  /**
+   * Moves the time of a claim the claimant still holds to `claim.at` (a lease kept alive); false
+   * when it no longer holds it (it lapsed and another claimant took it, or it was released).
+   */
+  renewClaim(claim: Omit<OnceClaim, 'windowMs'>): Promise<boolean>;
   /** Stores the plan unless one is stored under its key; returns the plan stored under the key. */
   savePlan(plan: StoredPlan): Promise<StoredPlan>;
   getPlan(key: string): Promise<StoredPlan | null>;

@@ -117,6 +117,12 @@ export const engineSql = {
       claim.windowMs,
     ],
   ),
+  renewClaim: sql<[Omit<OnceClaim, 'windowMs'>]>(
+    // Never back in time: a late renewal must not shorten what a later one gave.
+    `UPDATE engine_once SET at = max(at, ?)
+     WHERE account = ? AND rule_id = ? AND key = ? AND claimant = ?`,
+    (claim) => [claim.at, claim.account, claim.ruleId, claim.key, claim.claimant],
+  ),
   releaseClaims: sql<[account: number, prefix: string]>(
     // A prefix compare, not LIKE: ids may hold LIKE's wildcards (_ in nanoid ids).
     'DELETE FROM engine_once WHERE account = ? AND substr(claimant, 1, length(?)) = ?',

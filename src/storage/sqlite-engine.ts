@@ -40,6 +40,9 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     async claimOnce(claim) {
       return sql.run(q.claimOnce, claim) === 1;
     },
+    async renewClaim(claim) {
+      return sql.run(q.renewClaim, claim) === 1;
+    },
     async releaseClaims(account, prefix) {
       return sql.run(q.releaseClaims, account, prefix);
     },

@@ -53,6 +53,12 @@ export interface PipelineDeps {
 export interface DrainOptions {
   /** Asked after each page: true ends the drain there (the page in hand is finished first). */
   shouldStop?: () => boolean;
+  /**
+   * Awaited before each event (and before each page is fetched). A throw ends the drain there,
+   * with the cursor where it was: the events done so far keep their run records, and the next
+   * drain skips them. The Worker keeps its account lease alive here, and stops once it lost it.
+   */
+  beforeEvent?: () => Promise<void>;
 }
 
 export interface DrainResult {
@@ -114,6 +120,7 @@ export async function drainAccount(
 
   let recovered = false;
   for (;;) {
+    await options.beforeEvent?.();
     const requestedAt = now();
     let page: Awaited<ReturnType<ItsmClient['events']>>;
     try {
@@ -136,6 +143,7 @@ export async function drainAccount(
       continue;
     }
     for (const event of page.objects) {
+      await options.beforeEvent?.();
       const outcome = await processEvent(deps, event);
       result.events++;
       if (outcome.duplicate) result.duplicates++;

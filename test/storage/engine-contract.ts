@@ -231,6 +231,47 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
       });
     });
 
+    describe('renewClaim', () => {
+      const lease = { claimant: 'drain:a', windowMs: 2 * MINUTE };
+
+      it('keeps a held claim alive past its first window', async () => {
+        expect(await store.claimOnce(makeClaim({ ...lease, at: T0 }))).toBe(true);
+        expect(await store.renewClaim(makeClaim({ ...lease, at: T0 + MINUTE }))).toBe(true);
+        // Two minutes after the claim, but one after the renewal: still held.
+        expect(
+          await store.claimOnce(makeClaim({ ...lease, claimant: 'drain:b', at: T0 + 2 * MINUTE })),
+        ).toBe(false);
+        expect(
+          await store.claimOnce(makeClaim({ ...lease, claimant: 'drain:b', at: T0 + 3 * MINUTE })),
+        ).toBe(true);
+      });
+
+      it('fails for a claimant that no longer holds the claim, and changes nothing', async () => {
+        await store.claimOnce(makeClaim({ ...lease, at: T0 }));
+        await store.claimOnce(makeClaim({ ...lease, claimant: 'drain:b', at: T0 + 3 * MINUTE }));
+        expect(await store.renewClaim(makeClaim({ ...lease, at: T0 + 4 * MINUTE }))).toBe(false);
+        expect(
+          await store.claimOnce(makeClaim({ ...lease, claimant: 'drain:c', at: T0 + 4 * MINUTE })),
+        ).toBe(false);
+      });
+
+      it('fails for a claim that was never taken or was released', async () => {
+        expect(await store.renewClaim(makeClaim({ ...lease, at: T0 }))).toBe(false);
+        await store.claimOnce(makeClaim({ ...lease, at: T0 }));
+        await store.releaseClaims(ACCOUNT, 'drain:a');
+        expect(await store.renewClaim(makeClaim({ ...lease, at: T0 + MINUTE }))).toBe(false);
+      });
+
+      it('never moves a claim back in time', async () => {
+        await store.claimOnce(makeClaim({ ...lease, at: T0 }));
+        await store.renewClaim(makeClaim({ ...lease, at: T0 + MINUTE }));
+        expect(await store.renewClaim(makeClaim({ ...lease, at: T0 }))).toBe(true);
+        expect(
+          await store.claimOnce(makeClaim({ ...lease, claimant: 'drain:b', at: T0 + 2 * MINUTE })),
+        ).toBe(false);
+      });
+    });
+
     describe('claimOnce', () => {
       it('grants the first claim of a key', async () => {
         expect(await store.claimOnce(makeClaim())).toBe(true);

@@ -275,6 +275,50 @@ describe('the queue drain on Workers', () => {
     expect(await runsOf(account)).toHaveLength(1);
   });
 
+  it('stops before its next event once its lease was taken, and leaves the new holder alone', async () => {
+    const account = 510;
+    for (let i = 0; i < 3; i++) {
+      await createIncident(account, { description: `disk ${i}`, impact: 'low' });
+    }
+    const logs: string[] = [];
+    const worker = createWorker({
+      rules: exampleRules,
+      clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+      log: (line) => logs.push(line),
+      random: () => 0.5,
+      leaseRenewMs: 0,
+    });
+    // The first event's object is slow to come: meanwhile the lease lapses and another
+    // consumer takes it (done here by hand).
+    await injectFault({ latencyMs: 2500, method: 'GET', path: { regex: 'itsm/incidents/' } });
+    const delivery = deliver(worker, [{ account }]);
+    const leaseRow = () =>
+      workerEnv.DB.prepare(
+        'SELECT claimant FROM engine_once WHERE account = ? AND rule_id = ? AND key = ?',
+      )
+        .bind(account, DRAIN_LEASE.ruleId, DRAIN_LEASE.key)
+        .first<{ claimant: string }>();
+    await eventually(async () => (await leaseRow()) !== null, 'the drain took its lease');
+    // The page comes at once; the first event's object takes 2.5 s: take the lease meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await workerEnv.DB.prepare(
+      "UPDATE engine_once SET claimant = 'drain:thief' WHERE account = ? AND rule_id = ?",
+    )
+      .bind(account, DRAIN_LEASE.ruleId)
+      .run();
+
+    const { ids, result } = await delivery;
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    expect(result.explicitAcks).toEqual([]);
+    // The event in hand was finished; none after it was started.
+    expect(await runsOf(account)).toHaveLength(1);
+    expect(logs.join('\n')).toMatch(
+      /account 510 stopped: the drain lease lapsed and another consumer took it; this message waits 2 s/,
+    );
+    expect((await leaseRow())?.claimant).toBe('drain:thief');
+    expect((await pipelineStore.getAccount(account))?.cursor ?? null).toBeNull();
+  });
+
   it('acks and logs a failure that would repeat, leaving the cursor where it was', async () => {
     const account = 506;
     await createIncident(account, { description: 'printer jam', impact: 'low' });
