@@ -284,16 +284,20 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     }
   };
 
-  const enqueue = async ({ account }: Notification) => {
+  const noteAndNotify = async (account: number) => {
+    const at = Date.now();
+    await pipelineStore.noteNotification(account, at);
+    pendingSince.set(account, at);
+    queue.notify(account);
+  };
+  const enqueue = ({ account }: Notification): Promise<void> | undefined => {
     // Durable before the 200: a crash after the answer still drains the account at start-up.
     // Once an account is noted as pending, later notifications until it is drained add
-    // nothing to that record (which keeps the oldest undrained time, for the lag metric).
-    if (!pendingSince.has(account)) {
-      const at = Date.now();
-      await pipelineStore.noteNotification(account, at);
-      pendingSince.set(account, at);
-    }
+    // nothing to that record (which keeps the oldest undrained time, for the lag metric), and
+    // are taken at once, with no promise to wait for.
+    if (!pendingSince.has(account)) return noteAndNotify(account);
     queue.notify(account);
+    return undefined;
   };
   // One receiver, served two ways: by Node's fast path for POST /webhooks/kloudless, and by the
   // app's route for anything that path does not take (src/runtime/node-receiver.ts).

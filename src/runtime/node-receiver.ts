@@ -5,7 +5,7 @@
 // every request this path does not take: here only the reading of the body and the writing of the
 // answer are Node's. Other paths, and other methods on this one (their 405), go to the app.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { EngineHttpError } from '../webhook/errors.js';
+import { EngineHttpError, errorPayload } from '../webhook/errors.js';
 import {
   badBody,
   RECEIVER_PATH,
@@ -36,72 +36,64 @@ function send(res: ServerResponse, answer: ReceiverAnswer, close = false): void 
   res.end(answer.body);
 }
 
+type BodyRead = { body: Buffer } | { refused: EngineHttpError };
+
 /**
- * The raw body under the receiver's limit: refused by Content-Length before reading, and by
- * counting while reading (a chunked body announces no length). Resolves null when the client went
- * away before the end, which leaves nobody to answer.
+ * Reads the raw body under the receiver's limit and calls `done` once: refused by Content-Length
+ * before reading, and by counting while reading (a chunked body announces no length); null when
+ * the client went away before the end, which leaves nobody to answer. Callbacks rather than a
+ * promise: this runs for every notification.
  */
-function readBody(
-  req: IncomingMessage,
-  max: number,
-): Promise<{ body: Buffer } | { refused: EngineHttpError } | null> {
+function readBody(req: IncomingMessage, max: number, done: (read: BodyRead | null) => void): void {
   const declared = req.headers['content-length'];
   // Node's parser has checked the header: digits only, one value, never more body than it says.
   if (declared !== undefined && Number(declared) > max) {
-    return Promise.resolve({ refused: tooLarge(max) });
+    done({ refused: tooLarge(max) });
+    return;
   }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let done = false;
-    const finish = (result: { body: Buffer } | { refused: EngineHttpError } | null) => {
-      if (done) return;
-      done = true;
-      req.off('data', onData);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      total += chunk.byteLength;
-      if (total > max) {
-        req.pause();
-        finish({ refused: tooLarge(max) });
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () =>
-      finish({ body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total) }),
-    );
-    req.on('error', (error) =>
-      finish(
-        req.destroyed
-          ? null
-          : { refused: badBody(`the body could not be read (${error.message})`) },
-      ),
-    );
-    req.on('close', () => finish(null));
-  });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let finished = false;
+  const finish = (read: BodyRead | null) => {
+    if (finished) return;
+    finished = true;
+    req.off('data', onData);
+    done(read);
+  };
+  const onData = (chunk: Buffer) => {
+    total += chunk.byteLength;
+    if (total > max) {
+      req.pause();
+      finish({ refused: tooLarge(max) });
+      return;
+    }
+    chunks.push(chunk);
+  };
+  req.on('data', onData);
+  req.on('end', () =>
+    finish({ body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total) }),
+  );
+  req.on('error', (error) =>
+    finish(
+      req.destroyed ? null : { refused: badBody(`the body could not be read (${error.message})`) },
+    ),
+  );
+  req.on('close', () => finish(null));
 }
 
-async function serveNotification(
+async function answer(
   receiver: Receiver,
+  body: Buffer,
   req: IncomingMessage,
   res: ServerResponse,
   log: (line: string) => void,
 ): Promise<void> {
   try {
-    const read = await readBody(req, receiver.maxBodyBytes);
-    if (read === null) return;
-    if ('refused' in read) {
-      send(res, receiver.refuse(read.refused), true);
-      return;
-    }
     const signature = req.headers[SIGNATURE];
     send(
       res,
       await receiver.receive(
-        read.body,
+        body,
         Array.isArray(signature) ? signature.join(', ') : signature,
         req.headers['content-type'] ?? null,
       ),
@@ -123,11 +115,7 @@ async function serveNotification(
     send(res, {
       status: 500,
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        error_code: failure.errorCode,
-        message: failure.message,
-        status_code: 500,
-      }),
+      body: JSON.stringify(errorPayload(failure)),
     });
   }
 }
@@ -143,6 +131,10 @@ export function withNodeReceiver(
 ): RequestListener {
   return (req, res) => {
     if (!isReceiverRequest(req.method, req.url)) return fallback(req, res);
-    void serveNotification(receiver, req, res, log);
+    readBody(req, receiver.maxBodyBytes, (read) => {
+      if (read === null) return;
+      if ('refused' in read) send(res, receiver.refuse(read.refused), true);
+      else void answer(receiver, read.body, req, res, log);
+    });
   };
 }
