@@ -44,6 +44,14 @@ export const DRAIN_TIME_BUDGET_MS = 30_000;
  */
 export const DRAIN_LEASE_RENEW_MS = 20_000;
 
+/**
+ * One run of a scheduled tick at a time, across invocations (a doubled cron delivery, or a
+ * re-run message while the first run is still going): a once-only claim on the tick, under no
+ * account (0). A cron invocation lives at most 15 minutes, so the lease never needs renewing.
+ */
+export const SCHEDULE_LEASE = { account: 0, ruleId: '(schedule)' } as const;
+export const SCHEDULE_LEASE_MS = 15 * 60_000;
+
 /** The drain lost its lease (it lapsed and another consumer took it): it stops where it is. */
 class DrainLeaseLostError extends Error {
   override name = 'DrainLeaseLostError';
@@ -496,6 +504,39 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     }
   };
 
+  /**
+   * Runs `rules` for `tick` under the tick's lease; null when another invocation holds it (that
+   * run does the work: every (account, rule, tick, object) is acted on once whoever runs it).
+   */
+  const runTickLeased = async (
+    runtime: WorkerRuntime,
+    tick: Date,
+    rules: RuleSet['rules'],
+  ): Promise<{ summary: Awaited<ReturnType<typeof runSchedules>>; accounts: number } | null> => {
+    const holder = `schedule:${crypto.randomUUID()}`;
+    const lease = { ...SCHEDULE_LEASE, key: tick.toISOString(), claimant: holder };
+    if (
+      !(await runtime.engineStore.claimOnce({
+        ...lease,
+        at: Date.now(),
+        windowMs: SCHEDULE_LEASE_MS,
+      }))
+    ) {
+      return null;
+    }
+    try {
+      const accounts = (await runtime.pipelineStore.listAccounts()).map((state) => state.account);
+      const summary = await runSchedules(runtime.deps, { tick, rules, accounts });
+      return { summary, accounts: accounts.length };
+    } finally {
+      await runtime.engineStore
+        .releaseClaims(SCHEDULE_LEASE.account, holder)
+        .catch((error) =>
+          log(`schedule: could not give back the lease of ${lease.key}: ${errorText(error)}`),
+        );
+    }
+  };
+
   /** Runs a scheduled tick again; retried through the queue while the API fails part of it. */
   const runScheduleMessage = async (
     runtime: WorkerRuntime,
@@ -504,15 +545,18 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   ): Promise<void> => {
     const rules = ruleSet.index.scheduled.filter((rule) => body.rules.includes(rule.id));
     try {
-      const accounts = (await runtime.pipelineStore.listAccounts()).map((state) => state.account);
-      const summary = await runSchedules(runtime.deps, {
-        tick: new Date(body.tick),
-        rules,
-        accounts,
-      });
+      const run = await runTickLeased(runtime, new Date(body.tick), rules);
+      if (run === null) {
+        log(
+          `schedule: ${body.tick} is being run by another invocation; this run waits ${SCHEDULE_RETRY_SECONDS} s`,
+        );
+        message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
+        return;
+      }
+      const { summary, accounts } = run;
       const attempt = message.attempts + 1;
       log(
-        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
+        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${accounts} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
       );
       if (summary.errors.length > 0 && attempt < SCHEDULE_ATTEMPTS) {
         message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
@@ -623,12 +667,15 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         log(`sweep: queued a drain for ${swept} accounts with undrained notifications`);
 
       const due = dueRules(ruleSet, tick);
-      if (due.length > 0) {
-        const accounts = (await runtime.pipelineStore.listAccounts()).map((s) => s.account);
-        const summary = await runSchedules(runtime.deps, { tick, rules: due, accounts });
+      const run = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
+      if (due.length > 0 && run === null) {
+        log(`schedule: ${tick.toISOString()} is being run by another invocation; skipped here`);
+      }
+      if (run) {
+        const { summary, accounts } = run;
         const unfinished = summary.errors.length;
         log(
-          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
+          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
         );
         if (unfinished > 0) {
           await env.QUEUE.send(

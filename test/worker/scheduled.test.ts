@@ -5,12 +5,13 @@
 import { createExecutionContext, createScheduledController } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schedulePlanKey } from '../../src/engine/context.js';
-import { createWorker } from '../../src/runtime/worker.js';
+import { createWorker, SCHEDULE_LEASE, SCHEDULE_LEASE_MS } from '../../src/runtime/worker.js';
 import {
   allEvents,
   clearFaults,
   createIncident,
   deliver,
+  engineStore,
   eventually,
   injectFault,
   listObjects,
@@ -128,6 +129,40 @@ describe('scheduled rules on Workers', () => {
     });
     // Delivered twice (at least once is all a Queue promises): still once.
     await deliver(worker, [{ tick: '2026-05-04T11:30:00.000Z', rules: [RULE] }], { attempts: 2 });
+    expect((await listObjects(account, 'incidents'))[0]).toMatchObject({ escalation: 1 });
+  });
+
+  it('leaves a tick another invocation is running to it, and its re-run message waits', async () => {
+    const account = 704;
+    const incident = await overdueIncident(account);
+    const logs: string[] = [];
+    const worker = newWorker(logs);
+    const tick = '2026-05-04T12:45:00.000Z';
+    const other = { ...SCHEDULE_LEASE, key: tick, claimant: 'schedule:another-invocation' };
+    expect(
+      await engineStore.claimOnce({ ...other, at: Date.now(), windowMs: SCHEDULE_LEASE_MS }),
+    ).toBe(true);
+
+    await runCron(worker, '2026-05-04T12:45:02Z');
+    expect(logs.join('\n')).toMatch(
+      /schedule: 2026-05-04T12:45:00.000Z is being run by another invocation; skipped here/,
+    );
+    expect((await listObjects(account, 'incidents'))[0]).toMatchObject({ escalation: 0 });
+    const busy = await deliver(worker, [{ tick, rules: [RULE] }]);
+    expect(busy.result.retryMessages).toEqual([{ msgId: busy.ids[0] }]);
+    expect(logs.join('\n')).toMatch(/is being run by another invocation; this run waits 30 s/);
+
+    // That invocation ended (without finishing): the re-run does the work, once.
+    await engineStore.releaseClaims(SCHEDULE_LEASE.account, other.claimant);
+    const rerun = await deliver(worker, [{ tick, rules: [RULE] }], { attempts: 2 });
+    expect(rerun.result.explicitAcks).toEqual(rerun.ids);
+    expect((await listObjects(account, 'incidents'))[0]).toMatchObject({
+      id: incident.id,
+      escalation: 1,
+    });
+    // The lease was given back: the cron run of the same tick may run, and does nothing more.
+    await runCron(worker, '2026-05-04T12:45:02Z');
+    expect(logs.filter((line) => line.includes('skipped here'))).toHaveLength(1);
     expect((await listObjects(account, 'incidents'))[0]).toMatchObject({ escalation: 1 });
   });
 
