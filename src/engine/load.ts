@@ -119,6 +119,8 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
       version: '1.2',
       uniqueKeys: true,
       prettyErrors: false,
+      // Warnings are reported as problems below, never printed by the library.
+      logLevel: 'error',
     });
     return parsed;
   };
@@ -161,6 +163,16 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
       }
       return file;
     }
+    // An unknown tag (`!!js/function`, `!custom`) would silently turn its value into a string:
+    // rule files are plain YAML, so it is a problem, not a warning.
+    const unknownTags = doc.warnings.filter((warning) => warning.code === 'TAG_RESOLVE_FAILED');
+    for (const warning of unknownTags) {
+      problem(
+        `unknown YAML tag ${tagOf(warning.message)}: rule files are plain YAML (the 1.2 core schema) without custom tags; remove the tag`,
+        lineCounter.linePos(warning.pos[0]).line,
+      );
+    }
+    if (unknownTags.length > 0) return file;
     try {
       file.data = doc.toJS({ maxAliasCount: 100 });
     } catch (error) {
@@ -180,6 +192,12 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
     file.data = undefined;
   }
   return file;
+}
+
+/** The tag named in the yaml library's TAG_RESOLVE_FAILED message, as written (`!!js/function`). */
+function tagOf(message: string): string {
+  const tag = /Unresolved tag: (\S+)/.exec(message)?.[1] ?? 'in this file';
+  return tag.replace(/^tag:yaml\.org,2002:/, '!!');
 }
 
 function isStackOverflow(message: string): boolean {

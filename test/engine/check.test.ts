@@ -47,6 +47,15 @@ const CASES: BrokenCase[] = [
     message: /^not valid YAML: Tabs are not allowed as indentation$/,
   },
   {
+    mistake: 'an unknown YAML tag',
+    files: ['yaml-unknown-tag.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 4,
+    message:
+      /^unknown YAML tag !int: rule files are plain YAML \(the 1\.2 core schema\) without custom tags; remove the tag$/,
+  },
+  {
     mistake: 'a JSON syntax error',
     files: ['json-syntax-error.json'],
     code: 'RULE_SYNTAX',
