@@ -316,7 +316,6 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     appId: options.appId,
     pipelineStore,
     metrics,
-    enqueue,
     receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,

@@ -5,9 +5,10 @@
 // every request this path does not take: here only the reading of the body and the writing of the
 // answer are Node's. Other paths, and other methods on this one (their 405), go to the app.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { EngineHttpError, errorPayload } from '../webhook/errors.js';
+import { type EngineHttpError, internalError } from '../webhook/errors.js';
 import {
   badBody,
+  errorAnswer,
   RECEIVER_PATH,
   type Receiver,
   type ReceiverAnswer,
@@ -107,16 +108,7 @@ async function answer(
       res.destroy();
       return;
     }
-    const failure = new EngineHttpError(
-      500,
-      'internal_error',
-      'internal error: the engine logged the details',
-    );
-    send(res, {
-      status: 500,
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(errorPayload(failure)),
-    });
+    send(res, errorAnswer(internalError()));
   }
 }
 

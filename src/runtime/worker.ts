@@ -18,6 +18,7 @@ import { createEngineApp } from '../webhook/app.js';
 import { drainAccount, isTransient, type PipelineDeps } from '../webhook/drain.js';
 import { EngineHttpError, errorResponse } from '../webhook/errors.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
+import { createReceiver } from '../webhook/receiver.js';
 import { dueRules, runScheduleRequest, runSchedules, tickOf } from '../webhook/schedule.js';
 
 export const DEFAULT_WORKER_USER = 'itsm-rules';
@@ -56,6 +57,62 @@ export const SCHEDULE_LEASE_MS = 15 * 60_000;
 class DrainLeaseLostError extends Error {
   override name = 'DrainLeaseLostError';
 }
+
+/** One holder of (account, rule id, key) at a time, kept through the store's once-only claims. */
+interface Lease {
+  /** True when this holder has it now. */
+  take(): Promise<boolean>;
+  /**
+   * Moves its time on once `everyMs` has passed since it was taken or last renewed; false when
+   * this holder no longer has it (it lapsed and another took it).
+   */
+  renew(everyMs: number): Promise<boolean>;
+  /** Gives it back; should that fail, it lapses by itself after its window. */
+  release(): Promise<void>;
+}
+
+function createLease(
+  store: EngineStore,
+  scope: { account: number; ruleId: string; key: string },
+  kind: 'drain' | 'schedule',
+  /** What it is a lease on, for the log: `account 7`, a tick. */
+  what: string,
+  windowMs: number,
+  log: (line: string) => void,
+): Lease {
+  const claimant = `${kind}:${crypto.randomUUID()}`;
+  let heldAt = 0;
+  return {
+    take() {
+      heldAt = Date.now();
+      return store.claimOnce({ ...scope, claimant, at: heldAt, windowMs });
+    },
+    async renew(everyMs) {
+      const at = Date.now();
+      if (at - heldAt < everyMs) return true;
+      if (!(await store.renewClaim({ ...scope, claimant, at }))) return false;
+      heldAt = at;
+      return true;
+    },
+    async release() {
+      await store
+        .releaseClaims(scope.account, claimant)
+        .catch((error) =>
+          log(`${kind}: could not give back the lease of ${what}: ${errorText(error)}`),
+        );
+    },
+  };
+}
+
+/** What becomes of a drain's messages. */
+type DrainVerdict =
+  | { kind: 'ack' }
+  /** A failure that may pass: retried with backoff, the cursor where it was. */
+  | { kind: 'retry'; why: string }
+  /** Another consumer has the account (`why` follows the account in the log): retried shortly. */
+  | { kind: 'wait'; why: string }
+  /** A failure that would repeat: acked and logged; the cron sweep serves the account. */
+  | { kind: 'drop'; why: string };
 /** A message for an account another consumer is draining waits this long. */
 export const LEASE_BUSY_RETRY_SECONDS = 2;
 /** Queues' sendBatch takes at most 100 messages. */
@@ -359,11 +416,11 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       pageSize: config.pageSize,
       from: config.from,
     };
-    const app = createEngineApp({
+    const receiver = createReceiver({
       keys: () => config.keys,
       appId: config.appId,
-      pipelineStore,
       metrics,
+      log,
       async enqueue({ account }) {
         // Both before the 200: the message starts the drain; the note lets the cron sweep find
         // the account should the message be lost or run out of retries. Either failing is a 503,
@@ -373,6 +430,13 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           env.QUEUE.send({ account }, { contentType: 'json' }),
         ]);
       },
+    });
+    const app = createEngineApp({
+      keys: () => config.keys,
+      appId: config.appId,
+      pipelineStore,
+      metrics,
+      receiver,
       runSchedules: (request) => runScheduleRequest(deps, request),
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
       health: () => ({
@@ -395,6 +459,58 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     return { config, deps, engineStore, pipelineStore, app };
   };
 
+  /** Drains the account under its lease (held by the caller) and says what to do with the messages. */
+  const drainLeased = async (
+    runtime: WorkerRuntime,
+    env: WorkerEnv,
+    account: number,
+    lease: Lease,
+  ): Promise<DrainVerdict> => {
+    const started = Date.now();
+    let pages = 0;
+    let caughtUp: boolean;
+    try {
+      const result = await drainAccount(runtime.deps, account, {
+        shouldStop: () =>
+          ++pages >= runtime.config.pagesPerMessage || Date.now() - started >= DRAIN_TIME_BUDGET_MS,
+        beforeEvent: async () => {
+          let held: boolean;
+          try {
+            held = await lease.renew(options.leaseRenewMs ?? DRAIN_LEASE_RENEW_MS);
+          } catch (error) {
+            throw new DrainLeaseLostError(
+              `the drain lease could not be renewed (${errorText(error)})`,
+            );
+          }
+          if (!held) {
+            throw new DrainLeaseLostError('the drain lease lapsed and another consumer took it');
+          }
+        },
+      });
+      caughtUp = result.caughtUp;
+    } catch (error) {
+      // Two drains of one account must never overlap: one that lost its lease stops before its
+      // next event (the cursor stays; the events done keep their run records) and comes back.
+      if (error instanceof DrainLeaseLostError) {
+        return { kind: 'wait', why: `stopped: ${error.message}` };
+      }
+      if (isTransient(error)) return { kind: 'retry', why: errorText(error) };
+      return { kind: 'drop', why: errorText(error) };
+    }
+    if (!caughtUp) {
+      // A long backlog is served by a chain of messages, each within a consumer's limits.
+      try {
+        await env.QUEUE.send({ account }, { contentType: 'json' });
+      } catch (error) {
+        return {
+          kind: 'retry',
+          why: `the rest of the backlog could not be queued (${errorText(error)})`,
+        };
+      }
+    }
+    return { kind: 'ack' };
+  };
+
   /** Drains one account for the messages of a batch that name it; acks or retries them. */
   const drainMessages = async (
     runtime: WorkerRuntime,
@@ -402,105 +518,50 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     account: number,
     messages: Message<unknown>[],
   ): Promise<void> => {
-    const attempts = Math.max(...messages.map((message) => message.attempts));
-    const retry = (why: string) => {
-      const delaySeconds = retryDelay(attempts);
-      metrics.drainRetries.inc();
-      log(
-        `drain: account ${account} stopped: ${why}; the cursor stays, retrying through the queue in ${delaySeconds} s (attempt ${attempts})`,
-      );
-      for (const message of messages) message.retry({ delaySeconds });
-    };
-    const holder = `drain:${crypto.randomUUID()}`;
-    let leased: boolean;
-    let leasedAt = Date.now();
+    const lease = createLease(
+      runtime.engineStore,
+      { account, ...DRAIN_LEASE },
+      'drain',
+      `account ${account}`,
+      DRAIN_LEASE_MS,
+      log,
+    );
+    let verdict: DrainVerdict;
     try {
-      leased = await runtime.engineStore.claimOnce({
-        account,
-        ...DRAIN_LEASE,
-        claimant: holder,
-        at: leasedAt,
-        windowMs: DRAIN_LEASE_MS,
-      });
+      verdict = (await lease.take())
+        ? await drainLeased(runtime, env, account, lease).finally(() => lease.release())
+        : // This notification may have come after the other drain's last page, so it is
+          // served by a drain of its own, a little later.
+          { kind: 'wait', why: 'is being drained by another consumer' };
     } catch (error) {
-      return retry(`the drain lease could not be taken (${errorText(error)})`);
+      verdict = { kind: 'retry', why: `the drain lease could not be taken (${errorText(error)})` };
     }
-    if (!leased) {
-      // Another consumer is draining the account; this notification may have come after that
-      // drain's last page, so it is served by a drain of its own, a little later.
-      log(
-        `drain: account ${account} is being drained by another consumer; this message waits ${LEASE_BUSY_RETRY_SECONDS} s`,
-      );
-      for (const message of messages) message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
-      return;
-    }
-    try {
-      const started = Date.now();
-      let pages = 0;
-      let caughtUp: boolean;
-      try {
-        const result = await drainAccount(runtime.deps, account, {
-          shouldStop: () =>
-            ++pages >= runtime.config.pagesPerMessage ||
-            Date.now() - started >= DRAIN_TIME_BUDGET_MS,
-          beforeEvent: async () => {
-            const at = Date.now();
-            if (at - leasedAt < (options.leaseRenewMs ?? DRAIN_LEASE_RENEW_MS)) return;
-            let held: boolean;
-            try {
-              held = await runtime.engineStore.renewClaim({
-                account,
-                ...DRAIN_LEASE,
-                claimant: holder,
-                at,
-              });
-            } catch (error) {
-              throw new DrainLeaseLostError(
-                `the drain lease could not be renewed (${errorText(error)})`,
-              );
-            }
-            if (!held) {
-              throw new DrainLeaseLostError('the drain lease lapsed and another consumer took it');
-            }
-            leasedAt = at;
-          },
-        });
-        caughtUp = result.caughtUp;
-      } catch (error) {
-        if (error instanceof DrainLeaseLostError) {
-          // Two drains of one account must never overlap: this one stops before its next event
-          // (the cursor stays; the events done keep their run records) and comes back later.
-          log(
-            `drain: account ${account} stopped: ${error.message}; this message waits ${LEASE_BUSY_RETRY_SECONDS} s`,
-          );
-          for (const message of messages) message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
-          return;
-        }
-        if (isTransient(error)) return retry(errorText(error));
-        // The same failure would come back on every retry (a refused key, an unknown account):
-        // the cursor stays where it was, and the cron sweep drains the account again each minute.
-        log(
-          `drain: ERROR account ${account}: ${errorText(error)}; the cursor stays; the message is dropped and the cron sweep drains the account again every minute until this is fixed`,
-        );
+
+    switch (verdict.kind) {
+      case 'ack':
         for (const message of messages) message.ack();
         return;
-      }
-      if (!caughtUp) {
-        // A long backlog is served by a chain of messages, each within a consumer's limits.
-        try {
-          await env.QUEUE.send({ account }, { contentType: 'json' });
-        } catch (error) {
-          return retry(`the rest of the backlog could not be queued (${errorText(error)})`);
-        }
-      }
-      for (const message of messages) message.ack();
-    } finally {
-      // Should this fail, the lease lapses by itself after DRAIN_LEASE_MS.
-      await runtime.engineStore
-        .releaseClaims(account, holder)
-        .catch((error) =>
-          log(`drain: could not give back the lease of account ${account}: ${errorText(error)}`),
+      case 'wait':
+        log(
+          `drain: account ${account} ${verdict.why}; this message waits ${LEASE_BUSY_RETRY_SECONDS} s`,
         );
+        for (const message of messages) message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
+        return;
+      case 'retry': {
+        const attempts = Math.max(...messages.map((message) => message.attempts));
+        const delaySeconds = retryDelay(attempts);
+        metrics.drainRetries.inc();
+        log(
+          `drain: account ${account} stopped: ${verdict.why}; the cursor stays, retrying through the queue in ${delaySeconds} s (attempt ${attempts})`,
+        );
+        for (const message of messages) message.retry({ delaySeconds });
+        return;
+      }
+      case 'drop':
+        log(
+          `drain: ERROR account ${account}: ${verdict.why}; the cursor stays; the message is dropped and the cron sweep drains the account again every minute until this is fixed`,
+        );
+        for (const message of messages) message.ack();
     }
   };
 
@@ -513,27 +574,21 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     tick: Date,
     rules: RuleSet['rules'],
   ): Promise<{ summary: Awaited<ReturnType<typeof runSchedules>>; accounts: number } | null> => {
-    const holder = `schedule:${crypto.randomUUID()}`;
-    const lease = { ...SCHEDULE_LEASE, key: tick.toISOString(), claimant: holder };
-    if (
-      !(await runtime.engineStore.claimOnce({
-        ...lease,
-        at: Date.now(),
-        windowMs: SCHEDULE_LEASE_MS,
-      }))
-    ) {
-      return null;
-    }
+    const lease = createLease(
+      runtime.engineStore,
+      { ...SCHEDULE_LEASE, key: tick.toISOString() },
+      'schedule',
+      tick.toISOString(),
+      SCHEDULE_LEASE_MS,
+      log,
+    );
+    if (!(await lease.take())) return null;
     try {
       const accounts = (await runtime.pipelineStore.listAccounts()).map((state) => state.account);
       const summary = await runSchedules(runtime.deps, { tick, rules, accounts });
       return { summary, accounts: accounts.length };
     } finally {
-      await runtime.engineStore
-        .releaseClaims(SCHEDULE_LEASE.account, holder)
-        .catch((error) =>
-          log(`schedule: could not give back the lease of ${lease.key}: ${errorText(error)}`),
-        );
+      await lease.release();
     }
   };
 

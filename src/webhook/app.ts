@@ -14,12 +14,7 @@ import {
 import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
-import {
-  type Notification,
-  type Receiver,
-  type ReceiverOptions,
-  registerReceiver,
-} from './receiver.js';
+import { type Receiver, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
 export interface EngineAppOptions {
@@ -28,8 +23,11 @@ export interface EngineAppOptions {
   appId: string;
   pipelineStore: PipelineStore;
   metrics: EngineMetrics;
-  /** Takes a verified notification; it must be durable (or queued) before it returns. */
-  enqueue(notification: Notification): void | Promise<void>;
+  /**
+   * The webhook receiver (createReceiver): its enqueue must make a notification durable (or
+   * queued) before it returns. Node serves the same one from its fast path too.
+   */
+  receiver: Receiver;
   runSchedules(request: ScheduleRequest): Promise<ScheduleSummary>;
   /** Reloads the rule files; absent where rules are bundled (Workers). */
   reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
@@ -37,17 +35,7 @@ export interface EngineAppOptions {
   health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Brings the gauges up to date before /metrics renders them. */
   refreshMetrics?(): Promise<void>;
-  maxBodyBytes?: number;
-  /** See ReceiverOptions.trustContentLength: true on Node's HTTP server. */
-  trustContentLength?: boolean;
-  /** See ReceiverOptions.verify: the runtime's fastest constant-time HMAC check. */
-  verify?: ReceiverOptions['verify'];
   log?: (line: string) => void;
-  /**
-   * The receiver to serve, when the runtime shares it with a faster HTTP layer of its own (Node);
-   * absent, one is made from the options above (keys, appId, enqueue, metrics, ...).
-   */
-  receiver?: Receiver;
 }
 
 /**
@@ -64,19 +52,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
   app.notFound(handleEngineNotFound);
 
-  registerReceiver(
-    app,
-    options.receiver ?? {
-      keys: options.keys,
-      appId: options.appId,
-      enqueue: options.enqueue,
-      metrics: options.metrics,
-      ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
-      ...(options.trustContentLength && { trustContentLength: true }),
-      ...(options.verify && { verify: options.verify }),
-      ...(options.log && { log: options.log }),
-    },
-  );
+  registerReceiver(app, options.receiver);
 
   app.get('/healthz', async (c) =>
     c.json({

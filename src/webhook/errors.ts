@@ -58,6 +58,15 @@ const CODE_OF_STATUS = new Map<number, EngineErrorCode>(
   Object.entries(ENGINE_ERROR_CODES).map(([code, status]) => [status, code as EngineErrorCode]),
 );
 
+/** The answer to an unexpected failure: the details go to the log, never to the sender. */
+export function internalError(): EngineHttpError {
+  return new EngineHttpError(
+    500,
+    'internal_error',
+    'internal error: the engine logged the details',
+  );
+}
+
 /**
  * A Hono `onError` handler that logs with `log`. Hono's own HTTPException (thrown by its
  * middleware) keeps its status when the engine has a code for it, so clients still get one shape.
@@ -77,9 +86,7 @@ export function createEngineErrorHandler(
     log(
       `engine: unexpected error on ${c.req.method} ${new URL(c.req.url).pathname}: ${err.stack ?? err.message}`,
     );
-    return errorResponse(
-      new EngineHttpError(500, 'internal_error', 'internal error: the engine logged the details'),
-    );
+    return errorResponse(internalError());
   };
 }
 

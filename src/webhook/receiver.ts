@@ -238,7 +238,8 @@ export interface Receiver {
   refuse(error: EngineHttpError): ReceiverAnswer;
 }
 
-function errorAnswer(error: EngineHttpError): ReceiverAnswer {
+/** An error as the receiver answers it (the engine's JSON error shape). */
+export function errorAnswer(error: EngineHttpError): ReceiverAnswer {
   return {
     status: error.status,
     headers: { ...error.headers, 'Content-Type': JSON_TYPE },
