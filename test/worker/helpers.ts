@@ -2,6 +2,7 @@
 // globalSetup (scripts/worker-test-setup.ts) reached over real HTTP on 127.0.0.1, its scripted
 // faults, signed notifications handed to a Worker's fetch, queue batches handed to its queue
 // handler (with the ack/retry outcome), the engine's D1 state, and polling.
+
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { inject } from 'vitest';
@@ -9,6 +10,7 @@ import { signBody } from '../../src/itsm/signature.js';
 import type { EngineWorker, WorkerEnv } from '../../src/runtime/worker.js';
 import { openD1EngineStore, openD1PipelineStore } from '../../src/storage/d1.js';
 import type { RunRecord } from '../../src/storage/pipeline-port.js';
+import { eventually as pollUntil } from '../helpers/eventually.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 export type Json = any;
@@ -138,17 +140,11 @@ export async function runsOf(account: number): Promise<RunRecord[]> {
   return pipelineStore.listRuns({ account, limit: 1000 });
 }
 
-/** Polls `check` until it returns something other than undefined/false. */
-export async function eventually<T>(
+/** Polls `check` until it returns something other than undefined/false; 15 s by default here. */
+export function eventually<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   what: string,
   timeoutMs = 15_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return pollUntil(check, what, timeoutMs);
 }
