@@ -267,11 +267,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     const due = dueRules(ruleSet, at);
     if (due.length === 0) return null;
     for (let attempt = 1; ; attempt++) {
-      const accounts = (await pipelineStore.listAccounts()).map((state) => state.account);
-      const summary = await runSchedules(pipeline(), { tick: at, rules: due, accounts });
+      const summary = await runSchedules(pipeline(), { tick: at, rules: due });
       const unfinished = summary.errors.length;
       log(
-        `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished` : ''}`,
+        `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished` : ''}`,
       );
       if (unfinished === 0 || attempt >= scheduleAttempts || stopping) return summary;
       log(

@@ -19,7 +19,13 @@ import { drainAccount, isTransient, type PipelineDeps } from '../webhook/drain.j
 import { EngineHttpError, errorResponse } from '../webhook/errors.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createReceiver } from '../webhook/receiver.js';
-import { dueRules, runScheduleRequest, runSchedules, tickOf } from '../webhook/schedule.js';
+import {
+  dueRules,
+  runScheduleRequest,
+  runSchedules,
+  type ScheduleSummary,
+  tickOf,
+} from '../webhook/schedule.js';
 
 export const DEFAULT_WORKER_USER = 'itsm-rules';
 /** Event pages one queue message drains before it hands the rest to a new message. */
@@ -573,7 +579,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     runtime: WorkerRuntime,
     tick: Date,
     rules: RuleSet['rules'],
-  ): Promise<{ summary: Awaited<ReturnType<typeof runSchedules>>; accounts: number } | null> => {
+  ): Promise<ScheduleSummary | null> => {
     const lease = createLease(
       runtime.engineStore,
       { ...SCHEDULE_LEASE, key: tick.toISOString() },
@@ -584,9 +590,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     );
     if (!(await lease.take())) return null;
     try {
-      const accounts = (await runtime.pipelineStore.listAccounts()).map((state) => state.account);
-      const summary = await runSchedules(runtime.deps, { tick, rules, accounts });
-      return { summary, accounts: accounts.length };
+      return await runSchedules(runtime.deps, { tick, rules });
     } finally {
       await lease.release();
     }
@@ -600,18 +604,17 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   ): Promise<void> => {
     const rules = ruleSet.index.scheduled.filter((rule) => body.rules.includes(rule.id));
     try {
-      const run = await runTickLeased(runtime, new Date(body.tick), rules);
-      if (run === null) {
+      const summary = await runTickLeased(runtime, new Date(body.tick), rules);
+      if (summary === null) {
         log(
           `schedule: ${body.tick} is being run by another invocation; this run waits ${SCHEDULE_RETRY_SECONDS} s`,
         );
         message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
         return;
       }
-      const { summary, accounts } = run;
       const attempt = message.attempts + 1;
       log(
-        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${accounts} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
+        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
       );
       if (summary.errors.length > 0 && attempt < SCHEDULE_ATTEMPTS) {
         message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
@@ -722,15 +725,14 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         log(`sweep: queued a drain for ${swept} accounts with undrained notifications`);
 
       const due = dueRules(ruleSet, tick);
-      const run = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
-      if (due.length > 0 && run === null) {
+      const summary = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
+      if (due.length > 0 && summary === null) {
         log(`schedule: ${tick.toISOString()} is being run by another invocation; skipped here`);
       }
-      if (run) {
-        const { summary, accounts } = run;
+      if (summary) {
         const unfinished = summary.errors.length;
         log(
-          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${accounts} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
+          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
         );
         if (unfinished > 0) {
           await env.QUEUE.send(

@@ -45,7 +45,8 @@ export interface ScheduleRunOptions {
   tick: Date;
   /** The rules to run (scheduled ones, enabled or not asked); default: those due at the tick. */
   rules?: readonly Rule[];
-  accounts: readonly number[];
+  /** Accounts to sweep; default every account the engine knows (has had a notification from). */
+  accounts?: readonly number[];
 }
 
 export interface ScheduleSummary {
@@ -71,10 +72,12 @@ export async function runSchedules(
   const tick = formatIsoDate(tickOf(options.tick));
   const rules = options.rules ?? dueRules(deps.rules(), options.tick);
   const ruleSet = deps.rules();
+  const accounts =
+    options.accounts ?? (await deps.pipelineStore.listAccounts()).map((state) => state.account);
   const summary: ScheduleSummary = {
     tick,
     rules: rules.map((rule) => rule.id),
-    accounts: [...options.accounts],
+    accounts: [...accounts],
     objects: 0,
     duplicates: 0,
     outcomes: { done: 0, failed: 0, no_match: 0, skipped: 0 },
@@ -83,7 +86,7 @@ export async function runSchedules(
   };
 
   for (const rule of rules) {
-    for (const account of options.accounts) {
+    for (const account of accounts) {
       try {
         for (const type of rule.trigger.types) {
           if (type === 'object') {
@@ -201,11 +204,9 @@ export async function runScheduleRequest(
       return rule;
     });
   }
-  const accounts =
-    request.accounts ?? (await deps.pipelineStore.listAccounts()).map((state) => state.account);
   return runSchedules(deps, {
     tick: request.at ?? new Date((deps.now ?? Date.now)()),
     rules,
-    accounts,
+    ...(request.accounts && { accounts: request.accounts }),
   });
 }
