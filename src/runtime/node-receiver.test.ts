@@ -3,7 +3,8 @@
 // notifications, for every kind of request the receiver sees. Signatures are computed here with
 // node:crypto, independently of src/itsm/signature.ts.
 import { createHmac } from 'node:crypto';
-import { createServer, request } from 'node:http';
+import { createServer, request, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { createAdaptorServer, getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import {
   registerReceiver,
 } from '../webhook/receiver.js';
 import { closeServer, listen, verifySignatureNode } from './node.js';
-import { isReceiverRequest, withNodeReceiver } from './node-receiver.js';
+import { answerWriter, isReceiverRequest, withNodeReceiver } from './node-receiver.js';
 
 const KEY = 'fast-path-key';
 const PATH = '/webhooks/kloudless';
@@ -40,6 +41,8 @@ describe('isReceiverRequest', () => {
 interface Side {
   url: string;
   enqueued: Notification[];
+  /** How many connections the server holds. */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -66,6 +69,10 @@ async function serveReceiver(fast: boolean, failEnqueue = false): Promise<Side> 
   return {
     url: `http://127.0.0.1:${address.port}`,
     enqueued,
+    connections: () =>
+      new Promise((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      ),
     close: () => closeServer(server),
   };
 }
@@ -218,6 +225,118 @@ describe("Node's fast path answers exactly as the Hono route", () => {
       expect(failingFast.enqueued).toEqual([]);
     } finally {
       await Promise.all([failingFast.close(), failingHono.close()]);
+    }
+  });
+});
+
+describe('answers written together at the end of a turn', () => {
+  it('gives each of a burst of notifications read in one turn its own answer, and enqueues each once', async () => {
+    const side = await serveReceiver(true);
+    const { port } = new URL(side.url);
+    try {
+      const bodies: { account: number | null; body: string; signed: boolean }[] = [];
+      for (let account = 1; account <= 100; account++) {
+        bodies.push({ account, body: JSON.stringify({ account, subscription: 1 }), signed: true });
+        // Unsigned ones among them: a refusal must not take a neighbour's answer, or give its own.
+        if (account % 5 === 0) {
+          bodies.push({
+            account: null,
+            body: JSON.stringify({ account: 1000 + account }),
+            signed: false,
+          });
+        }
+      }
+      // Every connection is open before any request is written, and all are written in one go:
+      // the server then reads them in one turn of its loop and answers them as one batch.
+      const sockets = await Promise.all(
+        bodies.map(
+          () =>
+            new Promise<Socket>((resolve, reject) => {
+              const socket = connect(Number(port), '127.0.0.1', () => resolve(socket));
+              socket.on('error', reject);
+            }),
+        ),
+      );
+      // ...and accepted by the server, so that their requests are read in the same turn.
+      while ((await side.connections()) < sockets.length) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const replies = sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            const chunks: Buffer[] = [];
+            socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+            socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          }),
+      );
+      bodies.forEach(({ body, signed: isSigned }, i) => {
+        const signature = isSigned ? `X-Kloudless-Signature: ${sign(body)}\r\n` : '';
+        (sockets[i] as Socket).end(
+          `POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n${signature}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      });
+      const texts = await Promise.all(replies);
+      texts.forEach((text, i) => {
+        const { account } = bodies[i] as { account: number | null };
+        const status = Number(text.slice(9, 12));
+        const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+        if (account === null) expect(status).toBe(401);
+        else
+          expect({ status, body: JSON.parse(body) }).toEqual({
+            status: 200,
+            body: { accepted: true, account },
+          });
+      });
+      expect(side.enqueued.map((n) => n.account).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+    } finally {
+      await side.close();
+    }
+  });
+
+  it('writes the first answer of a turn at once and the rest after the turn; one that cannot be written does not hold back the others', async () => {
+    const logs: string[] = [];
+    const send = answerWriter((line) => logs.push(line));
+    const waiting: ServerResponse[] = [];
+    const seen: boolean[][] = [];
+    const ok = { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'ok' };
+    const server = createServer((_req, res) => {
+      waiting.push(res);
+      if (waiting.length < 3) return;
+      const [first, second, third] = waiting as [ServerResponse, ServerResponse, ServerResponse];
+      send(first, ok);
+      // Status 99 makes Node's writeHead throw when the batch is written.
+      send(second, { ...ok, status: 99 });
+      send(third, ok);
+      seen.push(waiting.map((r) => r.headersSent));
+      setImmediate(() => seen.push(waiting.map((r) => r.headersSent)));
+    });
+    const address = await listen(server, 0, '127.0.0.1');
+    const base = `http://127.0.0.1:${address.port}`;
+    try {
+      const get = (): Promise<number | string> =>
+        new Promise((resolve) => {
+          const req = request(`${base}/`, { agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', (error) => resolve((error as NodeJS.ErrnoException).code ?? 'error'));
+          req.end();
+        });
+      const results = await Promise.all([get(), get(), get()]);
+      expect(seen).toEqual([
+        [true, false, false],
+        [true, false, true],
+      ]);
+      expect(results.filter((r) => r === 200)).toHaveLength(2);
+      expect(results.filter((r) => r !== 200)).toEqual(['ECONNRESET']);
+      expect(logs).toHaveLength(1);
+      expect(logs[0]).toMatch(
+        /^engine: could not write the answer on POST \/webhooks\/kloudless \(.*99.*\); closed the connection$/,
+      );
+    } finally {
+      await closeServer(server);
     }
   });
 });

@@ -26,15 +26,60 @@ export function isReceiverRequest(method: string | undefined, url: string | unde
   return path === RECEIVER_PATH || path === `${RECEIVER_PATH}/`;
 }
 
-function send(res: ServerResponse, answer: ReceiverAnswer, close = false): void {
-  const headers: Record<string, string | number> = {
-    ...answer.headers,
-    'Content-Length': Buffer.byteLength(answer.body),
-  };
+/** Hands an answer to be written to its response. */
+export type Send = (res: ServerResponse, answer: ReceiverAnswer, close?: boolean) => void;
+
+function write(res: ServerResponse, answer: ReceiverAnswer, close: boolean): void {
+  // A flat [name, value, ...] list: Node writes it as given, without copying the answer's headers
+  // into a new object (which, like the answer, may be shared and is frozen).
+  const headers: (string | number)[] = ['Content-Length', Buffer.byteLength(answer.body)];
+  for (const name in answer.headers) headers.push(name, answer.headers[name] as string);
   // A refused upload may still be arriving: close the connection rather than read it all.
-  if (close) headers.Connection = 'close';
+  if (close) headers.push('Connection', 'close');
   res.writeHead(answer.status, headers);
   res.end(answer.body);
+}
+
+/**
+ * Writes the first answer of each turn of the event loop at once, and the answers decided after
+ * it in the same turn together, once the loop has read every request that was waiting
+ * (setImmediate runs right after the poll phase). Under a burst from many connections, answers
+ * one by one, each between the reading and verifying of the next request, make the sender (a
+ * load balancer or proxy on the same host, or a load generator) be woken once per answer; written
+ * together, they reach it while it is awake reading the first. On 2 cores this took the receiver
+ * from about 80% to about 100% of a bare Hono route's rate (bench/README.md). An answer waits at
+ * most for the other requests read in its turn, and a lone sender waits for nothing. Only the
+ * writing waits: each notification is queued before its answer is handed here.
+ */
+export function answerWriter(log: (line: string) => void): Send {
+  const writeOrClose = (res: ServerResponse, answer: ReceiverAnswer, close: boolean) => {
+    try {
+      write(res, answer, close);
+    } catch (error) {
+      // One answer that cannot be written must not keep the rest of the batch from theirs.
+      log(
+        `engine: could not write the answer on POST ${RECEIVER_PATH} (${error instanceof Error ? error.message : String(error)}); closed the connection`,
+      );
+      res.destroy();
+    }
+  };
+  /** The answers waiting for the end of this turn; null when none has been sent in it yet. */
+  let due: { res: ServerResponse; answer: ReceiverAnswer; close: boolean }[] | null = null;
+  const flush = () => {
+    const batch = due ?? [];
+    due = null;
+    for (const { res, answer, close } of batch) writeOrClose(res, answer, close);
+  };
+  return (res, answer, close = false) => {
+    if (due === null) {
+      // The first answer of a turn goes at once: a lone sender waits for nothing.
+      due = [];
+      setImmediate(flush);
+      writeOrClose(res, answer, close);
+      return;
+    }
+    due.push({ res, answer, close });
+  };
 }
 
 type BodyRead = { body: Buffer } | { refused: EngineHttpError };
@@ -82,33 +127,51 @@ function readBody(req: IncomingMessage, max: number, done: (read: BodyRead | nul
   req.on('close', () => finish(null));
 }
 
-async function answer(
+/** As the app's error handler does: the details to the log, a plain 500 to the sender. */
+function failed(
+  res: ServerResponse,
+  error: unknown,
+  send: Send,
+  log: (line: string) => void,
+): void {
+  log(
+    `engine: unexpected error on POST ${RECEIVER_PATH}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  send(res, errorAnswer(internalError()));
+}
+
+/** Judges the body and hands the answer to `send`: at once when the receiver answers at once. */
+function answer(
   receiver: Receiver,
   body: Buffer,
   req: IncomingMessage,
   res: ServerResponse,
+  send: Send,
   log: (line: string) => void,
-): Promise<void> {
+): void {
+  const signature = req.headers[SIGNATURE];
+  let judged: ReceiverAnswer | Promise<ReceiverAnswer>;
   try {
-    const signature = req.headers[SIGNATURE];
-    send(
-      res,
-      await receiver.receive(
-        body,
-        Array.isArray(signature) ? signature.join(', ') : signature,
-        req.headers['content-type'] ?? null,
-      ),
+    judged = receiver.receive(
+      body,
+      Array.isArray(signature) ? signature.join(', ') : signature,
+      req.headers['content-type'] ?? null,
     );
   } catch (error) {
-    // As the app's error handler does: the details to the log, a plain 500 to the sender.
-    log(
-      `engine: unexpected error on POST ${RECEIVER_PATH}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    failed(res, error, send, log);
+    return;
+  }
+  if (judged instanceof Promise) {
+    judged.then(
+      (later) => send(res, later),
+      (error: unknown) => failed(res, error, send, log),
     );
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    send(res, errorAnswer(internalError()));
+  } else {
+    send(res, judged);
   }
 }
 
@@ -121,12 +184,13 @@ export function withNodeReceiver(
   fallback: RequestListener,
   log: (line: string) => void,
 ): RequestListener {
+  const send = answerWriter(log);
   return (req, res) => {
     if (!isReceiverRequest(req.method, req.url)) return fallback(req, res);
     readBody(req, receiver.maxBodyBytes, (read) => {
       if (read === null) return;
       if ('refused' in read) send(res, receiver.refuse(read.refused), true);
-      else void answer(receiver, read.body, req, res, log);
+      else answer(receiver, read.body, req, res, send, log);
     });
   };
 }

@@ -26,6 +26,8 @@ export interface MetricsRegistry {
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** The key of the one series of a metric without labels (a series' key is its label values as JSON). */
+const NO_LABELS = JSON.stringify([]);
 
 export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -77,6 +79,14 @@ class Metric {
   }
 
   add(labels: Labels | undefined, by: number): void {
+    // A metric without labels has one series: counted without building its key (the receiver
+    // counts every notification).
+    if (labels === undefined && this.labelNames.length === 0) {
+      const only = this.series.get(NO_LABELS);
+      if (only) only.value += by;
+      else this.series.set(NO_LABELS, { values: [], value: by });
+      return;
+    }
     const values = this.valuesOf(labels);
     const key = JSON.stringify(values);
     const entry = this.series.get(key);
@@ -101,7 +111,7 @@ class Metric {
     // An unlabelled metric has exactly one series, so it is shown (at 0) before it is first used,
     // and `rate()` sees the start instead of a series appearing mid-way.
     if (this.labelNames.length === 0) {
-      lines.push(`${this.name} ${formatValue(this.series.get('[]')?.value ?? 0)}`);
+      lines.push(`${this.name} ${formatValue(this.series.get(NO_LABELS)?.value ?? 0)}`);
       return lines;
     }
     const entries = [...this.series.values()].sort((a, b) => compareLists(a.values, b.values));

@@ -8,9 +8,10 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestItsm, TEST_API_KEY, TEST_APP_ID } from '../../test/helpers/itsm.js';
-import { closeServer, listen } from '../runtime/node.js';
+import { closeServer, listen, verifySignatureNode } from '../runtime/node.js';
 import { createEngineMetrics } from './metrics.js';
 import {
+  createReceiver,
   DEFAULT_RECEIVER_MAX_BODY,
   type Notification,
   parseNotification,
@@ -164,6 +165,33 @@ describe('accepting notifications', () => {
 
     expect(response.status).toBe(200);
     expect(order).toEqual(['enqueued', 'answered']);
+  });
+
+  it('answers at once when the signature check and the queue answer at once, and later when either waits', async () => {
+    const body = new TextEncoder().encode('{"account":5}');
+    const base = { keys: () => [KEY], appId: APP_ID, enqueue: () => {} };
+    const judge = (options: ReceiverOptions) =>
+      createReceiver(options).receive(body, sign(body), 'application/json');
+    const accepted = {
+      status: 200,
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"accepted":true,"account":5}',
+    };
+
+    const atOnce = judge({ ...base, verify: verifySignatureNode });
+    expect(atOnce).not.toBeInstanceOf(Promise);
+    expect(atOnce).toEqual(accepted);
+    // WebCrypto (the default check) answers later, as does a queue that has to wait.
+    const webCrypto = judge(base);
+    expect(webCrypto).toBeInstanceOf(Promise);
+    expect(await webCrypto).toEqual(accepted);
+    const slowQueue = judge({
+      ...base,
+      verify: verifySignatureNode,
+      enqueue: () => new Promise((resolve) => setTimeout(resolve, 5)),
+    });
+    expect(slowQueue).toBeInstanceOf(Promise);
+    expect(await slowQueue).toEqual(accepted);
   });
 
   it('reads the keys on every request, so a reload changes them without a new route', async () => {

@@ -214,9 +214,9 @@ type RejectReason = 'signature' | 'body' | 'too_large' | 'unavailable';
  * straight to the socket. Either way the same code decided it.
  */
 export interface ReceiverAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
 }
 
 /** The receiver's decisions, shared by every HTTP layer that serves RECEIVER_PATH. */
@@ -227,13 +227,16 @@ export interface Receiver {
   readonly trustContentLength: boolean;
   /**
    * Judges a complete raw body: the signature on those bytes first, then the notification or
-   * handshake in it, then the queue. Bad input is an answer (401, 400, 503), never a throw.
+   * handshake in it, then the queue. Bad input is an answer (401, 400, 503), never a throw (a
+   * throw or rejection is a bug, answered 500 by the caller). The answer comes at once when the
+   * signature check and the queue answer at once (node:crypto, the engine's in-memory queue once
+   * the account is noted), and as a promise when either has to wait (WebCrypto, a D1 write).
    */
   receive(
     body: Uint8Array,
     signature: string | null | undefined,
     contentType: string | null,
-  ): Promise<ReceiverAnswer>;
+  ): ReceiverAnswer | Promise<ReceiverAnswer>;
   /** The answer to a body refused before it was complete (413 too large, 400 unreadable). */
   refuse(error: EngineHttpError): ReceiverAnswer;
 }
@@ -254,10 +257,81 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     options.metrics?.webhooksRejected.inc({ reason });
     return errorAnswer(error);
   };
-  const handshake: ReceiverAnswer = {
+  // Shared by every answer that carries them, so frozen: no HTTP layer may write into them.
+  const handshake: ReceiverAnswer = Object.freeze({
     status: 200,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    headers: Object.freeze({ 'Content-Type': 'text/plain; charset=utf-8' }),
     body: options.appId,
+  });
+  const acceptedHeaders = Object.freeze({ 'Content-Type': JSON_TYPE });
+
+  const unsigned = (signature: string | null | undefined): ReceiverAnswer => {
+    // The signature itself is never logged: a valid one could be replayed.
+    const problem = signature ? 'does not match the body' : 'is missing';
+    log(`webhook: refused a notification whose ${SIGNATURE_HEADER} ${problem}`);
+    return reject(
+      'signature',
+      new EngineHttpError(
+        401,
+        'unauthorized',
+        `${SIGNATURE_HEADER} ${problem}: it must be the Base64 HMAC-SHA256 of the exact body, keyed with the API key`,
+      ),
+    );
+  };
+
+  const accepted = (notification: Notification): ReceiverAnswer => {
+    options.metrics?.webhooksAccepted.inc();
+    return {
+      status: 200,
+      headers: acceptedHeaders,
+      body: `{"accepted":true,"account":${notification.account}}`,
+    };
+  };
+
+  const unavailable = (notification: Notification, error: unknown): ReceiverAnswer => {
+    const reason = error instanceof Error ? error.message : String(error);
+    log(
+      `webhook: could not enqueue the notification of account ${notification.account} (${reason}); answered 503 so the sender retries`,
+    );
+    return reject(
+      'unavailable',
+      new EngineHttpError(
+        503,
+        'unavailable',
+        'the notification could not be queued; retry later',
+        {},
+        { cause: error },
+      ),
+    );
+  };
+
+  /** What follows a good signature: the notification or handshake in the body, then the queue. */
+  const signed = (
+    body: Uint8Array,
+    contentType: string | null,
+  ): ReceiverAnswer | Promise<ReceiverAnswer> => {
+    let notification: Notification | 'handshake';
+    try {
+      notification = parseNotification(body, contentType);
+    } catch (error) {
+      if (!(error instanceof EngineHttpError)) throw error;
+      log(`webhook: refused a signed notification: ${error.message}`);
+      return reject('body', error);
+    }
+    if (notification === 'handshake') return handshake;
+    let queued: void | Promise<void>;
+    try {
+      queued = options.enqueue(notification);
+    } catch (error) {
+      return unavailable(notification, error);
+    }
+    // Waited for only when the queue had to wait: no promise per notification otherwise.
+    return queued
+      ? queued.then(
+          () => accepted(notification),
+          (error: unknown) => unavailable(notification, error),
+        )
+      : accepted(notification);
   };
 
   return {
@@ -269,59 +343,14 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       return reject(error.status === 413 ? 'too_large' : 'body', error);
     },
 
-    async receive(body, signature, contentType) {
+    receive(body, signature, contentType) {
       // Nothing about the body is looked at before this: unsigned input gets a 401 whatever it
-      // holds. The signature itself is never logged: a valid one could be replayed.
-      // Awaited only when the check is asynchronous: a hop less per notification on Node.
+      // holds.
       const verdict = verify(body, signature, options.keys());
-      if (!(typeof verdict === 'boolean' ? verdict : await verdict)) {
-        const problem = signature ? 'does not match the body' : 'is missing';
-        log(`webhook: refused a notification whose ${SIGNATURE_HEADER} ${problem}`);
-        return reject(
-          'signature',
-          new EngineHttpError(
-            401,
-            'unauthorized',
-            `${SIGNATURE_HEADER} ${problem}: it must be the Base64 HMAC-SHA256 of the exact body, keyed with the API key`,
-          ),
-        );
+      if (typeof verdict === 'boolean') {
+        return verdict ? signed(body, contentType) : unsigned(signature);
       }
-
-      let notification: Notification | 'handshake';
-      try {
-        notification = parseNotification(body, contentType);
-      } catch (error) {
-        if (!(error instanceof EngineHttpError)) throw error;
-        log(`webhook: refused a signed notification: ${error.message}`);
-        return reject('body', error);
-      }
-      if (notification === 'handshake') return handshake;
-
-      try {
-        const queued = options.enqueue(notification);
-        if (queued) await queued;
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        log(
-          `webhook: could not enqueue the notification of account ${notification.account} (${reason}); answered 503 so the sender retries`,
-        );
-        return reject(
-          'unavailable',
-          new EngineHttpError(
-            503,
-            'unavailable',
-            'the notification could not be queued; retry later',
-            {},
-            { cause: error },
-          ),
-        );
-      }
-      options.metrics?.webhooksAccepted.inc();
-      return {
-        status: 200,
-        headers: { 'Content-Type': JSON_TYPE },
-        body: `{"accepted":true,"account":${notification.account}}`,
-      };
+      return verdict.then((valid) => (valid ? signed(body, contentType) : unsigned(signature)));
     },
   };
 }
