@@ -327,7 +327,7 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     }
     // Waited for only when the queue had to wait: no promise per notification otherwise.
     return queued
-      ? queued.then(
+      ? Promise.resolve(queued).then(
           () => accepted(notification),
           (error: unknown) => unavailable(notification, error),
         )
@@ -350,7 +350,10 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       if (typeof verdict === 'boolean') {
         return verdict ? signed(body, contentType) : unsigned(signature);
       }
-      return verdict.then((valid) => (valid ? signed(body, contentType) : unsigned(signature)));
+      // Promise.resolve: a later answer is always a real promise, which is what callers test for.
+      return Promise.resolve(verdict).then((valid) =>
+        valid ? signed(body, contentType) : unsigned(signature),
+      );
     },
   };
 }
