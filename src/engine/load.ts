@@ -266,8 +266,30 @@ function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | nul
       for (const issue of result.error.issues) reportIssue(issue, ['once_per'], oncePer, report);
     }
   }
+  protoHeaders(data.then, report);
   if (problems.length > before || !parsed.success) return null;
   return normalizeRule(parsed.data, file.path);
+}
+
+/**
+ * An http action's header named `__proto__`: the schema never sees it (parsing the record would
+ * drop it silently, as a JavaScript object cannot hold that key), so it is looked for here.
+ */
+function protoHeaders(actions: unknown, report: Report): void {
+  const isRecord = (value: unknown): value is Record<string, unknown> =>
+    value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (!Array.isArray(actions)) return;
+  actions.forEach((action: unknown, index) => {
+    const http = isRecord(action) ? action.http : undefined;
+    const headers = isRecord(http) ? http.headers : undefined;
+    if (isRecord(headers) && Object.hasOwn(headers, '__proto__')) {
+      report(
+        ['then', index, 'http', 'headers', '__proto__'],
+        'RULE_INVALID_VALUE',
+        '"__proto__" cannot be sent as a header name',
+      );
+    }
+  });
 }
 
 /** Stands in for an action with shape problems, so that later actions keep their index. */
@@ -383,6 +405,10 @@ function reportIssue(
         code,
         `expected one of ${issue.values.join(', ')}, got ${describeValue(input)}${didYouMean(word, issue.values.map(String))}`,
       );
+      return;
+    }
+    case 'invalid_key': {
+      report(path, 'RULE_INVALID_VALUE', issue.issues.map((inner) => inner.message).join('; '));
       return;
     }
     case 'too_small':

@@ -92,11 +92,20 @@ export const objectActionSchema = z.strictObject({
   }),
 });
 
+/**
+ * An HTTP field name (an RFC 9110 token), which fetch would refuse at run time otherwise. A
+ * `__proto__` name never reaches this schema (a record cannot hold it): the loader refuses it.
+ */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, {
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} is not a header name (letters, digits and !#$%&'*+-.^_\`|~ only)`,
+});
+
 export const httpActionSchema = z.strictObject({
   http: z.strictObject({
     url: expr.meta({ description: 'http(s) URL; its host must be on the allow-list' }),
     method: z.enum(HTTP_METHODS).optional().meta({ description: 'default POST' }),
-    headers: z.record(z.string(), expr).optional(),
+    headers: z.record(headerName, expr).optional(),
     body: z.unknown().optional().meta({
       description:
         'JSON template: objects and arrays are walked, and an object whose only key is an operator is evaluated',

@@ -89,6 +89,22 @@ const CASES: BrokenCase[] = [
     message: /^unknown key "level"; did you mean "levels"\? \(expected levels, assignee, fields\)$/,
   },
   {
+    mistake: 'an http header name no request can carry',
+    files: ['http-bad-header-name.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/then/0/http/headers/X Team',
+    line: 8,
+    message: /^"X Team" is not a header name \(letters, digits and !#\$%&'\*\+-\.\^_`\|~ only\)$/,
+  },
+  {
+    mistake: 'an http header named __proto__ (which a record would drop silently)',
+    files: ['http-proto-header.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/then/0/http/headers/__proto__',
+    line: 9,
+    message: /^"__proto__" cannot be sent as a header name$/,
+  },
+  {
     mistake: 'an unknown action',
     files: ['unknown-action.yaml'],
     code: 'RULE_UNKNOWN_ACTION',
@@ -746,9 +762,9 @@ describe('problem messages', () => {
   it('escapes / and ~ in pointers', () => {
     const problem = onlyProblem(
       'rules/slash.yaml',
-      'on: {type: incident}\nthen: [{http: {url: "https://example.com", headers: {"a/b~c": {bogus_op: 1}}}}]\n',
+      'on: {type: incident}\nthen: [{object: {raw_type: thing, fields: {"a/b~c": {bogus_op: 1}}}}]\n',
     );
-    expect(problem.pointer).toBe('/then/0/http/headers/a~1b~0c/bogus_op');
+    expect(problem.pointer).toBe('/then/0/object/fields/a~1b~0c/bogus_op');
   });
 
   it('lists every problem in a RuleLoadError', () => {

@@ -94,7 +94,7 @@ describe('rule files', () => {
     expect(result.problems.map((p) => p.code)).toContain('RULE_UNKNOWN_KEY');
   });
 
-  it('sends a __proto__ key of an http body as data, and leaves the body a plain object', () => {
+  it('refuses an http header named __proto__ instead of dropping it', () => {
     const result = loadRules([
       {
         path: 'rules/incident/hook.yaml',
@@ -103,6 +103,28 @@ then:
   - http:
       url: https://hooks.example.com/x
       headers: {__proto__: "x", X-Token: {var: object.id}}
+`,
+      },
+    ]);
+    expect(result.ruleSet).toBeNull();
+    expect(result.problems).toEqual([
+      expect.objectContaining({
+        pointer: '/then/0/http/headers/__proto__',
+        code: 'RULE_INVALID_VALUE',
+        message: '"__proto__" cannot be sent as a header name',
+      }),
+    ]);
+  });
+
+  it('sends a __proto__ key of an http body as data, and leaves the body a plain object', () => {
+    const result = loadRules([
+      {
+        path: 'rules/incident/hook.yaml',
+        text: `on: {type: incident}
+then:
+  - http:
+      url: https://hooks.example.com/x
+      headers: {X-Token: {var: object.id}}
       body:
         __proto__: {admin: true}
         id: {var: object.id}
