@@ -23,7 +23,7 @@ import { createSqliteStore, openSqliteDatabase } from '../storage/sqlite.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
 import { createEngineApp } from '../webhook/app.js';
-import { drainAccount, type PipelineDeps } from '../webhook/drain.js';
+import { DEFAULT_ENGINE_USER, drainAccount, type PipelineDeps } from '../webhook/drain.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
 import { createReceiver, type Notification, RECEIVER_PATH } from '../webhook/receiver.js';
@@ -31,6 +31,8 @@ import {
   dueRules,
   runScheduleRequest,
   runSchedules,
+  SCHEDULE_ATTEMPTS,
+  SCHEDULE_RETRY_MS,
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
@@ -39,7 +41,6 @@ import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 export const DEFAULT_ENGINE_PORT = 8787;
-export const DEFAULT_ENGINE_USER = 'itsm-rules';
 
 export interface StartEngineOptions {
   port: number;
@@ -256,8 +257,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   };
 
   let stopping = false;
-  const scheduleAttempts = Math.max(1, options.scheduleAttempts ?? 4);
-  const scheduleRetryMs = options.scheduleRetryMs ?? 30_000;
+  const scheduleAttempts = Math.max(1, options.scheduleAttempts ?? SCHEDULE_ATTEMPTS);
+  const scheduleRetryMs = options.scheduleRetryMs ?? SCHEDULE_RETRY_MS;
   /**
    * Runs the rules due at the tick. A tick the API failed part of is run again (it acts only
    * where it has not yet: one run per rule, tick and object) a few times, then left to the

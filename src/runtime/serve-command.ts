@@ -9,6 +9,7 @@ import {
   FaultSpecError,
   parseFaultSpec,
 } from '../server/faults.js';
+import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
 import { RECEIVER_PATH } from '../webhook/receiver.js';
 import {
   type Command,
@@ -19,7 +20,7 @@ import {
   positiveInt,
   UsageError,
 } from './command.js';
-import { DEFAULT_ENGINE_PORT, DEFAULT_ENGINE_USER, RuleSetError, startEngine } from './engine.js';
+import { DEFAULT_ENGINE_PORT, RuleSetError, startEngine } from './engine.js';
 import { httpAllowFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
 

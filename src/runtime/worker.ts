@@ -15,7 +15,12 @@ import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
-import { drainAccount, isTransient, type PipelineDeps } from '../webhook/drain.js';
+import {
+  DEFAULT_ENGINE_USER,
+  drainAccount,
+  isTransient,
+  type PipelineDeps,
+} from '../webhook/drain.js';
 import { EngineHttpError, errorResponse } from '../webhook/errors.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createReceiver } from '../webhook/receiver.js';
@@ -23,16 +28,16 @@ import {
   dueRules,
   runScheduleRequest,
   runSchedules,
+  SCHEDULE_ATTEMPTS,
+  SCHEDULE_RETRY_MS,
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
 
-export const DEFAULT_WORKER_USER = 'itsm-rules';
 /** Event pages one queue message drains before it hands the rest to a new message. */
 export const DEFAULT_PAGES_PER_MESSAGE = 10;
-/** Runs of a scheduled tick the API failed part of, the cron run included (as on Node). */
-export const SCHEDULE_ATTEMPTS = 4;
-export const SCHEDULE_RETRY_SECONDS = 30;
+/** SCHEDULE_RETRY_MS as a Queue delay. */
+const SCHEDULE_RETRY_SECONDS = SCHEDULE_RETRY_MS / 1000;
 /**
  * One drain per account at a time, across consumers: a lease taken as a once-only claim of the
  * engine store (rule id and key no rule can have), lapsing after DRAIN_LEASE_MS should its holder
@@ -280,7 +285,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
     apiUrl,
     keys: [apiKey, ...commaList(text(env, 'ITSM_PREVIOUS_KEYS'))],
     appId,
-    engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_WORKER_USER,
+    engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_ENGINE_USER,
     httpAllow: commaList(text(env, 'ITSM_HTTP_ALLOW')),
     from,
     pageSize: wholeNumber(env, 'ITSM_RULES_PAGE_SIZE', 100, 1, 1000),

@@ -30,6 +30,8 @@ import type { NewRunRecord, PipelineStore, RunRecord } from '../storage/pipeline
 import type { EngineMetrics } from './metrics.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
+/** The user the engine acts as unless told otherwise (`--as-user`, `ITSM_RULES_AS_USER`). */
+export const DEFAULT_ENGINE_USER = 'itsm-rules';
 
 export interface PipelineDeps {
   /** The ITSM API client; it sends X-Kloudless-As-User: `engineUser` on every request. */

@@ -22,6 +22,14 @@ import {
 } from './drain.js';
 import { EngineHttpError } from './errors.js';
 
+/**
+ * A tick the API failed part of is run again (it acts only where it has not yet), this many runs
+ * in all, the first included, this long apart; then it is left to the next tick. Both runtimes
+ * follow it: Node waits in process, Workers re-queue the tick.
+ */
+export const SCHEDULE_ATTEMPTS = 4;
+export const SCHEDULE_RETRY_MS = 30_000;
+
 /** The minute `date` falls in. */
 export function tickOf(date: Date): Date {
   const tick = new Date(date.getTime());
