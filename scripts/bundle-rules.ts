@@ -11,9 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadRules } from '../src/engine/load.js';
-import { printLoadProblems } from '../src/runtime/rule-commands.js';
-import { RuleDirectoryError, readRuleSources } from '../src/runtime/rule-files.js';
+import { loadFolder } from '../src/runtime/rule-commands.js';
+import { RuleDirectoryError } from '../src/runtime/rule-files.js';
 
 const WORKER_MODULE = resolve(dirname(fileURLToPath(import.meta.url)), '../src/runtime/worker.ts');
 
@@ -25,7 +24,7 @@ function usage(message: string): never {
 }
 
 /** The entry module: the rule files as data, and the Worker made from them. */
-export function renderEntry(
+function renderEntry(
   sources: readonly { path: string; text: string }[],
   workerImport: string,
 ): string {
@@ -51,9 +50,9 @@ function main(): number {
   const dir = values.rules ?? process.env.ITSM_RULES_DIR ?? './rules';
   const out = values.out ?? 'build/worker.ts';
 
-  let sources: ReturnType<typeof readRuleSources>;
+  let loaded: ReturnType<typeof loadFolder>;
   try {
-    sources = readRuleSources(dir);
+    loaded = loadFolder(dir);
   } catch (error) {
     if (error instanceof RuleDirectoryError) {
       console.error(error.message);
@@ -61,13 +60,7 @@ function main(): number {
     }
     throw error;
   }
-  const result = loadRules(sources);
-  if (result.files === 0) {
-    console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
-    return 1;
-  }
-  if (!result.ruleSet) {
-    printLoadProblems(result);
+  if (!loaded) {
     console.error(
       `bundle-rules: the Worker was not built; fix the rules (itsm-rules check --rules ${dir})`,
     );
@@ -77,8 +70,8 @@ function main(): number {
   let workerImport = relative(dirname(resolve(out)), WORKER_MODULE).replaceAll('\\', '/');
   if (!workerImport.startsWith('.')) workerImport = `./${workerImport}`;
   mkdirSync(dirname(resolve(out)), { recursive: true });
-  writeFileSync(out, renderEntry(sources, workerImport.replace(/\.ts$/, '.js')));
-  const rules = result.ruleSet.rules;
+  writeFileSync(out, renderEntry(loaded.sources, workerImport.replace(/\.ts$/, '.js')));
+  const rules = loaded.ruleSet.rules;
   const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
   console.log(
     `bundle-rules: ${rules.length} rule${rules.length === 1 ? '' : 's'} from ${dir} (${scheduled} scheduled) bundled into ${out}`,

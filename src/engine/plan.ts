@@ -405,7 +405,7 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
  * A URL as run records and logs show it: without the user and password of `https://u:p@host/`
  * and without the query, the two places where a hook's secret token usually travels.
  */
-export function describeUrl(url: string): string {
+function describeUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -23,11 +23,17 @@ import { createSqliteStore, openSqliteDatabase } from '../storage/sqlite.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
 import { createEngineApp } from '../webhook/app.js';
-import { DEFAULT_ENGINE_USER, drainAccount, type PipelineDeps } from '../webhook/drain.js';
+import {
+  DEFAULT_ENGINE_USER,
+  drainAccount,
+  type PipelineDeps,
+  purgeExpired,
+} from '../webhook/drain.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
 import { createReceiver, type Notification, RECEIVER_PATH } from '../webhook/receiver.js';
 import {
+  describeSummary,
   dueRules,
   runScheduleRequest,
   runSchedules,
@@ -123,7 +129,8 @@ export class RuleSetError extends Error {
 
 /**
  * Whether a request is the embedded API's (`/v1`, `/v1/...`, or the fault counters). Read from
- * the URL string without building a URL object, since every request, webhooks included, asks.
+ * the URL string without building a URL object: every request that is not a webhook notification
+ * (those take Node's fast path first) asks, the engine's own API calls included.
  */
 export function isEmbeddedApiPath(url: string): boolean {
   const start = url.indexOf('/', url.indexOf('://') + 3);
@@ -270,9 +277,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     for (let attempt = 1; ; attempt++) {
       const summary = await runSchedules(pipeline(), { tick: at, rules: due });
       const unfinished = summary.errors.length;
-      log(
-        `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished` : ''}`,
-      );
+      log(`schedule: ${describeSummary(summary)}${unfinished ? `; ${unfinished} unfinished` : ''}`);
       if (unfinished === 0 || attempt >= scheduleAttempts || stopping) return summary;
       log(
         `schedule: running ${summary.tick} again in ${scheduleRetryMs / 1000} s (attempt ${attempt + 1} of ${scheduleAttempts})`,
@@ -437,19 +442,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     });
     timers.push({ stop: () => cron.stop() });
   }
-  const purge = async () => {
-    const longestWindow = Math.max(
-      0,
-      ...ruleSet.rules.map((rule) => rule.correlate?.withinMs ?? 0),
-    );
-    const before = Date.now() - Math.max(retentionMs, longestWindow);
-    const runs = await pipelineStore.purgeRuns(before);
-    const plans = await engineStore.purge(before);
-    if (runs > 0 || plans > 0)
-      log(
-        `retention: removed ${runs} run records and ${plans} plans older than ${new Date(before).toISOString()}`,
-      );
-  };
+  const purge = () =>
+    purgeExpired({ engineStore, pipelineStore }, ruleSet, retentionMs, Date.now(), log);
   const purgeTimer = setInterval(
     () => void purge().catch((error) => log(`retention: ${String(error)}`)),
     60 * 60 * 1000,

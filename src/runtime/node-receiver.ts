@@ -27,7 +27,7 @@ export function isReceiverRequest(method: string | undefined, url: string | unde
 }
 
 /** Hands an answer to be written to its response. */
-export type Send = (res: ServerResponse, answer: ReceiverAnswer, close?: boolean) => void;
+type Send = (res: ServerResponse, answer: ReceiverAnswer, close?: boolean) => void;
 
 function write(res: ServerResponse, answer: ReceiverAnswer, close: boolean): void {
   // A flat [name, value, ...] list: Node writes it as given, without copying the answer's headers

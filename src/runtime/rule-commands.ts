@@ -7,7 +7,7 @@ import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
-import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
+import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import type { Plan, PlannedCall } from '../engine/plan.js';
 import { formatProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
@@ -37,9 +37,16 @@ export const httpAllowFlag: FlagSpec = {
     'a host the http action may call: host, host:port or *.domain (repeatable; env: comma-separated)',
 };
 
-/** Loads the folder; prints every problem and returns null when the set is refused. */
-function loadFolder(dir: string): { ruleSet: RuleSet; files: number } | null {
-  const result = loadRules(readRuleSources(dir));
+/**
+ * Loads the folder; prints every problem and returns null when the set is refused, as `check`
+ * does (scripts/bundle-rules.ts loads through this too, so that a Worker build with a broken rule
+ * fails with the same lines). Throws RuleDirectoryError when the folder cannot be read.
+ */
+export function loadFolder(
+  dir: string,
+): { ruleSet: RuleSet; files: number; sources: RuleSource[] } | null {
+  const sources = readRuleSources(dir);
+  const result = loadRules(sources);
   if (result.files === 0) {
     console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
     return null;
@@ -48,21 +55,15 @@ function loadFolder(dir: string): { ruleSet: RuleSet; files: number } | null {
     printLoadProblems(result);
     return null;
   }
-  return { ruleSet: result.ruleSet, files: result.files };
+  return { ruleSet: result.ruleSet, files: result.files, sources };
 }
 
-/**
- * Prints every problem of a refused rule set, then the count, as `check` does (also used by
- * scripts/bundle-rules.ts, so that a Worker build with a broken rule fails with the same lines).
- */
-export function printLoadProblems(
-  result: LoadResult,
-  print: (line: string) => void = (line) => console.error(line),
-): void {
-  for (const problem of result.problems) print(formatProblem(problem));
+/** Prints every problem of a refused rule set, then the count. */
+function printLoadProblems(result: LoadResult): void {
+  for (const problem of result.problems) console.error(formatProblem(problem));
   const count = result.problems.length;
   const files = new Set(result.problems.map((problem) => problem.file)).size;
-  print(
+  console.error(
     `\n${count} problem${count === 1 ? '' : 's'} in ${files} of ${result.files} rule file${result.files === 1 ? '' : 's'}`,
   );
 }

@@ -17,14 +17,17 @@ import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
   DEFAULT_ENGINE_USER,
+  DEFAULT_PAGE_SIZE,
   drainAccount,
   isTransient,
   type PipelineDeps,
+  purgeExpired,
 } from '../webhook/drain.js';
 import { EngineHttpError, errorResponse } from '../webhook/errors.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createReceiver } from '../webhook/receiver.js';
 import {
+  describeSummary,
   dueRules,
   runScheduleRequest,
   runSchedules,
@@ -288,7 +291,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
     engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_ENGINE_USER,
     httpAllow: commaList(text(env, 'ITSM_HTTP_ALLOW')),
     from,
-    pageSize: wholeNumber(env, 'ITSM_RULES_PAGE_SIZE', 100, 1, 1000),
+    pageSize: wholeNumber(env, 'ITSM_RULES_PAGE_SIZE', DEFAULT_PAGE_SIZE, 1, 1000),
     pagesPerMessage: wholeNumber(
       env,
       'ITSM_RULES_PAGES_PER_MESSAGE',
@@ -608,6 +611,8 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     body: ScheduleMessage,
   ): Promise<void> => {
     const rules = ruleSet.index.scheduled.filter((rule) => body.rules.includes(rule.id));
+    const attempt = message.attempts + 1;
+    let unfinished: boolean;
     try {
       const summary = await runTickLeased(runtime, new Date(body.tick), rules);
       if (summary === null) {
@@ -617,22 +622,19 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
         return;
       }
-      const attempt = message.attempts + 1;
+      const errors = summary.errors.length;
       log(
-        `schedule: ${summary.tick} ${summary.rules.join(', ')} (attempt ${attempt} of ${SCHEDULE_ATTEMPTS}): ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${summary.errors.length ? `; ${summary.errors.length} unfinished` : ''}`,
+        `schedule: ${describeSummary(summary, ` (attempt ${attempt} of ${SCHEDULE_ATTEMPTS})`)}${errors ? `; ${errors} unfinished` : ''}`,
       );
-      if (summary.errors.length > 0 && attempt < SCHEDULE_ATTEMPTS) {
-        message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
-      } else {
-        message.ack();
-      }
+      unfinished = errors > 0;
     } catch (error) {
       log(`schedule: ERROR running ${body.tick} again: ${errorText(error)}`);
-      if (message.attempts + 1 < SCHEDULE_ATTEMPTS) {
-        message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
-      } else {
-        message.ack();
-      }
+      unfinished = true;
+    }
+    if (unfinished && attempt < SCHEDULE_ATTEMPTS) {
+      message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
+    } else {
+      message.ack();
     }
   };
 
@@ -648,21 +650,6 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       );
     }
     return pending.length;
-  };
-
-  const purge = async (runtime: WorkerRuntime, now: number): Promise<void> => {
-    const longestWindow = Math.max(
-      0,
-      ...ruleSet.rules.map((rule) => rule.correlate?.withinMs ?? 0),
-    );
-    const before = now - Math.max(runtime.config.retentionMs, longestWindow);
-    const runs = await runtime.pipelineStore.purgeRuns(before);
-    const plans = await runtime.engineStore.purge(before);
-    if (runs > 0 || plans > 0) {
-      log(
-        `retention: removed ${runs} run records and ${plans} plans older than ${new Date(before).toISOString()}`,
-      );
-    }
   };
 
   const configured = (env: WorkerEnv, where: string): WorkerRuntime | null => {
@@ -737,7 +724,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       if (summary) {
         const unfinished = summary.errors.length;
         log(
-          `schedule: ${summary.tick} ${summary.rules.join(', ')}: ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
+          `schedule: ${describeSummary(summary)}${unfinished ? `; ${unfinished} unfinished, running it again in ${SCHEDULE_RETRY_SECONDS} s` : ''}`,
         );
         if (unfinished > 0) {
           await env.QUEUE.send(
@@ -746,7 +733,9 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           );
         }
       }
-      if (tick.getUTCMinutes() === 0) await purge(runtime, tick.getTime());
+      if (tick.getUTCMinutes() === 0) {
+        await purgeExpired(runtime, ruleSet, runtime.config.retentionMs, tick.getTime(), log);
+      }
     },
   };
 }

@@ -207,7 +207,7 @@ function describeRates(rates: ReturnType<typeof validRates>, seed: number): stri
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What a client reading a dropped answer gets: its stream breaks with this error. */
-export class DroppedConnectionError extends Error {
+class DroppedConnectionError extends Error {
   readonly code = 'FAULT_CONNECTION_DROPPED';
   constructor(requestId: string) {
     super(
@@ -440,7 +440,7 @@ export class FaultSpecError extends Error {
 }
 
 /** The parts of a fault spec: name, what its value is, and the rate it sets. */
-export const FAULT_SPEC_PARTS = {
+const FAULT_SPEC_PARTS = {
   '500': { value: 'share', option: 'rate500', help: 'requests answered 500, not processed' },
   '429': { value: 'share', option: 'rate429', help: 'requests answered 429, not processed' },
   'retry-after': { value: 'seconds', option: 'retryAfterSeconds', help: 'Retry-After of the 429s' },

@@ -475,3 +475,26 @@ export function countRun(metrics: EngineMetrics | undefined, run: RunRecord): vo
     if (!call.earlier) metrics.actions.inc({ outcome: call.outcome });
   }
 }
+
+/**
+ * Retention: removes run records and plans older than `retentionMs` before `now`, but never
+ * younger than the longest `correlate.within` of the rule set (a correlation looks back that far).
+ * Node runs it hourly, the Worker on the cron's minute 0.
+ */
+export async function purgeExpired(
+  stores: Pick<PipelineDeps, 'engineStore' | 'pipelineStore'>,
+  ruleSet: RuleSet,
+  retentionMs: number,
+  now: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const longestWindow = Math.max(0, ...ruleSet.rules.map((rule) => rule.correlate?.withinMs ?? 0));
+  const before = now - Math.max(retentionMs, longestWindow);
+  const runs = await stores.pipelineStore.purgeRuns(before);
+  const plans = await stores.engineStore.purge(before);
+  if (runs > 0 || plans > 0) {
+    log(
+      `retention: removed ${runs} run records and ${plans} plans older than ${new Date(before).toISOString()}`,
+    );
+  }
+}

@@ -79,16 +79,11 @@ class Metric {
   }
 
   add(labels: Labels | undefined, by: number): void {
-    // A metric without labels has one series: counted without building its key (the receiver
+    // A metric without labels has one series, found without building its key (the receiver
     // counts every notification).
-    if (labels === undefined && this.labelNames.length === 0) {
-      const only = this.series.get(NO_LABELS);
-      if (only) only.value += by;
-      else this.series.set(NO_LABELS, { values: [], value: by });
-      return;
-    }
-    const values = this.valuesOf(labels);
-    const key = JSON.stringify(values);
+    const unlabelled = labels === undefined && this.labelNames.length === 0;
+    const values = unlabelled ? [] : this.valuesOf(labels);
+    const key = unlabelled ? NO_LABELS : JSON.stringify(values);
     const entry = this.series.get(key);
     if (entry) entry.value += by;
     else this.series.set(key, { values, value: by });

@@ -33,16 +33,19 @@ function setup(overrides: Partial<ReceiverOptions> = {}) {
   const logs: string[] = [];
   const metrics = createEngineMetrics();
   const app = new Hono();
-  registerReceiver(app, {
-    keys: () => [KEY, OLD_KEY],
-    appId: APP_ID,
-    enqueue: (notification) => {
-      enqueued.push(notification);
-    },
-    metrics,
-    log: (line) => logs.push(line),
-    ...overrides,
-  });
+  registerReceiver(
+    app,
+    createReceiver({
+      keys: () => [KEY, OLD_KEY],
+      appId: APP_ID,
+      enqueue: (notification) => {
+        enqueued.push(notification);
+      },
+      metrics,
+      log: (line) => logs.push(line),
+      ...overrides,
+    }),
+  );
   return { app, enqueued, logs, metrics };
 }
 
@@ -210,11 +213,14 @@ describe('accepting notifications', () => {
   it('also answers on the path with a trailing slash when the app is not strict', async () => {
     const enqueued: Notification[] = [];
     const app = new Hono({ strict: false });
-    registerReceiver(app, {
-      keys: () => [KEY],
-      appId: APP_ID,
-      enqueue: (n) => void enqueued.push(n),
-    });
+    registerReceiver(
+      app,
+      createReceiver({
+        keys: () => [KEY],
+        appId: APP_ID,
+        enqueue: (n) => void enqueued.push(n),
+      }),
+    );
     const body = '{"account":8}';
 
     const response = await app.request(`${URL_}/`, {
@@ -707,15 +713,18 @@ describe('over real HTTP with the embedded ITSM API', () => {
     const enqueued: Notification[] = [];
     const logs: string[] = [];
     const app = new Hono();
-    registerReceiver(app, {
-      keys: () => [TEST_API_KEY],
-      appId: TEST_APP_ID,
-      enqueue: (notification) => {
-        enqueued.push(notification);
-      },
-      log: (line) => logs.push(line),
-      ...options,
-    });
+    registerReceiver(
+      app,
+      createReceiver({
+        keys: () => [TEST_API_KEY],
+        appId: TEST_APP_ID,
+        enqueue: (notification) => {
+          enqueued.push(notification);
+        },
+        log: (line) => logs.push(line),
+        ...options,
+      }),
+    );
     const server = createAdaptorServer({ fetch: app.fetch });
     const address = await listen(server, 0, '127.0.0.1');
     cleanups.push(() => closeServer(server));

@@ -23,7 +23,7 @@ export interface Notification {
  * The contract of verifySignature (constant time, any of the keys); it may answer at once, as
  * node:crypto can, or later, as WebCrypto does.
  */
-export type SignatureCheck = (
+type SignatureCheck = (
   body: Uint8Array,
   signature: string | null | undefined,
   keys: readonly string[],
@@ -362,16 +362,13 @@ const toResponse = (answer: ReceiverAnswer): Response =>
   new Response(answer.body, { status: answer.status, headers: answer.headers });
 
 /**
- * Adds the receiver route (and a 405 for every other method on its path) to `app`. Given options,
- * it makes its own Receiver; given a Receiver, it shares that one (with Node's fast path).
+ * Adds the receiver route (and a 405 for every other method on its path) to `app`, served by
+ * `receiver` (on Node, shared with the fast path).
  */
 export function registerReceiver<E extends Env, S extends Schema, B extends string>(
   app: Hono<E, S, B>,
-  receiverOrOptions: Receiver | ReceiverOptions,
-): Receiver {
-  const receiver =
-    'receive' in receiverOrOptions ? receiverOrOptions : createReceiver(receiverOrOptions);
-
+  receiver: Receiver,
+): void {
   // Answers are built rather than thrown, so the route behaves the same under any onError.
   app.post(RECEIVER_PATH, async (c) => {
     let body: Uint8Array;
@@ -400,5 +397,4 @@ export function registerReceiver<E extends Env, S extends Schema, B extends stri
       ),
     ),
   );
-  return receiver;
 }

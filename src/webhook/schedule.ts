@@ -30,6 +30,11 @@ import { EngineHttpError } from './errors.js';
 export const SCHEDULE_ATTEMPTS = 4;
 export const SCHEDULE_RETRY_MS = 30_000;
 
+/** A run of a tick for the log: `<tick> <rules><note>: N objects in M accounts (K acted on)`. */
+export function describeSummary(summary: ScheduleSummary, note = ''): string {
+  return `${summary.tick} ${summary.rules.join(', ')}${note}: ${summary.objects} objects in ${summary.accounts.length} accounts (${summary.outcomes.done} acted on)`;
+}
+
 /** The minute `date` falls in. */
 export function tickOf(date: Date): Date {
   const tick = new Date(date.getTime());
