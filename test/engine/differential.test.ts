@@ -26,6 +26,7 @@ import {
   STANDARD_OPERATORS,
 } from '../../src/engine/expression.js';
 import { seededRandom } from '../../src/server/faults.js';
+import { sameResult } from '../helpers/same-result.js';
 
 // expression.ts mutates the json-logic-js instance it imports; a second instance comes from
 // emptying the CommonJS cache entry and requiring the module again.
@@ -78,24 +79,6 @@ function thrownBy(error: unknown): Outcome {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/**
- * Deep equality where every leaf is compared with Object.is (NaN equals NaN, 0 is not -0), and
- * keys must come in the same order (a value that ends up in a plan is shown as JSON).
- */
-function sameResult(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keysA = Object.keys(a);
-  const keysB = Object.keys(b);
-  if (keysA.length !== keysB.length) return false;
-  return keysA.every(
-    (key, i) =>
-      keysB[i] === key &&
-      sameResult((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
-  );
 }
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {

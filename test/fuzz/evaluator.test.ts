@@ -18,8 +18,8 @@ import {
   STANDARD_OPERATORS,
 } from '../../src/engine/expression.js';
 import { loadRules } from '../../src/engine/load.js';
-import { loadMigrations } from '../../src/runtime/node.js';
-import { createSqliteEngineStore } from '../../src/storage/sqlite-engine.js';
+import { makeEngineStore } from '../helpers/rules.js';
+import { sameResult } from '../helpers/same-result.js';
 import {
   DANGEROUS_KEYS,
   fuzzCases,
@@ -85,8 +85,8 @@ function makeContext(random: Random): EvaluationContext {
       type: random.pick(['add', 'update', 'delete'] as const),
       account: random.int(1, 3),
       at: '2026-01-01T00:00:00Z',
-      userId: null,
-    } as never,
+      user_id: null,
+    },
     object,
     previous: random.chance(0.5) ? { ...object, priority: 'low' } : null,
     now: new Date(Date.UTC(2026, 0, 2)),
@@ -148,22 +148,6 @@ function deep(random: Random, depth: number): unknown {
   for (let i = 0; i < depth; i++)
     node = { [random.pick(['!', '!!', 'if', 'and', 'or', 'cat', '+'])]: [node] };
   return node;
-}
-
-function sameResult(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keysA = Object.keys(a);
-  const keysB = Object.keys(b);
-  return (
-    keysA.length === keysB.length &&
-    keysA.every(
-      (key, i) =>
-        keysB[i] === key &&
-        sameResult((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
-    )
-  );
 }
 
 function show(value: unknown): string {
@@ -252,7 +236,7 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
     'records a rule that fails at runtime as failed, and refuses a too-deep one at load',
     async () => {
       const random = new Random(SEED ^ 0x9e3779b9);
-      const store = createSqliteEngineStore({ path: ':memory:', migrations: loadMigrations() });
+      const store = makeEngineStore();
       const prototypesChanged = watchPrototypes();
       const verdicts = { matched: 0, skipped: 0, failed: 0, refused: 0 };
       try {
@@ -283,8 +267,8 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
                 type: 'update',
                 account: 1,
                 at: '2026-01-01T00:00:00Z',
-                userId: null,
-              } as never,
+                user_id: null,
+              },
               objectType: 'incident',
               object: context.object,
               previous: context.previous,

@@ -5,9 +5,9 @@
 import { seededRandom } from '../../src/server/faults.js';
 
 /** Cases per target when FUZZ_CASES is not set: the form `npm test` runs. */
-export const DEFAULT_FUZZ_CASES = 2_000;
+const DEFAULT_FUZZ_CASES = 2_000;
 
-/** The seed of this run: FUZZ_SEED, or a fresh one (printed by `describeRun`). */
+/** The seed of this run: FUZZ_SEED, or a fresh one (printed by `replayHint`). */
 export function fuzzSeed(): number {
   const text = process.env.FUZZ_SEED;
   if (text !== undefined && text.trim() !== '') {

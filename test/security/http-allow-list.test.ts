@@ -87,7 +87,7 @@ describe('the http executor', () => {
     return {
       key: `e:1:${url}`,
       account: 1,
-      event: { id: 'e1', type: 'update', account: 1, at: '2026-01-01T00:00:00Z', userId: null },
+      event: { id: 'e1', type: 'update', account: 1, at: '2026-01-01T00:00:00Z', user_id: null },
       object: null,
       selfHops: 0,
       rules: ['hook'],

@@ -3,7 +3,7 @@
 // bodies and headers), API bodies (object create and update, `raw.object`, generic objects) and
 // webhook bodies: Object.prototype is untouched after each, and what is stored or sent carries
 // such a key, if at all, as plain data, never as an inherited effect.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createContext } from '../../src/engine/context.js';
 import { compileExpression } from '../../src/engine/expression.js';
 import { loadRules } from '../../src/engine/load.js';
@@ -11,22 +11,25 @@ import { planRule } from '../../src/engine/plan.js';
 import { watchPrototypes } from '../fuzz/random.js';
 import { startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
 
+// Every test runs watched: what it changes on a built-in prototype fails it.
 let prototypesChanged: () => string[];
+beforeEach(() => {
+  prototypesChanged = watchPrototypes();
+});
 afterEach(() => {
   expect(prototypesChanged()).toEqual([]);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 });
 
 function contextWith(object: Record<string, unknown>) {
-  prototypesChanged = watchPrototypes();
   return createContext({
     event: {
       id: 'e1',
       type: 'update',
       account: 1,
       at: '2026-01-01T00:00:00Z',
-      userId: null,
-    } as never,
+      user_id: null,
+    },
     object,
     previous: null,
     now: new Date('2026-01-02T00:00:00Z'),
@@ -88,7 +91,6 @@ describe('rule files', () => {
       'on: {type: incident, __proto__: {self: true}}\nthen: [{log: {message: x}}]\n',
     ],
   ])('refuses %s as an unknown key', (_name, path, text) => {
-    prototypesChanged = watchPrototypes();
     const result = loadRules([{ path, text }]);
     expect(result.ruleSet).toBeNull();
     expect(result.problems.map((p) => p.code)).toContain('RULE_UNKNOWN_KEY');
@@ -171,7 +173,6 @@ describe('API bodies and webhook bodies', () => {
     '"__proto__": {"priority": "critical", "polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}';
 
   it('an incident created with __proto__ and constructor keys is refused or stored without them', async () => {
-    prototypesChanged = watchPrototypes();
     const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
       body: `{"description": "x", ${hostile}}`,
     });
@@ -188,7 +189,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('an update with __proto__ and constructor keys is refused or changes nothing through them', async () => {
-    prototypesChanged = watchPrototypes();
     const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
       body: { description: 'y', priority: 'low' },
     });
@@ -204,7 +204,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('raw.object with a __proto__ key is refused rather than silently dropped', async () => {
-    prototypesChanged = watchPrototypes();
     const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
       body: `{"description": "x", "raw": {"object": {"u_note": "n", ${hostile}}}}`,
       headers: { 'X-Kloudless-Raw-Data': 'true' },
@@ -215,7 +214,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('raw.object with a constructor key stores it as plain data', async () => {
-    prototypesChanged = watchPrototypes();
     const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
       body: '{"description": "x", "raw": {"object": {"u_note": "n", "constructor": {"prototype": {"polluted": "yes"}}}}}',
       headers: { 'X-Kloudless-Raw-Data': 'true' },
@@ -228,7 +226,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('a generic object with a __proto__ key is refused', async () => {
-    prototypesChanged = watchPrototypes();
     const created = await engine.call('POST', '/v1/accounts/1/itsm/objects?raw_type=u_thing', {
       body: `{"name": "x", ${hostile}}`,
     });
@@ -236,7 +233,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('a webhook body whose account sits behind __proto__ is a handshake, not a notification', async () => {
-    prototypesChanged = watchPrototypes();
     const answer = await engine.notify('{"__proto__": {"account": 1}}');
     // The handshake answer (the application id), not {"accepted": true}: nothing was enqueued.
     expect(answer.status).toBe(200);
@@ -244,7 +240,6 @@ describe('API bodies and webhook bodies', () => {
   });
 
   it('an admin body with __proto__ keys is refused as unknown fields', async () => {
-    prototypesChanged = watchPrototypes();
     const answer = await engine.call('POST', '/admin/schedules/run', {
       body: '{"__proto__": {"rules": ["x"]}}',
       auth: `APIKey ${TEST_API_KEY}`,
