@@ -392,7 +392,8 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       ...(options.random && { random: options.random }),
     });
 
-  const runtimeOf = (env: WorkerEnv): WorkerRuntime => {
+  /** The runtime of `env`, made once; or what is wrong with its configuration, logged. */
+  const configured = (env: WorkerEnv, where: string): WorkerRuntime | WorkerConfigError => {
     let runtime = runtimes.get(env);
     if (!runtime) {
       try {
@@ -403,7 +404,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       }
       runtimes.set(env, runtime);
     }
-    if (runtime instanceof WorkerConfigError) throw runtime;
+    if (runtime instanceof WorkerConfigError) log(`${where}: ${runtime.message}`);
     return runtime;
   };
 
@@ -652,32 +653,20 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     return pending.length;
   };
 
-  const configured = (env: WorkerEnv, where: string): WorkerRuntime | null => {
-    try {
-      return runtimeOf(env);
-    } catch (error) {
-      if (!(error instanceof WorkerConfigError)) throw error;
-      log(`${where}: ${error.message}`);
-      return null;
-    }
-  };
-
   return {
     rules: () => ruleSet,
 
     async fetch(request, env, ctx) {
       const runtime = configured(env, 'worker');
-      if (!runtime) {
-        return errorResponse(
-          new EngineHttpError(500, 'internal_error', (runtimes.get(env) as Error).message),
-        );
+      if (runtime instanceof WorkerConfigError) {
+        return errorResponse(new EngineHttpError(500, 'internal_error', runtime.message));
       }
       return runtime.app.fetch(request, env, ctx);
     },
 
     async queue(batch, env) {
       const runtime = configured(env, 'queue');
-      if (!runtime) {
+      if (runtime instanceof WorkerConfigError) {
         // Kept in the queue (and, after its retries, in the dead-letter queue) until the
         // configuration is fixed; the cron sweep serves the accounts afterwards anyway.
         batch.retryAll({ delaySeconds: retryDelay(Number.POSITIVE_INFINITY) });
@@ -709,7 +698,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
 
     async scheduled(controller, env) {
       const runtime = configured(env, 'scheduled');
-      if (!runtime) throw runtimes.get(env) as Error;
+      if (runtime instanceof WorkerConfigError) throw runtime;
       const tick = tickOf(new Date(controller.scheduledTime));
       // First the safety net, so that a slow tick does not hold up drains that were missed.
       const swept = await sweep(runtime, env);
