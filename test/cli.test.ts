@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, spawnCli } from './helpers/serve.js';
+import { type CliProcess, spawnCli, spawnItsmServer } from './helpers/serve.js';
 
 const TIMEOUT = 30_000;
 /** A clean shutdown must finish well within this. */
@@ -49,15 +49,11 @@ function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
   return cli;
 }
 
-const LISTENING = /itsm-api listening on (http:\/\/127\.0\.0\.1:(\d+))\/v1/;
-
 /** Starts `itsm-server` and waits for its listening line; returns the base URL (no /v1). */
 async function startServer(args: string[], env: Record<string, string> = {}) {
-  const cli = runCli(['itsm-server', ...args], env);
-  const match = await cli.waitForStdout(LISTENING);
-  const base = match[1] as string;
-  const port = Number(match[2]);
-  return { ...cli, base, port };
+  const cli = await spawnItsmServer(args, env);
+  children.push(cli.child);
+  return { ...cli, base: cli.url };
 }
 
 /** Sends the signal and resolves with the exit and how long it took. */

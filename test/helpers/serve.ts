@@ -181,35 +181,32 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
 }
 
 export const SERVE_LISTENING = /itsm-rules listening on (http:\/\/127\.0\.0\.1:(\d+))/;
-
-/** Spawns `itsm-rules serve ...args` and waits until it listens. */
-export async function spawnServe(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<CliProcess & { url: string; port: number }> {
-  const cli = spawnCli(['serve', ...args], env);
-  try {
-    const match = await cli.waitForStdout(SERVE_LISTENING);
-    return Object.assign(cli, { url: match[1] as string, port: Number(match[2]) });
-  } catch (error) {
-    await cli.stop('SIGKILL');
-    throw error;
-  }
-}
-
 export const ITSM_SERVER_LISTENING = /itsm-api listening on (http:\/\/127\.0\.0\.1:(\d+))\/v1/;
 
-/** Spawns `itsm-rules itsm-server ...args` and waits until it listens; `url` has no /v1. */
-export async function spawnItsmServer(
+/**
+ * Spawns `itsm-rules <subcommand> ...args` and waits for `pattern` on stdout, whose first group
+ * is the URL and second the port; kills the process if it never comes.
+ */
+async function spawnListening(
+  subcommand: string,
+  pattern: RegExp,
   args: string[],
-  env: Record<string, string> = {},
+  env: Record<string, string>,
 ): Promise<CliProcess & { url: string; port: number }> {
-  const cli = spawnCli(['itsm-server', ...args], env);
+  const cli = spawnCli([subcommand, ...args], env);
   try {
-    const match = await cli.waitForStdout(ITSM_SERVER_LISTENING);
+    const match = await cli.waitForStdout(pattern);
     return Object.assign(cli, { url: match[1] as string, port: Number(match[2]) });
   } catch (error) {
     await cli.stop('SIGKILL');
     throw error;
   }
 }
+
+/** Spawns `itsm-rules serve ...args` and waits until it listens. */
+export const spawnServe = (args: string[], env: Record<string, string> = {}) =>
+  spawnListening('serve', SERVE_LISTENING, args, env);
+
+/** Spawns `itsm-rules itsm-server ...args` and waits until it listens; `url` has no /v1. */
+export const spawnItsmServer = (args: string[], env: Record<string, string> = {}) =>
+  spawnListening('itsm-server', ITSM_SERVER_LISTENING, args, env);

@@ -6,22 +6,9 @@
 // 20260501`). About a minute or two on two cores; the limit below is generous on purpose.
 import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';
+import type { SoakSummary } from '../../soak/run.js';
 
 const SEED = '20260501';
-
-interface Summary {
-  ok: boolean;
-  kills: number;
-  changes: number;
-  accounts: number;
-  faults: { requests: number; share: number; byKind: Record<string, number> };
-  notificationsReplayed: number;
-  expectedEffects: number;
-  missed: number;
-  duplicated: number;
-  unexpected: number;
-  findings: string[];
-}
 
 function runSoak(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -47,7 +34,7 @@ it(
     const run = await runSoak(['--reduced', '--seed', SEED, '--duration-max', '8m', '--json']);
     const line = run.out.split('\n').find((l) => l.startsWith('SOAK-SUMMARY '));
     expect(line, `no summary; stdout:\n${run.out}\nstderr:\n${run.err}`).toBeDefined();
-    const summary = JSON.parse((line as string).slice('SOAK-SUMMARY '.length)) as Summary;
+    const summary = JSON.parse((line as string).slice('SOAK-SUMMARY '.length)) as SoakSummary;
 
     expect(summary.findings).toEqual([]);
     expect(summary).toMatchObject({ ok: true, missed: 0, duplicated: 0, unexpected: 0 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { callHttp } from '../helpers/itsm.js';
 import { type CliProcess, eventually, spawnItsmServer, spawnServe } from '../helpers/serve.js';
 
 const KEY = 'unnotified-key';
@@ -20,11 +21,7 @@ afterEach(async () => {
 });
 
 const call = (base: string, method: string, path: string, body?: unknown) =>
-  fetch(`${base}${path}`, {
-    method,
-    headers: { Authorization: `APIKey ${KEY}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
+  callHttp(base, method, path, { body, auth: `APIKey ${KEY}` });
 
 it('acts on the writes of an account whose notification never reached the engine', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-unnotified-'));

@@ -7,10 +7,17 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from 'clou
 import { env } from 'cloudflare:workers';
 import { inject } from 'vitest';
 import { signBody } from '../../src/itsm/signature.js';
-import type { EngineWorker, WorkerEnv } from '../../src/runtime/worker.js';
+import {
+  type CreateWorkerOptions,
+  createWorker,
+  type EngineWorker,
+  type WorkerEnv,
+} from '../../src/runtime/worker.js';
 import { openD1EngineStore, openD1PipelineStore } from '../../src/storage/d1.js';
 import type { RunRecord } from '../../src/storage/pipeline-port.js';
+import { DEFAULT_ENGINE_USER } from '../../src/webhook/drain.js';
 import { eventually as pollUntil } from '../helpers/eventually.js';
+import { exampleRules } from './rules.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 export type Json = any;
@@ -22,13 +29,26 @@ export const workerEnv = env as unknown as WorkerEnv & {
   ITSM_API_KEY: string;
   ITSM_APP_ID: string;
 };
-export const API_KEY = workerEnv.ITSM_API_KEY;
+const API_KEY = workerEnv.ITSM_API_KEY;
 export const APP_ID = workerEnv.ITSM_APP_ID;
 export const pipelineStore = openD1PipelineStore(workerEnv.DB);
 export const engineStore = openD1EngineStore(workerEnv.DB);
 
+/** A Worker of its own over the example rules, quick client retries, logging into `logs`. */
+export function newWorker(
+  logs: string[] = [],
+  overrides: Partial<CreateWorkerOptions> = {},
+): EngineWorker {
+  return createWorker({
+    rules: exampleRules,
+    clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+    log: (line) => logs.push(line),
+    ...overrides,
+  });
+}
+
 /** A JSON call to the embedded ITSM API with the application key; anything but a 2xx throws. */
-export async function api(method: string, path: string, body?: unknown): Promise<Json> {
+async function api(method: string, path: string, body?: unknown): Promise<Json> {
   const response = await fetch(`${inject('itsmUrl')}/v1${path}`, {
     method,
     headers: {
@@ -52,6 +72,14 @@ export async function allEvents(account: number): Promise<Json[]> {
   return page.objects;
 }
 
+/** Whether the engine wrote the event (it acts as DEFAULT_ENGINE_USER: no ITSM_RULES_AS_USER). */
+export const isEngineEvent = (event: Json): boolean => event.user_id === DEFAULT_ENGINE_USER;
+
+/** The events the engine wrote to the account, oldest first. */
+export async function engineEvents(account: number): Promise<Json[]> {
+  return (await allEvents(account)).filter(isEngineEvent);
+}
+
 export async function listObjects(
   account: number,
   type: 'incidents' | 'problems' | 'changes',
@@ -72,7 +100,7 @@ export async function clearFaults(): Promise<void> {
   await fetch(`${inject('controlUrl')}/faults/clear`, { method: 'POST' });
 }
 
-export interface NotifyOptions {
+interface NotifyOptions {
   /** Signing key; default the API key; null sends no signature. */
   key?: string | null;
   contentType?: string;

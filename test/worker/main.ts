@@ -5,12 +5,11 @@ import { createWorker, type WorkerEnv } from '../../src/runtime/worker.js';
 import { exampleRules } from './rules.js';
 
 export const delivered: { queue: string; body: unknown; attempts: number }[] = [];
-export const logs: string[] = [];
 
 export const mainWorker = createWorker({
   rules: exampleRules,
   clientRetry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
-  log: (line) => logs.push(line),
+  log: () => {},
 });
 
 export default {

@@ -5,39 +5,28 @@
 // embedded ITSM API over real HTTP, state in the local D1 database, the example rules.
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventPlanKey } from '../../src/engine/context.js';
-import {
-  createWorker,
-  DRAIN_LEASE,
-  DRAIN_LEASE_MS,
-  type EngineWorker,
-} from '../../src/runtime/worker.js';
+import { DRAIN_LEASE, DRAIN_LEASE_MS } from '../../src/runtime/worker.js';
 import {
   allEvents,
   clearFaults,
   createIncident,
   deliver,
+  engineEvents,
   engineStore,
   eventually,
   injectFault,
+  isEngineEvent,
   type Json,
   listObjects,
+  newWorker,
   notify,
   pipelineStore,
   runsOf,
   workerEnv,
 } from './helpers.js';
-import { exampleRules } from './rules.js';
 
-const ENGINE_USER = 'itsm-rules';
-
-function newWorker(logs: string[] = []): EngineWorker {
-  return createWorker({
-    rules: exampleRules,
-    clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
-    log: (line) => logs.push(line),
-    random: () => 0.5,
-  });
-}
+/** The Worker of these tests: the helpers' one, with a fixed retry jitter. */
+const drainWorker = (logs: string[] = []) => newWorker(logs, { random: () => 0.5 });
 
 afterEach(async () => {
   await clearFaults();
@@ -68,7 +57,7 @@ async function outcome(account: number) {
   const runs = await runsOf(account);
   return {
     events,
-    engineWrites: events.filter((event) => event.user_id === ENGINE_USER).length,
+    engineWrites: events.filter(isEngineEvent).length,
     incidents: incidents.map((incident) => ({
       priority: incident.priority,
       escalation: incident.escalation,
@@ -87,7 +76,7 @@ describe('the queue drain on Workers', () => {
   it('drains an account once per batch and acks every message of it', async () => {
     const account = 501;
     await majorIncidents(account);
-    const worker = newWorker();
+    const worker = drainWorker();
     const { ids, result } = await deliver(worker, [{ account }, { account }, { account }]);
     expect(result.retryMessages).toEqual([]);
     expect([...result.explicitAcks].sort()).toEqual([...ids].sort());
@@ -108,7 +97,7 @@ describe('the queue drain on Workers', () => {
     // The smooth run: one consumer, one message at a time, until nothing is left.
     const smooth = 502;
     await majorIncidents(smooth);
-    const worker = newWorker();
+    const worker = drainWorker();
     for (let i = 0; i < 4; i++) await deliver(worker, [{ account: smooth }]);
     const expected = await outcome(smooth);
     expect(expected.problems).toHaveLength(1);
@@ -117,7 +106,7 @@ describe('the queue drain on Workers', () => {
     // the same time, then by redeliveries of their messages and replayed webhooks.
     const account = 503;
     await majorIncidents(account);
-    const [a, b] = [newWorker(), newWorker()];
+    const [a, b] = [drainWorker(), drainWorker()];
     const first = await Promise.all([
       deliver(a, [{ account }, { account }]),
       deliver(b, [{ account }]),
@@ -164,7 +153,7 @@ describe('the queue drain on Workers', () => {
     const account = 504;
     const [incident] = await majorIncidents(account);
     const logs: string[] = [];
-    const worker = newWorker(logs);
+    const worker = drainWorker(logs);
     await injectFault({
       status: 503,
       times: 10,
@@ -204,7 +193,7 @@ describe('the queue drain on Workers', () => {
       urgency: 'high',
       priority: 'medium',
     });
-    const worker = newWorker();
+    const worker = drainWorker();
     // The escalation's PATCH is applied by the API, then answered 500, on every attempt.
     await injectFault({
       status: 500,
@@ -224,7 +213,7 @@ describe('the queue drain on Workers', () => {
     expect(after).toMatchObject({ id: incident.id, priority: 'critical', escalation: 1 });
     // The PATCH whose answer was lost is sent again (a PATCH carries absolute values): the same
     // write, never a second escalation.
-    const writes = (await allEvents(account)).filter((event) => event.user_id === ENGINE_USER);
+    const writes = await engineEvents(account);
     expect(writes.length).toBeGreaterThan(0);
     for (const write of writes) {
       expect(write.metadata).toMatchObject({ priority: 'critical', escalation: 1 });
@@ -240,7 +229,7 @@ describe('the queue drain on Workers', () => {
     const account = 508;
     await createIncident(account, { description: 'vpn flaky', impact: 'low' });
     const logs: string[] = [];
-    const worker = newWorker(logs);
+    const worker = drainWorker(logs);
     const other = 'drain:another-consumer';
     const lease = { account, ...DRAIN_LEASE, claimant: other, windowMs: DRAIN_LEASE_MS };
     expect(await engineStore.claimOnce({ ...lease, at: Date.now() })).toBe(true);
@@ -265,7 +254,7 @@ describe('the queue drain on Workers', () => {
   it('takes over the lease of a consumer that died holding it, once the lease has lapsed', async () => {
     const account = 509;
     await createIncident(account, { description: 'laptop slow', impact: 'low' });
-    const worker = newWorker();
+    const worker = drainWorker();
     const dead = { account, ...DRAIN_LEASE, claimant: 'drain:dead', windowMs: DRAIN_LEASE_MS };
     expect(await engineStore.claimOnce({ ...dead, at: Date.now() - DRAIN_LEASE_MS - 1 })).toBe(
       true,
@@ -281,13 +270,7 @@ describe('the queue drain on Workers', () => {
       await createIncident(account, { description: `disk ${i}`, impact: 'low' });
     }
     const logs: string[] = [];
-    const worker = createWorker({
-      rules: exampleRules,
-      clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
-      log: (line) => logs.push(line),
-      random: () => 0.5,
-      leaseRenewMs: 0,
-    });
+    const worker = newWorker(logs, { random: () => 0.5, leaseRenewMs: 0 });
     // The first event's object is slow to come: meanwhile the lease lapses and another
     // consumer takes it (done here by hand).
     await injectFault({ latencyMs: 2500, method: 'GET', path: { regex: 'itsm/incidents/' } });
@@ -323,7 +306,7 @@ describe('the queue drain on Workers', () => {
     const account = 506;
     await createIncident(account, { description: 'printer jam', impact: 'low' });
     const logs: string[] = [];
-    const worker = newWorker(logs);
+    const worker = drainWorker(logs);
     // A refused key fails every try the same way.
     const env = { ...workerEnv, ITSM_API_KEY: 'a-revoked-key' };
     const { ids, result } = await deliver(worker, [{ account }], { env });
@@ -337,7 +320,7 @@ describe('the queue drain on Workers', () => {
 
   it('acks and logs a message that is not one of its own', async () => {
     const logs: string[] = [];
-    const { ids, result } = await deliver(newWorker(logs), [{ account: 'seven' }, 'hello']);
+    const { ids, result } = await deliver(drainWorker(logs), [{ account: 'seven' }, 'hello']);
     expect(result.explicitAcks).toEqual(ids);
     expect(logs.filter((line) => line.includes('queue: ERROR dropped a message'))).toHaveLength(2);
   });
@@ -346,7 +329,7 @@ describe('the queue drain on Workers', () => {
     const account = 507;
     for (let i = 0; i < 5; i++)
       await createIncident(account, { description: `n${i}`, impact: 'low' });
-    const worker = newWorker();
+    const worker = drainWorker();
     const env = { ...workerEnv, ITSM_RULES_PAGE_SIZE: '2', ITSM_RULES_PAGES_PER_MESSAGE: '1' };
     const { result } = await deliver(worker, [{ account }], { env });
     expect(result.retryMessages).toEqual([]);

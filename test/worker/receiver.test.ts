@@ -4,13 +4,15 @@
 // and enqueues nothing. Plus the Worker's own edges: a Queue that refuses (503, so the sender
 // retries), a missing setting (500 naming it), and the admin routes of a bundled rule set.
 import { describe, expect, it } from 'vitest';
-import { createWorker, type WorkerEnv } from '../../src/runtime/worker.js';
+import type { WorkerEnv } from '../../src/runtime/worker.js';
 import {
   APP_ID,
   eventually,
   type Json,
+  newWorker,
   notify,
   pipelineStore,
+  QUEUE_NAME,
   request,
   workerEnv,
 } from './helpers.js';
@@ -46,7 +48,7 @@ describe('the receiver on Workers', () => {
       () => delivered.find((m) => (m.body as { account?: number }).account === 601),
       'the message of account 601',
     );
-    expect(message).toEqual({ queue: 'itsm-rules-drain', body: { account: 601 }, attempts: 1 });
+    expect(message).toEqual({ queue: QUEUE_NAME, body: { account: 601 }, attempts: 1 });
   });
 
   it('accepts the legacy form body account=<id>', async () => {
@@ -123,7 +125,7 @@ describe('the receiver on Workers', () => {
       },
     } as unknown as WorkerEnv['QUEUE'];
     const logs: string[] = [];
-    const own = createWorker({ rules: exampleRules, log: (line) => logs.push(line) });
+    const own = newWorker(logs);
     const response = await notify(own, JSON.stringify({ account: 615 }), {
       env: { ...workerEnv, QUEUE: refusingQueue },
     });
@@ -143,7 +145,7 @@ describe('the Worker without its settings', () => {
     ['ITSM_APP_ID', /ITSM_APP_ID is not set/],
   ] as const)('answers 500 naming %s, and logs it, without crashing', async (name, message) => {
     const logs: string[] = [];
-    const own = createWorker({ rules: exampleRules, log: (line) => logs.push(line) });
+    const own = newWorker(logs);
     const env = { ...workerEnv, [name]: undefined } as WorkerEnv;
     for (let i = 0; i < 2; i++) {
       const response = await notify(own, JSON.stringify({ account: 616 }), { env });
@@ -156,7 +158,7 @@ describe('the Worker without its settings', () => {
   });
 
   it('answers 500 naming a setting that is not valid', async () => {
-    const own = createWorker({ rules: exampleRules, log: () => {} });
+    const own = newWorker();
     const response = await request(own, 'GET', '/healthz', {
       env: { ...workerEnv, ITSM_RULES_PAGE_SIZE: '0' },
     });

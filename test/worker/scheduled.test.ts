@@ -5,38 +5,29 @@
 import { createExecutionContext, createScheduledController } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schedulePlanKey } from '../../src/engine/context.js';
-import { createWorker, SCHEDULE_LEASE, SCHEDULE_LEASE_MS } from '../../src/runtime/worker.js';
+import { SCHEDULE_LEASE, SCHEDULE_LEASE_MS } from '../../src/runtime/worker.js';
 import {
-  allEvents,
   clearFaults,
   createIncident,
   deliver,
+  engineEvents,
   engineStore,
   eventually,
   injectFault,
   listObjects,
+  newWorker,
   notify,
   pipelineStore,
   runsOf,
   workerEnv,
 } from './helpers.js';
 import { delivered } from './main.js';
-import { exampleRules } from './rules.js';
 
 const RULE = 'overdue-incident-escalation'; // */15 * * * *, in rules/incident/
-const ENGINE_USER = 'itsm-rules';
 
 afterEach(async () => {
   await clearFaults();
 });
-
-function newWorker(logs: string[] = []) {
-  return createWorker({
-    rules: exampleRules,
-    clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
-    log: (line) => logs.push(line),
-  });
-}
 
 async function runCron(worker: ReturnType<typeof newWorker>, at: string): Promise<void> {
   const controller = createScheduledController({
@@ -88,16 +79,14 @@ describe('scheduled rules on Workers', () => {
       /schedule: 2026-05-04T10:15:00Z overdue-incident-escalation: \d+ objects/,
     );
 
-    const writes = (await allEvents(account)).filter((e) => e.user_id === ENGINE_USER).length;
+    const writes = (await engineEvents(account)).length;
     const scheduledRuns = async () =>
       (await runsOf(account)).filter((run) => run.key.startsWith('s:')).length;
     const runs = await scheduledRuns();
     await runCron(worker, '2026-05-04T10:15:41Z');
     await runCron(newWorker(), '2026-05-04T10:15:00Z');
     expect((await listObjects(account, 'incidents'))[0]).toMatchObject({ escalation: 1 });
-    expect((await allEvents(account)).filter((e) => e.user_id === ENGINE_USER)).toHaveLength(
-      writes,
-    );
+    expect(await engineEvents(account)).toHaveLength(writes);
     expect(await scheduledRuns()).toBe(runs);
   });
 
