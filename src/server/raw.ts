@@ -2,75 +2,16 @@
 // instead of labels (impact/urgency 1 high .. 3 low; priority 1 critical .. 4 low), sys_ids for
 // users and references, `YYYY-MM-DD HH:MM:SS` dates. Returned only on `X-Kloudless-Raw-Data: true`.
 import { type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
+import {
+  LEVEL_CODES,
+  PRIORITY_CODES,
+  UPSTREAM_COLUMNS,
+  UPSTREAM_TABLES,
+} from '../servicenow/mapping.js';
 import type { StoredObject } from '../storage/port.js';
 import { userIdToSysId } from './users.js';
 
-export const UPSTREAM_TABLES: Record<UnifiedType, { table: string; prefix: string }> = {
-  incident: { table: 'incident', prefix: 'INC' },
-  problem: { table: 'problem', prefix: 'PRB' },
-  change: { table: 'change_request', prefix: 'CHG' },
-  article: { table: 'kb_knowledge', prefix: 'KB' },
-  asset: { table: 'alm_asset', prefix: 'AST' },
-};
-
-const TASK_COLUMNS = {
-  requester: 'opened_by',
-  responder: 'u_responder',
-  active: 'active',
-  assignee: 'assigned_to',
-  category: 'category',
-  escalation: 'escalation',
-  impact: 'impact',
-  priority: 'priority',
-  status: 'state',
-  urgency: 'urgency',
-  description: 'description',
-};
-
-/** Unified field -> upstream column, per type. */
-export const UPSTREAM_COLUMNS: {
-  [T in UnifiedType]: Record<keyof (typeof TYPE_FIELDS)[T], string>;
-} = {
-  incident: {
-    ...TASK_COLUMNS,
-    requester: 'caller_id',
-    change: 'rfc',
-    problem: 'problem_id',
-    due_date: 'due_date',
-  },
-  problem: { ...TASK_COLUMNS, change: 'rfc', incident: 'u_incident', due_date: 'due_date' },
-  change: {
-    ...TASK_COLUMNS,
-    requester: 'requested_by',
-    problem: 'u_problem',
-    incident: 'u_incident',
-    start_date: 'start_date',
-    end_date: 'end_date',
-    risk: 'risk',
-  },
-  article: {
-    author: 'author',
-    active: 'active',
-    category: 'kb_category',
-    rating: 'rating',
-    roles: 'roles',
-    topic: 'topic',
-    text: 'text',
-    description: 'short_description',
-  },
-  asset: {
-    active: 'active',
-    assignee: 'assigned_to',
-    department: 'department',
-    model: 'model',
-    name: 'display_name',
-    quantity: 'quantity',
-    description: 'comments',
-  },
-};
-
-const LEVEL_CODES: Record<string, string> = { high: '1', medium: '2', low: '3' };
-const PRIORITY_CODES: Record<string, string> = { critical: '1', high: '2', medium: '3', low: '4' };
+export { UPSTREAM_COLUMNS, UPSTREAM_TABLES } from '../servicenow/mapping.js';
 
 /** Columns the unified model owns: a `raw.object` write may not set them. */
 export function mappedColumns(type: UnifiedType): Set<string> {
