@@ -15,6 +15,12 @@ import {
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { sha256Hex } from '../itsm/signature.js';
 import {
+  hasJournals,
+  JOURNAL_COLUMNS,
+  type JournalEntry,
+  STAMPED_COLUMNS,
+} from '../servicenow/mapping.js';
+import {
   IdempotencyConflictError,
   type NewEvent,
   StaleWriteError,
@@ -31,8 +37,9 @@ import {
   wantsRaw,
 } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
-import { mappedColumns, UPSTREAM_TABLES } from './raw.js';
+import { mappedColumns, toUpstreamDate, UPSTREAM_TABLES } from './raw.js';
 import { renderObject, renderObjects, withoutRaw } from './render.js';
+import { USER_RAW_TYPE, userIdToSysId } from './users.js';
 
 const COLLECTIONS = new Map<string, ObjectType>(
   Object.entries(COLLECTION_PATHS).flatMap(([type, paths]) => [
@@ -167,6 +174,8 @@ async function prepareGenericRecord(
 ): Promise<{ record: Record<string, unknown>; sysId: string | null }> {
   if (Object.hasOwn(body, '__proto__')) throw badRequest('a record may not have a __proto__ field');
   const { sys_id: sysId, sys_created_on: _created, sys_updated_on: _updated, ...record } = body;
+  // Who wrote the record and how often is the server's to say, as on an instance.
+  for (const column of STAMPED_COLUMNS) delete record[column];
   if (mode === 'update' || sysId === undefined || sysId === null) return { record, sysId: null };
   if (typeof sysId !== 'string' || !SYS_ID.test(sysId)) {
     throw badRequest(`sys_id must be 32 lower-case hex digits, got ${JSON.stringify(sysId)}`);
@@ -181,19 +190,18 @@ async function prepareGenericRecord(
 }
 
 function makeEvent(
-  deps: ServerDeps,
-  c: AppContext,
+  writer: Writer,
   type: NewEvent['type'],
   metadata: Record<string, unknown>,
   previousMetadata?: Record<string, unknown>,
 ): NewEvent {
   return {
-    account: c.get('account'),
+    account: writer.account,
     type,
     action: { add: 'insert', update: 'update', delete: 'delete' }[type],
     modified: formatIsoDate(new Date()),
-    ip: deps.clientIp(c),
-    userId: c.get('actor'),
+    ip: writer.ip,
+    userId: writer.actor,
     metadata,
     ...(previousMetadata && { previousMetadata }),
   };
@@ -243,6 +251,260 @@ function replayOrConflict(
   });
 }
 
+/** Who writes, from where: what every write of either face records on its event. */
+export interface Writer {
+  account: number;
+  /** The user id recorded as the event's `user_id`, or null for the application itself. */
+  actor: string | null;
+  ip: string | null;
+  /** The user name stamped on the upstream record (`sys_created_by`, `sys_updated_by`). */
+  userName: string;
+  baseUrl: string;
+}
+
+/** The name a write by `actor` is stamped with: its sys_user's user_name, else the id itself. */
+async function userNameOf(deps: ServerDeps, account: number, actor: string | null) {
+  if (actor === null) return 'system';
+  const sysId = userIdToSysId(actor);
+  const [record] = sysId ? await deps.store.findByUpstreamIds(account, USER_RAW_TYPE, [sysId]) : [];
+  const name = record?.fields.user_name;
+  return typeof name === 'string' && name !== '' ? name : actor;
+}
+
+/** The writer of a `/v1` request (after the auth middleware). */
+export async function writerOf(deps: ServerDeps, c: AppContext): Promise<Writer> {
+  const account = c.get('account');
+  const actor = c.get('actor');
+  return {
+    account,
+    actor,
+    ip: deps.clientIp(c),
+    userName: await userNameOf(deps, account, actor),
+    baseUrl: baseUrlOf(deps, c),
+  };
+}
+
+/**
+ * The upstream columns every write stamps (who created and last updated the record, how many
+ * updates it has had), and journal columns appended as entries rather than overwritten: the same
+ * on both faces, so one record reads the same through `/v1` raw and the Table API.
+ */
+function stampUpstream(
+  writer: Writer,
+  type: ObjectType,
+  current: Record<string, unknown> | null,
+  patch: Record<string, unknown>,
+  version: number,
+  now: string,
+): Record<string, unknown> {
+  const stamped: Record<string, unknown> = { ...patch };
+  if (type !== 'object' && hasJournals(type)) {
+    for (const column of JOURNAL_COLUMNS) {
+      const text = patch[column];
+      if (!Object.hasOwn(patch, column)) continue;
+      delete stamped[column];
+      if (typeof text !== 'string' || text.trim() === '') continue;
+      const entries = Array.isArray(current?.[column]) ? (current[column] as JournalEntry[]) : [];
+      const entry: JournalEntry = {
+        sys_id: randomSysId(),
+        value: text,
+        sys_created_on: toUpstreamDate(now),
+        sys_created_by: writer.userName,
+      };
+      stamped[column] = [entry, ...entries];
+    }
+  }
+  if (current === null) stamped.sys_created_by = writer.userName;
+  stamped.sys_updated_by = writer.userName;
+  stamped.sys_mod_count = String(version - 1);
+  return stamped;
+}
+
+export interface CreateIdempotency {
+  key: string;
+  requestHash: string;
+  /** The response body to replay, from the object as rendered with raw. */
+  responseText(metadata: Record<string, unknown>): string;
+}
+
+/**
+ * Creates an object of either face: validated as `/v1` validates it (`body` is a `/v1` body),
+ * numbered, stamped, and committed with its add event (and idempotency record) in one commit.
+ */
+export async function createObject(
+  deps: ServerDeps,
+  writer: Writer,
+  type: ObjectType,
+  rawType: string | null,
+  body: Record<string, unknown>,
+  idempotency?: CreateIdempotency,
+): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
+  const account = writer.account;
+  const now = formatIsoDate(new Date());
+  let object: StoredObject;
+  if (type === 'object') {
+    const { record, sysId } = await prepareGenericRecord(
+      deps,
+      account,
+      rawType ?? '',
+      body,
+      'create',
+    );
+    object = {
+      account,
+      id: newObjectId(),
+      type,
+      rawType,
+      upstreamId: sysId ?? randomSysId(),
+      number: null,
+      fields: stampUpstream(writer, type, null, record, 1, now),
+      extra: {},
+      created: now,
+      modified: now,
+      version: 1,
+    };
+  } else {
+    const { fields, extra } = await prepareUnifiedWrite(deps, account, type, body);
+    const kinds: Record<string, FieldKind> = TYPE_FIELDS[type];
+    const defaults = Object.fromEntries(
+      Object.entries(CREATE_DEFAULTS).filter(([field]) => field in kinds),
+    );
+    const { prefix } = UPSTREAM_TABLES[type];
+    const counter = await deps.store.nextCounter(account, prefix);
+    object = {
+      account,
+      id: newObjectId(),
+      type,
+      rawType: null,
+      upstreamId: randomSysId(),
+      number: `${prefix}${String(10_000 + counter).padStart(7, '0')}`,
+      fields: mergeRecord(defaults, fields),
+      extra: stampUpstream(writer, type, null, extra, 1, now),
+      created: now,
+      modified: now,
+      version: 1,
+    };
+  }
+
+  const metadata = await renderObject(deps.store, object, {
+    baseUrl: writer.baseUrl,
+    includeRaw: true,
+  });
+  await deps.store.commit({
+    write: { kind: 'create', object },
+    event: makeEvent(writer, 'add', metadata),
+    retention: deps.eventRetention,
+    ...(idempotency && {
+      idempotency: {
+        account,
+        key: idempotency.key,
+        requestHash: idempotency.requestHash,
+        status: 201,
+        body: idempotency.responseText(metadata),
+        createdAt: Date.now(),
+      },
+    }),
+  });
+  deps.notifier.notify(account);
+  return { object, metadata };
+}
+
+/**
+ * Updates an object of either face: `find` reads the current object (a 404 of the caller's
+ * face when it is gone), `body` is a `/v1` body; re-read and re-applied on a concurrent write.
+ */
+export async function updateObject(
+  deps: ServerDeps,
+  writer: Writer,
+  find: () => Promise<StoredObject>,
+  body: Record<string, unknown>,
+  adjust?: (current: StoredObject, body: Record<string, unknown>) => Record<string, unknown>,
+): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
+  const account = writer.account;
+  for (let attempt = 1; ; attempt++) {
+    const current = await find();
+    const type = current.type;
+    const patch = adjust ? adjust(current, body) : body;
+    const now = formatIsoDate(new Date());
+    let next: StoredObject;
+    if (type === 'object') {
+      const rawType = current.rawType ?? '';
+      const { record } = await prepareGenericRecord(deps, account, rawType, patch, 'update');
+      next = {
+        ...current,
+        fields: mergeRecord(
+          current.fields,
+          stampUpstream(writer, type, current.fields, record, current.version + 1, now),
+        ),
+      };
+    } else {
+      const { fields, extra } = await prepareUnifiedWrite(deps, account, type, patch);
+      next = {
+        ...current,
+        fields: mergeRecord(current.fields, fields),
+        extra: mergeRecord(
+          current.extra,
+          stampUpstream(writer, type, current.extra, extra, current.version + 1, now),
+        ),
+      };
+    }
+    next.modified = now;
+    next.version = current.version + 1;
+    const options = { baseUrl: writer.baseUrl, includeRaw: true };
+    const previous = await renderObject(deps.store, current, options);
+    const metadata = await renderObject(deps.store, next, options);
+    try {
+      await deps.store.commit({
+        write: { kind: 'update', object: next, expectedVersion: current.version },
+        event: makeEvent(writer, 'update', metadata, previous),
+        retention: deps.eventRetention,
+      });
+    } catch (error) {
+      if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+      throw error;
+    }
+    deps.notifier.notify(account);
+    return { object: next, metadata };
+  }
+}
+
+/**
+ * Deletes an object of either face. The delete event's metadata is `{id, type, api}` plus the
+ * object's last upstream record as `raw` (hidden from `/v1` readers unless they ask for raw
+ * data), from which the Table API face answers `sys_audit_delete`.
+ */
+export async function deleteObject(
+  deps: ServerDeps,
+  writer: Writer,
+  find: () => Promise<StoredObject>,
+): Promise<StoredObject> {
+  const account = writer.account;
+  for (let attempt = 1; ; attempt++) {
+    const current = await find();
+    const rendered = await renderObject(deps.store, current, {
+      baseUrl: writer.baseUrl,
+      includeRaw: true,
+    });
+    try {
+      await deps.store.commit({
+        write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
+        event: makeEvent(writer, 'delete', {
+          id: current.id,
+          type: current.type,
+          api: 'itsm',
+          raw: rendered.raw,
+        }),
+        retention: deps.eventRetention,
+      });
+    } catch (error) {
+      if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+      throw error;
+    }
+    deps.notifier.notify(account);
+    return current;
+  }
+}
+
 export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
   const collection = '/v1/accounts/:account/itsm/:collection';
   const item = `${collection}/:id`;
@@ -283,72 +545,18 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       if (existing) return replayOrConflict(existing, requestHash, key);
     }
 
-    const now = formatIsoDate(new Date());
-    let object: StoredObject;
-    if (type === 'object') {
-      const { record, sysId } = await prepareGenericRecord(
+    const respond = (metadata: Record<string, unknown>) =>
+      JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
+    let metadata: Record<string, unknown>;
+    try {
+      ({ metadata } = await createObject(
         deps,
-        account,
-        rawType ?? '',
-        body,
-        'create',
-      );
-      object = {
-        account,
-        id: newObjectId(),
+        await writerOf(deps, c),
         type,
         rawType,
-        upstreamId: sysId ?? randomSysId(),
-        number: null,
-        fields: record,
-        extra: {},
-        created: now,
-        modified: now,
-        version: 1,
-      };
-    } else {
-      const { fields, extra } = await prepareUnifiedWrite(deps, account, type, body);
-      const kinds: Record<string, FieldKind> = TYPE_FIELDS[type];
-      const defaults = Object.fromEntries(
-        Object.entries(CREATE_DEFAULTS).filter(([field]) => field in kinds),
-      );
-      const { prefix } = UPSTREAM_TABLES[type];
-      const counter = await deps.store.nextCounter(account, prefix);
-      object = {
-        account,
-        id: newObjectId(),
-        type,
-        rawType: null,
-        upstreamId: randomSysId(),
-        number: `${prefix}${String(10_000 + counter).padStart(7, '0')}`,
-        fields: mergeRecord(defaults, fields),
-        extra,
-        created: now,
-        modified: now,
-        version: 1,
-      };
-    }
-
-    const baseUrl = baseUrlOf(deps, c);
-    const metadata = await renderObject(deps.store, object, { baseUrl, includeRaw: true });
-    const response = wantsRaw(c) ? metadata : withoutRaw(metadata);
-    const responseText = JSON.stringify(response);
-    try {
-      await deps.store.commit({
-        write: { kind: 'create', object },
-        event: makeEvent(deps, c, 'add', metadata),
-        retention: deps.eventRetention,
-        ...(key !== undefined && {
-          idempotency: {
-            account,
-            key,
-            requestHash,
-            status: 201,
-            body: responseText,
-            createdAt: Date.now(),
-          },
-        }),
-      });
+        body,
+        key !== undefined ? { key, requestHash, responseText: respond } : undefined,
+      ));
     } catch (error) {
       if (error instanceof IdempotencyConflictError && key !== undefined) {
         // Another request with the same key committed first: answer as a replay of it.
@@ -357,8 +565,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       }
       throw error;
     }
-    deps.notifier.notify(account);
-    return new Response(responseText, {
+    return new Response(respond(metadata), {
       status: 201,
       headers: { 'Content-Type': 'application/json' },
     });
@@ -377,63 +584,20 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
   app.patch(item, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const account = c.get('account');
     const body = await readJsonObject(c);
-    const baseUrl = baseUrlOf(deps, c);
-
-    // Read-modify-write with a version check: a concurrent update makes us re-read and re-apply.
-    for (let attempt = 1; ; attempt++) {
-      const current = await findObject(deps, c, type, rawType);
-      let next: StoredObject;
-      if (type === 'object') {
-        const { record } = await prepareGenericRecord(deps, account, rawType ?? '', body, 'update');
-        next = { ...current, fields: mergeRecord(current.fields, record) };
-      } else {
-        const { fields, extra } = await prepareUnifiedWrite(deps, account, type, body);
-        next = {
-          ...current,
-          fields: mergeRecord(current.fields, fields),
-          extra: mergeRecord(current.extra, extra),
-        };
-      }
-      next.modified = formatIsoDate(new Date());
-      next.version = current.version + 1;
-      const previous = await renderObject(deps.store, current, { baseUrl, includeRaw: true });
-      const metadata = await renderObject(deps.store, next, { baseUrl, includeRaw: true });
-      try {
-        await deps.store.commit({
-          write: { kind: 'update', object: next, expectedVersion: current.version },
-          event: makeEvent(deps, c, 'update', metadata, previous),
-          retention: deps.eventRetention,
-        });
-      } catch (error) {
-        if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
-        throw error;
-      }
-      deps.notifier.notify(account);
-      const response = wantsRaw(c) ? metadata : withoutRaw(metadata);
-      return jsonResponse(200, response);
-    }
+    const { metadata } = await updateObject(
+      deps,
+      await writerOf(deps, c),
+      () => findObject(deps, c, type, rawType),
+      body,
+    );
+    return jsonResponse(200, wantsRaw(c) ? metadata : withoutRaw(metadata));
   });
 
   app.delete(item, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const account = c.get('account');
-    for (let attempt = 1; ; attempt++) {
-      const current = await findObject(deps, c, type, rawType);
-      try {
-        await deps.store.commit({
-          write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
-          event: makeEvent(deps, c, 'delete', { id: current.id, type: current.type, api: 'itsm' }),
-          retention: deps.eventRetention,
-        });
-      } catch (error) {
-        if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
-        throw error;
-      }
-      deps.notifier.notify(account);
-      return c.body(null, 204);
-    }
+    await deleteObject(deps, await writerOf(deps, c), () => findObject(deps, c, type, rawType));
+    return c.body(null, 204);
   });
 }

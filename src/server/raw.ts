@@ -3,8 +3,13 @@
 // users and references, `YYYY-MM-DD HH:MM:SS` dates. Returned only on `X-Kloudless-Raw-Data: true`.
 import { type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
 import {
+  isJournalEntries,
+  JOURNAL_COLUMNS,
+  type JournalColumn,
   LEVEL_CODES,
   PRIORITY_CODES,
+  renderJournal,
+  STAMPED_COLUMNS,
   UPSTREAM_COLUMNS,
   UPSTREAM_TABLES,
 } from '../servicenow/mapping.js';
@@ -22,6 +27,7 @@ export function mappedColumns(type: UnifiedType): Set<string> {
     'sys_created_on',
     'sys_updated_on',
     'sys_class_name',
+    ...STAMPED_COLUMNS,
   ]);
 }
 
@@ -61,7 +67,11 @@ export function toRawRecord(
   const columns = UPSTREAM_COLUMNS[type] as Record<string, string>;
   const raw: Record<string, string> = {};
   for (const [key, value] of Object.entries(object.extra)) {
-    raw[key] = typeof value === 'string' ? value : JSON.stringify(value);
+    if ((JOURNAL_COLUMNS as readonly string[]).includes(key) && isJournalEntries(value)) {
+      raw[key] = renderJournal(key as JournalColumn, value);
+    } else {
+      raw[key] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
   }
   for (const [field, kind] of Object.entries(kinds)) {
     const column = columns[field];

@@ -213,3 +213,36 @@ export function toUnifiedValue(
       return value;
   }
 }
+
+/** One journal entry, newest first in the record's journal column (`sys_journal_field` row). */
+export interface JournalEntry {
+  sys_id: string;
+  value: string;
+  sys_created_on: string;
+  sys_created_by: string;
+}
+
+const JOURNAL_LABELS: Record<JournalColumn, string> = {
+  work_notes: 'Work notes',
+  comments: 'Additional comments',
+};
+
+export function isJournalEntries(value: unknown): value is JournalEntry[] {
+  return (
+    Array.isArray(value) &&
+    value.every((e) => e !== null && typeof e === 'object' && typeof e.value === 'string')
+  );
+}
+
+/**
+ * A journal column as an instance reads it back: its entries, newest first, each headed by
+ * when and by whom (`2024-05-01 09:30:00 - vinod (Work notes)`).
+ */
+export function renderJournal(column: JournalColumn, entries: readonly JournalEntry[]): string {
+  return entries
+    .map(
+      (e) =>
+        `${e.sys_created_on} - ${e.sys_created_by} (${JOURNAL_LABELS[column]})\n${e.value}\n\n`,
+    )
+    .join('');
+}
