@@ -22,6 +22,9 @@ import {
   faultsFlag,
   faultsFromFlag,
   serveCommand,
+  snOAuthClientFlag,
+  snUserFlag,
+  tableApiFromFlags,
 } from './serve-command.js';
 
 const itsmServerFlags: FlagSpec[] = [
@@ -113,6 +116,8 @@ const itsmServerFlags: FlagSpec[] = [
     description: 'events kept per account; older cursors expire',
   },
   faultsFlag,
+  snUserFlag,
+  snOAuthClientFlag,
 ];
 
 function parseTokens(specs: string[]): Record<string, BearerToken> {
@@ -180,6 +185,7 @@ const itsmServerCommand: Command = {
       maxBodyBytes: positiveInt('max-body', String(values['max-body'])),
       eventRetention: positiveInt('event-retention', String(values['event-retention'])),
       ...(faults && { faults }),
+      tableApi: tableApiFromFlags(values),
       log,
     });
     console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);

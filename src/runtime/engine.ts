@@ -141,7 +141,14 @@ export function isEmbeddedApiPath(url: string): boolean {
     if (at >= 0 && at < end) end = at;
   }
   const path = url.slice(start, end);
-  return path === '/v1' || path.startsWith('/v1/') || path === FAULTS_PATH;
+  return (
+    path === '/v1' ||
+    path.startsWith('/v1/') ||
+    path === FAULTS_PATH ||
+    // The embedded API's ServiceNow Table API face.
+    path.startsWith('/api/now/') ||
+    path === '/oauth_token.do'
+  );
 }
 
 function loadRuleDir(dir: string): LoadResult {

@@ -9,6 +9,7 @@ import {
   FaultSpecError,
   parseFaultSpec,
 } from '../server/faults.js';
+import type { TableApiOptions } from '../server/table-api.js';
 import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
 import { RECEIVER_PATH } from '../webhook/receiver.js';
 import {
@@ -54,6 +55,60 @@ export function faultsFromFlag(values: FlagValues): FaultRates | undefined {
     if (error instanceof FaultSpecError) throw new UsageError(`--faults: ${error.message}`);
     throw error;
   }
+}
+
+/** `--sn-user`: a ServiceNow user of the Table API face (itsm-server, and serve all-in-one). */
+export const snUserFlag: FlagSpec = {
+  name: 'sn-user',
+  env: 'ITSM_SN_USERS',
+  type: 'string',
+  multiple: true,
+  placeholder: 'NAME:PASSWORD[:ACCOUNT]',
+  description:
+    'a user of the ServiceNow Table API face (/api/now/table), signing in with HTTP Basic or OAuth, in ACCOUNT (default 1); a sys_user record of that name is created on first use (repeatable; env: comma-separated)',
+};
+
+/** `--sn-oauth-client`: an OAuth client allowed at `POST /oauth_token.do`. */
+export const snOAuthClientFlag: FlagSpec = {
+  name: 'sn-oauth-client',
+  env: 'ITSM_SN_OAUTH_CLIENTS',
+  type: 'string',
+  multiple: true,
+  placeholder: 'ID:SECRET',
+  description:
+    'an OAuth client of the Table API face: POST /oauth_token.do gives it tokens (password and refresh_token grants, expiring after 1800 s) for --sn-user users (repeatable; env: comma-separated)',
+};
+
+/** The Table API face's users and OAuth clients from `--sn-user` and `--sn-oauth-client`. */
+export function tableApiFromFlags(values: FlagValues): TableApiOptions {
+  const users = list(values['sn-user']).map((spec) => {
+    const match = /^([^:]+):(.+?)(?::(\d{1,15}))?$/.exec(spec);
+    if (!match) {
+      throw new UsageError(
+        `--sn-user must be NAME:PASSWORD[:ACCOUNT] (a numeric account, default 1), got ${JSON.stringify(spec)}`,
+      );
+    }
+    return {
+      name: match[1] as string,
+      password: match[2] as string,
+      account: Number(match[3] ?? 1),
+    };
+  });
+  const names = users.map((u) => `${u.account}:${u.name}`);
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated) {
+    throw new UsageError(
+      `--sn-user names ${repeated.split(':').slice(1).join(':')} twice in account ${repeated.split(':')[0]}`,
+    );
+  }
+  const oauthClients = list(values['sn-oauth-client']).map((spec) => {
+    const colon = spec.indexOf(':');
+    if (colon <= 0 || colon === spec.length - 1) {
+      throw new UsageError(`--sn-oauth-client must be ID:SECRET, got ${JSON.stringify(spec)}`);
+    }
+    return { id: spec.slice(0, colon), secret: spec.slice(colon + 1) };
+  });
+  return { users, oauthClients };
 }
 
 const serveFlags: FlagSpec[] = [
@@ -180,6 +235,8 @@ const serveFlags: FlagSpec[] = [
     description: 'do not run scheduled rules on the clock (POST /admin/schedules/run still does)',
   },
   { ...faultsFlag, description: `(all-in-one only) ${faultsFlag.description}` },
+  { ...snUserFlag, description: `(all-in-one only) ${snUserFlag.description}` },
+  { ...snOAuthClientFlag, description: `(all-in-one only) ${snOAuthClientFlag.description}` },
 ];
 
 export const serveCommand: Command = {
@@ -208,6 +265,12 @@ export const serveCommand: Command = {
     if (faults && apiUrl) {
       throw new UsageError(
         '--faults works on the embedded API only (all-in-one); it cannot be used with --api-url',
+      );
+    }
+    const tableApi = tableApiFromFlags(values);
+    if (apiUrl && (tableApi.users?.length || tableApi.oauthClients?.length)) {
+      throw new UsageError(
+        '--sn-user and --sn-oauth-client configure the embedded API (all-in-one); they cannot be used with --api-url',
       );
     }
     const from = String(values.from);
@@ -239,6 +302,7 @@ export const serveCommand: Command = {
         retentionMs: positiveInt('retention-days', String(values['retention-days'])) * 86_400_000,
         schedules: values['no-schedules'] !== true,
         ...(faults && { faults }),
+        ...(!apiUrl && { itsm: { tableApi } }),
         log,
       });
     } catch (error) {

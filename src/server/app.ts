@@ -17,6 +17,12 @@ import {
   type FaultOptions,
 } from './faults.js';
 import { registerObjectRoutes } from './objects.js';
+import {
+  isTableApiPath,
+  registerTableApiRoutes,
+  type TableApiOptions,
+  tableApiErrorResponse,
+} from './table-api.js';
 import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
@@ -50,6 +56,8 @@ export interface ItsmServerOptions {
    * ones through `server.faults`. Off when absent; `{}` turns on scripted faults only.
    */
   faults?: FaultOptions;
+  /** The ServiceNow Table API face (`/api/now/table/*`): its users, OAuth clients, tokens. */
+  tableApi?: TableApiOptions;
 }
 
 export interface ItsmServer {
@@ -144,6 +152,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   registerEventRoutes(app, deps);
   registerTeamRoutes(app, deps);
   registerWebhookRoutes(app, deps);
+  registerTableApiRoutes(app, deps, options.tableApi ?? {});
 
   for (const [path, methods] of ROUTE_METHODS) {
     app.all(path, (c) => {
@@ -158,13 +167,19 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   }
 
   app.notFound((c) =>
-    errorResponse(
-      new ApiError('not_found', `no such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`),
-      c.get('requestId') ?? nanoid(16),
-    ),
+    isTableApiPath(c.req.path)
+      ? tableApiErrorResponse(new ApiError('not_found', `no such endpoint: ${c.req.path}`), log)
+      : errorResponse(
+          new ApiError(
+            'not_found',
+            `no such endpoint: ${c.req.method} ${new URL(c.req.url).pathname}`,
+          ),
+          c.get('requestId') ?? nanoid(16),
+        ),
   );
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? nanoid(16);
+    if (isTableApiPath(c.req.path)) return tableApiErrorResponse(error, log);
     if (error instanceof ApiError) return errorResponse(error, requestId);
     log(
       `itsm-api: internal error on ${c.req.method} ${c.req.path} (request ${requestId}): ${error.stack ?? error}`,

@@ -411,20 +411,21 @@ export async function createObject(
 
 /**
  * Updates an object of either face: `find` reads the current object (a 404 of the caller's
- * face when it is gone), `body` is a `/v1` body; re-read and re-applied on a concurrent write.
+ * face when it is gone), `body` is a `/v1` body or builds one from the current object; re-read
+ * and re-applied on a concurrent write.
  */
 export async function updateObject(
   deps: ServerDeps,
   writer: Writer,
   find: () => Promise<StoredObject>,
-  body: Record<string, unknown>,
-  adjust?: (current: StoredObject, body: Record<string, unknown>) => Record<string, unknown>,
+  body: Record<string, unknown> | ((current: StoredObject) => Promise<Record<string, unknown>>),
 ): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
   const account = writer.account;
   for (let attempt = 1; ; attempt++) {
     const current = await find();
     const type = current.type;
-    const patch = adjust ? adjust(current, body) : body;
+    // A body built from the current object is rebuilt from each read of the retry loop.
+    const patch = typeof body === 'function' ? await body(current) : body;
     const now = formatIsoDate(new Date());
     let next: StoredObject;
     if (type === 'object') {

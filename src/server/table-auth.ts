@@ -1,0 +1,260 @@
+// Who may use the Table API face, and as whom: HTTP Basic for the ServiceNow users given at
+// start (`--sn-user NAME:PASSWORD[:ACCOUNT]`), Basic `<account>:<application key>` for the
+// application itself, the `/v1` Bearer tokens, and OAuth 2 tokens from `POST /oauth_token.do`
+// (password and refresh_token grants, for the clients given with `--sn-oauth-client`). Tokens
+// live in memory and expire (`expires_in`, 1800 s by default). Each user is a sys_user record of
+// its account, created on first use, so its writes carry its user id and user name.
+import type { Context, Hono } from 'hono';
+import { timingSafeEqual } from '../itsm/signature.js';
+import { notAuthenticated } from '../servicenow/errors.js';
+import type { AppEnv, ServerDeps } from './context.js';
+import { createObject } from './objects.js';
+import { sysIdToUserId, USER_RAW_TYPE } from './users.js';
+
+export interface SnUser {
+  name: string;
+  password: string;
+  account: number;
+}
+
+export interface SnOAuthClient {
+  id: string;
+  secret: string;
+}
+
+export interface TableApiOptions {
+  /** Users that sign in with Basic auth or the OAuth password grant. */
+  users?: readonly SnUser[];
+  /** OAuth clients allowed at `POST /oauth_token.do`. */
+  oauthClients?: readonly SnOAuthClient[];
+  /** Lifetime of an OAuth access token, in seconds. Default 1800, as an instance's. */
+  tokenTtlSeconds?: number;
+  /** Lifetime of a refresh token, in seconds. Default 100 days, as an instance's. */
+  refreshTtlSeconds?: number;
+  /** Milliseconds since the epoch; tests pass a clock they move. */
+  now?: () => number;
+}
+
+/** The caller of a Table API request. */
+export interface TableCaller {
+  account: number;
+  /** The user id recorded on events, null for the application. */
+  actor: string | null;
+  /** The user name stamped on records (`sys_created_by`, `sys_updated_by`). */
+  userName: string;
+}
+
+export const DEFAULT_TOKEN_TTL_SECONDS = 1800;
+const DEFAULT_REFRESH_TTL_SECONDS = 100 * 24 * 60 * 60;
+
+interface Grant {
+  user: SnUser;
+  expires: number;
+}
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+}
+
+function decodeBasic(value: string): { name: string; password: string } | null {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(Uint8Array.from(atob(value), (ch) => ch.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+  const colon = text.indexOf(':');
+  return colon < 0 ? null : { name: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** An OAuth error in the RFC 6749 shape that OAuth clients read. */
+function oauthError(status: 400 | 401, error: string, description: string): Response {
+  return new Response(JSON.stringify({ error, error_description: description }), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+  });
+}
+
+export interface TableAuth {
+  /** Resolves the request's credentials to a caller, or throws a 401 in ServiceNow's shape. */
+  authenticate(c: Context): Promise<TableCaller>;
+}
+
+export function createTableAuth(
+  app: Hono<AppEnv>,
+  deps: ServerDeps,
+  options: TableApiOptions,
+): TableAuth {
+  const users = options.users ?? [];
+  const clients = options.oauthClients ?? [];
+  const now = options.now ?? Date.now;
+  const tokenTtl = (options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS) * 1000;
+  const refreshTtl = (options.refreshTtlSeconds ?? DEFAULT_REFRESH_TTL_SECONDS) * 1000;
+  const accessTokens = new Map<string, Grant>();
+  const refreshTokens = new Map<string, Grant>();
+  const userSysIds = new Map<string, string>();
+
+  const findUser = (name: string, password: string): SnUser | undefined => {
+    let found: SnUser | undefined;
+    // Every user is compared, so the time taken does not tell which names exist.
+    for (const user of users) {
+      const nameMatches = timingSafeEqual(name, user.name);
+      if (timingSafeEqual(password, user.password) && nameMatches) found = user;
+    }
+    return found;
+  };
+
+  /** The sys_user record of a configured user, created in its account on first use. */
+  const sysIdOf = async (user: SnUser, baseUrl: string): Promise<string> => {
+    const cacheKey = `${user.account}:${user.name}`;
+    const cached = userSysIds.get(cacheKey);
+    if (cached) {
+      const [still] = await deps.store.findByUpstreamIds(user.account, USER_RAW_TYPE, [cached]);
+      if (still) return cached;
+      userSysIds.delete(cacheKey);
+    }
+    const { objects } = await deps.store.listObjects({
+      account: user.account,
+      type: 'object',
+      rawType: USER_RAW_TYPE,
+      offset: 0,
+      limit: Number.MAX_SAFE_INTEGER,
+    });
+    let record = objects.find((o) => o.fields.user_name === user.name);
+    if (!record) {
+      ({ object: record } = await createObject(
+        deps,
+        {
+          account: user.account,
+          actor: null,
+          ip: null,
+          userName: 'system',
+          baseUrl,
+        },
+        'object',
+        USER_RAW_TYPE,
+        { user_name: user.name, name: user.name, active: 'true' },
+      ));
+    }
+    userSysIds.set(cacheKey, record.upstreamId);
+    return record.upstreamId;
+  };
+
+  const baseOf = (c: Context) => (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
+  const callerOf = async (user: SnUser, c: Context): Promise<TableCaller> => ({
+    account: user.account,
+    actor: sysIdToUserId(await sysIdOf(user, baseOf(c))),
+    userName: user.name,
+  });
+
+  const issue = (user: SnUser, refreshToken?: string) => {
+    const accessToken = randomToken();
+    accessTokens.set(accessToken, { user, expires: now() + tokenTtl });
+    const refresh = refreshToken ?? randomToken();
+    if (!refreshToken) refreshTokens.set(refresh, { user, expires: now() + refreshTtl });
+    // Expired tokens are dropped as new ones are issued, so the maps stay small.
+    for (const [token, grant] of accessTokens)
+      if (grant.expires <= now()) accessTokens.delete(token);
+    return {
+      access_token: accessToken,
+      refresh_token: refresh,
+      scope: 'useraccount',
+      token_type: 'Bearer',
+      expires_in: Math.round(tokenTtl / 1000),
+    };
+  };
+
+  app.post('/oauth_token.do', async (c) => {
+    const form = new URLSearchParams(await c.req.text());
+    const clientId = form.get('client_id') ?? '';
+    const clientSecret = form.get('client_secret') ?? '';
+    const client = clients.find(
+      (k) => timingSafeEqual(clientId, k.id) && timingSafeEqual(clientSecret, k.secret),
+    );
+    if (!client) {
+      return oauthError(
+        401,
+        'invalid_client',
+        'client_id and client_secret do not name a client of this instance',
+      );
+    }
+    const grantType = form.get('grant_type');
+    if (grantType === 'password') {
+      const user = findUser(form.get('username') ?? '', form.get('password') ?? '');
+      if (!user) return oauthError(401, 'invalid_grant', 'the user name or password is not valid');
+      await sysIdOf(user, baseOf(c));
+      return c.json(issue(user), 200, { 'Cache-Control': 'no-store' });
+    }
+    if (grantType === 'refresh_token') {
+      const token = form.get('refresh_token') ?? '';
+      const grant = refreshTokens.get(token);
+      if (!grant || grant.expires <= now()) {
+        return oauthError(
+          401,
+          'invalid_grant',
+          'the refresh token is not valid or has expired; sign in again with grant_type=password',
+        );
+      }
+      return c.json(issue(grant.user, token), 200, { 'Cache-Control': 'no-store' });
+    }
+    return oauthError(
+      400,
+      'unsupported_grant_type',
+      `grant_type must be password or refresh_token, got ${JSON.stringify(grantType ?? '')}`,
+    );
+  });
+
+  return {
+    async authenticate(c) {
+      const header = c.req.header('Authorization');
+      if (!header) {
+        throw notAuthenticated(
+          'Required to provide Auth information: HTTP Basic or an OAuth Bearer token',
+        );
+      }
+      const match = /^\s*(\S+)\s+(.+?)\s*$/.exec(header);
+      const scheme = match?.[1]?.toLowerCase();
+      const value = match?.[2] ?? '';
+      if (scheme === 'basic') {
+        const credentials = decodeBasic(value);
+        if (!credentials)
+          throw notAuthenticated('the Basic credentials are not Base64 of name:password');
+        const user = findUser(credentials.name, credentials.password);
+        if (user) return callerOf(user, c);
+        // The application signs in as `<account>:<application key>`.
+        if (
+          /^\d{1,15}$/.test(credentials.name) &&
+          timingSafeEqual(credentials.password, deps.apiKey)
+        ) {
+          return { account: Number(credentials.name), actor: null, userName: 'system' };
+        }
+        throw notAuthenticated('invalid user name or password');
+      }
+      if (scheme === 'bearer') {
+        const grant = accessTokens.get(value);
+        if (grant) {
+          if (grant.expires > now()) return callerOf(grant.user, c);
+          accessTokens.delete(value);
+          throw notAuthenticated(
+            'the access token has expired; get a new one from /oauth_token.do with grant_type=refresh_token',
+          );
+        }
+        for (const [token, binding] of deps.tokens) {
+          if (timingSafeEqual(value, token)) {
+            return {
+              account: binding.account,
+              actor: binding.userId ?? null,
+              userName: binding.userId ?? 'system',
+            };
+          }
+        }
+        throw notAuthenticated('the bearer token is not valid');
+      }
+      throw notAuthenticated('use HTTP Basic or an OAuth Bearer token from /oauth_token.do');
+    },
+  };
+}
