@@ -434,6 +434,9 @@ export function registerTableApiRoutes(
     const url = new URL(c.req.url);
     const at = (start: number) => {
       const params = new URLSearchParams(url.search);
+      // Paging parameters go last, in one order, whatever order the request had them in.
+      params.delete('sysparm_offset');
+      params.delete('sysparm_limit');
       params.set('sysparm_offset', String(start));
       params.set('sysparm_limit', String(limit));
       return `<${base}${url.pathname}?${params}>`;
