@@ -38,6 +38,8 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },
   { flag: 'no-schedules', env: 'ITSM_RULES_NO_SCHEDULES', shows: null },
   { flag: 'faults', env: 'ITSM_FAULTS', shows: 'all-in-one only' },
+  { flag: 'sn-user', env: 'ITSM_SN_USERS', shows: 'all-in-one only' },
+  { flag: 'sn-oauth-client', env: 'ITSM_SN_OAUTH_CLIENTS', shows: 'all-in-one only' },
 ];
 
 interface UsageCase {

@@ -27,6 +27,8 @@ const FLAGS: Record<string, string> = {
   'max-body': 'ITSM_MAX_BODY',
   'event-retention': 'ITSM_EVENT_RETENTION',
   faults: 'ITSM_FAULTS',
+  'sn-user': 'ITSM_SN_USERS',
+  'sn-oauth-client': 'ITSM_SN_OAUTH_CLIENTS',
 };
 
 const children: ChildProcess[] = [];
