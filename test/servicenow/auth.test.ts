@@ -4,7 +4,7 @@
 // 127.0.0.1 in this process so that the test can move the token clock instead of waiting.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callHttp, startTestItsm, TEST_API_KEY, type TestItsm } from '../helpers/itsm.js';
-import { spawnCli, spawnItsmServer } from '../helpers/serve.js';
+import { spawnCli, spawnItsmServer, spawnServe, writeRules } from '../helpers/serve.js';
 
 let itsm: TestItsm;
 let clock = Date.UTC(2026, 0, 1);
@@ -211,5 +211,32 @@ describe('the command line', () => {
     const exit = await cli.exited;
     expect(exit.code).toBe(2);
     expect(cli.stderr()).toContain(says);
+  });
+});
+
+describe('all-in-one serve', () => {
+  it('serves the Table API face beside /v1, with --sn-user', async () => {
+    // No rules: the engine has nothing to do; the test is about the embedded API's routes.
+    const rules = writeRules({});
+    const serve = await spawnServe([
+      '--port=0',
+      '--db=:memory:',
+      `--rules=${rules.dir}`,
+      '--sn-user=eve:pw-eve',
+    ]);
+    try {
+      const made = await callHttp(serve.url, 'POST', `${TABLE}/incident`, {
+        auth: basic('eve', 'pw-eve'),
+        body: { short_description: 'all in one' },
+      });
+      expect(made.status, made.text).toBe(201);
+      const listed = await callHttp(serve.url, 'GET', '/v1/accounts/1/itsm/incidents', {
+        auth: 'APIKey dev-api-key',
+      });
+      expect(listed.json.objects).toHaveLength(1);
+    } finally {
+      await serve.stop();
+      rules.remove();
+    }
   });
 });
