@@ -23,6 +23,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'receiver', file: 'receiver.ts', flags: [] },
   { name: 'pipeline', file: 'pipeline.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
+  { name: 'table-api', file: 'table-api.ts', flags: [] },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
