@@ -5,6 +5,7 @@ import {
   type PresentOptions,
   presentRecord,
   RecordInputError,
+  readField,
   readInput,
   tableDef,
   type UpstreamRecord,
@@ -185,6 +186,20 @@ describe('reading a write body', () => {
 
   it('accepts any column of an undeclared table', () => {
     expect(readInput(tableDef('u_widget'), { colour: 'red' }, input)).toEqual({ colour: 'red' });
+  });
+});
+
+describe('reading fields for queries', () => {
+  it.each([['__proto__'], ['constructor'], ['toString']])(
+    'reads %s of a record that lacks it as ""',
+    (field) => {
+      expect(readField(tableDef('u_widget'), { a: 'x' }, field, lookup)).toBe('');
+    },
+  );
+
+  it('dot-walks one reference', () => {
+    expect(readField(tableDef('incident'), incident, 'caller_id.user_name', lookup)).toBe('vinod');
+    expect(readField(tableDef('incident'), incident, 'caller_id.__proto__', lookup)).toBe('');
   });
 });
 

@@ -29,6 +29,11 @@ export interface PresentOptions {
   fields: readonly string[] | null;
 }
 
+/** A record's own value: `__proto__` or `constructor` in a query or field list read as "". */
+function own(record: UpstreamRecord | undefined, column: string): string {
+  return record && Object.hasOwn(record, column) ? (record[column] ?? '') : '';
+}
+
 export function tableDef(name: string): TableDef {
   return TABLES.get(name) ?? undeclaredTable(name);
 }
@@ -36,7 +41,7 @@ export function tableDef(name: string): TableDef {
 /** The display value of the record `sysId` of `table` (its number, name...), or "". */
 export function displayOf(table: string, sysId: string, lookup: RecordLookup): string {
   if (sysId === '') return '';
-  return lookup(table, sysId)?.[tableDef(table).displayColumn] ?? '';
+  return own(lookup(table, sysId), tableDef(table).displayColumn);
 }
 
 function presentValue(
@@ -74,7 +79,7 @@ function walk(
   const reference = columnOf(table, head);
   if (reference?.kind !== 'reference' || !reference.table) return undefined;
   const target = tableDef(reference.table);
-  const value = lookup(reference.table, record[head] ?? '')?.[tail] ?? '';
+  const value = own(lookup(reference.table, own(record, head)), tail);
   return { column: columnOf(target, tail), value };
 }
 
@@ -111,7 +116,7 @@ export function readField(
   field: string,
   lookup: RecordLookup,
 ): string {
-  if (!field.includes('.')) return record[field] ?? '';
+  if (!field.includes('.')) return own(record, field);
   return walk(table, record, field, lookup)?.value ?? '';
 }
 
