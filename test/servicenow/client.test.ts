@@ -88,7 +88,9 @@ function client(user = 'integration', password = 's3cret') {
   // setNetworkOptions replaces the module's axios with axios.create(options), whose result has
   // no create of its own: it can be called once per process, and then holds for every client.
   if (!networkSet) {
-    sn.setNetworkOptions({ httpsAgent: new Agent({ ca: readFileSync(join(certDir, 'cert.pem')) }) });
+    sn.setNetworkOptions({
+      httpsAgent: new Agent({ ca: readFileSync(join(certDir, 'cert.pem')) }),
+    });
     networkSet = true;
   }
   return sn;
