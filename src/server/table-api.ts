@@ -18,15 +18,12 @@ import {
 import {
   errorBody,
   invalidRequest,
-  noRecord,
   notAuthorized,
   TableApiError,
   type TableApiErrorCode,
 } from '../servicenow/errors.js';
 import {
   derivePriority,
-  isJournalEntries,
-  JOURNAL_COLUMNS,
   MappingError,
   toUnifiedValue,
   UPSTREAM_TABLES,
@@ -39,33 +36,25 @@ import {
   type PresentOptions,
   presentRecord,
   RecordInputError,
-  type RecordLookup,
   readField,
   readInput,
   tableDef,
   type UpstreamRecord,
 } from '../servicenow/record.js';
-import {
-  AUDIT_DELETE_TABLE,
-  isDeclared,
-  isTableName,
-  JOURNAL_TABLE,
-  type TableDef,
-} from '../servicenow/tables.js';
+import type { TableDef } from '../servicenow/tables.js';
 import type { StoredObject } from '../storage/port.js';
 import type { AppEnv, ServerDeps } from './context.js';
 import { ApiError } from './errors.js';
 import { createObject, deleteObject, updateObject, type Writer } from './objects.js';
-import { toUpstreamDate } from './raw.js';
-import { renderObjects } from './render.js';
 import { createTableAuth, type TableApiOptions, type TableCaller } from './table-auth.js';
-import { sysIdToUserId, USER_RAW_TYPE, userIdToSysId } from './users.js';
+import { createTableRows, type Row } from './table-rows.js';
+import { sysIdToUserId } from './users.js';
 
 export type { TableApiOptions } from './table-auth.js';
 
 const TABLE_PATHS = ['/api/now/table', '/api/now/v1/table', '/api/now/v2/table'];
 const DEFAULT_LIMIT = 10_000;
-const SYS_ID = /^[0-9a-f]{32}$/;
+const _SYS_ID = /^[0-9a-f]{32}$/;
 const JSON_TYPE = 'application/json;charset=UTF-8';
 
 /** Whether a request path belongs to this face (its errors answer in ServiceNow's shape). */
@@ -108,27 +97,6 @@ function result(status: number, value: unknown, headers: Record<string, string> 
   });
 }
 
-/** Records of the tables a request reaches, by sys_id, and the sys_ids of each table. */
-interface Lookup {
-  get: RecordLookup;
-  ids(table: string): string[];
-}
-
-/** A record of the face with the stored object it comes from (null for derived views). */
-interface Row {
-  record: UpstreamRecord;
-  object: StoredObject | null;
-}
-
-function asText(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  return typeof value === 'string'
-    ? value
-    : typeof value === 'object'
-      ? JSON.stringify(value)
-      : String(value);
-}
-
 function flagParam(c: Context, name: string): boolean {
   const value = c.req.query(name);
   if (value === undefined || value === '') return false;
@@ -168,215 +136,8 @@ export function registerTableApiRoutes(
   options: TableApiOptions,
 ): void {
   const auth = createTableAuth(app, deps, options);
-  // sys_id -> object id of the unified tables, per account: a hint checked on every use (the
-  // object is read by id and its sys_id compared), rebuilt from a scan when it misses.
-  const sysIdIndex = new Map<string, string>();
-
   const baseUrl = (c: Context) => (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
-
-  async function listStored(account: number, table: TableDef): Promise<StoredObject[]> {
-    const { objects } = await deps.store.listObjects({
-      account,
-      type: table.type ?? 'object',
-      rawType: table.type ? null : table.name,
-      offset: 0,
-      limit: Number.MAX_SAFE_INTEGER,
-    });
-    return objects;
-  }
-
-  async function toRows(objects: StoredObject[], base: string): Promise<Row[]> {
-    const rendered = await renderObjects(deps.store, objects, { baseUrl: base, includeRaw: true });
-    return rendered.map((body, i) => {
-      const object = objects[i] as StoredObject;
-      if (object.type !== 'object') return { record: body.raw as UpstreamRecord, object };
-      const fields = (body.raw as { object: Record<string, unknown> }).object;
-      return {
-        record: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, asText(v)])),
-        object,
-      };
-    });
-  }
-
-  /** The journal entries of the account's task records, newest first within each record. */
-  async function journalRows(account: number): Promise<Row[]> {
-    const rows: Row[] = [];
-    for (const type of ['incident', 'problem', 'change'] as const) {
-      for (const object of await listStored(account, tableDef(UPSTREAM_TABLES[type].table))) {
-        for (const column of JOURNAL_COLUMNS) {
-          const entries = object.extra[column];
-          if (!isJournalEntries(entries)) continue;
-          // Oldest first, so that the sort by time below keeps entries of one second in order.
-          for (const entry of [...entries].reverse()) {
-            rows.push({
-              record: {
-                sys_id: entry.sys_id,
-                element_id: object.upstreamId,
-                name: UPSTREAM_TABLES[type].table,
-                element: column,
-                value: entry.value,
-                sys_created_on: entry.sys_created_on,
-                sys_created_by: entry.sys_created_by,
-              },
-              object: null,
-            });
-          }
-        }
-      }
-    }
-    return rows.sort((a, b) =>
-      (a.record.sys_created_on ?? '').localeCompare(b.record.sys_created_on ?? ''),
-    );
-  }
-
-  /** One row per retained delete event, from the last record the event carries. */
-  async function auditDeleteRows(account: number): Promise<Row[]> {
-    const rows: Row[] = [];
-    for (let after = 0; ; ) {
-      const { events } = await deps.store.listEvents(account, after, 1000);
-      for (const event of events) {
-        if (event.type !== 'delete') continue;
-        const raw = event.metadata.raw as Record<string, unknown> | undefined;
-        if (!raw) continue;
-        const generic = event.metadata.type === 'object';
-        const record = (generic ? raw.object : raw) as Record<string, unknown> | undefined;
-        const sysId = asText(generic ? raw.id : raw.sys_id);
-        const who = event.userId === null ? 'system' : await userNameOf(account, event.userId);
-        rows.push({
-          record: {
-            sys_id: event.seq.toString(16).padStart(32, '0'),
-            tablename: asText(generic ? raw.type : raw.sys_class_name),
-            documentkey: sysId,
-            display_value: asText(record?.number ?? record?.name ?? ''),
-            sys_created_on: toUpstreamDate(event.modified),
-            sys_created_by: who,
-          },
-          object: null,
-        });
-      }
-      if (events.length < 1000) return rows;
-      after = events.at(-1)?.seq ?? after;
-    }
-  }
-
-  async function userNameOf(account: number, userId: string): Promise<string> {
-    const sysId = userIdToSysId(userId);
-    const [user] = sysId ? await deps.store.findByUpstreamIds(account, USER_RAW_TYPE, [sysId]) : [];
-    return asText(user?.fields.user_name) || userId;
-  }
-
-  async function loadRows(account: number, table: TableDef, base: string): Promise<Row[]> {
-    if (table.name === AUDIT_DELETE_TABLE) return auditDeleteRows(account);
-    if (table.name === JOURNAL_TABLE) return journalRows(account);
-    return toRows(await listStored(account, table), base);
-  }
-
-  /** The table named in the path: declared, or a generic table that has records already. */
-  async function resolveTable(c: Context, account: number): Promise<TableDef> {
-    const name = c.req.param('table') ?? '';
-    const invalid = () =>
-      invalidRequest(
-        `Invalid table ${name}`,
-        `no table ${JSON.stringify(name)} in this instance; tables: incident, problem, change_request, kb_knowledge, alm_asset, sys_user, sys_user_group, cmdb_ci, sys_audit_delete, sys_journal_field, and any table created through the generic objects of /v1`,
-      );
-    if (!isTableName(name)) throw invalid();
-    const table = tableDef(name);
-    if (isDeclared(table)) return table;
-    const { total } = await deps.store.listObjects({
-      account,
-      type: 'object',
-      rawType: name,
-      offset: 0,
-      limit: 1,
-    });
-    if (total === 0) throw invalid();
-    return table;
-  }
-
-  /** A lookup over the tables a request's references and dot-walks reach, loaded once each. */
-  async function makeLookup(
-    account: number,
-    tables: Iterable<string>,
-    base: string,
-  ): Promise<Lookup> {
-    const loaded = new Map<string, Map<string, UpstreamRecord>>();
-    for (const name of tables) {
-      if (loaded.has(name)) continue;
-      const table = tableDef(name);
-      const rows = table.readOnly ? [] : await loadRows(account, table, base);
-      const byId = new Map<string, UpstreamRecord>();
-      for (const { record } of rows) {
-        // A user's display value is its name, or first and last name joined when it has none.
-        const named =
-          name === USER_RAW_TYPE && !record.name
-            ? { ...record, name: [record.first_name, record.last_name].filter(Boolean).join(' ') }
-            : record;
-        byId.set(record.sys_id ?? '', named);
-      }
-      loaded.set(name, byId);
-    }
-    return {
-      get: (table, sysId) => loaded.get(table)?.get(sysId),
-      ids: (table) => [...(loaded.get(table)?.keys() ?? [])],
-    };
-  }
-
-  /** Tables whose records a presentation or query needs (references shown or walked). */
-  function reachedTables(
-    table: TableDef,
-    fields: Iterable<string>,
-    display: DisplayMode,
-  ): Set<string> {
-    const reached = new Set<string>();
-    for (const field of fields) {
-      const head = field.split('.')[0] ?? '';
-      const column = table.columns[head];
-      if (column?.kind !== 'reference' || !column.table) continue;
-      if (field.includes('.') || display !== 'false') reached.add(column.table);
-    }
-    return reached;
-  }
-
-  async function findRow(
-    caller: TableCaller,
-    table: TableDef,
-    sysId: string,
-    base: string,
-  ): Promise<Row> {
-    const missing = () =>
-      noRecord(`no record of table ${table.name} has sys_id ${JSON.stringify(sysId)}`);
-    if (table.readOnly || table.type === null) {
-      const rows =
-        table.readOnly || !SYS_ID.test(sysId)
-          ? await loadRows(caller.account, table, base)
-          : await toRows(
-              await deps.store.findByUpstreamIds(caller.account, table.name, [sysId]),
-              base,
-            );
-      const row = rows.find((r) => r.record.sys_id === sysId);
-      if (!row) throw missing();
-      return row;
-    }
-    const key = `${caller.account}:${table.name}:${sysId}`;
-    const hinted = sysIdIndex.get(key);
-    if (hinted) {
-      const object = await deps.store.getObject(caller.account, hinted);
-      if (object && object.type === table.type && object.upstreamId === sysId) {
-        const [row] = await toRows([object], base);
-        if (row) return row;
-      }
-      sysIdIndex.delete(key);
-    }
-    let found: StoredObject | undefined;
-    for (const object of await listStored(caller.account, table)) {
-      sysIdIndex.set(`${caller.account}:${table.name}:${object.upstreamId}`, object.id);
-      if (object.upstreamId === sysId) found = object;
-    }
-    if (!found) throw missing();
-    const [row] = await toRows([found], base);
-    if (!row) throw missing();
-    return row;
-  }
+  const tableRows = createTableRows(deps);
 
   function presentOptions(c: Context, base: string): PresentOptions {
     const fieldsText = c.req.query('sysparm_fields');
@@ -400,9 +161,9 @@ export function registerTableApiRoutes(
     options: PresentOptions,
   ): Promise<Record<string, unknown>[]> {
     const fields = options.fields ?? Object.keys(table.columns);
-    const lookup = await makeLookup(
+    const lookup = await tableRows.makeLookup(
       caller.account,
-      reachedTables(table, fields, options.display),
+      tableRows.reachedTables(table, fields, options.display),
       options.baseUrl,
     );
     return rows.map((row) => presentRecord(table, row.record, options, lookup.get));
@@ -501,7 +262,7 @@ export function registerTableApiRoutes(
 
   async function findRowById(caller: TableCaller, table: TableDef, sysId: string) {
     try {
-      return await findRow(caller, table, sysId, '');
+      return await tableRows.findRow(caller.account, table, sysId, '');
     } catch (error) {
       if (error instanceof TableApiError) return undefined;
       throw error;
@@ -541,9 +302,9 @@ export function registerTableApiRoutes(
     const inputDisplayValue = flagParam(c, 'sysparm_input_display_value');
     // References by display value need the referenced tables' records.
     const lookupTables = inputDisplayValue
-      ? reachedTables(table, Object.keys(body), 'true')
+      ? tableRows.reachedTables(table, Object.keys(body), 'true')
       : new Set<string>();
-    const lookup = await makeLookup(caller.account, lookupTables, base);
+    const lookup = await tableRows.makeLookup(caller.account, lookupTables, base);
     const byDisplay = new Map<string, Map<string, string>>();
     try {
       return readInput(table, body, {
@@ -596,19 +357,19 @@ export function registerTableApiRoutes(
     app.get(`${root}/:table`, async (c) => {
       const caller = await auth.authenticate(c);
       const base = baseUrl(c);
-      const table = await resolveTable(c, caller.account);
+      const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
       const limit = wholeParam(c, 'sysparm_limit', 1, DEFAULT_LIMIT);
       const offset = wholeParam(c, 'sysparm_offset', 0, 0);
       const noCount = flagParam(c, 'sysparm_no_count');
       const noLinks = flagParam(c, 'sysparm_suppress_pagination_header');
       const query = parseQuery(table, c.req.query('sysparm_query'));
-      let rows = await loadRows(caller.account, table, base);
+      let rows = await tableRows.loadRows(caller.account, table, base);
       if (query.queries.length > 0 || query.orderBy.length > 0) {
         const walked = queryFields(query).filter((f) => f.includes('.'));
-        const lookup = await makeLookup(
+        const lookup = await tableRows.makeLookup(
           caller.account,
-          reachedTables(table, walked, 'false'),
+          tableRows.reachedTables(table, walked, 'false'),
           base,
         );
         const read = (row: Row, field: string) => readField(table, row.record, field, lookup.get);
@@ -629,9 +390,9 @@ export function registerTableApiRoutes(
     app.get(`${root}/:table/:sys_id`, async (c) => {
       const caller = await auth.authenticate(c);
       const base = baseUrl(c);
-      const table = await resolveTable(c, caller.account);
+      const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
-      const row = await findRow(caller, table, c.req.param('sys_id') ?? '', base);
+      const row = await tableRows.findRow(caller.account, table, c.req.param('sys_id') ?? '', base);
       const [record] = await present(caller, table, [row], options);
       return result(200, record);
     });
@@ -639,7 +400,7 @@ export function registerTableApiRoutes(
     app.post(`${root}/:table`, async (c) => {
       const caller = await auth.authenticate(c);
       const base = baseUrl(c);
-      const table = await resolveTable(c, caller.account);
+      const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
       const input = await readWrite(c, caller, table, base);
       const body = await toWriteBody(caller, table, input, null);
@@ -650,7 +411,7 @@ export function registerTableApiRoutes(
         table.type ? null : table.name,
         body,
       );
-      const [row] = await toRows([object], base);
+      const [row] = await tableRows.toRows([object], base);
       const [record] = await present(caller, table, row ? [row] : [], options);
       return result(201, record, {
         Location: `${base}/api/now/table/${table.name}/${object.upstreamId}`,
@@ -660,21 +421,22 @@ export function registerTableApiRoutes(
     const write = async (c: Context) => {
       const caller = await auth.authenticate(c);
       const base = baseUrl(c);
-      const table = await resolveTable(c, caller.account);
+      const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
       const input = await readWrite(c, caller, table, base);
       const sysId = c.req.param('sys_id') ?? '';
       const { object } = await updateObject(
         deps,
         writerFor(caller, c, base),
-        async () => (await findRow(caller, table, sysId, base)).object as StoredObject,
+        async () =>
+          (await tableRows.findRow(caller.account, table, sysId, base)).object as StoredObject,
         // The body depends on the record (a derived priority reads the current impact).
         async (current) => {
-          const [row] = await toRows([current], base);
+          const [row] = await tableRows.toRows([current], base);
           return toWriteBody(caller, table, input, row?.record ?? null);
         },
       );
-      const [row] = await toRows([object], base);
+      const [row] = await tableRows.toRows([object], base);
       const [record] = await present(caller, table, row ? [row] : [], options);
       return result(200, record);
     };
@@ -684,7 +446,7 @@ export function registerTableApiRoutes(
     app.delete(`${root}/:table/:sys_id`, async (c) => {
       const caller = await auth.authenticate(c);
       const base = baseUrl(c);
-      const table = await resolveTable(c, caller.account);
+      const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       if (table.readOnly) {
         throw notAuthorized(`${table.name} is read-only: its rows are kept by the instance`);
       }
@@ -692,7 +454,8 @@ export function registerTableApiRoutes(
       await deleteObject(
         deps,
         writerFor(caller, c, base),
-        async () => (await findRow(caller, table, sysId, base)).object as StoredObject,
+        async () =>
+          (await tableRows.findRow(caller.account, table, sysId, base)).object as StoredObject,
       );
       return c.body(null, 204);
     });
