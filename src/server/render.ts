@@ -22,6 +22,38 @@ function kindsOf(object: StoredObject): Record<string, FieldKind> {
   return object.type === 'object' ? {} : TYPE_FIELDS[object.type as UnifiedType];
 }
 
+/** A generic object's upstream record: its fields, with the sys_id and times the server keeps. */
+export function genericRecord(object: StoredObject): Record<string, unknown> {
+  return {
+    ...object.fields,
+    sys_id: object.upstreamId,
+    sys_created_on: toUpstreamDate(object.created),
+    sys_updated_on: toUpstreamDate(object.modified),
+  };
+}
+
+/** Referenced object id -> its sys_id, for the `raw` records of these objects (one batch read). */
+export async function referenceSysIdsOf(
+  store: ItsmStore,
+  objects: readonly StoredObject[],
+): Promise<Map<string, string>> {
+  const ids = new Set<string>();
+  for (const object of objects) {
+    for (const [field, kind] of Object.entries(kindsOf(object))) {
+      const value = object.fields[field];
+      if (kind === 'reference' && typeof value === 'string' && value !== '') ids.add(value);
+    }
+  }
+  const sysIds = new Map<string, string>();
+  const first = objects[0];
+  if (first && ids.size > 0) {
+    for (const target of await store.getObjects(first.account, [...ids])) {
+      sysIds.set(target.id, target.upstreamId);
+    }
+  }
+  return sysIds;
+}
+
 export async function renderObjects(
   store: ItsmStore,
   objects: readonly StoredObject[],
@@ -63,16 +95,7 @@ export async function renderObjects(
         id: object.id,
         type: 'object',
         api: 'itsm',
-        raw: {
-          type: object.rawType,
-          id: object.upstreamId,
-          object: {
-            ...object.fields,
-            sys_id: object.upstreamId,
-            sys_created_on: toUpstreamDate(object.created),
-            sys_updated_on: toUpstreamDate(object.modified),
-          },
-        },
+        raw: { type: object.rawType, id: object.upstreamId, object: genericRecord(object) },
         href,
       };
     }

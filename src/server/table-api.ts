@@ -164,7 +164,6 @@ export function registerTableApiRoutes(
     const lookup = await tableRows.makeLookup(
       caller.account,
       tableRows.reachedTables(table, fields, options.display),
-      options.baseUrl,
     );
     return rows.map((row) => presentRecord(table, row.record, options, lookup.get));
   }
@@ -262,7 +261,7 @@ export function registerTableApiRoutes(
 
   async function findRowById(caller: TableCaller, table: TableDef, sysId: string) {
     try {
-      return await tableRows.findRow(caller.account, table, sysId, '');
+      return await tableRows.findRow(caller.account, table, sysId);
     } catch (error) {
       if (error instanceof TableApiError) return undefined;
       throw error;
@@ -293,7 +292,6 @@ export function registerTableApiRoutes(
     c: Context,
     caller: TableCaller,
     table: TableDef,
-    base: string,
   ): Promise<Record<string, string>> {
     if (table.readOnly) {
       throw notAuthorized(`${table.name} is read-only: its rows are kept by the instance`);
@@ -304,7 +302,7 @@ export function registerTableApiRoutes(
     const lookupTables = inputDisplayValue
       ? tableRows.reachedTables(table, Object.keys(body), 'true')
       : new Set<string>();
-    const lookup = await tableRows.makeLookup(caller.account, lookupTables, base);
+    const lookup = await tableRows.makeLookup(caller.account, lookupTables);
     const byDisplay = new Map<string, Map<string, string>>();
     try {
       return readInput(table, body, {
@@ -364,13 +362,12 @@ export function registerTableApiRoutes(
       const noCount = flagParam(c, 'sysparm_no_count');
       const noLinks = flagParam(c, 'sysparm_suppress_pagination_header');
       const query = parseQuery(table, c.req.query('sysparm_query'));
-      let rows = await tableRows.loadRows(caller.account, table, base);
+      let rows = await tableRows.loadRows(caller.account, table);
       if (query.queries.length > 0 || query.orderBy.length > 0) {
         const walked = queryFields(query).filter((f) => f.includes('.'));
         const lookup = await tableRows.makeLookup(
           caller.account,
           tableRows.reachedTables(table, walked, 'false'),
-          base,
         );
         const read = (row: Row, field: string) => readField(table, row.record, field, lookup.get);
         rows = orderRecords(
@@ -392,7 +389,7 @@ export function registerTableApiRoutes(
       const base = baseUrl(c);
       const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
-      const row = await tableRows.findRow(caller.account, table, c.req.param('sys_id') ?? '', base);
+      const row = await tableRows.findRow(caller.account, table, c.req.param('sys_id') ?? '');
       const [record] = await present(caller, table, [row], options);
       return result(200, record);
     });
@@ -402,7 +399,7 @@ export function registerTableApiRoutes(
       const base = baseUrl(c);
       const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
-      const input = await readWrite(c, caller, table, base);
+      const input = await readWrite(c, caller, table);
       const body = await toWriteBody(caller, table, input, null);
       const { object } = await createObject(
         deps,
@@ -411,7 +408,7 @@ export function registerTableApiRoutes(
         table.type ? null : table.name,
         body,
       );
-      const [row] = await tableRows.toRows([object], base);
+      const [row] = await tableRows.toRows([object]);
       const [record] = await present(caller, table, row ? [row] : [], options);
       return result(201, record, {
         Location: `${base}/api/now/table/${table.name}/${object.upstreamId}`,
@@ -423,20 +420,19 @@ export function registerTableApiRoutes(
       const base = baseUrl(c);
       const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
-      const input = await readWrite(c, caller, table, base);
+      const input = await readWrite(c, caller, table);
       const sysId = c.req.param('sys_id') ?? '';
       const { object } = await updateObject(
         deps,
         writerFor(caller, c, base),
-        async () =>
-          (await tableRows.findRow(caller.account, table, sysId, base)).object as StoredObject,
+        async () => (await tableRows.findRow(caller.account, table, sysId)).object as StoredObject,
         // The body depends on the record (a derived priority reads the current impact).
         async (current) => {
-          const [row] = await tableRows.toRows([current], base);
+          const [row] = await tableRows.toRows([current]);
           return toWriteBody(caller, table, input, row?.record ?? null);
         },
       );
-      const [row] = await tableRows.toRows([object], base);
+      const [row] = await tableRows.toRows([object]);
       const [record] = await present(caller, table, row ? [row] : [], options);
       return result(200, record);
     };
@@ -454,8 +450,7 @@ export function registerTableApiRoutes(
       await deleteObject(
         deps,
         writerFor(caller, c, base),
-        async () =>
-          (await tableRows.findRow(caller.account, table, sysId, base)).object as StoredObject,
+        async () => (await tableRows.findRow(caller.account, table, sysId)).object as StoredObject,
       );
       return c.body(null, 204);
     });

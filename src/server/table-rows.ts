@@ -4,6 +4,7 @@
 // records that references and dot-walks reach. Rows are read per request; the only state is a
 // sys_id index of unified objects, a hint checked against the store on every use.
 
+import type { UnifiedType } from '../itsm/fields.js';
 import { invalidRequest, noRecord } from '../servicenow/errors.js';
 import { isJournalEntries, JOURNAL_COLUMNS, UPSTREAM_TABLES } from '../servicenow/mapping.js';
 import {
@@ -21,8 +22,8 @@ import {
 } from '../servicenow/tables.js';
 import type { StoredObject } from '../storage/port.js';
 import type { ServerDeps } from './context.js';
-import { toUpstreamDate } from './raw.js';
-import { renderObjects } from './render.js';
+import { toRawRecord, toUpstreamDate } from './raw.js';
+import { genericRecord, referenceSysIdsOf } from './render.js';
 import { USER_RAW_TYPE, userIdToSysId } from './users.js';
 
 const SYS_ID = /^[0-9a-f]{32}$/;
@@ -66,12 +67,15 @@ export function createTableRows(deps: ServerDeps) {
     return objects;
   }
 
-  async function toRows(objects: StoredObject[], base: string): Promise<Row[]> {
-    const rendered = await renderObjects(deps.store, objects, { baseUrl: base, includeRaw: true });
-    return rendered.map((body, i) => {
-      const object = objects[i] as StoredObject;
-      if (object.type !== 'object') return { record: body.raw as UpstreamRecord, object };
-      const fields = (body.raw as { object: Record<string, unknown> }).object;
+  /** The upstream records of stored objects: the same records `/v1` renders as `raw`. */
+  async function toRows(objects: StoredObject[]): Promise<Row[]> {
+    const referenceSysIds = await referenceSysIdsOf(deps.store, objects);
+    return objects.map((object) => {
+      if (object.type !== 'object') {
+        const record = toRawRecord(object as StoredObject & { type: UnifiedType }, referenceSysIds);
+        return { record, object };
+      }
+      const fields = genericRecord(object);
       return {
         record: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, asText(v)])),
         object,
@@ -146,10 +150,10 @@ export function createTableRows(deps: ServerDeps) {
     return asText(user?.fields.user_name) || userId;
   }
 
-  async function loadRows(account: number, table: TableDef, base: string): Promise<Row[]> {
+  async function loadRows(account: number, table: TableDef): Promise<Row[]> {
     if (table.name === AUDIT_DELETE_TABLE) return auditDeleteRows(account);
     if (table.name === JOURNAL_TABLE) return journalRows(account);
-    return toRows(await listStored(account, table), base);
+    return toRows(await listStored(account, table));
   }
 
   /** The table named in the path: declared, or a generic table that has records already. */
@@ -174,16 +178,12 @@ export function createTableRows(deps: ServerDeps) {
   }
 
   /** A lookup over the tables a request's references and dot-walks reach, loaded once each. */
-  async function makeLookup(
-    account: number,
-    tables: Iterable<string>,
-    base: string,
-  ): Promise<Lookup> {
+  async function makeLookup(account: number, tables: Iterable<string>): Promise<Lookup> {
     const loaded = new Map<string, Map<string, UpstreamRecord>>();
     for (const name of tables) {
       if (loaded.has(name)) continue;
       const table = tableDef(name);
-      const rows = table.readOnly ? [] : await loadRows(account, table, base);
+      const rows = table.readOnly ? [] : await loadRows(account, table);
       const byId = new Map<string, UpstreamRecord>();
       for (const { record } of rows) {
         // A user's display value is its name, or first and last name joined when it has none.
@@ -217,19 +217,14 @@ export function createTableRows(deps: ServerDeps) {
     return reached;
   }
 
-  async function findRow(
-    account: number,
-    table: TableDef,
-    sysId: string,
-    base: string,
-  ): Promise<Row> {
+  async function findRow(account: number, table: TableDef, sysId: string): Promise<Row> {
     const missing = () =>
       noRecord(`no record of table ${table.name} has sys_id ${JSON.stringify(sysId)}`);
     if (table.readOnly || table.type === null) {
       const rows =
         table.readOnly || !SYS_ID.test(sysId)
-          ? await loadRows(account, table, base)
-          : await toRows(await deps.store.findByUpstreamIds(account, table.name, [sysId]), base);
+          ? await loadRows(account, table)
+          : await toRows(await deps.store.findByUpstreamIds(account, table.name, [sysId]));
       const row = rows.find((r) => r.record.sys_id === sysId);
       if (!row) throw missing();
       return row;
@@ -239,7 +234,7 @@ export function createTableRows(deps: ServerDeps) {
     if (hinted) {
       const object = await deps.store.getObject(account, hinted);
       if (object && object.type === table.type && object.upstreamId === sysId) {
-        const [row] = await toRows([object], base);
+        const [row] = await toRows([object]);
         if (row) return row;
       }
       sysIdIndex.delete(key);
@@ -250,7 +245,7 @@ export function createTableRows(deps: ServerDeps) {
       if (object.upstreamId === sysId) found = object;
     }
     if (!found) throw missing();
-    const [row] = await toRows([found], base);
+    const [row] = await toRows([found]);
     if (!row) throw missing();
     return row;
   }
