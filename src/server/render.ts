@@ -64,29 +64,21 @@ export async function renderObjects(
   const account = first.account;
 
   const sysIds = new Set<string>();
-  const referenceIds = new Set<string>();
   for (const object of objects) {
     for (const [field, kind] of Object.entries(kindsOf(object))) {
       const value = object.fields[field];
-      if (typeof value !== 'string' || value === '') continue;
-      if (kind === 'user') {
-        const sysId = userIdToSysId(value);
-        if (sysId) sysIds.add(sysId);
-      } else if (kind === 'reference' && options.includeRaw) {
-        referenceIds.add(value);
-      }
+      if (kind !== 'user' || typeof value !== 'string' || value === '') continue;
+      const sysId = userIdToSysId(value);
+      if (sysId) sysIds.add(sysId);
     }
   }
   const users = new Map<string, User>();
   for (const record of await store.findByUpstreamIds(account, USER_RAW_TYPE, [...sysIds])) {
     users.set(record.upstreamId, userFromRecord(record));
   }
-  const referenceSysIds = new Map<string, string>();
-  if (referenceIds.size > 0) {
-    for (const target of await store.getObjects(account, [...referenceIds])) {
-      referenceSysIds.set(target.id, target.upstreamId);
-    }
-  }
+  const referenceSysIds = options.includeRaw
+    ? await referenceSysIdsOf(store, objects)
+    : new Map<string, string>();
 
   return objects.map((object) => {
     const href = objectHref(options.baseUrl, object);
