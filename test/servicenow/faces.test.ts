@@ -253,6 +253,32 @@ describe('a /v1 write, seen on the Table API', () => {
     ]);
   });
 
+  it('refuses to let /v1 set who wrote a record: raw.object is a 400, a generic record keeps the real writer', async () => {
+    const refused = await v1('POST', '/itsm/incidents', {
+      body: {
+        description: 'forged',
+        raw: { object: { sys_created_by: 'mallory', sys_mod_count: '9' } },
+      },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.message).toMatch(/sys_created_by, sys_mod_count/);
+    const generic = await v1('POST', '/itsm/objects?raw_type=cmdb_ci', {
+      body: {
+        name: 'forged-ci',
+        sys_created_by: 'mallory',
+        sys_updated_by: 'mallory',
+        sys_mod_count: '9',
+      },
+    });
+    expect(generic.status).toBe(201);
+    const read = await sn('GET', `${TABLE}/cmdb_ci/${generic.json.raw.id}`);
+    expect(read.json.result).toMatchObject({
+      sys_created_by: 'system',
+      sys_updated_by: 'system',
+      sys_mod_count: '0',
+    });
+  });
+
   it('keeps one sys_audit_delete row per delete on either face', async () => {
     const viaSn = (
       await sn('POST', `${TABLE}/change_request`, { body: { short_description: 'a' } })

@@ -424,6 +424,22 @@ describe('bad input gets a 400 in ServiceNow’s shape and changes nothing', () 
       405,
       /Method not Supported/,
     ],
+    [
+      'a path the face does not serve',
+      'GET',
+      '/api/now/attachment/x',
+      undefined,
+      404,
+      /no such endpoint/,
+    ],
+    [
+      'a body over the size limit',
+      'POST',
+      `${TABLE}/incident`,
+      { short_description: 'x'.repeat(1_100_000) },
+      413,
+      /larger than the limit/,
+    ],
   ])('%s', async (_name, method, path, body, status, message) => {
     const before = await eventCount();
     const target = path === 'INCIDENT' ? `${TABLE}/incident/${incident}` : path;
