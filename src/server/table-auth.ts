@@ -97,6 +97,7 @@ export function createTableAuth(
   const accessTokens = new Map<string, Grant>();
   const refreshTokens = new Map<string, Grant>();
   const userSysIds = new Map<string, string>();
+  const provisioning = new Map<string, Promise<string>>();
 
   const findUser = (name: string, password: string): SnUser | undefined => {
     let found: SnUser | undefined;
@@ -117,6 +118,17 @@ export function createTableAuth(
       if (still) return cached;
       userSysIds.delete(cacheKey);
     }
+    // Concurrent first requests of one user share one look-up, so the record is made once (with
+    // a store whose calls really wait, as D1's do, they would otherwise each make one).
+    let pending = provisioning.get(cacheKey);
+    if (!pending) {
+      pending = provision(user, baseUrl, cacheKey).finally(() => provisioning.delete(cacheKey));
+      provisioning.set(cacheKey, pending);
+    }
+    return pending;
+  };
+
+  const provision = async (user: SnUser, baseUrl: string, cacheKey: string): Promise<string> => {
     const { objects } = await deps.store.listObjects({
       account: user.account,
       type: 'object',
