@@ -70,6 +70,9 @@ export function createEngineHealth(options: {
       let cause: { code: string; message: string } | null = null;
       try {
         options.probeWrite();
+        // The probe takes the write lock, so it proves a read-only state over; a full disk it
+        // cannot disprove (it writes nothing to the file): that waits for a real write.
+        if (lastWriteError && !lastWriteError.code.startsWith('SQLITE_FULL')) lastWriteError = null;
       } catch (error) {
         // The probe's own failure is a database error like any other: counted and remembered.
         if (!noteError(error)) throw error;
