@@ -453,8 +453,8 @@ describe('a whole folder', () => {
     ]);
   });
 
-  it('loads the example rules in rules/ with no problem, in run order', () => {
-    const sources = readRuleSources(join(ROOT, 'rules'));
+  it('loads the example rules with no problem, in run order', () => {
+    const sources = readRuleSources(join(ROOT, 'test/fixtures/example-rules'));
     const result = loadRules(sources);
     expect(result.problems).toEqual([]);
     expect(result.files).toBe(sources.length);
