@@ -51,6 +51,7 @@ function schemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+const article = (noun: string) => `${/^[aeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
 const json = (schema: JsonObject) => ({ 'application/json': { schema } });
 
 /** The error answers a route can give, each with the Kloudless error body. */
@@ -144,7 +145,7 @@ function objectPaths(type: UnifiedType | 'object'): Record<string, Record<string
       post: {
         operationId: `create${name}`,
         tags,
-        summary: `Create a ${type === 'object' ? 'generic object' : type}`,
+        summary: `Create ${article(type === 'object' ? 'generic object' : type)}`,
         description: `Also accepted at the singular path \`.../itsm/${singular}\`. Every create appends an \`add\` event.`,
         parameters: [ACCOUNT, ...query, IDEMPOTENCY_KEY, AS_USER, RAW_DATA],
         requestBody: { required: true, content: json(body) },
@@ -168,7 +169,7 @@ function objectPaths(type: UnifiedType | 'object'): Record<string, Record<string
       patch: {
         operationId: `update${name}`,
         tags,
-        summary: `Update some fields of a ${type === 'object' ? 'generic object' : type}`,
+        summary: `Update some fields of ${article(type === 'object' ? 'generic object' : type)}`,
         description: 'Every update appends an `update` event carrying `previous_metadata`.',
         parameters: [ACCOUNT, id, ...query, IDEMPOTENCY_KEY, AS_USER, RAW_DATA],
         requestBody: { required: true, content: json(body) },
@@ -180,7 +181,7 @@ function objectPaths(type: UnifiedType | 'object'): Record<string, Record<string
       delete: {
         operationId: `delete${name}`,
         tags,
-        summary: `Delete a ${type === 'object' ? 'generic object' : type}`,
+        summary: `Delete ${article(type === 'object' ? 'generic object' : type)}`,
         description: 'Appends a `delete` event.',
         parameters: [ACCOUNT, id, ...query, IDEMPOTENCY_KEY, AS_USER],
         responses: { 204: { description: 'deleted' }, ...errors(...ACCOUNT_ERRORS, 409) },
@@ -246,7 +247,7 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
       get: {
         operationId: 'itsmHealth',
         tags: ['service'],
-        summary: 'Liveness probe (no authentication)',
+        summary: 'Liveness probe',
         security: [],
         responses: { 200: { description: 'the server is up', content: json(ref('Health')) } },
       },
@@ -255,7 +256,7 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
       get: {
         operationId: 'itsmOpenApi',
         tags: ['service'],
-        summary: 'This document (no authentication)',
+        summary: 'This document',
         security: [],
         responses: { 200: { description: 'OpenAPI 3.1', content: json(ref('OpenApi')) } },
       },

@@ -207,7 +207,7 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
       get: {
         operationId: 'engineHealth',
         tags: ['service'],
-        summary: 'Health (no authentication)',
+        summary: 'Health: rules loaded, the API in use, the queue',
         security: open,
         responses: { 200: { description: 'up', content: json(ref('EngineHealth')) } },
       },
@@ -216,7 +216,7 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
       get: {
         operationId: 'engineOpenApi',
         tags: ['service'],
-        summary: 'This document (no authentication)',
+        summary: 'This document',
         security: open,
         responses: { 200: { description: 'OpenAPI 3.1', content: json(ref('OpenApi')) } },
       },
