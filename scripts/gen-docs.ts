@@ -6,7 +6,9 @@
 //
 //   tsx scripts/gen-docs.ts            rewrite the generated sections in place
 //   tsx scripts/gen-docs.ts --check    exit 1 naming every file that is out of date
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { ENGINE_OPERATORS, STANDARD_OPERATORS } from '../src/engine/expression.js';
@@ -31,7 +33,11 @@ import { ERROR_CODES } from '../src/itsm/schemas.js';
 import { COMMANDS } from '../src/runtime/cli.js';
 import type { Command } from '../src/runtime/command.js';
 import { itsmOpenApi } from '../src/server/openapi.js';
-import { DEFAULT_RUNS_PAGE_SIZE, MAX_ADMIN_BODY_BYTES, MAX_RUNS_PAGE_SIZE } from '../src/webhook/app.js';
+import {
+  DEFAULT_RUNS_PAGE_SIZE,
+  MAX_ADMIN_BODY_BYTES,
+  MAX_RUNS_PAGE_SIZE,
+} from '../src/webhook/app.js';
 import { ENGINE_ERROR_CODES } from '../src/webhook/errors.js';
 import { engineOpenApi } from '../src/webhook/openapi.js';
 
@@ -108,7 +114,8 @@ const ACTION_WORDS: Record<ActionKind, string> = {
   update: 'PATCH the triggering object with these fields (only those whose value differs)',
   escalate:
     'raise `priority` by `levels` steps (capped at critical), add 1 to `escalation`, set `assignee` and `fields`; nothing is written when nothing would change',
-  create: 'create an object of `type` in the same account, linked to the triggering one with `link`',
+  create:
+    'create an object of `type` in the same account, linked to the triggering one with `link`',
   object: 'create a generic object of `raw_type`, or with `id` update that one',
   http: 'call an outside URL whose host is on the allow-list (`--http-allow`), with the action\u2019s Idempotency-Key',
   log: 'write a line to the run record (never to the server\u2019s output)',
@@ -155,7 +162,10 @@ function operatorsSection(): string {
     '',
     table(
       ['operator', 'meaning'],
-      ENGINE_OPERATORS.map((name) => [code(OPERATOR_WORDS[name].syntax), OPERATOR_WORDS[name].meaning]),
+      ENGINE_OPERATORS.map((name) => [
+        code(OPERATOR_WORDS[name].syntax),
+        OPERATOR_WORDS[name].meaning,
+      ]),
     ),
   ].join('\n');
 }
@@ -238,7 +248,10 @@ function endpointsTable(doc: { paths: Record<string, Record<string, unknown>> })
     for (const [method, operation] of Object.entries(item)) {
       const op = operation as { summary?: string; security?: unknown[] };
       const open = Array.isArray(op.security) && op.security.length === 0;
-      rows.push([`${method.toUpperCase()} ${code(path)}`, `${op.summary ?? ''}${open ? ' (no credentials)' : ''}`]);
+      rows.push([
+        `${method.toUpperCase()} ${code(path)}`,
+        `${op.summary ?? ''}${open ? ' (no credentials)' : ''}`,
+      ]);
     }
   }
   return table(['endpoint', 'what'], rows);
@@ -251,7 +264,12 @@ function errorCodesSection(): string {
     ['error_code', 'status', 'ITSM API', 'engine'],
     codes.map((name) => {
       const status = (ERROR_CODES as Record<string, number>)[name] ?? engine[name];
-      return [code(name), String(status), name in ERROR_CODES ? 'yes' : '', name in engine ? 'yes' : ''];
+      return [
+        code(name),
+        String(status),
+        name in ERROR_CODES ? 'yes' : '',
+        name in engine ? 'yes' : '',
+      ];
     }),
   );
 }
@@ -288,6 +306,19 @@ export function renderGenerated(text: string, sections = generatedSections()): s
   });
 }
 
+/**
+ * The file as `npm run docs` writes it: its sections regenerated, then formatted by the project's
+ * formatter (biome aligns Markdown tables), so that `biome check` and this script agree.
+ */
+export function renderFile(file: string, text: string, sections = generatedSections()): string {
+  const biome = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
+  return execFileSync(process.execPath, [biome, 'format', `--stdin-file-path=${file}`], {
+    cwd: ROOT,
+    input: renderGenerated(text, sections),
+    encoding: 'utf8',
+  });
+}
+
 function main(argv: string[]): number {
   const check = argv.includes('--check');
   const sections = generatedSections();
@@ -295,7 +326,7 @@ function main(argv: string[]): number {
   for (const file of GENERATED_FILES) {
     const path = `${ROOT}${file}`;
     const text = readFileSync(path, 'utf8');
-    const next = renderGenerated(text, sections);
+    const next = renderFile(file, text, sections);
     if (next === text) continue;
     stale.push(file);
     if (!check) writeFileSync(path, next);
