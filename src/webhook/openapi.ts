@@ -69,8 +69,14 @@ const SCHEMAS: Record<string, JsonObject> = {
   },
   EngineHealth: {
     type: 'object',
-    required: ['ok', 'service'],
+    required: ['service'],
     properties: {
+      status: {
+        type: 'string',
+        enum: ['ok', 'degraded'],
+        description: '`degraded` names its reasons in `problems`',
+      },
+      problems: { type: 'array', items: { type: 'string' } },
       ok: { type: 'boolean' },
       service: { type: 'string', const: 'itsm-rules' },
       app_id: { type: 'string' },
@@ -209,7 +215,13 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
         tags: ['service'],
         summary: 'Health: rules loaded, the API in use, the queue',
         security: open,
-        responses: { 200: { description: 'up', content: json(ref('EngineHealth')) } },
+        responses: {
+          200: { description: 'up (`status` ok or degraded)', content: json(ref('EngineHealth')) },
+          503: {
+            description: 'the database cannot be written',
+            content: json(ref('EngineHealth')),
+          },
+        },
       },
     },
     '/openapi.json': {
@@ -243,7 +255,16 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
         parameters: [
           ['account', 'only this account', { type: 'integer', minimum: 1 }],
           ['object_id', 'only runs of this object', { type: 'string' }],
-          ['rule_id', 'only runs in which this rule matched', { type: 'string' }],
+          [
+            'rule_id',
+            'only runs that looked at this rule, whatever its verdict',
+            { type: 'string' },
+          ],
+          [
+            'matched',
+            'with rule_id: only the runs where the rule matched (true) or did not (false)',
+            { type: 'string', enum: ['true', 'false'] },
+          ],
           ['outcome', 'only this outcome', { type: 'string', enum: [...RUN_OUTCOMES] }],
           ['before', 'runs with a smaller id (the next page)', { type: 'integer', minimum: 1 }],
           [
