@@ -256,7 +256,7 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
       get: {
         operationId: 'itsmOpenApi',
         tags: ['service'],
-        summary: 'This document',
+        summary: 'This API as an OpenAPI 3.1 document',
         security: [],
         responses: { 200: { description: 'OpenAPI 3.1', content: json(ref('OpenApi')) } },
       },

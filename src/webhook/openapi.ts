@@ -228,7 +228,7 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
       get: {
         operationId: 'engineOpenApi',
         tags: ['service'],
-        summary: 'This document',
+        summary: 'This API as an OpenAPI 3.1 document',
         security: open,
         responses: { 200: { description: 'OpenAPI 3.1', content: json(ref('OpenApi')) } },
       },
