@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { COLLECTION_PATHS } from '../../src/itsm/fields.js';
 import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { EXAMPLE_RULES_DIR } from '../helpers/rules.js';
 import {
   type CliProcess,
   spawnItsmServer,
@@ -191,7 +192,10 @@ describe('GET /openapi.json of itsm-rules serve', () => {
   let engine: TestEngine;
   let served: Doc;
   beforeAll(async () => {
-    const cli = await spawnServe(['--port', '0', '--db', ':memory:', '--no-schedules']);
+    const cli = await spawnServe([
+      ...['--port', '0', '--db', ':memory:', '--no-schedules'],
+      ...['--rules', EXAMPLE_RULES_DIR],
+    ]);
     running.push(cli);
     served = await fetchDocument(cli.url);
     engine = await startTestEngine();
