@@ -1,6 +1,6 @@
 // Loading and checking rule files (src/engine/load.ts, src/engine/check.ts): every kind of mistake
-// `check` finds (docs/rules.md, "Checking rules") has one file in test/fixtures/broken-rules/, and each
-// must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
+// `check` finds (docs/rules.md, "Checking rules") has one file in test/fixtures/broken-rules/, and
+// each must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
 // the offending thing. Then the folder as a whole, the example rules, suggestions, JSON files,
 // YAML 1.2 details, defaults, run order, problem formatting and the committed JSON Schema.
 import { readdirSync, readFileSync } from 'node:fs';
