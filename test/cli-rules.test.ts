@@ -12,6 +12,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/itsm-rules.js');
 const TIMEOUT = 30_000;
 const BROKEN = 'test/fixtures/broken-rules';
+/** The example rules' copy (tests never read the shipped rules/, which users edit). */
+const EXAMPLES = 'test/fixtures/example-rules';
 const EVENTS = 'test/fixtures/events';
 const MAJOR = `${EVENTS}/incident-raised-to-major.json`;
 const INCIDENT_ID = 'FiHGI7TsuwWIsc1UW3_unpc';
@@ -72,12 +74,12 @@ describe.concurrent('itsm-rules check', () => {
   it(
     'exits 0 on the example rules with a one-line summary',
     async ({ expect }) => {
-      const result = await run(['check', '--rules', 'rules']);
+      const result = await run(['check', '--rules', EXAMPLES]);
       expect(result.code).toBe(0);
       expect(result.stderr).toBe('');
-      const count = ruleFiles('rules').length;
+      const count = ruleFiles(EXAMPLES).length;
       expect(result.stdout).toMatch(
-        new RegExp(`^${count} rules in rules: all valid \\(1 scheduled, 0 disabled\\)\\n$`),
+        new RegExp(`^${count} rules in ${EXAMPLES}: all valid \\(1 scheduled, 0 disabled\\)\\n$`),
       );
     },
     TIMEOUT,
@@ -321,7 +323,7 @@ function runShared(args: string[], options: { cwd?: string } = {}): Promise<Run>
 let majorCwd: string | undefined;
 function runMajor(): Promise<Run> {
   majorCwd ??= tempDir();
-  return runShared(['test', '--rules', join(ROOT, 'rules'), '--event', join(ROOT, MAJOR)], {
+  return runShared(['test', '--rules', join(ROOT, EXAMPLES), '--event', join(ROOT, MAJOR)], {
     cwd: majorCwd,
   });
 }
@@ -330,7 +332,7 @@ function runShortExplained(): Promise<Run> {
   return runShared([
     'test',
     '--rules',
-    'rules',
+    EXAMPLES,
     '--event',
     `${EVENTS}/incident-impact-raised-short.yaml`,
     '--explain',
@@ -418,9 +420,9 @@ describe.concurrent('itsm-rules test', () => {
     async ({ expect }) => {
       const event = 'test/fixtures/events/incident-became-critical.json';
       const [refused, allowed, json] = await Promise.all([
-        run(['test', '--rules', 'rules', '--event', event]),
-        run(['test', '--rules', 'rules', '--event', event, '--http-allow', '*.example.com']),
-        run(['test', '--rules', 'rules', '--event', event, '--json', '--http-allow', 'other.org']),
+        run(['test', '--rules', EXAMPLES, '--event', event]),
+        run(['test', '--rules', EXAMPLES, '--event', event, '--http-allow', '*.example.com']),
+        run(['test', '--rules', EXAMPLES, '--event', event, '--json', '--http-allow', 'other.org']),
       ]);
       const note = '(its host is not on --http-allow: the engine would record this call as failed)';
       expect(refused.code).toBe(0);
@@ -439,7 +441,7 @@ describe.concurrent('itsm-rules test', () => {
   it(
     'prints the evaluation and the plan as JSON with --json',
     async ({ expect }) => {
-      const result = await run(['test', '--rules', 'rules', '--event', MAJOR, '--json']);
+      const result = await run(['test', '--rules', EXAMPLES, '--event', MAJOR, '--json']);
       expect(result.code).toBe(0);
       const output = JSON.parse(result.stdout);
       expect(output.evaluations).toHaveLength(1);
@@ -482,7 +484,7 @@ describe.concurrent('itsm-rules test', () => {
       const result = await run([
         'test',
         '--rules',
-        'rules',
+        EXAMPLES,
         '--event',
         `${EVENTS}/overdue-incident-tick.json`,
         '--now',
@@ -520,7 +522,7 @@ describe.concurrent('itsm-rules test', () => {
   it(
     'exits 2 and asks for --event when it is missing',
     async ({ expect }) => {
-      const result = await run(['test', '--rules', 'rules']);
+      const result = await run(['test', '--rules', EXAMPLES]);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
       expect(result.stderr.split('\n')[0]).toBe('itsm-rules test: --event FILE is required');
@@ -543,7 +545,7 @@ describe.concurrent('itsm-rules test', () => {
     'exits 1 with a clear message when the event file %s',
     { timeout: TIMEOUT },
     async ([, name, message], { expect }) => {
-      const result = await run(['test', '--rules', 'rules', '--event', `${EVENTS}/${name}`]);
+      const result = await run(['test', '--rules', EXAMPLES, '--event', `${EVENTS}/${name}`]);
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(message);

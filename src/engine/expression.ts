@@ -17,7 +17,7 @@ import {
   truthy,
 } from './compile.js';
 
-/** What a condition or value can read (shared/spec/rule-format.md, section 3). */
+/** What a condition or value can read (docs/rules.md, "What a rule can read"). */
 export interface EvaluationContext {
   event: {
     id: string;

@@ -1,7 +1,8 @@
 // Planning: what a matched rule's actions become, inspected as plain data (the plan that
 // `itsm-rules test` prints and execute.ts carries out): each call's method, path, body,
 // idempotency key, rule and action, and the notes of actions that planned nothing. The example
-// rules of rules/ are run here on realistic events and must do what their descriptions say.
+// rules (their copy in test/fixtures/example-rules) are run here on realistic events and must do
+// what their descriptions say.
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -775,7 +776,7 @@ then:
 });
 
 describe('the example rules', () => {
-  const rulesDir = fileURLToPath(new URL('../../rules', import.meta.url));
+  const rulesDir = fileURLToPath(new URL('../../test/fixtures/example-rules', import.meta.url));
   const load = (): RuleSet => {
     const result = loadRules(readRuleSources(rulesDir));
     expect(result.problems).toEqual([]);

@@ -1,4 +1,4 @@
-// The typed HTTP client of the ITSM API (shared/spec/itsm-api.md) over `fetch`, for Node and
+// The typed HTTP client of the ITSM API (docs/api.md) over `fetch`, for Node and
 // Cloudflare Workers alike: auth headers, per-attempt timeouts, retries with capped exponential
 // backoff, full jitter and Retry-After, page iteration, and zod parsing of every response at the
 // edge. It owns the retry safety rule: a POST is repeated after an uncertain outcome (5xx,

@@ -147,7 +147,7 @@ function readUsersFile(path: string): SeedUser[] {
 
 const itsmServerCommand: Command = {
   name: 'itsm-server',
-  summary: 'serve the embedded ITSM API (the Kloudless-style API of shared/spec/itsm-api.md) alone',
+  summary: 'serve the embedded ITSM API (the Kloudless-style API of docs/api.md) alone',
   flags: itsmServerFlags,
   async run(values) {
     const host = String(values.host);
@@ -207,7 +207,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-const COMMANDS: Command[] = [
+export const COMMANDS: Command[] = [
   serveCommand,
   itsmServerCommand,
   checkCommand,

@@ -16,6 +16,7 @@ import { formatProblem } from '../engine/problem.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
+import { itsmOpenApi } from '../server/openapi.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
@@ -104,6 +105,8 @@ export interface RunningEngine {
   database: Database.Database;
   /** The embedded ITSM API, all-in-one. */
   itsm: ItsmServer | null;
+  /** The engine's own HTTP app (everything but the embedded API's paths). */
+  app: ReturnType<typeof createEngineApp>;
   client: ItsmClient;
   queue: DrainQueue;
   metrics: EngineMetrics;
@@ -356,6 +359,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
+    ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
@@ -490,6 +494,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   let closed: Promise<void> | null = null;
   return {
     url,
+    app,
     port: address.port,
     apiUrl,
     database,

@@ -1,4 +1,4 @@
-// The embedded ITSM API as one Hono app (shared/spec/itsm-api.md). Runtime-neutral: the Node
+// The embedded ITSM API as one Hono app (docs/api.md). Runtime-neutral: the Node
 // runtime serves it on a port, tests call it over real HTTP, and the engine's all-in-one mode
 // mounts it under the same process. `createItsmServer` wires the store, the webhook notifier and
 // the routes, and maps every error to the Kloudless error body in one place.
@@ -17,6 +17,7 @@ import {
   type FaultOptions,
 } from './faults.js';
 import { registerObjectRoutes } from './objects.js';
+import { itsmOpenApi } from './openapi.js';
 import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
@@ -130,6 +131,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   app.get('/healthz', (_c) =>
     jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
   );
+  app.get('/openapi.json', () => jsonResponse(200, itsmOpenApi({ faults: Boolean(faults) })));
   if (faults) {
     // The injector's settings and counters (a testing aid like the faults): soak runs read what
     // was injected from here. Outside /v1, so never faulted itself.

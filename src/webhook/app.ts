@@ -14,6 +14,7 @@ import {
 import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
+import { type EmbeddedApiDocument, engineOpenApi } from './openapi.js';
 import { type Receiver, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
@@ -51,6 +52,8 @@ export interface EngineAppOptions {
   /** Brings the gauges up to date before /metrics renders them. */
   refreshMetrics?(): Promise<void>;
   log?: (line: string) => void;
+  /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
+  embeddedApi?: EmbeddedApiDocument;
 }
 
 /**
@@ -61,6 +64,12 @@ export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 
 export const DEFAULT_RUNS_PAGE_SIZE = 20;
 export const MAX_RUNS_PAGE_SIZE = 100;
+
+/** The limits /openapi.json states, from the constants the routes enforce. */
+const OPENAPI_LIMITS = {
+  runsPageSize: { default: DEFAULT_RUNS_PAGE_SIZE, max: MAX_RUNS_PAGE_SIZE },
+  maxAdminBodyBytes: MAX_ADMIN_BODY_BYTES,
+};
 
 export function createEngineApp(options: EngineAppOptions): Hono {
   const app = new Hono({ strict: false });
@@ -84,6 +93,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       problems.some((problem) => problem.blocking) ? 503 : 200,
     );
   });
+  app.get('/openapi.json', (c) =>
+    c.json(engineOpenApi({ ...OPENAPI_LIMITS, embeddedApi: options.embeddedApi })),
+  );
 
   const admin = requireApiKey(options.keys);
   app.use('/metrics', admin);

@@ -1,6 +1,6 @@
 // Loading and checking rule files (src/engine/load.ts, src/engine/check.ts): every kind of mistake
-// of shared/spec/rule-format.md section 7 has one file in test/fixtures/broken-rules/, and each
-// must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
+// `check` finds (docs/rules.md, "Checking rules") has one file in test/fixtures/broken-rules/, and
+// each must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
 // the offending thing. Then the folder as a whole, the example rules, suggestions, JSON files,
 // YAML 1.2 details, defaults, run order, problem formatting and the committed JSON Schema.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -453,8 +453,8 @@ describe('a whole folder', () => {
     ]);
   });
 
-  it('loads the example rules in rules/ with no problem, in run order', () => {
-    const sources = readRuleSources(join(ROOT, 'rules'));
+  it('loads the example rules with no problem, in run order', () => {
+    const sources = readRuleSources(join(ROOT, 'test/fixtures/example-rules'));
     const result = loadRules(sources);
     expect(result.problems).toEqual([]);
     expect(result.files).toBe(sources.length);
