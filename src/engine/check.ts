@@ -21,6 +21,7 @@ import {
   MATCH_FLAGS,
   OPERATORS,
   operatorOf,
+  unsupportedPatternSyntax,
 } from './expression.js';
 import type { LoadedRuleFile } from './load.js';
 import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
@@ -240,12 +241,19 @@ export function checkExpression(
           `matches needs a literal pattern string (checked at load time), got ${describe(pattern)}`,
         );
       } else {
+        const unsupported = unsupportedPatternSyntax(pattern);
         const regex = compilePattern(pattern, flags === 'i' ? 'i' : '');
-        if (!(regex instanceof RegExp)) {
+        if (unsupported !== null) {
           checker.report(
             argPath(1),
             'RULE_INVALID_REGEX',
-            `invalid regular expression /${pattern}/: ${regex.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`,
+            `the pattern ${JSON.stringify(pattern)} uses ${unsupported.what}, which matches cannot run in linear time; rewrite it without it (${unsupported.fix})`,
+          );
+        } else if (regex instanceof SyntaxError) {
+          checker.report(
+            argPath(1),
+            'RULE_INVALID_REGEX',
+            `invalid regular expression /${pattern}/: ${regex.message.replace(/^error parsing regexp: /, '')}`,
           );
         }
       }

@@ -126,7 +126,25 @@ const CASES: BrokenCase[] = [
     code: 'RULE_INVALID_REGEX',
     pointer: '/when/matches/1',
     line: 5,
-    message: /^invalid regular expression \/disk \(full\/: Unterminated group$/,
+    message: /^invalid regular expression \/disk \(full\/: missing closing \): `disk \(full`$/,
+  },
+  {
+    mistake: 'a backreference in a pattern (not linear-time)',
+    files: ['regex-backreference.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message:
+      /^the pattern "\^\(\\\\w\+\) \\\\1\$" uses a backreference \(\\1\), which matches cannot run in linear time; rewrite it without it \(repeat the pattern of the group/,
+  },
+  {
+    mistake: 'a lookahead in a pattern (not linear-time)',
+    files: ['regex-lookahead.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message:
+      /^the pattern "disk\(\?! full\)" uses a lookahead \(\(\?!\.\.\.\), which matches cannot run in linear time/,
   },
   {
     mistake: 'a pattern that is not a literal string',
