@@ -304,11 +304,13 @@ const PLACEHOLDER_CORRELATE = { key: null, within: '1h', at_least: 1 } as const;
  */
 function salvageRule(data: unknown, path: string): Rule | null {
   const file = data as Record<string, unknown>;
-  const on = triggerSchema.safeParse(file.on);
-  if (!on.success) return null;
+  // A trigger with a bad `events` or `changed` still names the object type the rest is checked
+  // against: its valid keys are kept.
+  const on = pruneToValid(triggerSchema, file.on, 1);
+  if (on === null) return null;
   const valid = (schema: z.ZodType, value: unknown) => schema.safeParse(value).success;
   const source = {
-    on: on.data,
+    on,
     id: typeof file.id === 'string' && RULE_ID_PATTERN.test(file.id) ? file.id : undefined,
     enabled: typeof file.enabled === 'boolean' ? file.enabled : undefined,
     when: file.when,
@@ -323,11 +325,57 @@ function salvageRule(data: unknown, path: string): Rule | null {
         ? { key: null }
         : file.once_per,
     // biome-ignore lint/suspicious/noThenProperty: the rule format's key; a list, never a function.
-    then: Array.isArray(file.then)
-      ? file.then.map((action) => (valid(actionSchema, action) ? action : PLACEHOLDER_ACTION))
-      : [],
+    then: Array.isArray(file.then) ? file.then.map((action) => salvageAction(action)) : [],
   };
   return normalizeRule(source as RuleFile, path);
+}
+
+/**
+ * An action as far as it can be checked: itself when valid; else, when it names one action, that
+ * action without the entries its schema refused (an http action with a bad `method` keeps its
+ * `url`, which the checks then look at); else a placeholder.
+ */
+function salvageAction(action: unknown): unknown {
+  if (actionSchema.safeParse(action).success) return action;
+  const kinds =
+    action !== null && typeof action === 'object' && !Array.isArray(action)
+      ? Object.keys(action).filter((key) => ACTION_KINDS.includes(key as ActionKind))
+      : [];
+  if (kinds.length !== 1) return PLACEHOLDER_ACTION;
+  return pruneToValid(ACTION_SCHEMAS[kinds[0] as ActionKind], action, 2) ?? PLACEHOLDER_ACTION;
+}
+
+/**
+ * `value` parsed by `schema` after removing every entry, down to `depth` keys deep, that an issue
+ * points into (or that is an unknown key); null when what is left still does not parse. The
+ * entries removed were reported already; what is left can still be checked.
+ */
+function pruneToValid<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  depth: number,
+): z.infer<T> | null {
+  const first = schema.safeParse(value);
+  if (first.success) return first.data;
+  if (value === null || typeof value !== 'object') return null;
+  const copy = structuredClone(value) as Record<PropertyKey, unknown>;
+  for (const issue of first.error.issues) {
+    const targets =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => [...issue.path, key])
+        : [issue.path];
+    for (const target of targets) removeAt(copy, target.slice(0, depth));
+  }
+  const second = schema.safeParse(copy);
+  return second.success ? second.data : null;
+}
+
+function removeAt(root: Record<PropertyKey, unknown>, path: readonly PropertyKey[]): void {
+  if (path.length === 0) return;
+  const parent = valueAt(root, path.slice(0, -1));
+  if (parent !== null && typeof parent === 'object' && !Array.isArray(parent)) {
+    delete (parent as Record<PropertyKey, unknown>)[path.at(-1) as PropertyKey];
+  }
 }
 
 /** `once_per: {key: ...}` is the long form; anything else is the key expression itself. */

@@ -471,6 +471,46 @@ describe('a whole folder', () => {
     ]);
   });
 
+  it.each([
+    [
+      'a bad events entry and enumeration mistakes',
+      [
+        'on: {type: incident, events: [add, updat]}',
+        'when: {"==": [{var: object.priority}, urgent]}',
+        'then:',
+        '  - update: {priority: urgent}',
+      ],
+      [
+        [1, '/on/events/1', 'RULE_OUT_OF_RANGE'],
+        [2, '/when/==/1', 'RULE_OUT_OF_RANGE'],
+        [4, '/then/0/update/priority', 'RULE_OUT_OF_RANGE'],
+      ],
+    ],
+    [
+      'a lower-case method and a URL without a scheme in the same http action',
+      ['on: {type: incident}', 'then:', '  - http: {url: "example.com/hook", method: post}'],
+      [
+        [3, '/then/0/http/method', 'RULE_OUT_OF_RANGE'],
+        [3, '/then/0/http/url', 'RULE_INVALID_VALUE'],
+      ],
+    ],
+    [
+      'an unknown trigger key and a field the type lacks',
+      [
+        'on: {type: incident, chnaged: [x]}',
+        'when: {var: object.nope}',
+        'then: [{log: {message: hi}}]',
+      ],
+      [
+        [1, '/on/chnaged', 'RULE_UNKNOWN_KEY'],
+        [2, '/when/var', 'RULE_UNKNOWN_FIELD'],
+      ],
+    ],
+  ])('reports %s of one file together', (_what, lines, expected) => {
+    const result = loadRules([{ path: 'rules/both.yaml', text: lines.join('\n') }]);
+    expect(result.problems.map((p) => [p.line, p.pointer, p.code])).toEqual(expected);
+  });
+
   it('loads the example rules in rules/ with no problem, in run order', () => {
     const sources = readRuleSources(join(ROOT, 'rules'));
     const result = loadRules(sources);
