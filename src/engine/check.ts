@@ -45,6 +45,7 @@ const LINKABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
 /** Operators whose second argument is evaluated against each element of the first. */
 const ELEMENT_SCOPED = new Set(['map', 'filter', 'all', 'none', 'some', 'reduce']);
 const EQUALITY = new Set(['==', '===', '!=', '!==']);
+const ORDERING = new Set(['<', '>', '<=', '>=']);
 
 type Scope = 'root' | 'element';
 
@@ -140,7 +141,20 @@ function fieldProblem(types: readonly ObjectType[], field: string): string | nul
   const generic = types.includes('object')
     ? ' (generic objects keep their fields under raw.object)'
     : '';
-  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${didYouMean(field, known)}${generic}`;
+  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${suggestOrList(field, known, 'fields')}${generic}`;
+}
+
+/**
+ * "; did you mean ..." when a candidate is close to `word`; else the candidates themselves, so
+ * that an author who guessed a name from another tool (assignment_group) sees what there is.
+ */
+function suggestOrList(word: string, candidates: Iterable<string>, what: string): string {
+  const hint = didYouMean(word, candidates);
+  return hint !== '' ? hint : ` (${what}: ${[...candidates].join(', ')})`;
+}
+
+function writableFields(type: UnifiedType): string[] {
+  return Object.keys(typeFields(type));
 }
 
 /** The kind of a field when every type that has it agrees, else null. */
@@ -197,7 +211,7 @@ export function checkExpression(
     const hint =
       operator === 'log'
         ? '; use the log action to write to the run record'
-        : didYouMean(operator, OPERATORS);
+        : suggestOrList(operator, OPERATORS, 'operators');
     checker.report(opPath, 'RULE_UNKNOWN_OPERATOR', `unknown operator "${operator}"${hint}`);
     return;
   }
@@ -294,6 +308,7 @@ export function checkExpression(
     }
   }
 
+  if (scope === 'root') checkTypes(checker, operator, args, opPath, argPath);
   if (EQUALITY.has(operator) && args.length === 2 && scope === 'root') {
     checkEnumComparison(checker, args[0], args[1], argPath(1));
     checkEnumComparison(checker, args[1], args[0], argPath(0));
@@ -343,6 +358,88 @@ function checkEnumComparison(
       'RULE_OUT_OF_RANGE',
       `${field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
     );
+  }
+}
+
+/** `object.F` or `previous.F` read by a `var` node, with the kind of F when the types agree. */
+function fieldRead(
+  checker: RuleChecker,
+  node: unknown,
+): { field: string; kind: FieldKind | null } | null {
+  if (!isExpressionObject(node) || operatorOf(node) !== 'var') return null;
+  const [path] = argumentsOf(node, 'var');
+  if (typeof path !== 'string') return null;
+  const [root, field, ...rest] = path.split('.');
+  if ((root !== 'object' && root !== 'previous') || field === undefined || rest.length > 0) {
+    return null;
+  }
+  return { field, kind: fieldKind(checker.rule.trigger.types, field) };
+}
+
+const NUMERIC_KINDS: ReadonlySet<FieldKind> = new Set(['count', 'number']);
+
+/** Whether JSON-logic's loose comparison reads `text` as a number ("3" == 3, " " == 0 aside). */
+function isNumericText(text: string): boolean {
+  return text.trim() !== '' && !Number.isNaN(Number(text));
+}
+
+/**
+ * Comparisons whose sides cannot hold the same kind of value: an ordering between an ordered
+ * enumeration (priority, impact, urgency) and text compares the names alphabetically; a count
+ * or a number against non-numeric text, or a boolean against text, is never equal.
+ */
+function checkTypes(
+  checker: RuleChecker,
+  operator: string,
+  args: readonly unknown[],
+  opPath: readonly PropertyKey[],
+  argPath: (i: number) => readonly PropertyKey[],
+): void {
+  const ordering = ORDERING.has(operator) && (args.length === 2 || args.length === 3);
+  if (ordering) {
+    const enumRead = args
+      .map((arg) => fieldRead(checker, arg))
+      .find((read) => read !== null && enumerationOf(read.kind) !== null);
+    const textual = args.some(
+      (arg) => typeof arg === 'string' || enumerationOf(fieldRead(checker, arg)?.kind ?? null),
+    );
+    if (enumRead && textual) {
+      const ranks = args.map((arg) => `{"rank": ${JSON.stringify(arg)}}`).join(', ');
+      checker.report(
+        opPath,
+        'RULE_TYPE_MISMATCH',
+        `"${operator}" compares ${enumRead.field} as text, alphabetically ("high" < "low" < "medium"), not by level; compare ranks: {"${operator}": [${ranks}]}`,
+      );
+    }
+  }
+  if (!ordering && !EQUALITY.has(operator) && operator !== 'in') return;
+  const reads = args.map((arg) => fieldRead(checker, arg));
+  const pairs: [NonNullable<(typeof reads)[number]>, unknown, readonly PropertyKey[]][] = [];
+  if (operator === 'in') {
+    const [needle] = reads;
+    if (needle && Array.isArray(args[1])) {
+      for (const [i, item] of args[1].entries()) pairs.push([needle, item, [...argPath(1), i]]);
+    }
+  } else if (args.length === 2) {
+    const [left, right] = reads;
+    if (left) pairs.push([left, args[1], argPath(1)]);
+    if (right) pairs.push([right, args[0], argPath(0)]);
+  }
+  for (const [read, literal, at] of pairs) {
+    if (typeof literal !== 'string' || read.kind === null) continue;
+    if (NUMERIC_KINDS.has(read.kind) && !isNumericText(literal)) {
+      checker.report(
+        at,
+        'RULE_TYPE_MISMATCH',
+        `${read.field} is ${read.kind === 'count' ? 'a count (a whole number)' : 'a number'}, so it is never ${JSON.stringify(literal)}; compare it with a number`,
+      );
+    } else if (read.kind === 'boolean') {
+      checker.report(
+        at,
+        'RULE_TYPE_MISMATCH',
+        `${read.field} is true or false, so it is never ${JSON.stringify(literal)}; compare it with true or false (no quotes)`,
+      );
+    }
   }
 }
 
@@ -425,7 +522,7 @@ function checkFieldMap(
       checker.report(
         at,
         'RULE_UNKNOWN_FIELD',
-        `${article(type)} ${type} has no field "${field}"${didYouMean(field, Object.keys(typeFields(type)))}`,
+        `${article(type)} ${type} has no field "${field}"${suggestOrList(field, writableFields(type), 'writable fields')}`,
       );
       continue;
     }

@@ -118,7 +118,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_OPERATOR',
     pointer: '/when/and/1/contains',
     line: 7,
-    message: /^unknown operator "contains"$/,
+    message:
+      /^unknown operator "contains" \(operators: var, missing, .*, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
   },
   {
     mistake: 'an invalid regular expression',
@@ -155,6 +156,33 @@ const CASES: BrokenCase[] = [
     message: /literal pattern string .*got \{"var":"object\.category"\}$/,
   },
   {
+    mistake: 'an ordering between a priority and a name (compared as text)',
+    files: ['type-priority-ordering.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/>',
+    line: 5,
+    message:
+      /^">" compares priority as text, alphabetically \("high" < "low" < "medium"\), not by level; compare ranks: \{">": \[\{"rank": \{"var":"object\.priority"\}\}, \{"rank": "medium"\}\]\}$/,
+  },
+  {
+    mistake: 'a count compared with a word',
+    files: ['type-count-vs-text.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^escalation is a count \(a whole number\), so it is never "high"; compare it with a number$/,
+  },
+  {
+    mistake: 'a boolean compared with a string',
+    files: ['type-boolean-vs-text.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^active is true or false, so it is never "yes"; compare it with true or false \(no quotes\)$/,
+  },
+  {
     mistake: 'a regular-expression flag other than i',
     files: ['bad-regex-flag.yaml'],
     code: 'RULE_INVALID_REGEX',
@@ -184,7 +212,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/when/==/0/var',
     line: 5,
-    message: /^the object type incident has no field "severity"$/,
+    message:
+      /^the object type incident has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in a var path of previous',
@@ -200,7 +229,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/on/changed/1',
     line: 5,
-    message: /^the object type problem has no field "severity"$/,
+    message:
+      /^the object type problem has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in the changed operator',
@@ -208,7 +238,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/when/changed',
     line: 6,
-    message: /^the object type change has no field "severity"$/,
+    message:
+      /^the object type change has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in an update',
@@ -216,7 +247,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/update/severity',
     line: 7,
-    message: /^an incident has no field "severity"$/,
+    message:
+      /^an incident has no field "severity" \(writable fields: change, problem, .*, due_date\)$/,
   },
   {
     mistake: 'a field the type lacks in the fields of escalate',
@@ -224,7 +256,7 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/escalate/fields/team',
     line: 7,
-    message: /^an incident has no field "team"$/,
+    message: /^an incident has no field "team" \(writable fields: change, problem, .*, due_date\)$/,
   },
   {
     mistake: 'a field the created type lacks in create',
@@ -232,7 +264,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/create/fields/summary',
     line: 9,
-    message: /^a problem has no field "summary"$/,
+    message:
+      /^a problem has no field "summary" \(writable fields: change, incident, .*, due_date\)$/,
   },
   {
     mistake: 'a read-only field in an action',
@@ -595,9 +628,82 @@ describe('did you mean', () => {
     expect(problem.message).toContain(`did you mean "${suggestion}"?`);
   });
 
-  it('suggests nothing when no known name is close', () => {
+  it('lists the choices when no known name is close', () => {
     const problem = onlyProblem('rules/far.yaml', `${head}then: [{update: {severity: high}}]\n`);
-    expect(problem.message).toBe('an incident has no field "severity"');
+    expect(problem.message).toBe(
+      'an incident has no field "severity" (writable fields: change, problem, requester, responder, active, assignee, category, escalation, impact, priority, status, urgency, description, due_date)',
+    );
+  });
+
+  it.each([
+    [
+      'a field another tool has (assignment_group)',
+      'when: {"==": [{var: object.assignment_group}, ops]}\n',
+      /^the object type incident has no field "assignment_group" \(fields: id, type, api, created, modified, href, raw, change, problem, requester, responder, active, assignee, category, escalation, impact, priority, status, urgency, description, due_date\)$/,
+    ],
+    [
+      'an operator another tool has (equals)',
+      'when: {equals: [{var: object.category}, disk]}\n',
+      /^unknown operator "equals" \(operators: var, missing, missing_some, if, \?:, ==, ===, !=, !==, !, !!, or, and, >, >=, <, <=, max, min, \+, -, \*, \/, %, map, filter, reduce, all, none, some, merge, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
+    ],
+  ])('lists the choices for %s', (_what, when, message) => {
+    const problem = onlyProblem('rules/far.yaml', `${head}${when}then: [{log: {message: x}}]\n`);
+    expect(problem.message).toMatch(message);
+  });
+});
+
+describe('type mistakes in comparisons', () => {
+  const rule = (when: string, type = 'incident') =>
+    loadRules([
+      {
+        path: 'rules/types.yaml',
+        text: `on: {type: ${type}}\nwhen: ${when}\nthen: [{log: {message: x}}]\n`,
+      },
+    ]).problems.map((problem) => [problem.pointer, problem.code]);
+
+  it.each([
+    [
+      'a between of names around a priority',
+      '{"<=": [low, {var: object.priority}, high]}',
+      [['/when/<=', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'two enumerations ordered as text',
+      '{"<": [{var: object.impact}, {var: previous.urgency}]}',
+      [['/when/<', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a count in a list holding a word',
+      '{in: [{var: object.escalation}, [1, two]]}',
+      [['/when/in/1/1', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a word on the left of a count',
+      '{"!=": [high, {var: previous.escalation}]}',
+      [['/when/!=/0', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a number compared with a word',
+      '{"==": [{var: object.rating}, good]}',
+      [['/when/==/1', 'RULE_TYPE_MISMATCH']],
+      'article',
+    ],
+    [
+      'a boolean compared with "true" as text',
+      '{"===": [{var: object.active}, "true"]}',
+      [['/when/===/1', 'RULE_TYPE_MISMATCH']],
+    ],
+    ['ranks compared', '{">": [{rank: {var: object.priority}}, {rank: medium}]}', []],
+    [
+      'a count compared with a number written as text',
+      '{"==": [{var: object.escalation}, "2"]}',
+      [],
+    ],
+    ['a count ordered against a number', '{"<": [{var: object.escalation}, 3]}', []],
+    ['a boolean compared with false', '{"==": [{var: object.active}, false]}', []],
+    ['a string field ordered against text', '{">": [{var: object.category}, m]}', []],
+  ])('reports the type mistake, if any, of %s', (_what, when, expected, type?: string) => {
+    expect(rule(when, type)).toEqual(expected);
   });
 });
 
