@@ -155,7 +155,11 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
         if (!isStackOverflow(error.message)) {
-          problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
+          const line = lineCounter.linePos(error.pos[0]).line;
+          const hint = INDENTATION_ERRORS.has(error.code)
+            ? ` (check the indentation of line ${line}: the keys of one mapping and the items of one list start in the same column, and what belongs under a key starts further right than the key)`
+            : '';
+          problem(`not valid YAML: ${message}${hint}`, line);
         } else if (!tooDeep) {
           tooDeep = true;
           problem(TOO_DEEP);
@@ -193,6 +197,13 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
   }
   return file;
 }
+
+/** The yaml library's error codes that a mis-indented line causes. */
+const INDENTATION_ERRORS: ReadonlySet<string> = new Set([
+  'BAD_INDENT',
+  'BLOCK_AS_IMPLICIT_KEY',
+  'MULTILINE_IMPLICIT_KEY',
+]);
 
 /** The tag named in the yaml library's TAG_RESOLVE_FAILED message, as written (`!!js/function`). */
 function tagOf(message: string): string {
@@ -245,7 +256,7 @@ function offsetOf(root: unknown, path: readonly PropertyKey[]): number | undefin
 }
 
 function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | null {
-  const report = (path: readonly PropertyKey[], code: ProblemCode, message: string) =>
+  const report: Report = (path, code, message) => {
     problems.push({
       file: file.path,
       pointer: toPointer(path),
@@ -253,6 +264,8 @@ function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | nul
       code,
       message,
     });
+  };
+  report.lineOf = file.lineOf;
   const before = problems.length;
   const parsed = ruleFileSchema.safeParse(file.data, { reportInput: true });
   if (!parsed.success) {
@@ -388,7 +401,11 @@ function isOncePerObject(value: unknown): value is Record<string, unknown> {
   );
 }
 
-type Report = (path: readonly PropertyKey[], code: ProblemCode, message: string) => void;
+interface Report {
+  (path: readonly PropertyKey[], code: ProblemCode, message: string): void;
+  /** The line of a path in the file, for messages that name another line than their own. */
+  lineOf?(path: readonly PropertyKey[]): number | undefined;
+}
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
@@ -421,6 +438,11 @@ function reportIssue(
       const shape = knownKeysAt(path);
       for (const key of issue.keys) {
         const isAction = path.length === 2 && path[0] === 'then';
+        const misplaced = misplacedKey(path, valueAt(root, issue.path), key, report);
+        if (misplaced !== null) {
+          report([...path, key], isAction ? 'RULE_UNKNOWN_ACTION' : 'RULE_UNKNOWN_KEY', misplaced);
+          continue;
+        }
         report(
           [...path, key],
           isAction ? 'RULE_UNKNOWN_ACTION' : 'RULE_UNKNOWN_KEY',
@@ -494,12 +516,17 @@ function reportUnion(
     const known = keys.filter((key): key is ActionKind => ACTION_KINDS.includes(key as ActionKind));
     if (keys.length !== 1 || known.length !== 1) {
       const unknown = keys.find((key) => !ACTION_KINDS.includes(key as ActionKind));
+      const misplaced =
+        unknown === undefined || known.length !== 1
+          ? null
+          : misplacedKey(path, input, unknown, report);
       const message =
-        keys.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)
+        misplaced ??
+        (keys.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)
           ? `expected an action (one of ${ACTION_KINDS.join(', ')}), got ${describeValue(input)}`
           : unknown !== undefined
             ? `unknown action "${unknown}"${didYouMean(unknown, ACTION_KINDS)} (actions: ${ACTION_KINDS.join(', ')})`
-            : `an action has exactly one key, got ${keys.join(', ')}`;
+            : `an action has exactly one key, got ${keys.join(', ')}`);
       report(unknown !== undefined ? [...path, unknown] : path, 'RULE_UNKNOWN_ACTION', message);
       return;
     }
@@ -521,6 +548,58 @@ function reportUnion(
   // Otherwise, the alternative with the fewest issues is the one the author meant.
   const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
   for (const inner of best) reportIssue(inner, path, input, report);
+}
+
+/** The sections of a rule whose keys, written one level too far left, land at the top. */
+const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
+  ['on', Object.keys(triggerSchema.shape)],
+  ['correlate', Object.keys(correlateSchema.shape)],
+];
+
+/**
+ * The message for `key`, unknown in the mapping `container` at `path`, when it most likely
+ * belongs one level deeper, under a sibling, but was indented as far as that sibling (YAML then
+ * reads it as the sibling's neighbour): `- escalate:` with `levels: 2` under it in the same
+ * column, `on:` with `type: incident` under it at the margin. Null when nothing says so.
+ */
+function misplacedKey(
+  path: readonly PropertyKey[],
+  container: unknown,
+  key: string,
+  report: Report,
+): string | null {
+  if (container === null || typeof container !== 'object' || Array.isArray(container)) return null;
+  const data = container as Record<string, unknown>;
+  let owner: string | undefined;
+  if (path.length === 2 && path[0] === 'then') {
+    const kinds = Object.keys(data).filter((name) => ACTION_KINDS.includes(name as ActionKind));
+    const kind = kinds[0] as ActionKind | undefined;
+    if (kinds.length !== 1 || kind === undefined) return null;
+    // `update` takes any field name; the other actions their own keys.
+    const inner = knownKeysAt([...path, kind]);
+    if (data[kind] === null || kind === 'update' || inner.includes(key)) owner = kind;
+  } else if (path.length === 0) {
+    owner = SECTIONS.find(
+      ([section, keys]) =>
+        keys.includes(key) &&
+        Object.hasOwn(data, section) &&
+        (data[section] === null ||
+          (typeof data[section] === 'object' && !Object.hasOwn(data[section] as object, key))),
+    )?.[0];
+  } else if (
+    path.length === 1 &&
+    SECTIONS.some(([section]) => section === path[0]) &&
+    Object.hasOwn(ruleFileSchema.shape, key)
+  ) {
+    const line = report.lineOf?.([...path, key]);
+    return `"${key}" is under "${String(path[0])}" instead of beside it (check the indentation${line === undefined ? '' : ` of line ${line}`}: "${key}" starts in the same column as "${String(path[0])}")`;
+  }
+  if (owner === undefined) return null;
+  const keyLine = report.lineOf?.([...path, key]);
+  const ownerLine = report.lineOf?.([...path, owner]);
+  const where = keyLine === undefined ? '' : ` of line ${keyLine}`;
+  const under = ownerLine === undefined ? `"${owner}"` : `"${owner}" (line ${ownerLine})`;
+  return `"${key}" is beside "${owner}" instead of under it (check the indentation${where}: indent "${key}" further right than ${under})`;
 }
 
 /** The keys the schema allows at `path`, for "did you mean" suggestions. */

@@ -47,6 +47,51 @@ const CASES: BrokenCase[] = [
     message: /^not valid YAML: Tabs are not allowed as indentation$/,
   },
   {
+    mistake: 'a YAML key one column off (indentation)',
+    files: ['indent-bad-column.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 7,
+    message:
+      /^not valid YAML: All mapping items must start at the same column \(check the indentation of line 7: /,
+  },
+  {
+    mistake: 'an action key indented as far as its action',
+    files: ['indent-action-key.yaml'],
+    code: 'RULE_UNKNOWN_ACTION',
+    pointer: '/then/0/levels',
+    line: 6,
+    message:
+      /^"levels" is beside "escalate" instead of under it \(check the indentation of line 6: indent "levels" further right than "escalate" \(line 5\)\)$/,
+  },
+  {
+    mistake: 'the fields of create indented as far as create',
+    files: ['indent-create-fields.yaml'],
+    code: 'RULE_UNKNOWN_ACTION',
+    pointer: '/then/0/fields',
+    line: 7,
+    message:
+      /^"fields" is beside "create" instead of under it \(check the indentation of line 7: indent "fields" further right than "create" \(line 5\)\)$/,
+  },
+  {
+    mistake: 'a trigger key at the margin instead of under on',
+    files: ['indent-trigger-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/changed',
+    line: 5,
+    message:
+      /^"changed" is beside "on" instead of under it \(check the indentation of line 5: indent "changed" further right than "on" \(line 2\)\)$/,
+  },
+  {
+    mistake: 'a top-level key indented under on',
+    files: ['indent-top-level-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/on/when',
+    line: 4,
+    message:
+      /^"when" is under "on" instead of beside it \(check the indentation of line 4: "when" starts in the same column as "on"\)$/,
+  },
+  {
     mistake: 'an unknown YAML tag',
     files: ['yaml-unknown-tag.yaml'],
     code: 'RULE_SYNTAX',
