@@ -743,6 +743,153 @@ function triggers(write: Write, rule: Rule): boolean {
   return write.fields.some((field) => trigger.changed?.includes(field));
 }
 
+// ---------------------------------------------------------------------------------------------
+// A rule that triggers itself, but whose own write makes its condition false
+
+/** A write that adds 1 (escalate's escalation) rather than setting a value. */
+const INCREMENT = Symbol('increment');
+/** A write whose value is computed at run time. */
+const COMPUTED = Symbol('computed');
+type Written = unknown | typeof INCREMENT | typeof COMPUTED;
+
+/** Every field the rule's actions write on the triggering object, with each value written. */
+function ownWrites(rule: Rule): Map<string, Written[]> {
+  const written = new Map<string, Written[]>();
+  const push = (field: string, value: Written) =>
+    written.set(field, [...(written.get(field) ?? []), value]);
+  const literal = (value: unknown): Written =>
+    value === null || typeof value !== 'object' ? value : COMPUTED;
+  for (const action of rule.actions) {
+    if ('update' in action) {
+      for (const [field, value] of Object.entries(action.update)) push(field, literal(value));
+    } else if ('escalate' in action) {
+      push('priority', COMPUTED);
+      push('escalation', INCREMENT);
+      if (action.escalate.assignee !== undefined) push('assignee', COMPUTED);
+      for (const [field, value] of Object.entries(action.escalate.fields ?? {})) {
+        push(field, literal(value));
+      }
+    } else if ('create' in action && action.create.link) {
+      push(action.create.type, COMPUTED);
+    }
+  }
+  return written;
+}
+
+/** The top-level conjuncts of a condition: each must hold for the rule to run. */
+function conjuncts(node: unknown): unknown[] {
+  if (operatorOf(node) !== 'and') return [node];
+  return argumentsOf(node as Record<string, unknown>, 'and').flatMap(conjuncts);
+}
+
+/** `object.F` read by a `var` node (never `previous.F`: the write does not change that). */
+function objectField(node: unknown): string | null {
+  if (operatorOf(node) !== 'var') return null;
+  const [path] = argumentsOf(node as Record<string, unknown>, 'var');
+  if (typeof path !== 'string') return null;
+  const [root, field, ...rest] = path.split('.');
+  return root === 'object' && field !== undefined && rest.length === 0 ? field : null;
+}
+
+/** `[field, literal]` of a two-argument comparison between `object.F` and a literal, either way. */
+function fieldAndLiteral(node: Record<string, unknown>, operator: string): [string, unknown] | null {
+  const args = argumentsOf(node, operator);
+  if (args.length !== 2) return null;
+  const [a, b] = args;
+  const isLiteral = (value: unknown) => value === null || typeof value !== 'object';
+  if (objectField(a) !== null && isLiteral(b)) return [objectField(a) as string, b];
+  if (objectField(b) !== null && isLiteral(a)) return [objectField(b) as string, a];
+  return null;
+}
+
+/**
+ * Whether the rule's own write provably makes `conjunct` false on the event that write causes
+ * (or, for escalate's count, after a bounded number of them). Sound, not complete: anything not
+ * recognised here is not proved, and the loop stays refused.
+ */
+function falsifiedByOwnWrite(conjunct: unknown, written: ReadonlyMap<string, Written[]>): boolean {
+  const operator = operatorOf(conjunct);
+  if (operator === null) return false;
+  const node = conjunct as Record<string, unknown>;
+  // Every write of the field sets this one literal (the field ends up holding it).
+  const finalValue = (field: string): { value: unknown } | null => {
+    const values = written.get(field) ?? [];
+    const [first] = values;
+    if (values.length === 0 || first === INCREMENT || first === COMPUTED) return null;
+    return values.every((value) => value === first) ? { value: first } : null;
+  };
+  switch (operator) {
+    case '<':
+    case '<=':
+    case '>':
+    case '>=': {
+      // escalation < K (or K > escalation): escalate adds 1 per run, so it fails within K runs.
+      const args = argumentsOf(node, operator);
+      if (args.length !== 2) return false;
+      const [a, b] = args;
+      const bounded =
+        operator === '<' || operator === '<='
+          ? objectField(a) === 'escalation' && typeof b === 'number' && Number.isFinite(b)
+          : objectField(b) === 'escalation' && typeof a === 'number' && Number.isFinite(a);
+      const writes = written.get('escalation') ?? [];
+      return bounded && writes.length > 0 && writes.every((value) => value === INCREMENT);
+    }
+    case '!=':
+    case '!==': {
+      const pair = fieldAndLiteral(node, operator);
+      const after = pair && finalValue(pair[0]);
+      return pair !== null && after !== null && after.value === pair[1];
+    }
+    case '==':
+    case '===': {
+      const pair = fieldAndLiteral(node, operator);
+      const after = pair && finalValue(pair[0]);
+      if (pair === null || after === null) return false;
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality, as == runs it.
+      return operator === '==' ? (after.value as Loose) != pair[1] : after.value !== pair[1];
+    }
+    case '!': {
+      const [inner] = argumentsOf(node, '!');
+      const innerOperator = operatorOf(inner);
+      if (innerOperator !== '==' && innerOperator !== '===') return false;
+      const pair = fieldAndLiteral(inner as Record<string, unknown>, innerOperator);
+      const after = pair && finalValue(pair[0]);
+      return pair !== null && after !== null && after.value === pair[1];
+    }
+    case 'in': {
+      const [needle, list] = argumentsOf(node, 'in');
+      const field = objectField(needle);
+      const after = field === null ? null : finalValue(field);
+      return after !== null && Array.isArray(list) && !list.includes(after.value);
+    }
+    case 'changed': {
+      // The event of the rule's own write changes the fields it writes (and the ones the server
+      // stamps, such as modified), never another field.
+      const [field] = argumentsOf(node, 'changed');
+      return (
+        typeof field === 'string' &&
+        !written.has(field) &&
+        !(COMMON_FIELDS as readonly string[]).includes(field)
+      );
+    }
+    default:
+      return false;
+  }
+}
+type Loose = string | number | boolean | null;
+
+/**
+ * Whether a rule that triggers itself stops by itself: every write of its that triggers it is an
+ * update of the triggering object, and one top-level conjunct of its condition is false after it.
+ */
+function stopsItself(rule: Rule): boolean {
+  if (rule.source.when === undefined) return false;
+  const own = writesOf(rule).filter((write) => triggers(write, rule));
+  if (own.some((write) => write.event !== 'update' || write.fields === null)) return false;
+  const written = ownWrites(rule);
+  return conjuncts(rule.source.when).some((conjunct) => falsifiedByOwnWrite(conjunct, written));
+}
+
 /** Rules that only run on the engine's own writes (`on.self`) can form loops; report each cycle. */
 function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
   const edges = new Map<Rule, Rule[]>();
@@ -754,11 +901,15 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
   for (const rule of rules) {
     if (!rule.enabled) continue;
     const writes = writesOf(rule);
-    edges.set(
-      rule,
+    const next =
       writes.length === 0
         ? []
-        : triggerable.filter((other) => writes.some((write) => triggers(write, other))),
+        : triggerable.filter((other) => writes.some((write) => triggers(write, other)));
+    // A rule whose own write makes its condition false runs once more at most (bounded, for
+    // escalate's count), so its edge to itself is no loop. Loops through other rules are.
+    edges.set(
+      rule,
+      next.includes(rule) && stopsItself(rule) ? next.filter((other) => other !== rule) : next,
     );
   }
   const reported = new Set<string>();
@@ -779,7 +930,7 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
       ['on', 'self'],
       'RULE_LOOP',
       cycle.length === 1
-        ? `rule "${start.id}" triggers itself through its own writes (on.self: true); a loop runs until the 5-hop limit on every event. Narrow on.changed or drop self`
+        ? `rule "${start.id}" triggers itself through its own writes (on.self: true); a loop runs until the 5-hop limit on every event. Narrow on.changed, drop self, or add to when (at its top level, under and) a condition that its own write makes false, such as {"!=": [{"var": "object.F"}, V]} for an update setting F to V, or {"<": [{"var": "object.escalation"}, 3]} for escalate`
         : `rules ${names} trigger each other in a loop through their own writes (on.self: true); narrow on.changed or drop self on one of them`,
     );
   }

@@ -475,6 +475,15 @@ const CASES: BrokenCase[] = [
     line: 6,
     message: /^rule "self-loop" triggers itself through its own writes/,
   },
+  {
+    mistake: 'a rule triggering itself whose condition its own write leaves true',
+    files: ['self-loop-unproved.yaml'],
+    code: 'RULE_LOOP',
+    pointer: '/on/self',
+    line: 6,
+    message:
+      /^rule "self-loop-unproved" triggers itself through its own writes .*add to when \(at its top level, under and\) a condition that its own write makes false/,
+  },
 ];
 
 function expectedProblem(row: BrokenCase): RuleProblem {
@@ -694,6 +703,117 @@ describe('did you mean', () => {
   ])('lists the choices for %s', (_what, when, message) => {
     const problem = onlyProblem('rules/far.yaml', `${head}${when}then: [{log: {message: x}}]\n`);
     expect(problem.message).toMatch(message);
+  });
+});
+
+describe('rules that trigger themselves (on.self)', () => {
+  const loops = (lines: string[]) =>
+    loadRules([{ path: 'rules/self.yaml', text: lines.join('\n') }]).problems.map(
+      (problem) => problem.code,
+    );
+  const selfRule = (when: string | null, ...then: string[]) => [
+    'on: {type: incident, events: [update], self: true}',
+    ...(when === null ? [] : [`when: ${when}`]),
+    'then:',
+    ...then.map((action) => `  - ${action}`),
+  ];
+
+  it.each([
+    [
+      'escalation below a bound, with escalate',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['escalate: {levels: 1}'],
+    ],
+    [
+      'the bound written the other way round',
+      '{">=": [2, {var: object.escalation}]}',
+      ['escalate: {}'],
+    ],
+    [
+      'a field unequal to the value the rule sets',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'the same under and, beside other conditions',
+      '{and: [{"==": [{var: object.impact}, high]}, {"!==": [high, {var: object.urgency}]}]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a negated equality',
+      '{"!": {"==": [{var: object.status}, resolved]}}',
+      ['update: {status: resolved}'],
+    ],
+    [
+      'a list that does not hold the value set',
+      '{in: [{var: object.priority}, [low, medium]]}',
+      ['update: {priority: high}'],
+    ],
+    [
+      'an equality the write breaks',
+      '{"==": [{var: object.priority}, high]}',
+      ['update: {priority: critical}'],
+    ],
+    ['a changed field the rule never writes', '{changed: impact}', ['update: {urgency: high}']],
+  ])('accepts %s', (_what, when, then) => {
+    expect(loops(selfRule(when, ...then))).toEqual([]);
+  });
+
+  it.each([
+    ['no condition at all', null, ['update: {urgency: high}']],
+    [
+      'a condition the write leaves true',
+      '{"!=": [{var: object.urgency}, low]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a bound on escalation without escalate',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a bound on escalation that an update resets',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['escalate: {}', 'update: {escalation: 0}'],
+    ],
+    [
+      'a field set to two values',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: high}', 'update: {urgency: low}'],
+    ],
+    [
+      'a computed value',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: {var: previous.urgency}}'],
+    ],
+    [
+      'a condition on previous',
+      '{"!=": [{var: previous.urgency}, high]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a falsifiable condition under or',
+      '{or: [{"!=": [{var: object.urgency}, high]}, true]}',
+      ['update: {urgency: high}'],
+    ],
+    ['a changed field the rule writes', '{changed: urgency}', ['update: {urgency: high}']],
+    ['a changed field the server stamps', '{changed: modified}', ['update: {urgency: high}']],
+  ])('still refuses %s', (_what, when, then) => {
+    expect(loops(selfRule(when, ...then))).toEqual(['RULE_LOOP']);
+  });
+
+  it('still refuses two rules that trigger each other, whatever their conditions', () => {
+    const rule = (reads: string, writes: string) =>
+      [
+        `on: {type: incident, events: [update], changed: [${reads}], self: true}`,
+        `when: {"!=": [{var: object.${writes}}, high]}`,
+        `then: [{update: {${writes}: high}}]`,
+      ].join('\n');
+    const result = loadRules([
+      { path: 'rules/a.yaml', text: rule('urgency', 'impact') },
+      { path: 'rules/b.yaml', text: rule('impact', 'urgency') },
+    ]);
+    expect(result.problems.map((problem) => problem.code)).toEqual(['RULE_LOOP']);
   });
 });
 
