@@ -792,7 +792,10 @@ function objectField(node: unknown): string | null {
 }
 
 /** `[field, literal]` of a two-argument comparison between `object.F` and a literal, either way. */
-function fieldAndLiteral(node: Record<string, unknown>, operator: string): [string, unknown] | null {
+function fieldAndLiteral(
+  node: Record<string, unknown>,
+  operator: string,
+): [string, unknown] | null {
   const args = argumentsOf(node, operator);
   if (args.length !== 2) return null;
   const [a, b] = args;
