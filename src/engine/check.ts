@@ -77,6 +77,53 @@ export function checkRules(
   return problems;
 }
 
+/**
+ * What is likely wrong but may be meant, in a rule set with no problem: printed by `check` (a
+ * failure only with --strict), never a reason to refuse the rules. Today: two rules that create
+ * the same type of object from the same trigger, so that one event opens two of them.
+ */
+export function warnRules(rules: readonly Rule[], files: readonly LoadedRuleFile[]): RuleProblem[] {
+  const warnings: RuleProblem[] = [];
+  const fileByPath = new Map(files.map((file) => [file.path, file]));
+  const creators = rules.flatMap((rule) =>
+    rule.enabled && rule.trigger.schedule === null
+      ? rule.actions.flatMap((action, index) =>
+          'create' in action ? [{ rule, index, type: action.create.type }] : [],
+        )
+      : [],
+  );
+  const warned = new Set<Rule>();
+  for (const [i, later] of creators.entries()) {
+    if (warned.has(later.rule)) continue;
+    const earlier = creators
+      .slice(0, i)
+      .find(
+        (other) =>
+          other.rule !== later.rule &&
+          other.type === later.type &&
+          other.rule.trigger.types.some((type) => later.rule.trigger.types.includes(type)) &&
+          other.rule.trigger.events.some((event) => later.rule.trigger.events.includes(event)),
+      );
+    if (earlier === undefined) continue;
+    warned.add(later.rule);
+    const path = ['then', later.index, 'create'];
+    const types = earlier.rule.trigger.types.filter((type) =>
+      later.rule.trigger.types.includes(type),
+    );
+    const events = earlier.rule.trigger.events.filter((event) =>
+      later.rule.trigger.events.includes(event),
+    );
+    warnings.push({
+      file: later.rule.file,
+      pointer: toPointer(path),
+      line: fileByPath.get(later.rule.file)?.lineOf(path),
+      code: 'RULE_DUPLICATE_CREATE',
+      message: `rule "${later.rule.id}" creates ${article(later.type)} ${later.type}, and so does rule "${earlier.rule.id}" (${earlier.rule.file}), on the same trigger (${types.join(', ')} ${events.join(', ')}): one event can create two, linked one way each; merge them into one rule, or make their conditions exclude each other`,
+    });
+  }
+  return warnings;
+}
+
 function checkRule(checker: RuleChecker): void {
   const { rule, report } = checker;
   const source = rule.source;

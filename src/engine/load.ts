@@ -4,7 +4,7 @@
 // Runtime-neutral: callers pass file contents (src/runtime/rule-files.ts reads them from disk).
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { checkRules } from './check.js';
+import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
 import { compileExpression } from './expression.js';
 import { precompileActions } from './plan.js';
@@ -54,6 +54,11 @@ export interface LoadResult {
   /** The rules, present only when there is no problem. */
   ruleSet: RuleSet | null;
   problems: RuleProblem[];
+  /**
+   * What is likely wrong but may be meant (check.ts `warnRules`), looked for only when there is
+   * no problem: it never refuses the rules.
+   */
+  warnings: RuleProblem[];
   /** How many files were read. */
   files: number;
 }
@@ -104,7 +109,8 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
   );
   rules.sort(compareRules);
   const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
-  return { ruleSet, problems, files: sources.length };
+  const warnings = ruleSet === null ? [] : warnRules(rules, files);
+  return { ruleSet, problems, warnings, files: sources.length };
 }
 
 function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFile {

@@ -817,6 +817,59 @@ describe('rules that trigger themselves (on.self)', () => {
   });
 });
 
+describe('warnings', () => {
+  const DUPLICATE = 'test/fixtures/duplicate-create';
+  const fixture = (name: string): RuleSource => ({
+    path: `${DUPLICATE}/${name}`,
+    text: readFileSync(join(ROOT, DUPLICATE, name), 'utf8'),
+  });
+
+  it('warns, without refusing the rules, when two rules create the same type from one trigger', () => {
+    const result = loadRules(['open-problem-first.yaml', 'open-problem-second.yaml'].map(fixture));
+    expect(result.problems).toEqual([]);
+    expect(result.ruleSet?.rules).toHaveLength(2);
+    expect(result.warnings).toEqual([
+      {
+        file: `${DUPLICATE}/open-problem-second.yaml`,
+        pointer: '/then/1/create',
+        line: 8,
+        code: 'RULE_DUPLICATE_CREATE',
+        message: `rule "open-problem-second" creates a problem, and so does rule "open-problem-first" (${DUPLICATE}/open-problem-first.yaml), on the same trigger (incident add): one event can create two, linked one way each; merge them into one rule, or make their conditions exclude each other`,
+      },
+    ]);
+  });
+
+  const creator = (name: string, on: string, type = 'problem', extra = '') => ({
+    path: `rules/${name}.yaml`,
+    text: `on: ${on}\n${extra}then: [{create: {type: ${type}, fields: {description: x}}}]\n`,
+  });
+
+  it.each([
+    ['the events differ', '{type: incident, events: [delete]}', 'problem', ''],
+    ['the trigger types differ', '{type: change}', 'problem', ''],
+    ['they create different types', '{type: incident}', 'change', ''],
+    ['the other rule is disabled', '{type: incident}', 'problem', 'enabled: false\n'],
+    ['the other rule is scheduled', '{type: incident, schedule: "0 * * * *"}', 'problem', ''],
+  ])('does not warn when %s', (_what, on, type, extra) => {
+    const result = loadRules([
+      creator('first', '{type: incident, events: [add, update]}'),
+      creator('second', on, type, extra),
+    ]);
+    expect(result.problems).toEqual([]);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('looks for warnings only in a rule set without problems', () => {
+    const result = loadRules([
+      creator('first', '{type: incident}'),
+      creator('second', '{type: incident}'),
+      { path: 'rules/broken.yaml', text: 'on: {type: incident}\nthen: [{log: {}}]\n' },
+    ]);
+    expect(result.problems).toHaveLength(1);
+    expect(result.warnings).toEqual([]);
+  });
+});
+
 describe('type mistakes in comparisons', () => {
   const rule = (when: string, type = 'incident') =>
     loadRules([
