@@ -268,11 +268,12 @@ describe('matches runs in linear time (RE2)', () => {
     expect(matches(text, pattern, flags || undefined)).toBe(new RegExp(pattern, flags).test(text));
   });
 
-  // Where RE2 differs from RegExp: its classes are ASCII, and it reads text by code point.
+  // Where RE2 differs from RegExp: \s is ASCII, text is read by code point, \p{...} is a class.
   it.each([
     ['\\s', '\u00a0', false],
     ['^.$', '\u{1f600}', true],
     ['\\d', '\u0663', false],
+    ['^\\p{L}$', 'é', true],
   ])('reads /%s/ on %j as RE2 does: %j', (pattern, text, expected) => {
     expect(matches(text, pattern)).toBe(expected);
   });
