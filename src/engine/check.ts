@@ -308,7 +308,7 @@ export function checkExpression(
           checker.report(
             argPath(1),
             'RULE_INVALID_REGEX',
-            `the pattern ${JSON.stringify(pattern)} uses ${unsupported.what}, which matches cannot run in linear time; rewrite it without it (${unsupported.fix})`,
+            `the pattern ${JSON.stringify(pattern)} uses ${unsupported.what}, which matches cannot run in linear time (it runs patterns with RE2, so that no text can stall the engine); rewrite it without the ${unsupported.name}: ${unsupported.fix}`,
           );
         } else if (regex instanceof SyntaxError) {
           checker.report(

@@ -189,7 +189,9 @@ export function compilePattern(pattern: string, flags = ''): RE2JS | SyntaxError
 }
 
 /** The construct of a pattern that RE2 cannot run in linear time, named for a person, or null. */
-export function unsupportedPatternSyntax(pattern: string): { what: string; fix: string } | null {
+export function unsupportedPatternSyntax(
+  pattern: string,
+): { what: string; name: string; fix: string } | null {
   let inClass = false;
   for (let i = 0; i < pattern.length; i += 1) {
     const char = pattern[i];
@@ -199,12 +201,14 @@ export function unsupportedPatternSyntax(pattern: string): { what: string; fix: 
       if (!inClass && /[1-9]/.test(next)) {
         return {
           what: `a backreference (\\${next})`,
+          name: 'backreference',
           fix: 'repeat the pattern of the group instead of referring back to it',
         };
       }
       if (!inClass && next === 'k' && pattern[i + 2] === '<') {
         return {
           what: 'a named backreference (\\k<...>)',
+          name: 'backreference',
           fix: 'repeat the pattern of the group instead of referring back to it',
         };
       }
@@ -225,21 +229,28 @@ export function unsupportedPatternSyntax(pattern: string): { what: string; fix: 
     if (rest.startsWith('(?=') || rest.startsWith('(?!')) {
       return {
         what: `a lookahead (${rest.slice(0, 3)}...)`,
+        name: 'lookahead',
         fix: 'match the following text itself, or test it with a second condition (and / !)',
       };
     }
     if (rest.startsWith('(?<=') || rest.startsWith('(?<!')) {
       return {
         what: `a lookbehind (${rest.slice(0, 4)}...)`,
+        name: 'lookbehind',
         fix: 'match the preceding text itself, or test it with a second condition (and / !)',
       };
     }
     if (rest.startsWith('(?>')) {
-      return { what: 'an atomic group ((?>...))', fix: 'use a plain group ((?:...))' };
+      return {
+        what: 'an atomic group ((?>...))',
+        name: 'atomic group',
+        fix: 'use a plain group ((?:...))',
+      };
     }
     if (/^[*+?}]\+/.test(rest)) {
       return {
         what: `a possessive quantifier (${rest.slice(0, 2)})`,
+        name: 'possessive quantifier',
         fix: `use the plain quantifier ${rest.slice(0, 1)}`,
       };
     }

@@ -181,7 +181,7 @@ const CASES: BrokenCase[] = [
     pointer: '/when/matches/1',
     line: 5,
     message:
-      /^the pattern "\^\(\\\\w\+\) \\\\1\$" uses a backreference \(\\1\), which matches cannot run in linear time; rewrite it without it \(repeat the pattern of the group/,
+      /^the pattern "\^\(\\\\w\+\) \\\\1\$" uses a backreference \(\\1\), which matches cannot run in linear time \(it runs patterns with RE2, so that no text can stall the engine\); rewrite it without the backreference: repeat the pattern of the group instead of referring back to it$/,
   },
   {
     mistake: 'a lookahead in a pattern (not linear-time)',
