@@ -6,7 +6,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'y
 import type { z } from 'zod';
 import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
-import { compileExpression } from './expression.js';
+import { compileExpression, OPERATORS } from './expression.js';
 import { precompileActions } from './plan.js';
 import {
   describeValue,
@@ -153,6 +153,15 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
       // How many errors a stack overflow leaves depends on how deep the stack was when the
       // parser ran; it is one problem however often it shows.
       let tooDeep = false;
+      // A mis-indented line makes the parser report it several ways ("A block sequence may not
+      // be used as an implicit map key", "Implicit keys need to be on a single line", ...): one
+      // problem per line, the first error's, says it once.
+      const indentedLines = new Set(
+        doc.errors
+          .filter((error) => INDENTATION_ERRORS.has(error.code))
+          .map((error) => lineCounter.linePos(error.pos[0]).line),
+      );
+      const reportedLines = new Set<number>();
       for (const error of doc.errors) {
         // With prettyErrors off the error carries no linePos; its offset gives the line.
         // The library's own advice for this one (parseAllDocuments) means nothing to an author.
@@ -162,7 +171,9 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
             : error.message.split('\n')[0];
         if (!isStackOverflow(error.message)) {
           const line = lineCounter.linePos(error.pos[0]).line;
-          const hint = INDENTATION_ERRORS.has(error.code)
+          if (indentedLines.has(line) && reportedLines.has(line)) continue;
+          reportedLines.add(line);
+          const hint = indentedLines.has(line)
             ? ` (check the indentation of line ${line}: the keys of one mapping and the items of one list start in the same column, and what belongs under a key starts further right than the key)`
             : '';
           problem(`not valid YAML: ${message}${hint}`, line);
@@ -585,7 +596,14 @@ function misplacedKey(
     const inner = knownKeysAt([...path, kind]);
     if (data[kind] === null || kind === 'update' || inner.includes(key)) owner = kind;
   } else if (path.length === 0) {
-    owner = SECTIONS.find(
+    // `when:` (or `once_per:`) left empty with its operator at the margin below it; else a key
+    // of `on` or `correlate` at the margin.
+    owner = OPERATORS.has(key)
+      ? ['when', 'once_per'].find(
+          (section) => Object.hasOwn(data, section) && data[section] === null,
+        )
+      : undefined;
+    owner ??= SECTIONS.find(
       ([section, keys]) =>
         keys.includes(key) &&
         Object.hasOwn(data, section) &&

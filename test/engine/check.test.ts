@@ -56,6 +56,24 @@ const CASES: BrokenCase[] = [
       /^not valid YAML: All mapping items must start at the same column \(check the indentation of line 7: /,
   },
   {
+    mistake: 'a list item left of the items before it (reported once, not three ways)',
+    files: ['indent-list-item.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 7,
+    message:
+      /^not valid YAML: A block sequence may not be used as an implicit map key \(check the indentation of line 7: /,
+  },
+  {
+    mistake: 'the operator of when at the margin',
+    files: ['indent-when-operator.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/==',
+    line: 5,
+    message:
+      /^"==" is beside "when" instead of under it \(check the indentation of line 5: indent "==" further right than "when" \(line 4\)\)$/,
+  },
+  {
     mistake: 'an action key indented as far as its action',
     files: ['indent-action-key.yaml'],
     code: 'RULE_UNKNOWN_ACTION',
