@@ -387,23 +387,14 @@ function checkEnumComparison(
   literal: unknown,
   literalPath: readonly PropertyKey[],
 ): void {
-  if (
-    typeof literal !== 'string' ||
-    !isExpressionObject(varSide) ||
-    operatorOf(varSide) !== 'var'
-  ) {
-    return;
-  }
-  const [path] = argumentsOf(varSide, 'var');
-  if (typeof path !== 'string') return;
-  const [root, field, ...rest] = path.split('.');
-  if ((root !== 'object' && root !== 'previous') || field === undefined || rest.length > 0) return;
-  const values = enumerationOf(fieldKind(checker.rule.trigger.types, field));
+  const read = fieldRead(checker, varSide);
+  if (typeof literal !== 'string' || read === null) return;
+  const values = enumerationOf(read.kind);
   if (values && !values.includes(literal)) {
     checker.report(
       literalPath,
       'RULE_OUT_OF_RANGE',
-      `${field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
+      `${read.field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
     );
   }
 }
