@@ -22,11 +22,15 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment. */
-function run(args: string[], options: { cwd?: string } = {}): Promise<Run> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
-  );
+/** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment but `env`. */
+function run(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_'))),
+    ...options.env,
+  };
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env,
@@ -131,7 +135,7 @@ describe.concurrent('itsm-rules check', () => {
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe(
-        `itsm-rules check: the rules folder ${missing} does not exist or cannot be read; point --rules at the folder of rule files\n`,
+        `itsm-rules check: the rules path ${missing} does not exist or cannot be read; point --rules at a rule file or the folder of rule files\n`,
       );
     },
     TIMEOUT,
@@ -150,12 +154,141 @@ describe.concurrent('itsm-rules check', () => {
   );
 });
 
+const MAJOR_RULE = 'rules/incident/escalate-major-incidents.yaml';
+const BROKEN_RULE = `${BROKEN}/unknown-operator.yaml`;
+const DEPRECATED = 'ITSM_RULES is deprecated; use ITSM_RULES_DIR\n';
+
+describe.concurrent('itsm-rules check of one rule file', () => {
+  it(
+    'checks the file given on its own',
+    async ({ expect }) => {
+      const result = await run(['check', MAJOR_RULE]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`1 rule in ${MAJOR_RULE}: all valid (0 scheduled, 0 disabled)\n`);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'checks the file given as --rules and names its problem',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', BROKEN_RULE]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `${BROKEN_RULE}:7 /when/and/1/contains: unknown operator "contains"`,
+      );
+      expect(result.stderr).toContain('1 problem in 1 of 1 rule file');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a file that is not a rule file',
+    async ({ expect }) => {
+      const result = await run(['check', 'README.md']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'itsm-rules check: README.md is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files\n',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a path given both as --rules and on its own (exit 2, one line pointing to --help)',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', 'rules', MAJOR_RULE]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `itsm-rules check: give the PATH either as --rules or on its own, not both (got --rules "rules" and "${MAJOR_RULE}")\nRun 'itsm-rules check --help' for usage.\n`,
+      );
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('the rules path from the environment', () => {
+  it(
+    'reads ITSM_RULES_DIR, as serve does',
+    async ({ expect }) => {
+      const result = await run(['check'], { env: { ITSM_RULES_DIR: BROKEN } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${BROKEN}/unknown-operator.yaml`);
+      expect(result.stderr).not.toContain('deprecated');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'still reads the old ITSM_RULES, with one warning line',
+    async ({ expect }) => {
+      const result = await run(['check'], { env: { ITSM_RULES: BROKEN } });
+      expect(result.code).toBe(1);
+      expect(result.stderr.startsWith(DEPRECATED)).toBe(true);
+      expect(result.stderr.split(DEPRECATED)).toHaveLength(2);
+      expect(result.stderr).toContain(`${BROKEN}/unknown-operator.yaml`);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prefers ITSM_RULES_DIR when both are set',
+    async ({ expect }) => {
+      const result = await run(['test', '--event', MAJOR], {
+        env: { ITSM_RULES_DIR: 'rules', ITSM_RULES: BROKEN },
+      });
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe(DEPRECATED);
+      expect(result.stdout).toContain('escalate-major-incidents');
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('itsm-rules --version and usage errors', () => {
+  it.for(['--version', '-V'])(
+    'prints the version of package.json for %s',
+    { timeout: TIMEOUT },
+    async (flag, { expect }) => {
+      const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+      const result = await run([flag]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`itsm-rules ${version}\n`);
+    },
+  );
+
+  it(
+    'answers a usage error with the error and one line pointing to --help, not the whole help',
+    async ({ expect }) => {
+      const result = await run(['check', '--bogus']);
+      expect(result.code).toBe(2);
+      const lines = result.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/^itsm-rules check: Unknown option '--bogus'/);
+      expect(lines[1]).toBe("Run 'itsm-rules check --help' for usage.");
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'answers an unknown command with one line pointing to --help',
+    async ({ expect }) => {
+      const result = await run(['frobnicate']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `itsm-rules: unknown command "frobnicate"\nRun 'itsm-rules --help' for usage.\n`,
+      );
+    },
+    TIMEOUT,
+  );
+});
+
 describe.concurrent('itsm-rules --help of the rule commands', () => {
   it.for<[string, string[]]>([
-    ['check', ['--rules DIR', '--strict']],
+    ['check', ['--rules PATH', '--strict']],
     [
       'test',
-      ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
+      ['--rules PATH', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
     ],
     ['schema', []],
   ])(
@@ -165,13 +298,17 @@ describe.concurrent('itsm-rules --help of the rule commands', () => {
       const result = await run([command, '--help']);
       expect(result.code).toBe(0);
       const lines = result.stdout.split('\n');
-      expect(lines[0]).toBe(`usage: itsm-rules ${command} [flags]`);
+      expect(lines[0]).toBe(
+        `usage: itsm-rules ${command} [flags]${command === 'check' ? ' [PATH]' : ''}`,
+      );
       const listed = lines
         .filter((line) => line.startsWith('  --'))
         .map((line) => line.trim().split(/\s{2,}/)[0]);
       expect(listed).toEqual([...flags, '--help']);
-      if (flags.includes('--rules DIR')) {
-        expect(result.stdout).toContain('(env ITSM_RULES; default ./rules)');
+      if (flags.includes('--rules PATH')) {
+        expect(result.stdout).toContain(
+          '(env ITSM_RULES_DIR; formerly ITSM_RULES; default ./rules)',
+        );
       }
     },
   );

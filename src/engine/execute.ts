@@ -17,6 +17,11 @@ const MAX_HTTP_WAIT_MS = 30_000;
 export interface HttpOptions {
   /** Hosts the `http` action may call: `hooks.example.com`, `*.example.com`, `127.0.0.1:9000`. */
   allowHosts: readonly string[];
+  /**
+   * How this runtime's users set `allowHosts`, named in the refusal of a host not on it: the
+   * runtime's own setting (default `--http-allow`, the Node flag).
+   */
+  allowSetting?: string;
   fetch?: typeof fetch;
   /** Per attempt; default 10 s. */
   timeoutMs?: number;
@@ -316,7 +321,7 @@ async function performHttp(
   }
   if (!http || !isAllowedHost(url, http.allowHosts)) {
     throw new PermanentFailure(
-      `http: ${url.host} is not on the allow-list of hosts the engine may call (--http-allow)`,
+      `http: ${url.host} is not on the allow-list of hosts the engine may call (${http?.allowSetting ?? '--http-allow'})`,
     );
   }
   const doFetch = http.fetch ?? globalThis.fetch;

@@ -19,7 +19,7 @@ import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
-import { createSqliteStore, openSqliteDatabase } from '../storage/sqlite.js';
+import { createSqliteStore, openSqliteDatabase, probeSqliteWrite } from '../storage/sqlite.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
 import { createEngineApp } from '../webhook/app.js';
@@ -42,6 +42,8 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import { type DatabaseLock, lockDatabase } from './database-lock.js';
+import { createEngineHealth } from './engine-health.js';
 import { closeServer, listen, loadMigrations, verifySignatureNode } from './node.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
@@ -98,6 +100,8 @@ export interface RunningEngine {
   port: number;
   /** The API the engine acts through. */
   apiUrl: string;
+  /** The SQLite connection of the engine's state (and, all-in-one, of the embedded API's data). */
+  database: Database.Database;
   /** The embedded ITSM API, all-in-one. */
   itsm: ItsmServer | null;
   client: ItsmClient;
@@ -183,10 +187,26 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   let stamp = folderStamp(rulesDir);
 
   if (options.db !== ':memory:') mkdirSync(dirname(resolve(options.db)), { recursive: true });
-  const database: Database.Database = openSqliteDatabase(options.db, loadMigrations());
+  // One database, one process (database-lock.ts): taken before the file is opened, kept until
+  // close; a second process on the same file is refused here.
+  const lock: DatabaseLock | null = lockDatabase(options.db);
+  let database: Database.Database;
+  try {
+    database = openSqliteDatabase(options.db, loadMigrations());
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const engineStore = createSqliteEngineStore({ database });
   const pipelineStore = createSqlitePipelineStore({ database });
   const metrics = createEngineMetrics();
+  const health = createEngineHealth({
+    rulesDir: options.rulesDir,
+    db: options.db,
+    metrics,
+    probeWrite: () => probeSqliteWrite(database),
+  });
+  health.noteReload({ ok: true, rules: ruleSet.rules.length, problems: [] });
   const keys = [options.apiKey, ...(options.previousKeys ?? [])];
   const engineUser = options.engineUser ?? DEFAULT_ENGINE_USER;
   const retentionMs = options.retentionMs ?? 30 * 24 * 60 * 60 * 1000;
@@ -225,6 +245,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     async drain(account, shouldStop) {
       const started = Date.now();
       const result = await drainAccount(pipeline(), account, { shouldStop });
+      health.noteWritesOk();
       const since = pendingSince.get(account);
       if (result.caughtUp && since !== undefined && since <= started) pendingSince.delete(account);
     },
@@ -234,6 +255,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     ...(options.drainRetry?.maxMs !== undefined && { retryMaxMs: options.drainRetry.maxMs }),
     onFailure(account, error, delayMs) {
       metrics.drainRetries.inc();
+      health.noteError(error);
       log(
         `drain: account ${account} stopped: ${error instanceof Error ? error.message : String(error)}; the cursor stays, retrying in ${(delayMs / 1000).toFixed(1)} s`,
       );
@@ -256,11 +278,15 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       log(
         `rules: NOT reloaded, keeping the last good set (${ruleSet.rules.length} rules); ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
       );
-      return { ok: false, rules: ruleSet.rules.length, problems };
+      const refused = { ok: false, rules: ruleSet.rules.length, problems };
+      health.noteReload(refused);
+      return refused;
     }
     ruleSet = result.ruleSet;
     log(`rules: reloaded ${ruleSet.rules.length} rules from ${options.rulesDir}`);
-    return { ok: true, rules: ruleSet.rules.length, problems: [] };
+    const reloaded = { ok: true, rules: ruleSet.rules.length, problems: [] };
+    health.noteReload(reloaded);
+    return reloaded;
   };
 
   let stopping = false;
@@ -291,7 +317,13 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   const noteAndNotify = async (account: number) => {
     const at = Date.now();
-    await pipelineStore.noteNotification(account, at);
+    try {
+      await pipelineStore.noteNotification(account, at);
+    } catch (error) {
+      health.noteError(error);
+      throw error;
+    }
+    health.noteWritesOk();
     pendingSince.set(account, at);
     queue.notify(account);
   };
@@ -330,6 +362,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       api: options.apiUrl ?? 'embedded',
       queue: queue.status(),
     }),
+    problems: () => health.problems(),
     async refreshMetrics() {
       const now = Date.now();
       for (const state of await pipelineStore.listAccounts()) {
@@ -362,6 +395,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   } catch (error) {
     await itsm?.close();
     database.close();
+    lock?.release();
     throw error;
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -437,6 +471,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       try {
         await runDueSchedules(tickOf(new Date()));
       } catch (error) {
+        health.noteError(error);
         log(`schedule: ${error instanceof Error ? error.message : String(error)}`);
       }
     });
@@ -457,6 +492,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     url,
     port: address.port,
     apiUrl,
+    database,
     itsm,
     client,
     queue,
@@ -479,6 +515,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await engineStore.close();
         await itsmStore?.close();
         if (database.open) database.close();
+        lock?.release();
       })();
       return closed;
     },
@@ -487,7 +524,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
 /**
  * Registers the receiver with the embedded API. A receiver URL of an earlier run on another
- * loopback port is removed: notifications sent to it would fail and be retried for nothing.
+ * loopback port is removed: notifications sent to it would fail and be retried for nothing. It
+ * cannot be a live process's: this process holds the database's lock (database-lock.ts), so no
+ * other process serves this database now.
  */
 async function registerOwnWebhook(
   itsm: ItsmServer,

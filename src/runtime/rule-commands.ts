@@ -15,15 +15,17 @@ import { normalizeIsoDate } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { type Command, type FlagSpec, list, UsageError } from './command.js';
 import { loadMigrations } from './node.js';
-import { readRuleSources } from './rule-files.js';
+import { readRulePath, readRuleSources } from './rule-files.js';
 
+// ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
 const rulesFlag: FlagSpec = {
   name: 'rules',
-  env: 'ITSM_RULES',
+  env: 'ITSM_RULES_DIR',
+  deprecatedEnv: 'ITSM_RULES',
   type: 'string',
   default: './rules',
-  placeholder: 'DIR',
-  description: 'folder of rule files (.yaml, .yml, .json; any depth)',
+  placeholder: 'PATH',
+  description: 'folder of rule files (.yaml, .yml, .json; any depth), or one rule file',
 };
 
 /** Hosts the `http` action may call; shared by every command that plans or runs rules. */
@@ -38,14 +40,16 @@ export const httpAllowFlag: FlagSpec = {
 };
 
 /**
- * Loads the folder; prints every problem and returns null when the set is refused, as `check`
- * does (scripts/bundle-rules.ts loads through this too, so that a Worker build with a broken rule
- * fails with the same lines). Throws RuleDirectoryError when the folder cannot be read.
+ * Loads the folder (or, with `file`, a single rule file too); prints every problem and returns
+ * null when the set is refused, as `check` does (scripts/bundle-rules.ts loads through this too,
+ * so that a Worker build with a broken rule fails with the same lines). Throws
+ * RuleDirectoryError when the path cannot be read.
  */
 export function loadFolder(
   dir: string,
+  options: { file?: boolean } = {},
 ): { ruleSet: RuleSet; files: number; sources: RuleSource[]; warnings: RuleProblem[] } | null {
-  const sources = readRuleSources(dir);
+  const sources = options.file ? readRulePath(dir) : readRuleSources(dir);
   const result = loadRules(sources);
   if (result.files === 0) {
     console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
@@ -80,9 +84,10 @@ export const checkCommand: Command = {
       description: 'exit 1 on warnings too (printed either way; without it they do not fail)',
     },
   ],
+  positional: { flag: 'rules', placeholder: 'PATH' },
   async run(values) {
     const dir = String(values.rules);
-    const loaded = loadFolder(dir);
+    const loaded = loadFolder(dir, { file: true });
     if (!loaded) return 1;
     const rules = loaded.ruleSet.rules;
     const disabled = rules.filter((rule) => !rule.enabled).length;
@@ -126,7 +131,7 @@ export const testCommand: Command = {
     const file = values.event as string | undefined;
     if (!file) throw new UsageError('--event FILE is required');
     const now = parseNow(values.now as string | undefined);
-    const loaded = loadFolder(String(values.rules));
+    const loaded = loadFolder(String(values.rules), { file: true });
     if (!loaded) return 1;
 
     let data: unknown;

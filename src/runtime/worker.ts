@@ -425,11 +425,13 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       pipelineStore,
       rules: () => ruleSet,
       engineUser: config.engineUser,
-      http: { allowHosts: config.httpAllow },
+      // Messages name the Worker's own settings, not the Node flags.
+      http: { allowHosts: config.httpAllow, allowSetting: 'the ITSM_HTTP_ALLOW var' },
       log,
       metrics,
       pageSize: config.pageSize,
       from: config.from,
+      fromLatestSetting: 'ITSM_RULES_FROM = "latest"',
     };
     const receiver = createReceiver({
       keys: () => config.keys,

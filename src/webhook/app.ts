@@ -17,6 +17,19 @@ import type { EngineMetrics } from './metrics.js';
 import { type Receiver, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
+/**
+ * One thing /healthz reports as wrong: a stable `code`, a message saying what and what to do,
+ * and details. A `blocking` problem means the engine cannot make progress (its writes fail):
+ * /healthz then answers 503 so that a probe restarts or alerts; any other leaves it at 200,
+ * `status: degraded`, since the engine still works (e.g. on the last good rule set).
+ */
+export interface HealthProblem {
+  code: string;
+  message: string;
+  blocking?: boolean;
+  [detail: string]: unknown;
+}
+
 export interface EngineAppOptions {
   /** The application API key first, older ones during a rotation: signatures and admin access. */
   keys: () => readonly string[];
@@ -33,6 +46,8 @@ export interface EngineAppOptions {
   reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   /** What /healthz adds about the runtime (rules loaded, queue state). */
   health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** What is wrong now, for /healthz (none: `status: ok`); absent where nothing is watched. */
+  problems?(): Promise<HealthProblem[]> | HealthProblem[];
   /** Brings the gauges up to date before /metrics renders them. */
   refreshMetrics?(): Promise<void>;
   log?: (line: string) => void;
@@ -54,14 +69,21 @@ export function createEngineApp(options: EngineAppOptions): Hono {
 
   registerReceiver(app, options.receiver);
 
-  app.get('/healthz', async (c) =>
-    c.json({
-      ok: true,
-      service: 'itsm-rules',
-      app_id: options.appId,
-      ...(await options.health?.()),
-    }),
-  );
+  app.get('/healthz', async (c) => {
+    const problems = (await options.problems?.()) ?? [];
+    const status = problems.length === 0 ? 'ok' : 'degraded';
+    return c.json(
+      {
+        ok: status === 'ok',
+        status,
+        service: 'itsm-rules',
+        app_id: options.appId,
+        ...(await options.health?.()),
+        problems: problems.map(({ blocking: _, ...problem }) => problem),
+      },
+      problems.some((problem) => problem.blocking) ? 503 : 200,
+    );
+  });
 
   const admin = requireApiKey(options.keys);
   app.use('/metrics', admin);

@@ -50,6 +50,8 @@ export interface PipelineDeps {
   pageSize?: number;
   /** Where an account with no stored cursor starts: its oldest retained event (default), or now. */
   from?: 'oldest' | 'latest';
+  /** How this runtime's users set `from: latest`, for the log; default `--from latest`. */
+  fromLatestSetting?: string;
 }
 
 export interface DrainOptions {
@@ -117,7 +119,9 @@ export async function drainAccount(
     // Only what happens from now on: nothing before the first notification is acted on.
     cursor = await deps.client.latestCursor(account);
     await deps.pipelineStore.saveCursor(account, cursor, now(), false);
-    log(`drain: account ${account} starts at the newest event (--from latest)`);
+    log(
+      `drain: account ${account} starts at the newest event (${deps.fromLatestSetting ?? '--from latest'})`,
+    );
   }
 
   let recovered = false;
