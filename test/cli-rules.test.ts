@@ -97,12 +97,34 @@ describe.concurrent('itsm-rules check', () => {
       const problems = lines.filter((line) => line.startsWith(`${BROKEN}/`));
       // Duplicate ids and a loop between two files are one problem each, in one of the two files.
       expect(problems).toHaveLength(files.length - 2);
-      expect(problems).toContain(
-        `${BROKEN}/unknown-operator.yaml:7 /when/and/1/contains: unknown operator "contains"`,
-      );
+      expect(
+        problems.find((line) => line.startsWith(`${BROKEN}/unknown-operator.yaml:7 `)),
+      ).toMatch(/^\S+ \/when\/and\/1\/contains: unknown operator "contains" \(operators: var, /);
       expect(lines.at(-1)).toBe(
         `${files.length - 2} problems in ${files.length - 2} of ${files.length} rule files`,
       );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints warnings on stderr and exits 0, or 1 with --strict',
+    async ({ expect }) => {
+      const dir = 'test/fixtures/duplicate-create';
+      const [plain, strict] = await Promise.all([
+        run(['check', '--rules', dir]),
+        run(['check', '--rules', dir, '--strict']),
+      ]);
+      const warning = `warning: ${dir}/open-problem-second.yaml:8 /then/1/create: rule "open-problem-second" creates a problem, and so does rule "open-problem-first"`;
+      for (const result of [plain, strict]) {
+        expect(result.stderr.startsWith(warning)).toBe(true);
+        expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(result.stdout).toBe(
+          `2 rules in ${dir}: all valid (0 scheduled, 0 disabled, 1 warning)\n`,
+        );
+      }
+      expect(plain.code).toBe(0);
+      expect(strict.code).toBe(1);
     },
     TIMEOUT,
   );
@@ -265,7 +287,7 @@ describe.concurrent('itsm-rules --version and usage errors', () => {
 
 describe.concurrent('itsm-rules --help of the rule commands', () => {
   it.for<[string, string[]]>([
-    ['check', ['--rules PATH']],
+    ['check', ['--rules PATH', '--strict']],
     [
       'test',
       ['--rules PATH', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],

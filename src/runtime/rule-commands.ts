@@ -9,7 +9,7 @@ import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import type { Plan, PlannedCall } from '../engine/plan.js';
-import { formatProblem } from '../engine/problem.js';
+import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
@@ -48,7 +48,7 @@ export const httpAllowFlag: FlagSpec = {
 export function loadFolder(
   dir: string,
   options: { file?: boolean } = {},
-): { ruleSet: RuleSet; files: number; sources: RuleSource[] } | null {
+): { ruleSet: RuleSet; files: number; sources: RuleSource[]; warnings: RuleProblem[] } | null {
   const sources = options.file ? readRulePath(dir) : readRuleSources(dir);
   const result = loadRules(sources);
   if (result.files === 0) {
@@ -59,7 +59,8 @@ export function loadFolder(
     printLoadProblems(result);
     return null;
   }
-  return { ruleSet: result.ruleSet, files: result.files, sources };
+  for (const warning of result.warnings) console.error(formatWarning(warning));
+  return { ruleSet: result.ruleSet, files: result.files, sources, warnings: result.warnings };
 }
 
 /** Prints every problem of a refused rule set, then the count. */
@@ -75,7 +76,14 @@ function printLoadProblems(result: LoadResult): void {
 export const checkCommand: Command = {
   name: 'check',
   summary: 'check every rule file and list every problem (exit 1 when there is any)',
-  flags: [rulesFlag],
+  flags: [
+    rulesFlag,
+    {
+      name: 'strict',
+      type: 'boolean',
+      description: 'exit 1 on warnings too (printed either way; without it they do not fail)',
+    },
+  ],
   positional: { flag: 'rules', placeholder: 'PATH' },
   async run(values) {
     const dir = String(values.rules);
@@ -84,10 +92,12 @@ export const checkCommand: Command = {
     const rules = loaded.ruleSet.rules;
     const disabled = rules.filter((rule) => !rule.enabled).length;
     const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
+    const warnings = loaded.warnings.length;
+    const warned = warnings === 0 ? '' : `, ${warnings} warning${warnings === 1 ? '' : 's'}`;
     console.log(
-      `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled)`,
+      `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled${warned})`,
     );
-    return 0;
+    return warnings > 0 && values.strict === true ? 1 : 0;
   },
 };
 
