@@ -39,7 +39,22 @@ export interface EvaluationOptions {
   explain?: boolean;
 }
 
-export type RuleVerdict = 'matched' | 'skipped' | 'failed';
+/**
+ * - matched: the rule's actions were planned;
+ * - no_match: its condition (`when`) is false (the details name the clause);
+ * - skipped: a trigger filter, `stop`, `correlate` or `once_per` held it back (the reason says which);
+ * - failed: an expression failed at run time.
+ */
+export type RuleVerdict = 'matched' | 'no_match' | 'skipped' | 'failed';
+
+export const RULE_VERDICTS: readonly RuleVerdict[] = ['matched', 'no_match', 'skipped', 'failed'];
+
+/**
+ * Lines of clause-level reason kept for a rule whose condition is false: all of them for
+ * `--explain`, the first few in run records, which are kept for every rule looked at.
+ */
+const EXPLAIN_LINES = 20;
+const RECORDED_LINES = 5;
 
 export interface RuleOutcome {
   ruleId: string;
@@ -47,7 +62,7 @@ export interface RuleOutcome {
   verdict: RuleVerdict;
   /** Why the rule did not match (or failed); absent when it matched. */
   reason?: string;
-  /** With `explain`: the parts of `when` that were false. */
+  /** For no_match: the parts of `when` that were false, and the values they read. */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
 }
@@ -109,8 +124,14 @@ export async function evaluateEvent(
     const context: EvaluationContext = { ...base, rule: { id: rule.id } };
     try {
       if (rule.when && !isTruthy(rule.when(context))) {
-        const details = options.explain ? explainFalse(rule.source.when, context) : undefined;
-        outcome('skipped', 'the condition (when) is false', details ? { details } : {});
+        // The clause, not just "false": the run record answers "why didn't my rule act?" as
+        // `test --explain` does, within a bounded number of lines.
+        const details = explainSafely(
+          rule.source.when,
+          context,
+          options.explain ? EXPLAIN_LINES : RECORDED_LINES,
+        );
+        outcome('no_match', 'the condition (when) is false', { details });
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -196,6 +217,20 @@ export async function evaluateEvent(
     }
   }
   return { plan, outcomes };
+}
+
+/**
+ * The explanation of a false condition. Explaining evaluates parts of `when` on their own, which
+ * can fail where the whole did not (an `and` stops before a failing part): the rule did not
+ * match either way, so such a failure is only named, never taken for the rule's.
+ */
+function explainSafely(when: unknown, context: EvaluationContext, maxLines: number): string[] {
+  try {
+    return explainFalse(when, context, maxLines);
+  } catch (error) {
+    if (!(error instanceof ExpressionError)) throw error;
+    return [`(the false part cannot be named: ${error.message})`];
+  }
 }
 
 /** Why the index did not select the rule for this event (for `--explain`). */

@@ -1,7 +1,9 @@
 // Run records: what the engine did with one event (or one object at a schedule tick), and why.
 // One record per plan key, written after the plan's calls are done, answering "what happened to
-// this incident": the rules that matched, each rule that did not and the reason, every call with
-// its outcome, and the notes of actions that planned nothing.
+// this incident": the rules that matched, each rule looked at that did not and the reason (for a
+// false condition, the clause and the values it read, as `test --explain` names them), every
+// call with its outcome, and the notes of actions that planned nothing. The store indexes every
+// rule looked at with its verdict, so `/runs?rule_id=` answers for rules that did not act too.
 import type { NewRunRecord, RunOutcome } from '../storage/pipeline-port.js';
 import type { EngineEvent } from './context.js';
 import type { Evaluation, RuleOutcome } from './evaluate.js';
@@ -65,7 +67,9 @@ export function evaluatedRun(
   return {
     ...base(input),
     outcome,
-    rules: evaluation.outcomes.filter((o) => o.verdict !== 'skipped').map((o) => o.ruleId),
+    rules: evaluation.outcomes
+      .filter((o) => o.verdict === 'matched' || o.verdict === 'failed')
+      .map((o) => o.ruleId),
     summary: summarize(evaluation, calls, failedRules),
     detail: JSON.stringify(detail),
   };

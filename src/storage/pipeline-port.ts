@@ -2,7 +2,8 @@
 // notifications not yet drained), the last known state of each object (the `previous` of an event
 // that carries no previous_metadata, and the object of a delete), and run records (what the
 // engine did with each event or scheduled object, and why). Small and async, so that the SQLite
-// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql.
+// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql
+// and 0004_run_rule_verdicts.sql.
 // Times are milliseconds since the epoch.
 
 export interface AccountState {
@@ -47,7 +48,10 @@ export interface NewRunRecord {
   objectId: string | null;
   selfHops: number;
   outcome: RunOutcome;
-  /** The rules that matched or failed, in run order. */
+  /**
+   * The rules that matched or failed, in run order. Every rule looked at is in `detail`, with its
+   * verdict, and the store indexes them all for `RunQuery.ruleId`.
+   */
   rules: string[];
   /** One line: what happened, for lists. */
   summary: string;
@@ -64,8 +68,10 @@ export interface RunRecord extends NewRunRecord {
 export interface RunQuery {
   account?: number;
   objectId?: string;
-  /** Runs in which this rule matched or failed. */
+  /** Runs in which this rule was looked at, whatever its verdict (matched, no_match, skipped, failed). */
   ruleId?: string;
+  /** With ruleId: only the runs in which the rule matched (true), or only those where it did not. */
+  matched?: boolean;
   outcome?: RunOutcome;
   /** Only runs with an id below this one (the next page of a newest-first list). */
   before?: number;
