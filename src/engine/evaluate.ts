@@ -4,6 +4,7 @@
 // once-only claims live in the engine store; everything else is pure.
 import type { ObjectType } from '../itsm/fields.js';
 import type { EngineStore } from '../storage/engine-port.js';
+import type { RuleVerdict } from '../storage/pipeline-port.js';
 import { createContext, type EngineEvent } from './context.js';
 import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
@@ -39,15 +40,8 @@ export interface EvaluationOptions {
   explain?: boolean;
 }
 
-/**
- * - matched: the rule's actions were planned;
- * - no_match: its condition (`when`) is false (the details name the clause);
- * - skipped: a trigger filter, `stop`, `correlate` or `once_per` held it back (the reason says which);
- * - failed: an expression failed at run time.
- */
-export type RuleVerdict = 'matched' | 'no_match' | 'skipped' | 'failed';
-
-export const RULE_VERDICTS: readonly RuleVerdict[] = ['matched', 'no_match', 'skipped', 'failed'];
+/** no_match: the condition (`when`) is false, and the details name the clause (pipeline-port.ts). */
+export type { RuleVerdict } from '../storage/pipeline-port.js';
 
 /**
  * Lines of clause-level reason kept for a rule whose condition is false: all of them for

@@ -4,7 +4,7 @@
 // false condition, the clause and the values it read, as `test --explain` names them), every
 // call with its outcome, and the notes of actions that planned nothing. The store indexes every
 // rule looked at with its verdict, so `/runs?rule_id=` answers for rules that did not act too.
-import type { NewRunRecord, RunOutcome } from '../storage/pipeline-port.js';
+import type { NewRunRecord, RuleVerdict, RunOutcome } from '../storage/pipeline-port.js';
 import type { EngineEvent } from './context.js';
 import type { Evaluation, RuleOutcome } from './evaluate.js';
 import type { CallResult, ExecutionResult } from './execute.js';
@@ -36,6 +36,7 @@ export function skippedRun(input: RunInput, reason: string): NewRunRecord {
     ...base(input),
     outcome: 'skipped',
     rules: [],
+    verdicts: {},
     summary: reason,
     detail: JSON.stringify(detail),
   };
@@ -70,9 +71,19 @@ export function evaluatedRun(
     rules: evaluation.outcomes
       .filter((o) => o.verdict === 'matched' || o.verdict === 'failed')
       .map((o) => o.ruleId),
+    verdicts: verdictsOf(evaluation.outcomes),
     summary: summarize(evaluation, calls, failedRules),
     detail: JSON.stringify(detail),
   };
+}
+
+/** Each rule looked at and its verdict; a rule listed twice counts as failed if it failed once. */
+function verdictsOf(outcomes: readonly RuleOutcome[]): Record<string, RuleVerdict> {
+  const verdicts: Record<string, RuleVerdict> = Object.create(null);
+  for (const outcome of outcomes) {
+    if (verdicts[outcome.ruleId] !== 'failed') verdicts[outcome.ruleId] = outcome.verdict;
+  }
+  return { ...verdicts };
 }
 
 function base(input: RunInput) {

@@ -37,6 +37,13 @@ export interface SnapshotRecord {
 export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
+/**
+ * What a rule did with an event: matched (its actions were planned), no_match (its condition is
+ * false), skipped (a trigger filter, stop, correlate or once_per held it back), failed.
+ */
+export const RULE_VERDICTS = ['matched', 'no_match', 'skipped', 'failed'] as const;
+export type RuleVerdict = (typeof RULE_VERDICTS)[number];
+
 export interface NewRunRecord {
   /** The plan key (`e:1:42`, `s:1:rule:tick:id`): one run per event, or per scheduled object and tick. */
   key: string;
@@ -49,10 +56,12 @@ export interface NewRunRecord {
   selfHops: number;
   outcome: RunOutcome;
   /**
-   * The rules that matched or failed, in run order. Every rule looked at is in `detail`, with its
-   * verdict, and the store indexes them all for `RunQuery.ruleId`.
+   * The rules that matched or failed, in run order. Every rule looked at is in `verdicts`, which
+   * the store indexes for `RunQuery.ruleId`.
    */
   rules: string[];
+  /** Every rule the run looked at (those the index selected for the event) and its verdict. */
+  verdicts: Record<string, RuleVerdict>;
   /** One line: what happened, for lists. */
   summary: string;
   /** JSON: rule outcomes, calls and notes, for "what happened and why". */

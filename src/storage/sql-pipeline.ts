@@ -9,6 +9,7 @@ import type {
   NewRunRecord,
   RunQuery,
   RunRecord,
+  RuleVerdict,
   SnapshotRecord,
 } from './pipeline-port.js';
 import { type SqlStatement, sql } from './sql-statement.js';
@@ -40,6 +41,7 @@ interface RunRow {
   self_hops: number;
   outcome: string;
   rules: string;
+  verdicts: string;
   summary: string;
   detail: string;
   at: number;
@@ -77,6 +79,7 @@ export function toRun(row: RunRow): RunRecord {
     selfHops: row.self_hops,
     outcome: row.outcome as RunRecord['outcome'],
     rules: JSON.parse(row.rules) as string[],
+    verdicts: JSON.parse(row.verdicts) as Record<string, RuleVerdict>,
     summary: row.summary,
     detail: row.detail,
     at: row.at,
@@ -129,8 +132,8 @@ export const pipelineSql = {
   /** saveRun, 1 of 3: the first run stored under a key wins. */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, summary, detail, at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       self_hops, outcome, rules, verdicts, summary, detail, at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (key) DO NOTHING`,
     (run) => [
       run.key,
@@ -142,6 +145,7 @@ export const pipelineSql = {
       run.selfHops,
       run.outcome,
       JSON.stringify(run.rules),
+      JSON.stringify(run.verdicts),
       run.summary,
       run.detail,
       run.at,
@@ -149,18 +153,13 @@ export const pipelineSql = {
   ),
   /**
    * saveRun, 2 of 3: indexes every rule the run stored under the key looked at, with its verdict,
-   * read from the stored row's detail (so a losing save indexes nothing of its own). A rule listed
-   * twice is one row, failed winning over any other verdict. The rows already there for a run
-   * saved before stay as they are.
+   * read from the stored row (so a losing save indexes nothing of its own). The rows already
+   * there for a run saved before stay as they are.
    */
   indexRunRules: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_run_rules (run_id, rule_id, verdict)
-     SELECT r.id, json_extract(j.value, '$.ruleId'), json_extract(j.value, '$.verdict')
-     FROM pipeline_runs r, json_each(r.detail, '$.rules') j
-     WHERE r.key = ? AND json_type(j.value, '$.ruleId') = 'text'
-       AND json_type(j.value, '$.verdict') = 'text'
-     ON CONFLICT (rule_id, run_id) DO UPDATE SET verdict = excluded.verdict
-     WHERE excluded.verdict = 'failed'`,
+     SELECT r.id, j.key, j.value FROM pipeline_runs r, json_each(r.verdicts) j WHERE r.key = ?
+     ON CONFLICT DO NOTHING`,
     (run) => [run.key],
   ),
   /** purgeRuns, 1 of 2: the rule rows go with their run, so none points at a missing run. */

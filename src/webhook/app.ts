@@ -286,6 +286,7 @@ export function renderRun(run: RunRecord) {
     self_hops: run.selfHops,
     outcome: run.outcome,
     rules: run.rules,
+    verdicts: run.verdicts,
     summary: run.summary,
     at: new Date(run.at).toISOString(),
     detail: JSON.parse(run.detail) as unknown,
