@@ -7,9 +7,9 @@
 import type {
   AccountState,
   NewRunRecord,
+  RuleVerdict,
   RunQuery,
   RunRecord,
-  RuleVerdict,
   SnapshotRecord,
 } from './pipeline-port.js';
 import { type SqlStatement, sql } from './sql-statement.js';
