@@ -67,8 +67,9 @@ export function secretProblems(source: unknown): SecretProblem[] {
       }
       return;
     }
-    if (Array.isArray(node)) node.forEach((item, i) => walk(item, [...path, i]));
-    else if (node !== null && typeof node === 'object') {
+    if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) walk(item, [...path, i]);
+    } else if (node !== null && typeof node === 'object') {
       for (const [key, value] of Object.entries(node)) walk(value, [...path, key]);
     }
   };
