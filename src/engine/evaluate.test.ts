@@ -382,6 +382,22 @@ describe('when', () => {
     expect(outcomeOf(explained, 'check').details).toHaveLength(8);
   });
 
+  it('cuts a long line of reason in run records, not with explain', async () => {
+    const description = { var: 'object.description' };
+    const ruleSet = ruleSetOf({
+      check: {
+        on: { type: 'incident' },
+        when: { '<': [description, { var: 'object.category' }, description] },
+      },
+    });
+    const input = makeEventInput({ object: makeIncident({ description: 'x'.repeat(300) }) });
+    const [line] = outcomeOf(await evaluateEvent(ruleSet, input, store), 'check').details ?? [];
+    expect(line).toHaveLength(400);
+    expect(line?.endsWith('...')).toBe(true);
+    const explained = await evaluateEvent(ruleSet, input, store, { explain: true });
+    expect(outcomeOf(explained, 'check').details?.[0]?.length).toBeGreaterThan(400);
+  });
+
   it('explains which part of when was false', async () => {
     const ruleSet = ruleSetOf({
       check: {

@@ -49,6 +49,8 @@ export type { RuleVerdict } from '../storage/pipeline-port.js';
  */
 const EXPLAIN_LINES = 20;
 const RECORDED_LINES = 5;
+/** Each kept line is cut at this length (a comparison of long values, an `in` of a long list). */
+const RECORDED_LINE_LENGTH = 400;
 
 export interface RuleOutcome {
   ruleId: string;
@@ -220,7 +222,11 @@ export async function evaluateEvent(
  */
 function explainSafely(when: unknown, context: EvaluationContext, maxLines: number): string[] {
   try {
-    return explainFalse(when, context, maxLines);
+    const lines = explainFalse(when, context, maxLines);
+    if (maxLines > RECORDED_LINES) return lines;
+    return lines.map((line) =>
+      line.length > RECORDED_LINE_LENGTH ? `${line.slice(0, RECORDED_LINE_LENGTH - 3)}...` : line,
+    );
   } catch (error) {
     if (!(error instanceof ExpressionError)) throw error;
     return [`(the false part cannot be named: ${error.message})`];
