@@ -284,7 +284,11 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       }
       figures.push(`evaluator fuzz (rules through evaluateEvent): ${JSON.stringify(verdicts)}`);
       expect(
-        verdicts.matched + verdicts.no_match + verdicts.skipped + verdicts.failed + verdicts.refused,
+        verdicts.matched +
+          verdicts.no_match +
+          verdicts.skipped +
+          verdicts.failed +
+          verdicts.refused,
       ).toBeGreaterThan(0);
     },
     Math.max(20_000, CASES * 20),
