@@ -40,7 +40,7 @@ export interface EvaluationOptions {
   explain?: boolean;
 }
 
-/** no_match: the condition (`when`) is false, and the details name the clause (pipeline-port.ts). */
+// The verdicts are the store's (pipeline-port.ts): run records index every rule by its verdict.
 export type { RuleVerdict } from '../storage/pipeline-port.js';
 
 /**

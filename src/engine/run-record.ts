@@ -79,11 +79,11 @@ export function evaluatedRun(
 
 /** Each rule looked at and its verdict; a rule listed twice counts as failed if it failed once. */
 function verdictsOf(outcomes: readonly RuleOutcome[]): Record<string, RuleVerdict> {
-  const verdicts: Record<string, RuleVerdict> = Object.create(null);
+  const verdicts = new Map<string, RuleVerdict>();
   for (const outcome of outcomes) {
-    if (verdicts[outcome.ruleId] !== 'failed') verdicts[outcome.ruleId] = outcome.verdict;
+    if (verdicts.get(outcome.ruleId) !== 'failed') verdicts.set(outcome.ruleId, outcome.verdict);
   }
-  return { ...verdicts };
+  return Object.fromEntries(verdicts);
 }
 
 function base(input: RunInput) {
