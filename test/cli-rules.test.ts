@@ -420,7 +420,7 @@ describe.concurrent('itsm-rules test', () => {
       const result = await runShortExplained();
       const lines = result.stdout.split('\n').map((line) => line.trim());
       const verdict = lines.indexOf(
-        'skipped  escalate-major-incidents: the condition (when) is false',
+        'no_match escalate-major-incidents: the condition (when) is false',
       );
       expect(verdict).toBeGreaterThan(0);
       expect(lines[verdict + 1]).toBe(

@@ -27,6 +27,7 @@ import type { LoadedRuleFile } from './load.js';
 import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
 import type { Rule, TriggerEvent } from './rule.js';
 import { RULE_ID_PATTERN, type RuleAction } from './rule-schema.js';
+import { isSecretRef, secretProblems } from './secret.js';
 
 /** Fields every object has, whatever its type. */
 export const COMMON_FIELDS = ['id', 'type', 'api', 'created', 'modified', 'href', 'raw'] as const;
@@ -72,6 +73,7 @@ export function checkRules(
       }),
   });
   for (const rule of rules) checkRule(checkerOf(rule));
+  for (const rule of rules) checkSecrets(checkerOf(rule));
   checkDuplicateIds(rules, checkerOf);
   checkLoops(rules, checkerOf);
   return problems;
@@ -153,6 +155,13 @@ function checkRule(checker: RuleChecker): void {
     else checkExpression(checker, oncePer, ['once_per']);
   }
   for (const [i, action] of source.then.entries()) checkAction(checker, action, ['then', i]);
+}
+
+/** `{secret: NAME}`: only in an http action's url, headers and body, with a valid name. */
+function checkSecrets(checker: RuleChecker): void {
+  for (const problem of secretProblems(checker.rule.source)) {
+    checker.report(problem.path, 'RULE_INVALID_VALUE', problem.message);
+  }
 }
 
 /** Why a cron expression is not a valid five-field UTC schedule, or null when it is. */
@@ -254,6 +263,8 @@ export function checkExpression(
   }
   const operator = keys[0] as string;
   const opPath = [...path, operator];
+  // A secret reference is no operator: checkSecrets says whether it may stand here.
+  if (isSecretRef(node)) return;
   if (!OPERATORS.has(operator)) {
     const hint =
       operator === 'log'
@@ -551,7 +562,7 @@ function checkFieldMap(
   for (const [field, value] of Object.entries(fields)) {
     const at = [...path, field];
     checkExpression(checker, value, at);
-    if (type === 'object') continue;
+    if (type === 'object' || isSecretRef(value)) continue;
     if ((READ_ONLY_FIELDS as readonly string[]).includes(field)) {
       checker.report(at, 'RULE_READ_ONLY_FIELD', `${field} is read-only: the ITSM API sets it`);
       continue;
@@ -704,7 +715,7 @@ function checkTemplate(checker: RuleChecker, node: unknown, path: readonly Prope
   }
   if (!isExpressionObject(node)) return;
   const operator = operatorOf(node);
-  if (operator !== null && OPERATORS.has(operator)) {
+  if ((operator !== null && OPERATORS.has(operator)) || isSecretRef(node)) {
     checkExpression(checker, node, path);
     return;
   }

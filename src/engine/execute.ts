@@ -11,6 +11,7 @@ import {
 } from '../itsm/client.js';
 import type { EffectRecord, EngineStore } from '../storage/engine-port.js';
 import { differences, isResultRef, type Plan, type PlannedCall, writableFieldsOf } from './plan.js';
+import { redactSecrets, revealSecrets, type SecretLookup, secretVariable } from './secret.js';
 
 const MAX_HTTP_WAIT_MS = 30_000;
 
@@ -29,6 +30,8 @@ export interface HttpOptions {
   maxAttempts?: number;
   /** Between attempts (doubled each time); default 200 ms. */
   retryDelayMs?: number;
+  /** The values of the rules' named secrets (ITSM_SECRET_<NAME>); none without it. */
+  secrets?: SecretLookup;
 }
 
 export interface ExecuteOptions {
@@ -299,7 +302,39 @@ function isLocalhostName(hostname: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/**
+ * An http call, with its secrets' values put in for the request only. Whatever comes back as text
+ * (an error that quotes the URL, a host's answer) is redacted by value before it leaves here:
+ * into the effect record, the run record, a PlanInterruptedError and the log.
+ */
 async function performHttp(
+  planned: Extract<PlannedCall, { kind: 'http' }>,
+  http: HttpOptions | undefined,
+): Promise<Done> {
+  const lookup: SecretLookup = http?.secrets ?? (() => undefined);
+  const revealed = revealSecrets(
+    { url: planned.url, headers: planned.headers, body: planned.body },
+    planned.secrets,
+    lookup,
+  );
+  if (revealed.missing !== null) {
+    throw new PermanentFailure(
+      `http: the secret ${revealed.missing} is not set, so the call is not made; set ${secretVariable(revealed.missing)}`,
+    );
+  }
+  try {
+    return await sendHttp({ ...planned, ...revealed.value }, http);
+  } catch (error) {
+    const redact = (text: string) => redactSecrets(text, planned.secrets, lookup);
+    if (error instanceof PermanentFailure) {
+      throw new PermanentFailure(redact(error.message), error.status);
+    }
+    // The cause is left behind: it may quote the request (the URL, a header) in its own words.
+    throw new Error(redact(error instanceof Error ? error.message : String(error)));
+  }
+}
+
+async function sendHttp(
   call: Extract<PlannedCall, { kind: 'http' }>,
   http: HttpOptions | undefined,
 ): Promise<Done> {

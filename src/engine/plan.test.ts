@@ -664,6 +664,31 @@ then:
     ]);
   });
 
+  it('plans a secret as a fresh marker that names it, in url, headers and body', async () => {
+    const yaml = `on: {type: incident}
+then:
+  - http:
+      url: {cat: ["https://hooks.example.com/", {secret: HOOK_PATH}]}
+      headers: {Authorization: {cat: ["Bearer ", {secret: PAGER_TOKEN}]}}
+      body: {token: {secret: PAGER_TOKEN}, id: {var: object.id}}
+`;
+    const plan = await planOf('notify', yaml, updated(makeIncident()));
+    const call = plan.calls[0] as Extract<PlannedCall, { kind: 'http' }>;
+    const marker = Object.fromEntries(
+      Object.entries(call.secrets ?? {}).map(([key, name]) => [name, key]),
+    );
+    expect(Object.keys(marker).sort()).toEqual(['HOOK_PATH', 'PAGER_TOKEN']);
+    expect(marker.PAGER_TOKEN).toMatch(/^itsm_secret_[0-9a-f]{24}_PAGER_TOKEN$/);
+    expect(call.url).toBe(`https://hooks.example.com/${marker.HOOK_PATH}`);
+    expect(call.headers).toEqual({ Authorization: `Bearer ${marker.PAGER_TOKEN}` });
+    expect(call.body).toEqual({ token: marker.PAGER_TOKEN, id: 'incident-1' });
+    expect(call.summary).toBe('POST https://hooks.example.com/[secret HOOK_PATH]');
+    // Another plan of the same action gets other markers: data cannot guess them.
+    const again = await planOf('notify', yaml, updated(makeIncident()));
+    const other = again.calls[0] as Extract<PlannedCall, { kind: 'http' }>;
+    expect(Object.keys(other.secrets ?? {})).not.toContain(marker.PAGER_TOKEN);
+  });
+
   it('calls nothing, with a note, when the url expression gives null', async () => {
     const plan = await planOf(
       'notify',

@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
@@ -66,6 +67,8 @@ export interface StartEngineOptions {
   /** The user the engine acts as (X-Kloudless-As-User); its events are the engine's own writes. */
   engineUser?: string;
   httpAllow?: string[];
+  /** The values of the rules' secrets; default ITSM_SECRET_<NAME> from the environment. */
+  secrets?: SecretLookup;
   from?: 'oldest' | 'latest';
   /** Accounts drained at once; default 4. */
   concurrency?: number;
@@ -134,6 +137,17 @@ export class RuleSetError extends Error {
   }
 }
 
+/** The rules use secrets that are not set: the engine does not start without them. */
+export class MissingSecretsError extends Error {
+  readonly code = 'ENGINE_SECRETS_MISSING';
+  constructor(readonly problems: string[]) {
+    super(
+      `the rules use ${problems.length === 1 ? 'a secret that is' : 'secrets that are'} not set; set ${problems.length === 1 ? 'it' : 'them'} in the environment and start again:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+    this.name = 'MissingSecretsError';
+  }
+}
+
 /**
  * Whether a request is the embedded API's (`/v1`, `/v1/...`, or the fault counters). Read from
  * the URL string without building a URL object: every request that is not a webhook notification
@@ -186,6 +200,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   const initial = loadRuleDir(rulesDir);
   if (!initial.ruleSet)
     throw new RuleSetError(options.rulesDir, initial.problems.map(formatProblem));
+  // Read when a call is made, so a value is never copied anywhere it could be logged from.
+  const secrets = options.secrets ?? secretsFromEnv(process.env);
+  const unset = missingSecrets(initial.ruleSet.rules, secrets);
+  if (unset.length > 0) throw new MissingSecretsError(unset);
   let ruleSet: RuleSet = initial.ruleSet;
   let stamp = folderStamp(rulesDir);
 
@@ -274,10 +292,13 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         throw error;
       }
     })();
-    if (!result?.ruleSet) {
-      const problems = result
-        ? result.problems.map(formatProblem)
-        : [`${options.rulesDir} cannot be read`];
+    const unset = result?.ruleSet ? missingSecrets(result.ruleSet.rules, secrets) : [];
+    if (!result?.ruleSet || unset.length > 0) {
+      const problems = !result
+        ? [`${options.rulesDir} cannot be read`]
+        : result.ruleSet
+          ? unset
+          : result.problems.map(formatProblem);
       log(
         `rules: NOT reloaded, keeping the last good set (${ruleSet.rules.length} rules); ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
       );
@@ -428,7 +449,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     pipelineStore,
     rules: () => ruleSet,
     engineUser,
-    http: { allowHosts: options.httpAllow ?? [] },
+    http: { allowHosts: options.httpAllow ?? [], secrets },
     log,
     metrics,
     ...(options.pageSize !== undefined && { pageSize: options.pageSize }),

@@ -11,6 +11,13 @@ import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../en
 import type { Plan, PlannedCall } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
+import {
+  maskSecrets,
+  requiredSecrets,
+  revealSecrets,
+  type SecretMarkers,
+  secretsFromEnv,
+} from '../engine/secret.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { type Command, type FlagSpec, list, UsageError } from './command.js';
@@ -97,6 +104,13 @@ export const checkCommand: Command = {
     console.log(
       `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled${warned})`,
     );
+    // check reads no secret: it names the variables serve (or the Worker) will need.
+    const secrets = requiredSecrets(rules);
+    if (secrets.length > 0) {
+      console.log(
+        `secrets the rules use (set before serve or deploy): ${secrets.map((secret) => `${secret.variable} (${secret.rules.map((rule) => rule.split(' ')[0]).join(', ')})`).join(', ')}`,
+      );
+    }
     return warnings > 0 && values.strict === true ? 1 : 0;
   },
 };
@@ -188,15 +202,27 @@ export const testCommand: Command = {
         );
       }
       const allowHosts = list(values['http-allow']);
-      const blocked = evaluations
-        .flatMap((evaluation) => evaluation.plan.calls)
-        .filter((call) => call.kind === 'http' && !httpCallAllowed(call.url, allowHosts))
+      const calls = evaluations.flatMap((evaluation) => evaluation.plan.calls);
+      // The allow-list is checked on the URL as it would be called: with the secret's value
+      // when it is set here, else a placeholder. The value itself is never printed.
+      const env = secretsFromEnv(process.env);
+      const lookup = (name: string) => env(name) ?? `secret-${name.toLowerCase()}`;
+      const blocked = calls
+        .filter(
+          (call) =>
+            call.kind === 'http' &&
+            !httpCallAllowed(revealSecrets(call.url, call.secrets, lookup).value, allowHosts),
+        )
         .map((call) => call.index);
-      if (values.json === true) {
-        console.log(JSON.stringify({ evaluations, blockedHttpCalls: blocked }, null, 2));
-      } else {
-        console.log(renderEvaluations(input, evaluations, explain, new Set(blocked)));
-      }
+      const markers: SecretMarkers = Object.assign(
+        {},
+        ...calls.map((call) => (call.kind === 'http' ? (call.secrets ?? {}) : {})),
+      );
+      const output =
+        values.json === true
+          ? JSON.stringify({ evaluations, blockedHttpCalls: blocked }, null, 2)
+          : renderEvaluations(input, evaluations, explain, new Set(blocked), markers, env);
+      console.log(maskSecrets(output, markers));
       return 0;
     } finally {
       await store.close();
@@ -271,6 +297,9 @@ function renderCall(call: PlannedCall, blocked: boolean): string[] {
   if (call.kind === 'http') {
     return [
       `  ${call.index}. ${call.method} ${call.url}  ${origin}`,
+      ...(Object.keys(call.headers).length === 0
+        ? []
+        : [`       headers ${JSON.stringify(call.headers)}`]),
       ...(call.body === null ? [] : [`       ${JSON.stringify(call.body)}`]),
       ...(blocked
         ? ['       (its host is not on --http-allow: the engine would record this call as failed)']
@@ -285,6 +314,8 @@ function renderEvaluations(
   evaluations: readonly Evaluation[],
   explain: boolean,
   blocked: ReadonlySet<number>,
+  markers: SecretMarkers,
+  secrets: (name: string) => string | undefined,
 ): string {
   const objectId = typeof input.object?.id === 'string' ? input.object.id : '(no id)';
   const lines = [
@@ -309,6 +340,15 @@ function renderEvaluations(
   if (notes.length > 0) {
     lines.push('', 'notes:');
     for (const note of notes) lines.push(`  ${note.ruleId} /then/${note.action}: ${note.message}`);
+  }
+  const names = [...new Set(Object.values(markers))].sort();
+  if (names.length > 0) {
+    lines.push('', 'secrets (shown as [secret NAME], never their values):');
+    for (const name of names) {
+      lines.push(
+        `  ${name}: ${secrets(name) === undefined ? `ITSM_SECRET_${name} is not set here (serve refuses to start without it)` : `set (ITSM_SECRET_${name})`}`,
+      );
+    }
   }
   lines.push('', 'dry run: nothing was written.');
   return lines.join('\n');

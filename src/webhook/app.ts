@@ -177,7 +177,15 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   return app;
 }
 
-const RUN_QUERY_PARAMS = ['account', 'object_id', 'rule_id', 'outcome', 'before', 'page_size'];
+const RUN_QUERY_PARAMS = [
+  'account',
+  'object_id',
+  'rule_id',
+  'matched',
+  'outcome',
+  'before',
+  'page_size',
+];
 
 function parseRunQuery(params: URLSearchParams): RunQuery {
   for (const name of params.keys()) {
@@ -210,6 +218,21 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       `outcome must be one of ${RUN_OUTCOMES.join(', ')}, got ${JSON.stringify(outcome)}`,
     );
   }
+  const matched = params.get('matched');
+  if (matched !== null && matched !== 'true' && matched !== 'false') {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `matched must be true or false, got ${JSON.stringify(matched)}`,
+    );
+  }
+  if (matched !== null && !params.has('rule_id')) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      'matched filters the runs of one rule: give rule_id too (for runs where no rule matched, use outcome=no_match)',
+    );
+  }
   const account = whole('account', 1, Number.MAX_SAFE_INTEGER);
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
@@ -218,6 +241,7 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
     ...(account !== undefined && { account }),
     ...(objectId !== null && { objectId }),
     ...(ruleId !== null && { ruleId }),
+    ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
     ...(before !== undefined && { before }),
     limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
@@ -296,6 +320,7 @@ export function renderRun(run: RunRecord) {
     self_hops: run.selfHops,
     outcome: run.outcome,
     rules: run.rules,
+    verdicts: run.verdicts,
     summary: run.summary,
     at: new Date(run.at).toISOString(),
     detail: JSON.parse(run.detail) as unknown,
