@@ -4,6 +4,7 @@
 // edge. It owns the retry safety rule: a POST is repeated after an uncertain outcome (5xx,
 // network error, timeout) only when it carries an Idempotency-Key.
 import type { z } from 'zod';
+import { describeBadAccountId, parseAccountId } from './account-id.js';
 import {
   COLLECTION_PATHS,
   type FieldKind,
@@ -363,12 +364,10 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 }
 
 function accountPath(account: AccountRef): string {
-  if (account === 'me' || (Number.isSafeInteger(account) && account >= 0)) {
+  if (account === 'me' || (typeof account === 'number' && parseAccountId(account) !== null)) {
     return `accounts/${account}`;
   }
-  throw new TypeError(
-    `account must be a whole number >= 0 or 'me', got ${JSON.stringify(account)}`,
-  );
+  throw new TypeError(`${describeBadAccountId('account', account)}, or 'me'`);
 }
 
 function collectionPath(account: AccountRef, type: ObjectType): string {

@@ -5,6 +5,7 @@
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { nanoid } from 'nanoid';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import type { ItsmStore } from '../storage/port.js';
 import { accountAuth, authenticate } from './auth.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
@@ -80,6 +81,14 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     options.tokens instanceof Map
       ? options.tokens
       : new Map(Object.entries((options.tokens ?? {}) as Record<string, BearerToken>));
+  for (const binding of tokens.values()) {
+    // The token itself is a secret: the message names only its account.
+    if (parseAccountId(binding.account) === null) {
+      throw new TypeError(
+        `createItsmServer: ${describeBadAccountId("a bearer token's account", binding.account)}`,
+      );
+    }
+  }
   const notifier = new WebhookNotifier({
     store: options.store,
     appId: options.appId,

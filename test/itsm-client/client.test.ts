@@ -326,12 +326,17 @@ describe('options', () => {
     expect(() => makeClient(override as Partial<ItsmClientOptions>)).toThrow(message);
   });
 
-  it('refuses an account that is neither a whole number nor me, before sending anything', async () => {
-    const { client } = makeClient();
-    await expect(client.get(-1, 'incident', 'F1')).rejects.toThrow(/whole number >= 0 or 'me'/);
-    await expect(client.get(1, 'incident', '')).rejects.toThrow(/non-empty string/);
-    expect(faults.counters().requests).toBe(0);
-  });
+  it.each([-1, 0, 1.5, 2 ** 53])(
+    'refuses the account %s (not an account id nor me) before sending anything',
+    async (account) => {
+      const { client } = makeClient();
+      await expect(client.get(account, 'incident', 'F1')).rejects.toThrow(
+        /account must be a positive whole number .*, or 'me'/,
+      );
+      await expect(client.get(1, 'incident', '')).rejects.toThrow(/non-empty string/);
+      expect(faults.counters().requests).toBe(0);
+    },
+  );
 });
 
 describe('API errors', () => {
