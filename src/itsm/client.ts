@@ -136,8 +136,8 @@ export interface ListOptions {
 }
 
 export interface ListPageOptions extends ListOptions {
-  /** 1-based; default 1. */
-  page?: number;
+  /** 1-based page number, or the `next_page` of the previous page as given; default 1. */
+  page?: number | string;
 }
 
 export interface TypeOptions {
@@ -700,20 +700,29 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     return parse(schema, response, 'GET', path, what);
   }
 
-  /** Walks `next_page` from page 1; refuses a next page that does not move forward. */
+  /**
+   * Walks `next_page` from page 1: a page number, or a token the server handed out for a page it
+   * shortened (its byte budget), passed back as it came. Refuses a next page that does not move
+   * forward, so a confused server cannot make the walk loop.
+   */
   async function* pages<T>(
-    fetchPage: (page: number) => Promise<ObjectList<T>>,
+    fetchPage: (page: number | string) => Promise<ObjectList<T>>,
     path: string,
   ): AsyncGenerator<T, void, undefined> {
-    let page = 1;
+    let page: number | string = 1;
+    let lastNumber = 1;
     for (;;) {
-      const list = await fetchPage(page);
+      const list: ObjectList<T> = await fetchPage(page);
       yield* list.objects;
       if (list.next_page === null) return;
-      const next = Number(list.next_page);
-      if (!Number.isSafeInteger(next) || next <= page) {
+      const next: number | string = list.next_page;
+      const forward =
+        typeof next === 'number'
+          ? Number.isSafeInteger(next) && next > lastNumber
+          : next !== '' && next !== page && list.objects.length > 0;
+      if (!forward) {
         throw new ItsmResponseError(
-          `ITSM API GET ${path} page ${page} names next_page ${JSON.stringify(list.next_page)}, which does not move forward; stopping instead of looping`,
+          `ITSM API GET ${path} page ${page} names next_page ${JSON.stringify(next)}, which does not move forward; stopping instead of looping`,
           {
             status: 200,
             method: 'GET',
@@ -722,6 +731,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
           },
         );
       }
+      if (typeof next === 'number') lastNumber = next;
       page = next;
     }
   }

@@ -18,6 +18,7 @@ import {
   type FaultOptions,
 } from './faults.js';
 import { registerObjectRoutes } from './objects.js';
+import { DEFAULT_MAX_PAGE_BYTES } from './page-budget.js';
 import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
@@ -37,6 +38,11 @@ export interface ItsmServerOptions {
   publicUrl?: string;
   /** Largest accepted request body; larger ones get a 413. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Byte budget of one page of events or objects (their JSON, UTF-8): a page stops adding items
+   * past it, keeping at least one. Default 8 MiB (DEFAULT_MAX_PAGE_BYTES).
+   */
+  maxPageBytes?: number;
   /** Events kept per account. Default 10,000. */
   eventRetention?: number;
   /** How long an Idempotency-Key is remembered. Default 24 h. */
@@ -103,6 +109,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     tokens,
     publicUrl: options.publicUrl,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxPageBytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     notifier,

@@ -12,6 +12,7 @@ import {
   TYPE_FIELDS,
   type UnifiedType,
 } from '../itsm/fields.js';
+import { JSON_TYPE } from '../itsm/json-response.js';
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { sha256Hex } from '../itsm/signature.js';
 import {
@@ -32,6 +33,7 @@ import {
   wantsRaw,
 } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
+import { fillPage, listJson } from './page-budget.js';
 import { mappedColumns, UPSTREAM_TABLES } from './raw.js';
 import { renderObject, renderObjects, withoutRaw } from './render.js';
 
@@ -313,19 +315,42 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
   app.get(collection, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const { page, pageSize } = pageParams(c);
-    const { total, objects } = await deps.store.listObjects({
-      account: c.get('account'),
-      type,
-      rawType,
-      offset: (page - 1) * pageSize,
+    const { page, pageSize, offset } = pageParams(c);
+    const account = c.get('account');
+    const renderOptions = { baseUrl: baseUrlOf(deps, c), includeRaw: wantsRaw(c) };
+    let total = 0;
+    const filled = await fillPage<StoredObject>({
       limit: pageSize,
+      budgetBytes: deps.maxPageBytes,
+      read: async (skip, take) => {
+        const chunk = await deps.store.listObjects({
+          account,
+          type,
+          rawType,
+          offset: offset + skip,
+          limit: take,
+        });
+        // The first chunk's count: later chunks of the same page must not move the goalposts.
+        if (skip === 0) total = chunk.total;
+        return { items: chunk.objects, more: offset + skip + chunk.objects.length < total };
+      },
+      serialise: async (objects) =>
+        (await renderObjects(deps.store, objects, renderOptions)).map((o) => JSON.stringify(o)),
     });
-    const rendered = await renderObjects(deps.store, objects, {
-      baseUrl: baseUrlOf(deps, c),
-      includeRaw: wantsRaw(c),
-    });
-    return jsonResponse(200, objectList(rendered, { page, pageSize, total }, 'itsm'));
+    const { objects: _none, ...head } = objectList(
+      filled.items,
+      { page, pageSize, offset, total },
+      'itsm',
+    );
+    const { type: listType, api, ...counts } = head;
+    return new Response(
+      listJson(
+        counts,
+        filled.items.map((entry) => entry.json),
+        { type: listType, api },
+      ),
+      { status: 200, headers: { 'Content-Type': JSON_TYPE } },
+    );
   });
 
   app.post(collection, async (c) => {
