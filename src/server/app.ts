@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { nanoid } from 'nanoid';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import type { ItsmStore } from '../storage/port.js';
+import { registerAccountRoutes } from './accounts.js';
 import { accountAuth, authenticate } from './auth.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, errorResponse, jsonResponse } from './errors.js';
@@ -71,6 +72,8 @@ export interface ItsmServer {
 }
 
 const ROUTE_METHODS: [string, string[]][] = [
+  ['/v1/accounts/:account', ['GET']],
+  ['/v1/oauth/token', ['GET']],
   ['/v1/accounts/:account/itsm/:collection', ['GET', 'POST']],
   ['/v1/accounts/:account/itsm/:collection/:id', ['GET', 'PATCH', 'DELETE']],
   ['/v1/accounts/:account/events', ['GET']],
@@ -141,6 +144,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
       },
     }),
   );
+  app.use('/v1/accounts/:account', accountAuth(deps));
   app.use('/v1/accounts/:account/*', accountAuth(deps));
 
   app.get('/healthz', (_c) =>
@@ -156,6 +160,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
       return jsonResponse(200, { seed: faults.seed, rates: faults.rates(), ...faults.counters() });
     });
   }
+  registerAccountRoutes(app, deps);
   registerObjectRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerTeamRoutes(app, deps);
