@@ -9,7 +9,7 @@
 export const DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024;
 
 /** First chunk read from the store; later chunks are sized from the average item seen. */
-const FIRST_CHUNK = 16;
+const FIRST_CHUNK = 4;
 const MAX_CHUNK = 200;
 
 /** UTF-8 length of a string, without encoding it. */
