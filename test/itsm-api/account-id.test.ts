@@ -3,6 +3,7 @@
 // engine's /runs?account= and /admin/schedules/run accounts. Each surface gets the same table of
 // edges, so an id the API accepts (and notifies) is never one the receiver refuses.
 import { afterEach, describe, expect, it } from 'vitest';
+import { toEventInput } from '../../src/engine/event-input.js';
 import { ACCOUNT_ID_RULE, parseAccountId } from '../../src/itsm/account-id.js';
 import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
 import {
@@ -69,6 +70,21 @@ describe('parseAccountId', () => {
 
   it.each(JSON_EDGES)('reads the JSON value %s as %j', (json, expected) => {
     expect(parseAccountId(JSON.parse(json))).toBe(expected);
+  });
+});
+
+describe('itsm-rules test: the account of an event file', () => {
+  it.each(JSON_EDGES)('reads the account %s by the rule', (json, expected) => {
+    const data = {
+      type: 'add',
+      account: JSON.parse(json),
+      object: { id: 'F1', type: 'incident' },
+    };
+    if (expected === null) {
+      expect(() => toEventInput(data, new Date())).toThrow(ACCOUNT_ID_RULE);
+    } else {
+      expect(toEventInput(data, new Date()).event.account).toBe(expected);
+    }
   });
 });
 
