@@ -144,7 +144,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
       },
     }),
   );
-  app.use('/v1/accounts/:account', accountAuth(deps));
+  // Also matches /v1/accounts/:account itself (the account detail).
   app.use('/v1/accounts/:account/*', accountAuth(deps));
 
   app.get('/healthz', (_c) =>
