@@ -211,9 +211,11 @@ async function perform(
     ? (resolveRefs(call.objectId, results) as string)
     : call.objectId;
   try {
-    // The API keeps Idempotency-Key for creates only. An update of a resumed plan may have been
-    // applied before the crash: when the object already holds every value, sending it again
-    // would only add an event (and could undo a change made since), so it counts as done.
+    // Every call carries its key, and the API replays a repeated create, update or delete. A
+    // resumed update may still meet an API that no longer holds its key (past the key's
+    // retention, or an API that keeps keys for creates only): when the object already holds
+    // every value, sending it again would only add an event (and could undo a change made
+    // since), so it counts as done.
     if (resumed && call.method === 'PATCH' && (await alreadyApplied(call, body, options))) {
       return { status: null, objectId, detail: 'already applied before the run was interrupted' };
     }

@@ -2,6 +2,7 @@
 // twins and defaults); parsing, validation and `--help` all come from that table.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
 import { validateWebhookUrl } from '../server/webhooks.js';
@@ -118,11 +119,16 @@ const itsmServerFlags: FlagSpec[] = [
 function parseTokens(specs: string[]): Record<string, BearerToken> {
   const tokens: Record<string, BearerToken> = {};
   for (const spec of specs) {
-    const [token, account, userId] = spec.split(':');
-    if (!token || !account || !/^\d+$/.test(account)) {
-      throw new UsageError(`--token must be TOKEN:ACCOUNT[:USER_ID], got ${JSON.stringify(spec)}`);
+    const [token, accountText, userId] = spec.split(':');
+    const account = parseAccountId(accountText);
+    if (!token || account === null) {
+      throw new UsageError(
+        `--token must be TOKEN:ACCOUNT[:USER_ID], got ${JSON.stringify(spec)}${
+          token ? `; ${describeBadAccountId('ACCOUNT', accountText)}` : ''
+        }`,
+      );
     }
-    tokens[token] = { account: Number(account), ...(userId && { userId }) };
+    tokens[token] = { account, ...(userId && { userId }) };
   }
   return tokens;
 }

@@ -1,5 +1,5 @@
 // CRUD of the five unified types and generic objects: validation, reference checks, upstream
-// numbering, Idempotency-Key, and the event appended with every write. Every write is one store
+// numbering, Idempotency-Key (creates, updates and deletes), and the event appended with every write. Every write is one store
 // commit (object + event + idempotency record), so a failed request stores nothing.
 import type { Hono } from 'hono';
 import { nanoid } from 'nanoid';
@@ -12,9 +12,11 @@ import {
   TYPE_FIELDS,
   type UnifiedType,
 } from '../itsm/fields.js';
+import { JSON_TYPE } from '../itsm/json-response.js';
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { sha256Hex } from '../itsm/signature.js';
 import {
+  type CommitInput,
   IdempotencyConflictError,
   type NewEvent,
   StaleWriteError,
@@ -31,6 +33,7 @@ import {
   wantsRaw,
 } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
+import { fillPage, listJson } from './page-budget.js';
 import { mappedColumns, UPSTREAM_TABLES } from './raw.js';
 import { renderObject, renderObjects, withoutRaw } from './render.js';
 
@@ -234,13 +237,75 @@ function replayOrConflict(
   if (record.requestHash !== requestHash) {
     throw new ApiError(
       'conflict',
-      `Idempotency-Key ${JSON.stringify(key)} was already used with a different request body`,
+      `Idempotency-Key ${JSON.stringify(key)} was already used with a different request (another method, object or body); use a new key for a new request`,
     );
   }
-  return new Response(record.body, {
+  return new Response(record.status === 204 ? null : record.body, {
     status: record.status,
-    headers: { 'Content-Type': 'application/json', 'Idempotent-Replayed': 'true' },
+    headers: {
+      ...(record.status !== 204 && { 'Content-Type': 'application/json' }),
+      'Idempotent-Replayed': 'true',
+    },
   });
+}
+
+interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
+/**
+ * Reads the request's Idempotency-Key: none (undefined), a replay of the request that first used
+ * it (a Response), or the key and request hash to store with this request's write. `what` names
+ * the request (method, collection, object) so that a key reused for another request is a 409.
+ */
+async function claimIdempotencyKey(
+  deps: ServerDeps,
+  c: AppContext,
+  what: string,
+): Promise<IdempotencyClaim | Response | undefined> {
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > 255) {
+    throw badRequest('Idempotency-Key must be 1 to 255 characters');
+  }
+  const requestHash = await sha256Hex(what);
+  await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
+  const existing = await deps.store.getIdempotencyRecord(c.get('account'), key);
+  if (existing) return replayOrConflict(existing, requestHash, key);
+  return { key, requestHash };
+}
+
+/** The idempotency record stored in the same commit as the write it answers. */
+function idempotencyRecord(
+  c: AppContext,
+  claim: IdempotencyClaim | undefined,
+  status: number,
+  body: string,
+): Pick<CommitInput, 'idempotency'> {
+  if (!claim) return {};
+  return {
+    idempotency: {
+      account: c.get('account'),
+      key: claim.key,
+      requestHash: claim.requestHash,
+      status,
+      body,
+      createdAt: Date.now(),
+    },
+  };
+}
+
+/** Another request with the same key committed first: answer as a replay of it. */
+async function replayWinner(
+  deps: ServerDeps,
+  c: AppContext,
+  claim: IdempotencyClaim | undefined,
+  error: unknown,
+): Promise<Response | null> {
+  if (!(error instanceof IdempotencyConflictError) || !claim) return null;
+  const winner = await deps.store.getIdempotencyRecord(c.get('account'), claim.key);
+  return winner ? replayOrConflict(winner, claim.requestHash, claim.key) : null;
 }
 
 export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
@@ -250,19 +315,42 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
   app.get(collection, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const { page, pageSize } = pageParams(c);
-    const { total, objects } = await deps.store.listObjects({
-      account: c.get('account'),
-      type,
-      rawType,
-      offset: (page - 1) * pageSize,
+    const { page, pageSize, offset } = pageParams(c);
+    const account = c.get('account');
+    const renderOptions = { baseUrl: baseUrlOf(deps, c), includeRaw: wantsRaw(c) };
+    let total = 0;
+    const filled = await fillPage<StoredObject>({
       limit: pageSize,
+      budgetBytes: deps.maxPageBytes,
+      read: async (skip, take) => {
+        const chunk = await deps.store.listObjects({
+          account,
+          type,
+          rawType,
+          offset: offset + skip,
+          limit: take,
+        });
+        // The first chunk's count: later chunks of the same page must not move the goalposts.
+        if (skip === 0) total = chunk.total;
+        return { items: chunk.objects, more: offset + skip + chunk.objects.length < total };
+      },
+      serialise: async (objects) =>
+        (await renderObjects(deps.store, objects, renderOptions)).map((o) => JSON.stringify(o)),
     });
-    const rendered = await renderObjects(deps.store, objects, {
-      baseUrl: baseUrlOf(deps, c),
-      includeRaw: wantsRaw(c),
-    });
-    return jsonResponse(200, objectList(rendered, { page, pageSize, total }, 'itsm'));
+    const { objects: _none, ...head } = objectList(
+      filled.items,
+      { page, pageSize, offset, total },
+      'itsm',
+    );
+    const { type: listType, api, ...counts } = head;
+    return new Response(
+      listJson(
+        counts,
+        filled.items.map((entry) => entry.json),
+        { type: listType, api },
+      ),
+      { status: 200, headers: { 'Content-Type': JSON_TYPE } },
+    );
   });
 
   app.post(collection, async (c) => {
@@ -271,17 +359,14 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     const account = c.get('account');
     const body = await readJsonObject(c);
 
-    const key = c.req.header('Idempotency-Key');
-    let requestHash = '';
-    if (key !== undefined) {
-      if (key.length === 0 || key.length > 255) {
-        throw badRequest('Idempotency-Key must be 1 to 255 characters');
-      }
-      requestHash = await sha256Hex(`${type}\n${rawType ?? ''}\n${canonicalJson(body)}`);
-      await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
-      const existing = await deps.store.getIdempotencyRecord(account, key);
-      if (existing) return replayOrConflict(existing, requestHash, key);
-    }
+    // The create's hash keeps its original form (no method prefix), so that keys stored before
+    // updates and deletes took keys too still replay.
+    const claim = await claimIdempotencyKey(
+      deps,
+      c,
+      `${type}\n${rawType ?? ''}\n${canonicalJson(body)}`,
+    );
+    if (claim instanceof Response) return claim;
 
     const now = formatIsoDate(new Date());
     let object: StoredObject;
@@ -338,23 +423,11 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         write: { kind: 'create', object },
         event: makeEvent(deps, c, 'add', metadata),
         retention: deps.eventRetention,
-        ...(key !== undefined && {
-          idempotency: {
-            account,
-            key,
-            requestHash,
-            status: 201,
-            body: responseText,
-            createdAt: Date.now(),
-          },
-        }),
+        ...idempotencyRecord(c, claim, 201, responseText),
       });
     } catch (error) {
-      if (error instanceof IdempotencyConflictError && key !== undefined) {
-        // Another request with the same key committed first: answer as a replay of it.
-        const winner = await deps.store.getIdempotencyRecord(account, key);
-        if (winner) return replayOrConflict(winner, requestHash, key);
-      }
+      const replay = await replayWinner(deps, c, claim, error);
+      if (replay) return replay;
       throw error;
     }
     deps.notifier.notify(account);
@@ -380,6 +453,12 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     const account = c.get('account');
     const body = await readJsonObject(c);
     const baseUrl = baseUrlOf(deps, c);
+    const claim = await claimIdempotencyKey(
+      deps,
+      c,
+      `PATCH\n${type}\n${rawType ?? ''}\n${c.req.param('id')}\n${canonicalJson(body)}`,
+    );
+    if (claim instanceof Response) return claim;
 
     // Read-modify-write with a version check: a concurrent update makes us re-read and re-apply.
     for (let attempt = 1; ; attempt++) {
@@ -400,19 +479,25 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       next.version = current.version + 1;
       const previous = await renderObject(deps.store, current, { baseUrl, includeRaw: true });
       const metadata = await renderObject(deps.store, next, { baseUrl, includeRaw: true });
+      const responseText = JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
       try {
         await deps.store.commit({
           write: { kind: 'update', object: next, expectedVersion: current.version },
           event: makeEvent(deps, c, 'update', metadata, previous),
           retention: deps.eventRetention,
+          ...idempotencyRecord(c, claim, 200, responseText),
         });
       } catch (error) {
         if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+        const replay = await replayWinner(deps, c, claim, error);
+        if (replay) return replay;
         throw error;
       }
       deps.notifier.notify(account);
-      const response = wantsRaw(c) ? metadata : withoutRaw(metadata);
-      return jsonResponse(200, response);
+      return new Response(responseText, {
+        status: 200,
+        headers: { 'Content-Type': 'application/json' },
+      });
     }
   });
 
@@ -420,6 +505,12 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const account = c.get('account');
+    const claim = await claimIdempotencyKey(
+      deps,
+      c,
+      `DELETE\n${type}\n${rawType ?? ''}\n${c.req.param('id')}`,
+    );
+    if (claim instanceof Response) return claim;
     for (let attempt = 1; ; attempt++) {
       const current = await findObject(deps, c, type, rawType);
       try {
@@ -427,9 +518,12 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
           write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
           event: makeEvent(deps, c, 'delete', { id: current.id, type: current.type, api: 'itsm' }),
           retention: deps.eventRetention,
+          ...idempotencyRecord(c, claim, 204, ''),
         });
       } catch (error) {
         if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
+        const replay = await replayWinner(deps, c, claim, error);
+        if (replay) return replay;
         throw error;
       }
       deps.notifier.notify(account);

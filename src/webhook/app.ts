@@ -4,6 +4,7 @@
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
   type PipelineStore,
   RUN_OUTCOMES,
@@ -233,7 +234,15 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       'matched filters the runs of one rule: give rule_id too (for runs where no rule matched, use outcome=no_match)',
     );
   }
-  const account = whole('account', 1, Number.MAX_SAFE_INTEGER);
+  const accountText = params.get('account');
+  const account = accountText === null ? undefined : parseAccountId(accountText);
+  if (account === null) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      describeBadAccountId('account', accountText),
+    );
+  }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
   const ruleId = params.get('rule_id');
@@ -295,17 +304,23 @@ function parseScheduleRequest(text: string): ScheduleRequest {
     request.at = date;
   }
   if (accounts !== undefined) {
-    if (
-      !Array.isArray(accounts) ||
-      !accounts.every((a) => typeof a === 'number' && Number.isSafeInteger(a) && a > 0)
-    ) {
+    if (!Array.isArray(accounts)) {
       throw new EngineHttpError(
         400,
         'invalid_parameters',
-        'accounts must be a list of account numbers',
+        `accounts must be a list of account ids, got ${JSON.stringify(accounts)}`,
       );
     }
-    request.accounts = accounts;
+    const ids = accounts.map(parseAccountId);
+    const bad = ids.indexOf(null);
+    if (bad >= 0) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        describeBadAccountId(`accounts[${bad}]`, accounts[bad]),
+      );
+    }
+    request.accounts = ids as number[];
   }
   return request;
 }

@@ -125,6 +125,12 @@ export async function drainAccount(
   }
 
   let recovered = false;
+  // The API bounds a page by bytes as well as count: a page shorter than asked with more to come
+  // was cut at its byte budget, so the next request asks for about that many (the API then
+  // reads no more than it sends); full pages let the size grow back. Memory stays at one page
+  // of events plus the object being processed.
+  const maxPageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+  let pageSize = maxPageSize;
   for (;;) {
     await options.beforeEvent?.();
     const requestedAt = now();
@@ -132,7 +138,7 @@ export async function drainAccount(
     try {
       page = await deps.client.events(account, {
         ...(cursor !== null && { cursor }),
-        pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
+        pageSize,
       });
     } catch (error) {
       if (!isExpiredCursor(error) || recovered) throw error;
@@ -154,6 +160,10 @@ export async function drainAccount(
       result.events++;
       if (outcome.duplicate) result.duplicates++;
     }
+    pageSize =
+      page.remaining > 0 && page.objects.length < pageSize
+        ? Math.max(1, page.objects.length)
+        : Math.min(maxPageSize, pageSize * 2);
     const caughtUp = page.remaining === 0 || page.objects.length === 0;
     await deps.pipelineStore.saveCursor(account, page.cursor, requestedAt, caughtUp);
     cursor = page.cursor;

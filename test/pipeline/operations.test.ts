@@ -186,7 +186,11 @@ describe('run records, health and metrics', () => {
       'escalate-major-incidents is not a scheduled rule (it has no on.schedule); it runs on events',
     ],
     [{ at: 'soon' }, 400, 'at must be an ISO 8601 time such as 2026-11-28T10:15:00Z, got "soon"'],
-    [{ accounts: [0] }, 400, 'accounts must be a list of account numbers'],
+    [
+      { accounts: [0] },
+      400,
+      'accounts[0] must be a positive whole number from 1 to 9007199254740991, written in digits with no sign, spaces or leading zero, got 0',
+    ],
     [{ every: 1 }, 400, 'unknown field "every"; use rules, at, accounts'],
   ])('refuses POST /admin/schedules/run with %j', async (body, status, message) => {
     const response = await engine.call('POST', '/admin/schedules/run', { body });
