@@ -224,6 +224,36 @@ function componentSchemas(): Record<string, JsonObject> {
         app_id: { type: 'string' },
       },
     },
+    Account: {
+      type: 'object',
+      description: 'the Kloudless account object of a ServiceNow connection',
+      required: ['id', 'account', 'service', 'active', 'type', 'api'],
+      properties: {
+        id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+        account: { type: 'string' },
+        service: { type: 'string', const: 'servicenow' },
+        service_name: { type: 'string' },
+        active: { type: 'boolean' },
+        admin: { type: 'boolean' },
+        apis: { type: 'array', items: { type: 'string' } },
+        effective_scope: { type: 'string' },
+        created: { type: 'string' },
+        modified: { type: 'string' },
+        type: { type: 'string', const: 'account' },
+        api: { type: 'string', const: 'meta' },
+      },
+    },
+    TokenInfo: {
+      type: 'object',
+      description: 'what a Bearer token reaches',
+      required: ['client_id', 'account_id', 'scope', 'token_type'],
+      properties: {
+        client_id: { type: 'string', description: 'the application id' },
+        account_id: { type: 'integer', minimum: 1 },
+        scope: { type: 'string' },
+        token_type: { type: 'string', const: 'Bearer' },
+      },
+    },
     OpenApi: { type: 'object', description: 'an OpenAPI 3.1 document' },
     Faults: {
       type: 'object',
@@ -264,6 +294,34 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
   };
   for (const type of [...UNIFIED_TYPES, 'object'] as const) Object.assign(paths, objectPaths(type));
   Object.assign(paths, {
+    '/v1/accounts/{account}': {
+      get: {
+        operationId: 'getAccount',
+        tags: ['accounts'],
+        summary: 'The account (`me`: the account of the Bearer token)',
+        description:
+          'Kept for the official Kloudless SDKs (`getDetail`, `get_verified_account`). Accounts are not stored: every valid id is an active ServiceNow connection of this application.',
+        parameters: [ACCOUNT],
+        responses: {
+          200: { description: 'the account', content: json(ref('Account')) },
+          ...errors(...ACCOUNT_ERRORS),
+        },
+      },
+    },
+    '/v1/oauth/token': {
+      get: {
+        operationId: 'verifyToken',
+        tags: ['accounts'],
+        summary: 'What the Bearer token of the request reaches',
+        description:
+          'Token verification as the official Kloudless SDKs call it (`verifyToken`, `verify_token`): compare `client_id` with your application id. The application API key is a 400 (it is no token); an unknown token a 401.',
+        security: [{ itsmBearer: [] }],
+        responses: {
+          200: { description: 'the token', content: json(ref('TokenInfo')) },
+          ...errors(400, 401),
+        },
+      },
+    },
     '/v1/accounts/{account}/events': {
       get: {
         operationId: 'listEvents',
