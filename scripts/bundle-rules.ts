@@ -7,7 +7,9 @@
 //
 //   tsx scripts/bundle-rules.ts [--rules DIR] [--out FILE]
 //   defaults: --rules $ITSM_RULES_DIR or ./rules, --out build/worker.ts
-import { mkdirSync, writeFileSync } from 'node:fs';
+// With ITSM_RULES_BUNDLE_QUIET=1 (set by scripts/dev-worker.mjs, which has just built it) an
+// output that is already up to date is left alone and nothing is printed.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -69,8 +71,16 @@ function main(): number {
 
   let workerImport = relative(dirname(resolve(out)), WORKER_MODULE).replaceAll('\\', '/');
   if (!workerImport.startsWith('.')) workerImport = `./${workerImport}`;
+  const entry = renderEntry(loaded.sources, workerImport.replace(/\.ts$/, '.js'));
+  if (
+    process.env.ITSM_RULES_BUNDLE_QUIET === '1' &&
+    existsSync(out) &&
+    readFileSync(out, 'utf8') === entry
+  ) {
+    return 0;
+  }
   mkdirSync(dirname(resolve(out)), { recursive: true });
-  writeFileSync(out, renderEntry(loaded.sources, workerImport.replace(/\.ts$/, '.js')));
+  writeFileSync(out, entry);
   const rules = loaded.ruleSet.rules;
   const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
   console.log(

@@ -1,7 +1,9 @@
 // The soak's judge: what the soak rules (soak/rules/) demand, worked out from the driver's list
 // of changes alone, compared with the ITSM state and event log read back over the API. Each
 // demanded effect that is absent is a missed effect; each one made more than once is a
-// duplicated effect; an effect nothing demanded is an unexpected one. No engine code is used.
+// duplicated effect; an effect nothing demanded is an unexpected one. It also reads the activity
+// log for repeated writes: an update by the engine that only repeats the engine's previous write
+// to the same object (a retried call the API applied twice). No engine code is used.
 import type { SoakChange } from './plan.js';
 
 /** The engine's user (X-Kloudless-As-User of `serve`): its events are the rules' effects. */
@@ -45,6 +47,12 @@ export interface Verdict {
   missed: Finding[];
   duplicated: Finding[];
   unexpected: Finding[];
+  /**
+   * Activity-log duplicates: updates by the engine whose change repeats the engine's previous
+   * update of the same object (same fields, same values) with no other write between. The
+   * object ends up right, but the log and the webhooks carry the write twice.
+   */
+  repeated: Finding[];
 }
 
 /** `ref -> id` of the objects the driver created (an id per account-unique ref). */
@@ -68,9 +76,61 @@ export function judge(
   ids: CreatedIds,
   states: readonly AccountState[],
 ): Verdict {
-  const verdict: Verdict = { expected: 0, missed: [], duplicated: [], unexpected: [] };
-  for (const state of states) judgeAccount(changes, ids, state, verdict);
+  const verdict: Verdict = {
+    expected: 0,
+    missed: [],
+    duplicated: [],
+    unexpected: [],
+    repeated: [],
+  };
+  for (const state of states) {
+    judgeAccount(changes, ids, state, verdict);
+    findRepeatedWrites(state, verdict);
+  }
   return verdict;
+}
+
+/** The object as an event left it, without the time of the write (which always differs). */
+function stateAfter(event: ApiEvent): string {
+  const { modified: _modified, ...rest } = event.metadata as Record<string, unknown>;
+  return canonicalJson(rest);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * Walks the log in order, keeping each object's last write: an update by the engine that follows
+ * an update by the engine of the same object, and leaves the object exactly as that one did, is
+ * that write again (a second write with nothing to change would have no other cause).
+ */
+function findRepeatedWrites(state: AccountState, verdict: Verdict): void {
+  const last = new Map<string, ApiEvent>();
+  for (const event of state.events) {
+    const id = event.metadata.id;
+    const before = last.get(id);
+    if (
+      event.type === 'update' &&
+      event.user_id === ENGINE_USER &&
+      before?.type === 'update' &&
+      before.user_id === ENGINE_USER &&
+      stateAfter(before) === stateAfter(event)
+    ) {
+      verdict.repeated.push({
+        account: state.account,
+        what: `event ${event.id} repeats the engine's update ${before.id} of ${event.metadata.type} ${id}`,
+      });
+    }
+    last.set(id, event);
+  }
 }
 
 function judgeAccount(

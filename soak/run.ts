@@ -46,7 +46,7 @@ const REDUCED = { changes: 600, accounts: 6, kills: 5 };
 const HELP = `usage: npm run soak -- [flags]
 
 The all-in-one system under faults, notification replays and SIGKILLs; then the ITSM state is
-judged against what soak/rules demand. Exit 0 when nothing is missed or duplicated, 1 otherwise,
+judged against what soak/rules demand. Exit 0 when nothing is missed, duplicated or written twice, 1 otherwise,
 2 for a usage error. 127.0.0.1 only.
 
 flags:
@@ -535,6 +535,8 @@ export interface SoakSummary {
   missed: number;
   duplicated: number;
   unexpected: number;
+  /** Activity-log duplicates: engine updates that only repeat its previous write of the object. */
+  repeatedWrites: number;
   findings: string[];
   durationMs: number;
   idle: boolean;
@@ -596,6 +598,7 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
       ...verdict.missed.map((f) => `MISSED account ${f.account}: ${f.what}`),
       ...verdict.duplicated.map((f) => `DUPLICATED account ${f.account}: ${f.what}`),
       ...verdict.unexpected.map((f) => `UNEXPECTED account ${f.account}: ${f.what}`),
+      ...verdict.repeated.map((f) => `REPEATED WRITE account ${f.account}: ${f.what}`),
     ];
     summary = {
       ok: idle && findings.length === 0,
@@ -619,6 +622,7 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
       missed: verdict.missed.length,
       duplicated: verdict.duplicated.length,
       unexpected: verdict.unexpected.length,
+      repeatedWrites: verdict.repeated.length,
       findings,
       durationMs: Date.now() - started,
       idle,
@@ -656,6 +660,7 @@ function printSummary(summary: SoakSummary): void {
     `  missed                 ${summary.missed}`,
     `  duplicated             ${summary.duplicated}`,
     `  unexpected             ${summary.unexpected}`,
+    `  repeated writes        ${summary.repeatedWrites} (activity-log duplicates)`,
     `  duration               ${(summary.durationMs / 1000).toFixed(1)} s${summary.idle ? '' : ' (the engine never went idle)'}`,
     ...summary.findings.slice(0, 50).map((f) => `  ${f}`),
   ];

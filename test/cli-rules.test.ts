@@ -12,6 +12,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/itsm-rules.js');
 const TIMEOUT = 30_000;
 const BROKEN = 'test/fixtures/broken-rules';
+/** The example rules' copy (tests never read the shipped rules/, which users edit). */
+const EXAMPLES = 'test/fixtures/example-rules';
 const EVENTS = 'test/fixtures/events';
 const MAJOR = `${EVENTS}/incident-raised-to-major.json`;
 const INCIDENT_ID = 'FiHGI7TsuwWIsc1UW3_unpc';
@@ -22,11 +24,15 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment. */
-function run(args: string[], options: { cwd?: string } = {}): Promise<Run> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
-  );
+/** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment but `env`. */
+function run(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_'))),
+    ...options.env,
+  };
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env,
@@ -68,12 +74,12 @@ describe.concurrent('itsm-rules check', () => {
   it(
     'exits 0 on the example rules with a one-line summary',
     async ({ expect }) => {
-      const result = await run(['check', '--rules', 'rules']);
+      const result = await run(['check', '--rules', EXAMPLES]);
       expect(result.code).toBe(0);
       expect(result.stderr).toBe('');
-      const count = ruleFiles('rules').length;
+      const count = ruleFiles(EXAMPLES).length;
       expect(result.stdout).toMatch(
-        new RegExp(`^${count} rules in rules: all valid \\(1 scheduled, 0 disabled\\)\\n$`),
+        new RegExp(`^${count} rules in ${EXAMPLES}: all valid \\(1 scheduled, 0 disabled\\)\\n$`),
       );
     },
     TIMEOUT,
@@ -91,12 +97,34 @@ describe.concurrent('itsm-rules check', () => {
       const problems = lines.filter((line) => line.startsWith(`${BROKEN}/`));
       // Duplicate ids and a loop between two files are one problem each, in one of the two files.
       expect(problems).toHaveLength(files.length - 2);
-      expect(problems).toContain(
-        `${BROKEN}/unknown-operator.yaml:7 /when/and/1/contains: unknown operator "contains"`,
-      );
+      expect(
+        problems.find((line) => line.startsWith(`${BROKEN}/unknown-operator.yaml:7 `)),
+      ).toMatch(/^\S+ \/when\/and\/1\/contains: unknown operator "contains" \(operators: var, /);
       expect(lines.at(-1)).toBe(
         `${files.length - 2} problems in ${files.length - 2} of ${files.length} rule files`,
       );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints warnings on stderr and exits 0, or 1 with --strict',
+    async ({ expect }) => {
+      const dir = 'test/fixtures/duplicate-create';
+      const [plain, strict] = await Promise.all([
+        run(['check', '--rules', dir]),
+        run(['check', '--rules', dir, '--strict']),
+      ]);
+      const warning = `warning: ${dir}/open-problem-second.yaml:8 /then/1/create: rule "open-problem-second" creates a problem, and so does rule "open-problem-first"`;
+      for (const result of [plain, strict]) {
+        expect(result.stderr.startsWith(warning)).toBe(true);
+        expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(result.stdout).toBe(
+          `2 rules in ${dir}: all valid (0 scheduled, 0 disabled, 1 warning)\n`,
+        );
+      }
+      expect(plain.code).toBe(0);
+      expect(strict.code).toBe(1);
     },
     TIMEOUT,
   );
@@ -109,7 +137,7 @@ describe.concurrent('itsm-rules check', () => {
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe(
-        `itsm-rules check: the rules folder ${missing} does not exist or cannot be read; point --rules at the folder of rule files\n`,
+        `itsm-rules check: the rules path ${missing} does not exist or cannot be read; point --rules at a rule file or the folder of rule files\n`,
       );
     },
     TIMEOUT,
@@ -128,12 +156,141 @@ describe.concurrent('itsm-rules check', () => {
   );
 });
 
+const MAJOR_RULE = 'rules/incident/escalate-major-incidents.yaml';
+const BROKEN_RULE = `${BROKEN}/unknown-operator.yaml`;
+const DEPRECATED = 'ITSM_RULES is deprecated; use ITSM_RULES_DIR\n';
+
+describe.concurrent('itsm-rules check of one rule file', () => {
+  it(
+    'checks the file given on its own',
+    async ({ expect }) => {
+      const result = await run(['check', MAJOR_RULE]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`1 rule in ${MAJOR_RULE}: all valid (0 scheduled, 0 disabled)\n`);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'checks the file given as --rules and names its problem',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', BROKEN_RULE]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `${BROKEN_RULE}:7 /when/and/1/contains: unknown operator "contains"`,
+      );
+      expect(result.stderr).toContain('1 problem in 1 of 1 rule file');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a file that is not a rule file',
+    async ({ expect }) => {
+      const result = await run(['check', 'README.md']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'itsm-rules check: README.md is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files\n',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a path given both as --rules and on its own (exit 2, one line pointing to --help)',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', 'rules', MAJOR_RULE]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `itsm-rules check: give the PATH either as --rules or on its own, not both (got --rules "rules" and "${MAJOR_RULE}")\nRun 'itsm-rules check --help' for usage.\n`,
+      );
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('the rules path from the environment', () => {
+  it(
+    'reads ITSM_RULES_DIR, as serve does',
+    async ({ expect }) => {
+      const result = await run(['check'], { env: { ITSM_RULES_DIR: BROKEN } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${BROKEN}/unknown-operator.yaml`);
+      expect(result.stderr).not.toContain('deprecated');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'still reads the old ITSM_RULES, with one warning line',
+    async ({ expect }) => {
+      const result = await run(['check'], { env: { ITSM_RULES: BROKEN } });
+      expect(result.code).toBe(1);
+      expect(result.stderr.startsWith(DEPRECATED)).toBe(true);
+      expect(result.stderr.split(DEPRECATED)).toHaveLength(2);
+      expect(result.stderr).toContain(`${BROKEN}/unknown-operator.yaml`);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prefers ITSM_RULES_DIR when both are set',
+    async ({ expect }) => {
+      const result = await run(['test', '--event', MAJOR], {
+        env: { ITSM_RULES_DIR: 'rules', ITSM_RULES: BROKEN },
+      });
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe(DEPRECATED);
+      expect(result.stdout).toContain('escalate-major-incidents');
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('itsm-rules --version and usage errors', () => {
+  it.for(['--version', '-V'])(
+    'prints the version of package.json for %s',
+    { timeout: TIMEOUT },
+    async (flag, { expect }) => {
+      const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+      const result = await run([flag]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`itsm-rules ${version}\n`);
+    },
+  );
+
+  it(
+    'answers a usage error with the error and one line pointing to --help, not the whole help',
+    async ({ expect }) => {
+      const result = await run(['check', '--bogus']);
+      expect(result.code).toBe(2);
+      const lines = result.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/^itsm-rules check: Unknown option '--bogus'/);
+      expect(lines[1]).toBe("Run 'itsm-rules check --help' for usage.");
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'answers an unknown command with one line pointing to --help',
+    async ({ expect }) => {
+      const result = await run(['frobnicate']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `itsm-rules: unknown command "frobnicate"\nRun 'itsm-rules --help' for usage.\n`,
+      );
+    },
+    TIMEOUT,
+  );
+});
+
 describe.concurrent('itsm-rules --help of the rule commands', () => {
   it.for<[string, string[]]>([
-    ['check', ['--rules DIR']],
+    ['check', ['--rules PATH', '--strict']],
     [
       'test',
-      ['--rules DIR', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
+      ['--rules PATH', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
     ],
     ['schema', []],
   ])(
@@ -143,13 +300,17 @@ describe.concurrent('itsm-rules --help of the rule commands', () => {
       const result = await run([command, '--help']);
       expect(result.code).toBe(0);
       const lines = result.stdout.split('\n');
-      expect(lines[0]).toBe(`usage: itsm-rules ${command} [flags]`);
+      expect(lines[0]).toBe(
+        `usage: itsm-rules ${command} [flags]${command === 'check' ? ' [PATH]' : ''}`,
+      );
       const listed = lines
         .filter((line) => line.startsWith('  --'))
         .map((line) => line.trim().split(/\s{2,}/)[0]);
       expect(listed).toEqual([...flags, '--help']);
-      if (flags.includes('--rules DIR')) {
-        expect(result.stdout).toContain('(env ITSM_RULES; default ./rules)');
+      if (flags.includes('--rules PATH')) {
+        expect(result.stdout).toContain(
+          '(env ITSM_RULES_DIR; formerly ITSM_RULES; default ./rules)',
+        );
       }
     },
   );
@@ -184,7 +345,7 @@ function runShared(args: string[], options: { cwd?: string } = {}): Promise<Run>
 let majorCwd: string | undefined;
 function runMajor(): Promise<Run> {
   majorCwd ??= tempDir();
-  return runShared(['test', '--rules', join(ROOT, 'rules'), '--event', join(ROOT, MAJOR)], {
+  return runShared(['test', '--rules', join(ROOT, EXAMPLES), '--event', join(ROOT, MAJOR)], {
     cwd: majorCwd,
   });
 }
@@ -193,7 +354,7 @@ function runShortExplained(): Promise<Run> {
   return runShared([
     'test',
     '--rules',
-    'rules',
+    EXAMPLES,
     '--event',
     `${EVENTS}/incident-impact-raised-short.yaml`,
     '--explain',
@@ -259,7 +420,7 @@ describe.concurrent('itsm-rules test', () => {
       const result = await runShortExplained();
       const lines = result.stdout.split('\n').map((line) => line.trim());
       const verdict = lines.indexOf(
-        'skipped  escalate-major-incidents: the condition (when) is false',
+        'no_match escalate-major-incidents: the condition (when) is false',
       );
       expect(verdict).toBeGreaterThan(0);
       expect(lines[verdict + 1]).toBe(
@@ -281,9 +442,9 @@ describe.concurrent('itsm-rules test', () => {
     async ({ expect }) => {
       const event = 'test/fixtures/events/incident-became-critical.json';
       const [refused, allowed, json] = await Promise.all([
-        run(['test', '--rules', 'rules', '--event', event]),
-        run(['test', '--rules', 'rules', '--event', event, '--http-allow', '*.example.com']),
-        run(['test', '--rules', 'rules', '--event', event, '--json', '--http-allow', 'other.org']),
+        run(['test', '--rules', EXAMPLES, '--event', event]),
+        run(['test', '--rules', EXAMPLES, '--event', event, '--http-allow', '*.example.com']),
+        run(['test', '--rules', EXAMPLES, '--event', event, '--json', '--http-allow', 'other.org']),
       ]);
       const note = '(its host is not on --http-allow: the engine would record this call as failed)';
       expect(refused.code).toBe(0);
@@ -302,7 +463,7 @@ describe.concurrent('itsm-rules test', () => {
   it(
     'prints the evaluation and the plan as JSON with --json',
     async ({ expect }) => {
-      const result = await run(['test', '--rules', 'rules', '--event', MAJOR, '--json']);
+      const result = await run(['test', '--rules', EXAMPLES, '--event', MAJOR, '--json']);
       expect(result.code).toBe(0);
       const output = JSON.parse(result.stdout);
       expect(output.evaluations).toHaveLength(1);
@@ -345,7 +506,7 @@ describe.concurrent('itsm-rules test', () => {
       const result = await run([
         'test',
         '--rules',
-        'rules',
+        EXAMPLES,
         '--event',
         `${EVENTS}/overdue-incident-tick.json`,
         '--now',
@@ -383,7 +544,7 @@ describe.concurrent('itsm-rules test', () => {
   it(
     'exits 2 and asks for --event when it is missing',
     async ({ expect }) => {
-      const result = await run(['test', '--rules', 'rules']);
+      const result = await run(['test', '--rules', EXAMPLES]);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
       expect(result.stderr.split('\n')[0]).toBe('itsm-rules test: --event FILE is required');
@@ -406,7 +567,7 @@ describe.concurrent('itsm-rules test', () => {
     'exits 1 with a clear message when the event file %s',
     { timeout: TIMEOUT },
     async ([, name, message], { expect }) => {
-      const result = await run(['test', '--rules', 'rules', '--event', `${EVENTS}/${name}`]);
+      const result = await run(['test', '--rules', EXAMPLES, '--event', `${EVENTS}/${name}`]);
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(message);

@@ -281,8 +281,9 @@ describe('itsm-rules serve', () => {
       const exit = await cli.exited;
       expect(exit.code).toBe(2);
       expect(cli.stderr()).toContain(says);
-      // The usage follows the message, so that the user sees the right flags.
-      expect(cli.stderr()).toContain('usage: itsm-rules serve [flags]');
+      // One line pointing to --help follows the message, not the whole help burying it.
+      expect(cli.stderr()).toContain("\nRun 'itsm-rules serve --help' for usage.\n");
+      expect(cli.stderr()).not.toContain('usage: itsm-rules serve [flags]');
       expect(cli.stdout()).not.toMatch(/listening/);
     },
     TIMEOUT,

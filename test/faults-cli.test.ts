@@ -201,7 +201,7 @@ describe('bad --faults specs are usage errors naming the bad part', () => {
       const exit = await cli.exited;
       expect(exit.code).toBe(2);
       expect(cli.stderr()).toContain(says);
-      expect(cli.stderr()).toContain(`usage: itsm-rules ${command}`);
+      expect(cli.stderr()).toContain(`\nRun 'itsm-rules ${command} --help' for usage.\n`);
     },
     TIMEOUT,
   );

@@ -21,11 +21,13 @@ import {
   MATCH_FLAGS,
   OPERATORS,
   operatorOf,
+  unsupportedPatternSyntax,
 } from './expression.js';
 import type { LoadedRuleFile } from './load.js';
 import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
 import type { Rule, TriggerEvent } from './rule.js';
 import { RULE_ID_PATTERN, type RuleAction } from './rule-schema.js';
+import { isSecretRef, secretProblems } from './secret.js';
 
 /** Fields every object has, whatever its type. */
 export const COMMON_FIELDS = ['id', 'type', 'api', 'created', 'modified', 'href', 'raw'] as const;
@@ -44,6 +46,7 @@ const LINKABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
 /** Operators whose second argument is evaluated against each element of the first. */
 const ELEMENT_SCOPED = new Set(['map', 'filter', 'all', 'none', 'some', 'reduce']);
 const EQUALITY = new Set(['==', '===', '!=', '!==']);
+const ORDERING = new Set(['<', '>', '<=', '>=']);
 
 type Scope = 'root' | 'element';
 
@@ -70,9 +73,57 @@ export function checkRules(
       }),
   });
   for (const rule of rules) checkRule(checkerOf(rule));
+  for (const rule of rules) checkSecrets(checkerOf(rule));
   checkDuplicateIds(rules, checkerOf);
   checkLoops(rules, checkerOf);
   return problems;
+}
+
+/**
+ * What is likely wrong but may be meant, in a rule set with no problem: printed by `check` (a
+ * failure only with --strict), never a reason to refuse the rules. Today: two rules that create
+ * the same type of object from the same trigger, so that one event opens two of them.
+ */
+export function warnRules(rules: readonly Rule[], files: readonly LoadedRuleFile[]): RuleProblem[] {
+  const warnings: RuleProblem[] = [];
+  const fileByPath = new Map(files.map((file) => [file.path, file]));
+  const creators = rules.flatMap((rule) =>
+    rule.enabled && rule.trigger.schedule === null
+      ? rule.actions.flatMap((action, index) =>
+          'create' in action ? [{ rule, index, type: action.create.type }] : [],
+        )
+      : [],
+  );
+  const warned = new Set<Rule>();
+  for (const [i, later] of creators.entries()) {
+    if (warned.has(later.rule)) continue;
+    const earlier = creators
+      .slice(0, i)
+      .find(
+        (other) =>
+          other.rule !== later.rule &&
+          other.type === later.type &&
+          other.rule.trigger.types.some((type) => later.rule.trigger.types.includes(type)) &&
+          other.rule.trigger.events.some((event) => later.rule.trigger.events.includes(event)),
+      );
+    if (earlier === undefined) continue;
+    warned.add(later.rule);
+    const path = ['then', later.index, 'create'];
+    const types = earlier.rule.trigger.types.filter((type) =>
+      later.rule.trigger.types.includes(type),
+    );
+    const events = earlier.rule.trigger.events.filter((event) =>
+      later.rule.trigger.events.includes(event),
+    );
+    warnings.push({
+      file: later.rule.file,
+      pointer: toPointer(path),
+      line: fileByPath.get(later.rule.file)?.lineOf(path),
+      code: 'RULE_DUPLICATE_CREATE',
+      message: `rule "${later.rule.id}" creates ${article(later.type)} ${later.type}, and so does rule "${earlier.rule.id}" (${earlier.rule.file}), on the same trigger (${types.join(', ')} ${events.join(', ')}): one event can create two, linked one way each; merge them into one rule, or make their conditions exclude each other`,
+    });
+  }
+  return warnings;
 }
 
 function checkRule(checker: RuleChecker): void {
@@ -104,6 +155,13 @@ function checkRule(checker: RuleChecker): void {
     else checkExpression(checker, oncePer, ['once_per']);
   }
   for (const [i, action] of source.then.entries()) checkAction(checker, action, ['then', i]);
+}
+
+/** `{secret: NAME}`: only in an http action's url, headers and body, with a valid name. */
+function checkSecrets(checker: RuleChecker): void {
+  for (const problem of secretProblems(checker.rule.source)) {
+    checker.report(problem.path, 'RULE_INVALID_VALUE', problem.message);
+  }
 }
 
 /** Why a cron expression is not a valid five-field UTC schedule, or null when it is. */
@@ -139,7 +197,20 @@ function fieldProblem(types: readonly ObjectType[], field: string): string | nul
   const generic = types.includes('object')
     ? ' (generic objects keep their fields under raw.object)'
     : '';
-  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${didYouMean(field, known)}${generic}`;
+  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${suggestOrList(field, known, 'fields')}${generic}`;
+}
+
+/**
+ * "; did you mean ..." when a candidate is close to `word`; else the candidates themselves, so
+ * that an author who guessed a name from another tool (assignment_group) sees what there is.
+ */
+function suggestOrList(word: string, candidates: Iterable<string>, what: string): string {
+  const hint = didYouMean(word, candidates);
+  return hint !== '' ? hint : ` (${what}: ${[...candidates].join(', ')})`;
+}
+
+function writableFields(type: UnifiedType): string[] {
+  return Object.keys(typeFields(type));
 }
 
 /** The kind of a field when every type that has it agrees, else null. */
@@ -192,11 +263,13 @@ export function checkExpression(
   }
   const operator = keys[0] as string;
   const opPath = [...path, operator];
+  // A secret reference is no operator: checkSecrets says whether it may stand here.
+  if (isSecretRef(node)) return;
   if (!OPERATORS.has(operator)) {
     const hint =
       operator === 'log'
         ? '; use the log action to write to the run record'
-        : didYouMean(operator, OPERATORS);
+        : suggestOrList(operator, OPERATORS, 'operators');
     checker.report(opPath, 'RULE_UNKNOWN_OPERATOR', `unknown operator "${operator}"${hint}`);
     return;
   }
@@ -240,12 +313,19 @@ export function checkExpression(
           `matches needs a literal pattern string (checked at load time), got ${describe(pattern)}`,
         );
       } else {
+        const unsupported = unsupportedPatternSyntax(pattern);
         const regex = compilePattern(pattern, flags === 'i' ? 'i' : '');
-        if (!(regex instanceof RegExp)) {
+        if (unsupported !== null) {
           checker.report(
             argPath(1),
             'RULE_INVALID_REGEX',
-            `invalid regular expression /${pattern}/: ${regex.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`,
+            `the pattern ${JSON.stringify(pattern)} uses ${unsupported.what}, which matches cannot run in linear time (it runs patterns with RE2, so that no text can stall the engine); rewrite it without the ${unsupported.name}: ${unsupported.fix}`,
+          );
+        } else if (regex instanceof SyntaxError) {
+          checker.report(
+            argPath(1),
+            'RULE_INVALID_REGEX',
+            `invalid regular expression /${pattern}/: ${regex.message.replace(/^error parsing regexp: /, '')}`,
           );
         }
       }
@@ -286,6 +366,7 @@ export function checkExpression(
     }
   }
 
+  if (scope === 'root') checkTypes(checker, operator, args, opPath, argPath);
   if (EQUALITY.has(operator) && args.length === 2 && scope === 'root') {
     checkEnumComparison(checker, args[0], args[1], argPath(1));
     checkEnumComparison(checker, args[1], args[0], argPath(0));
@@ -317,24 +398,97 @@ function checkEnumComparison(
   literal: unknown,
   literalPath: readonly PropertyKey[],
 ): void {
-  if (
-    typeof literal !== 'string' ||
-    !isExpressionObject(varSide) ||
-    operatorOf(varSide) !== 'var'
-  ) {
-    return;
-  }
-  const [path] = argumentsOf(varSide, 'var');
-  if (typeof path !== 'string') return;
-  const [root, field, ...rest] = path.split('.');
-  if ((root !== 'object' && root !== 'previous') || field === undefined || rest.length > 0) return;
-  const values = enumerationOf(fieldKind(checker.rule.trigger.types, field));
+  const read = fieldRead(checker, varSide);
+  if (typeof literal !== 'string' || read === null) return;
+  const values = enumerationOf(read.kind);
   if (values && !values.includes(literal)) {
     checker.report(
       literalPath,
       'RULE_OUT_OF_RANGE',
-      `${field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
+      `${read.field} is one of ${values.join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(literal, values)}`,
     );
+  }
+}
+
+/** `object.F` or `previous.F` read by a `var` node, with the kind of F when the types agree. */
+function fieldRead(
+  checker: RuleChecker,
+  node: unknown,
+): { field: string; kind: FieldKind | null } | null {
+  if (!isExpressionObject(node) || operatorOf(node) !== 'var') return null;
+  const [path] = argumentsOf(node, 'var');
+  if (typeof path !== 'string') return null;
+  const [root, field, ...rest] = path.split('.');
+  if ((root !== 'object' && root !== 'previous') || field === undefined || rest.length > 0) {
+    return null;
+  }
+  return { field, kind: fieldKind(checker.rule.trigger.types, field) };
+}
+
+const NUMERIC_KINDS: ReadonlySet<FieldKind> = new Set(['count', 'number']);
+
+/** Whether JSON-logic's loose comparison reads `text` as a number ("3" == 3, " " == 0 aside). */
+function isNumericText(text: string): boolean {
+  return text.trim() !== '' && !Number.isNaN(Number(text));
+}
+
+/**
+ * Comparisons whose sides cannot hold the same kind of value: an ordering between an ordered
+ * enumeration (priority, impact, urgency) and text compares the names alphabetically; a count
+ * or a number against non-numeric text, or a boolean against text, is never equal.
+ */
+function checkTypes(
+  checker: RuleChecker,
+  operator: string,
+  args: readonly unknown[],
+  opPath: readonly PropertyKey[],
+  argPath: (i: number) => readonly PropertyKey[],
+): void {
+  const ordering = ORDERING.has(operator) && (args.length === 2 || args.length === 3);
+  if (ordering) {
+    const enumRead = args
+      .map((arg) => fieldRead(checker, arg))
+      .find((read) => read !== null && enumerationOf(read.kind) !== null);
+    const textual = args.some(
+      (arg) => typeof arg === 'string' || enumerationOf(fieldRead(checker, arg)?.kind ?? null),
+    );
+    if (enumRead && textual) {
+      const ranks = args.map((arg) => `{"rank": ${JSON.stringify(arg)}}`).join(', ');
+      checker.report(
+        opPath,
+        'RULE_TYPE_MISMATCH',
+        `"${operator}" compares ${enumRead.field} as text, alphabetically ("high" < "low" < "medium"), not by level; compare ranks: {"${operator}": [${ranks}]}`,
+      );
+    }
+  }
+  if (!ordering && !EQUALITY.has(operator) && operator !== 'in') return;
+  const reads = args.map((arg) => fieldRead(checker, arg));
+  const pairs: [NonNullable<(typeof reads)[number]>, unknown, readonly PropertyKey[]][] = [];
+  if (operator === 'in') {
+    const [needle] = reads;
+    if (needle && Array.isArray(args[1])) {
+      for (const [i, item] of args[1].entries()) pairs.push([needle, item, [...argPath(1), i]]);
+    }
+  } else if (args.length === 2) {
+    const [left, right] = reads;
+    if (left) pairs.push([left, args[1], argPath(1)]);
+    if (right) pairs.push([right, args[0], argPath(0)]);
+  }
+  for (const [read, literal, at] of pairs) {
+    if (typeof literal !== 'string' || read.kind === null) continue;
+    if (NUMERIC_KINDS.has(read.kind) && !isNumericText(literal)) {
+      checker.report(
+        at,
+        'RULE_TYPE_MISMATCH',
+        `${read.field} is ${read.kind === 'count' ? 'a count (a whole number)' : 'a number'}, so it is never ${JSON.stringify(literal)}; compare it with a number`,
+      );
+    } else if (read.kind === 'boolean') {
+      checker.report(
+        at,
+        'RULE_TYPE_MISMATCH',
+        `${read.field} is true or false, so it is never ${JSON.stringify(literal)}; compare it with true or false (no quotes)`,
+      );
+    }
   }
 }
 
@@ -408,7 +562,7 @@ function checkFieldMap(
   for (const [field, value] of Object.entries(fields)) {
     const at = [...path, field];
     checkExpression(checker, value, at);
-    if (type === 'object') continue;
+    if (type === 'object' || isSecretRef(value)) continue;
     if ((READ_ONLY_FIELDS as readonly string[]).includes(field)) {
       checker.report(at, 'RULE_READ_ONLY_FIELD', `${field} is read-only: the ITSM API sets it`);
       continue;
@@ -417,7 +571,7 @@ function checkFieldMap(
       checker.report(
         at,
         'RULE_UNKNOWN_FIELD',
-        `${article(type)} ${type} has no field "${field}"${didYouMean(field, Object.keys(typeFields(type)))}`,
+        `${article(type)} ${type} has no field "${field}"${suggestOrList(field, writableFields(type), 'writable fields')}`,
       );
       continue;
     }
@@ -561,7 +715,7 @@ function checkTemplate(checker: RuleChecker, node: unknown, path: readonly Prope
   }
   if (!isExpressionObject(node)) return;
   const operator = operatorOf(node);
-  if (operator !== null && OPERATORS.has(operator)) {
+  if ((operator !== null && OPERATORS.has(operator)) || isSecretRef(node)) {
     checkExpression(checker, node, path);
     return;
   }
@@ -638,6 +792,156 @@ function triggers(write: Write, rule: Rule): boolean {
   return write.fields.some((field) => trigger.changed?.includes(field));
 }
 
+// ---------------------------------------------------------------------------------------------
+// A rule that triggers itself, but whose own write makes its condition false
+
+/** A write that adds 1 (escalate's escalation) rather than setting a value. */
+const INCREMENT = Symbol('increment');
+/** A write whose value is computed at run time. */
+const COMPUTED = Symbol('computed');
+type Written = unknown | typeof INCREMENT | typeof COMPUTED;
+
+/** Every field the rule's actions write on the triggering object, with each value written. */
+function ownWrites(rule: Rule): Map<string, Written[]> {
+  const written = new Map<string, Written[]>();
+  const push = (field: string, value: Written) =>
+    written.set(field, [...(written.get(field) ?? []), value]);
+  const literal = (value: unknown): Written =>
+    value === null || typeof value !== 'object' ? value : COMPUTED;
+  for (const action of rule.actions) {
+    if ('update' in action) {
+      for (const [field, value] of Object.entries(action.update)) push(field, literal(value));
+    } else if ('escalate' in action) {
+      push('priority', COMPUTED);
+      push('escalation', INCREMENT);
+      if (action.escalate.assignee !== undefined) push('assignee', COMPUTED);
+      for (const [field, value] of Object.entries(action.escalate.fields ?? {})) {
+        push(field, literal(value));
+      }
+    } else if ('create' in action && action.create.link) {
+      push(action.create.type, COMPUTED);
+    }
+  }
+  return written;
+}
+
+/** The top-level conjuncts of a condition: each must hold for the rule to run. */
+function conjuncts(node: unknown): unknown[] {
+  if (operatorOf(node) !== 'and') return [node];
+  return argumentsOf(node as Record<string, unknown>, 'and').flatMap(conjuncts);
+}
+
+/** `object.F` read by a `var` node (never `previous.F`: the write does not change that). */
+function objectField(node: unknown): string | null {
+  if (operatorOf(node) !== 'var') return null;
+  const [path] = argumentsOf(node as Record<string, unknown>, 'var');
+  if (typeof path !== 'string') return null;
+  const [root, field, ...rest] = path.split('.');
+  return root === 'object' && field !== undefined && rest.length === 0 ? field : null;
+}
+
+/** `[field, literal]` of a two-argument comparison between `object.F` and a literal, either way. */
+function fieldAndLiteral(
+  node: Record<string, unknown>,
+  operator: string,
+): [string, unknown] | null {
+  const args = argumentsOf(node, operator);
+  if (args.length !== 2) return null;
+  const [a, b] = args;
+  const isLiteral = (value: unknown) => value === null || typeof value !== 'object';
+  if (objectField(a) !== null && isLiteral(b)) return [objectField(a) as string, b];
+  if (objectField(b) !== null && isLiteral(a)) return [objectField(b) as string, a];
+  return null;
+}
+
+/**
+ * Whether the rule's own write provably makes `conjunct` false on the event that write causes
+ * (or, for escalate's count, after a bounded number of them). Sound, not complete: anything not
+ * recognised here is not proved, and the loop stays refused.
+ */
+function falsifiedByOwnWrite(conjunct: unknown, written: ReadonlyMap<string, Written[]>): boolean {
+  const operator = operatorOf(conjunct);
+  if (operator === null) return false;
+  const node = conjunct as Record<string, unknown>;
+  // Every write of the field sets this one literal (the field ends up holding it).
+  const finalValue = (field: string): { value: unknown } | null => {
+    const values = written.get(field) ?? [];
+    const [first] = values;
+    if (values.length === 0 || first === INCREMENT || first === COMPUTED) return null;
+    return values.every((value) => value === first) ? { value: first } : null;
+  };
+  switch (operator) {
+    case '<':
+    case '<=':
+    case '>':
+    case '>=': {
+      // escalation < K (or K > escalation): escalate adds 1 per run, so it fails within K runs.
+      const args = argumentsOf(node, operator);
+      if (args.length !== 2) return false;
+      const [a, b] = args;
+      const bounded =
+        operator === '<' || operator === '<='
+          ? objectField(a) === 'escalation' && typeof b === 'number' && Number.isFinite(b)
+          : objectField(b) === 'escalation' && typeof a === 'number' && Number.isFinite(a);
+      const writes = written.get('escalation') ?? [];
+      return bounded && writes.length > 0 && writes.every((value) => value === INCREMENT);
+    }
+    case '!=':
+    case '!==': {
+      const pair = fieldAndLiteral(node, operator);
+      const after = pair && finalValue(pair[0]);
+      return pair !== null && after !== null && after.value === pair[1];
+    }
+    case '==':
+    case '===': {
+      const pair = fieldAndLiteral(node, operator);
+      const after = pair && finalValue(pair[0]);
+      if (pair === null || after === null) return false;
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality, as == runs it.
+      return operator === '==' ? (after.value as Loose) != pair[1] : after.value !== pair[1];
+    }
+    case '!': {
+      const [inner] = argumentsOf(node, '!');
+      const innerOperator = operatorOf(inner);
+      if (innerOperator !== '==' && innerOperator !== '===') return false;
+      const pair = fieldAndLiteral(inner as Record<string, unknown>, innerOperator);
+      const after = pair && finalValue(pair[0]);
+      return pair !== null && after !== null && after.value === pair[1];
+    }
+    case 'in': {
+      const [needle, list] = argumentsOf(node, 'in');
+      const field = objectField(needle);
+      const after = field === null ? null : finalValue(field);
+      return after !== null && Array.isArray(list) && !list.includes(after.value);
+    }
+    case 'changed': {
+      // The event of the rule's own write changes the fields it writes (and the ones the server
+      // stamps, such as modified), never another field.
+      const [field] = argumentsOf(node, 'changed');
+      return (
+        typeof field === 'string' &&
+        !written.has(field) &&
+        !(COMMON_FIELDS as readonly string[]).includes(field)
+      );
+    }
+    default:
+      return false;
+  }
+}
+type Loose = string | number | boolean | null;
+
+/**
+ * Whether a rule that triggers itself stops by itself: every write of its that triggers it is an
+ * update of the triggering object, and one top-level conjunct of its condition is false after it.
+ */
+function stopsItself(rule: Rule): boolean {
+  if (rule.source.when === undefined) return false;
+  const own = writesOf(rule).filter((write) => triggers(write, rule));
+  if (own.some((write) => write.event !== 'update' || write.fields === null)) return false;
+  const written = ownWrites(rule);
+  return conjuncts(rule.source.when).some((conjunct) => falsifiedByOwnWrite(conjunct, written));
+}
+
 /** Rules that only run on the engine's own writes (`on.self`) can form loops; report each cycle. */
 function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleChecker): void {
   const edges = new Map<Rule, Rule[]>();
@@ -649,11 +953,15 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
   for (const rule of rules) {
     if (!rule.enabled) continue;
     const writes = writesOf(rule);
-    edges.set(
-      rule,
+    const next =
       writes.length === 0
         ? []
-        : triggerable.filter((other) => writes.some((write) => triggers(write, other))),
+        : triggerable.filter((other) => writes.some((write) => triggers(write, other)));
+    // A rule whose own write makes its condition false runs once more at most (bounded, for
+    // escalate's count), so its edge to itself is no loop. Loops through other rules are.
+    edges.set(
+      rule,
+      next.includes(rule) && stopsItself(rule) ? next.filter((other) => other !== rule) : next,
     );
   }
   const reported = new Set<string>();
@@ -674,7 +982,7 @@ function checkLoops(rules: readonly Rule[], checkerOf: (rule: Rule) => RuleCheck
       ['on', 'self'],
       'RULE_LOOP',
       cycle.length === 1
-        ? `rule "${start.id}" triggers itself through its own writes (on.self: true); a loop runs until the 5-hop limit on every event. Narrow on.changed or drop self`
+        ? `rule "${start.id}" triggers itself through its own writes (on.self: true); a loop runs until the 5-hop limit on every event. Narrow on.changed, drop self, or add to when (at its top level, under and) a condition that its own write makes false, such as {"!=": [{"var": "object.F"}, V]} for an update setting F to V, or {"<": [{"var": "object.escalation"}, 3]} for escalate`
         : `rules ${names} trigger each other in a loop through their own writes (on.self: true); narrow on.changed or drop self on one of them`,
     );
   }

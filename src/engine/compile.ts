@@ -4,6 +4,7 @@
 // interpreter in expression.ts registers too, so both paths share one definition of each.
 // No eval and no new Function: Cloudflare Workers refuse both, so specialisation is done by
 // choosing among hand-written closures, never by generating source.
+import { RE2JS } from 're2js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 
 /**
@@ -143,29 +144,131 @@ export function isChanged(field: unknown, root: RootContext | null): boolean {
   return typeof field === 'string' && ((root?.changed ?? []) as string[]).includes(field);
 }
 
-const regexCache = new Map<string, RegExp>();
+// `matches` runs on RE2JS, a linear-time engine: a pattern such as `^(a+)+$` on a long line of
+// `a`s makes a backtracking engine (JavaScript's RegExp) run for seconds to years, with the event
+// loop of every account blocked; RE2 answers in time proportional to the subject. The price is
+// the syntax that needs backtracking (backreferences, lookaround, atomic groups, possessive
+// quantifiers), which the rule checks refuse with a sentence (see unsupportedPatternSyntax).
 
-/** The RegExp of a `matches` pattern, or the SyntaxError that makes it invalid. */
-export function compilePattern(pattern: string, flags = ''): RegExp | SyntaxError {
+/**
+ * The longest subject `matches` tests, in characters (UTF-16 code units): only the first this
+ * many characters of a longer text are tested, so `$` then means the end of that prefix. It keeps
+ * one evaluation's cost bounded whatever an outside party writes into a description.
+ */
+export const MATCHES_MAX_SUBJECT = 100_000;
+
+/** How many patterns computed at run time stay compiled (least recently used go first). */
+const PATTERN_CACHE_SIZE = 500;
+const patternCache = new Map<string, RE2JS | SyntaxError>();
+
+/**
+ * The compiled form of a `matches` pattern (RE2 syntax; flags: "i"), or the SyntaxError that
+ * makes it invalid or unsupported. Kept in a bounded least-recently-used cache: constant patterns
+ * are compiled once at load, patterns computed at run time once per distinct value.
+ */
+export function compilePattern(pattern: string, flags = ''): RE2JS | SyntaxError {
   const cacheKey = `${flags}/${pattern}`;
-  const cached = regexCache.get(cacheKey);
-  if (cached) return cached;
-  try {
-    const regex = new RegExp(pattern, flags);
-    if (regexCache.size > 10_000) regexCache.clear();
-    regexCache.set(cacheKey, regex);
-    return regex;
-  } catch (error) {
-    return error instanceof SyntaxError ? error : new SyntaxError(String(error));
+  const cached = patternCache.get(cacheKey);
+  if (cached !== undefined) {
+    patternCache.delete(cacheKey);
+    patternCache.set(cacheKey, cached);
+    return cached;
   }
+  let compiled: RE2JS | SyntaxError;
+  try {
+    compiled = RE2JS.compile(pattern, flags === 'i' ? RE2JS.CASE_INSENSITIVE : 0);
+  } catch (error) {
+    compiled = new SyntaxError(error instanceof Error ? error.message : String(error));
+  }
+  if (patternCache.size >= PATTERN_CACHE_SIZE) {
+    const oldest = patternCache.keys().next().value;
+    if (oldest !== undefined) patternCache.delete(oldest);
+  }
+  patternCache.set(cacheKey, compiled);
+  return compiled;
 }
 
-function testPattern(text: unknown, regex: RegExp | SyntaxError | null): boolean {
-  if (text === null || text === undefined) return false;
-  return regex instanceof RegExp && regex.test(String(text));
+/** The construct of a pattern that RE2 cannot run in linear time, named for a person, or null. */
+export function unsupportedPatternSyntax(
+  pattern: string,
+): { what: string; name: string; fix: string } | null {
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i += 1) {
+    const char = pattern[i];
+    const rest = pattern.slice(i);
+    if (char === '\\') {
+      const next = pattern[i + 1] ?? '';
+      if (!inClass && /[1-9]/.test(next)) {
+        return {
+          what: `a backreference (\\${next})`,
+          name: 'backreference',
+          fix: 'repeat the pattern of the group instead of referring back to it',
+        };
+      }
+      if (!inClass && next === 'k' && pattern[i + 2] === '<') {
+        return {
+          what: 'a named backreference (\\k<...>)',
+          name: 'backreference',
+          fix: 'repeat the pattern of the group instead of referring back to it',
+        };
+      }
+      i += 1;
+      continue;
+    }
+    if (inClass) {
+      if (char === ']') inClass = false;
+      continue;
+    }
+    if (char === '[') {
+      inClass = true;
+      // A `]` first in a class is a literal, not its end.
+      if (pattern[i + 1] === '^') i += 1;
+      if (pattern[i + 1] === ']') i += 1;
+      continue;
+    }
+    if (rest.startsWith('(?=') || rest.startsWith('(?!')) {
+      return {
+        what: `a lookahead (${rest.slice(0, 3)}...)`,
+        name: 'lookahead',
+        fix: 'match the following text itself, or test it with a second condition (and / !)',
+      };
+    }
+    if (rest.startsWith('(?<=') || rest.startsWith('(?<!')) {
+      return {
+        what: `a lookbehind (${rest.slice(0, 4)}...)`,
+        name: 'lookbehind',
+        fix: 'match the preceding text itself, or test it with a second condition (and / !)',
+      };
+    }
+    if (rest.startsWith('(?>')) {
+      return {
+        what: 'an atomic group ((?>...))',
+        name: 'atomic group',
+        fix: 'use a plain group ((?:...))',
+      };
+    }
+    if (/^[*+?}]\+/.test(rest)) {
+      return {
+        what: `a possessive quantifier (${rest.slice(0, 2)})`,
+        name: 'possessive quantifier',
+        fix: `use the plain quantifier ${rest.slice(0, 1)}`,
+      };
+    }
+  }
+  return null;
 }
 
-function patternOf(pattern: unknown, flags: unknown): RegExp | SyntaxError | null {
+function testPattern(text: unknown, regex: RE2JS | SyntaxError | null): boolean {
+  if (text === null || text === undefined || regex === null || regex instanceof SyntaxError) {
+    return false;
+  }
+  const subject = String(text);
+  return regex.test(
+    subject.length > MATCHES_MAX_SUBJECT ? subject.slice(0, MATCHES_MAX_SUBJECT) : subject,
+  );
+}
+
+function patternOf(pattern: unknown, flags: unknown): RE2JS | SyntaxError | null {
   return typeof pattern === 'string' ? compilePattern(pattern, flags === 'i' ? 'i' : '') : null;
 }
 

@@ -1,5 +1,5 @@
 // The evaluation context of one event (or one object at a schedule tick): what conditions and
-// values read (shared/spec/rule-format.md, section 3), and the keys that identify the event for
+// values read (docs/rules.md, "What a rule can read"), and the keys that identify the event for
 // idempotency and once-only claims.
 import { formatIsoDate } from '../itsm/schemas.js';
 import { type EvaluationContext, PATH_MEMO } from './expression.js';

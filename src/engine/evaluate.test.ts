@@ -344,8 +344,58 @@ describe('when', () => {
     for (const [field, value] of Object.entries(overrides))
       if (value === undefined) delete object[field];
     const evaluation = await evaluateEvent(ruleSet, makeEventInput({ object }), store);
-    expect(verdicts(evaluation)).toEqual([['check', runs ? 'matched' : 'skipped']]);
+    expect(verdicts(evaluation)).toEqual([['check', runs ? 'matched' : 'no_match']]);
     if (!runs) expect(outcomeOf(evaluation, 'check').reason).toBe('the condition (when) is false');
+  });
+
+  it('names the false part of when without explain too, as run records keep it', async () => {
+    const ruleSet = ruleSetOf({
+      check: {
+        on: { type: 'incident' },
+        when: { '==': [{ var: 'object.priority' }, 'critical'] },
+      },
+    });
+    const evaluation = await evaluateEvent(
+      ruleSet,
+      makeEventInput({ object: makeIncident({ priority: 'high' }) }),
+      store,
+    );
+    expect(outcomeOf(evaluation, 'check')).toMatchObject({
+      verdict: 'no_match',
+      reason: 'the condition (when) is false',
+      details: [
+        '/when: {"==":[{"var":"object.priority"},"critical"]} is false, because {"var":"object.priority"} is "high"',
+      ],
+    });
+  });
+
+  it('keeps at most five lines of reason without explain, saying how many more', async () => {
+    const branches = Array.from({ length: 8 }, (_, i) => ({
+      '==': [{ var: 'object.description' }, `text ${i}`],
+    }));
+    const ruleSet = ruleSetOf({ check: { on: { type: 'incident' }, when: { or: branches } } });
+    const input = makeEventInput({ object: makeIncident() });
+    const recorded = outcomeOf(await evaluateEvent(ruleSet, input, store), 'check').details;
+    expect(recorded).toHaveLength(5);
+    expect(recorded?.[4]).toBe('(and 4 more false parts)');
+    const explained = await evaluateEvent(ruleSet, input, store, { explain: true });
+    expect(outcomeOf(explained, 'check').details).toHaveLength(8);
+  });
+
+  it('cuts a long line of reason in run records, not with explain', async () => {
+    const description = { var: 'object.description' };
+    const ruleSet = ruleSetOf({
+      check: {
+        on: { type: 'incident' },
+        when: { '<': [description, { var: 'object.category' }, description] },
+      },
+    });
+    const input = makeEventInput({ object: makeIncident({ description: 'x'.repeat(300) }) });
+    const [line] = outcomeOf(await evaluateEvent(ruleSet, input, store), 'check').details ?? [];
+    expect(line).toHaveLength(400);
+    expect(line?.endsWith('...')).toBe(true);
+    const explained = await evaluateEvent(ruleSet, input, store, { explain: true });
+    expect(outcomeOf(explained, 'check').details?.[0]?.length).toBeGreaterThan(400);
   });
 
   it('explains which part of when was false', async () => {
@@ -479,7 +529,7 @@ describe('order and stop', () => {
       store,
     );
     expect(verdicts(evaluation)).toEqual([
-      ['stopper', 'skipped'],
+      ['stopper', 'no_match'],
       ['after', 'matched'],
     ]);
   });

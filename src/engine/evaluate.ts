@@ -4,6 +4,7 @@
 // once-only claims live in the engine store; everything else is pure.
 import type { ObjectType } from '../itsm/fields.js';
 import type { EngineStore } from '../storage/engine-port.js';
+import type { RuleVerdict } from '../storage/pipeline-port.js';
 import { createContext, type EngineEvent } from './context.js';
 import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
@@ -39,7 +40,17 @@ export interface EvaluationOptions {
   explain?: boolean;
 }
 
-export type RuleVerdict = 'matched' | 'skipped' | 'failed';
+// The verdicts are the store's (pipeline-port.ts): run records index every rule by its verdict.
+export type { RuleVerdict } from '../storage/pipeline-port.js';
+
+/**
+ * Lines of clause-level reason kept for a rule whose condition is false: all of them for
+ * `--explain`, the first few in run records, which are kept for every rule looked at.
+ */
+const EXPLAIN_LINES = 20;
+const RECORDED_LINES = 5;
+/** Each kept line is cut at this length (a comparison of long values, an `in` of a long list). */
+const RECORDED_LINE_LENGTH = 400;
 
 export interface RuleOutcome {
   ruleId: string;
@@ -47,7 +58,7 @@ export interface RuleOutcome {
   verdict: RuleVerdict;
   /** Why the rule did not match (or failed); absent when it matched. */
   reason?: string;
-  /** With `explain`: the parts of `when` that were false. */
+  /** For no_match: the parts of `when` that were false, and the values they read. */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
 }
@@ -109,8 +120,14 @@ export async function evaluateEvent(
     const context: EvaluationContext = { ...base, rule: { id: rule.id } };
     try {
       if (rule.when && !isTruthy(rule.when(context))) {
-        const details = options.explain ? explainFalse(rule.source.when, context) : undefined;
-        outcome('skipped', 'the condition (when) is false', details ? { details } : {});
+        // The clause, not just "false": the run record answers "why didn't my rule act?" as
+        // `test --explain` does, within a bounded number of lines.
+        const details = explainSafely(
+          rule.source.when,
+          context,
+          options.explain ? EXPLAIN_LINES : RECORDED_LINES,
+        );
+        outcome('no_match', 'the condition (when) is false', { details });
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -196,6 +213,24 @@ export async function evaluateEvent(
     }
   }
   return { plan, outcomes };
+}
+
+/**
+ * The explanation of a false condition. Explaining evaluates parts of `when` on their own, which
+ * can fail where the whole did not (an `and` stops before a failing part): the rule did not
+ * match either way, so such a failure is only named, never taken for the rule's.
+ */
+function explainSafely(when: unknown, context: EvaluationContext, maxLines: number): string[] {
+  try {
+    const lines = explainFalse(when, context, maxLines);
+    if (maxLines > RECORDED_LINES) return lines;
+    return lines.map((line) =>
+      line.length > RECORDED_LINE_LENGTH ? `${line.slice(0, RECORDED_LINE_LENGTH - 3)}...` : line,
+    );
+  } catch (error) {
+    if (!(error instanceof ExpressionError)) throw error;
+    return [`(the false part cannot be named: ${error.message})`];
+  }
 }
 
 /** Why the index did not select the rule for this event (for `--explain`). */

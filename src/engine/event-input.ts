@@ -1,6 +1,7 @@
 // What `itsm-rules test` reads from an event file: either a Kloudless event as the ITSM API's
 // event log returns it ({id, account, type, metadata, previous_metadata, ...}), or the short
 // form {type, action?, object, previous?} written by hand.
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { isObjectType, type ObjectType } from '../itsm/fields.js';
 import { type EngineEvent, type EngineEventType, eventPlanKey } from './context.js';
 
@@ -80,12 +81,8 @@ export function toEventInput(data: unknown, now: Date): EventInput {
       `object.type must be one of incident, problem, change, article, asset, object, got ${JSON.stringify(objectType ?? null)}`,
     );
   }
-  const account = data.account === undefined ? 1 : Number(data.account);
-  if (!Number.isInteger(account) || account < 1) {
-    throw new EventInputError(
-      `account must be a positive whole number, got ${JSON.stringify(data.account)}`,
-    );
-  }
+  const account = data.account === undefined ? 1 : parseAccountId(data.account);
+  if (account === null) throw new EventInputError(describeBadAccountId('account', data.account));
   const id =
     data.id === undefined ? (type === 'schedule' ? now.toISOString() : 'test') : String(data.id);
   const at = typeof data.modified === 'string' ? data.modified : now.toISOString();

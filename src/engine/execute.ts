@@ -11,12 +11,18 @@ import {
 } from '../itsm/client.js';
 import type { EffectRecord, EngineStore } from '../storage/engine-port.js';
 import { differences, isResultRef, type Plan, type PlannedCall, writableFieldsOf } from './plan.js';
+import { redactSecrets, revealSecrets, type SecretLookup, secretVariable } from './secret.js';
 
 const MAX_HTTP_WAIT_MS = 30_000;
 
 export interface HttpOptions {
   /** Hosts the `http` action may call: `hooks.example.com`, `*.example.com`, `127.0.0.1:9000`. */
   allowHosts: readonly string[];
+  /**
+   * How this runtime's users set `allowHosts`, named in the refusal of a host not on it: the
+   * runtime's own setting (default `--http-allow`, the Node flag).
+   */
+  allowSetting?: string;
   fetch?: typeof fetch;
   /** Per attempt; default 10 s. */
   timeoutMs?: number;
@@ -24,6 +30,8 @@ export interface HttpOptions {
   maxAttempts?: number;
   /** Between attempts (doubled each time); default 200 ms. */
   retryDelayMs?: number;
+  /** The values of the rules' named secrets (ITSM_SECRET_<NAME>); none without it. */
+  secrets?: SecretLookup;
 }
 
 export interface ExecuteOptions {
@@ -203,9 +211,11 @@ async function perform(
     ? (resolveRefs(call.objectId, results) as string)
     : call.objectId;
   try {
-    // The API keeps Idempotency-Key for creates only. An update of a resumed plan may have been
-    // applied before the crash: when the object already holds every value, sending it again
-    // would only add an event (and could undo a change made since), so it counts as done.
+    // Every call carries its key, and the API replays a repeated create, update or delete. A
+    // resumed update may still meet an API that no longer holds its key (past the key's
+    // retention, or an API that keeps keys for creates only): when the object already holds
+    // every value, sending it again would only add an event (and could undo a change made
+    // since), so it counts as done.
     if (resumed && call.method === 'PATCH' && (await alreadyApplied(call, body, options))) {
       return { status: null, objectId, detail: 'already applied before the run was interrupted' };
     }
@@ -294,7 +304,39 @@ function isLocalhostName(hostname: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/**
+ * An http call, with its secrets' values put in for the request only. Whatever comes back as text
+ * (an error that quotes the URL, a host's answer) is redacted by value before it leaves here:
+ * into the effect record, the run record, a PlanInterruptedError and the log.
+ */
 async function performHttp(
+  planned: Extract<PlannedCall, { kind: 'http' }>,
+  http: HttpOptions | undefined,
+): Promise<Done> {
+  const lookup: SecretLookup = http?.secrets ?? (() => undefined);
+  const revealed = revealSecrets(
+    { url: planned.url, headers: planned.headers, body: planned.body },
+    planned.secrets,
+    lookup,
+  );
+  if (revealed.missing !== null) {
+    throw new PermanentFailure(
+      `http: the secret ${revealed.missing} is not set, so the call is not made; set ${secretVariable(revealed.missing)}`,
+    );
+  }
+  try {
+    return await sendHttp({ ...planned, ...revealed.value }, http);
+  } catch (error) {
+    const redact = (text: string) => redactSecrets(text, planned.secrets, lookup);
+    if (error instanceof PermanentFailure) {
+      throw new PermanentFailure(redact(error.message), error.status);
+    }
+    // The cause is left behind: it may quote the request (the URL, a header) in its own words.
+    throw new Error(redact(error instanceof Error ? error.message : String(error)));
+  }
+}
+
+async function sendHttp(
   call: Extract<PlannedCall, { kind: 'http' }>,
   http: HttpOptions | undefined,
 ): Promise<Done> {
@@ -316,7 +358,7 @@ async function performHttp(
   }
   if (!http || !isAllowedHost(url, http.allowHosts)) {
     throw new PermanentFailure(
-      `http: ${url.host} is not on the allow-list of hosts the engine may call (--http-allow)`,
+      `http: ${url.host} is not on the allow-list of hosts the engine may call (${http?.allowSetting ?? '--http-allow'})`,
     );
   }
   const doFetch = http.fetch ?? globalThis.fetch;

@@ -12,10 +12,17 @@ import { toPointer } from './problem.js';
 
 const MAX_LINES = 20;
 
-export function explainFalse(when: unknown, context: EvaluationContext): string[] {
+/** The false parts of `when`, at most `maxLines` of them (a last line says how many more). */
+export function explainFalse(
+  when: unknown,
+  context: EvaluationContext,
+  maxLines = MAX_LINES,
+): string[] {
   const lines: string[] = [];
   walk(when, ['when'], context, lines);
-  return lines.slice(0, MAX_LINES);
+  if (lines.length <= maxLines) return lines;
+  const more = lines.length - maxLines + 1;
+  return [...lines.slice(0, maxLines - 1), `(and ${more} more false part${more === 1 ? '' : 's'})`];
 }
 
 function walk(

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { UnknownOperatorError } from './compile.js';
+import { matches, UnknownOperatorError } from './compile.js';
 import { createContext, type EngineEventType } from './context.js';
 import {
   compileExpression,
   type EvaluationContext,
   ExpressionError,
   evaluateExpression,
+  interpretExpression,
+  MATCHES_MAX_SUBJECT,
+  unsupportedPatternSyntax,
 } from './expression.js';
 import { loadRules } from './load.js';
 
@@ -39,6 +42,9 @@ function makeIncident(overrides: Record<string, unknown> = {}): Record<string, u
     ...overrides,
   };
 }
+
+/** A context whose incident has `description` (the attacker-controlled text of issue reports). */
+const context = (description: string) => makeContext(makeIncident({ description }));
 
 const evaluate = (expression: unknown, context: EvaluationContext = makeContext(makeIncident())) =>
   compileExpression(expression)(context);
@@ -222,6 +228,91 @@ describe('matches', () => {
     [[{ var: 'object.title' }, 'db-\\d+'], false],
   ])('evaluates matches %j to %j', (args, expected) => {
     expect(evaluate({ matches: args })).toBe(expected);
+  });
+});
+
+describe('matches runs in linear time (RE2)', () => {
+  // A backtracking engine takes seconds on 30 characters of this and years on 10,000: were
+  // `matches` to go back to one, this test would hang to its timeout instead of passing.
+  it('answers ^(a+)+$ on a 10,000-character subject that almost matches', () => {
+    const text = `${'a'.repeat(10_000)}b`;
+    expect(evaluate({ matches: [{ var: 'object.description' }, '^(a+)+$'] }, context(text))).toBe(
+      false,
+    );
+    expect(matches(`${'a'.repeat(10_000)}`, '^(a+)+$')).toBe(true);
+    expect(interpretExpression({ matches: [text, '^(a|aa)+$'] }, context(text))).toBe(false);
+  });
+
+  // The syntax rules commonly use, where RE2 and JavaScript's RegExp agree.
+  it.each([
+    ['disk\\s+full', 'DISK  full', 'i'],
+    ['^INC-\\d{3,}$', 'INC-0042', ''],
+    ['\\bdb-\\d+\\b', 'host db-01 down', ''],
+    ['\\bdb-\\d+\\b', 'hostdb-01', ''],
+    ['^(prb|chg)\\d+', 'PRB12', 'i'],
+    ['^(prb|chg)\\d+', 'PRB12', ''],
+    ['[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}', 'mail ops@example.org now', ''],
+    ['^\\s*$', '  \t', ''],
+    ['colou?r', 'color', ''],
+    ['a.c', 'a\nc', ''],
+    ['^b', 'a\nb', ''],
+    ['a$', 'a\n', ''],
+    ['[^\\w]', 'abc_1', ''],
+    ['\\.(exe|dll)$', 'payload.EXE', 'i'],
+    ['(?:ab){2}', 'xababx', ''],
+    ['(?<word>\\w+)-', 'ab-', ''],
+    ['\\x41\\t', 'A\t', ''],
+    ['[\\]]', ']', ''],
+    ['stra(ss|ß)e', 'STRASSE', 'i'],
+  ])('agrees with RegExp on /%s/ against %j (flags %j)', (pattern, text, flags) => {
+    expect(matches(text, pattern, flags || undefined)).toBe(new RegExp(pattern, flags).test(text));
+  });
+
+  // Where RE2 differs from RegExp: \s is ASCII, text is read by code point, \p{...} is a class.
+  it.each([
+    ['\\s', '\u00a0', false],
+    ['^.$', '\u{1f600}', true],
+    ['\\d', '\u0663', false],
+    ['^\\p{L}$', 'é', true],
+  ])('reads /%s/ on %j as RE2 does: %j', (pattern, text, expected) => {
+    expect(matches(text, pattern)).toBe(expected);
+  });
+
+  it('tests only the first MATCHES_MAX_SUBJECT characters of a longer text', () => {
+    const long = `${'x'.repeat(MATCHES_MAX_SUBJECT)}needle`;
+    expect(matches(long, 'needle')).toBe(false);
+    expect(matches(long.slice('needle'.length), 'needle')).toBe(true);
+    expect(matches(long, '^x+$')).toBe(true);
+  });
+
+  it('gives false for a pattern computed at run time that RE2 refuses, as for an invalid one', () => {
+    const computed = { matches: ['abab', { var: 'object.description' }] };
+    expect(evaluate(computed, context('(ab)\\1'))).toBe(false);
+    expect(evaluate(computed, context('(ab'))).toBe(false);
+    expect(evaluate(computed, context('^(ab)+$'))).toBe(true);
+  });
+
+  it('keeps a bounded number of patterns computed at run time, and still answers after evicting', () => {
+    const computed = { matches: ['n-7', { var: 'object.description' }] };
+    const run = compileExpression(computed);
+    for (let i = 0; i < 2_000; i += 1) run(context(`^n-${i % 10}$`.replace('0$', `${i}$`)));
+    expect(run(context('^n-7$'))).toBe(true);
+    expect(run(context('^n-8$'))).toBe(false);
+  });
+
+  it('names the construct RE2 cannot run', () => {
+    expect(unsupportedPatternSyntax('^(\\w+) \\1$')?.what).toBe('a backreference (\\1)');
+    expect(unsupportedPatternSyntax('x(?=y)')?.what).toBe('a lookahead ((?=...)');
+    expect(unsupportedPatternSyntax('(?<!a)b')?.what).toBe('a lookbehind ((?<!...)');
+    expect(unsupportedPatternSyntax('(?>a)')?.what).toBe('an atomic group ((?>...))');
+    expect(unsupportedPatternSyntax('a++')?.what).toBe('a possessive quantifier (++)');
+    expect(unsupportedPatternSyntax('(?<name>a)\\k<name>')?.what).toBe(
+      'a named backreference (\\k<...>)',
+    );
+    // Escaped or inside a class, the same characters are literals.
+    expect(unsupportedPatternSyntax('[\\1(?=]\\(?=\\\\')).toBeNull();
+    expect(unsupportedPatternSyntax('\\\\1')).toBeNull();
+    expect(unsupportedPatternSyntax('a+?b*?(?<x>c)')).toBeNull();
   });
 });
 

@@ -17,7 +17,7 @@ import {
   truthy,
 } from './compile.js';
 
-/** What a condition or value can read (shared/spec/rule-format.md, section 3). */
+/** What a condition or value can read (docs/rules.md, "What a rule can read"). */
 export interface EvaluationContext {
   event: {
     id: string;
@@ -80,7 +80,13 @@ export const ENGINE_OPERATORS = ['rank', 'hours_since', 'changed', 'matches', 'l
 
 export const OPERATORS: ReadonlySet<string> = new Set([...STANDARD_OPERATORS, ...ENGINE_OPERATORS]);
 
-export { compilePattern, FORBIDDEN_SEGMENTS, PATH_MEMO } from './compile.js';
+export {
+  compilePattern,
+  FORBIDDEN_SEGMENTS,
+  MATCHES_MAX_SUBJECT,
+  PATH_MEMO,
+  unsupportedPatternSyntax,
+} from './compile.js';
 
 /** The flags `matches` accepts as its third argument. */
 export const MATCH_FLAGS = ['i'] as const;

@@ -4,9 +4,9 @@
 // Runtime-neutral: callers pass file contents (src/runtime/rule-files.ts reads them from disk).
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { checkRules } from './check.js';
+import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
-import { compileExpression } from './expression.js';
+import { compileExpression, OPERATORS } from './expression.js';
 import { precompileActions } from './plan.js';
 import {
   describeValue,
@@ -54,6 +54,11 @@ export interface LoadResult {
   /** The rules, present only when there is no problem. */
   ruleSet: RuleSet | null;
   problems: RuleProblem[];
+  /**
+   * What is likely wrong but may be meant (check.ts `warnRules`), looked for only when there is
+   * no problem: it never refuses the rules.
+   */
+  warnings: RuleProblem[];
   /** How many files were read. */
   files: number;
 }
@@ -104,7 +109,8 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
   );
   rules.sort(compareRules);
   const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
-  return { ruleSet, problems, files: sources.length };
+  const warnings = ruleSet === null ? [] : warnRules(rules, files);
+  return { ruleSet, problems, warnings, files: sources.length };
 }
 
 function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFile {
@@ -147,6 +153,15 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
       // How many errors a stack overflow leaves depends on how deep the stack was when the
       // parser ran; it is one problem however often it shows.
       let tooDeep = false;
+      // A mis-indented line makes the parser report it several ways ("A block sequence may not
+      // be used as an implicit map key", "Implicit keys need to be on a single line", ...): one
+      // problem per line, the first error's, says it once.
+      const indentedLines = new Set(
+        doc.errors
+          .filter((error) => INDENTATION_ERRORS.has(error.code))
+          .map((error) => lineCounter.linePos(error.pos[0]).line),
+      );
+      const reportedLines = new Set<number>();
       for (const error of doc.errors) {
         // With prettyErrors off the error carries no linePos; its offset gives the line.
         // The library's own advice for this one (parseAllDocuments) means nothing to an author.
@@ -155,7 +170,13 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
         if (!isStackOverflow(error.message)) {
-          problem(`not valid YAML: ${message}`, lineCounter.linePos(error.pos[0]).line);
+          const line = lineCounter.linePos(error.pos[0]).line;
+          if (indentedLines.has(line) && reportedLines.has(line)) continue;
+          reportedLines.add(line);
+          const hint = indentedLines.has(line)
+            ? ` (check the indentation of line ${line}: the keys of one mapping and the items of one list start in the same column, and what belongs under a key starts further right than the key)`
+            : '';
+          problem(`not valid YAML: ${message}${hint}`, line);
         } else if (!tooDeep) {
           tooDeep = true;
           problem(TOO_DEEP);
@@ -193,6 +214,13 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
   }
   return file;
 }
+
+/** The yaml library's error codes that a mis-indented line causes. */
+const INDENTATION_ERRORS: ReadonlySet<string> = new Set([
+  'BAD_INDENT',
+  'BLOCK_AS_IMPLICIT_KEY',
+  'MULTILINE_IMPLICIT_KEY',
+]);
 
 /** The tag named in the yaml library's TAG_RESOLVE_FAILED message, as written (`!!js/function`). */
 function tagOf(message: string): string {
@@ -245,7 +273,7 @@ function offsetOf(root: unknown, path: readonly PropertyKey[]): number | undefin
 }
 
 function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | null {
-  const report = (path: readonly PropertyKey[], code: ProblemCode, message: string) =>
+  const report: Report = (path, code, message) => {
     problems.push({
       file: file.path,
       pointer: toPointer(path),
@@ -253,6 +281,8 @@ function validateRule(file: LoadedRuleFile, problems: RuleProblem[]): Rule | nul
       code,
       message,
     });
+  };
+  report.lineOf = file.lineOf;
   const before = problems.length;
   const parsed = ruleFileSchema.safeParse(file.data, { reportInput: true });
   if (!parsed.success) {
@@ -304,11 +334,13 @@ const PLACEHOLDER_CORRELATE = { key: null, within: '1h', at_least: 1 } as const;
  */
 function salvageRule(data: unknown, path: string): Rule | null {
   const file = data as Record<string, unknown>;
-  const on = triggerSchema.safeParse(file.on);
-  if (!on.success) return null;
+  // A trigger with a bad `events` or `changed` still names the object type the rest is checked
+  // against: its valid keys are kept.
+  const on = pruneToValid(triggerSchema, file.on, 1);
+  if (on === null) return null;
   const valid = (schema: z.ZodType, value: unknown) => schema.safeParse(value).success;
   const source = {
-    on: on.data,
+    on,
     id: typeof file.id === 'string' && RULE_ID_PATTERN.test(file.id) ? file.id : undefined,
     enabled: typeof file.enabled === 'boolean' ? file.enabled : undefined,
     when: file.when,
@@ -323,11 +355,57 @@ function salvageRule(data: unknown, path: string): Rule | null {
         ? { key: null }
         : file.once_per,
     // biome-ignore lint/suspicious/noThenProperty: the rule format's key; a list, never a function.
-    then: Array.isArray(file.then)
-      ? file.then.map((action) => (valid(actionSchema, action) ? action : PLACEHOLDER_ACTION))
-      : [],
+    then: Array.isArray(file.then) ? file.then.map((action) => salvageAction(action)) : [],
   };
   return normalizeRule(source as RuleFile, path);
+}
+
+/**
+ * An action as far as it can be checked: itself when valid; else, when it names one action, that
+ * action without the entries its schema refused (an http action with a bad `method` keeps its
+ * `url`, which the checks then look at); else a placeholder.
+ */
+function salvageAction(action: unknown): unknown {
+  if (actionSchema.safeParse(action).success) return action;
+  const kinds =
+    action !== null && typeof action === 'object' && !Array.isArray(action)
+      ? Object.keys(action).filter((key) => ACTION_KINDS.includes(key as ActionKind))
+      : [];
+  if (kinds.length !== 1) return PLACEHOLDER_ACTION;
+  return pruneToValid(ACTION_SCHEMAS[kinds[0] as ActionKind], action, 2) ?? PLACEHOLDER_ACTION;
+}
+
+/**
+ * `value` parsed by `schema` after removing every entry, down to `depth` keys deep, that an issue
+ * points into (or that is an unknown key); null when what is left still does not parse. The
+ * entries removed were reported already; what is left can still be checked.
+ */
+function pruneToValid<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  depth: number,
+): z.infer<T> | null {
+  const first = schema.safeParse(value);
+  if (first.success) return first.data;
+  if (value === null || typeof value !== 'object') return null;
+  const copy = structuredClone(value) as Record<PropertyKey, unknown>;
+  for (const issue of first.error.issues) {
+    const targets =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => [...issue.path, key])
+        : [issue.path];
+    for (const target of targets) removeAt(copy, target.slice(0, depth));
+  }
+  const second = schema.safeParse(copy);
+  return second.success ? second.data : null;
+}
+
+function removeAt(root: Record<PropertyKey, unknown>, path: readonly PropertyKey[]): void {
+  if (path.length === 0) return;
+  const parent = valueAt(root, path.slice(0, -1));
+  if (parent !== null && typeof parent === 'object' && !Array.isArray(parent)) {
+    delete (parent as Record<PropertyKey, unknown>)[path.at(-1) as PropertyKey];
+  }
 }
 
 /** `once_per: {key: ...}` is the long form; anything else is the key expression itself. */
@@ -340,7 +418,11 @@ function isOncePerObject(value: unknown): value is Record<string, unknown> {
   );
 }
 
-type Report = (path: readonly PropertyKey[], code: ProblemCode, message: string) => void;
+interface Report {
+  (path: readonly PropertyKey[], code: ProblemCode, message: string): void;
+  /** The line of a path in the file, for messages that name another line than their own. */
+  lineOf?(path: readonly PropertyKey[]): number | undefined;
+}
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
@@ -373,6 +455,11 @@ function reportIssue(
       const shape = knownKeysAt(path);
       for (const key of issue.keys) {
         const isAction = path.length === 2 && path[0] === 'then';
+        const misplaced = misplacedKey(path, valueAt(root, issue.path), key, report);
+        if (misplaced !== null) {
+          report([...path, key], isAction ? 'RULE_UNKNOWN_ACTION' : 'RULE_UNKNOWN_KEY', misplaced);
+          continue;
+        }
         report(
           [...path, key],
           isAction ? 'RULE_UNKNOWN_ACTION' : 'RULE_UNKNOWN_KEY',
@@ -446,12 +533,17 @@ function reportUnion(
     const known = keys.filter((key): key is ActionKind => ACTION_KINDS.includes(key as ActionKind));
     if (keys.length !== 1 || known.length !== 1) {
       const unknown = keys.find((key) => !ACTION_KINDS.includes(key as ActionKind));
+      const misplaced =
+        unknown === undefined || known.length !== 1
+          ? null
+          : misplacedKey(path, input, unknown, report);
       const message =
-        keys.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)
+        misplaced ??
+        (keys.length === 0 || typeof input !== 'object' || input === null || Array.isArray(input)
           ? `expected an action (one of ${ACTION_KINDS.join(', ')}), got ${describeValue(input)}`
           : unknown !== undefined
             ? `unknown action "${unknown}"${didYouMean(unknown, ACTION_KINDS)} (actions: ${ACTION_KINDS.join(', ')})`
-            : `an action has exactly one key, got ${keys.join(', ')}`;
+            : `an action has exactly one key, got ${keys.join(', ')}`);
       report(unknown !== undefined ? [...path, unknown] : path, 'RULE_UNKNOWN_ACTION', message);
       return;
     }
@@ -473,6 +565,65 @@ function reportUnion(
   // Otherwise, the alternative with the fewest issues is the one the author meant.
   const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
   for (const inner of best) reportIssue(inner, path, input, report);
+}
+
+/** The sections of a rule whose keys, written one level too far left, land at the top. */
+const SECTIONS: readonly (readonly [string, readonly string[]])[] = [
+  ['on', Object.keys(triggerSchema.shape)],
+  ['correlate', Object.keys(correlateSchema.shape)],
+];
+
+/**
+ * The message for `key`, unknown in the mapping `container` at `path`, when it most likely
+ * belongs one level deeper, under a sibling, but was indented as far as that sibling (YAML then
+ * reads it as the sibling's neighbour): `- escalate:` with `levels: 2` under it in the same
+ * column, `on:` with `type: incident` under it at the margin. Null when nothing says so.
+ */
+function misplacedKey(
+  path: readonly PropertyKey[],
+  container: unknown,
+  key: string,
+  report: Report,
+): string | null {
+  if (container === null || typeof container !== 'object' || Array.isArray(container)) return null;
+  const data = container as Record<string, unknown>;
+  let owner: string | undefined;
+  if (path.length === 2 && path[0] === 'then') {
+    const kinds = Object.keys(data).filter((name) => ACTION_KINDS.includes(name as ActionKind));
+    const kind = kinds[0] as ActionKind | undefined;
+    if (kinds.length !== 1 || kind === undefined) return null;
+    // `update` takes any field name; the other actions their own keys.
+    const inner = knownKeysAt([...path, kind]);
+    if (data[kind] === null || kind === 'update' || inner.includes(key)) owner = kind;
+  } else if (path.length === 0) {
+    // `when:` (or `once_per:`) left empty with its operator at the margin below it; else a key
+    // of `on` or `correlate` at the margin.
+    owner = OPERATORS.has(key)
+      ? ['when', 'once_per'].find(
+          (section) => Object.hasOwn(data, section) && data[section] === null,
+        )
+      : undefined;
+    owner ??= SECTIONS.find(
+      ([section, keys]) =>
+        keys.includes(key) &&
+        Object.hasOwn(data, section) &&
+        (data[section] === null ||
+          (typeof data[section] === 'object' && !Object.hasOwn(data[section] as object, key))),
+    )?.[0];
+  } else if (
+    path.length === 1 &&
+    SECTIONS.some(([section]) => section === path[0]) &&
+    Object.hasOwn(ruleFileSchema.shape, key)
+  ) {
+    const line = report.lineOf?.([...path, key]);
+    return `"${key}" is under "${String(path[0])}" instead of beside it (check the indentation${line === undefined ? '' : ` of line ${line}`}: "${key}" starts in the same column as "${String(path[0])}")`;
+  }
+  if (owner === undefined) return null;
+  const keyLine = report.lineOf?.([...path, key]);
+  const ownerLine = report.lineOf?.([...path, owner]);
+  const where = keyLine === undefined ? '' : ` of line ${keyLine}`;
+  const under = ownerLine === undefined ? `"${owner}"` : `"${owner}" (line ${ownerLine})`;
+  return `"${key}" is beside "${owner}" instead of under it (check the indentation${where}: indent "${key}" further right than ${under})`;
 }
 
 /** The keys the schema allows at `path`, for "did you mean" suggestions. */

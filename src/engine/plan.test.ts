@@ -1,7 +1,8 @@
 // Planning: what a matched rule's actions become, inspected as plain data (the plan that
 // `itsm-rules test` prints and execute.ts carries out): each call's method, path, body,
 // idempotency key, rule and action, and the notes of actions that planned nothing. The example
-// rules of rules/ are run here on realistic events and must do what their descriptions say.
+// rules (their copy in test/fixtures/example-rules) are run here on realistic events and must do
+// what their descriptions say.
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -663,6 +664,31 @@ then:
     ]);
   });
 
+  it('plans a secret as a fresh marker that names it, in url, headers and body', async () => {
+    const yaml = `on: {type: incident}
+then:
+  - http:
+      url: {cat: ["https://hooks.example.com/", {secret: HOOK_PATH}]}
+      headers: {Authorization: {cat: ["Bearer ", {secret: PAGER_TOKEN}]}}
+      body: {token: {secret: PAGER_TOKEN}, id: {var: object.id}}
+`;
+    const plan = await planOf('notify', yaml, updated(makeIncident()));
+    const call = plan.calls[0] as Extract<PlannedCall, { kind: 'http' }>;
+    const marker = Object.fromEntries(
+      Object.entries(call.secrets ?? {}).map(([key, name]) => [name, key]),
+    );
+    expect(Object.keys(marker).sort()).toEqual(['HOOK_PATH', 'PAGER_TOKEN']);
+    expect(marker.PAGER_TOKEN).toMatch(/^itsm_secret_[0-9a-f]{24}_PAGER_TOKEN$/);
+    expect(call.url).toBe(`https://hooks.example.com/${marker.HOOK_PATH}`);
+    expect(call.headers).toEqual({ Authorization: `Bearer ${marker.PAGER_TOKEN}` });
+    expect(call.body).toEqual({ token: marker.PAGER_TOKEN, id: 'incident-1' });
+    expect(call.summary).toBe('POST https://hooks.example.com/[secret HOOK_PATH]');
+    // Another plan of the same action gets other markers: data cannot guess them.
+    const again = await planOf('notify', yaml, updated(makeIncident()));
+    const other = again.calls[0] as Extract<PlannedCall, { kind: 'http' }>;
+    expect(Object.keys(other.secrets ?? {})).not.toContain(marker.PAGER_TOKEN);
+  });
+
   it('calls nothing, with a note, when the url expression gives null', async () => {
     const plan = await planOf(
       'notify',
@@ -775,7 +801,7 @@ then:
 });
 
 describe('the example rules', () => {
-  const rulesDir = fileURLToPath(new URL('../../rules', import.meta.url));
+  const rulesDir = fileURLToPath(new URL('../../test/fixtures/example-rules', import.meta.url));
   const load = (): RuleSet => {
     const result = loadRules(readRuleSources(rulesDir));
     expect(result.problems).toEqual([]);

@@ -20,6 +20,15 @@ import {
 } from './expression.js';
 import type { Rule } from './rule.js';
 import type { RuleAction } from './rule-schema.js';
+import {
+  createMarkers,
+  isSecretRef,
+  maskSecrets,
+  SECRET_ROOT,
+  type SecretMarkers,
+  secretNamesIn,
+  withSecretReads,
+} from './secret.js';
 
 /** In a call body: the id of the object that call `$result` of the same plan created. */
 export interface ResultRef {
@@ -53,9 +62,12 @@ export interface ApiCall extends CallBase {
 export interface HttpCall extends CallBase {
   kind: 'http';
   method: string;
+  /** With secrets, `url`, `headers` and `body` hold markers; values replace them at call time. */
   url: string;
   headers: Record<string, string>;
   body: unknown;
+  /** The markers of the secrets the call uses, and their names (never their values). */
+  secrets?: SecretMarkers;
 }
 
 export interface LogCall extends CallBase {
@@ -113,7 +125,8 @@ function compiled(expression: unknown): CompiledExpression {
   if (expression === null || typeof expression !== 'object') return () => expression;
   let fn = compiledCache.get(expression);
   if (!fn) {
-    fn = compileExpression(expression);
+    // A secret reference reads the marker planning puts in the context (secret.ts).
+    fn = compileExpression(withSecretReads(expression));
     compiledCache.set(expression, fn);
   }
   return fn;
@@ -136,7 +149,9 @@ function evaluateTemplate(node: unknown, context: EvaluationContext): unknown {
   if (Array.isArray(node)) return node.map((item) => evaluateTemplate(item, context));
   if (node === null || typeof node !== 'object') return node;
   const operator = operatorOf(node);
-  if (operator !== null && OPERATORS.has(operator)) return compiled(node)(context);
+  if ((operator !== null && OPERATORS.has(operator)) || isSecretRef(node)) {
+    return compiled(node)(context);
+  }
   // Object.fromEntries defines each key as an own property: an assignment `out[key] = ...` with
   // the key "__proto__" would replace the body's prototype instead and drop the key from the call.
   return Object.fromEntries(
@@ -150,7 +165,7 @@ export function precompileActions(actions: readonly RuleAction[]): void {
     if (Array.isArray(node)) node.forEach(visit);
     else if (node !== null && typeof node === 'object') {
       const operator = operatorOf(node);
-      if (operator !== null && OPERATORS.has(operator)) compiled(node);
+      if ((operator !== null && OPERATORS.has(operator)) || isSecretRef(node)) compiled(node);
       else Object.values(node).forEach(visit);
     }
   };
@@ -366,14 +381,25 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
   }
 
   if ('http' in action) {
-    const url = compiled(action.http.url)(context);
+    // Each secret the action uses is planned as a fresh marker: the plan, and everything made
+    // from it, holds the marker and the name, and the value is put in only when the call is made.
+    const names = secretNamesIn(action.http);
+    const { markers, byName } = createMarkers(names);
+    const secrets = names.length > 0 ? markers : undefined;
+    const httpContext = names.length > 0 ? { ...context, [SECRET_ROOT]: byName } : context;
+    const url = compiled(action.http.url)(httpContext);
     if (typeof url !== 'string' || url === '') {
-      note(`http: the url expression gave ${JSON.stringify(url)}, so nothing is called`);
+      note(
+        maskSecrets(
+          `http: the url expression gave ${JSON.stringify(url)}, so nothing is called`,
+          secrets,
+        ),
+      );
       return;
     }
     const headers: Record<string, string> = Object.fromEntries(
       Object.entries(action.http.headers ?? {}).flatMap(([name, value]) => {
-        const evaluated = compiled(value)(context);
+        const evaluated = compiled(value)(httpContext);
         return evaluated === null || evaluated === undefined ? [] : [[name, String(evaluated)]];
       }),
     );
@@ -383,9 +409,10 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
       method,
       url,
       headers,
-      body: action.http.body === undefined ? null : evaluateTemplate(action.http.body, context),
+      body: action.http.body === undefined ? null : evaluateTemplate(action.http.body, httpContext),
+      ...(secrets && { secrets }),
       idempotencyKey: key(),
-      summary: `${method} ${describeUrl(url)}`,
+      summary: maskSecrets(`${method} ${describeUrl(url)}`, secrets),
     });
     return;
   }

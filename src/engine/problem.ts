@@ -13,10 +13,12 @@ export type ProblemCode =
   | 'RULE_UNKNOWN_FIELD'
   | 'RULE_READ_ONLY_FIELD'
   | 'RULE_OUT_OF_RANGE'
+  | 'RULE_TYPE_MISMATCH'
   | 'RULE_INVALID_SCHEDULE'
   | 'RULE_INVALID_ACTION'
   | 'RULE_DUPLICATE_ID'
   | 'RULE_LOOP'
+  | 'RULE_DUPLICATE_CREATE'
   | 'RULE_NO_FILES';
 
 export interface RuleProblem {
@@ -34,6 +36,11 @@ export interface RuleProblem {
 export function formatProblem(problem: RuleProblem): string {
   const where = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
   return `${where} ${problem.pointer || '/'}: ${problem.message}`;
+}
+
+/** A warning as `check` prints it: `warning: ` and the problem's own line. */
+export function formatWarning(warning: RuleProblem): string {
+  return `warning: ${formatProblem(warning)}`;
 }
 
 export function toPointer(path: readonly PropertyKey[]): string {

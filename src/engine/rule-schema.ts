@@ -1,4 +1,4 @@
-// The rule file format (shared/spec/rule-format.md) as one zod schema. The loader validates files
+// The rule file format (docs/rules.md) as one zod schema. The loader validates files
 // with it, and `itsm-rules schema` / schema/rule.schema.json are generated from it, so the editor
 // schema and the loader can never disagree. Expressions are JSON-logic and typed `unknown` here;
 // the rule checks (check.ts) walk them.
@@ -165,7 +165,7 @@ export const ruleFileSchema = z
       .optional()
       .meta({ description: 'true: once this rule matched, no later rule runs for the event' }),
   })
-  .meta({ title: 'itsm-rules rule file', description: 'One rule (shared/spec/rule-format.md)' });
+  .meta({ title: 'itsm-rules rule file', description: 'One rule (docs/rules.md)' });
 
 export type RuleFile = z.infer<typeof ruleFileSchema>;
 export type RuleAction = z.infer<typeof actionSchema>;

@@ -1,8 +1,10 @@
 // Run records: what the engine did with one event (or one object at a schedule tick), and why.
 // One record per plan key, written after the plan's calls are done, answering "what happened to
-// this incident": the rules that matched, each rule that did not and the reason, every call with
-// its outcome, and the notes of actions that planned nothing.
-import type { NewRunRecord, RunOutcome } from '../storage/pipeline-port.js';
+// this incident": the rules that matched, each rule looked at that did not and the reason (for a
+// false condition, the clause and the values it read, as `test --explain` names them), every
+// call with its outcome, and the notes of actions that planned nothing. The store indexes every
+// rule looked at with its verdict, so `/runs?rule_id=` answers for rules that did not act too.
+import type { NewRunRecord, RuleVerdict, RunOutcome } from '../storage/pipeline-port.js';
 import type { EngineEvent } from './context.js';
 import type { Evaluation, RuleOutcome } from './evaluate.js';
 import type { CallResult, ExecutionResult } from './execute.js';
@@ -34,6 +36,7 @@ export function skippedRun(input: RunInput, reason: string): NewRunRecord {
     ...base(input),
     outcome: 'skipped',
     rules: [],
+    verdicts: {},
     summary: reason,
     detail: JSON.stringify(detail),
   };
@@ -65,10 +68,22 @@ export function evaluatedRun(
   return {
     ...base(input),
     outcome,
-    rules: evaluation.outcomes.filter((o) => o.verdict !== 'skipped').map((o) => o.ruleId),
+    rules: evaluation.outcomes
+      .filter((o) => o.verdict === 'matched' || o.verdict === 'failed')
+      .map((o) => o.ruleId),
+    verdicts: verdictsOf(evaluation.outcomes),
     summary: summarize(evaluation, calls, failedRules),
     detail: JSON.stringify(detail),
   };
+}
+
+/** Each rule looked at and its verdict; a rule listed twice counts as failed if it failed once. */
+function verdictsOf(outcomes: readonly RuleOutcome[]): Record<string, RuleVerdict> {
+  const verdicts = new Map<string, RuleVerdict>();
+  for (const outcome of outcomes) {
+    if (verdicts.get(outcome.ruleId) !== 'failed') verdicts.set(outcome.ruleId, outcome.verdict);
+  }
+  return Object.fromEntries(verdicts);
 }
 
 function base(input: RunInput) {

@@ -1,9 +1,10 @@
-// The typed HTTP client of the ITSM API (shared/spec/itsm-api.md) over `fetch`, for Node and
+// The typed HTTP client of the ITSM API (docs/api.md) over `fetch`, for Node and
 // Cloudflare Workers alike: auth headers, per-attempt timeouts, retries with capped exponential
 // backoff, full jitter and Retry-After, page iteration, and zod parsing of every response at the
-// edge. It owns the retry safety rule: a POST is repeated after an uncertain outcome (5xx,
-// network error, timeout) only when it carries an Idempotency-Key.
+// edge. It owns the retry safety rule: a write (POST, PATCH, PUT, DELETE) is repeated after an
+// uncertain outcome (5xx, network error, timeout) only when it carries an Idempotency-Key.
 import type { z } from 'zod';
+import { describeBadAccountId, parseAccountId } from './account-id.js';
 import {
   COLLECTION_PATHS,
   type FieldKind,
@@ -135,8 +136,8 @@ export interface ListOptions {
 }
 
 export interface ListPageOptions extends ListOptions {
-  /** 1-based; default 1. */
-  page?: number;
+  /** 1-based page number, or the `next_page` of the previous page as given; default 1. */
+  page?: number | string;
 }
 
 export interface TypeOptions {
@@ -145,7 +146,11 @@ export interface TypeOptions {
 }
 
 export interface WriteOptions extends TypeOptions {
-  /** Sent as `Idempotency-Key`; makes a POST safe to retry after an uncertain outcome. */
+  /**
+   * Sent as `Idempotency-Key`; makes a write safe to retry after an uncertain outcome (the API
+   * answers a repeat with the first answer and writes nothing). Without one, a create, update or
+   * delete that may have been applied is not repeated.
+   */
   idempotencyKey?: string;
 }
 
@@ -191,7 +196,7 @@ export interface ItsmClient {
    * Deletes the object. A 404 on a retry that follows an uncertain attempt (5xx, network
    * error, timeout) counts as done: the first attempt most likely deleted it.
    */
-  delete(account: AccountRef, type: ObjectType, id: string, options?: TypeOptions): Promise<void>;
+  delete(account: AccountRef, type: ObjectType, id: string, options?: WriteOptions): Promise<void>;
   /** One page of the account's events after `cursor`. */
   events(account: AccountRef, options?: EventsOptions): Promise<EventList>;
   /** The cursor of the newest event: start here to see only what happens from now on. */
@@ -311,6 +316,9 @@ export class ItsmResponseError extends Error {
   }
 }
 
+/** Methods that change something: repeated after an uncertain outcome only with a key. */
+const WRITE_METHODS = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
+
 function adviceFor(status: number, method: string, retryable: boolean): string {
   if (status === 401) return 'check the API key or bearer token the client is configured with';
   if (status === 403) {
@@ -321,8 +329,8 @@ function adviceFor(status: number, method: string, retryable: boolean): string {
     return 'it conflicts with an earlier request (an Idempotency-Key reused with another body, or an existing sys_id); use a new key or id';
   }
   if (status === 429) return 'the API is rate limiting; slow down or raise retry.maxAttempts';
-  if (status >= 500 && !retryable && method === 'POST') {
-    return 'not retried: a POST without an Idempotency-Key may have been applied, so check before repeating it';
+  if (status >= 500 && !retryable && WRITE_METHODS.has(method)) {
+    return `not retried: a ${method} without an Idempotency-Key may have been applied, so check before repeating it`;
   }
   if (status >= 500) return 'the server failed; try again later and quote the request id';
   return 'fix the request as the message says';
@@ -363,12 +371,10 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 }
 
 function accountPath(account: AccountRef): string {
-  if (account === 'me' || (Number.isSafeInteger(account) && account >= 0)) {
+  if (account === 'me' || (typeof account === 'number' && parseAccountId(account) !== null)) {
     return `accounts/${account}`;
   }
-  throw new TypeError(
-    `account must be a whole number >= 0 or 'me', got ${JSON.stringify(account)}`,
-  );
+  throw new TypeError(`${describeBadAccountId('account', account)}, or 'me'`);
 }
 
 function collectionPath(account: AccountRef, type: ObjectType): string {
@@ -476,8 +482,10 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   function isRetryable(method: string, hasKey: boolean, status: number | null): boolean {
     if (status === 429) return true; // refused before it was processed
     if (status !== null && status < 500) return false;
-    // 5xx, network error or timeout: the request may have been applied.
-    return method !== 'POST' || hasKey;
+    // 5xx, network error or timeout: the request may have been applied. Repeating a write
+    // could apply it twice (an update twice is a second event and second webhook, and may undo
+    // a change made in between), unless the API can recognise the repeat by its key.
+    return !WRITE_METHODS.has(method) || hasKey;
   }
 
   type Attempt =
@@ -531,7 +539,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   ): Failure {
     const retryable = isRetryable(method, hasKey, null);
     const advice = !retryable
-      ? 'not retried: a POST without an Idempotency-Key may have been applied; check before repeating it'
+      ? `not retried: a ${method} without an Idempotency-Key may have been applied; check before repeating it`
       : attempt < maxAttempts
         ? 'retrying'
         : `gave up after ${attempt} attempt${attempt > 1 ? 's' : ''}; check that the ITSM API at ${base.href} is up and reachable`;
@@ -692,20 +700,29 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     return parse(schema, response, 'GET', path, what);
   }
 
-  /** Walks `next_page` from page 1; refuses a next page that does not move forward. */
+  /**
+   * Walks `next_page` from page 1: a page number, or a token the server handed out for a page it
+   * shortened (its byte budget), passed back as it came. Refuses a next page that does not move
+   * forward, so a confused server cannot make the walk loop.
+   */
   async function* pages<T>(
-    fetchPage: (page: number) => Promise<ObjectList<T>>,
+    fetchPage: (page: number | string) => Promise<ObjectList<T>>,
     path: string,
   ): AsyncGenerator<T, void, undefined> {
-    let page = 1;
+    let page: number | string = 1;
+    let lastNumber = 1;
     for (;;) {
-      const list = await fetchPage(page);
+      const list: ObjectList<T> = await fetchPage(page);
       yield* list.objects;
       if (list.next_page === null) return;
-      const next = Number(list.next_page);
-      if (!Number.isSafeInteger(next) || next <= page) {
+      const next: number | string = list.next_page;
+      const forward =
+        typeof next === 'number'
+          ? Number.isSafeInteger(next) && next > lastNumber
+          : next !== '' && next !== page && list.objects.length > 0;
+      if (!forward) {
         throw new ItsmResponseError(
-          `ITSM API GET ${path} page ${page} names next_page ${JSON.stringify(list.next_page)}, which does not move forward; stopping instead of looping`,
+          `ITSM API GET ${path} page ${page} names next_page ${JSON.stringify(next)}, which does not move forward; stopping instead of looping`,
           {
             status: 200,
             method: 'GET',
@@ -714,6 +731,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
           },
         );
       }
+      if (typeof next === 'number') lastNumber = next;
       page = next;
     }
   }
@@ -779,6 +797,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
           method: 'DELETE',
           path: itemPath(account, type, id),
           query: rawTypeQuery('delete', type, opts.rawType),
+          idempotencyKey: opts.idempotencyKey,
         },
         { acceptAfterUncertain: 404 },
       );

@@ -1,5 +1,5 @@
 // The one way both HTTP faces (the embedded ITSM API and the engine) answer in JSON: the contract
-// (shared/spec/itsm-api.md, section 4) wants `Content-Type: application/json` exactly, with no
+// (docs/api.md, "Errors") wants `Content-Type: application/json` exactly, with no
 // charset suffix, because the official JS client ignores the body otherwise.
 
 export const JSON_TYPE = 'application/json';

@@ -1,4 +1,4 @@
-// zod schemas of everything the ITSM API sends and accepts (shared/spec/itsm-api.md and the seed):
+// zod schemas of everything the ITSM API sends and accepts (docs/api.md):
 // the five unified types, generic objects, users, object lists, events, webhooks and the error
 // body. Read schemas are loose (a newer server may add fields); write schemas are strict (an
 // unknown field is a 400 naming it). Both are derived from the field table in fields.ts.

@@ -2,6 +2,7 @@
 // twins and defaults); parsing, validation and `--help` all come from that table.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
 import { validateWebhookUrl } from '../server/webhooks.js';
@@ -123,11 +124,16 @@ const itsmServerFlags: FlagSpec[] = [
 function parseTokens(specs: string[]): Record<string, BearerToken> {
   const tokens: Record<string, BearerToken> = {};
   for (const spec of specs) {
-    const [token, account, userId] = spec.split(':');
-    if (!token || !account || !/^\d+$/.test(account)) {
-      throw new UsageError(`--token must be TOKEN:ACCOUNT[:USER_ID], got ${JSON.stringify(spec)}`);
+    const [token, accountText, userId] = spec.split(':');
+    const account = parseAccountId(accountText);
+    if (!token || account === null) {
+      throw new UsageError(
+        `--token must be TOKEN:ACCOUNT[:USER_ID], got ${JSON.stringify(spec)}${
+          token ? `; ${describeBadAccountId('ACCOUNT', accountText)}` : ''
+        }`,
+      );
     }
-    tokens[token] = { account: Number(account), ...(userId && { userId }) };
+    tokens[token] = { account, ...(userId && { userId }) };
   }
   return tokens;
 }
@@ -152,7 +158,7 @@ function readUsersFile(path: string): SeedUser[] {
 
 const itsmServerCommand: Command = {
   name: 'itsm-server',
-  summary: 'serve the embedded ITSM API (the Kloudless-style API of shared/spec/itsm-api.md) alone',
+  summary: 'serve the embedded ITSM API (the Kloudless-style API of docs/api.md) alone',
   flags: itsmServerFlags,
   async run(values) {
     const host = String(values.host);
@@ -213,7 +219,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-const COMMANDS: Command[] = [
+export const COMMANDS: Command[] = [
   serveCommand,
   itsmServerCommand,
   checkCommand,
@@ -222,11 +228,19 @@ const COMMANDS: Command[] = [
 ];
 
 function commandHelp(command: Command): string {
-  const lines = [`usage: itsm-rules ${command.name} [flags]`, '', command.summary, '', 'flags:'];
+  const positional = command.positional ? ` [${command.positional.placeholder}]` : '';
+  const lines = [
+    `usage: itsm-rules ${command.name} [flags]${positional}`,
+    '',
+    command.summary,
+    '',
+    'flags:',
+  ];
   for (const flag of command.flags) {
     const left = `  --${flag.name}${flag.placeholder ? ` ${flag.placeholder}` : ''}`;
     const extras = [
       flag.env && `env ${flag.env}`,
+      flag.deprecatedEnv && `formerly ${flag.deprecatedEnv}`,
       flag.default !== undefined && `default ${flag.default}`,
     ]
       .filter(Boolean)
@@ -248,8 +262,21 @@ function mainHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`),
     '',
     'Run `itsm-rules <command> --help` for its flags. Every flag has an environment-variable twin.',
+    '`itsm-rules --version` prints the version.',
   ].join('\n');
 }
+
+/** `itsm-rules <version>`, from package.json. */
+function versionLine(): string {
+  const manifest = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  return `itsm-rules ${manifest.version}`;
+}
+
+/** The one line after a usage error: the whole help would bury the error. */
+const helpHint = (command?: Command) =>
+  `Run 'itsm-rules${command ? ` ${command.name}` : ''} --help' for usage.`;
 
 /** Flag values from argv, then the environment, then defaults. */
 function resolveFlags(
@@ -264,15 +291,40 @@ function resolveFlags(
     options[flag.name] = { type: flag.type, ...(flag.multiple && { multiple: true }) };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options,
+      allowPositionals: command.positional !== undefined,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (parsed.values.help) return 'help';
+  const positionals = parsed.positionals;
+  if (command.positional && positionals.length > 0) {
+    const { flag, placeholder } = command.positional;
+    if (positionals.length > 1) {
+      throw new UsageError(
+        `one ${placeholder} at most, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+      );
+    }
+    if (parsed.values[flag] !== undefined) {
+      throw new UsageError(
+        `give the ${placeholder} either as --${flag} or on its own, not both (got --${flag} ${JSON.stringify(parsed.values[flag])} and ${JSON.stringify(positionals[0])})`,
+      );
+    }
+    parsed.values[flag] = positionals[0] as string;
+  }
   const values: FlagValues = {};
   for (const flag of command.flags) {
     let value = parsed.values[flag.name] as FlagValues[string];
-    const fromEnv = flag.env ? env[flag.env] : undefined;
+    const deprecated = flag.deprecatedEnv ? env[flag.deprecatedEnv] : undefined;
+    if (deprecated !== undefined && deprecated !== '') {
+      console.error(`${flag.deprecatedEnv} is deprecated; use ${flag.env}`);
+    }
+    let fromEnv = flag.env ? env[flag.env] : undefined;
+    if (fromEnv === undefined || fromEnv === '') fromEnv = deprecated;
     if (value === undefined && fromEnv !== undefined && fromEnv !== '') {
       value = flag.multiple
         ? fromEnv
@@ -296,9 +348,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     console.log(mainHelp());
     return name ? 0 : 2;
   }
+  if (name === '--version' || name === '-V') {
+    console.log(versionLine());
+    return 0;
+  }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    console.error(`itsm-rules: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+    console.error(`itsm-rules: unknown command ${JSON.stringify(name)}\n${helpHint()}`);
     return 2;
   }
   try {
@@ -310,7 +366,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return await command.run(values);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`itsm-rules ${command.name}: ${error.message}\n\n${commandHelp(command)}`);
+      console.error(`itsm-rules ${command.name}: ${error.message}\n${helpHint(command)}`);
       return 2;
     }
     console.error(

@@ -8,6 +8,8 @@ export class UsageError extends Error {
 export interface FlagSpec {
   name: string;
   env?: string;
+  /** An older name of `env`, still read (below `env`) with a warning on stderr. */
+  deprecatedEnv?: string;
   type: 'string' | 'boolean';
   multiple?: boolean;
   default?: string;
@@ -19,6 +21,8 @@ export interface Command {
   name: string;
   summary: string;
   flags: FlagSpec[];
+  /** A path given without its flag (`itsm-rules check rules/x.yaml`): the value of that flag. */
+  positional?: { flag: string; placeholder: string };
   run(values: FlagValues): Promise<number>;
 }
 

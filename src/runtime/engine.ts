@@ -13,13 +13,15 @@ import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
+import { itsmOpenApi } from '../server/openapi.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
-import { createSqliteStore, openSqliteDatabase } from '../storage/sqlite.js';
+import { createSqliteStore, openSqliteDatabase, probeSqliteWrite } from '../storage/sqlite.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
 import { createEngineApp } from '../webhook/app.js';
@@ -42,6 +44,8 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import { type DatabaseLock, lockDatabase } from './database-lock.js';
+import { createEngineHealth } from './engine-health.js';
 import { closeServer, listen, loadMigrations, verifySignatureNode } from './node.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
@@ -63,6 +67,8 @@ export interface StartEngineOptions {
   /** The user the engine acts as (X-Kloudless-As-User); its events are the engine's own writes. */
   engineUser?: string;
   httpAllow?: string[];
+  /** The values of the rules' secrets; default ITSM_SECRET_<NAME> from the environment. */
+  secrets?: SecretLookup;
   from?: 'oldest' | 'latest';
   /** Accounts drained at once; default 4. */
   concurrency?: number;
@@ -98,8 +104,12 @@ export interface RunningEngine {
   port: number;
   /** The API the engine acts through. */
   apiUrl: string;
+  /** The SQLite connection of the engine's state (and, all-in-one, of the embedded API's data). */
+  database: Database.Database;
   /** The embedded ITSM API, all-in-one. */
   itsm: ItsmServer | null;
+  /** The engine's own HTTP app (everything but the embedded API's paths). */
+  app: ReturnType<typeof createEngineApp>;
   client: ItsmClient;
   queue: DrainQueue;
   metrics: EngineMetrics;
@@ -124,6 +134,17 @@ export class RuleSetError extends Error {
       `the rules in ${dir} have ${problems.length} problem${problems.length === 1 ? '' : 's'}; fix them (itsm-rules check --rules ${dir}) and start again:\n${problems.map((p) => `  ${p}`).join('\n')}`,
     );
     this.name = 'RuleSetError';
+  }
+}
+
+/** The rules use secrets that are not set: the engine does not start without them. */
+export class MissingSecretsError extends Error {
+  readonly code = 'ENGINE_SECRETS_MISSING';
+  constructor(readonly problems: string[]) {
+    super(
+      `the rules use ${problems.length === 1 ? 'a secret that is' : 'secrets that are'} not set; set ${problems.length === 1 ? 'it' : 'them'} in the environment and start again:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+    this.name = 'MissingSecretsError';
   }
 }
 
@@ -186,14 +207,34 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   const initial = loadRuleDir(rulesDir);
   if (!initial.ruleSet)
     throw new RuleSetError(options.rulesDir, initial.problems.map(formatProblem));
+  // Read when a call is made, so a value is never copied anywhere it could be logged from.
+  const secrets = options.secrets ?? secretsFromEnv(process.env);
+  const unset = missingSecrets(initial.ruleSet.rules, secrets);
+  if (unset.length > 0) throw new MissingSecretsError(unset);
   let ruleSet: RuleSet = initial.ruleSet;
   let stamp = folderStamp(rulesDir);
 
   if (options.db !== ':memory:') mkdirSync(dirname(resolve(options.db)), { recursive: true });
-  const database: Database.Database = openSqliteDatabase(options.db, loadMigrations());
+  // One database, one process (database-lock.ts): taken before the file is opened, kept until
+  // close; a second process on the same file is refused here.
+  const lock: DatabaseLock | null = lockDatabase(options.db);
+  let database: Database.Database;
+  try {
+    database = openSqliteDatabase(options.db, loadMigrations());
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const engineStore = createSqliteEngineStore({ database });
   const pipelineStore = createSqlitePipelineStore({ database });
   const metrics = createEngineMetrics();
+  const health = createEngineHealth({
+    rulesDir: options.rulesDir,
+    db: options.db,
+    metrics,
+    probeWrite: () => probeSqliteWrite(database),
+  });
+  health.noteReload({ ok: true, rules: ruleSet.rules.length, problems: [] });
   const keys = [options.apiKey, ...(options.previousKeys ?? [])];
   const engineUser = options.engineUser ?? DEFAULT_ENGINE_USER;
   const retentionMs = options.retentionMs ?? 30 * 24 * 60 * 60 * 1000;
@@ -232,6 +273,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     async drain(account, shouldStop) {
       const started = Date.now();
       const result = await drainAccount(pipeline(), account, { shouldStop });
+      health.noteWritesOk();
       const since = pendingSince.get(account);
       if (result.caughtUp && since !== undefined && since <= started) pendingSince.delete(account);
     },
@@ -241,6 +283,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     ...(options.drainRetry?.maxMs !== undefined && { retryMaxMs: options.drainRetry.maxMs }),
     onFailure(account, error, delayMs) {
       metrics.drainRetries.inc();
+      health.noteError(error);
       log(
         `drain: account ${account} stopped: ${error instanceof Error ? error.message : String(error)}; the cursor stays, retrying in ${(delayMs / 1000).toFixed(1)} s`,
       );
@@ -256,18 +299,25 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         throw error;
       }
     })();
-    if (!result?.ruleSet) {
-      const problems = result
-        ? result.problems.map(formatProblem)
-        : [`${options.rulesDir} cannot be read`];
+    const unset = result?.ruleSet ? missingSecrets(result.ruleSet.rules, secrets) : [];
+    if (!result?.ruleSet || unset.length > 0) {
+      const problems = !result
+        ? [`${options.rulesDir} cannot be read`]
+        : result.ruleSet
+          ? unset
+          : result.problems.map(formatProblem);
       log(
         `rules: NOT reloaded, keeping the last good set (${ruleSet.rules.length} rules); ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
       );
-      return { ok: false, rules: ruleSet.rules.length, problems };
+      const refused = { ok: false, rules: ruleSet.rules.length, problems };
+      health.noteReload(refused);
+      return refused;
     }
     ruleSet = result.ruleSet;
     log(`rules: reloaded ${ruleSet.rules.length} rules from ${options.rulesDir}`);
-    return { ok: true, rules: ruleSet.rules.length, problems: [] };
+    const reloaded = { ok: true, rules: ruleSet.rules.length, problems: [] };
+    health.noteReload(reloaded);
+    return reloaded;
   };
 
   let stopping = false;
@@ -298,7 +348,13 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   const noteAndNotify = async (account: number) => {
     const at = Date.now();
-    await pipelineStore.noteNotification(account, at);
+    try {
+      await pipelineStore.noteNotification(account, at);
+    } catch (error) {
+      health.noteError(error);
+      throw error;
+    }
+    health.noteWritesOk();
     pendingSince.set(account, at);
     queue.notify(account);
   };
@@ -331,12 +387,14 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
+    ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
       api: options.apiUrl ?? 'embedded',
       queue: queue.status(),
     }),
+    problems: () => health.problems(),
     async refreshMetrics() {
       const now = Date.now();
       for (const state of await pipelineStore.listAccounts()) {
@@ -369,6 +427,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   } catch (error) {
     await itsm?.close();
     database.close();
+    lock?.release();
     throw error;
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -397,7 +456,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     pipelineStore,
     rules: () => ruleSet,
     engineUser,
-    http: { allowHosts: options.httpAllow ?? [] },
+    http: { allowHosts: options.httpAllow ?? [], secrets },
     log,
     metrics,
     ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
@@ -444,6 +503,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       try {
         await runDueSchedules(tickOf(new Date()));
       } catch (error) {
+        health.noteError(error);
         log(`schedule: ${error instanceof Error ? error.message : String(error)}`);
       }
     });
@@ -462,8 +522,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   let closed: Promise<void> | null = null;
   return {
     url,
+    app,
     port: address.port,
     apiUrl,
+    database,
     itsm,
     client,
     queue,
@@ -486,6 +548,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await engineStore.close();
         await itsmStore?.close();
         if (database.open) database.close();
+        lock?.release();
       })();
       return closed;
     },
@@ -494,7 +557,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
 /**
  * Registers the receiver with the embedded API. A receiver URL of an earlier run on another
- * loopback port is removed: notifications sent to it would fail and be retried for nothing.
+ * loopback port is removed: notifications sent to it would fail and be retried for nothing. It
+ * cannot be a live process's: this process holds the database's lock (database-lock.ts), so no
+ * other process serves this database now.
  */
 async function registerOwnWebhook(
   itsm: ItsmServer,

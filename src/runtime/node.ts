@@ -1,6 +1,6 @@
 // Node composition root of the embedded ITSM API: opens the SQLite store with the shared
-// migrations, serves the Hono app on a port, registers start-up webhooks, provisions seed users,
-// and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
+// migrations (holding the file's lock: one database, one process), serves the Hono app on a port,
+// registers start-up webhooks, provisions seed users, and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,7 @@ import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../se
 import type { BearerToken } from '../server/context.js';
 import type { ItsmStore, Migration } from '../storage/port.js';
 import { createSqliteStore } from '../storage/sqlite.js';
+import { lockDatabase } from './database-lock.js';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
@@ -120,7 +121,15 @@ async function provisionUsers(itsm: ItsmServer, apiKey: string, users: SeedUser[
 
 export async function startItsmServer(options: StartItsmServerOptions): Promise<RunningItsmServer> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const store = options.store ?? openSqliteStore(options.db ?? ':memory:');
+  // One database, one process (database-lock.ts), held until close.
+  const lock = options.store ? null : lockDatabase(options.db ?? ':memory:');
+  let store: ItsmStore;
+  try {
+    store = options.store ?? openSqliteStore(options.db ?? ':memory:');
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const itsm = createItsmServer({
     ...options,
     store,
@@ -144,6 +153,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
     address = await listen(server, options.port, options.host);
   } catch (error) {
     await store.close();
+    lock?.release();
     throw error;
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -164,6 +174,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
       await itsm.close();
       await webhooksReady;
       if (!options.store) await store.close();
+      lock?.release();
     },
   };
 }

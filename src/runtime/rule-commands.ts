@@ -9,21 +9,30 @@ import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import type { Plan, PlannedCall } from '../engine/plan.js';
-import { formatProblem } from '../engine/problem.js';
+import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
+import {
+  maskSecrets,
+  requiredSecrets,
+  revealSecrets,
+  type SecretMarkers,
+  secretsFromEnv,
+} from '../engine/secret.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { type Command, type FlagSpec, list, UsageError } from './command.js';
 import { loadMigrations } from './node.js';
-import { readRuleSources } from './rule-files.js';
+import { readRulePath, readRuleSources } from './rule-files.js';
 
+// ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
 const rulesFlag: FlagSpec = {
   name: 'rules',
-  env: 'ITSM_RULES',
+  env: 'ITSM_RULES_DIR',
+  deprecatedEnv: 'ITSM_RULES',
   type: 'string',
   default: './rules',
-  placeholder: 'DIR',
-  description: 'folder of rule files (.yaml, .yml, .json; any depth)',
+  placeholder: 'PATH',
+  description: 'folder of rule files (.yaml, .yml, .json; any depth), or one rule file',
 };
 
 /** Hosts the `http` action may call; shared by every command that plans or runs rules. */
@@ -38,14 +47,16 @@ export const httpAllowFlag: FlagSpec = {
 };
 
 /**
- * Loads the folder; prints every problem and returns null when the set is refused, as `check`
- * does (scripts/bundle-rules.ts loads through this too, so that a Worker build with a broken rule
- * fails with the same lines). Throws RuleDirectoryError when the folder cannot be read.
+ * Loads the folder (or, with `file`, a single rule file too); prints every problem and returns
+ * null when the set is refused, as `check` does (scripts/bundle-rules.ts loads through this too,
+ * so that a Worker build with a broken rule fails with the same lines). Throws
+ * RuleDirectoryError when the path cannot be read.
  */
 export function loadFolder(
   dir: string,
-): { ruleSet: RuleSet; files: number; sources: RuleSource[] } | null {
-  const sources = readRuleSources(dir);
+  options: { file?: boolean } = {},
+): { ruleSet: RuleSet; files: number; sources: RuleSource[]; warnings: RuleProblem[] } | null {
+  const sources = options.file ? readRulePath(dir) : readRuleSources(dir);
   const result = loadRules(sources);
   if (result.files === 0) {
     console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
@@ -55,7 +66,8 @@ export function loadFolder(
     printLoadProblems(result);
     return null;
   }
-  return { ruleSet: result.ruleSet, files: result.files, sources };
+  for (const warning of result.warnings) console.error(formatWarning(warning));
+  return { ruleSet: result.ruleSet, files: result.files, sources, warnings: result.warnings };
 }
 
 /** Prints every problem of a refused rule set, then the count. */
@@ -71,18 +83,35 @@ function printLoadProblems(result: LoadResult): void {
 export const checkCommand: Command = {
   name: 'check',
   summary: 'check every rule file and list every problem (exit 1 when there is any)',
-  flags: [rulesFlag],
+  flags: [
+    rulesFlag,
+    {
+      name: 'strict',
+      type: 'boolean',
+      description: 'exit 1 on warnings too (printed either way; without it they do not fail)',
+    },
+  ],
+  positional: { flag: 'rules', placeholder: 'PATH' },
   async run(values) {
     const dir = String(values.rules);
-    const loaded = loadFolder(dir);
+    const loaded = loadFolder(dir, { file: true });
     if (!loaded) return 1;
     const rules = loaded.ruleSet.rules;
     const disabled = rules.filter((rule) => !rule.enabled).length;
     const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
+    const warnings = loaded.warnings.length;
+    const warned = warnings === 0 ? '' : `, ${warnings} warning${warnings === 1 ? '' : 's'}`;
     console.log(
-      `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled)`,
+      `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled${warned})`,
     );
-    return 0;
+    // check reads no secret: it names the variables serve (or the Worker) will need.
+    const secrets = requiredSecrets(rules);
+    if (secrets.length > 0) {
+      console.log(
+        `secrets the rules use (set before serve or deploy): ${secrets.map((secret) => `${secret.variable} (${secret.rules.map((rule) => rule.split(' ')[0]).join(', ')})`).join(', ')}`,
+      );
+    }
+    return warnings > 0 && values.strict === true ? 1 : 0;
   },
 };
 
@@ -116,7 +145,7 @@ export const testCommand: Command = {
     const file = values.event as string | undefined;
     if (!file) throw new UsageError('--event FILE is required');
     const now = parseNow(values.now as string | undefined);
-    const loaded = loadFolder(String(values.rules));
+    const loaded = loadFolder(String(values.rules), { file: true });
     if (!loaded) return 1;
 
     let data: unknown;
@@ -173,15 +202,27 @@ export const testCommand: Command = {
         );
       }
       const allowHosts = list(values['http-allow']);
-      const blocked = evaluations
-        .flatMap((evaluation) => evaluation.plan.calls)
-        .filter((call) => call.kind === 'http' && !httpCallAllowed(call.url, allowHosts))
+      const calls = evaluations.flatMap((evaluation) => evaluation.plan.calls);
+      // The allow-list is checked on the URL as it would be called: with the secret's value
+      // when it is set here, else a placeholder. The value itself is never printed.
+      const env = secretsFromEnv(process.env);
+      const lookup = (name: string) => env(name) ?? `secret-${name.toLowerCase()}`;
+      const blocked = calls
+        .filter(
+          (call) =>
+            call.kind === 'http' &&
+            !httpCallAllowed(revealSecrets(call.url, call.secrets, lookup).value, allowHosts),
+        )
         .map((call) => call.index);
-      if (values.json === true) {
-        console.log(JSON.stringify({ evaluations, blockedHttpCalls: blocked }, null, 2));
-      } else {
-        console.log(renderEvaluations(input, evaluations, explain, new Set(blocked)));
-      }
+      const markers: SecretMarkers = Object.assign(
+        {},
+        ...calls.map((call) => (call.kind === 'http' ? (call.secrets ?? {}) : {})),
+      );
+      const output =
+        values.json === true
+          ? JSON.stringify({ evaluations, blockedHttpCalls: blocked }, null, 2)
+          : renderEvaluations(input, evaluations, explain, new Set(blocked), markers, env);
+      console.log(maskSecrets(output, markers));
       return 0;
     } finally {
       await store.close();
@@ -256,6 +297,9 @@ function renderCall(call: PlannedCall, blocked: boolean): string[] {
   if (call.kind === 'http') {
     return [
       `  ${call.index}. ${call.method} ${call.url}  ${origin}`,
+      ...(Object.keys(call.headers).length === 0
+        ? []
+        : [`       headers ${JSON.stringify(call.headers)}`]),
       ...(call.body === null ? [] : [`       ${JSON.stringify(call.body)}`]),
       ...(blocked
         ? ['       (its host is not on --http-allow: the engine would record this call as failed)']
@@ -270,6 +314,8 @@ function renderEvaluations(
   evaluations: readonly Evaluation[],
   explain: boolean,
   blocked: ReadonlySet<number>,
+  markers: SecretMarkers,
+  secrets: (name: string) => string | undefined,
 ): string {
   const objectId = typeof input.object?.id === 'string' ? input.object.id : '(no id)';
   const lines = [
@@ -294,6 +340,15 @@ function renderEvaluations(
   if (notes.length > 0) {
     lines.push('', 'notes:');
     for (const note of notes) lines.push(`  ${note.ruleId} /then/${note.action}: ${note.message}`);
+  }
+  const names = [...new Set(Object.values(markers))].sort();
+  if (names.length > 0) {
+    lines.push('', 'secrets (shown as [secret NAME], never their values):');
+    for (const name of names) {
+      lines.push(
+        `  ${name}: ${secrets(name) === undefined ? `ITSM_SECRET_${name} is not set here (serve refuses to start without it)` : `set (ITSM_SECRET_${name})`}`,
+      );
+    }
   }
   lines.push('', 'dry run: nothing was written.');
   return lines.join('\n');

@@ -1,7 +1,8 @@
 // Reading rule files from disk for the loader (which never touches the file system itself):
-// every .yaml, .yml and .json file under a folder, at any depth, in a stable order.
+// every .yaml, .yml and .json file under a folder, at any depth, in a stable order; or one file
+// (`itsm-rules check` of a single rule).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { isRuleFile, type RuleSource } from '../engine/load.js';
 
 export class RuleDirectoryError extends Error {
@@ -46,4 +47,30 @@ export function readRuleSources(dir: string): RuleSource[] {
   };
   walk(dir);
   return sources;
+}
+
+/** One rule file, or every rule file under a folder (readRuleSources). */
+export function readRulePath(path: string): RuleSource[] {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    throw new RuleDirectoryError(
+      `the rules path ${path} does not exist or cannot be read; point --rules at a rule file or the folder of rule files`,
+      { cause: error },
+    );
+  }
+  if (stat.isDirectory()) return readRuleSources(path);
+  if (!isRuleFile(path)) {
+    throw new RuleDirectoryError(
+      `${path} is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files`,
+    );
+  }
+  try {
+    return [{ path: displayPath(resolve(path)), text: readFileSync(path, 'utf8') }];
+  } catch (error) {
+    throw new RuleDirectoryError(`${path} cannot be read: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }

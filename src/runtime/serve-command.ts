@@ -21,7 +21,7 @@ import {
   positiveInt,
   UsageError,
 } from './command.js';
-import { DEFAULT_ENGINE_PORT, RuleSetError, startEngine } from './engine.js';
+import { DEFAULT_ENGINE_PORT, MissingSecretsError, RuleSetError, startEngine } from './engine.js';
 import { httpAllowFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
 
@@ -306,7 +306,11 @@ export const serveCommand: Command = {
         log,
       });
     } catch (error) {
-      if (error instanceof RuleSetError || error instanceof RuleDirectoryError) {
+      if (
+        error instanceof RuleSetError ||
+        error instanceof RuleDirectoryError ||
+        error instanceof MissingSecretsError
+      ) {
         console.error(`itsm-rules serve: ${error.message}`);
         return 1;
       }

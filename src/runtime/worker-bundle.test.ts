@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRuleSources } from './rule-files.js';
 
+/** The example rules' copy: tests never read the shipped rules/, which users edit. */
+const EXAMPLES = 'test/fixtures/example-rules';
 const dir = mkdtempSync(join(tmpdir(), 'itsm-bundle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -19,12 +21,14 @@ function run(args: string[]) {
 describe('bundling the rules for the Worker', () => {
   it('writes an entry module holding every rule file and exporting the Worker', async () => {
     const out = join(dir, 'worker.ts');
-    const result = run(['scripts/bundle-rules.ts', '--rules', 'rules', '--out', out]);
+    const result = run(['scripts/bundle-rules.ts', '--rules', EXAMPLES, '--out', out]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/bundle-rules: 5 rules from rules \(1 scheduled\) bundled into/);
+    expect(result.stdout).toMatch(
+      /bundle-rules: 5 rules from test\/fixtures\/example-rules \(1 scheduled\) bundled into/,
+    );
     const entry = await import(out);
-    expect(entry.ruleSources).toEqual(readRuleSources('rules'));
+    expect(entry.ruleSources).toEqual(readRuleSources(EXAMPLES));
     expect(
       entry.default
         .rules()

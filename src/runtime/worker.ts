@@ -10,6 +10,7 @@
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
@@ -148,6 +149,8 @@ export interface WorkerEnv {
   ITSM_RULES_PAGE_SIZE?: string | number;
   ITSM_RULES_PAGES_PER_MESSAGE?: string | number;
   ITSM_RULES_RETENTION_DAYS?: string | number;
+  /** Secrets the rules name (`{secret: PAGER_TOKEN}` reads ITSM_SECRET_PAGER_TOKEN). */
+  [secret: `ITSM_SECRET_${string}`]: string | undefined;
 }
 
 /** Drain the account's new events. */
@@ -410,6 +413,17 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
 
   const createRuntime = (env: WorkerEnv): WorkerRuntime => {
     const config = readWorkerConfig(env);
+    // Only ITSM_SECRET_* bindings: a rule can never read the Worker's own key or other bindings.
+    const secrets = secretsFromEnv(env as unknown as Record<string, unknown>);
+    const [unset] = requiredSecrets(ruleSet.rules).filter(
+      (secret) => secrets(secret.name) === undefined,
+    );
+    if (unset) {
+      throw new WorkerConfigError(
+        unset.variable,
+        `the Worker is not configured: ${unset.rules.join(', ')} use${unset.rules.length === 1 ? 's' : ''} the secret ${unset.name}, which is not set; set it with \`npx wrangler secret put ${unset.variable}\``,
+      );
+    }
     const engineStore = openD1EngineStore(env.DB);
     const pipelineStore = openD1PipelineStore(env.DB);
     const client = createItsmClient({
@@ -425,11 +439,13 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       pipelineStore,
       rules: () => ruleSet,
       engineUser: config.engineUser,
-      http: { allowHosts: config.httpAllow },
+      // Messages name the Worker's own settings, not the Node flags.
+      http: { allowHosts: config.httpAllow, allowSetting: 'the ITSM_HTTP_ALLOW var', secrets },
       log,
       metrics,
       pageSize: config.pageSize,
       from: config.from,
+      fromLatestSetting: 'ITSM_RULES_FROM = "latest"',
     };
     const receiver = createReceiver({
       keys: () => config.keys,

@@ -1,11 +1,13 @@
-// The embedded ITSM API as one Hono app (shared/spec/itsm-api.md). Runtime-neutral: the Node
+// The embedded ITSM API as one Hono app (docs/api.md). Runtime-neutral: the Node
 // runtime serves it on a port, tests call it over real HTTP, and the engine's all-in-one mode
 // mounts it under the same process. `createItsmServer` wires the store, the webhook notifier and
 // the routes, and maps every error to the Kloudless error body in one place.
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { nanoid } from 'nanoid';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import type { ItsmStore } from '../storage/port.js';
+import { registerAccountRoutes } from './accounts.js';
 import { accountAuth, authenticate } from './auth.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, errorResponse, jsonResponse } from './errors.js';
@@ -17,6 +19,8 @@ import {
   type FaultOptions,
 } from './faults.js';
 import { registerObjectRoutes } from './objects.js';
+import { itsmOpenApi } from './openapi.js';
+import { DEFAULT_MAX_PAGE_BYTES } from './page-budget.js';
 import {
   isTableApiPath,
   registerTableApiRoutes,
@@ -42,6 +46,11 @@ export interface ItsmServerOptions {
   publicUrl?: string;
   /** Largest accepted request body; larger ones get a 413. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Byte budget of one page of events or objects (their JSON, UTF-8): a page stops adding items
+   * past it, keeping at least one. Default 8 MiB (DEFAULT_MAX_PAGE_BYTES).
+   */
+  maxPageBytes?: number;
   /** Events kept per account. Default 10,000. */
   eventRetention?: number;
   /** How long an Idempotency-Key is remembered. Default 24 h. */
@@ -72,6 +81,8 @@ export interface ItsmServer {
 }
 
 const ROUTE_METHODS: [string, string[]][] = [
+  ['/v1/accounts/:account', ['GET']],
+  ['/v1/oauth/token', ['GET']],
   ['/v1/accounts/:account/itsm/:collection', ['GET', 'POST']],
   ['/v1/accounts/:account/itsm/:collection/:id', ['GET', 'PATCH', 'DELETE']],
   ['/v1/accounts/:account/events', ['GET']],
@@ -88,6 +99,14 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     options.tokens instanceof Map
       ? options.tokens
       : new Map(Object.entries((options.tokens ?? {}) as Record<string, BearerToken>));
+  for (const binding of tokens.values()) {
+    // The token itself is a secret: the message names only its account.
+    if (parseAccountId(binding.account) === null) {
+      throw new TypeError(
+        `createItsmServer: ${describeBadAccountId("a bearer token's account", binding.account)}`,
+      );
+    }
+  }
   const notifier = new WebhookNotifier({
     store: options.store,
     appId: options.appId,
@@ -102,6 +121,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     tokens,
     publicUrl: options.publicUrl,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxPageBytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     notifier,
@@ -133,11 +153,13 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
       },
     }),
   );
+  // Also matches /v1/accounts/:account itself (the account detail).
   app.use('/v1/accounts/:account/*', accountAuth(deps));
 
   app.get('/healthz', (_c) =>
     jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
   );
+  app.get('/openapi.json', () => jsonResponse(200, itsmOpenApi({ faults: Boolean(faults) })));
   if (faults) {
     // The injector's settings and counters (a testing aid like the faults): soak runs read what
     // was injected from here. Outside /v1, so never faulted itself.
@@ -148,6 +170,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
       return jsonResponse(200, { seed: faults.seed, rates: faults.rates(), ...faults.counters() });
     });
   }
+  registerAccountRoutes(app, deps);
   registerObjectRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerTeamRoutes(app, deps);

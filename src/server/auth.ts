@@ -2,6 +2,7 @@
 // `Bearer <token>` (bound to one account). Schemes match case-insensitively. Sets the account
 // (resolving `accounts/me`) and the acting user recorded on events.
 import type { MiddlewareHandler } from 'hono';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, badRequest } from './errors.js';
@@ -43,10 +44,11 @@ export function accountAuth(deps: ServerDeps): MiddlewareHandler<AppEnv> {
         );
       }
       account = credential.token.account;
-    } else if (/^\d{1,15}$/.test(param)) {
-      account = Number(param);
     } else {
-      throw badRequest(`account id must be a number or "me", got ${JSON.stringify(param)}`);
+      const id = parseAccountId(param);
+      if (id === null)
+        throw badRequest(`${describeBadAccountId('the account id', param)}, or "me"`);
+      account = id;
     }
     if (credential.kind === 'bearer' && credential.token.account !== account) {
       throw new ApiError(

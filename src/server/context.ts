@@ -18,6 +18,8 @@ export interface ServerDeps {
   tokens: ReadonlyMap<string, BearerToken>;
   publicUrl: string | undefined;
   maxBodyBytes: number;
+  /** Byte budget of a page of events or objects (page-budget.ts). */
+  maxPageBytes: number;
   eventRetention: number;
   idempotencyTtlMs: number;
   notifier: WebhookNotifier;
@@ -84,28 +86,55 @@ function integerParam(
   return Number(text);
 }
 
-export function pageParams(c: Context): { page: number; pageSize: number } {
-  return {
-    pageSize: integerParam(c, 'page_size', 1, 1000, 10),
-    page: integerParam(c, 'page', 1, Number.MAX_SAFE_INTEGER, 1),
-  };
+/**
+ * `page` is a page number (1-based) or a `next_page` token `offset:N` that a shortened page
+ * handed out; either way the page starts at `offset`.
+ */
+export function pageParams(c: Context): {
+  page: number | string;
+  pageSize: number;
+  offset: number;
+} {
+  const pageSize = integerParam(c, 'page_size', 1, 1000, 10);
+  const text = c.req.query('page');
+  const token = text === undefined ? null : /^offset:(\d{1,15})$/.exec(text);
+  if (token) return { page: text as string, pageSize, offset: Number(token[1]) };
+  if (text !== undefined && !/^[1-9]\d{0,15}$/.test(text)) {
+    throw badRequest(
+      `page must be a page number (1, 2, ...) or a next_page value this API returned (offset:N), got ${JSON.stringify(text)}`,
+    );
+  }
+  const page = integerParam(c, 'page', 1, Number.MAX_SAFE_INTEGER, 1);
+  return { page, pageSize, offset: (page - 1) * pageSize };
+}
+
+/**
+ * `next_page` after the objects from `offset` to `offset + count`: null at the end, the page
+ * number when the next object starts a page of `pageSize`, else an `offset:N` token (a page the
+ * byte budget shortened), so that a client following next_page never misses an object nor sees
+ * one twice.
+ */
+export function nextPageAfter(offset: number, count: number, pageSize: number, total: number) {
+  const next = offset + count;
+  if (next >= total || count === 0) return null;
+  return next % pageSize === 0 ? next / pageSize + 1 : `offset:${next}`;
 }
 
 export function eventPageSize(c: Context): number {
   return integerParam(c, 'page_size', 1, 1000, 100);
 }
 
-/** The object_list envelope of a page. */
+/** The object_list envelope of a page: the objects from `offset` on. */
 export function objectList(
   objects: unknown[],
-  paging: { page: number; pageSize: number; total: number },
+  paging: { page: number | string; pageSize: number; offset: number; total: number },
   api: string,
 ) {
   return {
     total: paging.total,
     count: objects.length,
     page: paging.page,
-    next_page: paging.page * paging.pageSize < paging.total ? paging.page + 1 : null,
+    next_page: nextPageAfter(paging.offset, objects.length, paging.pageSize, paging.total),
     objects,
     type: 'object_list',
     api,

@@ -1,5 +1,5 @@
 // CRUD of the five unified types and generic objects: validation, reference checks, upstream
-// numbering, Idempotency-Key, and the event appended with every write. Every write is one store
+// numbering, Idempotency-Key (creates, updates and deletes), and the event appended with every write. Every write is one store
 // commit (object + event + idempotency record), so a failed request stores nothing.
 import type { Hono } from 'hono';
 import { nanoid } from 'nanoid';
@@ -12,6 +12,7 @@ import {
   TYPE_FIELDS,
   type UnifiedType,
 } from '../itsm/fields.js';
+import { JSON_TYPE } from '../itsm/json-response.js';
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { sha256Hex } from '../itsm/signature.js';
 import {
@@ -21,6 +22,7 @@ import {
   STAMPED_COLUMNS,
 } from '../servicenow/mapping.js';
 import {
+  type CommitInput,
   IdempotencyConflictError,
   type NewEvent,
   StaleWriteError,
@@ -37,6 +39,7 @@ import {
   wantsRaw,
 } from './context.js';
 import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
+import { fillPage, listJson } from './page-budget.js';
 import { mappedColumns, toUpstreamDate, UPSTREAM_TABLES } from './raw.js';
 import { renderObject, renderObjects, withoutRaw } from './render.js';
 import { USER_RAW_TYPE, userIdToSysId } from './users.js';
@@ -242,13 +245,55 @@ function replayOrConflict(
   if (record.requestHash !== requestHash) {
     throw new ApiError(
       'conflict',
-      `Idempotency-Key ${JSON.stringify(key)} was already used with a different request body`,
+      `Idempotency-Key ${JSON.stringify(key)} was already used with a different request (another method, object or body); use a new key for a new request`,
     );
   }
-  return new Response(record.body, {
+  return new Response(record.status === 204 ? null : record.body, {
     status: record.status,
-    headers: { 'Content-Type': 'application/json', 'Idempotent-Replayed': 'true' },
+    headers: {
+      ...(record.status !== 204 && { 'Content-Type': 'application/json' }),
+      'Idempotent-Replayed': 'true',
+    },
   });
+}
+
+interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
+/**
+ * Reads the request's Idempotency-Key: none (undefined), a replay of the request that first used
+ * it (a Response), or the key and request hash to store with this request's write. `what` names
+ * the request (method, collection, object) so that a key reused for another request is a 409.
+ */
+async function claimIdempotencyKey(
+  deps: ServerDeps,
+  c: AppContext,
+  what: string,
+): Promise<IdempotencyClaim | Response | undefined> {
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > 255) {
+    throw badRequest('Idempotency-Key must be 1 to 255 characters');
+  }
+  const requestHash = await sha256Hex(what);
+  await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
+  const existing = await deps.store.getIdempotencyRecord(c.get('account'), key);
+  if (existing) return replayOrConflict(existing, requestHash, key);
+  return { key, requestHash };
+}
+
+/** Another request with the same key committed first: answer as a replay of it. */
+async function replayWinner(
+  deps: ServerDeps,
+  c: AppContext,
+  claim: IdempotencyClaim | undefined,
+  error: unknown,
+): Promise<Response | null> {
+  if (!(error instanceof IdempotencyConflictError) || !claim) return null;
+  const winner = await deps.store.getIdempotencyRecord(c.get('account'), claim.key);
+  return winner ? replayOrConflict(winner, claim.requestHash, claim.key) : null;
 }
 
 /** Who writes, from where: what every write of either face records on its event. */
@@ -320,11 +365,31 @@ function stampUpstream(
   return stamped;
 }
 
-export interface CreateIdempotency {
+/** An Idempotency-Key claimed for a write: stored in the write's own commit with its answer. */
+export interface WriteIdempotency {
   key: string;
   requestHash: string;
   /** The response body to replay, from the object as rendered with raw. */
   responseText(metadata: Record<string, unknown>): string;
+}
+
+function idempotencyOf(
+  account: number,
+  claim: WriteIdempotency | undefined,
+  status: number,
+  metadata: Record<string, unknown>,
+): Pick<CommitInput, 'idempotency'> {
+  if (!claim) return {};
+  return {
+    idempotency: {
+      account,
+      key: claim.key,
+      requestHash: claim.requestHash,
+      status,
+      body: claim.responseText(metadata),
+      createdAt: Date.now(),
+    },
+  };
 }
 
 /**
@@ -337,7 +402,7 @@ export async function createObject(
   type: ObjectType,
   rawType: string | null,
   body: Record<string, unknown>,
-  idempotency?: CreateIdempotency,
+  idempotency?: WriteIdempotency,
 ): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
   const account = writer.account;
   const now = formatIsoDate(new Date());
@@ -394,16 +459,7 @@ export async function createObject(
     write: { kind: 'create', object },
     event: makeEvent(writer, 'add', metadata),
     retention: deps.eventRetention,
-    ...(idempotency && {
-      idempotency: {
-        account,
-        key: idempotency.key,
-        requestHash: idempotency.requestHash,
-        status: 201,
-        body: idempotency.responseText(metadata),
-        createdAt: Date.now(),
-      },
-    }),
+    ...idempotencyOf(account, idempotency, 201, metadata),
   });
   deps.notifier.notify(account);
   return { object, metadata };
@@ -419,6 +475,7 @@ export async function updateObject(
   writer: Writer,
   find: () => Promise<StoredObject>,
   body: Record<string, unknown> | ((current: StoredObject) => Promise<Record<string, unknown>>),
+  idempotency?: WriteIdempotency,
 ): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
   const account = writer.account;
   for (let attempt = 1; ; attempt++) {
@@ -459,6 +516,7 @@ export async function updateObject(
         write: { kind: 'update', object: next, expectedVersion: current.version },
         event: makeEvent(writer, 'update', metadata, previous),
         retention: deps.eventRetention,
+        ...idempotencyOf(account, idempotency, 200, metadata),
       });
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
@@ -478,6 +536,7 @@ export async function deleteObject(
   deps: ServerDeps,
   writer: Writer,
   find: () => Promise<StoredObject>,
+  idempotency?: Omit<WriteIdempotency, 'responseText'>,
 ): Promise<StoredObject> {
   const account = writer.account;
   for (let attempt = 1; ; attempt++) {
@@ -496,6 +555,12 @@ export async function deleteObject(
           raw: rendered.raw,
         }),
         retention: deps.eventRetention,
+        ...idempotencyOf(
+          account,
+          idempotency && { ...idempotency, responseText: () => '' },
+          204,
+          rendered,
+        ),
       });
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
@@ -513,38 +578,57 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
   app.get(collection, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const { page, pageSize } = pageParams(c);
-    const { total, objects } = await deps.store.listObjects({
-      account: c.get('account'),
-      type,
-      rawType,
-      offset: (page - 1) * pageSize,
+    const { page, pageSize, offset } = pageParams(c);
+    const account = c.get('account');
+    const renderOptions = { baseUrl: baseUrlOf(deps, c), includeRaw: wantsRaw(c) };
+    let total = 0;
+    const filled = await fillPage<StoredObject>({
       limit: pageSize,
+      budgetBytes: deps.maxPageBytes,
+      read: async (skip, take) => {
+        const chunk = await deps.store.listObjects({
+          account,
+          type,
+          rawType,
+          offset: offset + skip,
+          limit: take,
+        });
+        // The first chunk's count: later chunks of the same page must not move the goalposts.
+        if (skip === 0) total = chunk.total;
+        return { items: chunk.objects, more: offset + skip + chunk.objects.length < total };
+      },
+      serialise: async (objects) =>
+        (await renderObjects(deps.store, objects, renderOptions)).map((o) => JSON.stringify(o)),
     });
-    const rendered = await renderObjects(deps.store, objects, {
-      baseUrl: baseUrlOf(deps, c),
-      includeRaw: wantsRaw(c),
-    });
-    return jsonResponse(200, objectList(rendered, { page, pageSize, total }, 'itsm'));
+    const { objects: _none, ...head } = objectList(
+      filled.items,
+      { page, pageSize, offset, total },
+      'itsm',
+    );
+    const { type: listType, api, ...counts } = head;
+    return new Response(
+      listJson(
+        counts,
+        filled.items.map((entry) => entry.json),
+        { type: listType, api },
+      ),
+      { status: 200, headers: { 'Content-Type': JSON_TYPE } },
+    );
   });
 
   app.post(collection, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    const account = c.get('account');
     const body = await readJsonObject(c);
 
-    const key = c.req.header('Idempotency-Key');
-    let requestHash = '';
-    if (key !== undefined) {
-      if (key.length === 0 || key.length > 255) {
-        throw badRequest('Idempotency-Key must be 1 to 255 characters');
-      }
-      requestHash = await sha256Hex(`${type}\n${rawType ?? ''}\n${canonicalJson(body)}`);
-      await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
-      const existing = await deps.store.getIdempotencyRecord(account, key);
-      if (existing) return replayOrConflict(existing, requestHash, key);
-    }
+    // The create's hash keeps its original form (no method prefix), so that keys stored before
+    // updates and deletes took keys too still replay.
+    const claim = await claimIdempotencyKey(
+      deps,
+      c,
+      `${type}\n${rawType ?? ''}\n${canonicalJson(body)}`,
+    );
+    if (claim instanceof Response) return claim;
 
     const respond = (metadata: Record<string, unknown>) =>
       JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
@@ -556,14 +640,11 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         type,
         rawType,
         body,
-        key !== undefined ? { key, requestHash, responseText: respond } : undefined,
+        claim && { ...claim, responseText: respond },
       ));
     } catch (error) {
-      if (error instanceof IdempotencyConflictError && key !== undefined) {
-        // Another request with the same key committed first: answer as a replay of it.
-        const winner = await deps.store.getIdempotencyRecord(account, key);
-        if (winner) return replayOrConflict(winner, requestHash, key);
-      }
+      const replay = await replayWinner(deps, c, claim, error);
+      if (replay) return replay;
       throw error;
     }
     return new Response(respond(metadata), {
@@ -586,19 +667,56 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const body = await readJsonObject(c);
-    const { metadata } = await updateObject(
+    const claim = await claimIdempotencyKey(
       deps,
-      await writerOf(deps, c),
-      () => findObject(deps, c, type, rawType),
-      body,
+      c,
+      `PATCH\n${type}\n${rawType ?? ''}\n${c.req.param('id')}\n${canonicalJson(body)}`,
     );
-    return jsonResponse(200, wantsRaw(c) ? metadata : withoutRaw(metadata));
+    if (claim instanceof Response) return claim;
+
+    const respond = (metadata: Record<string, unknown>) =>
+      JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
+    let metadata: Record<string, unknown>;
+    try {
+      ({ metadata } = await updateObject(
+        deps,
+        await writerOf(deps, c),
+        () => findObject(deps, c, type, rawType),
+        body,
+        claim && { ...claim, responseText: respond },
+      ));
+    } catch (error) {
+      const replay = await replayWinner(deps, c, claim, error);
+      if (replay) return replay;
+      throw error;
+    }
+    return new Response(respond(metadata), {
+      status: 200,
+      headers: { 'Content-Type': 'application/json' },
+    });
   });
 
   app.delete(item, async (c) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
-    await deleteObject(deps, await writerOf(deps, c), () => findObject(deps, c, type, rawType));
+    const claim = await claimIdempotencyKey(
+      deps,
+      c,
+      `DELETE\n${type}\n${rawType ?? ''}\n${c.req.param('id')}`,
+    );
+    if (claim instanceof Response) return claim;
+    try {
+      await deleteObject(
+        deps,
+        await writerOf(deps, c),
+        () => findObject(deps, c, type, rawType),
+        claim,
+      );
+    } catch (error) {
+      const replay = await replayWinner(deps, c, claim, error);
+      if (replay) return replay;
+      throw error;
+    }
     return c.body(null, 204);
   });
 }

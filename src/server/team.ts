@@ -6,17 +6,17 @@ import { USER_RAW_TYPE, userFromRecord, userIdToSysId } from './users.js';
 
 export function registerTeamRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
   app.get('/v1/accounts/:account/team/users', async (c) => {
-    const { page, pageSize } = pageParams(c);
+    const { page, pageSize, offset } = pageParams(c);
     const { total, objects } = await deps.store.listObjects({
       account: c.get('account'),
       type: 'object',
       rawType: USER_RAW_TYPE,
-      offset: (page - 1) * pageSize,
+      offset,
       limit: pageSize,
     });
     return jsonResponse(
       200,
-      objectList(objects.map(userFromRecord), { page, pageSize, total }, 'team'),
+      objectList(objects.map(userFromRecord), { page, pageSize, offset, total }, 'team'),
     );
   });
 

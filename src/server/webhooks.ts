@@ -66,7 +66,7 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, deps: ServerDeps): void
     const total = webhooks.length;
     return jsonResponse(
       200,
-      objectList(webhooks, { page: 1, pageSize: total, total }, 'application'),
+      objectList(webhooks, { page: 1, pageSize: total, offset: 0, total }, 'application'),
     );
   });
 

@@ -2,7 +2,8 @@
 // notifications not yet drained), the last known state of each object (the `previous` of an event
 // that carries no previous_metadata, and the object of a delete), and run records (what the
 // engine did with each event or scheduled object, and why). Small and async, so that the SQLite
-// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql.
+// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql
+// and 0004_run_rule_verdicts.sql.
 // Times are milliseconds since the epoch.
 
 export interface AccountState {
@@ -36,6 +37,13 @@ export interface SnapshotRecord {
 export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
+/**
+ * What a rule did with an event: matched (its actions were planned), no_match (its condition is
+ * false), skipped (a trigger filter, stop, correlate or once_per held it back), failed.
+ */
+export const RULE_VERDICTS = ['matched', 'no_match', 'skipped', 'failed'] as const;
+export type RuleVerdict = (typeof RULE_VERDICTS)[number];
+
 export interface NewRunRecord {
   /** The plan key (`e:1:42`, `s:1:rule:tick:id`): one run per event, or per scheduled object and tick. */
   key: string;
@@ -47,8 +55,13 @@ export interface NewRunRecord {
   objectId: string | null;
   selfHops: number;
   outcome: RunOutcome;
-  /** The rules that matched or failed, in run order. */
+  /**
+   * The rules that matched or failed, in run order. Every rule looked at is in `verdicts`, which
+   * the store indexes for `RunQuery.ruleId`.
+   */
   rules: string[];
+  /** Every rule the run looked at (those the index selected for the event) and its verdict. */
+  verdicts: Record<string, RuleVerdict>;
   /** One line: what happened, for lists. */
   summary: string;
   /** JSON: rule outcomes, calls and notes, for "what happened and why". */
@@ -64,8 +77,10 @@ export interface RunRecord extends NewRunRecord {
 export interface RunQuery {
   account?: number;
   objectId?: string;
-  /** Runs in which this rule matched or failed. */
+  /** Runs in which this rule was looked at, whatever its verdict (matched, no_match, skipped, failed). */
   ruleId?: string;
+  /** With ruleId: only the runs in which the rule matched (true), or only those where it did not. */
+  matched?: boolean;
   outcome?: RunOutcome;
   /** Only runs with an id below this one (the next page of a newest-first list). */
   before?: number;

@@ -1,12 +1,13 @@
-// The SQL of the pipeline store (migrations/0003_pipeline.sql), shared by its SQLite adapter
-// (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts, in a batch): each
-// statement with the values it binds, the rows it answers, and those rows as the port's records.
+// The SQL of the pipeline store (migrations/0003_pipeline.sql and 0004_run_rule_verdicts.sql),
+// shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
+// in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
 // Saving a run is three statements that need nothing from each other's answers (so that D1 can
-// send them as one batch): store the run first-wins, index the rules of whichever run is stored
-// under the key, read that run back.
+// send them as one batch): store the run first-wins, index the rules (with their verdicts) of
+// whichever run is stored under the key, read that run back.
 import type {
   AccountState,
   NewRunRecord,
+  RuleVerdict,
   RunQuery,
   RunRecord,
   SnapshotRecord,
@@ -40,6 +41,7 @@ interface RunRow {
   self_hops: number;
   outcome: string;
   rules: string;
+  verdicts: string;
   summary: string;
   detail: string;
   at: number;
@@ -77,6 +79,7 @@ export function toRun(row: RunRow): RunRecord {
     selfHops: row.self_hops,
     outcome: row.outcome as RunRecord['outcome'],
     rules: JSON.parse(row.rules) as string[],
+    verdicts: JSON.parse(row.verdicts) as Record<string, RuleVerdict>,
     summary: row.summary,
     detail: row.detail,
     at: row.at,
@@ -129,8 +132,8 @@ export const pipelineSql = {
   /** saveRun, 1 of 3: the first run stored under a key wins. */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, summary, detail, at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       self_hops, outcome, rules, verdicts, summary, detail, at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (key) DO NOTHING`,
     (run) => [
       run.key,
@@ -142,19 +145,20 @@ export const pipelineSql = {
       run.selfHops,
       run.outcome,
       JSON.stringify(run.rules),
+      JSON.stringify(run.verdicts),
       run.summary,
       run.detail,
       run.at,
     ],
   ),
   /**
-   * saveRun, 2 of 3: indexes the rules of the run stored under the key, read from the stored row
-   * (so a losing save indexes nothing of its own), once per distinct rule (a run may list a rule
-   * twice, say matched then failed). The rows already there for a run saved before stay as they are.
+   * saveRun, 2 of 3: indexes every rule the run stored under the key looked at, with its verdict,
+   * read from the stored row (so a losing save indexes nothing of its own). The rows already
+   * there for a run saved before stay as they are.
    */
   indexRunRules: sql<[NewRunRecord]>(
-    `INSERT INTO pipeline_run_rules (run_id, rule_id)
-     SELECT DISTINCT r.id, j.value FROM pipeline_runs r, json_each(r.rules) j WHERE r.key = ?
+    `INSERT INTO pipeline_run_rules (run_id, rule_id, verdict)
+     SELECT r.id, j.key, j.value FROM pipeline_runs r, json_each(r.verdicts) j WHERE r.key = ?
      ON CONFLICT DO NOTHING`,
     (run) => [run.key],
   ),
@@ -168,9 +172,10 @@ export const pipelineSql = {
 };
 
 /**
- * The statement that lists runs: one text per combination of filters (at most 32, so a runner can
+ * The statement that lists runs: one text per combination of filters (at most 96, so a runner can
  * keep each prepared), each walking an index newest first and stopping at the limit; with a
- * rule, the (rule_id, run_id) key of pipeline_run_rules.
+ * rule, the (rule_id, run_id) key of pipeline_run_rules, or with `matched: true` its
+ * (rule_id, verdict, run_id) index.
  */
 export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
   const where: string[] = [];
@@ -180,6 +185,9 @@ export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
     values.push(value);
   };
   if (query.ruleId !== undefined) filter('rr.rule_id = ?', query.ruleId);
+  if (query.ruleId !== undefined && query.matched !== undefined) {
+    filter(query.matched ? 'rr.verdict = ?' : 'rr.verdict <> ?', 'matched');
+  }
   if (query.account !== undefined) filter('r.account = ?', query.account);
   if (query.objectId !== undefined) filter('r.object_id = ?', query.objectId);
   if (query.outcome !== undefined) filter('r.outcome = ?', query.outcome);

@@ -43,6 +43,43 @@ describe('sqlite pipeline store on a file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('keeps the runs saved before the verdicts migration findable by rule, with their verdicts', async () => {
+    // A database as the release before migration 0004 left it: matched and failed rules only.
+    const before = new Database(path);
+    applyMigrations(
+      before,
+      loadMigrations().filter((migration) => migration.name < '0004'),
+    );
+    const detail = {
+      rules: [
+        { ruleId: 'escalate', verdict: 'matched' },
+        { ruleId: 'notify', verdict: 'failed' },
+        { ruleId: 'page', verdict: 'skipped' },
+      ],
+    };
+    before
+      .prepare(
+        `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
+           self_hops, outcome, rules, summary, detail, at)
+         VALUES ('e:1:7', 1, '7', 'update', 'incident', 'inc-1', 0, 'failed',
+           '["escalate","notify"]', 'old', ?, 1000)`,
+      )
+      .run(JSON.stringify(detail));
+    before.exec(
+      "INSERT INTO pipeline_run_rules (run_id, rule_id) VALUES (1, 'escalate'), (1, 'notify')",
+    );
+    before.close();
+
+    const store = open();
+    const run = await store.getRun('e:1:7');
+    expect(run?.verdicts).toEqual({ escalate: 'matched', notify: 'failed' });
+    const keys = async (query: Parameters<PipelineStore['listRuns']>[0]) =>
+      (await store.listRuns(query)).map((found) => found.key);
+    expect(await keys({ ruleId: 'notify', limit: 10 })).toEqual(['e:1:7']);
+    expect(await keys({ ruleId: 'notify', matched: false, limit: 10 })).toEqual(['e:1:7']);
+    expect(await keys({ ruleId: 'escalate', matched: true, limit: 10 })).toEqual(['e:1:7']);
+  });
+
   it('keeps account state, snapshots and runs across close and reopen', async () => {
     const first = open();
     await first.noteNotification(1, 1_000);

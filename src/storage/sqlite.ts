@@ -137,18 +137,88 @@ export function applyMigrations(db: Database.Database, migrations: readonly Migr
   }
 }
 
-/** Opens a database (WAL for files) with every migration applied: the one way both stores open. */
+/** The database cannot be written (read-only file or file system, disk full, I/O error). */
+export class DatabaseUnwritableError extends Error {
+  readonly code = 'DATABASE_UNWRITABLE';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the database ${path} cannot be written: ${reason}; make the file, its folder and its -wal and -shm files writable by this process (or free disk space), then start again`,
+      options,
+    );
+    this.name = 'DatabaseUnwritableError';
+  }
+}
+
+/** SQLite result codes (extended codes included) that mean writes cannot succeed. */
+const UNWRITABLE_CODES = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|PERM|CORRUPT|NOTADB)(_|$)/;
+
+/**
+ * The SQLite result code of an error (looking through `cause`), and whether it means the
+ * database cannot be written; null for an error that did not come from SQLite.
+ */
+export function sqliteErrorOf(
+  error: unknown,
+): { code: string; message: string; unwritable: boolean } | null {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      return { code, message: e.message, unwritable: UNWRITABLE_CODES.test(code) };
+    }
+  }
+  return null;
+}
+
+/**
+ * Throws SQLite's own error when the database cannot be written now: a write to the migrations
+ * table, rolled back. Cheap (no page reaches the disk), and it takes the write lock, so a
+ * read-only file, file system or connection answers SQLITE_READONLY. A full disk shows only
+ * when a real write grows the file.
+ */
+export function probeSqliteWrite(db: Database.Database): void {
+  db.exec('SAVEPOINT itsm_write_probe');
+  try {
+    db.prepare(
+      'UPDATE d1_migrations SET name = name WHERE id = (SELECT min(id) FROM d1_migrations)',
+    ).run();
+  } finally {
+    db.exec('ROLLBACK TO itsm_write_probe');
+    db.exec('RELEASE itsm_write_probe');
+  }
+}
+
+/**
+ * Opens a database (WAL for files) with every migration applied: the one way both stores open.
+ * A file that cannot be written is refused here with DatabaseUnwritableError naming the path and
+ * SQLite's reason, rather than at the first webhook.
+ */
 export function openSqliteDatabase(
   path: string,
   migrations: readonly Migration[],
 ): Database.Database {
-  const db = new Database(path);
-  if (path !== ':memory:') {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    if (path !== ':memory:') {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('busy_timeout = 5000');
+    applyMigrations(db, migrations);
+    probeSqliteWrite(db);
+  } catch (error) {
+    db?.close();
+    const sqlite = sqliteErrorOf(error);
+    if (sqlite?.unwritable) {
+      throw new DatabaseUnwritableError(path, `${sqlite.message} (${sqlite.code})`, {
+        cause: error,
+      });
+    }
+    throw error;
   }
-  db.pragma('busy_timeout = 5000');
-  applyMigrations(db, migrations);
   return db;
 }
 

@@ -4,6 +4,7 @@
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
   type PipelineStore,
   RUN_OUTCOMES,
@@ -14,8 +15,22 @@ import {
 import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
+import { type EmbeddedApiDocument, engineOpenApi } from './openapi.js';
 import { type Receiver, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
+
+/**
+ * One thing /healthz reports as wrong: a stable `code`, a message saying what and what to do,
+ * and details. A `blocking` problem means the engine cannot make progress (its writes fail):
+ * /healthz then answers 503 so that a probe restarts or alerts; any other leaves it at 200,
+ * `status: degraded`, since the engine still works (e.g. on the last good rule set).
+ */
+export interface HealthProblem {
+  code: string;
+  message: string;
+  blocking?: boolean;
+  [detail: string]: unknown;
+}
 
 export interface EngineAppOptions {
   /** The application API key first, older ones during a rotation: signatures and admin access. */
@@ -33,9 +48,13 @@ export interface EngineAppOptions {
   reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   /** What /healthz adds about the runtime (rules loaded, queue state). */
   health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** What is wrong now, for /healthz (none: `status: ok`); absent where nothing is watched. */
+  problems?(): Promise<HealthProblem[]> | HealthProblem[];
   /** Brings the gauges up to date before /metrics renders them. */
   refreshMetrics?(): Promise<void>;
   log?: (line: string) => void;
+  /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
+  embeddedApi?: EmbeddedApiDocument;
 }
 
 /**
@@ -47,6 +66,12 @@ export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 export const DEFAULT_RUNS_PAGE_SIZE = 20;
 export const MAX_RUNS_PAGE_SIZE = 100;
 
+/** The limits /openapi.json states, from the constants the routes enforce. */
+const OPENAPI_LIMITS = {
+  runsPageSize: { default: DEFAULT_RUNS_PAGE_SIZE, max: MAX_RUNS_PAGE_SIZE },
+  maxAdminBodyBytes: MAX_ADMIN_BODY_BYTES,
+};
+
 export function createEngineApp(options: EngineAppOptions): Hono {
   const app = new Hono({ strict: false });
   app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
@@ -54,13 +79,23 @@ export function createEngineApp(options: EngineAppOptions): Hono {
 
   registerReceiver(app, options.receiver);
 
-  app.get('/healthz', async (c) =>
-    c.json({
-      ok: true,
-      service: 'itsm-rules',
-      app_id: options.appId,
-      ...(await options.health?.()),
-    }),
+  app.get('/healthz', async (c) => {
+    const problems = (await options.problems?.()) ?? [];
+    const status = problems.length === 0 ? 'ok' : 'degraded';
+    return c.json(
+      {
+        ok: status === 'ok',
+        status,
+        service: 'itsm-rules',
+        app_id: options.appId,
+        ...(await options.health?.()),
+        problems: problems.map(({ blocking: _, ...problem }) => problem),
+      },
+      problems.some((problem) => problem.blocking) ? 503 : 200,
+    );
+  });
+  app.get('/openapi.json', (c) =>
+    c.json(engineOpenApi({ ...OPENAPI_LIMITS, embeddedApi: options.embeddedApi })),
   );
 
   const admin = requireApiKey(options.keys);
@@ -143,7 +178,15 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   return app;
 }
 
-const RUN_QUERY_PARAMS = ['account', 'object_id', 'rule_id', 'outcome', 'before', 'page_size'];
+const RUN_QUERY_PARAMS = [
+  'account',
+  'object_id',
+  'rule_id',
+  'matched',
+  'outcome',
+  'before',
+  'page_size',
+];
 
 function parseRunQuery(params: URLSearchParams): RunQuery {
   for (const name of params.keys()) {
@@ -176,7 +219,30 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       `outcome must be one of ${RUN_OUTCOMES.join(', ')}, got ${JSON.stringify(outcome)}`,
     );
   }
-  const account = whole('account', 1, Number.MAX_SAFE_INTEGER);
+  const matched = params.get('matched');
+  if (matched !== null && matched !== 'true' && matched !== 'false') {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `matched must be true or false, got ${JSON.stringify(matched)}`,
+    );
+  }
+  if (matched !== null && !params.has('rule_id')) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      'matched filters the runs of one rule: give rule_id too (for runs where no rule matched, use outcome=no_match)',
+    );
+  }
+  const accountText = params.get('account');
+  const account = accountText === null ? undefined : parseAccountId(accountText);
+  if (account === null) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      describeBadAccountId('account', accountText),
+    );
+  }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
   const ruleId = params.get('rule_id');
@@ -184,6 +250,7 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
     ...(account !== undefined && { account }),
     ...(objectId !== null && { objectId }),
     ...(ruleId !== null && { ruleId }),
+    ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
     ...(before !== undefined && { before }),
     limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
@@ -237,17 +304,23 @@ function parseScheduleRequest(text: string): ScheduleRequest {
     request.at = date;
   }
   if (accounts !== undefined) {
-    if (
-      !Array.isArray(accounts) ||
-      !accounts.every((a) => typeof a === 'number' && Number.isSafeInteger(a) && a > 0)
-    ) {
+    if (!Array.isArray(accounts)) {
       throw new EngineHttpError(
         400,
         'invalid_parameters',
-        'accounts must be a list of account numbers',
+        `accounts must be a list of account ids, got ${JSON.stringify(accounts)}`,
       );
     }
-    request.accounts = accounts;
+    const ids = accounts.map(parseAccountId);
+    const bad = ids.indexOf(null);
+    if (bad >= 0) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        describeBadAccountId(`accounts[${bad}]`, accounts[bad]),
+      );
+    }
+    request.accounts = ids as number[];
   }
   return request;
 }
@@ -262,6 +335,7 @@ export function renderRun(run: RunRecord) {
     self_hops: run.selfHops,
     outcome: run.outcome,
     rules: run.rules,
+    verdicts: run.verdicts,
     summary: run.summary,
     at: new Date(run.at).toISOString(),
     detail: JSON.parse(run.detail) as unknown,

@@ -50,6 +50,8 @@ export interface PipelineDeps {
   pageSize?: number;
   /** Where an account with no stored cursor starts: its oldest retained event (default), or now. */
   from?: 'oldest' | 'latest';
+  /** How this runtime's users set `from: latest`, for the log; default `--from latest`. */
+  fromLatestSetting?: string;
 }
 
 export interface DrainOptions {
@@ -117,10 +119,18 @@ export async function drainAccount(
     // Only what happens from now on: nothing before the first notification is acted on.
     cursor = await deps.client.latestCursor(account);
     await deps.pipelineStore.saveCursor(account, cursor, now(), false);
-    log(`drain: account ${account} starts at the newest event (--from latest)`);
+    log(
+      `drain: account ${account} starts at the newest event (${deps.fromLatestSetting ?? '--from latest'})`,
+    );
   }
 
   let recovered = false;
+  // The API bounds a page by bytes as well as count: a page shorter than asked with more to come
+  // was cut at its byte budget, so the next request asks for about that many (the API then
+  // reads no more than it sends); full pages let the size grow back. Memory stays at one page
+  // of events plus the object being processed.
+  const maxPageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+  let pageSize = maxPageSize;
   for (;;) {
     await options.beforeEvent?.();
     const requestedAt = now();
@@ -128,7 +138,7 @@ export async function drainAccount(
     try {
       page = await deps.client.events(account, {
         ...(cursor !== null && { cursor }),
-        pageSize: deps.pageSize ?? DEFAULT_PAGE_SIZE,
+        pageSize,
       });
     } catch (error) {
       if (!isExpiredCursor(error) || recovered) throw error;
@@ -150,6 +160,10 @@ export async function drainAccount(
       result.events++;
       if (outcome.duplicate) result.duplicates++;
     }
+    pageSize =
+      page.remaining > 0 && page.objects.length < pageSize
+        ? Math.max(1, page.objects.length)
+        : Math.min(maxPageSize, pageSize * 2);
     const caughtUp = page.remaining === 0 || page.objects.length === 0;
     await deps.pipelineStore.saveCursor(account, page.cursor, requestedAt, caughtUp);
     cursor = page.cursor;

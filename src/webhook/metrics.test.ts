@@ -168,6 +168,15 @@ describe('the engine metrics', () => {
         '# TYPE itsm_rules_events_remaining gauge',
         '# HELP itsm_rules_scheduled_objects_total Objects scheduled rules were run on, by rule id.',
         '# TYPE itsm_rules_scheduled_objects_total counter',
+        '# HELP itsm_rules_reload_timestamp_seconds Unix time of the last load of the rule files from disk (Node; the first at start).',
+        '# TYPE itsm_rules_reload_timestamp_seconds gauge',
+        'itsm_rules_reload_timestamp_seconds 0',
+        '# HELP itsm_rules_reload_success Whether the last load of the rule files succeeded (1) or was refused, keeping the last good set (0).',
+        '# TYPE itsm_rules_reload_success gauge',
+        'itsm_rules_reload_success 0',
+        '# HELP itsm_rules_database_errors_total Errors the database answered: failed writes and failed write probes of /healthz.',
+        '# TYPE itsm_rules_database_errors_total counter',
+        'itsm_rules_database_errors_total 0',
         '',
       ].join('\n'),
     );
@@ -189,6 +198,9 @@ describe('the engine metrics', () => {
       'itsm_rules_drain_retries_total 0',
       'itsm_rules_drain_lag_seconds{account="7"} 1.5',
       'itsm_rules_scheduled_objects_total{rule="overdue-incident"} 1',
+      'itsm_rules_reload_timestamp_seconds 0',
+      'itsm_rules_reload_success 0',
+      'itsm_rules_database_errors_total 0',
       '',
     ]);
   });

@@ -184,6 +184,12 @@ export interface EngineMetrics {
   eventsRemaining: Gauge;
   /** `rule`: objects a scheduled rule was run on. */
   scheduledRuns: Counter;
+  /** Unix time in seconds of the last load of the rule files (the first at start). */
+  reloadTimestamp: Gauge;
+  /** 1 when that load succeeded, 0 when it was refused and the last good set kept running. */
+  reloadSuccess: Gauge;
+  /** Errors the database answered (failed writes, failed health probes). */
+  databaseErrors: Counter;
   render(): string;
 }
 
@@ -232,6 +238,18 @@ export function createEngineMetrics(): EngineMetrics {
       'itsm_rules_scheduled_objects_total',
       'Objects scheduled rules were run on, by rule id.',
       ['rule'],
+    ),
+    reloadTimestamp: registry.gauge(
+      'itsm_rules_reload_timestamp_seconds',
+      'Unix time of the last load of the rule files from disk (Node; the first at start).',
+    ),
+    reloadSuccess: registry.gauge(
+      'itsm_rules_reload_success',
+      'Whether the last load of the rule files succeeded (1) or was refused, keeping the last good set (0).',
+    ),
+    databaseErrors: registry.counter(
+      'itsm_rules_database_errors_total',
+      'Errors the database answered: failed writes and failed write probes of /healthz.',
     ),
     render: () => registry.render(),
   };

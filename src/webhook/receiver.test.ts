@@ -8,6 +8,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestItsm, TEST_API_KEY, TEST_APP_ID } from '../../test/helpers/itsm.js';
+import { ACCOUNT_ID_RULE } from '../itsm/account-id.js';
 import { closeServer, listen, verifySignatureNode } from '../runtime/node.js';
 import { createEngineMetrics } from './metrics.js';
 import {
@@ -359,7 +360,7 @@ describe('refusing unsigned requests', () => {
 
 const FORM = 'application/x-www-form-urlencoded';
 const positive = (field: string, got: string) =>
-  `${field} must be a positive whole number (a number or a string of digits), got ${got}`;
+  `${field} must be ${ACCOUNT_ID_RULE}, got ${got} (a JSON number or a string of digits)`;
 
 describe('refusing signed bodies without a usable account', () => {
   it.each<[string, string, string | null, string | RegExp]>([
@@ -457,6 +458,13 @@ describe('refusing signed bodies without a usable account', () => {
       'the form body gives account 2 times',
     ],
     ['a form subscription of 0', 'account=1&subscription=0', FORM, positive('subscription', '"0"')],
+    [
+      'an account with a leading zero',
+      '{"account":"000123"}',
+      'application/json',
+      positive('account', '"000123"'),
+    ],
+    ['a form account with a leading zero', 'account=01', FORM, positive('account', '"01"')],
   ])('answers 400 to %s and enqueues nothing', async (_name, body, contentType, message) => {
     const { app, enqueued, logs, metrics } = setup();
 
@@ -678,7 +686,7 @@ describe('parseNotification', () => {
     ['', null, 'handshake'],
     ['{}', 'application/json', 'handshake'],
     ['{"account":1,"subscription":2}', 'application/json', { account: 1, subscription: 2 }],
-    ['{"account":"000123"}', null, { account: 123, subscription: null }],
+    ['{"account":"123"}', null, { account: 123, subscription: null }],
     [
       'account=4',
       'application/x-www-form-urlencoded;charset=utf-8',

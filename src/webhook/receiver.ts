@@ -4,6 +4,7 @@
 // acknowledging at once: the events themselves are pulled later by the drain. Only an enqueued
 // notification gets a 2xx, so the sender retries anything the engine could not take.
 import type { Env, Hono, Schema } from 'hono';
+import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { JSON_TYPE } from '../itsm/json-response.js';
 import { verifySignature } from '../itsm/signature.js';
 import { EngineHttpError, errorPayload, errorResponse } from './errors.js';
@@ -72,17 +73,10 @@ function describe(value: unknown): string {
 
 /** A positive whole number given as a JSON number or a string of digits. */
 function positiveWholeNumber(value: unknown, field: string): number {
-  // 15 digits keeps every accepted string exactly representable as a number.
-  const parsed =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && /^\d{1,15}$/.test(value)
-        ? Number(value)
-        : Number.NaN;
-  if (Number.isSafeInteger(parsed) && parsed > 0) return parsed;
-  throw badBody(
-    `${field} must be a positive whole number (a number or a string of digits), got ${describe(value)}`,
-  );
+  // Subscription ids follow the account id rule too: both are ids the API issues.
+  const parsed = parseAccountId(value);
+  if (parsed !== null) return parsed;
+  throw badBody(`${describeBadAccountId(field, value)} (a JSON number or a string of digits)`);
 }
 
 function optionalSubscription(value: unknown): number | null {

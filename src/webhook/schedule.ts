@@ -82,7 +82,11 @@ export async function runSchedules(
   options: ScheduleRunOptions,
 ): Promise<ScheduleSummary> {
   const now = deps.now ?? Date.now;
-  const tick = formatIsoDate(tickOf(options.tick));
+  // The tick is the evaluation's `now` for everything (hours_since, durations, once_per and
+  // correlation windows): a tick run again later, or one an operator names, decides as it would
+  // have at its minute, not with the clock of the moment it happens to run.
+  const tickDate = tickOf(options.tick);
+  const tick = formatIsoDate(tickDate);
   const rules = options.rules ?? dueRules(deps.rules(), options.tick);
   const ruleSet = deps.rules();
   const accounts =
@@ -143,7 +147,7 @@ export async function runSchedules(
                     objectType: type,
                     object,
                     previous: null,
-                    now: new Date(now()),
+                    now: tickDate,
                     rules: [rule],
                   },
                   deps.engineStore,
@@ -180,7 +184,10 @@ export async function runSchedules(
 export interface ScheduleRequest {
   /** Rule ids to run; default every enabled scheduled rule. */
   rules?: string[];
-  /** The tick; default the current minute. */
+  /**
+   * The tick, which is also the rules' `now`; default the current minute. A minute later than
+   * the current one is refused: it would take once-only work before its time.
+   */
   at?: Date;
   /** Accounts to sweep; default every account the engine knows (has had a notification from). */
   accounts?: number[];
@@ -217,8 +224,16 @@ export async function runScheduleRequest(
       return rule;
     });
   }
+  const current = new Date((deps.now ?? Date.now)());
+  if (request.at && tickOf(request.at).getTime() > tickOf(current).getTime()) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `at ${formatIsoDate(request.at)} is in the future (now is ${formatIsoDate(current)}): a tick run before its time would take its once-only work (once_per) for good before that time comes, so only the current minute or an earlier one can be run; to see what rules would do at a later time, dry-run them with \`itsm-rules test --event FILE --now ${formatIsoDate(request.at)}\``,
+    );
+  }
   return runSchedules(deps, {
-    tick: request.at ?? new Date((deps.now ?? Date.now)()),
+    tick: request.at ?? current,
     rules,
     ...(request.accounts && { accounts: request.accounts }),
   });

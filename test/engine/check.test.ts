@@ -1,6 +1,6 @@
 // Loading and checking rule files (src/engine/load.ts, src/engine/check.ts): every kind of mistake
-// of shared/spec/rule-format.md section 7 has one file in test/fixtures/broken-rules/, and each
-// must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
+// `check` finds (docs/rules.md, "Checking rules") has one file in test/fixtures/broken-rules/, and
+// each must come back as exactly one problem with its code, JSON pointer, line and a sentence naming
 // the offending thing. Then the folder as a whole, the example rules, suggestions, JSON files,
 // YAML 1.2 details, defaults, run order, problem formatting and the committed JSON Schema.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,6 +45,69 @@ const CASES: BrokenCase[] = [
     pointer: '',
     line: 6,
     message: /^not valid YAML: Tabs are not allowed as indentation$/,
+  },
+  {
+    mistake: 'a YAML key one column off (indentation)',
+    files: ['indent-bad-column.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 7,
+    message:
+      /^not valid YAML: All mapping items must start at the same column \(check the indentation of line 7: /,
+  },
+  {
+    mistake: 'a list item left of the items before it (reported once, not three ways)',
+    files: ['indent-list-item.yaml'],
+    code: 'RULE_SYNTAX',
+    pointer: '',
+    line: 7,
+    message:
+      /^not valid YAML: A block sequence may not be used as an implicit map key \(check the indentation of line 7: /,
+  },
+  {
+    mistake: 'the operator of when at the margin',
+    files: ['indent-when-operator.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/==',
+    line: 5,
+    message:
+      /^"==" is beside "when" instead of under it \(check the indentation of line 5: indent "==" further right than "when" \(line 4\)\)$/,
+  },
+  {
+    mistake: 'an action key indented as far as its action',
+    files: ['indent-action-key.yaml'],
+    code: 'RULE_UNKNOWN_ACTION',
+    pointer: '/then/0/levels',
+    line: 6,
+    message:
+      /^"levels" is beside "escalate" instead of under it \(check the indentation of line 6: indent "levels" further right than "escalate" \(line 5\)\)$/,
+  },
+  {
+    mistake: 'the fields of create indented as far as create',
+    files: ['indent-create-fields.yaml'],
+    code: 'RULE_UNKNOWN_ACTION',
+    pointer: '/then/0/fields',
+    line: 7,
+    message:
+      /^"fields" is beside "create" instead of under it \(check the indentation of line 7: indent "fields" further right than "create" \(line 5\)\)$/,
+  },
+  {
+    mistake: 'a trigger key at the margin instead of under on',
+    files: ['indent-trigger-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/changed',
+    line: 5,
+    message:
+      /^"changed" is beside "on" instead of under it \(check the indentation of line 5: indent "changed" further right than "on" \(line 2\)\)$/,
+  },
+  {
+    mistake: 'a top-level key indented under on',
+    files: ['indent-top-level-key.yaml'],
+    code: 'RULE_UNKNOWN_KEY',
+    pointer: '/on/when',
+    line: 4,
+    message:
+      /^"when" is under "on" instead of beside it \(check the indentation of line 4: "when" starts in the same column as "on"\)$/,
   },
   {
     mistake: 'an unknown YAML tag',
@@ -118,7 +181,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_OPERATOR',
     pointer: '/when/and/1/contains',
     line: 7,
-    message: /^unknown operator "contains"$/,
+    message:
+      /^unknown operator "contains" \(operators: var, missing, .*, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
   },
   {
     mistake: 'an invalid regular expression',
@@ -126,7 +190,25 @@ const CASES: BrokenCase[] = [
     code: 'RULE_INVALID_REGEX',
     pointer: '/when/matches/1',
     line: 5,
-    message: /^invalid regular expression \/disk \(full\/: Unterminated group$/,
+    message: /^invalid regular expression \/disk \(full\/: missing closing \): `disk \(full`$/,
+  },
+  {
+    mistake: 'a backreference in a pattern (not linear-time)',
+    files: ['regex-backreference.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message:
+      /^the pattern "\^\(\\\\w\+\) \\\\1\$" uses a backreference \(\\1\), which matches cannot run in linear time \(it runs patterns with RE2, so that no text can stall the engine\); rewrite it without the backreference: repeat the pattern of the group instead of referring back to it$/,
+  },
+  {
+    mistake: 'a lookahead in a pattern (not linear-time)',
+    files: ['regex-lookahead.yaml'],
+    code: 'RULE_INVALID_REGEX',
+    pointer: '/when/matches/1',
+    line: 5,
+    message:
+      /^the pattern "disk\(\?! full\)" uses a lookahead \(\(\?!\.\.\.\), which matches cannot run in linear time/,
   },
   {
     mistake: 'a pattern that is not a literal string',
@@ -135,6 +217,33 @@ const CASES: BrokenCase[] = [
     pointer: '/when/matches/1',
     line: 5,
     message: /literal pattern string .*got \{"var":"object\.category"\}$/,
+  },
+  {
+    mistake: 'an ordering between a priority and a name (compared as text)',
+    files: ['type-priority-ordering.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/>',
+    line: 5,
+    message:
+      /^">" compares priority as text, alphabetically \("high" < "low" < "medium"\), not by level; compare ranks: \{">": \[\{"rank": \{"var":"object\.priority"\}\}, \{"rank": "medium"\}\]\}$/,
+  },
+  {
+    mistake: 'a count compared with a word',
+    files: ['type-count-vs-text.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^escalation is a count \(a whole number\), so it is never "high"; compare it with a number$/,
+  },
+  {
+    mistake: 'a boolean compared with a string',
+    files: ['type-boolean-vs-text.yaml'],
+    code: 'RULE_TYPE_MISMATCH',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^active is true or false, so it is never "yes"; compare it with true or false \(no quotes\)$/,
   },
   {
     mistake: 'a regular-expression flag other than i',
@@ -166,7 +275,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/when/==/0/var',
     line: 5,
-    message: /^the object type incident has no field "severity"$/,
+    message:
+      /^the object type incident has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in a var path of previous',
@@ -182,7 +292,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/on/changed/1',
     line: 5,
-    message: /^the object type problem has no field "severity"$/,
+    message:
+      /^the object type problem has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in the changed operator',
@@ -190,7 +301,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/when/changed',
     line: 6,
-    message: /^the object type change has no field "severity"$/,
+    message:
+      /^the object type change has no field "severity" \(fields: id, type, .*, priority, .*\)$/,
   },
   {
     mistake: 'a field the type lacks in an update',
@@ -198,7 +310,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/update/severity',
     line: 7,
-    message: /^an incident has no field "severity"$/,
+    message:
+      /^an incident has no field "severity" \(writable fields: change, problem, .*, due_date\)$/,
   },
   {
     mistake: 'a field the type lacks in the fields of escalate',
@@ -206,7 +319,7 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/escalate/fields/team',
     line: 7,
-    message: /^an incident has no field "team"$/,
+    message: /^an incident has no field "team" \(writable fields: change, problem, .*, due_date\)$/,
   },
   {
     mistake: 'a field the created type lacks in create',
@@ -214,7 +327,8 @@ const CASES: BrokenCase[] = [
     code: 'RULE_UNKNOWN_FIELD',
     pointer: '/then/0/create/fields/summary',
     line: 9,
-    message: /^a problem has no field "summary"$/,
+    message:
+      /^a problem has no field "summary" \(writable fields: change, incident, .*, due_date\)$/,
   },
   {
     mistake: 'a read-only field in an action',
@@ -379,6 +493,15 @@ const CASES: BrokenCase[] = [
     line: 6,
     message: /^rule "self-loop" triggers itself through its own writes/,
   },
+  {
+    mistake: 'a rule triggering itself whose condition its own write leaves true',
+    files: ['self-loop-unproved.yaml'],
+    code: 'RULE_LOOP',
+    pointer: '/on/self',
+    line: 6,
+    message:
+      /^rule "self-loop-unproved" triggers itself through its own writes .*add to when \(at its top level, under and\) a condition that its own write makes false/,
+  },
 ];
 
 function expectedProblem(row: BrokenCase): RuleProblem {
@@ -453,8 +576,48 @@ describe('a whole folder', () => {
     ]);
   });
 
-  it('loads the example rules in rules/ with no problem, in run order', () => {
-    const sources = readRuleSources(join(ROOT, 'rules'));
+  it.each([
+    [
+      'a bad events entry and enumeration mistakes',
+      [
+        'on: {type: incident, events: [add, updat]}',
+        'when: {"==": [{var: object.priority}, urgent]}',
+        'then:',
+        '  - update: {priority: urgent}',
+      ],
+      [
+        [1, '/on/events/1', 'RULE_OUT_OF_RANGE'],
+        [2, '/when/==/1', 'RULE_OUT_OF_RANGE'],
+        [4, '/then/0/update/priority', 'RULE_OUT_OF_RANGE'],
+      ],
+    ],
+    [
+      'a lower-case method and a URL without a scheme in the same http action',
+      ['on: {type: incident}', 'then:', '  - http: {url: "example.com/hook", method: post}'],
+      [
+        [3, '/then/0/http/method', 'RULE_OUT_OF_RANGE'],
+        [3, '/then/0/http/url', 'RULE_INVALID_VALUE'],
+      ],
+    ],
+    [
+      'an unknown trigger key and a field the type lacks',
+      [
+        'on: {type: incident, chnaged: [x]}',
+        'when: {var: object.nope}',
+        'then: [{log: {message: hi}}]',
+      ],
+      [
+        [1, '/on/chnaged', 'RULE_UNKNOWN_KEY'],
+        [2, '/when/var', 'RULE_UNKNOWN_FIELD'],
+      ],
+    ],
+  ])('reports %s of one file together', (_what, lines, expected) => {
+    const result = loadRules([{ path: 'rules/both.yaml', text: lines.join('\n') }]);
+    expect(result.problems.map((p) => [p.line, p.pointer, p.code])).toEqual(expected);
+  });
+
+  it('loads the example rules with no problem, in run order', () => {
+    const sources = readRuleSources(join(ROOT, 'test/fixtures/example-rules'));
     const result = loadRules(sources);
     expect(result.problems).toEqual([]);
     expect(result.files).toBe(sources.length);
@@ -537,9 +700,246 @@ describe('did you mean', () => {
     expect(problem.message).toContain(`did you mean "${suggestion}"?`);
   });
 
-  it('suggests nothing when no known name is close', () => {
+  it('lists the choices when no known name is close', () => {
     const problem = onlyProblem('rules/far.yaml', `${head}then: [{update: {severity: high}}]\n`);
-    expect(problem.message).toBe('an incident has no field "severity"');
+    expect(problem.message).toBe(
+      'an incident has no field "severity" (writable fields: change, problem, requester, responder, active, assignee, category, escalation, impact, priority, status, urgency, description, due_date)',
+    );
+  });
+
+  it.each([
+    [
+      'a field another tool has (assignment_group)',
+      'when: {"==": [{var: object.assignment_group}, ops]}\n',
+      /^the object type incident has no field "assignment_group" \(fields: id, type, api, created, modified, href, raw, change, problem, requester, responder, active, assignee, category, escalation, impact, priority, status, urgency, description, due_date\)$/,
+    ],
+    [
+      'an operator another tool has (equals)',
+      'when: {equals: [{var: object.category}, disk]}\n',
+      /^unknown operator "equals" \(operators: var, missing, missing_some, if, \?:, ==, ===, !=, !==, !, !!, or, and, >, >=, <, <=, max, min, \+, -, \*, \/, %, map, filter, reduce, all, none, some, merge, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
+    ],
+  ])('lists the choices for %s', (_what, when, message) => {
+    const problem = onlyProblem('rules/far.yaml', `${head}${when}then: [{log: {message: x}}]\n`);
+    expect(problem.message).toMatch(message);
+  });
+});
+
+describe('rules that trigger themselves (on.self)', () => {
+  const loops = (lines: string[]) =>
+    loadRules([{ path: 'rules/self.yaml', text: lines.join('\n') }]).problems.map(
+      (problem) => problem.code,
+    );
+  const selfRule = (when: string | null, ...then: string[]) => [
+    'on: {type: incident, events: [update], self: true}',
+    ...(when === null ? [] : [`when: ${when}`]),
+    'then:',
+    ...then.map((action) => `  - ${action}`),
+  ];
+
+  it.each([
+    [
+      'escalation below a bound, with escalate',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['escalate: {levels: 1}'],
+    ],
+    [
+      'the bound written the other way round',
+      '{">=": [2, {var: object.escalation}]}',
+      ['escalate: {}'],
+    ],
+    [
+      'a field unequal to the value the rule sets',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'the same under and, beside other conditions',
+      '{and: [{"==": [{var: object.impact}, high]}, {"!==": [high, {var: object.urgency}]}]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a negated equality',
+      '{"!": {"==": [{var: object.status}, resolved]}}',
+      ['update: {status: resolved}'],
+    ],
+    [
+      'a list that does not hold the value set',
+      '{in: [{var: object.priority}, [low, medium]]}',
+      ['update: {priority: high}'],
+    ],
+    [
+      'an equality the write breaks',
+      '{"==": [{var: object.priority}, high]}',
+      ['update: {priority: critical}'],
+    ],
+    ['a changed field the rule never writes', '{changed: impact}', ['update: {urgency: high}']],
+  ])('accepts %s', (_what, when, then) => {
+    expect(loops(selfRule(when, ...then))).toEqual([]);
+  });
+
+  it.each([
+    ['no condition at all', null, ['update: {urgency: high}']],
+    [
+      'a condition the write leaves true',
+      '{"!=": [{var: object.urgency}, low]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a bound on escalation without escalate',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a bound on escalation that an update resets',
+      '{"<": [{var: object.escalation}, 3]}',
+      ['escalate: {}', 'update: {escalation: 0}'],
+    ],
+    [
+      'a field set to two values',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: high}', 'update: {urgency: low}'],
+    ],
+    [
+      'a computed value',
+      '{"!=": [{var: object.urgency}, high]}',
+      ['update: {urgency: {var: previous.urgency}}'],
+    ],
+    [
+      'a condition on previous',
+      '{"!=": [{var: previous.urgency}, high]}',
+      ['update: {urgency: high}'],
+    ],
+    [
+      'a falsifiable condition under or',
+      '{or: [{"!=": [{var: object.urgency}, high]}, true]}',
+      ['update: {urgency: high}'],
+    ],
+    ['a changed field the rule writes', '{changed: urgency}', ['update: {urgency: high}']],
+    ['a changed field the server stamps', '{changed: modified}', ['update: {urgency: high}']],
+  ])('still refuses %s', (_what, when, then) => {
+    expect(loops(selfRule(when, ...then))).toEqual(['RULE_LOOP']);
+  });
+
+  it('still refuses two rules that trigger each other, whatever their conditions', () => {
+    const rule = (reads: string, writes: string) =>
+      [
+        `on: {type: incident, events: [update], changed: [${reads}], self: true}`,
+        `when: {"!=": [{var: object.${writes}}, high]}`,
+        `then: [{update: {${writes}: high}}]`,
+      ].join('\n');
+    const result = loadRules([
+      { path: 'rules/a.yaml', text: rule('urgency', 'impact') },
+      { path: 'rules/b.yaml', text: rule('impact', 'urgency') },
+    ]);
+    expect(result.problems.map((problem) => problem.code)).toEqual(['RULE_LOOP']);
+  });
+});
+
+describe('warnings', () => {
+  const DUPLICATE = 'test/fixtures/duplicate-create';
+  const fixture = (name: string): RuleSource => ({
+    path: `${DUPLICATE}/${name}`,
+    text: readFileSync(join(ROOT, DUPLICATE, name), 'utf8'),
+  });
+
+  it('warns, without refusing the rules, when two rules create the same type from one trigger', () => {
+    const result = loadRules(['open-problem-first.yaml', 'open-problem-second.yaml'].map(fixture));
+    expect(result.problems).toEqual([]);
+    expect(result.ruleSet?.rules).toHaveLength(2);
+    expect(result.warnings).toEqual([
+      {
+        file: `${DUPLICATE}/open-problem-second.yaml`,
+        pointer: '/then/1/create',
+        line: 8,
+        code: 'RULE_DUPLICATE_CREATE',
+        message: `rule "open-problem-second" creates a problem, and so does rule "open-problem-first" (${DUPLICATE}/open-problem-first.yaml), on the same trigger (incident add): one event can create two, linked one way each; merge them into one rule, or make their conditions exclude each other`,
+      },
+    ]);
+  });
+
+  const creator = (name: string, on: string, type = 'problem', extra = '') => ({
+    path: `rules/${name}.yaml`,
+    text: `on: ${on}\n${extra}then: [{create: {type: ${type}, fields: {description: x}}}]\n`,
+  });
+
+  it.each([
+    ['the events differ', '{type: incident, events: [delete]}', 'problem', ''],
+    ['the trigger types differ', '{type: change}', 'problem', ''],
+    ['they create different types', '{type: incident}', 'change', ''],
+    ['the other rule is disabled', '{type: incident}', 'problem', 'enabled: false\n'],
+    ['the other rule is scheduled', '{type: incident, schedule: "0 * * * *"}', 'problem', ''],
+  ])('does not warn when %s', (_what, on, type, extra) => {
+    const result = loadRules([
+      creator('first', '{type: incident, events: [add, update]}'),
+      creator('second', on, type, extra),
+    ]);
+    expect(result.problems).toEqual([]);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('looks for warnings only in a rule set without problems', () => {
+    const result = loadRules([
+      creator('first', '{type: incident}'),
+      creator('second', '{type: incident}'),
+      { path: 'rules/broken.yaml', text: 'on: {type: incident}\nthen: [{log: {}}]\n' },
+    ]);
+    expect(result.problems).toHaveLength(1);
+    expect(result.warnings).toEqual([]);
+  });
+});
+
+describe('type mistakes in comparisons', () => {
+  const rule = (when: string, type = 'incident') =>
+    loadRules([
+      {
+        path: 'rules/types.yaml',
+        text: `on: {type: ${type}}\nwhen: ${when}\nthen: [{log: {message: x}}]\n`,
+      },
+    ]).problems.map((problem) => [problem.pointer, problem.code]);
+
+  it.each([
+    [
+      'a between of names around a priority',
+      '{"<=": [low, {var: object.priority}, high]}',
+      [['/when/<=', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'two enumerations ordered as text',
+      '{"<": [{var: object.impact}, {var: previous.urgency}]}',
+      [['/when/<', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a count in a list holding a word',
+      '{in: [{var: object.escalation}, [1, two]]}',
+      [['/when/in/1/1', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a word on the left of a count',
+      '{"!=": [high, {var: previous.escalation}]}',
+      [['/when/!=/0', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'a number compared with a word',
+      '{"==": [{var: object.rating}, good]}',
+      [['/when/==/1', 'RULE_TYPE_MISMATCH']],
+      'article',
+    ],
+    [
+      'a boolean compared with "true" as text',
+      '{"===": [{var: object.active}, "true"]}',
+      [['/when/===/1', 'RULE_TYPE_MISMATCH']],
+    ],
+    ['ranks compared', '{">": [{rank: {var: object.priority}}, {rank: medium}]}', []],
+    [
+      'a count compared with a number written as text',
+      '{"==": [{var: object.escalation}, "2"]}',
+      [],
+    ],
+    ['a count ordered against a number', '{"<": [{var: object.escalation}, 3]}', []],
+    ['a boolean compared with false', '{"==": [{var: object.active}, false]}', []],
+    ['a string field ordered against text', '{">": [{var: object.category}, m]}', []],
+  ])('reports the type mistake, if any, of %s', (_what, when, expected, type?: string) => {
+    expect(rule(when, type)).toEqual(expected);
   });
 });
 

@@ -450,7 +450,21 @@ function expression(depth: number, scope: Scope): unknown {
       return {
         matches: [
           expression(d, scope),
-          pick(['^a', 'disk', '\\d+', '^$', 'HIGH', 'e.*1']),
+          // The common syntax (RE2 runs it as RegExp would; src/engine/expression.test.ts
+          // compares the two), and one pattern RE2 refuses, which matches answers false.
+          pick([
+            '^a',
+            'disk',
+            '\\d+',
+            '^$',
+            'HIGH',
+            'e.*1',
+            '\\bdb-\\d{2}\\b',
+            '^(inc|prb)',
+            '[a-z]+\\s',
+            '(?:ab)+$',
+            '(a)\\1',
+          ]),
           ...(chance(0.4) ? ['i'] : []),
         ],
       };

@@ -719,6 +719,86 @@ then:
     expect(r.requests).toHaveLength(1);
   });
 
+  describe('with secrets', () => {
+    const TOKEN = 'token-value-5530';
+    const secretRule = (url: string) => `
+on: {type: incident, events: [add]}
+then:
+  - http:
+      url: ${JSON.stringify(url)}
+      headers: {Authorization: {cat: ["Bearer ", {secret: PAGER_TOKEN}]}}
+      body: {token: {secret: PAGER_TOKEN}, note: {var: object.description}}
+`;
+    async function secretPlan(h: EngineHarness, url: string, description = 'mail down') {
+      const incident = await create(h.client, 'incident', { description });
+      return (await planFor(h, { 'rules/page.yaml': secretRule(url) }, 'incident', incident.id))
+        .plan;
+    }
+    const secrets = (name: string) => (name === 'PAGER_TOKEN' ? TOKEN : undefined);
+
+    it('finishes a plan interrupted by a 500 with the value, though the stored plan holds only the name', async () => {
+      const h = await harness();
+      const r = await receiver({ answer: (_, index) => ({ status: index === 0 ? 500 : 200 }) });
+      const plan = await secretPlan(h, r.url);
+      const options = {
+        client: h.client,
+        store: h.store,
+        http: { allowHosts: [new URL(r.url).host], maxAttempts: 1, secrets },
+      };
+
+      const error = await executePlan(plan, options).catch((e) => e);
+      expect(error).toBeInstanceOf(PlanInterruptedError);
+      const stored = (await h.store.getPlan(plan.key))?.body ?? '';
+      expect(stored).toContain('PAGER_TOKEN');
+      expect(stored).not.toContain(TOKEN);
+
+      const again = await executePlan(plan, options);
+      expect(again.results.map((x) => [x.outcome, x.status])).toEqual([['done', 200]]);
+      expect(r.requests.map((x) => x.headers.authorization)).toEqual([
+        `Bearer ${TOKEN}`,
+        `Bearer ${TOKEN}`,
+      ]);
+      expect(JSON.parse(r.requests[1]?.body.toString('utf8') ?? '')).toEqual({
+        token: TOKEN,
+        note: 'mail down',
+      });
+    });
+
+    it('fails a call whose secret is not set, naming the variable, and sends nothing', async () => {
+      const h = await harness();
+      const r = await receiver();
+      const plan = await secretPlan(h, r.url);
+      const result = await executePlan(plan, {
+        client: h.client,
+        store: h.store,
+        http: { allowHosts: [new URL(r.url).host], secrets: () => undefined },
+      });
+      expect(result.results.map((x) => [x.outcome, x.detail])).toEqual([
+        [
+          'failed',
+          'http: the secret PAGER_TOKEN is not set, so the call is not made; set ITSM_SECRET_PAGER_TOKEN',
+        ],
+      ]);
+      expect(r.requests).toHaveLength(0);
+    });
+
+    it('sends text from the object that looks like a secret marker as it is', async () => {
+      const h = await harness();
+      const r = await receiver();
+      const forged = 'itsm_secret_000000000000000000000000_PAGER_TOKEN';
+      const plan = await secretPlan(h, r.url, forged);
+      await executePlan(plan, {
+        client: h.client,
+        store: h.store,
+        http: { allowHosts: [new URL(r.url).host], secrets },
+      });
+      expect(JSON.parse(r.requests[0]?.body.toString('utf8') ?? '')).toEqual({
+        token: TOKEN,
+        note: forged,
+      });
+    });
+  });
+
   it('retries a 500 answer maxAttempts times with the same key, then throws PlanInterruptedError', async () => {
     const h = await harness();
     const r = await receiver({ answer: () => ({ status: 500, body: 'boom' }) });

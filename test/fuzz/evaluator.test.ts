@@ -238,7 +238,7 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       const random = new Random(SEED ^ 0x9e3779b9);
       const store = makeEngineStore();
       const prototypesChanged = watchPrototypes();
-      const verdicts = { matched: 0, skipped: 0, failed: 0, refused: 0 };
+      const verdicts = { matched: 0, no_match: 0, skipped: 0, failed: 0, refused: 0 };
       try {
         const rounds = Math.max(50, Math.floor(CASES / 20));
         for (let index = 0; index < rounds; index++) {
@@ -284,7 +284,11 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       }
       figures.push(`evaluator fuzz (rules through evaluateEvent): ${JSON.stringify(verdicts)}`);
       expect(
-        verdicts.matched + verdicts.skipped + verdicts.failed + verdicts.refused,
+        verdicts.matched +
+          verdicts.no_match +
+          verdicts.skipped +
+          verdicts.failed +
+          verdicts.refused,
       ).toBeGreaterThan(0);
     },
     Math.max(20_000, CASES * 20),

@@ -1,5 +1,5 @@
 // Fuzzing the rule loader: random and mutated rule files, YAML and JSON, seeded from the example
-// rules (rules/) and the broken-rule fixtures: text edits, structural edits of the parsed data
+// rules (test/fixtures/example-rules) and the broken-rule fixtures: text edits, structural edits of the parsed data
 // (keys, types, nesting, operators, durations, cron strings), huge and deeply nested documents,
 // YAML alias bombs and merge keys. Invariants: loadRules never throws (every problem is reported
 // as a problem), a set is accepted only when it has no problem, every accepted file passes the
@@ -47,11 +47,12 @@ function filesUnder(dir: string): string[] {
   );
 }
 
-const CORPUS: Source[] = [...filesUnder('rules'), ...filesUnder('test/fixtures/broken-rules')].map(
+const EXAMPLES = 'test/fixtures/example-rules';
+const CORPUS: Source[] = [...filesUnder(EXAMPLES), ...filesUnder('test/fixtures/broken-rules')].map(
   (path) => ({ path, text: readFileSync(path, 'utf8') }),
 );
 /** The parsed good rules: the starting points of structural mutations. */
-const GOOD = CORPUS.filter((s) => s.path.startsWith('rules/')).map(
+const GOOD = CORPUS.filter((s) => s.path.startsWith(`${EXAMPLES}/`)).map(
   (s) => parseYaml(s.text) as unknown,
 );
 

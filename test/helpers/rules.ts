@@ -17,6 +17,12 @@ import { loadMigrations } from '../../src/runtime/node.js';
 import type { EngineStore } from '../../src/storage/engine-port.js';
 import { createSqliteEngineStore } from '../../src/storage/sqlite-engine.js';
 
+/**
+ * A copy of the example rules, for tests: the shipped rules/ folder is the users' to edit, so no
+ * test but test/examples.test.ts (which only checks it) reads it.
+ */
+export const EXAMPLE_RULES_DIR = 'test/fixtures/example-rules';
+
 export const ACCOUNT = 1;
 export const BASE_URL = 'http://127.0.0.1:8787';
 export const CREATED = '2026-03-02T08:00:00Z';

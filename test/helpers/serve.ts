@@ -15,6 +15,7 @@ import {
 } from '../../src/runtime/engine.js';
 import type { CallInit, CallResult } from './itsm.js';
 import { callHttp, TEST_API_KEY, TEST_APP_ID } from './itsm.js';
+import { EXAMPLE_RULES_DIR } from './rules.js';
 
 export { TEST_API_KEY, TEST_APP_ID };
 
@@ -33,7 +34,7 @@ export async function startTestEngine(
   const engine = await startEngine({
     port: 0,
     host: '127.0.0.1',
-    rulesDir: 'rules',
+    rulesDir: EXAMPLE_RULES_DIR,
     db: ':memory:',
     apiKey: TEST_API_KEY,
     appId: TEST_APP_ID,
@@ -65,7 +66,7 @@ export { eventually } from './eventually.js';
  */
 export function copyExampleRules(pagerUrl?: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-'));
-  cpSync('rules', dir, { recursive: true });
+  cpSync(EXAMPLE_RULES_DIR, dir, { recursive: true });
   if (pagerUrl) {
     const file = join(dir, 'incident', 'page-on-call-for-critical.yaml');
     writeFileSync(

@@ -345,6 +345,37 @@ describe('dropped connections', () => {
     expect(listed.json.objects[0].id).toBe(first.id);
   });
 
+  it('makes the client retry a PATCH and a DELETE with an Idempotency-Key: one update event, one delete event', async () => {
+    const { server, faults } = await itsm();
+    const client = createItsmClient({
+      baseUrl: `${server.url}/v1`,
+      auth: { apiKey: TEST_API_KEY },
+      retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    const incident = await client.create(1, 'incident', { description: 'once' });
+    faults.inject({ drop: true, method: 'PATCH' });
+    faults.inject({ status: 500, afterWrite: true, method: 'PATCH' });
+    faults.inject({ drop: true, method: 'DELETE' });
+
+    const updated = await client.update(
+      1,
+      'incident',
+      incident.id,
+      { impact: 'low' },
+      { idempotencyKey: 'u-1' },
+    );
+    await client.delete(1, 'incident', incident.id, { idempotencyKey: 'd-1' });
+
+    expect(updated.impact).toBe('low');
+    expect(faults.counters().byKind).toMatchObject({ drop: 2, afterWrite: 1 });
+    const events = await server.call('GET', '/v1/accounts/1/events');
+    expect(events.json.objects.map((event: { type: string }) => event.type)).toEqual([
+      'add',
+      'update',
+      'delete',
+    ]);
+  });
+
   it('makes the client give up at once on a dropped POST without a key (it may be applied)', async () => {
     const { server, faults } = await itsm();
     const client = createItsmClient({

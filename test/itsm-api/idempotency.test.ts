@@ -333,3 +333,152 @@ describe('Idempotency-Key on generic objects', () => {
     expect(valid.headers.get('idempotent-replayed')).toBeNull();
   });
 });
+
+describe('Idempotency-Key on updates and deletes', () => {
+  const ITEM = (account: number, id: string) => `${INCIDENTS(account)}/${id}`;
+
+  function send(
+    server: TestItsm,
+    method: 'PATCH' | 'DELETE',
+    path: string,
+    key: string,
+    body?: unknown,
+  ): Promise<CallResult> {
+    return server.call(method, path, { body, headers: { 'Idempotency-Key': key } });
+  }
+
+  async function created(server: TestItsm, account = 123): Promise<string> {
+    const answer = await post(server, INCIDENTS(account), incident);
+    expect(answer.status, answer.text).toBe(201);
+    return answer.json.id;
+  }
+
+  const writes = async (server: TestItsm, account = 123) =>
+    (await eventsOf(server, account)).filter((event) => event.type !== 'add');
+
+  it('replays the first PATCH response for the same key and body: one update, one event', async () => {
+    const server = await itsm();
+    const id = await created(server);
+
+    const first = await send(server, 'PATCH', ITEM(123, id), 'u-1', { impact: 'low' });
+    const second = await send(server, 'PATCH', ITEM(123, id), 'u-1', { impact: 'low' });
+
+    expect(first.status, first.text).toBe(200);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(second.status, second.text).toBe(200);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.text).toBe(first.text);
+    expect(await writes(server)).toHaveLength(1);
+  });
+
+  it('does not undo a later change when a PATCH is repeated with its key', async () => {
+    const server = await itsm();
+    const id = await created(server);
+    await send(server, 'PATCH', ITEM(123, id), 'u-1', { impact: 'low' });
+    await server.call('PATCH', ITEM(123, id), { body: { impact: 'medium' } });
+
+    const replay = await send(server, 'PATCH', ITEM(123, id), 'u-1', { impact: 'low' });
+
+    expect(replay.json.impact).toBe('low');
+    expect((await server.call('GET', ITEM(123, id))).json.impact).toBe('medium');
+    expect(await writes(server)).toHaveLength(2);
+  });
+
+  it('applies a PATCH twice without a key (the key is what makes a repeat recognisable)', async () => {
+    const server = await itsm();
+    const id = await created(server);
+    await server.call('PATCH', ITEM(123, id), { body: { impact: 'low' } });
+    await server.call('PATCH', ITEM(123, id), { body: { impact: 'low' } });
+    expect(await writes(server)).toHaveLength(2);
+  });
+
+  it('replays a DELETE for the same key: 204 with no body, one delete event', async () => {
+    const server = await itsm();
+    const id = await created(server);
+
+    const first = await send(server, 'DELETE', ITEM(123, id), 'd-1');
+    const second = await send(server, 'DELETE', ITEM(123, id), 'd-1');
+
+    expect(first.status).toBe(204);
+    expect(second.status, second.text).toBe(204);
+    expect(second.text).toBe('');
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect((await writes(server)).map((e) => e.type)).toEqual(['delete']);
+    // Without the key the object is simply gone.
+    expect((await server.call('DELETE', ITEM(123, id))).status).toBe(404);
+  });
+
+  it.each<[string, (server: TestItsm, id: string, other: string) => Promise<CallResult>]>([
+    [
+      'a PATCH with another body',
+      (s, id) => send(s, 'PATCH', ITEM(123, id), 'k', { impact: 'high' }),
+    ],
+    [
+      'a PATCH of another object',
+      (s, _id, other) => send(s, 'PATCH', ITEM(123, other), 'k', { impact: 'low' }),
+    ],
+    ['a DELETE of the same object', (s, id) => send(s, 'DELETE', ITEM(123, id), 'k')],
+    ['a POST with the same body', (s) => post(s, INCIDENTS(123), { impact: 'low' }, 'k')],
+  ])(
+    'answers 409 conflict to the PATCH key reused in %s, and writes nothing',
+    async (_name, reuse) => {
+      const server = await itsm();
+      const id = await created(server);
+      const other = await created(server);
+      await send(server, 'PATCH', ITEM(123, id), 'k', { impact: 'low' });
+
+      const conflict = await reuse(server, id, other);
+
+      expect(conflict.status, conflict.text).toBe(409);
+      expect(conflict.json).toMatchObject({ error_code: 'conflict', status_code: 409 });
+      expect(conflict.json.message).toMatch(
+        /Idempotency-Key "k" was already used with a different request/,
+      );
+      expect(await writes(server)).toHaveLength(1);
+      expect(await countObjects(server, INCIDENTS(123))).toBe(2);
+    },
+  );
+
+  it('answers 409 to a POST key reused on a PATCH', async () => {
+    const server = await itsm();
+    const first = await post(server, INCIDENTS(123), incident, 'k');
+    const conflict = await send(server, 'PATCH', ITEM(123, first.json.id), 'k', { impact: 'low' });
+    expect(conflict.status, conflict.text).toBe(409);
+    expect(await writes(server)).toHaveLength(0);
+  });
+
+  it('applies exactly one update when 10 PATCHes with the same key arrive at once', async () => {
+    const server = await itsm();
+    const id = await created(server);
+
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        send(server, 'PATCH', ITEM(123, id), 'burst', { impact: 'low' }),
+      ),
+    );
+
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    expect(await writes(server)).toHaveLength(1);
+  });
+
+  it('does not use up a PATCH key on a request that failed validation', async () => {
+    const server = await itsm();
+    const id = await created(server);
+    const refused = await send(server, 'PATCH', ITEM(123, id), 'v', { impact: 'enormous' });
+    expect(refused.status).toBe(400);
+    const accepted = await send(server, 'PATCH', ITEM(123, id), 'v', { impact: 'low' });
+    expect(accepted.status, accepted.text).toBe(200);
+    expect(accepted.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('forgets a PATCH key once its retention has passed', async () => {
+    const server = await itsm({ idempotencyTtlMs: 0 });
+    const id = await created(server);
+    await send(server, 'PATCH', ITEM(123, id), 'ttl', { impact: 'low' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const again = await send(server, 'PATCH', ITEM(123, id), 'ttl', { impact: 'low' });
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(await writes(server)).toHaveLength(2);
+  });
+});

@@ -326,12 +326,17 @@ describe('options', () => {
     expect(() => makeClient(override as Partial<ItsmClientOptions>)).toThrow(message);
   });
 
-  it('refuses an account that is neither a whole number nor me, before sending anything', async () => {
-    const { client } = makeClient();
-    await expect(client.get(-1, 'incident', 'F1')).rejects.toThrow(/whole number >= 0 or 'me'/);
-    await expect(client.get(1, 'incident', '')).rejects.toThrow(/non-empty string/);
-    expect(faults.counters().requests).toBe(0);
-  });
+  it.each([-1, 0, 1.5, 2 ** 53])(
+    'refuses the account %s (not an account id nor me) before sending anything',
+    async (account) => {
+      const { client } = makeClient();
+      await expect(client.get(account, 'incident', 'F1')).rejects.toThrow(
+        /account must be a positive whole number .*, or 'me'/,
+      );
+      await expect(client.get(1, 'incident', '')).rejects.toThrow(/non-empty string/);
+      expect(faults.counters().requests).toBe(0);
+    },
+  );
 });
 
 describe('API errors', () => {
@@ -531,28 +536,66 @@ describe('retries', () => {
     expect(events.objects.map((e) => e.type)).toEqual(['add']);
   });
 
-  it('retries a PATCH after a 500', async () => {
-    const { client } = makeClient();
+  /** The account's update and delete events: one per write the API applied. */
+  async function writesOf(client: ItsmClient, account: number): Promise<string[]> {
+    const page = await client.events(account, { pageSize: 1000 });
+    return page.objects.filter((event) => event.type !== 'add').map((event) => event.type);
+  }
+
+  it.each(['after-write 500', 'drop'])(
+    'retries a PATCH with an Idempotency-Key after an uncertain %s, and the API applies it once',
+    async (fault) => {
+      const { client, retries } = makeClient();
+      const account = freshAccount();
+      const incident = await client.create(account, 'incident', { escalation: 0 });
+      faults.inject(
+        fault === 'drop'
+          ? { drop: true, method: 'PATCH' }
+          : { status: 500, method: 'PATCH', afterWrite: true },
+      );
+
+      const updated = await client.update(
+        account,
+        'incident',
+        incident.id,
+        { escalation: 1 },
+        { idempotencyKey: 'patch-1' },
+      );
+
+      expect(updated.escalation).toBe(1);
+      expect(retries).toHaveLength(1);
+      expect(await writesOf(client, account)).toEqual(['update']);
+    },
+  );
+
+  it('does not retry a PATCH without an Idempotency-Key after an applied-then-500 attempt', async () => {
+    const { client, retries } = makeClient();
     const account = freshAccount();
     const incident = await client.create(account, 'incident', { escalation: 0 });
     faults.inject({ status: 500, method: 'PATCH', afterWrite: true });
 
-    const updated = await client.update(account, 'incident', incident.id, { escalation: 1 });
+    const error = await apiFailure(
+      client.update(account, 'incident', incident.id, { escalation: 1 }),
+    );
 
-    expect(updated.escalation).toBe(1);
-    expect(faults.counters().byKind.afterWrite).toBe(1);
+    expect(error.status).toBe(500);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('not retried: a PATCH without an Idempotency-Key');
+    expect(retries).toHaveLength(0);
+    expect(await writesOf(client, account)).toEqual(['update']);
   });
 
-  it('treats a 404 on a retried DELETE after an applied-then-500 attempt as deleted', async () => {
+  it('retries a DELETE with an Idempotency-Key after an applied-then-500 attempt: the replay is a 204', async () => {
     const { client, retries } = makeClient();
     const account = freshAccount();
     const asset = await client.create(account, 'asset', { name: 'old laptop' });
     faults.inject({ status: 500, method: 'DELETE', afterWrite: true });
 
-    await client.delete(account, 'asset', asset.id);
+    await client.delete(account, 'asset', asset.id, { idempotencyKey: 'delete-1' });
 
     expect(retries).toHaveLength(1);
     expect(await collect(client.list(account, 'asset'))).toEqual([]);
+    expect(await writesOf(client, account)).toEqual(['delete']);
     const error = await apiFailure(client.delete(account, 'asset', asset.id));
     expect(error.status).toBe(404);
   });

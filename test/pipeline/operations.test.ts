@@ -98,7 +98,11 @@ describe('run records, health and metrics', () => {
   });
 
   it.each([
-    ['rule_id=escalate-major-incidents', 1],
+    // Looked at in every run (the six adds and the escalation's own update, which an on.self
+    // rule follows), whether or not it matched.
+    ['rule_id=escalate-major-incidents', 7],
+    ['rule_id=escalate-major-incidents&matched=true', 1],
+    ['rule_id=escalate-major-incidents&matched=false', 6],
     // The five incidents, and the escalation's own update (low to high: nothing pages on it).
     ['outcome=no_match', 6],
     ['outcome=done', 1],
@@ -127,7 +131,12 @@ describe('run records, health and metrics', () => {
     ['before=x', 'before must be a whole number from 1 to 9007199254740991, got "x"'],
     [
       'objectid=1',
-      'unknown query parameter "objectid"; use account, object_id, rule_id, outcome, before, page_size',
+      'unknown query parameter "objectid"; use account, object_id, rule_id, matched, outcome, before, page_size',
+    ],
+    ['rule_id=x&matched=yes', 'matched must be true or false, got "yes"'],
+    [
+      'matched=false',
+      'matched filters the runs of one rule: give rule_id too (for runs where no rule matched, use outcome=no_match)',
     ],
   ])('refuses GET /runs?%s with a 400 that says why', async (query, message) => {
     const response = await engine.call('GET', `/runs?${query}`);
@@ -177,7 +186,11 @@ describe('run records, health and metrics', () => {
       'escalate-major-incidents is not a scheduled rule (it has no on.schedule); it runs on events',
     ],
     [{ at: 'soon' }, 400, 'at must be an ISO 8601 time such as 2026-11-28T10:15:00Z, got "soon"'],
-    [{ accounts: [0] }, 400, 'accounts must be a list of account numbers'],
+    [
+      { accounts: [0] },
+      400,
+      'accounts[0] must be a positive whole number from 1 to 9007199254740991, written in digits with no sign, spaces or leading zero, got 0',
+    ],
     [{ every: 1 }, 400, 'unknown field "every"; use rules, at, accounts'],
   ])('refuses POST /admin/schedules/run with %j', async (body, status, message) => {
     const response = await engine.call('POST', '/admin/schedules/run', { body });
@@ -331,5 +344,111 @@ describe('a scheduled tick the API fails part of', () => {
     expect(
       engine.logs.filter((line) => line.startsWith('schedule: 2026-11-28T10:30:00Z')),
     ).toHaveLength(2);
+  });
+});
+
+describe('why a rule did not act, and scheduled rules at a chosen tick', () => {
+  let engine: TestEngine;
+  let rules: { dir: string; remove(): void };
+  const account = 61;
+
+  beforeAll(async () => {
+    rules = writeRules({
+      'incident/page-critical.yaml': `on: {type: incident, events: [add]}
+when: {"==": [{var: object.priority}, critical]}
+then:
+  - log: {message: {cat: ["critical incident ", {var: object.id}]}}
+`,
+      'incident/overdue-log.yaml': `on: {type: incident, schedule: "0 0 1 1 *"}
+when: {">": [{hours_since: {var: object.due_date}}, 1]}
+then:
+  - log: {message: {cat: ["overdue ", {var: object.id}]}}
+`,
+    });
+    engine = await startTestEngine({ rulesDir: rules.dir });
+  });
+
+  afterAll(async () => {
+    await engine?.close();
+    rules?.remove();
+  });
+
+  it('lists a rule under ?rule_id= where it did not match, with the clause that was false', async () => {
+    const high = await createIncident(engine, account, { priority: 'high' });
+    const critical = await createIncident(engine, account, { priority: 'critical' });
+    await eventually(async () => (await runCount(engine, account)) === 2, 'two runs');
+
+    const all = await engine.call('GET', '/runs?rule_id=page-critical');
+    expect(all.status).toBe(200);
+    expect(all.json.objects.map((run: Json) => [run.object.id, run.outcome])).toEqual([
+      [critical.id, 'done'],
+      [high.id, 'no_match'],
+    ]);
+    const [, missed] = all.json.objects;
+    expect(missed.verdicts).toEqual({ 'page-critical': 'no_match' });
+    expect(missed.rules).toEqual([]);
+    expect(missed.detail.rules).toEqual([
+      {
+        ruleId: 'page-critical',
+        file: expect.stringMatching(/page-critical\.yaml$/),
+        verdict: 'no_match',
+        reason: 'the condition (when) is false',
+        details: [
+          '/when: {"==":[{"var":"object.priority"},"critical"]} is false, because {"var":"object.priority"} is "high"',
+        ],
+      },
+    ]);
+
+    const missedOnly = await engine.call('GET', '/runs?rule_id=page-critical&matched=false');
+    expect(missedOnly.json.objects.map((run: Json) => run.object.id)).toEqual([high.id]);
+    const matchedOnly = await engine.call('GET', '/runs?rule_id=page-critical&matched=true');
+    expect(matchedOnly.json.objects.map((run: Json) => run.object.id)).toEqual([critical.id]);
+  });
+
+  it('evaluates a scheduled rule with the tick as now: hours_since counts from at', async () => {
+    const scheduleAccount = 62;
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    const incident = await createIncident(engine, scheduleAccount, { due_date: twoHoursAgo });
+    await eventually(async () => (await runCount(engine, scheduleAccount)) === 1, 'the add');
+
+    // Three hours ago the due date was an hour ahead: hours_since is negative, nothing is due.
+    const earlier = new Date(Date.now() - 3 * 3_600_000).toISOString();
+    const past = await engine.call('POST', '/admin/schedules/run', {
+      body: { rules: ['overdue-log'], at: earlier, accounts: [scheduleAccount] },
+    });
+    expect(past.status, past.text).toBe(200);
+    expect(past.json).toMatchObject({ objects: 1, outcomes: { done: 0, no_match: 1 } });
+    const [pastRun] = (
+      await engine.call('GET', `/runs?rule_id=overdue-log&object_id=${incident.id}`)
+    ).json.objects;
+    expect(pastRun.outcome).toBe('no_match');
+    expect(pastRun.detail.rules[0].details[0]).toMatch(/ is -1(\.\d+)?$/);
+
+    // With the real clock, it is two hours overdue: the rule acts.
+    const now = await engine.call('POST', '/admin/schedules/run', {
+      body: { rules: ['overdue-log'], accounts: [scheduleAccount] },
+    });
+    expect(now.status, now.text).toBe(200);
+    expect(now.json).toMatchObject({ objects: 1, outcomes: { done: 1, no_match: 0 } });
+    const matched = await engine.call(
+      'GET',
+      `/runs?rule_id=overdue-log&object_id=${incident.id}&matched=true`,
+    );
+    expect(matched.json.objects.map((run: Json) => run.detail.calls[0].detail)).toEqual([
+      `overdue ${incident.id}`,
+    ]);
+  });
+
+  it('refuses a future at with a 400 that says why and points to a dry run', async () => {
+    const later = new Date(Date.now() + 2 * 60_000);
+    const response = await engine.call('POST', '/admin/schedules/run', {
+      body: { rules: ['overdue-log'], at: later.toISOString(), accounts: [account] },
+    });
+    expect(response.status).toBe(400);
+    expect(response.json.error_code).toBe('invalid_parameters');
+    expect(response.json.message).toContain('is in the future');
+    expect(response.json.message).toContain('once-only work');
+    expect(response.json.message).toContain('itsm-rules test --event FILE --now');
+    expect(await runCount(engine, account)).toBe(2);
   });
 });

@@ -84,6 +84,7 @@ describe('the soak judge', () => {
       missed: [],
       duplicated: [],
       unexpected: [],
+      repeated: [],
     });
   });
 
@@ -93,10 +94,45 @@ describe('the soak judge', () => {
     expect(judge(changes, ids, [state]).duplicated).toHaveLength(1);
   });
 
-  it('does not count a repeated PATCH that changed nothing as a second escalation', () => {
+  it('counts a repeated PATCH that changed nothing as a repeated write, not a second escalation', () => {
     const state = goodState();
-    state.events.push(escalation('T', 'high', 'high', 1));
-    expect(judge(changes, ids, [state]).duplicated).toEqual([]);
+    state.events.push({ ...escalation('T', 'high', 'high', 1), id: 'e-again' });
+    const verdict = judge(changes, ids, [state]);
+    expect(verdict.duplicated).toEqual([]);
+    expect(verdict.repeated).toEqual([
+      { account: A, what: "event e-again repeats the engine's update e-T-1 of incident T" },
+    ]);
+  });
+
+  it('does not count an engine write as repeated when another write came between', () => {
+    const state = goodState();
+    state.events.push(
+      { ...escalation('T', 'high', 'low', 1), id: 'e-driver', user_id: 'driver' },
+      { ...escalation('T', 'low', 'high', 1), id: 'e-again' },
+    );
+    expect(judge(changes, ids, [state]).repeated).toEqual([]);
+  });
+
+  it('does not count consecutive engine writes that leave the object differently', () => {
+    const state = goodState();
+    state.events.push({
+      ...escalation('T', 'high', 'high', 1),
+      id: 'e-link',
+      metadata: { id: 'T', type: 'incident', priority: 'high', escalation: 1, problem: 'EP' },
+    });
+    expect(judge(changes, ids, [state]).repeated).toEqual([]);
+  });
+
+  it('ignores the time of the write when comparing two engine writes', () => {
+    const state = goodState();
+    const first = state.events[0] as ApiEvent;
+    first.metadata = { ...first.metadata, modified: '2026-01-01T00:00:00Z' };
+    state.events.push({
+      ...escalation('T', 'high', 'high', 1),
+      id: 'e-again',
+      metadata: { ...first.metadata, modified: '2026-01-01T00:00:05Z' },
+    });
+    expect(judge(changes, ids, [state]).repeated).toHaveLength(1);
   });
 
   it('counts a target never escalated as missed', () => {

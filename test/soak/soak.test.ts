@@ -37,7 +37,13 @@ it(
     const summary = JSON.parse((line as string).slice('SOAK-SUMMARY '.length)) as SoakSummary;
 
     expect(summary.findings).toEqual([]);
-    expect(summary).toMatchObject({ ok: true, missed: 0, duplicated: 0, unexpected: 0 });
+    expect(summary).toMatchObject({
+      ok: true,
+      missed: 0,
+      duplicated: 0,
+      unexpected: 0,
+      repeatedWrites: 0,
+    });
     expect(run.code).toBe(0);
     // The run really was the one the issue asks for.
     expect(summary.kills).toBeGreaterThanOrEqual(5);

@@ -29,7 +29,9 @@ export function makeSnapshot(overrides: Partial<SnapshotRecord> = {}): SnapshotR
   };
 }
 
+/** A run; its verdicts default to "matched" for each rule of `rules`. */
 export function makeRun(overrides: Partial<NewRunRecord> = {}): NewRunRecord {
+  const rules = overrides.rules ?? ['escalate'];
   return {
     key: 'e:1:42',
     account: ACCOUNT,
@@ -39,7 +41,8 @@ export function makeRun(overrides: Partial<NewRunRecord> = {}): NewRunRecord {
     objectId: 'inc-1',
     selfHops: 0,
     outcome: 'done',
-    rules: ['escalate'],
+    rules,
+    verdicts: Object.fromEntries(rules.map((rule) => [rule, 'matched' as const])),
     summary: 'escalate: updated incident inc-1',
     detail: JSON.stringify({ rules: [{ id: 'escalate', outcome: 'done' }], calls: [] }),
     at: T0,
@@ -265,6 +268,7 @@ export function describePipelineStoreContract(
           selfHops: 3,
           outcome: 'skipped',
           rules: [],
+          verdicts: {},
           summary: 'skipped: object gone',
           detail: '{"notes":["gone"]}',
           at: T0 + 9,
@@ -311,27 +315,60 @@ export function describePipelineStoreContract(
           { objectType: null, objectId: null, rules: [], outcome: 'skipped' },
           { objectId: 'inc-1', rules: ['notify', 'link-problem', 'escalate'], outcome: 'done' },
           { objectId: 'inc-3', rules: ['notify'], outcome: 'failed' },
+          // Rules looked at that did not act: only in the verdicts.
+          {
+            objectId: 'inc-4',
+            rules: [],
+            verdicts: { escalate: 'no_match', notify: 'skipped' },
+            outcome: 'no_match',
+          },
+          {
+            objectId: 'inc-4',
+            rules: ['escalate'],
+            verdicts: { escalate: 'failed', 'link-problem': 'no_match' },
+            outcome: 'failed',
+          },
         ];
 
         it.each<[string, Omit<RunQuery, 'limit'>, string[]]>([
-          ['no filter', {}, ['r6', 'r5', 'r4', 'r3', 'r2', 'r1', 'r0']],
-          ['account', { account: ACCOUNT }, ['r6', 'r5', 'r4', 'r3', 'r1', 'r0']],
+          ['no filter', {}, ['r8', 'r7', 'r6', 'r5', 'r4', 'r3', 'r2', 'r1', 'r0']],
+          ['account', { account: ACCOUNT }, ['r8', 'r7', 'r6', 'r5', 'r4', 'r3', 'r1', 'r0']],
           ['another account', { account: OTHER_ACCOUNT }, ['r2']],
           ['an account without runs', { account: 99 }, []],
           ['object', { objectId: 'inc-1' }, ['r5', 'r3', 'r2', 'r0']],
           ['outcome done', { outcome: 'done' }, ['r5', 'r2', 'r0']],
-          ['outcome failed', { outcome: 'failed' }, ['r6', 'r1']],
-          ['outcome no_match', { outcome: 'no_match' }, ['r3']],
+          ['outcome failed', { outcome: 'failed' }, ['r8', 'r6', 'r1']],
+          ['outcome no_match', { outcome: 'no_match' }, ['r7', 'r3']],
           ['outcome skipped', { outcome: 'skipped' }, ['r4']],
-          ['a rule alone, first or last in its runs', { ruleId: 'escalate' }, ['r5', 'r1', 'r0']],
-          ['a rule alone, second or in the middle', { ruleId: 'link-problem' }, ['r5', 'r2', 'r1']],
-          ['a rule alone or first', { ruleId: 'notify' }, ['r6', 'r5']],
+          [
+            'a rule alone, first or last in its runs, whatever its verdict',
+            { ruleId: 'escalate' },
+            ['r8', 'r7', 'r5', 'r1', 'r0'],
+          ],
+          [
+            'a rule alone, second or in the middle',
+            { ruleId: 'link-problem' },
+            ['r8', 'r5', 'r2', 'r1'],
+          ],
+          ['a rule alone or first', { ruleId: 'notify' }, ['r7', 'r6', 'r5']],
+          ['a rule where it matched', { ruleId: 'escalate', matched: true }, ['r5', 'r1', 'r0']],
+          ['a rule where it did not match', { ruleId: 'escalate', matched: false }, ['r8', 'r7']],
+          [
+            'a rule that never matched, where it did not',
+            { ruleId: 'notify', matched: false },
+            ['r7'],
+          ],
+          [
+            'a rule where it matched, with an object',
+            { ruleId: 'link-problem', matched: true, objectId: 'inc-1' },
+            ['r5', 'r2'],
+          ],
           ['a rule no run names', { ruleId: 'unknown' }, []],
           ['before (exclusive)', { before: 3 }, ['r2', 'r1', 'r0']],
           ['account and object', { account: ACCOUNT, objectId: 'inc-1' }, ['r5', 'r3', 'r0']],
           ['object and outcome', { objectId: 'inc-1', outcome: 'done' }, ['r5', 'r2', 'r0']],
           ['rule and outcome', { ruleId: 'link-problem', outcome: 'done' }, ['r5', 'r2']],
-          ['rule and account', { ruleId: 'link-problem', account: ACCOUNT }, ['r5', 'r1']],
+          ['rule and account', { ruleId: 'link-problem', account: ACCOUNT }, ['r8', 'r5', 'r1']],
           ['rule and object', { ruleId: 'escalate', objectId: 'inc-1' }, ['r5', 'r0']],
           [
             'every filter at once',
@@ -352,6 +389,15 @@ export function describePipelineStoreContract(
           await saveAll(runs);
           expect(await keys({ objectId: 'inc-1', limit: 2 })).toEqual(['r5', 'r3']);
         });
+      });
+
+      it('keeps the verdict of every rule looked at', async () => {
+        const verdicts = { escalate: 'matched', notify: 'no_match', page: 'skipped' } as const;
+        const saved = await store.saveRun(makeRun({ rules: ['escalate'], verdicts }));
+        expect(saved.verdicts).toEqual(verdicts);
+        expect((await store.getRun(saved.key))?.verdicts).toEqual(verdicts);
+        expect(await keys({ ruleId: 'page', limit: 10 })).toEqual([saved.key]);
+        expect(await keys({ ruleId: 'page', matched: true, limit: 10 })).toEqual([]);
       });
 
       it('matches a rule named twice in one run once', async () => {

@@ -1,6 +1,7 @@
 // The Worker's own small parts: its settings read from env (every missing or invalid one named),
 // the backoff of failed drains, the queue messages it understands, and a bundled rule set with a
 // problem refused with the lines `itsm-rules check` prints.
+import { createExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import {
   createWorker,
@@ -114,5 +115,37 @@ describe('a bundled rule set with a problem', () => {
         /^rules\/incident\/page\.yaml:5 \/then\/0\/escalate\/levels: expected a whole number from 1 to 3, got "two"$/,
       ),
     ]);
+  });
+});
+
+describe('the secrets the bundled rules use', () => {
+  const sources = [
+    {
+      path: 'rules/incident/page.yaml',
+      text: 'on: {type: incident}\nthen:\n  - http:\n      url: https://pager.example.com/alerts\n      headers: {Authorization: {cat: ["Bearer ", {secret: PAGER_TOKEN}]}}\n',
+    },
+  ];
+  const healthz = () => new Request('http://engine.test/healthz');
+
+  it('refuses to run while ITSM_SECRET_<NAME> is not bound, naming the rule and the command', async () => {
+    const logs: string[] = [];
+    const worker = createWorker({ rules: sources, log: (line) => logs.push(line) });
+    // The Worker's own key is bound; a rule still cannot read it under another name.
+    const env = { ...workerEnv, PAGER_TOKEN: 'not-the-binding' } as WorkerEnv;
+    const response = await worker.fetch(healthz(), env, createExecutionContext());
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { message: string };
+    expect(body.message).toBe(
+      'the Worker is not configured: page (rules/incident/page.yaml) uses the secret PAGER_TOKEN, which is not set; set it with `npx wrangler secret put ITSM_SECRET_PAGER_TOKEN`',
+    );
+    expect(logs.join('\n')).toContain('ITSM_SECRET_PAGER_TOKEN');
+  });
+
+  it('runs once the secret is bound', async () => {
+    const worker = createWorker({ rules: sources });
+    const env = { ...workerEnv, ITSM_SECRET_PAGER_TOKEN: 'token-value-2291' } as WorkerEnv;
+    const response = await worker.fetch(healthz(), env, createExecutionContext());
+    expect(response.status).toBe(200);
+    expect(await response.text()).not.toContain('token-value-2291');
   });
 });

@@ -23,7 +23,7 @@ import {
 } from './helpers.js';
 import { delivered } from './main.js';
 
-const RULE = 'overdue-incident-escalation'; // */15 * * * *, in rules/incident/
+const RULE = 'overdue-incident-escalation'; // */15 * * * *, in test/fixtures/example-rules/incident/
 
 afterEach(async () => {
   await clearFaults();
