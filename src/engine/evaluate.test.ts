@@ -421,6 +421,36 @@ describe('when', () => {
     ]);
   });
 
+  it('explains each event with its own values, though the explanation of a rule is prepared once', async () => {
+    const ruleSet = ruleSetOf({
+      check: {
+        on: { type: 'incident' },
+        when: {
+          or: [
+            { '==': [{ var: 'object.urgency' }, 'high'] },
+            { '!': { var: 'object.active' } },
+            { and: [{ '==': [{ var: 'object.impact' }, 'high'] }, true] },
+          ],
+        },
+      },
+    });
+    const explain = async (fields: Parameters<typeof makeIncident>[0]) =>
+      outcomeOf(
+        await evaluateEvent(ruleSet, makeEventInput({ object: makeIncident(fields) }), store),
+        'check',
+      ).details;
+    expect(await explain({ urgency: 'medium', impact: 'low', active: true })).toEqual([
+      '/when/or/0: {"==":[{"var":"object.urgency"},"high"]} is false, because {"var":"object.urgency"} is "medium"',
+      '/when/or/1: {"!":{"var":"object.active"}} is false, because {"var":"object.active"} is true',
+      '/when/or/2/and/0: {"==":[{"var":"object.impact"},"high"]} is false, because {"var":"object.impact"} is "low"',
+    ]);
+    expect(await explain({ urgency: 'low', impact: 'medium', active: true })).toEqual([
+      '/when/or/0: {"==":[{"var":"object.urgency"},"high"]} is false, because {"var":"object.urgency"} is "low"',
+      '/when/or/1: {"!":{"var":"object.active"}} is false, because {"var":"object.active"} is true',
+      '/when/or/2/and/0: {"==":[{"var":"object.impact"},"high"]} is false, because {"var":"object.impact"} is "medium"',
+    ]);
+  });
+
   it('marks a rule whose condition fails at runtime as failed and still runs the others', async () => {
     const ruleSet = ruleSetOf({
       broken: {
