@@ -89,9 +89,6 @@ export const ENGINE_OPERATORS = [
   'lookup',
 ] as const;
 
-/** Operators that read the ITSM API: resolved before planning, so allowed in action values only. */
-export const IO_OPERATORS: ReadonlySet<string> = new Set(['lookup']);
-
 export const OPERATORS: ReadonlySet<string> = new Set([...STANDARD_OPERATORS, ...ENGINE_OPERATORS]);
 
 export { compilePattern, FORBIDDEN_SEGMENTS, LOOKUPS, lookupKey, PATH_MEMO } from './compile.js';

@@ -379,6 +379,74 @@ const CASES: BrokenCase[] = [
     line: 6,
     message: /^rule "self-loop" triggers itself through its own writes/,
   },
+  {
+    mistake: 'an upstream column the table lacks in a var path',
+    files: ['unknown-raw-column.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/==/0/var',
+    line: 5,
+    message:
+      /^the ServiceNow table incident has no column "assignment_grup" \(raw\.assignment_grup\); did you mean "assignment_group"\?$/,
+  },
+  {
+    mistake: 'an upstream column the table lacks in the changed trigger',
+    files: ['unknown-raw-column-changed.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/on/changed/0',
+    line: 4,
+    message: /^the ServiceNow table incident has no column "cmdb_cl" .*did you mean "cmdb_ci"\?$/,
+  },
+  {
+    mistake: 'an upstream column the table lacks in update.raw',
+    files: ['unknown-raw-column-update.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/update/raw/asignment_group',
+    line: 7,
+    message:
+      /^the ServiceNow table incident has no column "asignment_group" .*did you mean "assignment_group"\?$/,
+  },
+  {
+    mistake: 'an upstream column the unified model owns in update.raw',
+    files: ['mapped-raw-column-update.yaml'],
+    code: 'RULE_READ_ONLY_FIELD',
+    pointer: '/then/0/update/raw/state',
+    line: 7,
+    message:
+      /^state is the upstream column of the unified field status: write status \(update\.status\) instead$/,
+  },
+  {
+    mistake: 'a choice code a raw choice column never holds',
+    files: ['out-of-range-raw-choice.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^raw\.approval of a change is one of "not requested", "requested", "approved", "rejected", so it is never "aproved"; did you mean "approved"\?$/,
+  },
+  {
+    mistake: 'a note on a type without journals',
+    files: ['note-without-journal.yaml'],
+    code: 'RULE_INVALID_ACTION',
+    pointer: '/then/0/note',
+    line: 5,
+    message: /^note appends to the work_notes journal, which article does not keep/,
+  },
+  {
+    mistake: 'a lookup in a condition',
+    files: ['lookup-in-condition.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/when/==/1/lookup',
+    line: 7,
+    message: /^lookup reads the ITSM API, so it can only be used in action values/,
+  },
+  {
+    mistake: 'a lookup of a column the table lacks',
+    files: ['unknown-lookup-column.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/update/raw/assignment_group/lookup/1',
+    line: 7,
+    message: /^the table sys_user_group has no column "nme"; did you mean "name"\?$/,
+  },
 ];
 
 function expectedProblem(row: BrokenCase): RuleProblem {
