@@ -209,7 +209,7 @@ describe.concurrent('itsm-rules test', () => {
       expect(result.stderr).toBe('');
       const lines = result.stdout.trimEnd().split('\n');
       expect(lines[0]).toBe(`event update of incident ${INCIDENT_ID} in account 1`);
-      expect(lines).toContain('rules (1 matched, 2 considered):');
+      expect(lines).toContain('rules (1 matched, 4 considered):');
       expect(lines).toContain('  matched  escalate-major-incidents');
       const patch = lines.findIndex((line) =>
         line.startsWith(`  0. PATCH accounts/1/itsm/incidents/${INCIDENT_ID}  `),
@@ -333,7 +333,9 @@ describe.concurrent('itsm-rules test', () => {
         evaluation.outcomes.map((o: { ruleId: string; verdict: string }) => [o.ruleId, o.verdict]),
       ).toEqual([
         ['escalate-major-incidents', 'matched'],
+        ['assign-network-incidents', 'skipped'],
         ['page-on-call-for-critical', 'skipped'],
+        ['work-note-on-escalation', 'skipped'],
       ]);
     },
     TIMEOUT,

@@ -849,8 +849,11 @@ describe('the example rules', () => {
   it('load without a problem', () => {
     expect(load().rules.map((rule) => rule.id)).toEqual([
       'escalate-major-incidents',
+      'assign-network-incidents',
       'page-on-call-for-critical',
       'recurring-incidents-open-problem',
+      'work-note-on-escalation',
+      'change-approval-gate',
       'overdue-incident-escalation',
       'problem-in-fix-opens-change',
     ]);
@@ -1159,7 +1162,7 @@ describe('the example rules', () => {
     expect(evaluation.plan.calls.map(shape)).toEqual([pagerCall(KEY)]);
   });
 
-  it("page-on-call-for-critical runs on the engine's own escalation (selfHops 1), and no other rule does", async () => {
+  it("page-on-call-for-critical and work-note-on-escalation run on the engine's own escalation (selfHops 1), and no other rule does", async () => {
     const object = { ...critical(), impact: 'high', urgency: 'high', escalation: 1 };
     const evaluation = await evaluate(load(), {
       eventId: 'evt-echo',
@@ -1168,8 +1171,22 @@ describe('the example rules', () => {
       previous: { ...object, priority: 'medium', escalation: 0 },
       selfHops: 1,
     });
-    expect(evaluation.plan.rules).toEqual(['page-on-call-for-critical']);
-    expect(evaluation.plan.calls.map(shape)).toEqual([pagerCall(eventPlanKey(1, 'evt-echo'))]);
+    expect(evaluation.plan.rules).toEqual(['page-on-call-for-critical', 'work-note-on-escalation']);
+    expect(evaluation.plan.calls.map(shape)).toEqual([
+      pagerCall(eventPlanKey(1, 'evt-echo')),
+      {
+        kind: 'api',
+        index: 1,
+        ruleId: 'work-note-on-escalation',
+        action: 0,
+        method: 'PATCH',
+        path: 'accounts/1/itsm/incidents/inc-9',
+        objectType: 'incident',
+        objectId: 'inc-9',
+        body: { raw: { object: { work_notes: 'Escalated to critical priority (escalation 1).' } } },
+        idempotencyKey: `${eventPlanKey(1, 'evt-echo')}:work-note-on-escalation:0`,
+      },
+    ]);
     expect(
       evaluation.outcomes.find((outcome) => outcome.ruleId === 'escalate-major-incidents')?.reason,
     ).toBe('the change was made by the engine itself, and the rule has no on.self');

@@ -115,11 +115,15 @@ describe('all-in-one with the example rules', () => {
     await settle(engine, account);
 
     const log = await events(engine, account);
+    // The escalation, then the work note of work-note-on-escalation (on.self) about it.
     expect(log.map((e: Json) => [e.type, e.user_id])).toEqual([
       ['add', null],
       ['update', 'itsm-rules'],
+      ['update', 'itsm-rules'],
     ]);
-    const [echo, first] = await runs(engine, `object_id=${incident.id}`);
+    const [note, echo, first] = await runs(engine, `object_id=${incident.id}`);
+    expect(note.self_hops).toBe(2);
+    expect(note.rules).toEqual([]);
     expect(first.self_hops).toBe(0);
     expect(first.rules).toEqual(['escalate-major-incidents']);
     expect(echo.self_hops).toBe(1);

@@ -43,8 +43,8 @@ describe('run records, health and metrics', () => {
     incidents.push(
       await createIncident(engine, account, { impact: 'high', urgency: 'high', priority: 'low' }),
     );
-    // 6 adds, the escalation's own update.
-    await eventually(async () => (await runCount(engine, account)) === 7, 'seven runs');
+    // 6 adds, the escalation's own update, and the update of the work note written about it.
+    await eventually(async () => (await runCount(engine, account)) === 8, 'eight runs');
   });
 
   afterAll(async () => {
@@ -73,14 +73,14 @@ describe('run records, health and metrics', () => {
       pages++;
     }
     expect(pages).toBe(4);
-    expect(seen).toHaveLength(7);
+    expect(seen).toHaveLength(8);
     expect(seen).toEqual([...seen].sort((a, b) => b - a));
   });
 
   it('answers "what happened to this incident, and why" by object id', async () => {
     const escalated = incidents[5];
     const response = await engine.call('GET', `/runs?object_id=${escalated.id}`);
-    const [echo, add] = response.json.objects;
+    const [, echo, add] = response.json.objects;
     expect(add).toMatchObject({
       account,
       object: { type: 'incident', id: escalated.id },
@@ -99,9 +99,10 @@ describe('run records, health and metrics', () => {
 
   it.each([
     ['rule_id=escalate-major-incidents', 1],
-    // The five incidents, and the escalation's own update (low to high: nothing pages on it).
+    // The five incidents, and the work note's own update (no rule follows a note).
     ['outcome=no_match', 6],
-    ['outcome=done', 1],
+    // The escalation, and the work note on the escalation's own update (low to high: no page).
+    ['outcome=done', 2],
     ['outcome=failed', 0],
   ])('filters runs by %s', async (filter, count) => {
     const response = await engine.call('GET', `/runs?account=${account}&${filter}`);
@@ -146,7 +147,7 @@ describe('run records, health and metrics', () => {
       ok: true,
       service: 'itsm-rules',
       app_id: 'test-app',
-      rules: 5,
+      rules: 8,
       scheduled: 1,
       api: 'embedded',
     });
