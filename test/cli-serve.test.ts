@@ -174,7 +174,7 @@ describe('itsm-rules serve', () => {
         ]),
       );
       expect(serve.url).toBe(`http://127.0.0.1:${port}`);
-      expect(serve.stdout()).toMatch(/\(5 rules from .*, db :memory:\)/);
+      expect(serve.stdout()).toMatch(/\(8 rules from .*, db :memory:\)/);
 
       const health = await getJson(serve.url, '/healthz');
       expect(health.status).toBe(200);
@@ -219,7 +219,7 @@ describe('itsm-rules serve', () => {
         }),
       );
       expect(serve.port).toBe(port);
-      expect(serve.stdout()).toContain(`(5 rules from ${dir}, db :memory:)`);
+      expect(serve.stdout()).toContain(`(8 rules from ${dir}, db :memory:)`);
       expect((await getJson(serve.url, '/healthz')).json.app_id).toBe('env-app');
       expect(await handshake(serve.url, 'env-key')).toEqual({ status: 200, text: 'env-app' });
       expect((await handshake(serve.url, 'dev-api-key')).status).toBe(401);

@@ -22,7 +22,7 @@ describe('bundling the rules for the Worker', () => {
     const result = run(['scripts/bundle-rules.ts', '--rules', 'rules', '--out', out]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/bundle-rules: 5 rules from rules \(1 scheduled\) bundled into/);
+    expect(result.stdout).toMatch(/bundle-rules: 8 rules from rules \(1 scheduled\) bundled into/);
     const entry = await import(out);
     expect(entry.ruleSources).toEqual(readRuleSources('rules'));
     expect(
@@ -31,11 +31,14 @@ describe('bundling the rules for the Worker', () => {
         .rules.map((rule: { id: string }) => rule.id)
         .sort(),
     ).toEqual([
+      'assign-network-incidents',
+      'change-approval-gate',
       'escalate-major-incidents',
       'overdue-incident-escalation',
       'page-on-call-for-critical',
       'problem-in-fix-opens-change',
       'recurring-incidents-open-problem',
+      'work-note-on-escalation',
     ]);
     expect(Object.keys(entry.default).sort()).toEqual(['fetch', 'queue', 'rules', 'scheduled']);
   });
