@@ -525,14 +525,16 @@ describe('--from latest', () => {
       const { json } = await itsm.call('GET', `/v1/accounts/${ACCOUNT}/itsm/incidents/${next.id}`);
       return json.priority === 'critical';
     }, 'the new incident to be escalated');
+    // Its add, the escalation, and the work note written about the escalation.
     await eventually(
-      async () => (await allRuns(at(engine))).length >= 2,
+      async () => (await allRuns(at(engine))).length >= 3,
       'the runs of the new incident',
     );
     await engine.idle();
 
     const runs = await allRuns(at(engine));
     expect(runs.map((r) => [r.event.id, r.event.type, r.object?.id])).toEqual([
+      ['7', 'update', next.id],
       ['6', 'update', next.id],
       ['5', 'add', next.id],
     ]);
