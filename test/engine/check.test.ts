@@ -447,6 +447,14 @@ const CASES: BrokenCase[] = [
     line: 7,
     message: /^the table sys_user_group has no column "nme"; did you mean "name"\?$/,
   },
+  {
+    mistake: 'a lookup of a table of unified objects',
+    files: ['lookup-unified-table.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/then/0/update/incident/lookup/0',
+    line: 6,
+    message: /^incident holds incident objects, which lookup does not read/,
+  },
 ];
 
 function expectedProblem(row: BrokenCase): RuleProblem {

@@ -926,6 +926,21 @@ then:
     expect(secondRequests).toBe(0);
   });
 
+  it('keeps at most maxEntries answers, dropping the oldest first', async () => {
+    const h = await harness();
+    const network = await group(h, 'Network Operations');
+    const desk = await group(h, 'Service Desk');
+    const lookup = createLookupResolver(h.client, { maxEntries: 1 });
+    const find = (name: string) => lookup(1, 'sys_user_group', 'name', name);
+
+    expect(await find('Network Operations')).toBe(network);
+    expect(await requestsDuring(h, () => find('Network Operations'))).toBe(0);
+    expect(await find('Service Desk')).toBe(desk);
+    expect(await find('Nobody')).toBeNull();
+    // Network Operations was dropped for the answers after it: it is read again.
+    expect(await requestsDuring(h, () => find('Network Operations'))).toBe(1);
+  });
+
   it('fails the rule, naming the lookup, when there is no API to resolve it (a dry run)', async () => {
     const h = await harness();
     const incident = await create(h.client, 'incident', { description: 'x' });
