@@ -108,6 +108,11 @@ const OPERATOR_WORDS: Record<EngineOperator, { syntax: string; meaning: string }
       'regular-expression test in RE2 syntax (linear time: no backreferences, no lookaround); the pattern must be a literal, checked at load; "i" ignores case; very long text is cut before matching; false for null',
   },
   lower: { syntax: '{"lower": text}', meaning: 'the text in lower case; null for null' },
+  lookup: {
+    syntax: '{"lookup": [table, column, value]}',
+    meaning:
+      'the sys_id of the record of a generic table (sys_user_group, sys_user, cmdb_ci, ...) whose column equals value, or null; read through the ITSM API before the actions are planned (cached per drain), so only in action values',
+  },
 };
 
 const ACTION_WORDS: Record<ActionKind, string> = {
@@ -119,6 +124,7 @@ const ACTION_WORDS: Record<ActionKind, string> = {
   object: 'create a generic object of `raw_type`, or with `id` update that one',
   http: 'call an outside URL whose host is on the allow-list (`--http-allow`), with the action\u2019s Idempotency-Key',
   log: 'write a line to the run record (never to the server\u2019s output)',
+  note: 'append a work note (`visible: false`, the default) or a comment the caller sees (`visible: true`) to the triggering incident, problem or change',
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 // its file, JSON pointer and a sentence. Unknown operators, invalid regular expressions, fields
 // an object type lacks (in `var` paths, `changed` lists and action fields), enumeration literals
 // out of range, invalid schedules, actions that cannot apply, duplicate ids, and rules whose
-// writes trigger each other in a loop.
+// writes trigger each other in a loop. The upstream side too: columns of `object.raw` (and
+// `changed: [raw.<column>]`), the columns `update.raw` writes, choice codes compared with raw
+// choice columns, notes on types without journals, and `lookup` outside action values.
 import { Cron } from 'croner';
 import {
   type FieldKind,
@@ -14,6 +16,7 @@ import {
   type UnifiedType,
 } from '../itsm/fields.js';
 import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
+import { hasJournals, UPSTREAM_COLUMNS } from '../servicenow/mapping.js';
 import {
   argumentsOf,
   compilePattern,
@@ -28,6 +31,15 @@ import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './pro
 import type { Rule, TriggerEvent } from './rule.js';
 import { RULE_ID_PATTERN, type RuleAction } from './rule-schema.js';
 import { isSecretRef, secretProblems } from './secret.js';
+import {
+  choiceCodesOf,
+  declaredGenericTables,
+  hasUpstreamColumn,
+  lookupColumnsOf,
+  lookupTableProblem,
+  rawWriteProblem,
+  upstreamColumnsOf,
+} from './upstream-fields.js';
 
 /** Fields every object has, whatever its type. */
 export const COMMON_FIELDS = ['id', 'type', 'api', 'created', 'modified', 'href', 'raw'] as const;
@@ -53,6 +65,8 @@ type Scope = 'root' | 'element';
 interface RuleChecker {
   rule: Rule;
   report(path: readonly PropertyKey[], code: ProblemCode, message: string): void;
+  /** True while checking action values, the only place `lookup` can be resolved. */
+  actionValues?: boolean;
 }
 
 export function checkRules(
@@ -188,6 +202,7 @@ function typeFields(type: UnifiedType): Record<string, FieldKind> {
 /** Why `field` cannot be read on every one of `types`, or null when it can. */
 function fieldProblem(types: readonly ObjectType[], field: string): string | null {
   if ((COMMON_FIELDS as readonly string[]).includes(field)) return null;
+  if (field.startsWith('raw.')) return rawColumnProblem(types, field.slice('raw.'.length));
   const lacking = types.filter((type) => type !== 'object' && !(field in typeFields(type)));
   if (lacking.length === 0) return null;
   const known = new Set<string>(COMMON_FIELDS);
@@ -212,6 +227,29 @@ function suggestOrList(word: string, candidates: Iterable<string>, what: string)
 function writableFields(type: UnifiedType): string[] {
   return Object.keys(typeFields(type));
 }
+
+/** The unified types among `types` (a generic object's raw record has no fixed columns). */
+function unifiedTypes(types: readonly ObjectType[]): UnifiedType[] {
+  return types.filter((type): type is UnifiedType => type !== 'object');
+}
+
+/** Why `column` is not in the upstream record of every one of `types`, or null when it is. */
+function rawColumnProblem(types: readonly ObjectType[], column: string): string | null {
+  const unified = unifiedTypes(types);
+  const lacking = unified.filter((type) => !hasUpstreamColumn(type, column));
+  if (lacking.length === 0) return null;
+  const known = new Set(unified.flatMap((type) => upstreamColumnsOf(type)));
+  const tables = lacking.map((type) => UPSTREAM_TABLE_NAMES[type]).join(', ');
+  return `the ServiceNow table${lacking.length === 1 ? '' : 's'} ${tables} ha${lacking.length === 1 ? 's' : 've'} no column "${column}" (raw.${column})${didYouMean(column, known)}`;
+}
+
+const UPSTREAM_TABLE_NAMES: Record<UnifiedType, string> = {
+  incident: 'incident',
+  problem: 'problem',
+  change: 'change_request',
+  article: 'kb_knowledge',
+  asset: 'alm_asset',
+};
 
 /** The kind of a field when every type that has it agrees, else null. */
 function fieldKind(types: readonly ObjectType[], field: string): FieldKind | null {
@@ -353,6 +391,10 @@ export function checkExpression(
       } else checkExpression(checker, field, argPath(0), scope);
       return;
     }
+    case 'lookup': {
+      checkLookup(checker, args, opPath, argPath, scope);
+      return;
+    }
     case 'rank': {
       const [value] = args;
       if (typeof value === 'string' && !(PRIORITIES as readonly string[]).includes(value)) {
@@ -398,6 +440,25 @@ function checkEnumComparison(
   literal: unknown,
   literalPath: readonly PropertyKey[],
 ): void {
+  if (isExpressionObject(varSide) && operatorOf(varSide) === 'var') {
+    const [path] = argumentsOf(varSide, 'var');
+    const [root, field, ...rest] = typeof path === 'string' ? path.split('.') : [];
+    if (
+      (root === 'object' || root === 'previous') &&
+      field === 'raw' &&
+      rest.length === 1 &&
+      (typeof literal === 'string' || typeof literal === 'number')
+    ) {
+      checkChoiceLiteral(
+        checker,
+        checker.rule.trigger.types,
+        rest[0] as string,
+        literal,
+        literalPath,
+      );
+      return;
+    }
+  }
   const read = fieldRead(checker, varSide);
   if (typeof literal !== 'string' || read === null) return;
   const values = enumerationOf(read.kind);
@@ -492,6 +553,93 @@ function checkTypes(
   }
 }
 
+/** A literal compared with a raw choice column (`raw.state` of a change) that never holds it. */
+function checkChoiceLiteral(
+  checker: RuleChecker,
+  types: readonly ObjectType[],
+  column: string,
+  literal: string | number,
+  literalPath: readonly PropertyKey[],
+): void {
+  for (const type of unifiedTypes(types)) {
+    const codes = choiceCodesOf(type, column);
+    if (codes === null || codes.includes(String(literal))) continue;
+    checker.report(
+      literalPath,
+      'RULE_OUT_OF_RANGE',
+      `raw.${column} of ${article(type)} ${type} is one of ${codes.map((code) => JSON.stringify(code)).join(', ')}, so it is never ${JSON.stringify(literal)}${didYouMean(String(literal), codes)}`,
+    );
+    return;
+  }
+}
+
+/**
+ * `{lookup: [table, column, value]}`: only in action values (it reads the API before the actions
+ * are planned), with a table it can read and, for a declared table, one of its columns.
+ */
+function checkLookup(
+  checker: RuleChecker,
+  args: unknown[],
+  opPath: readonly PropertyKey[],
+  argPath: (i: number) => readonly PropertyKey[],
+  scope: Scope,
+): void {
+  if (!checker.actionValues) {
+    checker.report(
+      opPath,
+      'RULE_INVALID_VALUE',
+      'lookup reads the ITSM API, so it can only be used in action values (update, create, note, object, http, log), not in when, correlate or once_per',
+    );
+    return;
+  }
+  if (scope === 'element') {
+    checker.report(
+      opPath,
+      'RULE_INVALID_VALUE',
+      'lookup is resolved before the actions run, so it cannot be used inside map, filter, reduce, all, none or some',
+    );
+    return;
+  }
+  if (args.length !== 3) {
+    checker.report(
+      opPath,
+      'RULE_INVALID_VALUE',
+      `lookup takes [table, column, value] (e.g. [sys_user_group, name, Network Operations]), got ${args.length} argument${args.length === 1 ? '' : 's'}`,
+    );
+    return;
+  }
+  const [table, column, value] = args;
+  if (typeof table !== 'string' || typeof column !== 'string') {
+    checker.report(
+      typeof table !== 'string' ? argPath(0) : argPath(1),
+      'RULE_INVALID_VALUE',
+      'the table and column of a lookup are literal names (such as sys_user_group and name)',
+    );
+    return;
+  }
+  const tableProblem = lookupTableProblem(table);
+  if (tableProblem) {
+    checker.report(argPath(0), 'RULE_INVALID_VALUE', tableProblem);
+    return;
+  }
+  const columns = lookupColumnsOf(table);
+  if (columns === null) {
+    const near = didYouMean(table, declaredGenericTables());
+    if (near !== '') {
+      checker.report(argPath(0), 'RULE_UNKNOWN_FIELD', `unknown table "${table}"${near}`);
+      return;
+    }
+  } else if (!columns.includes(column) && !/^u_[a-z0-9_]+$/.test(column)) {
+    checker.report(
+      argPath(1),
+      'RULE_UNKNOWN_FIELD',
+      `the table ${table} has no column "${column}"${didYouMean(column, columns)}`,
+    );
+    return;
+  }
+  checkExpression(checker, value, argPath(2), scope);
+}
+
 function checkForbidden(checker: RuleChecker, path: string, at: readonly PropertyKey[]): boolean {
   const forbidden = path.split('.').find((segment) => FORBIDDEN_SEGMENTS.has(segment));
   if (forbidden === undefined) return false;
@@ -522,7 +670,11 @@ function checkVarPath(checker: RuleChecker, path: string, at: readonly PropertyK
   }
   if (field === undefined) return;
   if (root === 'object' || root === 'previous') {
-    if (field === 'raw') return;
+    if (field === 'raw') {
+      const message = sub === undefined ? null : rawColumnProblem(types, sub);
+      if (message) checker.report(at, 'RULE_UNKNOWN_FIELD', message);
+      return;
+    }
     const message = fieldProblem(types, field);
     if (message) {
       checker.report(at, 'RULE_UNKNOWN_FIELD', message);
@@ -558,9 +710,21 @@ function checkFieldMap(
   type: ObjectType,
   fields: Record<string, unknown>,
   path: readonly PropertyKey[],
+  writesRaw = false,
 ): void {
   for (const [field, value] of Object.entries(fields)) {
     const at = [...path, field];
+    if (type !== 'object' && field === 'raw') {
+      if (writesRaw) checkRawFields(checker, type, value, at);
+      else {
+        checker.report(
+          at,
+          'RULE_UNKNOWN_FIELD',
+          'upstream columns (raw) are written by the update action only; add an update with raw: {...}',
+        );
+      }
+      continue;
+    }
     checkExpression(checker, value, at);
     if (type === 'object' || isSecretRef(value)) continue;
     if ((READ_ONLY_FIELDS as readonly string[]).includes(field)) {
@@ -587,7 +751,47 @@ function checkFieldMap(
   }
 }
 
-function checkAction(checker: RuleChecker, action: RuleAction, path: readonly PropertyKey[]): void {
+/** `update.raw`: upstream columns the unified model lacks, each with a value it can hold. */
+function checkRawFields(
+  checker: RuleChecker,
+  type: UnifiedType,
+  columns: unknown,
+  path: readonly PropertyKey[],
+): void {
+  if (!isExpressionObject(columns) || operatorOf(columns) === 'var') {
+    checker.report(
+      path,
+      'RULE_INVALID_VALUE',
+      `raw is a mapping of ServiceNow column to value (raw: {assignment_group: ...}), got ${describe(columns)}`,
+    );
+    return;
+  }
+  for (const [column, value] of Object.entries(columns)) {
+    const at = [...path, column];
+    checkExpression(checker, value, at);
+    const unknown = rawColumnProblem([type], column);
+    if (unknown) {
+      checker.report(at, 'RULE_UNKNOWN_FIELD', unknown);
+      continue;
+    }
+    const problem = rawWriteProblem(type, column);
+    if (problem) {
+      checker.report(at, 'RULE_READ_ONLY_FIELD', problem);
+      continue;
+    }
+    if (typeof value === 'string' || typeof value === 'number') {
+      checkChoiceLiteral(checker, [type], column, value, at);
+    }
+  }
+}
+
+function checkAction(
+  ruleChecker: RuleChecker,
+  action: RuleAction,
+  path: readonly PropertyKey[],
+): void {
+  // Action values are evaluated when the actions are planned, after lookups are resolved.
+  const checker: RuleChecker = { ...ruleChecker, actionValues: true };
   const { rule, report } = checker;
   const types = rule.trigger.types;
   const deleteOnly =
@@ -602,7 +806,9 @@ function checkAction(checker: RuleChecker, action: RuleAction, path: readonly Pr
 
   if ('update' in action) {
     cannotWriteDeleted('update');
-    for (const type of types) checkFieldMap(checker, type, action.update, [...path, 'update']);
+    for (const type of types) {
+      checkFieldMap(checker, type, action.update, [...path, 'update'], true);
+    }
     return;
   }
   if ('escalate' in action) {
@@ -690,6 +896,20 @@ function checkAction(checker: RuleChecker, action: RuleAction, path: readonly Pr
   }
   if ('log' in action) {
     checkExpression(checker, action.log.message, [...path, 'log', 'message']);
+    return;
+  }
+  if ('note' in action) {
+    cannotWriteDeleted('note');
+    const column = action.note.visible === true ? 'comments' : 'work_notes';
+    const lacking = types.filter((type) => type === 'object' || !hasJournals(type));
+    if (lacking.length > 0) {
+      report(
+        [...path, 'note'],
+        'RULE_INVALID_ACTION',
+        `note appends to the ${column} journal, which ${lacking.join(', ')} do${lacking.length === 1 ? 'es' : ''} not keep (only incident, problem and change)`,
+      );
+    }
+    checkExpression(checker, action.note.text, [...path, 'note', 'text']);
   }
 }
 
@@ -759,12 +979,19 @@ export function writesOf(rule: Rule): Write[] {
   for (const action of rule.actions) {
     if ('update' in action) {
       for (const type of rule.trigger.types) {
-        writes.push({ type, event: 'update', fields: Object.keys(action.update) });
+        writes.push({ type, event: 'update', fields: updatedFields(type, action.update) });
+      }
+    } else if ('note' in action) {
+      const column = action.note.visible === true ? 'comments' : 'work_notes';
+      for (const type of rule.trigger.types) {
+        writes.push({ type, event: 'update', fields: ['raw', `raw.${column}`] });
       }
     } else if ('escalate' in action) {
       const fields = ['priority', 'escalation', ...Object.keys(action.escalate.fields ?? {})];
       if (action.escalate.assignee !== undefined) fields.push('assignee');
-      for (const type of rule.trigger.types) writes.push({ type, event: 'update', fields });
+      for (const type of rule.trigger.types) {
+        writes.push({ type, event: 'update', fields: withUpstream(type, fields) });
+      }
     } else if ('create' in action) {
       writes.push({ type: action.create.type, event: 'add', fields: null });
       if (action.create.link) {
@@ -781,6 +1008,30 @@ export function writesOf(rule: Rule): Write[] {
     }
   }
   return writes;
+}
+
+/** The fields an update writes, as `changed` names them: unified fields and `raw.<column>`s. */
+function updatedFields(type: ObjectType, update: Record<string, unknown>): string[] {
+  if (type === 'object') return Object.keys(update);
+  const fields = withUpstream(
+    type,
+    Object.keys(update).filter((field) => field !== 'raw'),
+  );
+  const raw = update.raw;
+  if (isExpressionObject(raw)) {
+    fields.push('raw', ...Object.keys(raw).map((column) => `raw.${column}`));
+  }
+  return fields;
+}
+
+/** Unified fields and the upstream columns that change with them (`status` -> `raw.state`). */
+function withUpstream(type: ObjectType, fields: readonly string[]): string[] {
+  if (type === 'object') return [...fields];
+  const columns = UPSTREAM_COLUMNS[type] as Record<string, string>;
+  const upstream = fields.flatMap((field) =>
+    Object.hasOwn(columns, field) ? [`raw.${columns[field]}`] : [],
+  );
+  return upstream.length === 0 ? [...fields] : [...fields, 'raw', ...upstream];
 }
 
 /** Whether `write`, made by the engine, would trigger `rule`. */

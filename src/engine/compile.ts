@@ -16,7 +16,16 @@ export interface RootContext {
   readonly changed?: unknown;
   /** The memo of PATH_MEMO, when the context carries one (createContext gives it one). */
   readonly [PATH_MEMO]?: unknown[];
+  /** The answers of the `lookup`s of the rule being planned (see LOOKUPS). */
+  readonly [LOOKUPS]?: ReadonlyMap<string, string | null>;
 }
+
+/**
+ * Where a context keeps the answers of its `lookup`s, by lookupKey. A lookup reads the ITSM API,
+ * which a synchronous evaluation cannot wait for: the planner resolves every lookup of a rule's
+ * actions first (lookup.ts) and the operator only reads the answer here.
+ */
+export const LOOKUPS: unique symbol = Symbol('itsm-rules.lookups');
 
 /**
  * Where a context keeps the values its `object.*`, `previous.*` and `event.*` paths have been
@@ -278,6 +287,35 @@ export function matches(text: unknown, pattern: unknown, flags?: unknown): boole
   return testPattern(text, patternOf(pattern, flags));
 }
 
+/**
+ * The key of a lookup's answer: the table, the column and the value sought, or null when the
+ * arguments cannot name a record (no value: nothing is looked up, and the answer is null).
+ */
+export function lookupKey(table: unknown, field: unknown, value: unknown): string | null {
+  if (typeof table !== 'string' || typeof field !== 'string') return null;
+  if (value === null || value === undefined || value === '' || typeof value === 'object')
+    return null;
+  return JSON.stringify([table, field, String(value)]);
+}
+
+/** `lookup`: the sys_id of the record of `table` whose `field` is `value`, or null for none. */
+export function lookupValue(
+  root: RootContext | null,
+  table: unknown,
+  field: unknown,
+  value: unknown,
+): string | null {
+  const key = lookupKey(table, field, value);
+  if (key === null) return null;
+  const answers = root?.[LOOKUPS];
+  if (!answers?.has(key)) {
+    throw new Error(
+      `lookup of ${String(table)} where ${String(field)} is ${JSON.stringify(value)} was not resolved: lookups read the ITSM API before the actions are planned, so they work only in action values, with arguments that do not read the items of map, filter or reduce (and itsm-rules test, which runs offline, cannot resolve them)`,
+    );
+  }
+  return answers.get(key) ?? null;
+}
+
 /** `lower`: the lower-case string, null for nothing. */
 export function lower(text: unknown): string | null {
   if (text === null || text === undefined) return null;
@@ -373,6 +411,7 @@ const COMBINE: ReadonlyMap<string, Combine> = new Map<string, Combine>([
   ['changed', (v, _data, root) => isChanged(v[0], root)],
   ['matches', (v) => matches(v[0], v[1], v[2])],
   ['lower', (v) => lower(v[0])],
+  ['lookup', (v, _data, root) => lookupValue(root, v[0], v[1], v[2])],
 ]);
 
 /** Operators that decide themselves which of their arguments to evaluate, and against what. */

@@ -17,22 +17,61 @@ export interface EngineEvent {
 
 /** Fields that change on every write and say nothing about what the write did. */
 const BOOKKEEPING = new Set(['modified']);
+/** Upstream columns every write stamps (when, by whom, how often): bookkeeping too. */
+const RAW_BOOKKEEPING = new Set(['sys_updated_on', 'sys_updated_by', 'sys_mod_count']);
+
+/** The upstream record of an object (`raw` of a unified object, `raw.object` of a generic one). */
+export function upstreamRecordOf(
+  object: Record<string, unknown> | null,
+): Record<string, unknown> | null {
+  const raw = object?.raw;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  if (object?.type === 'object') {
+    const record = (raw as { object?: unknown }).object;
+    return record !== null && typeof record === 'object' && !Array.isArray(record)
+      ? (record as Record<string, unknown>)
+      : null;
+  }
+  return raw as Record<string, unknown>;
+}
 
 /**
  * The fields that differ between `previous` and `object`. An add changes every field of the
  * object; a delete, and an update without a previous state, change none that can be named.
+ * The upstream record counts column by column, as `raw.<column>` (`raw.assignment_group`), so
+ * that a rule can watch one upstream column (`raw` itself stays in the list too, as before).
  */
 export function changedFields(
   type: EngineEventType,
   object: Record<string, unknown> | null,
   previous: Record<string, unknown> | null,
 ): string[] {
-  if (type === 'add') return object ? Object.keys(object).filter((k) => !BOOKKEEPING.has(k)) : [];
+  if (type === 'add') {
+    if (!object) return [];
+    const fields = Object.keys(object).filter((k) => !BOOKKEEPING.has(k));
+    const record = upstreamRecordOf(object);
+    if (record) {
+      for (const column of Object.keys(record)) {
+        if (!RAW_BOOKKEEPING.has(column)) fields.push(`raw.${column}`);
+      }
+    }
+    return fields;
+  }
   if (type !== 'update' || !object || !previous) return [];
   const fields = new Set([...Object.keys(object), ...Object.keys(previous)]);
-  return [...fields].filter(
+  const changed = [...fields].filter(
     (field) => !BOOKKEEPING.has(field) && !sameValue(object[field], previous[field]),
   );
+  const now = upstreamRecordOf(object);
+  const before = upstreamRecordOf(previous);
+  // Only when both states carry the upstream record: one without it says nothing of its columns.
+  if (now && before) {
+    for (const column of new Set([...Object.keys(now), ...Object.keys(before)])) {
+      if (RAW_BOOKKEEPING.has(column) || sameValue(now[column], before[column])) continue;
+      changed.push(`raw.${column}`);
+    }
+  }
+  return changed;
 }
 
 /** Deep equality of JSON values; `undefined` and `null` both mean "not set". */

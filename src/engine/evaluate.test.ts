@@ -181,6 +181,50 @@ describe('trigger filters', () => {
     expect(logMessages(evaluation)).toEqual(['["urgency","priority"]']);
   });
 
+  it('names changed upstream columns as raw.<column>, leaving out the stamped ones', async () => {
+    const ruleSet = ruleSetOf({
+      watcher: { on: { type: 'change' }, actions: [{ log: { message: { var: 'changed' } } }] },
+    });
+    const raw = (state: string, stamp: string) => ({
+      state,
+      approval: 'requested',
+      sys_updated_on: stamp,
+      sys_mod_count: stamp,
+    });
+    const evaluation = await evaluateEvent(
+      ruleSet,
+      makeEventInput({
+        type: 'update',
+        objectType: 'change',
+        object: makeChange({ status: -1, raw: raw('-1', '2') }),
+        previous: makeChange({ status: -2, raw: raw('-2', '1') }),
+      }),
+      store,
+    );
+    expect(logMessages(evaluation)).toEqual(['["status","raw","raw.state"]']);
+  });
+
+  it.each<[string, Record<string, unknown> | null, boolean]>([
+    ['the column changed', { state: '-2', approval: 'requested' }, true],
+    ['only another column changed', { state: '-1', approval: 'not requested' }, false],
+    ['the previous state has no upstream record', null, false],
+  ])('changed [raw.state]: %s', async (_name, previousRaw, runs) => {
+    const ruleSet = ruleSetOf({
+      watcher: { on: { type: 'change', events: ['update'], changed: ['raw.state'] } },
+    });
+    const evaluation = await evaluateEvent(
+      ruleSet,
+      makeEventInput({
+        type: 'update',
+        objectType: 'change',
+        object: makeChange({ raw: { state: '-1', approval: 'requested' } }),
+        previous: makeChange(previousRaw === null ? {} : { raw: previousRaw }),
+      }),
+      store,
+    );
+    expect(evaluation.plan.rules).toEqual(runs ? ['watcher'] : []);
+  });
+
   it.each<[string, number, boolean, boolean]>([
     ['a change by someone else runs a rule without on.self', 0, false, true],
     ['a change by someone else runs a rule with on.self', 0, true, true],

@@ -9,6 +9,7 @@ import { createContext, type EngineEvent } from './context.js';
 import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
 import type { RuleSet } from './load.js';
+import { type LookupResolver, resolveLookups } from './lookup.js';
 import { type Plan, planRule } from './plan.js';
 import type { Rule } from './rule.js';
 
@@ -33,6 +34,11 @@ export interface EvaluationInput {
   selfHops?: number;
   /** Evaluate exactly these rules (a scheduled rule at its tick) instead of the index's choice. */
   rules?: readonly Rule[];
+  /**
+   * Answers the `lookup`s of matched rules' actions (through the ITSM API). Without one, a rule
+   * whose actions use lookup fails with a message saying it could not be resolved.
+   */
+  lookup?: LookupResolver;
 }
 
 export interface EvaluationOptions {
@@ -168,6 +174,9 @@ export async function evaluateEvent(
       // Plan into a draft first: an action failing at runtime must leave no partial calls in the
       // plan, and must not use up the once_per key (the claim is taken only for a complete plan).
       const draft: Plan = { ...plan, calls: [...plan.calls], notes: [...plan.notes] };
+      // Lookups read the API, which planning (synchronous, pure) cannot: their answers are read
+      // first, and the plan then holds the sys_ids themselves.
+      await resolveLookups(rule.actions, context, input.event.account, input.lookup);
       planRule({ rule, context, objectType: input.objectType, correlated, plan: draft });
       if (rule.oncePer) {
         const keyValue = rule.oncePer.key(context);

@@ -10,7 +10,7 @@ import {
   parseRetryAfter,
 } from '../itsm/client.js';
 import type { EffectRecord, EngineStore } from '../storage/engine-port.js';
-import { differences, isResultRef, type Plan, type PlannedCall, writableFieldsOf } from './plan.js';
+import { holdsWrite, isResultRef, type Plan, type PlannedCall } from './plan.js';
 import { redactSecrets, revealSecrets, type SecretLookup, secretVariable } from './secret.js';
 
 const MAX_HTTP_WAIT_MS = 30_000;
@@ -255,13 +255,15 @@ async function alreadyApplied(
       method: 'GET',
       path: call.path,
       query: call.query,
+      // Upstream columns (update.raw, notes) are compared with the object's upstream record.
+      ...('raw' in body && { headers: { 'X-Kloudless-Raw-Data': 'true' } }),
     });
     current = (response.body ?? {}) as Record<string, unknown>;
   } catch (error) {
     if (error instanceof ItsmApiError && error.status === 404) return false;
     throw error;
   }
-  return Object.keys(differences(body, writableFieldsOf(current, call.objectType))).length === 0;
+  return holdsWrite(body, current, call.objectType);
 }
 
 function isPermanentStatus(status: number): boolean {

@@ -1,5 +1,5 @@
 // JSON-logic expressions: json-logic-js semantics plus the project's operators (rank, hours_since,
-// changed, matches, lower), behind one function. Everything else in the engine calls
+// changed, matches, lower, lookup), behind one function. Everything else in the engine calls
 // `compileExpression` once at load time and the returned function per evaluation; compile.ts
 // turns the expression into closures, and json-logic-js itself stays here only as the reference
 // interpreter (`interpretExpression`) that the compiled path is tested and measured against.
@@ -9,6 +9,8 @@ import {
   type Evaluator,
   hoursSince,
   isChanged,
+  LOOKUPS,
+  lookupValue,
   lower,
   matches,
   PATH_MEMO,
@@ -34,6 +36,8 @@ export interface EvaluationContext {
   rule: { id: string };
   /** Paths of object, previous and event already read for this event (see compile.ts). */
   [PATH_MEMO]?: unknown[];
+  /** Answers of the rule's `lookup`s, resolved before its actions are planned (lookup.ts). */
+  [LOOKUPS]?: Map<string, string | null>;
 }
 
 export type CompiledExpression = (context: EvaluationContext) => unknown;
@@ -76,13 +80,22 @@ export const STANDARD_OPERATORS = [
   'substr',
 ] as const;
 
-export const ENGINE_OPERATORS = ['rank', 'hours_since', 'changed', 'matches', 'lower'] as const;
+export const ENGINE_OPERATORS = [
+  'rank',
+  'hours_since',
+  'changed',
+  'matches',
+  'lower',
+  'lookup',
+] as const;
 
 export const OPERATORS: ReadonlySet<string> = new Set([...STANDARD_OPERATORS, ...ENGINE_OPERATORS]);
 
 export {
   compilePattern,
   FORBIDDEN_SEGMENTS,
+  LOOKUPS,
+  lookupKey,
   MATCHES_MAX_SUBJECT,
   PATH_MEMO,
   unsupportedPatternSyntax,
@@ -111,6 +124,9 @@ jsonLogic.add_operation('hours_since', (value: unknown) => hoursSince(value, roo
 jsonLogic.add_operation('changed', (field: unknown) => isChanged(field, root));
 jsonLogic.add_operation('matches', matches);
 jsonLogic.add_operation('lower', lower);
+jsonLogic.add_operation('lookup', (table: unknown, field: unknown, value: unknown) =>
+  lookupValue(root, table, field, value),
+);
 
 /**
  * Evaluates `expression` by interpretation with json-logic-js (`data` is the datum of `var`):

@@ -191,6 +191,69 @@ then:
   });
 });
 
+describe('note', () => {
+  const rule = (note: string, type = 'incident') => `
+on: {type: ${type}, events: [add, update, delete]}
+then:
+  - note: ${note}
+`;
+
+  it('PATCHes a work note into the journal of the triggering object', async () => {
+    const plan = await planOf(
+      'note',
+      rule('{text: {cat: ["seen ", {var: object.id}]}}'),
+      updated(makeIncident()),
+    );
+    expect(plan.calls.map(shape)).toEqual([
+      {
+        kind: 'api',
+        index: 0,
+        ruleId: 'note',
+        action: 0,
+        method: 'PATCH',
+        path: INCIDENT_PATH,
+        objectType: 'incident',
+        objectId: 'incident-1',
+        body: { raw: { object: { work_notes: 'seen incident-1' } } },
+        idempotencyKey: `${KEY}:note:0`,
+      },
+    ]);
+    expect(plan.calls[0]?.summary).toBe(
+      'note on incident incident-1 (work_notes): "seen incident-1"',
+    );
+  });
+
+  it('writes a comment the caller sees when visible is true', async () => {
+    const plan = await planOf(
+      'note',
+      rule('{text: hello, visible: true}'),
+      updated(makeIncident()),
+    );
+    expect((plan.calls[0] as { body: unknown }).body).toEqual({
+      raw: { object: { comments: 'hello' } },
+    });
+  });
+
+  it.each<[string, string, EventOptions, string]>([
+    [
+      'the object was deleted',
+      rule('{text: hello}'),
+      { type: 'delete', object: makeIncident() },
+      'note: the incident was deleted, so there is nothing to write on',
+    ],
+    [
+      'the text is empty',
+      rule('{text: {var: object.raw.u_reason}}'),
+      updated(makeIncident()),
+      'note: the text is empty (null), so no entry is written',
+    ],
+  ])('plans nothing, with a note, when %s', async (_name, yaml, options, message) => {
+    const plan = await planOf('note', yaml, options);
+    expect(plan.calls).toEqual([]);
+    expect(plan.notes.map((n) => n.message)).toEqual([message]);
+  });
+});
+
 describe('escalate', () => {
   const escalate = (spec: string) => `on: {type: incident}\nthen:\n  - escalate: ${spec}\n`;
 

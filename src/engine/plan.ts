@@ -9,12 +9,14 @@ import {
   TYPE_FIELDS,
 } from '../itsm/fields.js';
 import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
+import { hasJournals, JOURNAL_COLUMNS } from '../servicenow/mapping.js';
 import type { EngineEvent } from './context.js';
-import { sameValue } from './context.js';
+import { sameValue, upstreamRecordOf } from './context.js';
 import {
   type CompiledExpression,
   compileExpression,
   type EvaluationContext,
+  lookupKey,
   OPERATORS,
   operatorOf,
 } from './expression.js';
@@ -144,6 +146,73 @@ function evaluateFields(
   return values;
 }
 
+/** A lookup that found no record, as a plan note names it; null when `expression` is none. */
+function emptyLookup(
+  expression: unknown,
+  value: unknown,
+  context: EvaluationContext,
+): string | null {
+  if (value !== null || operatorOf(expression) !== 'lookup') return null;
+  const raw = (expression as { lookup: unknown }).lookup;
+  const args = (Array.isArray(raw) ? raw : [raw]).map((arg) => compiled(arg)(context));
+  if (lookupKey(args[0], args[1], args[2]) === null) return null;
+  return `lookup found no ${String(args[0])} record whose ${String(args[1])} is ${JSON.stringify(args[2])}`;
+}
+
+/**
+ * The upstream columns an update sets (`update.raw`), as the strings a ServiceNow record holds:
+ * nothing (null) clears a column. A column set straight from a lookup that found nothing is not
+ * written at all: clearing the column instead would undo an assignment someone made.
+ */
+function evaluateRawFields(
+  fields: Record<string, unknown>,
+  context: EvaluationContext,
+): { values: Record<string, string> } | { missing: string } {
+  const values: Record<string, string> = {};
+  for (const [column, expression] of Object.entries(fields)) {
+    const value = compiled(expression)(context);
+    const missing = emptyLookup(expression, value, context);
+    if (missing !== null) return { missing: `${column}: ${missing}` };
+    values[column] = upstreamString(value);
+  }
+  return { values };
+}
+
+function upstreamString(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The upstream columns of `values` that differ from the object's upstream record. */
+function rawDifferences(
+  values: Record<string, string>,
+  record: Record<string, unknown> | null,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [column, value] of Object.entries(values)) {
+    // A journal column reads back as its entries, never as the value written: always a write.
+    const journal = (JOURNAL_COLUMNS as readonly string[]).includes(column);
+    const held = record && Object.hasOwn(record, column) ? record[column] : undefined;
+    if (journal || upstreamString(held) !== value) out[column] = value;
+  }
+  return out;
+}
+
+/** The field map of an update without its `raw` columns, and those columns (null when none). */
+function splitRaw(
+  fields: Record<string, unknown>,
+  type: ObjectType,
+): { unified: Record<string, unknown>; raw: Record<string, unknown> | null } {
+  // A generic object's fields are its upstream record already: `raw` there is a column name.
+  if (type === 'object' || !Object.hasOwn(fields, 'raw')) return { unified: fields, raw: null };
+  const { raw, ...unified } = fields;
+  const columns =
+    raw !== null && typeof raw === 'object' && !Array.isArray(raw)
+      ? (raw as Record<string, unknown>)
+      : {};
+  return { unified, raw: columns };
+}
+
 /** An http body: walked as a template; an object whose only key is an operator is evaluated. */
 function evaluateTemplate(node: unknown, context: EvaluationContext): unknown {
   if (Array.isArray(node)) return node.map((item) => evaluateTemplate(item, context));
@@ -220,6 +289,34 @@ export function writableFieldsOf(
   return raw?.object ?? {};
 }
 
+/**
+ * Whether the object (read with its upstream record) already holds everything `body` writes:
+ * how a resumed plan tells an update made before a crash from one never made. A journal column
+ * counts as written when its newest entry is the text (an entry is never overwritten).
+ */
+export function holdsWrite(
+  body: Record<string, unknown>,
+  current: Record<string, unknown>,
+  type: ObjectType,
+): boolean {
+  const { raw, ...unified } = body;
+  if (type === 'object' || raw === undefined) {
+    return Object.keys(differences(body, writableFieldsOf(current, type))).length === 0;
+  }
+  if (Object.keys(differences(unified, current)).length > 0) return false;
+  const columns = (raw as { object?: Record<string, unknown> } | null)?.object ?? {};
+  const record = upstreamRecordOf(current) ?? {};
+  return Object.entries(columns).every(([column, value]) => {
+    const held = Object.hasOwn(record, column) ? upstreamString(record[column]) : '';
+    if (!(JOURNAL_COLUMNS as readonly string[]).includes(column)) {
+      return held === upstreamString(value);
+    }
+    // `2024-05-01 09:30:00 - itsm-rules (Work notes)\n<text>\n\n<older entries>`
+    const newest = held.slice(held.indexOf('\n') + 1);
+    return held !== '' && newest.startsWith(`${upstreamString(value)}\n\n`);
+  });
+}
+
 function rawTypeOf(object: Record<string, unknown>): string | null {
   const raw = object.raw as { type?: unknown } | undefined;
   return typeof raw?.type === 'string' ? raw.type : null;
@@ -262,8 +359,18 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
     }
     let body: Record<string, unknown>;
     if ('update' in action) {
-      const values = evaluateFields(action.update, context);
+      const { unified, raw } = splitRaw(action.update, objectType);
+      const values = evaluateFields(unified, context);
       body = differences(values, writableFieldsOf(object, objectType));
+      if (raw !== null) {
+        const upstream = evaluateRawFields(raw, context);
+        if ('missing' in upstream) {
+          note(`update: not written, raw.${upstream.missing}`);
+          return;
+        }
+        const columns = rawDifferences(upstream.values, upstreamRecordOf(object));
+        if (Object.keys(columns).length > 0) body.raw = { object: columns };
+      }
       if (Object.keys(body).length === 0) {
         note('update: every field already has the value the rule sets');
         return;
@@ -306,6 +413,38 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
       body,
       idempotencyKey: key(),
       summary: `${kind} ${objectType} ${objectId}: ${describeBody(body)}`,
+    });
+    return;
+  }
+
+  if ('note' in action) {
+    const column = action.note.visible === true ? 'comments' : 'work_notes';
+    if (deleted || !object || objectId === null) {
+      note(`note: the ${objectType} was deleted, so there is nothing to write on`);
+      return;
+    }
+    if (!isUnifiedType(objectType) || !hasJournals(objectType)) {
+      note(
+        `note: ${article(objectType)} ${objectType} has no ${column} journal (only incident, problem and change)`,
+      );
+      return;
+    }
+    const value = compiled(action.note.text)(context);
+    const text = upstreamString(value);
+    if (text.trim() === '') {
+      note(`note: the text is empty (${JSON.stringify(value ?? null)}), so no entry is written`);
+      return;
+    }
+    push<ApiCall>({
+      kind: 'api',
+      method: 'PATCH',
+      path: collectionPath(account, objectType, objectId),
+      objectType,
+      objectId,
+      // The journal column appends this as a new entry (ServiceNow's work_notes and comments).
+      body: { raw: { object: { [column]: text } } },
+      idempotencyKey: key(),
+      summary: `note on ${objectType} ${objectId} (${column}): ${describeText(text)}`,
     });
     return;
   }
@@ -446,6 +585,15 @@ function describeUrl(url: string): string {
   const query = parsed.search ? '?...' : '';
   parsed.search = '';
   return `${parsed.toString()}${query}`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+function describeText(text: string): string {
+  const quoted = JSON.stringify(text);
+  return quoted.length > 160 ? `${quoted.slice(0, 157)}...` : quoted;
 }
 
 function describeBody(body: Record<string, unknown>): string {

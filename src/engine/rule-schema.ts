@@ -63,7 +63,22 @@ export const oncePerObjectSchema = z.strictObject({
   within: duration.optional(),
 });
 
-export const updateActionSchema = z.strictObject({ update: fieldMap });
+export const updateActionSchema = z.strictObject({
+  update: fieldMap.meta({
+    description:
+      'field name to JSON-logic value; `raw: {column: value}` writes upstream (ServiceNow) columns the unified model lacks, in the same PATCH',
+  }),
+});
+
+export const noteActionSchema = z.strictObject({
+  note: z.strictObject({
+    text: expr.meta({ description: 'the entry: a string, or JSON-logic giving one' }),
+    visible: z.boolean().optional().meta({
+      description:
+        'false (default): a work note (work_notes, agents only); true: a comment the caller sees (comments)',
+    }),
+  }),
+});
 
 export const escalateActionSchema = z.strictObject({
   escalate: z.strictObject({
@@ -123,6 +138,7 @@ export const ACTION_SCHEMAS = {
   object: objectActionSchema,
   http: httpActionSchema,
   log: logActionSchema,
+  note: noteActionSchema,
 } as const;
 export type ActionKind = keyof typeof ACTION_SCHEMAS;
 export const ACTION_KINDS = Object.keys(ACTION_SCHEMAS) as ActionKind[];
@@ -134,6 +150,7 @@ export const actionSchema = z.union([
   objectActionSchema,
   httpActionSchema,
   logActionSchema,
+  noteActionSchema,
 ]);
 
 export const ruleFileSchema = z

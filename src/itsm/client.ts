@@ -159,6 +159,11 @@ export interface EventsOptions {
   cursor?: string;
   /** 1..1000; default the server's (100). */
   pageSize?: number;
+  /**
+   * `X-Kloudless-Raw-Data: true` on this request alone: each event's metadata (and
+   * previous_metadata) carries the object's upstream record as `raw`.
+   */
+  rawData?: boolean;
 }
 
 export interface ItsmClient {
@@ -695,8 +700,9 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     what: string,
     path: string,
     query?: Record<string, QueryValue>,
+    headers?: Record<string, string>,
   ): Promise<z.infer<S>> {
-    const response = await send({ method: 'GET', path, query });
+    const response = await send({ method: 'GET', path, query, ...(headers && { headers }) });
     return parse(schema, response, 'GET', path, what);
   }
 
@@ -804,10 +810,13 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     },
 
     async events(account, opts = {}) {
-      return getParsed(eventListSchema, 'an event list', `${accountPath(account)}/events`, {
-        cursor: opts.cursor,
-        page_size: opts.pageSize,
-      });
+      return getParsed(
+        eventListSchema,
+        'an event list',
+        `${accountPath(account)}/events`,
+        { cursor: opts.cursor, page_size: opts.pageSize },
+        opts.rawData ? { 'X-Kloudless-Raw-Data': 'true' } : undefined,
+      );
     },
 
     async latestCursor(account) {

@@ -1,11 +1,11 @@
 // The drain: what a notification for an account sets off. Pull the account's events after the
 // stored cursor, page by page; for each event, skip it if it already has a run record, tell the
 // engine's own writes (echoes) from other changes, fetch the changed object, take `previous`
-// from the event or the last snapshot, evaluate, execute and write the run record. The cursor
+// from the event or the last snapshot, evaluate, execute and write the run record. Events and
+// objects are read with their upstream record (`raw`, which rules read as object.raw). The cursor
 // moves only after every event of a page is done, so a crash or a failure at any point is
 // followed by a re-run of the same page, which the run records and the stored plans make
 // harmless. Runtime-neutral: Node drives it from an in-process queue, Workers from a Queue.
-
 import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
 import {
@@ -15,6 +15,7 @@ import {
   PlanInterruptedError,
 } from '../engine/execute.js';
 import type { RuleSet } from '../engine/load.js';
+import { createLookupResolver, type LookupResolver } from '../engine/lookup.js';
 import type { Plan } from '../engine/plan.js';
 import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
 import {
@@ -52,7 +53,15 @@ export interface PipelineDeps {
   from?: 'oldest' | 'latest';
   /** How this runtime's users set `from: latest`, for the log; default `--from latest`. */
   fromLatestSetting?: string;
+  /**
+   * Answers rules' `lookup`s. By default each drain makes its own (cached for that drain), and
+   * an event processed on its own gets a fresh one.
+   */
+  lookup?: LookupResolver;
 }
+
+/** Objects and events are read with their upstream record (`raw`), which rules can read. */
+const RAW_HEADERS = { 'X-Kloudless-Raw-Data': 'true' } as const;
 
 export interface DrainOptions {
   /** Asked after each page: true ends the drain there (the page in hand is finished first). */
@@ -98,10 +107,15 @@ function isExpiredCursor(error: unknown): boolean {
 }
 
 export async function drainAccount(
-  deps: PipelineDeps,
+  pipeline: PipelineDeps,
   account: number,
   options: DrainOptions = {},
 ): Promise<DrainResult> {
+  // One lookup cache per drain: the events of a burst that name the same group read it once,
+  // and a group created since is found by the next drain.
+  const deps: PipelineDeps = pipeline.lookup
+    ? pipeline
+    : { ...pipeline, lookup: createLookupResolver(pipeline.client) };
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => {});
   const state = await deps.pipelineStore.getAccount(account);
@@ -139,6 +153,7 @@ export async function drainAccount(
       page = await deps.client.events(account, {
         ...(cursor !== null && { cursor }),
         pageSize,
+        rawData: true,
       });
     } catch (error) {
       if (!isExpiredCursor(error) || recovered) throw error;
@@ -298,6 +313,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
         ...(changed && { changed }),
         now: new Date(now()),
         selfHops: input.selfHops,
+        lookup: deps.lookup ?? createLookupResolver(deps.client),
       },
       deps.engineStore,
     );
@@ -441,6 +457,7 @@ async function fetchObject(
       method: 'GET',
       path: `accounts/${account}/itsm/${COLLECTION_PATHS[type].plural}/${encodeURIComponent(String(metadata.id))}`,
       query,
+      headers: { ...RAW_HEADERS },
     });
     if (response.body === null || typeof response.body !== 'object') {
       throw new ItsmResponseError(

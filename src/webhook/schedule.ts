@@ -7,6 +7,7 @@ import { Cron } from 'croner';
 import { type EngineEvent, schedulePlanKey } from '../engine/context.js';
 import { evaluateEvent } from '../engine/evaluate.js';
 import type { RuleSet } from '../engine/load.js';
+import { createLookupResolver } from '../engine/lookup.js';
 import type { Rule } from '../engine/rule.js';
 import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
 import { ItsmApiError } from '../itsm/client.js';
@@ -89,6 +90,8 @@ export async function runSchedules(
   const tick = formatIsoDate(tickDate);
   const rules = options.rules ?? dueRules(deps.rules(), options.tick);
   const ruleSet = deps.rules();
+  // One lookup cache for the whole sweep, as a drain has one.
+  const lookup = deps.lookup ?? createLookupResolver(deps.client);
   const accounts =
     options.accounts ?? (await deps.pipelineStore.listAccounts()).map((state) => state.account);
   const summary: ScheduleSummary = {
@@ -149,6 +152,7 @@ export async function runSchedules(
                     previous: null,
                     now: tickDate,
                     rules: [rule],
+                    lookup,
                   },
                   deps.engineStore,
                 ));

@@ -182,7 +182,7 @@ const CASES: BrokenCase[] = [
     pointer: '/when/and/1/contains',
     line: 7,
     message:
-      /^unknown operator "contains" \(operators: var, missing, .*, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
+      /^unknown operator "contains" \(operators: var, missing, .*, in, cat, substr, rank, hours_since, changed, matches, lower, lookup\)$/,
   },
   {
     mistake: 'an invalid regular expression',
@@ -502,6 +502,82 @@ const CASES: BrokenCase[] = [
     message:
       /^rule "self-loop-unproved" triggers itself through its own writes .*add to when \(at its top level, under and\) a condition that its own write makes false/,
   },
+  {
+    mistake: 'an upstream column the table lacks in a var path',
+    files: ['unknown-raw-column.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/when/==/0/var',
+    line: 5,
+    message:
+      /^the ServiceNow table incident has no column "assignment_grup" \(raw\.assignment_grup\); did you mean "assignment_group"\?$/,
+  },
+  {
+    mistake: 'an upstream column the table lacks in the changed trigger',
+    files: ['unknown-raw-column-changed.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/on/changed/0',
+    line: 4,
+    message: /^the ServiceNow table incident has no column "cmdb_cl" .*did you mean "cmdb_ci"\?$/,
+  },
+  {
+    mistake: 'an upstream column the table lacks in update.raw',
+    files: ['unknown-raw-column-update.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/update/raw/asignment_group',
+    line: 7,
+    message:
+      /^the ServiceNow table incident has no column "asignment_group" .*did you mean "assignment_group"\?$/,
+  },
+  {
+    mistake: 'an upstream column the unified model owns in update.raw',
+    files: ['mapped-raw-column-update.yaml'],
+    code: 'RULE_READ_ONLY_FIELD',
+    pointer: '/then/0/update/raw/state',
+    line: 7,
+    message:
+      /^state is the upstream column of the unified field status: write status \(update\.status\) instead$/,
+  },
+  {
+    mistake: 'a choice code a raw choice column never holds',
+    files: ['out-of-range-raw-choice.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/==/1',
+    line: 5,
+    message:
+      /^raw\.approval of a change is one of "not requested", "requested", "approved", "rejected", so it is never "aproved"; did you mean "approved"\?$/,
+  },
+  {
+    mistake: 'a note on a type without journals',
+    files: ['note-without-journal.yaml'],
+    code: 'RULE_INVALID_ACTION',
+    pointer: '/then/0/note',
+    line: 5,
+    message: /^note appends to the work_notes journal, which article does not keep/,
+  },
+  {
+    mistake: 'a lookup in a condition',
+    files: ['lookup-in-condition.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/when/==/1/lookup',
+    line: 7,
+    message: /^lookup reads the ITSM API, so it can only be used in action values/,
+  },
+  {
+    mistake: 'a lookup of a column the table lacks',
+    files: ['unknown-lookup-column.yaml'],
+    code: 'RULE_UNKNOWN_FIELD',
+    pointer: '/then/0/update/raw/assignment_group/lookup/1',
+    line: 7,
+    message: /^the table sys_user_group has no column "nme"; did you mean "name"\?$/,
+  },
+  {
+    mistake: 'a lookup of a table of unified objects',
+    files: ['lookup-unified-table.yaml'],
+    code: 'RULE_INVALID_VALUE',
+    pointer: '/then/0/update/incident/lookup/0',
+    line: 6,
+    message: /^incident holds incident objects, which lookup does not read/,
+  },
 ];
 
 function expectedProblem(row: BrokenCase): RuleProblem {
@@ -716,7 +792,7 @@ describe('did you mean', () => {
     [
       'an operator another tool has (equals)',
       'when: {equals: [{var: object.category}, disk]}\n',
-      /^unknown operator "equals" \(operators: var, missing, missing_some, if, \?:, ==, ===, !=, !==, !, !!, or, and, >, >=, <, <=, max, min, \+, -, \*, \/, %, map, filter, reduce, all, none, some, merge, in, cat, substr, rank, hours_since, changed, matches, lower\)$/,
+      /^unknown operator "equals" \(operators: var, missing, missing_some, if, \?:, ==, ===, !=, !==, !, !!, or, and, >, >=, <, <=, max, min, \+, -, \*, \/, %, map, filter, reduce, all, none, some, merge, in, cat, substr, rank, hours_since, changed, matches, lower, lookup\)$/,
     ],
   ])('lists the choices for %s', (_what, when, message) => {
     const problem = onlyProblem('rules/far.yaml', `${head}${when}then: [{log: {message: x}}]\n`);

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { evaluateEvent } from '../../src/engine/evaluate.js';
 import { executePlan, isAllowedHost, PlanInterruptedError } from '../../src/engine/execute.js';
+import { createLookupResolver } from '../../src/engine/lookup.js';
 import type { ApiCall, Plan } from '../../src/engine/plan.js';
 import type { ItsmClient } from '../../src/itsm/client.js';
 import type { ObjectType } from '../../src/itsm/fields.js';
@@ -877,5 +878,167 @@ then:
       null,
       `saw ${incident.id}`,
     ]);
+  });
+});
+
+describe('ServiceNow columns, notes and lookups', () => {
+  const RAW = { 'X-Kloudless-Raw-Data': 'true' };
+
+  /** The object as the drain reads it: with its upstream record. */
+  async function withRaw(h: EngineHarness, plural: string, id: string) {
+    const response = await h.client.request({
+      method: 'GET',
+      path: `accounts/1/itsm/${plural}/${id}`,
+      headers: RAW,
+    });
+    return response.body as Obj & { raw: Record<string, string> };
+  }
+
+  async function rawInput(h: EngineHarness, id: string) {
+    const input = await inputFor(h.client, 'incident', id);
+    return { ...input, object: await withRaw(h, 'incidents', id) };
+  }
+
+  async function group(h: EngineHarness, name: string): Promise<string> {
+    const made = await h.client.create(1, 'object', { name }, { rawType: 'sys_user_group' });
+    return made.raw.id;
+  }
+
+  const NOTE = `
+on: {type: incident, events: [add]}
+then:
+  - note: {text: {cat: ["Triaged: ", {var: object.description}]}}
+`;
+
+  it('writes a note once after a crash between the PATCH and its record', async () => {
+    const h = await harness();
+    const incident = await create(h.client, 'incident', { description: 'VPN down' });
+    const input = await rawInput(h, incident.id);
+    const { plan } = await evaluateEvent(loadRuleSet({ 'rules/note.yaml': NOTE }), input, h.store);
+    expect((plan.calls[0] as ApiCall).body).toEqual({
+      raw: { object: { work_notes: 'Triaged: VPN down' } },
+    });
+
+    await expect(
+      executePlan(plan, {
+        client: h.client,
+        store: h.store,
+        afterCall: (_call, phase) => {
+          if (phase === 'sent') throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
+    const rerun = await executePlan(plan, { client: h.client, store: h.store });
+
+    expect(rerun.results[0]?.detail).toBe('already applied before the run was interrupted');
+    const after = await withRaw(h, 'incidents', incident.id);
+    expect(after.raw.work_notes?.match(/Triaged: VPN down/g)).toHaveLength(1);
+  });
+
+  it('writes unified fields and upstream columns in one PATCH, and plans nothing once they hold', async () => {
+    const h = await harness();
+    const ci = 'a9c0c8d2c6112276018f7705562f9cb0';
+    const rules = {
+      'rules/ci.yaml': `
+on: {type: incident, events: [add, update]}
+then:
+  - update:
+      category: network
+      raw: {cmdb_ci: ${ci}, u_site: {cat: [HQ-, {var: object.urgency}]}}
+`,
+    };
+    const incident = await create(h.client, 'incident', { description: 'x', urgency: 'high' });
+    const first = await evaluateEvent(loadRuleSet(rules), await rawInput(h, incident.id), h.store);
+    expect((first.plan.calls[0] as ApiCall).body).toEqual({
+      category: 'network',
+      raw: { object: { cmdb_ci: ci, u_site: 'HQ-high' } },
+    });
+    await executePlan(first.plan, { client: h.client, store: h.store });
+    const after = await withRaw(h, 'incidents', incident.id);
+    expect([after.category, after.raw.cmdb_ci, after.raw.u_site]).toEqual([
+      'network',
+      ci,
+      'HQ-high',
+    ]);
+
+    const again = await evaluateEvent(loadRuleSet(rules), await rawInput(h, incident.id), h.store);
+    expect(again.plan.calls).toEqual([]);
+    expect(again.plan.notes.map((n) => n.message)).toEqual([
+      'update: every field already has the value the rule sets',
+    ]);
+  });
+
+  it('resolves a lookup through the API once per resolver and plans the sys_id itself', async () => {
+    const h = await harness();
+    await group(h, 'Service Desk');
+    const network = await group(h, 'Network Operations');
+    const rules = loadRuleSet({
+      'rules/assign.yaml': `
+on: {type: incident, events: [add]}
+then:
+  - update:
+      raw: {assignment_group: {lookup: [sys_user_group, name, {cat: [Network, " ", Operations]}]}}
+  - note: {text: {cat: ["group ", {lookup: [sys_user_group, name, Network Operations]}]}}
+`,
+    });
+    const lookup = createLookupResolver(h.client);
+    const one = await create(h.client, 'incident', { description: 'one' });
+    const two = await create(h.client, 'incident', { description: 'two' });
+
+    const firstRequests = await requestsDuring(h, async () => {
+      const { plan } = await evaluateEvent(
+        rules,
+        { ...(await rawInput(h, one.id)), lookup },
+        h.store,
+      );
+      expect(plan.calls.map((c) => (c as ApiCall).body)).toEqual([
+        { raw: { object: { assignment_group: network } } },
+        { raw: { object: { work_notes: `group ${network}` } } },
+      ]);
+    });
+    const input = await rawInput(h, two.id);
+    const secondRequests = await requestsDuring(h, () =>
+      evaluateEvent(rules, { ...input, lookup }, h.store),
+    );
+    // The first evaluation read the objects, the events and the group table; the second reads
+    // nothing: both lookups of both events are one cached answer.
+    expect(firstRequests).toBeGreaterThan(0);
+    expect(secondRequests).toBe(0);
+  });
+
+  it('keeps at most maxEntries answers, dropping the oldest first', async () => {
+    const h = await harness();
+    const network = await group(h, 'Network Operations');
+    const desk = await group(h, 'Service Desk');
+    const lookup = createLookupResolver(h.client, { maxEntries: 1 });
+    const find = (name: string) => lookup(1, 'sys_user_group', 'name', name);
+
+    expect(await find('Network Operations')).toBe(network);
+    expect(await requestsDuring(h, () => find('Network Operations'))).toBe(0);
+    expect(await find('Service Desk')).toBe(desk);
+    expect(await find('Nobody')).toBeNull();
+    // Network Operations was dropped for the answers after it: it is read again.
+    expect(await requestsDuring(h, () => find('Network Operations'))).toBe(1);
+  });
+
+  it('fails the rule, naming the lookup, when there is no API to resolve it (a dry run)', async () => {
+    const h = await harness();
+    const incident = await create(h.client, 'incident', { description: 'x' });
+    const { plan, outcomes } = await evaluateEvent(
+      loadRuleSet({
+        'rules/assign.yaml': `
+on: {type: incident, events: [add]}
+then:
+  - update: {raw: {assignment_group: {lookup: [sys_user_group, name, Network Operations]}}}
+`,
+      }),
+      await rawInput(h, incident.id),
+      h.store,
+    );
+    expect(plan.calls).toEqual([]);
+    expect(outcomes[0]?.verdict).toBe('failed');
+    expect(outcomes[0]?.reason).toMatch(
+      /lookup of sys_user_group where name is "Network Operations" was not resolved/,
+    );
   });
 });
