@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { closeServer, listen, startItsmServer } from '../src/runtime/node.js';
-import { median } from './stats.js';
+import { requestRate } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -18,29 +18,8 @@ const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 
-/** Requests per second with `connections` concurrent loops for `seconds`. */
-async function measure(request: () => Promise<Response>): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  let done = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const response = await request();
-      await response.arrayBuffer();
-      if (!response.ok) throw new Error(`benchmark request failed: ${response.status}`);
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, loop));
-  return done / ((performance.now() - started) / 1000);
-}
-
-/** The median over the rounds. */
-async function rate(request: () => Promise<Response>): Promise<number> {
-  const results: number[] = [];
-  for (let i = 0; i < rounds; i++) results.push(await measure(request));
-  return median(results);
-}
+const rate = (request: () => Promise<Response>) =>
+  requestRate({ seconds, rounds, connections }, request);
 
 const bare = new Hono();
 bare.get('/ok', (c) => c.json({ ok: true }));

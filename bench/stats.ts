@@ -6,3 +6,37 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
+
+/** How long, how often and how wide a request-rate benchmark loads its server. */
+export interface LoadShape {
+  seconds: number;
+  rounds: number;
+  connections: number;
+}
+
+/** Requests per second with `connections` concurrent loops for `seconds`; a failed answer throws. */
+async function measure(shape: LoadShape, request: () => Promise<Response>): Promise<number> {
+  const deadline = performance.now() + shape.seconds * 1000;
+  let done = 0;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const response = await request();
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`benchmark request failed: ${response.status}`);
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: shape.connections }, loop));
+  return done / ((performance.now() - started) / 1000);
+}
+
+/** The median request rate over the rounds. */
+export async function requestRate(
+  shape: LoadShape,
+  request: () => Promise<Response>,
+): Promise<number> {
+  const results: number[] = [];
+  for (let i = 0; i < shape.rounds; i++) results.push(await measure(shape, request));
+  return median(results);
+}

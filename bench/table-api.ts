@@ -6,7 +6,7 @@
 //   npm run bench -- --only table-api     (or: npx tsx bench/table-api.ts --seconds 2 --rounds 3)
 import { parseArgs } from 'node:util';
 import { startItsmServer } from '../src/runtime/node.js';
-import { median } from './stats.js';
+import { requestRate } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,28 +20,8 @@ const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const TARGET = 0.5;
 
-/** Requests per second with `connections` concurrent loops for `seconds`. */
-async function measure(request: () => Promise<Response>): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  let done = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const response = await request();
-      await response.arrayBuffer();
-      if (!response.ok) throw new Error(`benchmark request failed: ${response.status}`);
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, loop));
-  return done / ((performance.now() - started) / 1000);
-}
-
-async function rate(request: () => Promise<Response>): Promise<number> {
-  const results: number[] = [];
-  for (let i = 0; i < rounds; i++) results.push(await measure(request));
-  return median(results);
-}
+const rate = (request: () => Promise<Response>) =>
+  requestRate({ seconds, rounds, connections }, request);
 
 const itsm = await startItsmServer({
   port: 0,

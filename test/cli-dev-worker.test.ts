@@ -2,46 +2,18 @@
 // bundle once at start, prints each problem once (the very lines of `itsm-rules check`) and
 // exits 1 before wrangler starts, with no stack trace. Child processes from the repository root;
 // nothing listens, so port 8787 stays free.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runScript } from './helpers/run-script.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TIMEOUT = 30_000;
 const BROKEN = 'test/fixtures/broken-rules';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `node <script> ...args` from the repository root, with no ITSM_* variable but `env`. */
-function run(script: string, args: string[], env: Record<string, string>): Promise<Run> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
-  );
-  const child = spawn(process.execPath, [script, ...args], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (script: string, args: string[], env: Record<string, string>) =>
+  runScript(script, args, { env });
 
 const temps: string[] = [];
 afterAll(() => {

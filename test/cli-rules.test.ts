@@ -1,14 +1,12 @@
 // The rule commands as a user runs them: `node bin/itsm-rules.js check|test|schema` in a child
 // process. Each spawn pays the tsx start-up (about a second), so the tests of a group run
 // concurrently and each one starts as few processes as it can.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, it } from 'vitest';
+import { ROOT, type ScriptRun as Run, runScript } from './helpers/run-script.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin/itsm-rules.js');
 const TIMEOUT = 30_000;
 const BROKEN = 'test/fixtures/broken-rules';
@@ -18,39 +16,9 @@ const EVENTS = 'test/fixtures/events';
 const MAJOR = `${EVENTS}/incident-raised-to-major.json`;
 const INCIDENT_ID = 'FiHGI7TsuwWIsc1UW3_unpc';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI to its end, with no ITSM_* variable of the test runner's environment but `env`. */
-function run(
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_'))),
-    ...options.env,
-  };
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  runScript(BIN, args, options);
 
 const temps: string[] = [];
 afterAll(() => {
