@@ -268,7 +268,7 @@ function writtenForm(value: unknown): unknown {
 }
 
 /** The fields of `values` that differ from the object's current values. */
-export function differences(
+function differences(
   values: Record<string, unknown>,
   object: Record<string, unknown>,
 ): Record<string, unknown> {
@@ -280,7 +280,7 @@ export function differences(
 }
 
 /** The fields a write to the object sets: a generic object's live in its upstream record. */
-export function writableFieldsOf(
+function writableFieldsOf(
   object: Record<string, unknown>,
   type: ObjectType,
 ): Record<string, unknown> {
