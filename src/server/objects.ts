@@ -296,6 +296,36 @@ async function replayWinner(
   return winner ? replayOrConflict(winner, claim.requestHash, claim.key) : null;
 }
 
+/**
+ * A create or update under its Idempotency-Key claim, answered with the object as written (raw
+ * included only when asked for). The answer's text is stored with the claim, so a repeat of the
+ * request replays it; a request that lost the race for the key replays the winner's answer.
+ */
+async function answerWrite(
+  deps: ServerDeps,
+  c: AppContext,
+  claim: IdempotencyClaim | undefined,
+  status: 200 | 201,
+  write: (
+    idempotency: WriteIdempotency | undefined,
+  ) => Promise<{ metadata: Record<string, unknown> }>,
+): Promise<Response> {
+  const respond = (metadata: Record<string, unknown>) =>
+    JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
+  let metadata: Record<string, unknown>;
+  try {
+    ({ metadata } = await write(claim && { ...claim, responseText: respond }));
+  } catch (error) {
+    const replay = await replayWinner(deps, c, claim, error);
+    if (replay) return replay;
+    throw error;
+  }
+  return new Response(respond(metadata), {
+    status,
+    headers: { 'Content-Type': 'application/json' },
+  });
+}
+
 /** Who writes, from where: what every write of either face records on its event. */
 export interface Writer {
   account: number;
@@ -629,28 +659,9 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       `${type}\n${rawType ?? ''}\n${canonicalJson(body)}`,
     );
     if (claim instanceof Response) return claim;
-
-    const respond = (metadata: Record<string, unknown>) =>
-      JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
-    let metadata: Record<string, unknown>;
-    try {
-      ({ metadata } = await createObject(
-        deps,
-        await writerOf(deps, c),
-        type,
-        rawType,
-        body,
-        claim && { ...claim, responseText: respond },
-      ));
-    } catch (error) {
-      const replay = await replayWinner(deps, c, claim, error);
-      if (replay) return replay;
-      throw error;
-    }
-    return new Response(respond(metadata), {
-      status: 201,
-      headers: { 'Content-Type': 'application/json' },
-    });
+    return answerWrite(deps, c, claim, 201, async (idempotency) =>
+      createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency),
+    );
   });
 
   app.get(item, async (c) => {
@@ -673,27 +684,15 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       `PATCH\n${type}\n${rawType ?? ''}\n${c.req.param('id')}\n${canonicalJson(body)}`,
     );
     if (claim instanceof Response) return claim;
-
-    const respond = (metadata: Record<string, unknown>) =>
-      JSON.stringify(wantsRaw(c) ? metadata : withoutRaw(metadata));
-    let metadata: Record<string, unknown>;
-    try {
-      ({ metadata } = await updateObject(
+    return answerWrite(deps, c, claim, 200, async (idempotency) =>
+      updateObject(
         deps,
         await writerOf(deps, c),
         () => findObject(deps, c, type, rawType),
         body,
-        claim && { ...claim, responseText: respond },
-      ));
-    } catch (error) {
-      const replay = await replayWinner(deps, c, claim, error);
-      if (replay) return replay;
-      throw error;
-    }
-    return new Response(respond(metadata), {
-      status: 200,
-      headers: { 'Content-Type': 'application/json' },
-    });
+        idempotency,
+      ),
+    );
   });
 
   app.delete(item, async (c) => {
