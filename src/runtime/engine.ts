@@ -50,8 +50,6 @@ import { closeServer, listen, loadMigrations, verifySignatureNode } from './node
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
-export const DEFAULT_ENGINE_PORT = 8787;
-
 export interface StartEngineOptions {
   port: number;
   host: string;
