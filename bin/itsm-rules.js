@@ -3,41 +3,25 @@
 // `npm run build` emits, `npm start` builds first and the published package ships), which starts
 // in a fraction of the time and memory of compiling TypeScript at every start.
 //
-// In a checkout (src/ present) dist/ is used only while it is up to date: its build stamp must be
-// newer than every file and folder under src/. An edit, a `git checkout` or a deleted file makes
-// it older, and the command then runs the TypeScript sources through tsx (a dev dependency),
-// exactly as if dist/ did not exist, so a stale build never runs old code in development. An
-// installed package has no src/ and always runs dist/.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// In a checkout, dist/ is used only while it is up to date with src/ (bin/build-state.js);
+// otherwise the command runs the TypeScript sources through tsx (a dev dependency), exactly as if
+// dist/ did not exist, so a stale build never runs old code in development. An installed package
+// has no src/ and always runs dist/.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { BUILD, buildIsCurrent, hasSources } from './build-state.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const sources = join(root, 'src');
-const build = join(root, 'dist');
-/** Written by `npm run build` (scripts/build-stamp.mjs) once the compile succeeded. */
-const stamp = join(build, '.build-stamp');
-
-/** The latest modification time of `dir` and of anything under it. */
-function newestUnder(dir) {
-  let newest = statSync(dir).mtimeMs;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestUnder(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function buildIsCurrent() {
-  if (!existsSync(stamp)) return false;
-  return newestUnder(sources) <= statSync(stamp).mtimeMs;
-}
+// Start lean: V8's young generation stays at its initial size instead of doubling while the
+// start-up allocates (and keeping the memory). The serving commands let it grow again once they
+// listen (src/runtime/heap.ts says why); one-shot commands such as `check` keep it small.
+setFlagsFromString('--semi-space-growth-factor=1');
 
 let cli;
-if (!existsSync(sources)) {
-  if (!existsSync(join(build, 'runtime', 'cli.js'))) {
+if (!hasSources()) {
+  if (!existsSync(join(BUILD, 'runtime', 'cli.js'))) {
     console.error(
-      `itsm-rules: ${build} is missing; this copy was packed without \`npm run build\` (reinstall it, or run \`npm run build\` in its folder)`,
+      `itsm-rules: ${BUILD} is missing; this copy was packed without \`npm run build\` (reinstall it, or run \`npm run build\` in its folder)`,
     );
     process.exit(1);
   }

@@ -14,6 +14,7 @@ import {
   positiveInt,
   UsageError,
 } from './command.js';
+import { letYoungGenerationGrow } from './heap.js';
 import type { SeedUser } from './node.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
 import {
@@ -199,6 +200,7 @@ const itsmServerCommand: Command = {
       tableApi: tableApiFromFlags(values),
       log,
     });
+    letYoungGenerationGrow();
     console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);
     if (!values['api-key']) {
       console.log(

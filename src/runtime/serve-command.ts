@@ -22,6 +22,7 @@ import {
   UsageError,
 } from './command.js';
 import type { RunningEngine } from './engine.js';
+import { letYoungGenerationGrow } from './heap.js';
 import { httpAllowFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
 
@@ -324,6 +325,7 @@ export const serveCommand: Command = {
     console.log(
       `itsm-rules listening on ${engine.url} (${rules.rules.length} rules from ${rulesDir}, db ${values.db})`,
     );
+    letYoungGenerationGrow();
     console.log(`webhook receiver: ${engine.url}${RECEIVER_PATH}`);
     console.log(
       engine.itsm
