@@ -8,10 +8,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The package's folder (this file is in its bin/). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const SOURCES = join(ROOT, 'src');
 export const BUILD = join(ROOT, 'dist');
-const STAMP = join(BUILD, '.build-stamp');
 
 /** The latest modification time of `dir` and of anything under it. */
 function newestUnder(dir) {
@@ -24,12 +23,13 @@ function newestUnder(dir) {
 }
 
 /** True in a checkout (src/ present), false in an installed package. */
-export function hasSources() {
-  return existsSync(SOURCES);
+export function hasSources(root = ROOT) {
+  return existsSync(join(root, 'src'));
 }
 
 /** dist/ was built from src/ as it is now (in a checkout). */
-export function buildIsCurrent() {
-  if (!existsSync(STAMP)) return false;
-  return newestUnder(SOURCES) <= statSync(STAMP).mtimeMs;
+export function buildIsCurrent(root = ROOT) {
+  const stamp = join(root, 'dist', '.build-stamp');
+  if (!existsSync(stamp)) return false;
+  return newestUnder(join(root, 'src')) <= statSync(stamp).mtimeMs;
 }
