@@ -50,8 +50,6 @@ import { closeServer, listen, loadMigrations, verifySignatureNode } from './node
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
-export const DEFAULT_ENGINE_PORT = 8787;
-
 export interface StartEngineOptions {
   port: number;
   host: string;
@@ -498,8 +496,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     timers.push({ stop: () => clearInterval(timer) });
   }
   if (options.schedules ?? true) {
-    // protect: a tick still running when the next one comes is not started twice.
-    const cron = new Cron('* * * * *', { timezone: 'UTC', protect: true }, async () => {
+    // protect: a tick still running when the next one comes is not started twice. utcOffset 0
+    // rather than timezone 'UTC': the same minutes without Intl's time-zone data (~8 MB resident).
+    const cron = new Cron('* * * * *', { utcOffset: 0, protect: true }, async () => {
       try {
         await runDueSchedules(tickOf(new Date()));
       } catch (error) {

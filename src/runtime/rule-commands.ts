@@ -19,9 +19,7 @@ import {
   secretsFromEnv,
 } from '../engine/secret.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
-import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { type Command, type FlagSpec, list, UsageError } from './command.js';
-import { loadMigrations } from './node.js';
 import { readRulePath, readRuleSources } from './rule-files.js';
 
 // ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
@@ -168,7 +166,12 @@ export const testCommand: Command = {
       return 1;
     }
 
-    // A dry run keeps correlation counts and once-only claims in a throw-away store.
+    // A dry run keeps correlation counts and once-only claims in a throw-away store. SQLite is
+    // loaded here, not at the top, so that `check` and `schema` start without it.
+    const [{ createSqliteEngineStore }, { loadMigrations }] = await Promise.all([
+      import('../storage/sqlite-engine.js'),
+      import('./node.js'),
+    ]);
     const store = createSqliteEngineStore({ path: ':memory:', migrations: loadMigrations() });
     try {
       const explain = values.explain === true;
