@@ -146,7 +146,9 @@ async function main(): Promise<void> {
     console.log(
       '| events | s | RSS MB | of RSS at 50% | heap used MB | external MB | database + WAL MB |',
     );
-    console.log('| ------ | - | ------ | ------------- | ------------ | ----------- | ----------------- |');
+    console.log(
+      '| ------ | - | ------ | ------------- | ------------ | ----------- | ----------------- |',
+    );
     for (const { events: n, sample: s, seconds } of rows) {
       console.log(
         `| ${n} | ${seconds.toFixed(0)} | ${mb(s.rss)} | ${((100 * s.rss) / half.rss).toFixed(0)}% | ${mb(s.heapUsed)} | ${mb(s.external)} | ${mb(s.dbBytes)} |`,

@@ -24,6 +24,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'pipeline', file: 'pipeline.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
   { name: 'in-process', file: 'in-process.ts', flags: [] },
+  { name: 'memory', file: 'memory.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
 ];
 

@@ -64,7 +64,10 @@ export interface RuleOutcome {
   verdict: RuleVerdict;
   /** Why the rule did not match (or failed); absent when it matched. */
   reason?: string;
-  /** For no_match: the parts of `when` that were false, and the values they read. */
+  /**
+   * For no_match: the parts of `when` that were false, and the values they read. Worked out when
+   * first read (see noMatch).
+   */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
 }
@@ -128,12 +131,14 @@ export async function evaluateEvent(
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
         // `test --explain` does, within a bounded number of lines.
-        const details = explainSafely(
-          rule.source.when,
-          context,
-          options.explain ? EXPLAIN_LINES : RECORDED_LINES,
+        outcomes.push(
+          noMatch(
+            rule,
+            rule.source.when,
+            context,
+            options.explain ? EXPLAIN_LINES : RECORDED_LINES,
+          ),
         );
-        outcome('no_match', 'the condition (when) is false', { details });
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -222,6 +227,59 @@ export async function evaluateEvent(
     }
   }
   return { plan, outcomes };
+}
+
+/**
+ * What a deferred explanation needs: the condition and the context it was false in. Run records
+ * keep these (the context once per run) instead of the lines, and render the lines when read
+ * (run-record.ts): explaining every false rule of every event was most of the cost of a large
+ * rule set whose rules mostly do not match.
+ */
+export interface DeferredExplanation {
+  when: unknown;
+  context: EvaluationContext;
+}
+
+/** The condition and context of each `no_match` outcome whose lines are not yet worked out. */
+const deferred = new WeakMap<RuleOutcome, DeferredExplanation>();
+
+/** What a `no_match` outcome's lines would be worked out from (null: not deferred). */
+export function deferredExplanationOf(outcome: RuleOutcome): DeferredExplanation | null {
+  return deferred.get(outcome) ?? null;
+}
+
+/**
+ * A `no_match` outcome whose `details` are worked out when first read (by `--explain`, a test,
+ * or JSON.stringify): an accessor of the object itself, so it is listed and compared like the
+ * plain property it stands for.
+ */
+function noMatch(
+  rule: Rule,
+  when: unknown,
+  context: EvaluationContext,
+  maxLines: number,
+): RuleOutcome {
+  let lines: string[] | undefined;
+  const outcome: RuleOutcome = {
+    ruleId: rule.id,
+    file: rule.file,
+    verdict: 'no_match',
+    reason: 'the condition (when) is false',
+    get details(): string[] {
+      lines ??= explainSafely(when, context, maxLines);
+      return lines;
+    },
+    set details(value: string[]) {
+      lines = value;
+    },
+  };
+  deferred.set(outcome, { when, context });
+  return outcome;
+}
+
+/** The lines a run record shows for a false condition (the first few, each cut to a length). */
+export function recordedExplanation(when: unknown, context: EvaluationContext): string[] {
+  return explainSafely(when, context, RECORDED_LINES);
 }
 
 /**

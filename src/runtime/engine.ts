@@ -388,6 +388,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
+    rules: () => ruleSet,
     ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
     health: () => ({
       rules: ruleSet.rules.length,
