@@ -109,6 +109,7 @@ export async function evaluateEvent(
       : null;
   const candidates = unselected ? ruleSet.rules : selected;
   let stoppedBy: string | null = null;
+  let explanations: DeferredExplanations | null = null;
 
   for (const rule of candidates) {
     const outcome = (verdict: RuleVerdict, reason?: string, extra?: Partial<RuleOutcome>) =>
@@ -131,14 +132,11 @@ export async function evaluateEvent(
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
         // `test --explain` does, within a bounded number of lines.
-        outcomes.push(
-          noMatch(
-            rule,
-            rule.source.when,
-            context,
-            options.explain ? EXPLAIN_LINES : RECORDED_LINES,
-          ),
-        );
+        const when = rule.source.when;
+        const missed = noMatch(rule, when, base, options.explain ? EXPLAIN_LINES : RECORDED_LINES);
+        outcomes.push(missed);
+        explanations ??= { context: base, whens: new Map() };
+        explanations.whens.set(missed, when);
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -226,55 +224,57 @@ export async function evaluateEvent(
       outcome('failed', error.message);
     }
   }
+  if (explanations) deferred.set(outcomes, explanations);
   return { plan, outcomes };
 }
 
 /**
- * What a deferred explanation needs: the condition and the context it was false in. Run records
- * keep these (the context once per run) instead of the lines, and render the lines when read
- * (run-record.ts): explaining every false rule of every event was most of the cost of a large
- * rule set whose rules mostly do not match.
+ * What the deferred explanations of one evaluation need: the event's context (before any rule's
+ * id is set in it) and the condition of each `no_match` outcome. Run records keep these (the
+ * context once per run) instead of the lines, and render the lines when read (run-record.ts):
+ * explaining every false rule of every event cost more than evaluating them.
  */
-export interface DeferredExplanation {
-  when: unknown;
+export interface DeferredExplanations {
   context: EvaluationContext;
+  whens: Map<RuleOutcome, unknown>;
 }
 
-/** The condition and context of each `no_match` outcome whose lines are not yet worked out. */
-const deferred = new WeakMap<RuleOutcome, DeferredExplanation>();
+/** Per evaluation (its outcomes list), once one of its rules did not match. */
+const deferred = new WeakMap<readonly RuleOutcome[], DeferredExplanations>();
 
-/** What a `no_match` outcome's lines would be worked out from (null: not deferred). */
-export function deferredExplanationOf(outcome: RuleOutcome): DeferredExplanation | null {
-  return deferred.get(outcome) ?? null;
+/** The deferred explanations of an evaluation's outcomes; null when none was deferred. */
+export function deferredExplanationsOf(
+  outcomes: readonly RuleOutcome[],
+): DeferredExplanations | null {
+  return deferred.get(outcomes) ?? null;
 }
 
 /**
  * A `no_match` outcome whose `details` are worked out when first read (by `--explain`, a test,
  * or JSON.stringify): an accessor of the object itself, so it is listed and compared like the
- * plain property it stands for.
+ * plain property it stands for. It keeps the event's context, not the rule's copy of it, which
+ * it makes again when asked.
  */
 function noMatch(
   rule: Rule,
   when: unknown,
-  context: EvaluationContext,
+  base: EvaluationContext,
   maxLines: number,
 ): RuleOutcome {
   let lines: string[] | undefined;
-  const outcome: RuleOutcome = {
+  return {
     ruleId: rule.id,
     file: rule.file,
     verdict: 'no_match',
     reason: 'the condition (when) is false',
     get details(): string[] {
-      lines ??= explainSafely(when, context, maxLines);
+      lines ??= explainSafely(when, { ...base, rule: { id: rule.id } }, maxLines);
       return lines;
     },
     set details(value: string[]) {
       lines = value;
     },
   };
-  deferred.set(outcome, { when, context });
-  return outcome;
 }
 
 /** The lines a run record shows for a false condition (the first few, each cut to a length). */

@@ -14,7 +14,8 @@
 import type { NewRunRecord, RuleVerdict, RunOutcome } from '../storage/pipeline-port.js';
 import { createContext, type EngineEvent } from './context.js';
 import {
-  deferredExplanationOf,
+  type DeferredExplanations,
+  deferredExplanationsOf,
   type Evaluation,
   type RuleOutcome,
   recordedExplanation,
@@ -94,11 +95,12 @@ export function evaluatedRun(
         : 'no_match';
   const detail: StoredRunDetail = {
     event: input.event,
-    rules: evaluation.outcomes.map(storedOutcome),
+    rules: [],
     calls,
     notes,
   };
-  const deferred = evaluation.outcomes.map(deferredExplanationOf).find((d) => d !== null);
+  const deferred = deferredExplanationsOf(evaluation.outcomes);
+  detail.rules = evaluation.outcomes.map((outcome) => storedOutcome(outcome, deferred));
   if (deferred) {
     // The rules of one event are evaluated against copies of one context: kept once.
     const { object, previous, changed, now } = deferred.context;
@@ -167,9 +169,11 @@ function summarize(
 }
 
 /** An outcome as stored: the lines of a deferred explanation replaced by its fingerprint. */
-function storedOutcome(outcome: RuleOutcome): StoredRuleOutcome {
-  const deferred = deferredExplanationOf(outcome);
-  if (!deferred) return outcome;
+function storedOutcome(
+  outcome: RuleOutcome,
+  deferred: DeferredExplanations | null,
+): StoredRuleOutcome {
+  if (!deferred?.whens.has(outcome)) return outcome;
   // Copied key by key: a spread would read `details` and so work the explanation out.
   const { ruleId, file, verdict, reason } = outcome;
   return {
@@ -178,7 +182,7 @@ function storedOutcome(outcome: RuleOutcome): StoredRuleOutcome {
     verdict,
     reason,
     ...(outcome.correlation && { correlation: outcome.correlation }),
-    when: fingerprintOf(deferred.when),
+    when: fingerprintOf(deferred.whens.get(outcome)),
   };
 }
 
