@@ -64,7 +64,10 @@ export interface RuleOutcome {
   verdict: RuleVerdict;
   /** Why the rule did not match (or failed); absent when it matched. */
   reason?: string;
-  /** For no_match: the parts of `when` that were false, and the values they read. */
+  /**
+   * For no_match: the parts of `when` that were false, and the values they read. Worked out when
+   * first read (see noMatch).
+   */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
 }
@@ -106,6 +109,7 @@ export async function evaluateEvent(
       : null;
   const candidates = unselected ? ruleSet.rules : selected;
   let stoppedBy: string | null = null;
+  let explanations: DeferredExplanations | null = null;
 
   for (const rule of candidates) {
     const outcome = (verdict: RuleVerdict, reason?: string, extra?: Partial<RuleOutcome>) =>
@@ -128,12 +132,11 @@ export async function evaluateEvent(
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
         // `test --explain` does, within a bounded number of lines.
-        const details = explainSafely(
-          rule.source.when,
-          context,
-          options.explain ? EXPLAIN_LINES : RECORDED_LINES,
-        );
-        outcome('no_match', 'the condition (when) is false', { details });
+        const when = rule.source.when;
+        const missed = noMatch(rule, when, base, options.explain ? EXPLAIN_LINES : RECORDED_LINES);
+        outcomes.push(missed);
+        explanations ??= { context: base, whens: new Map() };
+        explanations.whens.set(missed, when);
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -221,7 +224,62 @@ export async function evaluateEvent(
       outcome('failed', error.message);
     }
   }
+  if (explanations) deferred.set(outcomes, explanations);
   return { plan, outcomes };
+}
+
+/**
+ * What the deferred explanations of one evaluation need: the event's context (before any rule's
+ * id is set in it) and the condition of each `no_match` outcome. Run records keep these (the
+ * context once per run) instead of the lines, and render the lines when read (run-record.ts):
+ * explaining every false rule of every event cost more than evaluating them.
+ */
+export interface DeferredExplanations {
+  context: EvaluationContext;
+  whens: Map<RuleOutcome, unknown>;
+}
+
+/** Per evaluation (its outcomes list), once one of its rules did not match. */
+const deferred = new WeakMap<readonly RuleOutcome[], DeferredExplanations>();
+
+/** The deferred explanations of an evaluation's outcomes; null when none was deferred. */
+export function deferredExplanationsOf(
+  outcomes: readonly RuleOutcome[],
+): DeferredExplanations | null {
+  return deferred.get(outcomes) ?? null;
+}
+
+/**
+ * A `no_match` outcome whose `details` are worked out when first read (by `--explain`, a test,
+ * or JSON.stringify): an accessor of the object itself, so it is listed and compared like the
+ * plain property it stands for. It keeps the event's context, not the rule's copy of it, which
+ * it makes again when asked.
+ */
+function noMatch(
+  rule: Rule,
+  when: unknown,
+  base: EvaluationContext,
+  maxLines: number,
+): RuleOutcome {
+  let lines: string[] | undefined;
+  return {
+    ruleId: rule.id,
+    file: rule.file,
+    verdict: 'no_match',
+    reason: 'the condition (when) is false',
+    get details(): string[] {
+      lines ??= explainSafely(when, { ...base, rule: { id: rule.id } }, maxLines);
+      return lines;
+    },
+    set details(value: string[]) {
+      lines = value;
+    },
+  };
+}
+
+/** The lines a run record shows for a false condition (the first few, each cut to a length). */
+export function recordedExplanation(when: unknown, context: EvaluationContext): string[] {
+  return explainSafely(when, context, RECORDED_LINES);
 }
 
 /**

@@ -15,6 +15,7 @@ import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
+import { createInProcessTransport } from '../itsm/in-process.js';
 import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
 import { itsmOpenApi } from '../server/openapi.js';
@@ -385,6 +386,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     receiver,
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
+    rules: () => ruleSet,
     ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
     health: () => ({
       rules: ruleSet.rules.length,
@@ -438,14 +440,12 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     asUser: engineUser,
     userAgent: 'itsm-rules-engine/0.1',
     // All-in-one, the API is this very process: its app answers the engine's calls directly (auth,
-    // validation and fault injection included) instead of through a loopback socket, which halves
-    // the work of each call. Webhook notifications still come over HTTP, as from any API. An
-    // injected dropped connection reaches the client the same way as over a socket: the answer's
-    // body breaks off, its read rejects, and the client counts that as a network error.
-    ...(embedded && {
-      fetch: ((input: string | URL | Request, init?: RequestInit) =>
-        embedded.app.fetch(new Request(input, init))) as typeof fetch,
-    }),
+    // validation, idempotency and fault injection included) instead of through a loopback socket,
+    // and without the web Request, abort signal and body streams of a fetch (in-process.ts).
+    // Webhook notifications still come over HTTP, as from any API. An injected dropped connection
+    // reaches the client the same way as over a socket: the answer's body breaks off, its read
+    // rejects, and the client counts that as a network error.
+    ...(embedded && { transport: createInProcessTransport(embedded.app) }),
     ...(options.clientRetry && { retry: options.clientRetry }),
   });
   deps = {

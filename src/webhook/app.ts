@@ -4,6 +4,7 @@
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { renderRunDetail } from '../engine/run-record.js';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
   type PipelineStore,
@@ -55,6 +56,11 @@ export interface EngineAppOptions {
   log?: (line: string) => void;
   /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
   embeddedApi?: EmbeddedApiDocument;
+  /**
+   * The rules loaded now: run records keep a false condition's context, not its explanation, and
+   * /runs writes the lines against these (a rule changed since gets a line saying so).
+   */
+  rules?: () => LoadedRules;
 }
 
 /**
@@ -74,6 +80,7 @@ const OPENAPI_LIMITS = {
 
 export function createEngineApp(options: EngineAppOptions): Hono {
   const app = new Hono({ strict: false });
+  const rules = options.rules ?? NO_RULES;
   app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
   app.notFound(handleEngineNotFound);
 
@@ -137,7 +144,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json({
       type: 'run_list',
       count: page.length,
-      objects: page.map(renderRun),
+      objects: page.map((run) => renderRun(run, rules)),
       next_before: last ? last.id : null,
       next: last ? `/runs?${params.toString()}` : null,
     });
@@ -149,7 +156,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       ? await options.pipelineStore.getRunById(Number(id))
       : await options.pipelineStore.getRun(id);
     if (!run) throw new EngineHttpError(404, 'not_found', `no run ${JSON.stringify(id)}`);
-    return c.json(renderRun(run));
+    return c.json(renderRun(run, rules));
   });
 
   app.post('/admin/schedules/run', async (c) => {
@@ -325,7 +332,12 @@ function parseScheduleRequest(text: string): ScheduleRequest {
   return request;
 }
 
-export function renderRun(run: RunRecord) {
+/** The part of a rule set /runs reads: each rule's id and condition. */
+type LoadedRules = Parameters<typeof renderRunDetail>[1] extends () => infer R ? R : never;
+
+const NO_RULES: () => LoadedRules = () => ({ rules: [] });
+
+export function renderRun(run: RunRecord, rules: () => LoadedRules = NO_RULES) {
   return {
     id: run.id,
     key: run.key,
@@ -338,6 +350,6 @@ export function renderRun(run: RunRecord) {
     verdicts: run.verdicts,
     summary: run.summary,
     at: new Date(run.at).toISOString(),
-    detail: JSON.parse(run.detail) as unknown,
+    detail: renderRunDetail(run.detail, rules),
   };
 }
