@@ -509,17 +509,6 @@ describe.concurrent('itsm-rules test', () => {
     TIMEOUT,
   );
 
-  it(
-    'exits 2 and asks for --event when it is missing',
-    async ({ expect }) => {
-      const result = await run(['test', '--rules', EXAMPLES]);
-      expect(result.code).toBe(2);
-      expect(result.stdout).toBe('');
-      expect(result.stderr.split('\n')[0]).toBe('itsm-rules test: --event FILE is required');
-    },
-    TIMEOUT,
-  );
-
   it.for<[string, string, RegExp]>([
     [
       'is not valid JSON',

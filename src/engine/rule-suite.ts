@@ -237,13 +237,62 @@ export function loadSuites(
     const parsed = suiteFileSchema.safeParse(file.data, { reportInput: true });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) report(issue.path, issueMessage(issue, file.data));
+      // The steps that have the right shape are checked too (rule ids, names, times), so that
+      // one run of check lists every problem; the suite itself is refused.
+      const partial = salvage(file.data);
+      if (partial) toSuite(partial, file.path, file.lineOf, ruleSet, report);
       continue;
     }
     const suite = toSuite(parsed.data, file.path, file.lineOf, ruleSet, report);
     if (problems.length === before) suites.push(suite);
   }
+  problems.sort(
+    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0),
+  );
   return { suites, problems };
 }
+
+/**
+ * The parts of a suite with shape problems that can still be checked: every step that has the
+ * right shape keeps its place (a broken one becomes a step with no expectations), so pointers
+ * and step numbers stay those of the file. Null when not even the list of cases is there.
+ */
+function salvage(data: unknown): SuiteFile | null {
+  const root = data as Record<string, unknown>;
+  if (!Array.isArray(root.cases)) return null;
+  const rules = z.array(ruleIdSchema).safeParse(root.rules);
+  return {
+    ...(rules.success && { rules: rules.data }),
+    cases: root.cases.map((item: unknown, index) => {
+      const raw = (item ?? {}) as Record<string, unknown>;
+      const caseRules = z.array(ruleIdSchema).min(1).safeParse(raw.rules);
+      const steps = Array.isArray(raw.steps) ? raw.steps : [];
+      return {
+        name: typeof raw.name === 'string' ? raw.name : `(case ${index + 1})`,
+        ...(caseRules.success && { rules: caseRules.data }),
+        steps: steps.map((step: unknown) => {
+          const parsed = suiteStepSchema.safeParse(step);
+          if (parsed.success) return parsed.data;
+          // A broken create still names its object, or every later use of it would be a problem.
+          const as = (step as { create?: { as?: unknown } } | null)?.create?.as;
+          return typeof as === 'string' && aliasSchema.safeParse(as).success
+            ? { create: { type: 'incident' as const, as } }
+            : { tick: [] as string[] };
+        }),
+      };
+    }),
+  } as SuiteFile;
+}
+
+const KIND_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
 
 function issueMessage(issue: z.core.$ZodIssue, root: unknown): string {
   let input: unknown = root;
@@ -256,10 +305,12 @@ function issueMessage(issue: z.core.$ZodIssue, root: unknown): string {
   switch (issue.code) {
     case 'unrecognized_keys':
       return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((key) => `"${key}"`).join(', ')}${didYouMean(issue.keys[0] ?? '', knownKeys(issue.path))}${knownKeys(issue.path).length ? ` (expected ${knownKeys(issue.path).join(', ')})` : ''}`;
-    case 'invalid_type':
+    case 'invalid_type': {
+      const expected = KIND_NAMES[issue.expected] ?? issue.expected;
       return input === undefined
-        ? `${String(issue.path.at(-1) ?? 'the suite')} is required: expected ${issue.expected}`
-        : `expected ${issue.expected}, got ${describeValue(input)}`;
+        ? `${String(issue.path.at(-1) ?? 'the suite')} is required: expected ${expected}`
+        : `expected ${expected}, got ${describeValue(input)}`;
+    }
     case 'invalid_value':
       return `expected one of ${issue.values.join(', ')}, got ${describeValue(input)}`;
     case 'too_small':
