@@ -132,7 +132,7 @@ async function runCase(
       try {
         await makeChange(step.change, { author, client, account, ids, types, start, deps, clock });
       } catch (error) {
-        failures.push(`${label}: the change could not be made: ${messageOf(error)}`);
+        failures.push(named(`${label}: the change could not be made: ${messageOf(error)}`, ids));
         break;
       }
       for (let drains = 0; drains < MAX_DRAINS_PER_STEP; drains++) {
