@@ -10,7 +10,7 @@ import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
 import type { RuleSet } from './load.js';
 import { type LookupResolver, resolveLookups } from './lookup.js';
-import { type Plan, planRule } from './plan.js';
+import { type Plan, type PlanNote, type PlannedCall, planRule } from './plan.js';
 import type { Rule } from './rule.js';
 
 /** Engine writes start chains of events; rules with `on.self` follow them this many hops. */
@@ -67,6 +67,10 @@ export interface RuleOutcome {
   /** For no_match: the parts of `when` that were false, and the values they read. */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
+  /** For a rule in shadow mode that would have matched: the calls it would have made (never made). */
+  shadowCalls?: PlannedCall[];
+  /** For a rule in shadow mode: the notes of its actions that would have planned nothing. */
+  shadowNotes?: PlanNote[];
 }
 
 export interface Evaluation {
@@ -124,6 +128,10 @@ export async function evaluateEvent(
       continue;
     }
     const context: EvaluationContext = { ...base, rule: { id: rule.id } };
+    // A rule in shadow mode counts and claims under its own name: the live rule it becomes once
+    // promoted (same id) starts with none of its correlations or once_per keys taken.
+    const shadow = rule.mode === 'shadow';
+    const stateId = shadow ? `${rule.id}@shadow` : rule.id;
     try {
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
@@ -150,7 +158,7 @@ export async function evaluateEvent(
         const correlationKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         correlated = await store.correlate({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: correlationKey,
           objectId,
           objectType: input.objectType,
@@ -192,7 +200,7 @@ export async function evaluateEvent(
         const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         const claimed = await store.claimOnce({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: onceKey,
           claimant: `${input.key}:${rule.id}`,
           at: input.now.getTime(),
@@ -206,6 +214,16 @@ export async function evaluateEvent(
           );
           continue;
         }
+      }
+      if (shadow) {
+        // Recorded, never acted on: its calls stay out of the plan, and it never stops later
+        // rules (which a live rule with stop would).
+        outcome('shadow', undefined, {
+          ...(context.correlation ? { correlation: context.correlation } : {}),
+          shadowCalls: draft.calls.slice(plan.calls.length),
+          shadowNotes: draft.notes.slice(plan.notes.length),
+        });
+        continue;
       }
       plan.calls = draft.calls;
       plan.notes = draft.notes;

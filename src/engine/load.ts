@@ -667,6 +667,7 @@ function normalizeRule(file: RuleFile, path: string): Rule {
     file: path,
     description: file.description ?? null,
     enabled: file.enabled ?? true,
+    mode: file.mode ?? 'live',
     order: file.order ?? DEFAULT_ORDER,
     trigger: {
       types,

@@ -51,6 +51,7 @@ export function evaluatedRun(
   const calls = execution?.results ?? [];
   const notes = execution?.plan.notes ?? evaluation.plan.notes;
   const matched = evaluation.outcomes.filter((o) => o.verdict === 'matched').map((o) => o.ruleId);
+  const shadows = evaluation.outcomes.filter((o) => o.verdict === 'shadow');
   const failedRules = evaluation.outcomes.filter((o) => o.verdict === 'failed');
   const failedCalls = calls.filter((call) => call.outcome === 'failed');
   const outcome: RunOutcome =
@@ -58,7 +59,9 @@ export function evaluatedRun(
       ? 'failed'
       : matched.length > 0
         ? 'done'
-        : 'no_match';
+        : shadows.length > 0
+          ? 'shadow'
+          : 'no_match';
   const detail: RunDetail = {
     event: input.event,
     rules: evaluation.outcomes,
@@ -107,8 +110,15 @@ function summarize(
   const parts: string[] = [];
   const matched = evaluation.plan.rules;
   if (matched.length > 0) parts.push(`matched ${matched.join(', ')}`);
+  for (const shadow of evaluation.outcomes.filter((o) => o.verdict === 'shadow')) {
+    const count = shadow.shadowCalls?.length ?? 0;
+    parts.push(
+      `shadow ${shadow.ruleId} would have made ${count} call${count === 1 ? '' : 's'} (none made)`,
+    );
+  }
   for (const rule of failedRules) parts.push(`${rule.ruleId} failed: ${rule.reason ?? 'error'}`);
-  if (matched.length === 0 && failedRules.length === 0) {
+  const shadowed = evaluation.outcomes.some((o) => o.verdict === 'shadow');
+  if (matched.length === 0 && failedRules.length === 0 && !shadowed) {
     const looked = evaluation.outcomes.length;
     parts.push(
       looked === 0 ? 'no rule is triggered by this event' : `no rule matched (${looked} looked at)`,

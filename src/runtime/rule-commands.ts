@@ -390,7 +390,16 @@ function emptyPlan(input: ReturnType<typeof toEventInput>): Plan {
 
 function renderOutcome(outcome: RuleOutcome): string[] {
   const head = `  ${outcome.verdict.padEnd(8)} ${outcome.ruleId}${outcome.reason ? `: ${outcome.reason}` : ''}`;
-  return [head, ...(outcome.details ?? []).map((line) => `             ${line}`)];
+  // A rule in shadow mode: the calls it would make, which the engine records and never makes.
+  const shadow = outcome.shadowCalls?.length
+    ? [
+        '             would make (shadow mode, never made):',
+        ...outcome.shadowCalls.flatMap((call) =>
+          renderCall(call, false).map((line) => `           ${line}`),
+        ),
+      ]
+    : [];
+  return [head, ...(outcome.details ?? []).map((line) => `             ${line}`), ...shadow];
 }
 
 function httpCallAllowed(url: string, allowHosts: readonly string[]): boolean {

@@ -156,7 +156,11 @@ async function runCase(
           const seen = result.rules.get(outcome.ruleId);
           const entry: ActualRule = {
             verdict: outcome.verdict,
-            reason: outcome.reason ?? null,
+            reason:
+              outcome.reason ??
+              (outcome.verdict === 'shadow'
+                ? `in shadow mode: would have made ${outcome.shadowCalls?.length ?? 0} calls, none made`
+                : null),
             details: outcome.details ?? [],
             correlation: outcome.correlation?.count ?? seen?.correlation ?? null,
           };
