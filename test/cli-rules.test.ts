@@ -258,9 +258,18 @@ describe.concurrent('itsm-rules --help of the rule commands', () => {
     ['check', ['--rules PATH', '--strict']],
     [
       'test',
-      ['--rules PATH', '--event FILE', '--explain', '--now ISO', '--http-allow HOST', '--json'],
+      [
+        '--rules PATH',
+        '--event FILE',
+        '--explain',
+        '--now ISO',
+        '--http-allow HOST',
+        '--json',
+        '--reporter FORMAT',
+        '--output FILE',
+      ],
     ],
-    ['schema', []],
+    ['schema', ['--suite']],
   ])(
     'lists the flags of %s and exits 0',
     { timeout: TIMEOUT },

@@ -12,6 +12,7 @@ import type { RuleSet } from './load.js';
 import { type LookupResolver, resolveLookups } from './lookup.js';
 import { type Plan, type PlanNote, type PlannedCall, planRule } from './plan.js';
 import type { Rule } from './rule.js';
+import { type RuleSetVersion, ruleSetVersion } from './rule-version.js';
 
 /** Engine writes start chains of events; rules with `on.self` follow them this many hops. */
 export const MAX_SELF_HOPS = 5;
@@ -77,6 +78,8 @@ export interface Evaluation {
   plan: Plan;
   /** The rules looked at (with `explain`: every rule), in run order. */
   outcomes: RuleOutcome[];
+  /** The version of the rule set that evaluated (absent for a plan resumed after a crash). */
+  version?: RuleSetVersion;
 }
 
 export async function evaluateEvent(
@@ -239,7 +242,7 @@ export async function evaluateEvent(
       outcome('failed', error.message);
     }
   }
-  return { plan, outcomes };
+  return { plan, outcomes, version: await ruleSetVersion(ruleSet) };
 }
 
 /**

@@ -48,6 +48,8 @@ export interface RuleSet {
   /** Every loaded rule (disabled ones too), in run order. */
   rules: Rule[];
   index: RuleIndex;
+  /** The files the rules were loaded from, for the rule set's version (rule-version.ts). */
+  sources?: readonly RuleSource[];
 }
 
 export interface LoadResult {
@@ -115,7 +117,8 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0),
   );
   rules.sort(compareRules);
-  const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
+  const ruleSet =
+    problems.length === 0 ? { rules, index: createRuleIndex(rules), sources: [...sources] } : null;
   const warnings = ruleSet === null ? [] : warnRules(rules, files);
   return { ruleSet, problems, warnings, files: sources.length };
 }

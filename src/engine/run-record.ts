@@ -13,9 +13,11 @@ import type { PlanNote } from './plan.js';
 /** The `detail` of a run record, stored as JSON. */
 export interface RunDetail {
   event: EngineEvent;
+  /** The version of the rule set that evaluated (rule-version.ts); absent when none did. */
+  ruleVersion?: string;
   /** Why the event was not evaluated (outcome `skipped`). */
   reason?: string;
-  rules: RuleOutcome[];
+  rules: (RuleOutcome & { fileHash?: string })[];
   calls: CallResult[];
   notes: PlanNote[];
 }
@@ -62,14 +64,22 @@ export function evaluatedRun(
         : shadows.length > 0
           ? 'shadow'
           : 'no_match';
+  const version = evaluation.version;
   const detail: RunDetail = {
     event: input.event,
-    rules: evaluation.outcomes,
+    ...(version && { ruleVersion: version.version }),
+    // Each rule that acted (or would have, in shadow) with the hash of the file it was loaded from.
+    rules: evaluation.outcomes.map((o) =>
+      version && (o.verdict === 'matched' || o.verdict === 'shadow') && version.files[o.ruleId]
+        ? { ...o, fileHash: version.files[o.ruleId] }
+        : o,
+    ),
     calls,
     notes,
   };
   return {
     ...base(input),
+    ruleVersion: version?.version ?? null,
     outcome,
     rules: evaluation.outcomes
       .filter((o) => o.verdict === 'matched' || o.verdict === 'failed')

@@ -70,6 +70,11 @@ export interface NewRunRecord {
   /** JSON: rule outcomes, calls and notes, for "what happened and why". */
   detail: string;
   at: number;
+  /**
+   * The version of the rule set that evaluated (hex SHA-256 of its files); null or absent when the
+   * event was not evaluated, or for runs stored before versions were recorded.
+   */
+  ruleVersion?: string | null;
 }
 
 export interface RunRecord extends NewRunRecord {
@@ -85,6 +90,8 @@ export interface RunQuery {
   /** With ruleId: only the runs in which the rule matched (true), or only those where it did not. */
   matched?: boolean;
   outcome?: RunOutcome;
+  /** Only runs evaluated by this rule set version (its hex SHA-256, or a prefix of it). */
+  ruleVersion?: string;
   /** Only runs with an id below this one (the next page of a newest-first list). */
   before?: number;
   /** At most this many runs, newest first. */

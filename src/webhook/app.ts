@@ -184,6 +184,7 @@ const RUN_QUERY_PARAMS = [
   'rule_id',
   'matched',
   'outcome',
+  'rule_version',
   'before',
   'page_size',
 ];
@@ -243,6 +244,14 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       describeBadAccountId('account', accountText),
     );
   }
+  const ruleVersion = params.get('rule_version');
+  if (ruleVersion !== null && !/^[0-9a-f]{7,64}$/.test(ruleVersion)) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `rule_version must be a rule set version (lower-case hex, 7 to 64 characters: a run record's rule_version or its start), got ${JSON.stringify(ruleVersion)}`,
+    );
+  }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
   const ruleId = params.get('rule_id');
@@ -252,6 +261,7 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
     ...(ruleId !== null && { ruleId }),
     ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
+    ...(ruleVersion !== null && { ruleVersion }),
     ...(before !== undefined && { before }),
     limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
   };
@@ -334,6 +344,7 @@ export function renderRun(run: RunRecord) {
     object: run.objectId === null ? null : { type: run.objectType, id: run.objectId },
     self_hops: run.selfHops,
     outcome: run.outcome,
+    rule_version: run.ruleVersion ?? null,
     rules: run.rules,
     verdicts: run.verdicts,
     summary: run.summary,

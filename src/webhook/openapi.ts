@@ -105,6 +105,11 @@ const SCHEMAS: Record<string, JsonObject> = {
       },
       self_hops: { type: 'integer', minimum: 0 },
       outcome: { type: 'string', enum: [...RUN_OUTCOMES] },
+      rule_version: {
+        type: ['string', 'null'],
+        description:
+          'the rule set version that evaluated (hex SHA-256 of its files); null when none did',
+      },
       rules: { type: 'array', items: { type: 'string' }, description: 'the rules that matched' },
       summary: { type: 'string' },
       at: { type: 'string', format: 'date-time' },
@@ -266,6 +271,11 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
             { type: 'string', enum: ['true', 'false'] },
           ],
           ['outcome', 'only this outcome', { type: 'string', enum: [...RUN_OUTCOMES] }],
+          [
+            'rule_version',
+            'only runs evaluated by this rule set version (its hex SHA-256, or a prefix of 7 or more)',
+            { type: 'string', pattern: '^[0-9a-f]{7,64}$' },
+          ],
           ['before', 'runs with a smaller id (the next page)', { type: 'integer', minimum: 1 }],
           [
             'page_size',
