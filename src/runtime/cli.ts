@@ -16,6 +16,7 @@ import {
   UsageError,
 } from './command.js';
 import { type SeedUser, startItsmServer } from './node.js';
+import { replayCommand } from './replay-command.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
 import {
   DEV_API_KEY,
@@ -224,6 +225,7 @@ export const COMMANDS: Command[] = [
   itsmServerCommand,
   checkCommand,
   testCommand,
+  replayCommand,
   schemaCommand,
 ];
 
