@@ -85,7 +85,8 @@ export function toRun(row: RunRow): RunRecord {
     summary: row.summary,
     detail: row.detail,
     at: row.at,
-    ruleVersion: row.rule_version,
+    // Absent, not null, when none was recorded: the shape of a run saved without one.
+    ...(row.rule_version !== null && { ruleVersion: row.rule_version }),
   };
 }
 
