@@ -4,14 +4,16 @@
 // and taking once_per keys in its own throw-away store; nothing is executed, so nothing is written
 // anywhere. The report says, per rule, which objects it would newly match, which it would no
 // longer match, and where both match but the calls differ, with samples.
+import type { ItsmClient } from '../itsm/client.js';
 import { isObjectType, type ObjectType } from '../itsm/fields.js';
 import type { ItsmEvent } from '../itsm/schemas.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import { changedFields, type EngineEvent, eventPlanKey } from './context.js';
 import { type Evaluation, evaluateEvent } from './evaluate.js';
-import type { RuleSet } from './load.js';
-import type { LookupResolver } from './lookup.js';
+import { loadRules, type RuleSet, type RuleSource } from './load.js';
+import { createLookupResolver, type LookupResolver } from './lookup.js';
 import type { PlannedCall } from './plan.js';
+import { formatProblem } from './problem.js';
 
 /** Samples kept per rule and kind of difference. */
 export const REPLAY_SAMPLES = 3;
@@ -191,4 +193,68 @@ export async function replayEvents(
 /** An event's metadata holds the whole object (not just {id, type, api}). */
 function isFullObject(metadata: Record<string, unknown>): boolean {
   return Object.keys(metadata).some((key) => !['id', 'type', 'api', 'href'].includes(key));
+}
+
+/** The retained events of each account (read only, oldest first), from the first in the window. */
+export async function* retainedEvents(
+  client: Pick<ItsmClient, 'events'>,
+  accounts: readonly number[],
+  from: number,
+): AsyncGenerator<ItsmEvent> {
+  for (const account of accounts) {
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await client.events(account, {
+        pageSize: 100,
+        rawData: true,
+        ...(cursor && { cursor }),
+      });
+      for (const event of page.objects) {
+        if (Date.parse(event.modified) >= from) yield event;
+      }
+      cursor = page.cursor;
+      if (page.remaining === 0 || page.objects.length === 0) break;
+    }
+  }
+}
+
+export interface PreviewRequest {
+  /** The candidate rule set's files. */
+  files: RuleSource[];
+  sinceMs: number;
+  /** Default: every account the engine knows. */
+  accounts?: number[];
+}
+
+export type PreviewResult = { ok: true; report: ReplayReport } | { ok: false; problems: string[] };
+
+/**
+ * The engine's impact preview (`POST /admin/rules/preview`): the candidate files are loaded as
+ * `check` loads them (a set with problems is refused, with every problem), then replayed against
+ * the rules in force over the API's retained events, read only.
+ */
+export async function previewRules(
+  request: PreviewRequest,
+  deps: {
+    client: Pick<ItsmClient, 'events' | 'list'>;
+    baseline: RuleSet;
+    stores: { candidate: EngineStore; baseline: EngineStore };
+    engineUser: string;
+    accounts: readonly number[];
+    now: number;
+  },
+): Promise<PreviewResult> {
+  const loaded = loadRules(request.files);
+  if (!loaded.ruleSet) return { ok: false, problems: loaded.problems.map(formatProblem) };
+  const report = await replayEvents(
+    retainedEvents(deps.client, request.accounts ?? deps.accounts, deps.now - request.sinceMs),
+    {
+      candidate: loaded.ruleSet,
+      baseline: deps.baseline,
+      stores: deps.stores,
+      engineUser: deps.engineUser,
+      lookup: createLookupResolver(deps.client),
+    },
+  );
+  return { ok: true, report };
 }

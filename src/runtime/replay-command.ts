@@ -6,9 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../engine/duration.js';
 import { createLookupResolver } from '../engine/lookup.js';
-import { type ReplayReport, type ReplaySample, replayEvents } from '../engine/replay.js';
+import {
+  type ReplayReport,
+  type ReplaySample,
+  replayEvents,
+  retainedEvents,
+} from '../engine/replay.js';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
-import { createItsmClient, type ItsmClient } from '../itsm/client.js';
+import { createItsmClient } from '../itsm/client.js';
 import { eventSchema, type ItsmEvent } from '../itsm/schemas.js';
 import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
 import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
@@ -105,7 +110,7 @@ export const replayCommand: Command = {
     const events =
       client === null
         ? fileEvents(options.events as string, options.accounts, from)
-        : apiEvents(client, options.accounts, from);
+        : retainedEvents(client, options.accounts ?? [], from);
     const migrations = loadMigrations();
     const stores = {
       candidate: createSqliteEngineStore({ path: ':memory:', migrations }),
@@ -201,29 +206,6 @@ function parseOptions(values: FlagValues): ReplayOptions {
     asUser: String(values['as-user']),
     format,
   };
-}
-
-/** The retained events of each account, oldest first, from the first one in the window. */
-async function* apiEvents(
-  client: ItsmClient,
-  accounts: number[] | null,
-  from: number,
-): AsyncGenerator<ItsmEvent> {
-  for (const account of accounts ?? []) {
-    let cursor: string | undefined;
-    for (;;) {
-      const page = await client.events(account, {
-        pageSize: 100,
-        rawData: true,
-        ...(cursor && { cursor }),
-      });
-      for (const event of page.objects) {
-        if (Date.parse(event.modified) >= from) yield event;
-      }
-      cursor = page.cursor;
-      if (page.remaining === 0 || page.objects.length === 0) break;
-    }
-  }
 }
 
 /** The events of an export (one JSON event per line), checked line by line. */
