@@ -5,6 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRules } from '../../src/engine/load.js';
+import { formatProblem } from '../../src/engine/problem.js';
+import { ROOT, runScript } from '../helpers/run-script.js';
 import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
 
 type Json = Record<string, unknown>;
@@ -152,5 +155,39 @@ describe('rules in shadow mode', () => {
       'the promoted rule to escalate the incident',
     );
     expect(await read(PROMOTED, 'incidents', incident)).toMatchObject({ priority: 'medium' });
+  });
+});
+
+describe('shadow mode in the rule commands', () => {
+  it('itsm-rules test --event shows the calls a shadow rule would make, and plans none', async () => {
+    const result = await runScript(join(ROOT, 'bin/itsm-rules.js'), [
+      'test',
+      '--rules',
+      'test/fixtures/rule-suites/shadow',
+      '--event',
+      'test/fixtures/events/incident-raised-to-major.json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      [
+        '  shadow   escalate-in-shadow',
+        '             would make (shadow mode, never made):',
+        '             0. PATCH accounts/1/itsm/incidents/FiHGI7TsuwWIsc1UW3_unpc  [escalate-in-shadow /then/0, Idempotency-Key e:1:42:escalate-in-shadow:0]',
+      ].join('\n'),
+    );
+    expect(result.stdout).toContain('\nplanned calls: none\n');
+  }, 30_000);
+
+  it('refuses a mode that is neither live nor shadow, naming the file and line', () => {
+    const result = loadRules([
+      {
+        path: 'rules/x.yaml',
+        text: 'mode: dry-run\non: {type: incident}\nthen: [{log: {message: x}}]\n',
+      },
+    ]);
+    expect(result.problems.map(formatProblem)).toEqual([
+      'rules/x.yaml:1 /mode: expected one of live, shadow, got "dry-run"',
+    ]);
   });
 });
