@@ -70,6 +70,11 @@ export function readRulePath(path: string): RuleSource[] {
     );
   }
   if (stat.isDirectory()) return readRuleSources(path);
+  if (isSuiteFile(path)) {
+    throw new RuleDirectoryError(
+      `${path} is a rule test suite, not a rule: suites are checked and run with their rules, so point --rules at the folder that holds it`,
+    );
+  }
   if (!isRuleFile(path)) {
     throw new RuleDirectoryError(
       `${path} is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files`,

@@ -156,6 +156,18 @@ describe.concurrent('itsm-rules test without --event', () => {
 
 describe.concurrent('itsm-rules check with rule test suites', () => {
   it(
+    'points at the rules folder when given a suite file instead of a rule',
+    async ({ expect }) => {
+      const result = await run(['check', `${PASSING}/incident/incidents.test.yaml`]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(
+        `${PASSING}/incident/incidents.test.yaml is a rule test suite, not a rule: suites are checked and run with their rules, so point --rules at the folder that holds it`,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
     'counts the suites and their cases, and does not load them as rules',
     async ({ expect }) => {
       const result = await run(['check', '--rules', PASSING]);
