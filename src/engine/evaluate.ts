@@ -10,8 +10,9 @@ import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
 import type { RuleSet } from './load.js';
 import { type LookupResolver, resolveLookups } from './lookup.js';
-import { type Plan, planRule } from './plan.js';
+import { type Plan, type PlanNote, type PlannedCall, planRule } from './plan.js';
 import type { Rule } from './rule.js';
+import { type RuleSetVersion, ruleSetVersion } from './rule-version.js';
 
 /** Engine writes start chains of events; rules with `on.self` follow them this many hops. */
 export const MAX_SELF_HOPS = 5;
@@ -70,12 +71,18 @@ export interface RuleOutcome {
    */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
+  /** For a rule in shadow mode that would have matched: the calls it would have made (never made). */
+  shadowCalls?: PlannedCall[];
+  /** For a rule in shadow mode: the notes of its actions that would have planned nothing. */
+  shadowNotes?: PlanNote[];
 }
 
 export interface Evaluation {
   plan: Plan;
   /** The rules looked at (with `explain`: every rule), in run order. */
   outcomes: RuleOutcome[];
+  /** The version of the rule set that evaluated (absent for a plan resumed after a crash). */
+  version?: RuleSetVersion;
 }
 
 export async function evaluateEvent(
@@ -128,6 +135,10 @@ export async function evaluateEvent(
       continue;
     }
     const context: EvaluationContext = { ...base, rule: { id: rule.id } };
+    // A rule in shadow mode counts and claims under its own name: the live rule it becomes once
+    // promoted (same id) starts with none of its correlations or once_per keys taken.
+    const shadow = rule.mode === 'shadow';
+    const stateId = shadow ? `${rule.id}@shadow` : rule.id;
     try {
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
@@ -153,7 +164,7 @@ export async function evaluateEvent(
         const correlationKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         correlated = await store.correlate({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: correlationKey,
           objectId,
           objectType: input.objectType,
@@ -195,7 +206,7 @@ export async function evaluateEvent(
         const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         const claimed = await store.claimOnce({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: onceKey,
           claimant: `${input.key}:${rule.id}`,
           at: input.now.getTime(),
@@ -209,6 +220,16 @@ export async function evaluateEvent(
           );
           continue;
         }
+      }
+      if (shadow) {
+        // Recorded, never acted on: its calls stay out of the plan, and it never stops later
+        // rules (which a live rule with stop would).
+        outcome('shadow', undefined, {
+          ...(context.correlation ? { correlation: context.correlation } : {}),
+          shadowCalls: draft.calls.slice(plan.calls.length),
+          shadowNotes: draft.notes.slice(plan.notes.length),
+        });
+        continue;
       }
       plan.calls = draft.calls;
       plan.notes = draft.notes;
@@ -225,7 +246,7 @@ export async function evaluateEvent(
     }
   }
   if (explanations) deferred.set(outcomes, explanations);
-  return { plan, outcomes };
+  return { plan, outcomes, version: await ruleSetVersion(ruleSet) };
 }
 
 /**

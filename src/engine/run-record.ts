@@ -26,9 +26,11 @@ import type { PlanNote } from './plan.js';
 /** The `detail` of a run record as read (GET /runs): every false condition explained. */
 export interface RunDetail {
   event: EngineEvent;
+  /** The version of the rule set that evaluated (rule-version.ts); absent when none did. */
+  ruleVersion?: string;
   /** Why the event was not evaluated (outcome `skipped`). */
   reason?: string;
-  rules: RuleOutcome[];
+  rules: (RuleOutcome & { fileHash?: string })[];
   calls: CallResult[];
   notes: PlanNote[];
 }
@@ -85,6 +87,7 @@ export function evaluatedRun(
   const calls = execution?.results ?? [];
   const notes = execution?.plan.notes ?? evaluation.plan.notes;
   const matched = evaluation.outcomes.filter((o) => o.verdict === 'matched').map((o) => o.ruleId);
+  const shadows = evaluation.outcomes.filter((o) => o.verdict === 'shadow');
   const failedRules = evaluation.outcomes.filter((o) => o.verdict === 'failed');
   const failedCalls = calls.filter((call) => call.outcome === 'failed');
   const outcome: RunOutcome =
@@ -92,15 +95,27 @@ export function evaluatedRun(
       ? 'failed'
       : matched.length > 0
         ? 'done'
-        : 'no_match';
+        : shadows.length > 0
+          ? 'shadow'
+          : 'no_match';
+  const version = evaluation.version;
   const detail: StoredRunDetail = {
     event: input.event,
+    ...(version && { ruleVersion: version.version }),
     rules: [],
     calls,
     notes,
   };
   const deferred = deferredExplanationsOf(evaluation.outcomes);
-  detail.rules = evaluation.outcomes.map((outcome) => storedOutcome(outcome, deferred));
+  detail.rules = evaluation.outcomes.map((outcome) => {
+    const stored = storedOutcome(outcome, deferred);
+    // Each rule that acted (or would have, in shadow) with the hash of the file it was loaded from.
+    const fileHash =
+      version && (outcome.verdict === 'matched' || outcome.verdict === 'shadow')
+        ? version.files[outcome.ruleId]
+        : undefined;
+    return fileHash ? { ...stored, fileHash } : stored;
+  });
   if (deferred) {
     // The rules of one event are evaluated against copies of one context: kept once.
     const { object, previous, changed, now } = deferred.context;
@@ -108,6 +123,7 @@ export function evaluatedRun(
   }
   return {
     ...base(input),
+    ruleVersion: version?.version ?? null,
     outcome,
     rules: evaluation.outcomes
       .filter((o) => o.verdict === 'matched' || o.verdict === 'failed')
@@ -148,8 +164,15 @@ function summarize(
   const parts: string[] = [];
   const matched = evaluation.plan.rules;
   if (matched.length > 0) parts.push(`matched ${matched.join(', ')}`);
+  for (const shadow of evaluation.outcomes.filter((o) => o.verdict === 'shadow')) {
+    const count = shadow.shadowCalls?.length ?? 0;
+    parts.push(
+      `shadow ${shadow.ruleId} would have made ${count} call${count === 1 ? '' : 's'} (none made)`,
+    );
+  }
   for (const rule of failedRules) parts.push(`${rule.ruleId} failed: ${rule.reason ?? 'error'}`);
-  if (matched.length === 0 && failedRules.length === 0) {
+  const shadowed = evaluation.outcomes.some((o) => o.verdict === 'shadow');
+  if (matched.length === 0 && failedRules.length === 0 && !shadowed) {
     const looked = evaluation.outcomes.length;
     parts.push(
       looked === 0 ? 'no rule is triggered by this event' : `no rule matched (${looked} looked at)`,

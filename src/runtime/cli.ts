@@ -16,6 +16,7 @@ import {
 } from './command.js';
 import { letYoungGenerationGrow } from './heap.js';
 import type { SeedUser } from './node.js';
+import { replayCommand } from './replay-command.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
 import {
   DEV_API_KEY,
@@ -231,6 +232,7 @@ export const COMMANDS: Command[] = [
   itsmServerCommand,
   checkCommand,
   testCommand,
+  replayCommand,
   schemaCommand,
 ];
 

@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { previewRules } from '../engine/replay.js';
 import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createInProcessTransport } from '../itsm/in-process.js';
@@ -387,6 +388,28 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     runSchedules: (request) => runScheduleRequest(pipeline(), request),
     reloadRules,
     rules: () => ruleSet,
+    // The impact preview: the candidate against the rules in force, over the retained events,
+    // each side counting in a throw-away store.
+    async previewRules(request) {
+      const migrations = loadMigrations();
+      const stores = {
+        candidate: createSqliteEngineStore({ path: ':memory:', migrations }),
+        baseline: createSqliteEngineStore({ path: ':memory:', migrations }),
+      };
+      try {
+        return await previewRules(request, {
+          client,
+          baseline: ruleSet,
+          stores,
+          engineUser,
+          accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
+          now: Date.now(),
+        });
+      } finally {
+        await stores.candidate.close();
+        await stores.baseline.close();
+      }
+    },
     ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
     health: () => ({
       rules: ruleSet.rules.length,

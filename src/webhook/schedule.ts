@@ -102,7 +102,7 @@ export async function runSchedules(
     accounts: [...accounts],
     objects: 0,
     duplicates: 0,
-    outcomes: { done: 0, failed: 0, no_match: 0, skipped: 0 },
+    outcomes: { done: 0, failed: 0, no_match: 0, skipped: 0, shadow: 0 },
     errors: [],
     notes: [],
   };
