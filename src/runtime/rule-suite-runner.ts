@@ -15,7 +15,7 @@ import {
   type SuiteChange,
   type SuiteStep,
 } from '../engine/rule-suite.js';
-import type { RunDetail } from '../engine/run-record.js';
+import { renderRunDetail } from '../engine/run-record.js';
 import type { SecretLookup } from '../engine/secret.js';
 import {
   type ActualCall,
@@ -146,7 +146,8 @@ async function runCase(
       const result: StepResult = { rules: new Map(), calls: [], objects: {} };
       const errors: string[] = [];
       for (const run of runs) {
-        const detail = JSON.parse(run.detail) as RunDetail;
+        // As GET /runs shows it: false conditions explained against the case's rules.
+        const detail = renderRunDetail(run.detail, () => ruleSet);
         if (run.outcome === 'failed' && detail.rules.length === 0) {
           errors.push(
             `the engine failed on ${run.eventType} of ${run.objectType} ${run.objectId}: ${detail.reason ?? run.summary}`,

@@ -78,7 +78,13 @@ describe('explanations of false conditions in run records', () => {
     const run = await runOf(incident.id);
     expect(run.outcome).toBe('no_match');
     expect(run.detail.rules).toEqual(EXPLAINED);
-    expect(Object.keys(run.detail).sort()).toEqual(['calls', 'event', 'notes', 'rules']);
+    expect(Object.keys(run.detail).sort()).toEqual([
+      'calls',
+      'event',
+      'notes',
+      'ruleVersion',
+      'rules',
+    ]);
 
     const stored = await engine.pipelineStore.getRunById(run.id);
     const detail = JSON.parse(stored?.detail ?? '{}');
