@@ -5,7 +5,7 @@
 // call with its outcome, and the notes of actions that planned nothing. The store indexes every
 // rule looked at with its verdict, so `/runs?rule_id=` answers for rules that did not act too.
 import type { NewRunRecord, RuleVerdict, RunOutcome } from '../storage/pipeline-port.js';
-import type { EngineEvent } from './context.js';
+import { changedFields, type EngineEvent, upstreamRecordOf } from './context.js';
 import type { Evaluation, RuleOutcome } from './evaluate.js';
 import type { CallResult, ExecutionResult } from './execute.js';
 import type { PlanNote } from './plan.js';
@@ -18,6 +18,15 @@ export interface RunDetail {
   rules: RuleOutcome[];
   calls: CallResult[];
   notes: PlanNote[];
+  /** What the event changed in the object, field by field (absent in runs saved before). */
+  changes?: FieldChange[];
+}
+
+/** One field the event changed: its value before (undefined for an add) and after. */
+export interface FieldChange {
+  field: string;
+  before?: unknown;
+  after?: unknown;
 }
 
 export interface RunInput {
@@ -25,8 +34,58 @@ export interface RunInput {
   event: EngineEvent;
   objectType: string | null;
   objectId: string | null;
+  /** The object's number (INC0010001), when it has one. */
+  objectNumber?: string | null;
+  /** What the event changed in the object. */
+  changes?: FieldChange[];
   selfHops: number;
   at: number;
+}
+
+/** A record keeps at most this many changed fields, and values up to this length of JSON. */
+const MAX_CHANGES = 60;
+const MAX_VALUE_JSON = 600;
+
+/** The number people know an object by (INC0010001): its upstream record's; null if it has none. */
+export function objectNumberOf(object: Record<string, unknown> | null): string | null {
+  const number = upstreamRecordOf(object)?.number ?? object?.number;
+  return typeof number === 'string' && number !== '' ? number : null;
+}
+
+/**
+ * The fields an event changed with their values before and after (an add: every field, after
+ * only), for "what did this event change" in the run record. Long values are cut, so that an
+ * object with a large description does not make every run record large.
+ */
+export function fieldChanges(
+  type: EngineEvent['type'],
+  object: Record<string, unknown> | null,
+  previous: Record<string, unknown> | null,
+): FieldChange[] {
+  const now = upstreamRecordOf(object);
+  const before = upstreamRecordOf(previous);
+  const valueOf = (
+    state: Record<string, unknown> | null,
+    record: Record<string, unknown> | null,
+    field: string,
+  ) => (field.startsWith('raw.') ? record?.[field.slice(4)] : state?.[field]);
+  return changedFields(type, object, previous)
+    .filter((field) => field !== 'raw')
+    .slice(0, MAX_CHANGES)
+    .map((field) => {
+      const change: FieldChange = { field };
+      const was = type === 'add' ? undefined : valueOf(previous, before, field);
+      const is = valueOf(object, now, field);
+      if (was !== undefined) change.before = clip(was);
+      if (is !== undefined) change.after = clip(is);
+      return change;
+    });
+}
+
+function clip(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  if (text === undefined || text.length <= MAX_VALUE_JSON) return value;
+  return `${text.slice(0, MAX_VALUE_JSON - 3)}...`;
 }
 
 /** The record of an event that was not evaluated, and why. */
@@ -64,6 +123,7 @@ export function evaluatedRun(
     rules: evaluation.outcomes,
     calls,
     notes,
+    ...(input.changes && { changes: input.changes }),
   };
   return {
     ...base(input),
@@ -94,6 +154,7 @@ function base(input: RunInput) {
     eventType: input.event.type,
     objectType: input.objectType,
     objectId: input.objectId,
+    objectNumber: input.objectNumber ?? null,
     selfHops: input.selfHops,
     at: input.at,
   };

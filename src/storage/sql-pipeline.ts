@@ -1,4 +1,5 @@
-// The SQL of the pipeline store (migrations/0003_pipeline.sql and 0004_run_rule_verdicts.sql),
+// The SQL of the pipeline store (migrations/0003_pipeline.sql, 0004_run_rule_verdicts.sql and
+// 0008_run_object_number.sql),
 // shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
 // in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
 // Saving a run is three statements that need nothing from each other's answers (so that D1 can
@@ -7,6 +8,7 @@
 import type {
   AccountState,
   NewRunRecord,
+  RuleActivity,
   RuleVerdict,
   RunQuery,
   RunRecord,
@@ -38,6 +40,8 @@ interface RunRow {
   event_type: string;
   object_type: string | null;
   object_id: string | null;
+  /** Null too in a database migrated before 0008 had rows. */
+  object_number?: string | null;
   self_hops: number;
   outcome: string;
   rules: string;
@@ -45,6 +49,22 @@ interface RunRow {
   summary: string;
   detail: string;
   at: number;
+}
+
+interface RuleActivityRow {
+  rule_id: string;
+  verdict: string;
+  bucket: number;
+  runs: number;
+}
+
+export function toRuleActivity(row: RuleActivityRow): RuleActivity {
+  return {
+    ruleId: row.rule_id,
+    verdict: row.verdict as RuleVerdict,
+    bucket: row.bucket,
+    runs: row.runs,
+  };
 }
 
 export function toAccount(row: AccountRow): AccountState {
@@ -76,6 +96,7 @@ export function toRun(row: RunRow): RunRecord {
     eventType: row.event_type,
     objectType: row.object_type,
     objectId: row.object_id,
+    objectNumber: row.object_number ?? null,
     selfHops: row.self_hops,
     outcome: row.outcome as RunRecord['outcome'],
     rules: JSON.parse(row.rules) as string[],
@@ -132,8 +153,8 @@ export const pipelineSql = {
   /** saveRun, 1 of 3: the first run stored under a key wins. */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, verdicts, summary, detail, at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       self_hops, outcome, rules, verdicts, summary, detail, at, object_number)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (key) DO NOTHING`,
     (run) => [
       run.key,
@@ -149,6 +170,7 @@ export const pipelineSql = {
       run.summary,
       run.detail,
       run.at,
+      run.objectNumber ?? null,
     ],
   ),
   /**
@@ -162,6 +184,17 @@ export const pipelineSql = {
      ON CONFLICT DO NOTHING`,
     (run) => [run.key],
   ),
+  /**
+   * The runs since a time per rule, verdict and bucket: walks the runs by their time index and
+   * each run's rule rows by run id, so it reads the window only.
+   */
+  ruleActivity: sql<[since: number, bucketMs: number], RuleActivityRow>(
+    `SELECT rr.rule_id, rr.verdict, (r.at - ?) / ? AS bucket, count(*) AS runs
+     FROM pipeline_runs r JOIN pipeline_run_rules rr ON rr.run_id = r.id
+     WHERE r.at >= ?
+     GROUP BY rr.rule_id, rr.verdict, bucket`,
+    (since, bucketMs) => [since, Math.max(1, Math.trunc(bucketMs)), since],
+  ),
   /** purgeRuns, 1 of 2: the rule rows go with their run, so none points at a missing run. */
   purgeRunRules: sql<[before: number]>(
     'DELETE FROM pipeline_run_rules WHERE run_id IN (SELECT id FROM pipeline_runs WHERE at < ?)',
@@ -172,7 +205,7 @@ export const pipelineSql = {
 };
 
 /**
- * The statement that lists runs: one text per combination of filters (at most 96, so a runner can
+ * The statement that lists runs: one text per combination of filters (a few hundred at most, so a runner can
  * keep each prepared), each walking an index newest first and stopping at the limit; with a
  * rule, the (rule_id, run_id) key of pipeline_run_rules, or with `matched: true` its
  * (rule_id, verdict, run_id) index.
@@ -190,6 +223,9 @@ export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
   }
   if (query.account !== undefined) filter('r.account = ?', query.account);
   if (query.objectId !== undefined) filter('r.object_id = ?', query.objectId);
+  if (query.objectNumber !== undefined) filter('r.object_number = ?', query.objectNumber);
+  if (query.since !== undefined) filter('r.at >= ?', query.since);
+  if (query.until !== undefined) filter('r.at < ?', query.until);
   if (query.outcome !== undefined) filter('r.outcome = ?', query.outcome);
   if (query.before !== undefined) filter('r.id < ?', query.before);
   const byRule = query.ruleId !== undefined;
