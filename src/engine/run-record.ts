@@ -64,7 +64,7 @@ export function fieldChanges(
 ): FieldChange[] {
   const now = upstreamRecordOf(object);
   const before = upstreamRecordOf(previous);
-  const valueOf = (
+  const read = (
     state: Record<string, unknown> | null,
     record: Record<string, unknown> | null,
     field: string,
@@ -74,8 +74,8 @@ export function fieldChanges(
     .slice(0, MAX_CHANGES)
     .map((field) => {
       const change: FieldChange = { field };
-      const was = type === 'add' ? undefined : valueOf(previous, before, field);
-      const is = valueOf(object, now, field);
+      const was = type === 'add' ? undefined : read(previous, before, field);
+      const is = read(object, now, field);
       if (was !== undefined) change.before = clip(was);
       if (is !== undefined) change.after = clip(is);
       return change;
