@@ -69,17 +69,20 @@ export function fieldChanges(
     record: Record<string, unknown> | null,
     field: string,
   ) => (field.startsWith('raw.') ? record?.[field.slice(4)] : state?.[field]);
-  return changedFields(type, object, previous)
-    .filter((field) => field !== 'raw')
-    .slice(0, MAX_CHANGES)
-    .map((field) => {
-      const change: FieldChange = { field };
-      const was = type === 'add' ? undefined : read(previous, before, field);
-      const is = read(object, now, field);
-      if (was !== undefined) change.before = clip(was);
-      if (is !== undefined) change.after = clip(is);
-      return change;
-    });
+  return (
+    changedFields(type, object, previous)
+      // An add's upstream columns repeat its unified fields: the diff keeps those only.
+      .filter((field) => field !== 'raw' && !(type === 'add' && field.startsWith('raw.')))
+      .slice(0, MAX_CHANGES)
+      .map((field) => {
+        const change: FieldChange = { field };
+        const was = type === 'add' ? undefined : read(previous, before, field);
+        const is = read(object, now, field);
+        if (was !== undefined) change.before = clip(was);
+        if (is !== undefined) change.after = clip(is);
+        return change;
+      })
+  );
 }
 
 function clip(value: unknown): unknown {

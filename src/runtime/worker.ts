@@ -350,6 +350,8 @@ export function isPending(state: AccountState): boolean {
 }
 
 export interface CreateWorkerOptions {
+  /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
+  console?: { sessionTtlMs?: number; now?: () => number };
   /** The rule files as {path, text} (the bundle of scripts/bundle-rules.ts, or a test's own). */
   rules: readonly RuleSource[];
   log?: (line: string) => void;
@@ -385,6 +387,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   const loaded = loadRules(options.rules);
   if (!loaded.ruleSet) throw new WorkerRulesError(loaded.problems.map(formatProblem));
   const ruleSet: RuleSet = loaded.ruleSet;
+  const rulesLoadedAt = Date.now();
   const log = options.log ?? ((line: string) => console.log(line));
   // Per isolate: /metrics shows what this isolate did (Workers run many; see the README).
   const metrics: EngineMetrics = createEngineMetrics();
@@ -476,6 +479,17 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         api: config.apiUrl,
         runtime: 'workers',
       }),
+      console: {
+        rules: () => ({
+          ruleSet,
+          warnings: loaded.warnings,
+          loadedAt: rulesLoadedAt,
+          refused: null,
+          source: 'bundled with this deployment',
+        }),
+        apiUrl: config.apiUrl,
+        ...options.console,
+      },
       async refreshMetrics() {
         const now = Date.now();
         for (const state of await pipelineStore.listAccounts()) {

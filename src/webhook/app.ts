@@ -1,9 +1,12 @@
 // The engine's HTTP face, the same Hono app on Node and on Workers: the webhook receiver, the
 // run records ("what happened to this incident, and why"), health, Prometheus metrics, and the
-// admin actions (run the due schedules now, reload the rules). Everything but the receiver (which
-// checks signatures) and /healthz needs the API key.
+// admin actions (run the due schedules now, reload the rules), and the operator console (src/console/).
+// Everything but the receiver (which checks signatures), /healthz and the console (which has its
+// own sign-in) needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { registerConsole } from '../console/console.js';
+import type { ConsoleSettings } from '../console/options.js';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
   type PipelineStore,
@@ -55,6 +58,8 @@ export interface EngineAppOptions {
   log?: (line: string) => void;
   /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
   embeddedApi?: EmbeddedApiDocument;
+  /** The operator console (`/` and /console/, src/console/): what the runtime knows for it. */
+  console?: ConsoleSettings;
 }
 
 /**
@@ -169,6 +174,17 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     const result = await options.reloadRules();
     return c.json(result, result.ok ? 200 : 422);
   });
+
+  if (options.console) {
+    registerConsole(app, {
+      ...options.console,
+      keys: options.keys,
+      pipelineStore: options.pipelineStore,
+      metrics: options.metrics,
+      runSchedules: options.runSchedules,
+      ...(options.reloadRules && { reloadRules: options.reloadRules }),
+    });
+  }
 
   for (const path of ['/admin/schedules/run', '/admin/rules/reload']) {
     app.all(path, () => {
