@@ -26,6 +26,11 @@ import {
 import { MessagePage, SignInPage } from './sign-in-page.js';
 
 export const SIGN_IN_PATH = '/console/sign-in';
+
+/** The console's paths: HTML for people, not part of the engine's documented JSON API. */
+export function isConsolePath(path: string): boolean {
+  return path === '/' || path.startsWith('/console/');
+}
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 /** The object timeline shows at most this many runs (the latest). */
