@@ -80,12 +80,18 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     return c.redirect(expired ? `${SIGN_IN_PATH}?expired=1` : SIGN_IN_PATH, 303);
   };
 
-  /** Same-origin only: a browser names the page a form came from in Origin (or Sec-Fetch-Site). */
+  /**
+   * Same-origin only. A browser names where a form came from in Origin, except that under
+   * Referrer-Policy: no-referrer (ours) it sends `Origin: null`; then Sec-Fetch-Site, which
+   * browsers send whatever the policy, says it. A client that sends neither is not a browser a
+   * page could drive, and the CSRF token still has to match.
+   */
   const sameOrigin = (c: Context): boolean => {
     const origin = c.req.header('Origin');
-    if (origin !== undefined) return origin === new URL(c.req.url).origin;
+    if (origin !== undefined && origin !== 'null') return origin === new URL(c.req.url).origin;
     const site = c.req.header('Sec-Fetch-Site');
-    return site === undefined || site === 'same-origin';
+    if (site !== undefined) return site === 'same-origin';
+    return origin === undefined;
   };
 
   const readForm = async (c: Context): Promise<URLSearchParams | null> => {

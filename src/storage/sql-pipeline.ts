@@ -189,7 +189,8 @@ export const pipelineSql = {
    * each run's rule rows by run id, so it reads the window only.
    */
   ruleActivity: sql<[since: number, bucketMs: number], RuleActivityRow>(
-    `SELECT rr.rule_id, rr.verdict, (r.at - ?) / ? AS bucket, count(*) AS runs
+    // CAST: a bound JavaScript number may arrive as a REAL, and a bucket must be a whole number.
+    `SELECT rr.rule_id, rr.verdict, CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
      FROM pipeline_runs r JOIN pipeline_run_rules rr ON rr.run_id = r.id
      WHERE r.at >= ?
      GROUP BY rr.rule_id, rr.verdict, bucket`,
