@@ -24,7 +24,7 @@ description: Benchmark rule ${i}.
 on:
   type: incident
   events: [add, update]
-when: {"==": [{var: object.impact}, "level-${i}"]}
+when: {"==": [{var: object.description}, "bench ${i}"]}
 then:
   - update: {priority: critical}
 `;
@@ -193,7 +193,12 @@ async function main(): Promise<void> {
     },
   );
   try {
-    const [message] = (await once(child, 'message')) as [{ url: string }];
+    const [message] = (await Promise.race([
+      once(child, 'message'),
+      once(child, 'exit').then(() => {
+        throw new Error('the engine process exited before it was ready (see above)');
+      }),
+    ])) as [{ url: string }];
     const base = message.url;
     const signIn = await fetch(`${base}/console/sign-in`, {
       method: 'POST',
