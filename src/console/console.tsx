@@ -266,18 +266,14 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     }
     let chain: RunRecord[] = [run];
     if (run.objectId !== null) {
-      const around = await options.pipelineStore.listRuns({
-        objectId: run.objectId,
-        account: run.account,
-        limit: 50,
-      });
-      const earlier = await options.pipelineStore.listRuns({
-        objectId: run.objectId,
-        account: run.account,
-        before: run.id,
-        limit: 20,
-      });
-      chain = selfHopChain(run, uniqueRuns([...around, run, ...earlier]));
+      // By object id alone, which its index answers newest first; the account is checked after
+      // (a filter on both could make SQLite walk the account's runs instead).
+      const [around, earlier] = await Promise.all([
+        options.pipelineStore.listRuns({ objectId: run.objectId, limit: 50 }),
+        options.pipelineStore.listRuns({ objectId: run.objectId, before: run.id, limit: 20 }),
+      ]);
+      const same = [...around, ...earlier].filter((other) => other.account === run.account);
+      chain = selfHopChain(run, uniqueRuns([...same, run]));
     }
     return c.html(<RunPage csrf={csrf} run={run} chain={chain} />);
   });
@@ -287,11 +283,10 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     const accountText = c.req.query('account');
     const account =
       accountText !== undefined && /^\d{1,15}$/.test(accountText) ? Number(accountText) : undefined;
-    const runs = await options.pipelineStore.listRuns({
-      objectId,
-      ...(account !== undefined && { account }),
-      limit: TIMELINE_RUNS + 1,
-    });
+    // By object id alone (its index); the account is checked after, as for a run's chain.
+    const runs = (
+      await options.pipelineStore.listRuns({ objectId, limit: TIMELINE_RUNS + 1 })
+    ).filter((run) => account === undefined || run.account === account);
     const shown = runs.slice(0, TIMELINE_RUNS).reverse();
     return c.html(
       <ObjectPage
@@ -350,7 +345,7 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
       <RulePage
         csrf={csrf}
         rule={rule}
-        counts={counts.get(id) ?? { matched: 0, failed: 0, looked: 0 }}
+        counts={counts.get(id) ?? { matched: 0, failed: 0 }}
         warnings={state.warnings.filter((w) => w.file === rule.file)}
         runs={runs}
       />,
@@ -372,11 +367,14 @@ async function countsByRule(
   now: number,
 ): Promise<Map<string, RuleCounts>> {
   const counts = new Map<string, RuleCounts>();
-  for (const cell of await options.pipelineStore.ruleActivity(now - DAY_MS, DAY_MS)) {
-    const entry = counts.get(cell.ruleId) ?? { matched: 0, failed: 0, looked: 0 };
-    entry.looked += cell.runs;
-    if (cell.verdict === 'matched') entry.matched += cell.runs;
-    if (cell.verdict === 'failed') entry.failed += cell.runs;
+  const cells = await options.pipelineStore.ruleActivity({
+    ruleIds: options.rules().ruleSet.rules.map((rule) => rule.id),
+    since: now - DAY_MS,
+    bucketMs: DAY_MS,
+  });
+  for (const cell of cells) {
+    const entry = counts.get(cell.ruleId) ?? { matched: 0, failed: 0 };
+    entry[cell.verdict] += cell.runs;
     counts.set(cell.ruleId, entry);
   }
   return counts;
@@ -392,7 +390,11 @@ async function renderOverview(
   // 24 whole hours ending with the current one, so that each bar is one clock hour.
   const since = Math.floor(now / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
   const [activity, failing, accounts] = await Promise.all([
-    options.pipelineStore.ruleActivity(since, HOUR_MS),
+    options.pipelineStore.ruleActivity({
+      ruleIds: state.ruleSet.rules.map((rule) => rule.id),
+      since,
+      bucketMs: HOUR_MS,
+    }),
     options.pipelineStore.listRuns({ outcome: 'failed', limit: 10 }),
     options.pipelineStore.listAccounts(),
   ]);

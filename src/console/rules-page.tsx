@@ -12,7 +12,6 @@ import { RunTable } from './runs-page.js';
 export interface RuleCounts {
   matched: number;
   failed: number;
-  looked: number;
 }
 
 export function describeTrigger(rule: Rule): string {
@@ -59,13 +58,13 @@ export function RulesPage(props: {
             <th>Rule</th>
             <th>Trigger</th>
             <th>Last matched</th>
-            <th>Matched / failed / looked at (24 h)</th>
+            <th>Matched / failed (24 h)</th>
             <th>Check</th>
           </tr>
         </thead>
         <tbody>
           {props.rules.map((rule) => {
-            const counts = props.counts.get(rule.id) ?? { matched: 0, failed: 0, looked: 0 };
+            const counts = props.counts.get(rule.id) ?? { matched: 0, failed: 0 };
             const warnings = props.warnings.filter((w) => w.file === rule.file);
             return (
               <tr data-rule={rule.id}>
@@ -80,7 +79,7 @@ export function RulesPage(props: {
                 </td>
                 <td>
                   <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>
-                    {counts.matched} / {counts.failed} / {counts.looked}
+                    {counts.matched} / {counts.failed}
                   </a>
                 </td>
                 <td>
@@ -118,7 +117,7 @@ export function RulePage(props: {
         </p>
         <p>
           <strong>Last 24 hours:</strong> matched {props.counts.matched}, failed{' '}
-          {props.counts.failed}, looked at {props.counts.looked}
+          {props.counts.failed}
         </p>
         <h2>Check</h2>
         {props.warnings.length === 0 ? (

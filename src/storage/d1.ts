@@ -155,8 +155,8 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
     async listRuns(query) {
       return (await sql.all(listRunsSql(query))).map(toRun);
     },
-    async ruleActivity(since, bucketMs) {
-      return (await sql.all(p.ruleActivity, since, bucketMs)).map(toRuleActivity);
+    async ruleActivity(query) {
+      return (await sql.all(p.ruleActivity, query)).map(toRuleActivity);
     },
     async purgeRuns(before) {
       const [, runs = 0] = await sql.runAll([

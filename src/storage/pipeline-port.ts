@@ -99,10 +99,16 @@ export interface RunQuery {
   limit: number;
 }
 
+export interface RuleActivityQuery {
+  ruleIds: readonly string[];
+  since: number;
+  bucketMs: number;
+}
+
 /** One cell of `ruleActivity`: the runs of one bucket that gave one rule one verdict. */
 export interface RuleActivity {
   ruleId: string;
-  verdict: RuleVerdict;
+  verdict: 'matched' | 'failed';
   /** 0 for the bucket that starts at `since`, then 1, 2, ... */
   bucket: number;
   runs: number;
@@ -130,10 +136,11 @@ export interface PipelineStore {
   saveRun(run: NewRunRecord): Promise<RunRecord>;
   listRuns(query: RunQuery): Promise<RunRecord[]>;
   /**
-   * How many runs finished at or after `since` looked at each rule, by verdict and by bucket of
-   * `bucketMs` counted from `since` (the console's per-rule charts).
+   * How many runs finished at or after `since` each of `ruleIds` matched or failed in, by verdict
+   * and by bucket of `bucketMs` counted from `since` (the console's per-rule charts). Reads only
+   * those rows: the runs in which a rule was looked at and did nothing are not counted.
    */
-  ruleActivity(since: number, bucketMs: number): Promise<RuleActivity[]>;
+  ruleActivity(query: RuleActivityQuery): Promise<RuleActivity[]>;
   /** Deletes runs finished before `before`; returns how many. */
   purgeRuns(before: number): Promise<number>;
   close(): Promise<void>;

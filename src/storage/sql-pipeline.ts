@@ -9,6 +9,7 @@ import type {
   AccountState,
   NewRunRecord,
   RuleActivity,
+  RuleActivityQuery,
   RuleVerdict,
   RunQuery,
   RunRecord,
@@ -61,7 +62,7 @@ interface RuleActivityRow {
 export function toRuleActivity(row: RuleActivityRow): RuleActivity {
   return {
     ruleId: row.rule_id,
-    verdict: row.verdict as RuleVerdict,
+    verdict: row.verdict as RuleActivity['verdict'],
     bucket: row.bucket,
     runs: row.runs,
   };
@@ -185,16 +186,29 @@ export const pipelineSql = {
     (run) => [run.key],
   ),
   /**
-   * The runs since a time per rule, verdict and bucket: walks the runs by their time index and
-   * each run's rule rows by run id, so it reads the window only.
+   * The runs since a time in which each of some rules matched or failed, per bucket: seeks the
+   * (rule_id, verdict, run_id) index for each rule and verdict from the first run of the window
+   * on, so it reads those rows only (not the far more numerous rules that did nothing), then
+   * each one's run for its time. Runs are numbered in the order they finish, so the first run at
+   * or after `since` bounds the window's ids; `r.at` keeps the count exact at its edge.
    */
-  ruleActivity: sql<[since: number, bucketMs: number], RuleActivityRow>(
+  ruleActivity: sql<[RuleActivityQuery], RuleActivityRow>(
     // CAST: a bound JavaScript number may arrive as a REAL, and a bucket must be a whole number.
     `SELECT rr.rule_id, rr.verdict, CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
-     FROM pipeline_runs r JOIN pipeline_run_rules rr ON rr.run_id = r.id
-     WHERE r.at >= ?
+     FROM pipeline_run_rules rr JOIN pipeline_runs r ON r.id = rr.run_id
+     WHERE rr.rule_id IN (SELECT value FROM json_each(?))
+       AND rr.verdict IN ('matched', 'failed')
+       AND rr.run_id >= coalesce(
+         (SELECT id FROM pipeline_runs WHERE at >= ? ORDER BY at LIMIT 1), 9007199254740991)
+       AND r.at >= ?
      GROUP BY rr.rule_id, rr.verdict, bucket`,
-    (since, bucketMs) => [since, Math.max(1, Math.trunc(bucketMs)), since],
+    (query) => [
+      query.since,
+      Math.max(1, Math.trunc(query.bucketMs)),
+      JSON.stringify(query.ruleIds),
+      query.since,
+      query.since,
+    ],
   ),
   /** purgeRuns, 1 of 2: the rule rows go with their run, so none points at a missing run. */
   purgeRunRules: sql<[before: number]>(

@@ -71,8 +71,8 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
     async listRuns(query) {
       return sql.all(listRunsSql(query)).map(toRun);
     },
-    async ruleActivity(since, bucketMs) {
-      return sql.all(q.ruleActivity, since, bucketMs).map(toRuleActivity);
+    async ruleActivity(query) {
+      return sql.all(q.ruleActivity, query).map(toRuleActivity);
     },
     async purgeRuns(before) {
       return purgeRuns(before);

@@ -472,7 +472,7 @@ export function describePipelineStoreContract(
       });
 
       describe('ruleActivity', () => {
-        it('counts the runs since a time per rule, verdict and bucket, every rule looked at', async () => {
+        it('counts the runs since a time in which each rule matched or failed, per bucket', async () => {
           await saveAll([
             { rules: ['escalate'], at: T0 - 1 },
             { rules: ['escalate'], at: T0 },
@@ -482,23 +482,31 @@ export function describePipelineStoreContract(
               verdicts: { escalate: 'failed', notify: 'no_match' },
               at: T0 + MINUTE,
             },
-            { rules: ['escalate', 'notify'], at: T0 + 2 * MINUTE + 5 },
+            { rules: ['escalate', 'notify', 'page'], at: T0 + 2 * MINUTE + 5 },
           ]);
-          const cells = await store.ruleActivity(T0, MINUTE);
+          const cells = await store.ruleActivity({
+            ruleIds: ['escalate', 'notify', 'absent'],
+            since: T0,
+            bucketMs: MINUTE,
+          });
           const sorted = [...cells].sort(
             (a, b) =>
               a.ruleId.localeCompare(b.ruleId) ||
               a.bucket - b.bucket ||
               a.verdict.localeCompare(b.verdict),
           );
+          // notify's no_match is not counted, nor page, which was not asked for.
           expect(sorted).toEqual([
             { ruleId: 'escalate', verdict: 'matched', bucket: 0, runs: 2 },
             { ruleId: 'escalate', verdict: 'failed', bucket: 1, runs: 1 },
             { ruleId: 'escalate', verdict: 'matched', bucket: 2, runs: 1 },
-            { ruleId: 'notify', verdict: 'no_match', bucket: 1, runs: 1 },
             { ruleId: 'notify', verdict: 'matched', bucket: 2, runs: 1 },
           ]);
-          expect(await store.ruleActivity(T0 + 10 * MINUTE, MINUTE)).toEqual([]);
+          const later = { ruleIds: ['escalate'], since: T0 + 10 * MINUTE, bucketMs: MINUTE };
+          expect(await store.ruleActivity(later)).toEqual([]);
+          expect(await store.ruleActivity({ ruleIds: [], since: T0, bucketMs: MINUTE })).toEqual(
+            [],
+          );
         });
       });
 
