@@ -24,6 +24,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'pipeline', file: 'pipeline.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
+  { name: 'console', file: 'console.ts', flags: [] },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

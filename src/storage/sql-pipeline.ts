@@ -189,13 +189,15 @@ export const pipelineSql = {
    * The runs since a time in which each of some rules matched or failed, per bucket: seeks the
    * (rule_id, verdict, run_id) index for each rule and verdict from the first run of the window
    * on, so it reads those rows only (not the far more numerous rules that did nothing), then
-   * each one's run for its time. Runs are numbered in the order they finish, so the first run at
+   * each one's run for its time (from the (id, at) index: `at` sits after the large `detail` in
+   * the row, so reading it there walks overflow pages). Runs are numbered in the order they finish, so the first run at
    * or after `since` bounds the window's ids; `r.at` keeps the count exact at its edge.
    */
   ruleActivity: sql<[RuleActivityQuery], RuleActivityRow>(
     // CAST: a bound JavaScript number may arrive as a REAL, and a bucket must be a whole number.
     `SELECT rr.rule_id, rr.verdict, CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
-     FROM pipeline_run_rules rr JOIN pipeline_runs r ON r.id = rr.run_id
+     FROM pipeline_run_rules rr
+       JOIN pipeline_runs r INDEXED BY pipeline_runs_id_at ON r.id = rr.run_id
      WHERE rr.rule_id IN (SELECT value FROM json_each(?))
        AND rr.verdict IN ('matched', 'failed')
        AND rr.run_id >= coalesce(
