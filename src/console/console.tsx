@@ -238,12 +238,14 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
   // The rows of runs newer than `after`, for the live list; X-Newest-Run is the newest id seen.
   ui.get('/console/runs/rows', async (c) => {
     const params = new URL(c.req.url).searchParams;
-    const after = Number(params.get('after') ?? '0');
+    const afterText = params.get('after') ?? '0';
     params.delete('after');
     const filters = parseRunFilters(params);
-    if (filters.errors.length > 0 || !Number.isSafeInteger(after)) {
-      return c.text(filters.errors.join('\n') || 'after must be a run number', 400);
+    if (!/^\d{1,15}$/.test(afterText)) {
+      filters.errors.push(`after must be a run number such as 120, not "${afterText}"`);
     }
+    if (filters.errors.length > 0) return c.text(filters.errors.join('\n'), 400);
+    const after = Number(afterText);
     const runs = await options.pipelineStore.listRuns({ ...filters.query, limit: RUNS_PAGE_SIZE });
     const fresh = runs.filter((run) => run.id > after);
     c.header('X-Newest-Run', String(Math.max(after, fresh[0]?.id ?? 0)));

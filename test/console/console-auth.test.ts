@@ -279,6 +279,26 @@ describe('console runs', () => {
     }
   });
 
+  it('refuses live rows asked for after something that is not a run number', async () => {
+    const { cookie } = await session();
+    const answer = await get('/console/runs/rows?after=yesterday', cookie);
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain('after must be a run number');
+    const bad = await get('/console/runs/rows?after=0&outcome=bogus', cookie);
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('outcome: choose one of');
+    const fine = await get('/console/runs/rows?after=0', cookie);
+    expect(fine.status).toBe(200);
+    expect(Number(fine.headers.get('X-Newest-Run'))).toBeGreaterThan(0);
+  });
+
+  it('answers an object without runs with an empty timeline', async () => {
+    const { cookie } = await session();
+    const answer = await get('/console/objects/no-such-object?account=1', cookie);
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('The engine has no run for this object');
+  });
+
   it('answers an unknown run with a 404 page', async () => {
     const { cookie } = await session();
     const answer = await get('/console/runs/999999', cookie);
