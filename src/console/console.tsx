@@ -120,10 +120,10 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     const form = await readForm(c);
     const key = form?.get('key') ?? '';
     const keys = options.keys();
-    // Every key is compared (readSession's order), so timing does not tell which one matched.
+    // Every key is compared, so timing does not tell which one matched.
     let matched = false;
     for (const candidate of keys) {
-      if (candidate !== '' && (await sameKey(key, candidate))) matched = true;
+      if (candidate !== '' && timingSafeEqual(key, candidate)) matched = true;
     }
     if (!matched) {
       return c.html(
@@ -163,7 +163,7 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
       }
       const form = await readForm(c);
       const token = form?.get('_csrf') ?? '';
-      if (!(await sameKey(token, session.csrf))) {
+      if (!timingSafeEqual(token, session.csrf)) {
         return refuse(
           c,
           403,
@@ -353,10 +353,6 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
       />,
     );
   });
-}
-
-async function sameKey(candidate: string, key: string): Promise<boolean> {
-  return timingSafeEqual(candidate, key);
 }
 
 function uniqueRuns(runs: readonly RunRecord[]): RunRecord[] {
