@@ -197,6 +197,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
 const RUN_QUERY_PARAMS = [
   'account',
   'object_id',
+  'object_number',
   'rule_id',
   'matched',
   'outcome',
@@ -261,10 +262,12 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
   }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
+  const objectNumber = params.get('object_number');
   const ruleId = params.get('rule_id');
   return {
     ...(account !== undefined && { account }),
     ...(objectId !== null && { objectId }),
+    ...(objectNumber !== null && { objectNumber }),
     ...(ruleId !== null && { ruleId }),
     ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
@@ -347,7 +350,10 @@ export function renderRun(run: RunRecord) {
     key: run.key,
     account: run.account,
     event: { id: run.eventId, type: run.eventType },
-    object: run.objectId === null ? null : { type: run.objectType, id: run.objectId },
+    object:
+      run.objectId === null
+        ? null
+        : { type: run.objectType, id: run.objectId, number: run.objectNumber ?? null },
     self_hops: run.selfHops,
     outcome: run.outcome,
     rules: run.rules,

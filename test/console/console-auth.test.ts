@@ -266,6 +266,13 @@ describe('console runs', () => {
       expect(page.status).toBe(200);
       expect(page.text).toContain(`href="/console/objects/${encodeURIComponent(id)}?account=1"`);
     }
+    // The JSON API names the number too, and filters by it.
+    const json = await engine.call('GET', '/runs?object_number=INC0010001');
+    expect(json.status).toBe(200);
+    expect(json.json.count).toBeGreaterThan(0);
+    for (const run of json.json.objects) {
+      expect(run.object).toEqual({ type: 'incident', id, number: 'INC0010001' });
+    }
     const none = await get('/console/runs?object=INC0099999', cookie);
     expect(none.text).toContain('No run matches these filters');
     for (const [query, message] of [
