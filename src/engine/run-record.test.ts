@@ -45,17 +45,15 @@ describe('fieldChanges', () => {
     ]);
   });
 
-  it('gives an add its unified fields, after only, without the upstream columns', () => {
+  it('gives an add its unified fields, after only, without its identity or upstream columns', () => {
     const object = {
       id: 'a',
+      type: 'incident',
       priority: 'low',
       modified: '1',
       raw: { priority: '4', number: 'INC1' },
     };
-    expect(fieldChanges('add', object, null)).toEqual([
-      { field: 'id', after: 'a' },
-      { field: 'priority', after: 'low' },
-    ]);
+    expect(fieldChanges('add', object, null)).toEqual([{ field: 'priority', after: 'low' }]);
   });
 
   it('names a field that was unset before, and one unset after', () => {

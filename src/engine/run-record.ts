@@ -42,6 +42,9 @@ export interface RunInput {
   at: number;
 }
 
+/** What every object has from its creation on: an add's diff leaves them out. */
+const IDENTITY_FIELDS = new Set(['id', 'type', 'api', 'href', 'created']);
+
 /** A record keeps at most this many changed fields, and values up to this length of JSON. */
 const MAX_CHANGES = 60;
 const MAX_VALUE_JSON = 600;
@@ -71,8 +74,13 @@ export function fieldChanges(
   ) => (field.startsWith('raw.') ? record?.[field.slice(4)] : state?.[field]);
   return (
     changedFields(type, object, previous)
-      // An add's upstream columns repeat its unified fields: the diff keeps those only.
-      .filter((field) => field !== 'raw' && !(type === 'add' && field.startsWith('raw.')))
+      // An add's upstream columns repeat its unified fields, and its identity is no change:
+      // the diff keeps the fields it was created with.
+      .filter(
+        (field) =>
+          field !== 'raw' &&
+          !(type === 'add' && (field.startsWith('raw.') || IDENTITY_FIELDS.has(field))),
+      )
       .slice(0, MAX_CHANGES)
       .map((field) => {
         const change: FieldChange = { field };
