@@ -149,6 +149,8 @@ export interface WorkerEnv {
   ITSM_RULES_PAGE_SIZE?: string | number;
   ITSM_RULES_PAGES_PER_MESSAGE?: string | number;
   ITSM_RULES_RETENTION_DAYS?: string | number;
+  /** How long a sign-in to the operator console lasts; default 8 hours. */
+  ITSM_CONSOLE_SESSION_HOURS?: string | number;
   /** Secrets the rules name (`{secret: PAGER_TOKEN}` reads ITSM_SECRET_PAGER_TOKEN). */
   [secret: `ITSM_SECRET_${string}`]: string | undefined;
 }
@@ -176,6 +178,7 @@ export interface WorkerConfig {
   pageSize: number;
   pagesPerMessage: number;
   retentionMs: number;
+  consoleSessionMs: number;
 }
 
 /** A var, secret or binding is missing or invalid; the message names it and says how to set it. */
@@ -303,6 +306,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
       1000,
     ),
     retentionMs: wholeNumber(env, 'ITSM_RULES_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
+    consoleSessionMs: wholeNumber(env, 'ITSM_CONSOLE_SESSION_HOURS', 8, 1, 720) * 3_600_000,
   };
 }
 
@@ -488,6 +492,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           source: 'bundled with this deployment',
         }),
         apiUrl: config.apiUrl,
+        sessionTtlMs: config.consoleSessionMs,
         ...options.console,
       },
       async refreshMetrics() {
