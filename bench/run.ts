@@ -26,6 +26,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'in-process', file: 'in-process.ts', flags: [] },
   { name: 'memory', file: 'memory.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
+  { name: 'console', file: 'console.ts', flags: [] },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

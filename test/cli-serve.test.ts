@@ -36,6 +36,7 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'page-size', env: 'ITSM_RULES_PAGE_SIZE', shows: 'default 100' },
   { flag: 'reload-interval', env: 'ITSM_RULES_RELOAD_MS', shows: 'default 1000' },
   { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },
+  { flag: 'console-session-hours', env: 'ITSM_CONSOLE_SESSION_HOURS', shows: 'default 8' },
   { flag: 'no-schedules', env: 'ITSM_RULES_NO_SCHEDULES', shows: null },
   { flag: 'faults', env: 'ITSM_FAULTS', shows: 'all-in-one only' },
   { flag: 'sn-user', env: 'ITSM_SN_USERS', shows: 'all-in-one only' },
@@ -68,6 +69,12 @@ const USAGE_ERRORS: UsageCase[] = [
     args: ['--port', 'x'],
     env: {},
     says: '--port must be a whole number from 0 to 65535, got "x"',
+  },
+  {
+    usage: '--console-session-hours 0',
+    args: ['--console-session-hours', '0'],
+    env: {},
+    says: '--console-session-hours must be a whole number from 1 to 720, got "0"',
   },
   { usage: 'an unknown flag', args: ['--bogus'], env: {}, says: "Unknown option '--bogus'" },
   {

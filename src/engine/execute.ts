@@ -58,6 +58,8 @@ export interface CallResult {
   status: number | null;
   objectId: string | null;
   detail: string | null;
+  /** How long the call took, in milliseconds; absent for a call an earlier run made. */
+  ms?: number;
 }
 
 export interface ExecutionResult {
@@ -117,6 +119,7 @@ export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<
       continue;
     }
     let effect: EffectRecord;
+    const started = now();
     try {
       const done = await perform(call, results, options, resumed);
       effect = effectOf(running, call, 'done', done.status, done.objectId, done.detail, now());
@@ -128,7 +131,7 @@ export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<
     await options.afterCall?.(call, 'sent');
     await options.store.recordEffect(effect);
     await options.afterCall?.(call, 'recorded');
-    results.push(toResult(call, effect, false));
+    results.push({ ...toResult(call, effect, false), ms: effect.at - started });
   }
   return { planKey: running.key, plan: running, results };
 }

@@ -12,7 +12,7 @@
 // that do not match ran at 0.46x). A rule whose condition changed since the run (or that is
 // gone) gets a line saying so instead of an explanation of another condition.
 import type { NewRunRecord, RuleVerdict, RunOutcome } from '../storage/pipeline-port.js';
-import { createContext, type EngineEvent } from './context.js';
+import { changedFields, createContext, type EngineEvent, upstreamRecordOf } from './context.js';
 import {
   type DeferredExplanations,
   deferredExplanationsOf,
@@ -33,6 +33,15 @@ export interface RunDetail {
   rules: (RuleOutcome & { fileHash?: string })[];
   calls: CallResult[];
   notes: PlanNote[];
+  /** What the event changed in the object, field by field (absent in runs saved before). */
+  changes?: FieldChange[];
+}
+
+/** One field the event changed: its value before (undefined for an add) and after. */
+export interface FieldChange {
+  field: string;
+  before?: unknown;
+  after?: unknown;
 }
 
 /** A rule's outcome as stored: a false condition's lines left to the reader (`when`). */
@@ -61,8 +70,69 @@ export interface RunInput {
   event: EngineEvent;
   objectType: string | null;
   objectId: string | null;
+  /** The object's number (INC0010001), when it has one. */
+  objectNumber?: string | null;
+  /** What the event changed in the object. */
+  changes?: FieldChange[];
   selfHops: number;
   at: number;
+}
+
+/** What every object has from its creation on: an add's diff leaves them out. */
+const IDENTITY_FIELDS = new Set(['id', 'type', 'api', 'href', 'created']);
+
+/** A record keeps at most this many changed fields, and values up to this length of JSON. */
+const MAX_CHANGES = 60;
+const MAX_VALUE_JSON = 600;
+
+/** The number people know an object by (INC0010001): its upstream record's; null if it has none. */
+export function objectNumberOf(object: Record<string, unknown> | null): string | null {
+  const number = upstreamRecordOf(object)?.number ?? object?.number;
+  return typeof number === 'string' && number !== '' ? number : null;
+}
+
+/**
+ * The fields an event changed with their values before and after (an add: every field, after
+ * only), for "what did this event change" in the run record. Long values are cut, so that an
+ * object with a large description does not make every run record large.
+ */
+export function fieldChanges(
+  type: EngineEvent['type'],
+  object: Record<string, unknown> | null,
+  previous: Record<string, unknown> | null,
+): FieldChange[] {
+  const now = upstreamRecordOf(object);
+  const before = upstreamRecordOf(previous);
+  const read = (
+    state: Record<string, unknown> | null,
+    record: Record<string, unknown> | null,
+    field: string,
+  ) => (field.startsWith('raw.') ? record?.[field.slice(4)] : state?.[field]);
+  return (
+    changedFields(type, object, previous)
+      // An add's upstream columns repeat its unified fields, and its identity is no change:
+      // the diff keeps the fields it was created with.
+      .filter(
+        (field) =>
+          field !== 'raw' &&
+          !(type === 'add' && (field.startsWith('raw.') || IDENTITY_FIELDS.has(field))),
+      )
+      .slice(0, MAX_CHANGES)
+      .map((field) => {
+        const change: FieldChange = { field };
+        const was = type === 'add' ? undefined : read(previous, before, field);
+        const is = read(object, now, field);
+        if (was !== undefined) change.before = clip(was);
+        if (is !== undefined) change.after = clip(is);
+        return change;
+      })
+  );
+}
+
+function clip(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  if (text === undefined || text.length <= MAX_VALUE_JSON) return value;
+  return `${text.slice(0, MAX_VALUE_JSON - 3)}...`;
 }
 
 /** The record of an event that was not evaluated, and why. */
@@ -105,6 +175,7 @@ export function evaluatedRun(
     rules: [],
     calls,
     notes,
+    ...(input.changes && { changes: input.changes }),
   };
   const deferred = deferredExplanationsOf(evaluation.outcomes);
   detail.rules = evaluation.outcomes.map((outcome) => {
@@ -151,6 +222,7 @@ function base(input: RunInput) {
     eventType: input.event.type,
     objectType: input.objectType,
     objectId: input.objectId,
+    objectNumber: input.objectNumber ?? null,
     selfHops: input.selfHops,
     at: input.at,
   };

@@ -94,6 +94,8 @@ export interface StartEngineOptions {
   clientRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** All-in-one only: faults injected into the embedded API (a testing aid). */
   faults?: FaultOptions;
+  /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
+  console?: { sessionTtlMs?: number; now?: () => number };
   /** All-in-one only: further options of the embedded API. */
   itsm?: Partial<Omit<ItsmServerOptions, 'store' | 'apiKey' | 'appId' | 'faults'>>;
   log?: (line: string) => void;
@@ -213,6 +215,11 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   if (unset.length > 0) throw new MissingSecretsError(unset);
   let ruleSet: RuleSet = initial.ruleSet;
   let stamp = folderStamp(rulesDir);
+  // What the console shows of the rule set: the warnings of the running set, when it was loaded,
+  // and the latest reload refused since.
+  let ruleWarnings = initial.warnings;
+  let rulesLoadedAt = Date.now();
+  let rulesRefused: { at: number; problems: string[] } | null = null;
 
   if (options.db !== ':memory:') mkdirSync(dirname(resolve(options.db)), { recursive: true });
   // One database, one process (database-lock.ts): taken before the file is opened, kept until
@@ -311,9 +318,13 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       );
       const refused = { ok: false, rules: ruleSet.rules.length, problems };
       health.noteReload(refused);
+      rulesRefused = { at: Date.now(), problems };
       return refused;
     }
     ruleSet = result.ruleSet;
+    ruleWarnings = result.warnings;
+    rulesLoadedAt = Date.now();
+    rulesRefused = null;
     log(`rules: reloaded ${ruleSet.rules.length} rules from ${options.rulesDir}`);
     const reloaded = { ok: true, rules: ruleSet.rules.length, problems: [] };
     health.noteReload(reloaded);
@@ -418,6 +429,17 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       queue: queue.status(),
     }),
     problems: () => health.problems(),
+    console: {
+      rules: () => ({
+        ruleSet,
+        warnings: ruleWarnings,
+        loadedAt: rulesLoadedAt,
+        refused: rulesRefused,
+        source: options.rulesDir,
+      }),
+      apiUrl: options.apiUrl ?? 'embedded (this process, /v1)',
+      ...options.console,
+    },
     async refreshMetrics() {
       const now = Date.now();
       for (const state of await pipelineStore.listAccounts()) {

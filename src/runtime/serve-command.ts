@@ -231,6 +231,14 @@ const serveFlags: FlagSpec[] = [
     description: 'run records, plans and effects are kept this many days',
   },
   {
+    name: 'console-session-hours',
+    env: 'ITSM_CONSOLE_SESSION_HOURS',
+    type: 'string',
+    default: '8',
+    placeholder: 'N',
+    description: 'a sign-in to the operator console (/) lasts this many hours',
+  },
+  {
     name: 'no-schedules',
     env: 'ITSM_RULES_NO_SCHEDULES',
     type: 'boolean',
@@ -306,6 +314,11 @@ export const serveCommand: Command = {
         reloadIntervalMs: positiveInt('reload-interval', String(values['reload-interval']), 0),
         retentionMs: positiveInt('retention-days', String(values['retention-days'])) * 86_400_000,
         schedules: values['no-schedules'] !== true,
+        console: {
+          sessionTtlMs:
+            positiveInt('console-session-hours', String(values['console-session-hours']), 1, 720) *
+            3_600_000,
+        },
         ...(faults && { faults }),
         ...(!apiUrl && { itsm: { tableApi } }),
         log,

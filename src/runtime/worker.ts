@@ -149,6 +149,8 @@ export interface WorkerEnv {
   ITSM_RULES_PAGE_SIZE?: string | number;
   ITSM_RULES_PAGES_PER_MESSAGE?: string | number;
   ITSM_RULES_RETENTION_DAYS?: string | number;
+  /** How long a sign-in to the operator console lasts; default 8 hours. */
+  ITSM_CONSOLE_SESSION_HOURS?: string | number;
   /** Secrets the rules name (`{secret: PAGER_TOKEN}` reads ITSM_SECRET_PAGER_TOKEN). */
   [secret: `ITSM_SECRET_${string}`]: string | undefined;
 }
@@ -176,6 +178,7 @@ export interface WorkerConfig {
   pageSize: number;
   pagesPerMessage: number;
   retentionMs: number;
+  consoleSessionMs: number;
 }
 
 /** A var, secret or binding is missing or invalid; the message names it and says how to set it. */
@@ -303,6 +306,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
       1000,
     ),
     retentionMs: wholeNumber(env, 'ITSM_RULES_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
+    consoleSessionMs: wholeNumber(env, 'ITSM_CONSOLE_SESSION_HOURS', 8, 1, 720) * 3_600_000,
   };
 }
 
@@ -350,6 +354,8 @@ export function isPending(state: AccountState): boolean {
 }
 
 export interface CreateWorkerOptions {
+  /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
+  console?: { sessionTtlMs?: number; now?: () => number };
   /** The rule files as {path, text} (the bundle of scripts/bundle-rules.ts, or a test's own). */
   rules: readonly RuleSource[];
   log?: (line: string) => void;
@@ -385,6 +391,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   const loaded = loadRules(options.rules);
   if (!loaded.ruleSet) throw new WorkerRulesError(loaded.problems.map(formatProblem));
   const ruleSet: RuleSet = loaded.ruleSet;
+  const rulesLoadedAt = Date.now();
   const log = options.log ?? ((line: string) => console.log(line));
   // Per isolate: /metrics shows what this isolate did (Workers run many; see the README).
   const metrics: EngineMetrics = createEngineMetrics();
@@ -477,6 +484,18 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         api: config.apiUrl,
         runtime: 'workers',
       }),
+      console: {
+        rules: () => ({
+          ruleSet,
+          warnings: loaded.warnings,
+          loadedAt: rulesLoadedAt,
+          refused: null,
+          source: 'bundled with this deployment',
+        }),
+        apiUrl: config.apiUrl,
+        sessionTtlMs: config.consoleSessionMs,
+        ...options.console,
+      },
       async refreshMetrics() {
         const now = Date.now();
         for (const state of await pipelineStore.listAccounts()) {

@@ -8,7 +8,14 @@
 import type { EngineStore } from './engine-port.js';
 import type { PipelineStore } from './pipeline-port.js';
 import { engineSql as e, toEffect, toMember, toPlan } from './sql-engine.js';
-import { listRunsSql, pipelineSql as p, toAccount, toRun, toSnapshot } from './sql-pipeline.js';
+import {
+  listRunsSql,
+  pipelineSql as p,
+  toAccount,
+  toRuleActivity,
+  toRun,
+  toSnapshot,
+} from './sql-pipeline.js';
 import type { SqlStatement } from './sql-statement.js';
 
 export interface D1Result<Row = unknown> {
@@ -158,6 +165,9 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
     },
     async listRuns(query) {
       return (await sql.all(listRunsSql(query))).map(toRun);
+    },
+    async ruleActivity(query) {
+      return (await sql.all(p.ruleActivity, query)).map(toRuleActivity);
     },
     async purgeRuns(before) {
       const [, runs = 0] = await sql.runAll([

@@ -3,7 +3,7 @@
 // that carries no previous_metadata, and the object of a delete), and run records (what the
 // engine did with each event or scheduled object, and why). Small and async, so that the SQLite
 // adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql
-// and 0004_run_rule_verdicts.sql.
+// 0004_run_rule_verdicts.sql and 0008_run_object_number.sql.
 // Times are milliseconds since the epoch.
 
 export interface AccountState {
@@ -56,6 +56,11 @@ export interface NewRunRecord {
   eventType: string;
   objectType: string | null;
   objectId: string | null;
+  /**
+   * The object's number (INC0010001), null when it has none (a generic object) or is unknown
+   * (a run saved before migrations/0008); absent is null.
+   */
+  objectNumber?: string | null;
   selfHops: number;
   outcome: RunOutcome;
   /**
@@ -85,6 +90,12 @@ export interface RunRecord extends NewRunRecord {
 export interface RunQuery {
   account?: number;
   objectId?: string;
+  /** The object's number (INC0010001). */
+  objectNumber?: string;
+  /** Only runs finished at or after this time. */
+  since?: number;
+  /** Only runs finished before this time. */
+  until?: number;
   /** Runs in which this rule was looked at, whatever its verdict (matched, no_match, skipped, failed). */
   ruleId?: string;
   /** With ruleId: only the runs in which the rule matched (true), or only those where it did not. */
@@ -96,6 +107,21 @@ export interface RunQuery {
   before?: number;
   /** At most this many runs, newest first. */
   limit: number;
+}
+
+export interface RuleActivityQuery {
+  ruleIds: readonly string[];
+  since: number;
+  bucketMs: number;
+}
+
+/** One cell of `ruleActivity`: the runs of one bucket that gave one rule one verdict. */
+export interface RuleActivity {
+  ruleId: string;
+  verdict: 'matched' | 'failed';
+  /** 0 for the bucket that starts at `since`, then 1, 2, ... */
+  bucket: number;
+  runs: number;
 }
 
 export interface PipelineStore {
@@ -119,6 +145,12 @@ export interface PipelineStore {
   /** Stores a run unless one is stored under its key; returns the run stored under the key. */
   saveRun(run: NewRunRecord): Promise<RunRecord>;
   listRuns(query: RunQuery): Promise<RunRecord[]>;
+  /**
+   * How many runs finished at or after `since` each of `ruleIds` matched or failed in, by verdict
+   * and by bucket of `bucketMs` counted from `since` (the console's per-rule charts). Reads only
+   * those rows: the runs in which a rule was looked at and did nothing are not counted.
+   */
+  ruleActivity(query: RuleActivityQuery): Promise<RuleActivity[]>;
   /** Deletes runs finished before `before`; returns how many. */
   purgeRuns(before: number): Promise<number>;
   close(): Promise<void>;

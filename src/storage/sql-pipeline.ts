@@ -1,5 +1,5 @@
 // The SQL of the pipeline store (migrations/0003_pipeline.sql, 0004_run_rule_verdicts.sql and
-// 0006_run_rule_version.sql),
+// 0006_run_rule_version.sql, 0008_run_object_number.sql),
 // shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
 // in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
 // Saving a run is three statements that need nothing from each other's answers (so that D1 can
@@ -8,6 +8,8 @@
 import type {
   AccountState,
   NewRunRecord,
+  RuleActivity,
+  RuleActivityQuery,
   RuleVerdict,
   RunQuery,
   RunRecord,
@@ -39,6 +41,8 @@ interface RunRow {
   event_type: string;
   object_type: string | null;
   object_id: string | null;
+  /** Null too in a database migrated before 0008 had rows. */
+  object_number?: string | null;
   self_hops: number;
   outcome: string;
   rules: string;
@@ -47,6 +51,22 @@ interface RunRow {
   detail: string;
   at: number;
   rule_version: string | null;
+}
+
+interface RuleActivityRow {
+  rule_id: string;
+  verdict: string;
+  bucket: number;
+  runs: number;
+}
+
+export function toRuleActivity(row: RuleActivityRow): RuleActivity {
+  return {
+    ruleId: row.rule_id,
+    verdict: row.verdict as RuleActivity['verdict'],
+    bucket: row.bucket,
+    runs: row.runs,
+  };
 }
 
 export function toAccount(row: AccountRow): AccountState {
@@ -78,6 +98,7 @@ export function toRun(row: RunRow): RunRecord {
     eventType: row.event_type,
     objectType: row.object_type,
     objectId: row.object_id,
+    objectNumber: row.object_number ?? null,
     selfHops: row.self_hops,
     outcome: row.outcome as RunRecord['outcome'],
     rules: JSON.parse(row.rules) as string[],
@@ -136,8 +157,8 @@ export const pipelineSql = {
   /** saveRun, 1 of 3: the first run stored under a key wins. */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (key) DO NOTHING`,
     (run) => [
       run.key,
@@ -154,6 +175,7 @@ export const pipelineSql = {
       run.detail,
       run.at,
       run.ruleVersion ?? null,
+      run.objectNumber ?? null,
     ],
   ),
   /**
@@ -167,6 +189,33 @@ export const pipelineSql = {
      ON CONFLICT DO NOTHING`,
     (run) => [run.key],
   ),
+  /**
+   * The runs since a time in which each of some rules matched or failed, per bucket: seeks the
+   * (rule_id, verdict, run_id) index for each rule and verdict from the first run of the window
+   * on, so it reads those rows only (not the far more numerous rules that did nothing), then
+   * each one's run for its time (from the (id, at) index: `at` sits after the large `detail` in
+   * the row, so reading it there walks overflow pages). Runs are numbered in the order they finish, so the first run at
+   * or after `since` bounds the window's ids; `r.at` keeps the count exact at its edge.
+   */
+  ruleActivity: sql<[RuleActivityQuery], RuleActivityRow>(
+    // CAST: a bound JavaScript number may arrive as a REAL, and a bucket must be a whole number.
+    `SELECT rr.rule_id, rr.verdict, CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
+     FROM pipeline_run_rules rr
+       JOIN pipeline_runs r INDEXED BY pipeline_runs_id_at ON r.id = rr.run_id
+     WHERE rr.rule_id IN (SELECT value FROM json_each(?))
+       AND rr.verdict IN ('matched', 'failed')
+       AND rr.run_id >= coalesce(
+         (SELECT id FROM pipeline_runs WHERE at >= ? ORDER BY at LIMIT 1), 9007199254740991)
+       AND r.at >= ?
+     GROUP BY rr.rule_id, rr.verdict, bucket`,
+    (query) => [
+      query.since,
+      Math.max(1, Math.trunc(query.bucketMs)),
+      JSON.stringify(query.ruleIds),
+      query.since,
+      query.since,
+    ],
+  ),
   /** purgeRuns, 1 of 2: the rule rows go with their run, so none points at a missing run. */
   purgeRunRules: sql<[before: number]>(
     'DELETE FROM pipeline_run_rules WHERE run_id IN (SELECT id FROM pipeline_runs WHERE at < ?)',
@@ -177,7 +226,7 @@ export const pipelineSql = {
 };
 
 /**
- * The statement that lists runs: one text per combination of filters (at most 192, so a runner can
+ * The statement that lists runs: one text per combination of filters (a few hundred at most, so a runner can
  * keep each prepared), each walking an index newest first and stopping at the limit; with a
  * rule, the (rule_id, run_id) key of pipeline_run_rules, or with `matched: true` its
  * (rule_id, verdict, run_id) index.
@@ -195,6 +244,9 @@ export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
   }
   if (query.account !== undefined) filter('r.account = ?', query.account);
   if (query.objectId !== undefined) filter('r.object_id = ?', query.objectId);
+  if (query.objectNumber !== undefined) filter('r.object_number = ?', query.objectNumber);
+  if (query.since !== undefined) filter('r.at >= ?', query.since);
+  if (query.until !== undefined) filter('r.at < ?', query.until);
   if (query.outcome !== undefined) filter('r.outcome = ?', query.outcome);
   if (query.ruleVersion !== undefined) {
     // A prefix, as with commit hashes: versions are lower-case hex, and "g" sorts after them all.

@@ -3,7 +3,14 @@
 // adapter runs too. Like the engine store, it can work on a connection it is given, so all-in-one
 // mode keeps every table in one `--db`. Each group of statements is one transaction.
 import type { NewRunRecord, PipelineStore, RunRecord } from './pipeline-port.js';
-import { listRunsSql, pipelineSql as q, toAccount, toRun, toSnapshot } from './sql-pipeline.js';
+import {
+  listRunsSql,
+  pipelineSql as q,
+  toAccount,
+  toRuleActivity,
+  toRun,
+  toSnapshot,
+} from './sql-pipeline.js';
 import { createSyncRunner } from './sql-statement.js';
 import { connectSqlite, type SqliteConnectionOptions } from './sqlite.js';
 
@@ -63,6 +70,9 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
     },
     async listRuns(query) {
       return sql.all(listRunsSql(query)).map(toRun);
+    },
+    async ruleActivity(query) {
+      return sql.all(q.ruleActivity, query).map(toRuleActivity);
     },
     async purgeRuns(before) {
       return purgeRuns(before);

@@ -1,9 +1,12 @@
 // The engine's HTTP face, the same Hono app on Node and on Workers: the webhook receiver, the
 // run records ("what happened to this incident, and why"), health, Prometheus metrics, and the
-// admin actions (run the due schedules now, reload the rules). Everything but the receiver (which
-// checks signatures) and /healthz needs the API key.
+// admin actions (run the due schedules now, reload the rules), and the operator console (src/console/).
+// Everything but the receiver (which checks signatures), /healthz and the console (which has its
+// own sign-in) needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { registerConsole } from '../console/console.js';
+import type { ConsoleSettings } from '../console/options.js';
 import { parseDuration } from '../engine/duration.js';
 import type { PreviewRequest, PreviewResult } from '../engine/replay.js';
 import { renderRunDetail } from '../engine/run-record.js';
@@ -65,6 +68,8 @@ export interface EngineAppOptions {
    * /runs writes the lines against these (a rule changed since gets a line saying so).
    */
   rules?: () => LoadedRules;
+  /** The operator console (`/` and /console/, src/console/): what the runtime knows for it. */
+  console?: ConsoleSettings;
 }
 
 /**
@@ -196,6 +201,17 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json(result.report);
   });
 
+  if (options.console) {
+    registerConsole(app, {
+      ...options.console,
+      keys: options.keys,
+      pipelineStore: options.pipelineStore,
+      metrics: options.metrics,
+      runSchedules: options.runSchedules,
+      ...(options.reloadRules && { reloadRules: options.reloadRules }),
+    });
+  }
+
   for (const path of ['/admin/schedules/run', '/admin/rules/reload', '/admin/rules/preview']) {
     app.all(path, () => {
       throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
@@ -207,6 +223,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
 const RUN_QUERY_PARAMS = [
   'account',
   'object_id',
+  'object_number',
   'rule_id',
   'matched',
   'outcome',
@@ -280,10 +297,12 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
   }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
+  const objectNumber = params.get('object_number');
   const ruleId = params.get('rule_id');
   return {
     ...(account !== undefined && { account }),
     ...(objectId !== null && { objectId }),
+    ...(objectNumber !== null && { objectNumber }),
     ...(ruleId !== null && { ruleId }),
     ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
@@ -427,7 +446,10 @@ export function renderRun(run: RunRecord, rules: () => LoadedRules = NO_RULES) {
     key: run.key,
     account: run.account,
     event: { id: run.eventId, type: run.eventType },
-    object: run.objectId === null ? null : { type: run.objectType, id: run.objectId },
+    object:
+      run.objectId === null
+        ? null
+        : { type: run.objectType, id: run.objectId, number: run.objectNumber ?? null },
     self_hops: run.selfHops,
     outcome: run.outcome,
     rule_version: run.ruleVersion ?? null,

@@ -17,7 +17,13 @@ import {
 import type { RuleSet } from '../engine/load.js';
 import { createLookupResolver, type LookupResolver } from '../engine/lookup.js';
 import type { Plan } from '../engine/plan.js';
-import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
+import {
+  evaluatedRun,
+  fieldChanges,
+  objectNumberOf,
+  type RunInput,
+  skippedRun,
+} from '../engine/run-record.js';
 import {
   ItsmApiError,
   type ItsmClient,
@@ -219,6 +225,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
     event: engineEvent,
     objectType: metadata.type,
     objectId: metadata.id,
+    objectNumber: objectNumberOf(metadata),
     selfHops: 0,
     at: now(),
   };
@@ -302,6 +309,12 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       }
     }
 
+    input.objectNumber = objectNumberOf(object) ?? input.objectNumber ?? null;
+    // Like `changed`: from the event's own two states when it carries both.
+    input.changes =
+      event.type === 'update' && event.previous_metadata && isFullObject(metadata)
+        ? fieldChanges('update', metadata, event.previous_metadata)
+        : fieldChanges(event.type, object, previous);
     const evaluation = await evaluateEvent(
       ruleSet,
       {

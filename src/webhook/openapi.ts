@@ -101,7 +101,14 @@ const SCHEMAS: Record<string, JsonObject> = {
       },
       object: {
         type: ['object', 'null'],
-        properties: { type: { type: 'string' }, id: { type: 'string' } },
+        properties: {
+          type: { type: 'string' },
+          id: { type: 'string' },
+          number: {
+            type: ['string', 'null'],
+            description: 'the number people know it by (INC0010001); null when unknown',
+          },
+        },
       },
       self_hops: { type: 'integer', minimum: 0 },
       outcome: { type: 'string', enum: [...RUN_OUTCOMES] },
@@ -312,6 +319,11 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
         parameters: [
           ['account', 'only this account', { type: 'integer', minimum: 1 }],
           ['object_id', 'only runs of this object', { type: 'string' }],
+          [
+            'object_number',
+            'only runs of the object with this number (INC0010001)',
+            { type: 'string' },
+          ],
           [
             'rule_id',
             'only runs that looked at this rule, whatever its verdict',

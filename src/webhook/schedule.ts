@@ -9,7 +9,7 @@ import { evaluateEvent } from '../engine/evaluate.js';
 import type { RuleSet } from '../engine/load.js';
 import { createLookupResolver } from '../engine/lookup.js';
 import type { Rule } from '../engine/rule.js';
-import { evaluatedRun, type RunInput, skippedRun } from '../engine/run-record.js';
+import { evaluatedRun, objectNumberOf, type RunInput, skippedRun } from '../engine/run-record.js';
 import { ItsmApiError } from '../itsm/client.js';
 import { formatIsoDate } from '../itsm/schemas.js';
 import type { RunOutcome } from '../storage/pipeline-port.js';
@@ -137,6 +137,7 @@ export async function runSchedules(
               event,
               objectType: type,
               objectId: object.id,
+              objectNumber: objectNumberOf(object),
               selfHops: 0,
               at: now(),
             };

@@ -7,6 +7,7 @@
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { isConsolePath } from '../../src/console/console.js';
 import { COLLECTION_PATHS } from '../../src/itsm/fields.js';
 import { isTableApiPath } from '../../src/server/table-api.js';
 import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
@@ -33,9 +34,9 @@ const normalise = (path: string) =>
 /**
  * The routes this document describes: every one but the ServiceNow Table API face
  * (`/api/now/...`, `/oauth_token.do`), which speaks ServiceNow's own API, documented by
- * ServiceNow and in docs/servicenow.md.
+ * ServiceNow and in docs/servicenow.md, and the operator console's HTML pages (docs/console.md).
  */
-const kloudlessRoute = (path: string) => !isTableApiPath(path);
+const kloudlessRoute = (path: string) => !isTableApiPath(path) && !isConsolePath(path);
 
 /** "GET /path" for every route an app registers; the generic collection route per collection. */
 function routesOf(app: Hono, include: (path: string) => boolean = kloudlessRoute): string[] {

@@ -21,6 +21,8 @@ export interface CallInit {
   headers?: Record<string, string>;
   /** Authorization header value; default `APIKey <TEST_API_KEY>`; null sends none. */
   auth?: string | null;
+  /** `manual` answers a redirect itself instead of following it (default `follow`). */
+  redirect?: 'follow' | 'manual';
 }
 
 export interface CallResult {
@@ -64,7 +66,12 @@ export async function callHttp(
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
     headers['Content-Type'] ??= 'application/json';
   }
-  const response = await fetch(`${base}${path}`, { method, headers, body });
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body,
+    ...(init.redirect && { redirect: init.redirect }),
+  });
   const text = await response.text();
   let json: unknown;
   try {

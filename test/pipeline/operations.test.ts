@@ -134,7 +134,7 @@ describe('run records, health and metrics', () => {
     ['before=x', 'before must be a whole number from 1 to 9007199254740991, got "x"'],
     [
       'objectid=1',
-      'unknown query parameter "objectid"; use account, object_id, rule_id, matched, outcome, rule_version, before, page_size',
+      'unknown query parameter "objectid"; use account, object_id, object_number, rule_id, matched, outcome, rule_version, before, page_size',
     ],
     ['rule_id=x&matched=yes', 'matched must be true or false, got "yes"'],
     [

@@ -39,6 +39,7 @@ export function makeRun(overrides: Partial<NewRunRecord> = {}): NewRunRecord {
     eventType: 'update',
     objectType: 'incident',
     objectId: 'inc-1',
+    objectNumber: null,
     selfHops: 0,
     outcome: 'done',
     rules,
@@ -282,6 +283,7 @@ export function describePipelineStoreContract(
           eventType: 'schedule',
           objectType: null,
           objectId: null,
+          objectNumber: null,
           selfHops: 3,
           outcome: 'skipped',
           rules: [],
@@ -402,6 +404,28 @@ export function describePipelineStoreContract(
           ).toEqual(expected);
         });
 
+        it('filters by object number and by time window, newest first', async () => {
+          await saveAll([
+            { objectNumber: 'INC0010001', at: T0 },
+            { objectNumber: 'INC0010002', at: T0 + MINUTE },
+            { objectNumber: 'INC0010001', at: T0 + 2 * MINUTE },
+            { objectNumber: null, at: T0 + 3 * MINUTE },
+          ]);
+          expect(await keys({ objectNumber: 'INC0010001', limit: 10 })).toEqual(['r2', 'r0']);
+          expect(await keys({ objectNumber: 'INC0099999', limit: 10 })).toEqual([]);
+          expect(await keys({ since: T0 + MINUTE, limit: 10 })).toEqual(['r3', 'r2', 'r1']);
+          expect(await keys({ until: T0 + MINUTE, limit: 10 })).toEqual(['r0']);
+          expect(
+            await keys({
+              objectNumber: 'INC0010001',
+              since: T0 + 1,
+              until: T0 + 3 * MINUTE,
+              limit: 10,
+            }),
+          ).toEqual(['r2']);
+          expect((await store.getRun('r1'))?.objectNumber).toBe('INC0010002');
+        });
+
         it('applies the limit after the filters', async () => {
           await saveAll(runs);
           expect(await keys({ objectId: 'inc-1', limit: 2 })).toEqual(['r5', 'r3']);
@@ -462,6 +486,45 @@ export function describePipelineStoreContract(
             stored?.summary === name ? [stored.key] : [],
           );
         }
+      });
+
+      describe('ruleActivity', () => {
+        it('counts the runs since a time in which each rule matched or failed, per bucket', async () => {
+          await saveAll([
+            { rules: ['escalate'], at: T0 - 1 },
+            { rules: ['escalate'], at: T0 },
+            { rules: ['escalate'], at: T0 + MINUTE - 1 },
+            {
+              rules: ['escalate'],
+              verdicts: { escalate: 'failed', notify: 'no_match' },
+              at: T0 + MINUTE,
+            },
+            { rules: ['escalate', 'notify', 'page'], at: T0 + 2 * MINUTE + 5 },
+          ]);
+          const cells = await store.ruleActivity({
+            ruleIds: ['escalate', 'notify', 'absent'],
+            since: T0,
+            bucketMs: MINUTE,
+          });
+          const sorted = [...cells].sort(
+            (a, b) =>
+              a.ruleId.localeCompare(b.ruleId) ||
+              a.bucket - b.bucket ||
+              a.verdict.localeCompare(b.verdict),
+          );
+          // notify's no_match is not counted, nor page, which was not asked for.
+          expect(sorted).toEqual([
+            { ruleId: 'escalate', verdict: 'matched', bucket: 0, runs: 2 },
+            { ruleId: 'escalate', verdict: 'failed', bucket: 1, runs: 1 },
+            { ruleId: 'escalate', verdict: 'matched', bucket: 2, runs: 1 },
+            { ruleId: 'notify', verdict: 'matched', bucket: 2, runs: 1 },
+          ]);
+          const later = { ruleIds: ['escalate'], since: T0 + 10 * MINUTE, bucketMs: MINUTE };
+          expect(await store.ruleActivity(later)).toEqual([]);
+          expect(await store.ruleActivity({ ruleIds: [], since: T0, bucketMs: MINUTE })).toEqual(
+            [],
+          );
+        });
       });
 
       describe('purgeRuns', () => {

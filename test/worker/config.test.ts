@@ -26,6 +26,7 @@ describe('the settings of the Worker', () => {
       pageSize: 100,
       pagesPerMessage: 10,
       retentionMs: 30 * 86_400_000,
+      consoleSessionMs: 8 * 3_600_000,
     });
   });
 
@@ -45,6 +46,10 @@ describe('the settings of the Worker', () => {
       /ITSM_RULES_PAGES_PER_MESSAGE must be a whole number/,
     ],
     [{ ITSM_RULES_RETENTION_DAYS: '0' }, /ITSM_RULES_RETENTION_DAYS must be a whole number from 1/],
+    [
+      { ITSM_CONSOLE_SESSION_HOURS: '721' },
+      /ITSM_CONSOLE_SESSION_HOURS must be a whole number from 1 to 720/,
+    ],
     [{ DB: undefined }, /the D1 binding DB is missing/],
     [{ QUEUE: undefined }, /the Queue binding QUEUE is missing/],
   ])('refuses %o with a message naming it', (overrides, message) => {

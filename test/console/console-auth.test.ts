@@ -1,0 +1,315 @@
+// The console's sign-in, sessions and CSRF protection over real HTTP, against `itsm-rules serve`
+// as startEngine runs it (all-in-one, 127.0.0.1) with the console's fixture rules and a clock the
+// test moves: a session is a signed cookie that expires, every state-changing form needs the
+// session's token and a same-origin request, and the admin API's own key check is unchanged.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_COOKIE } from '../../src/console/session.js';
+import {
+  eventually,
+  startTestEngine,
+  TEST_API_KEY,
+  type TestEngine,
+  writeRules,
+} from '../helpers/serve.js';
+
+const FIXTURE = 'test/fixtures/console-rules';
+const TTL_MS = 60_000;
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
+
+let engine: TestEngine;
+let clock = Date.now();
+let rules: { dir: string; remove(): void };
+
+/** The fixture rules, copied so that a test can break one. */
+function fixtureCopy() {
+  const files: Record<string, string> = {};
+  for (const name of ['escalate-major-incidents.yaml', 'note-critical.yaml']) {
+    files[`incident/${name}`] = readFileSync(join(FIXTURE, 'incident', name), 'utf8');
+  }
+  return writeRules(files);
+}
+
+beforeAll(async () => {
+  rules = fixtureCopy();
+  engine = await startTestEngine({
+    rulesDir: rules.dir,
+    console: { sessionTtlMs: TTL_MS, now: () => clock },
+  });
+});
+afterAll(async () => {
+  await engine.close();
+  rules.remove();
+});
+
+const origin = () => new URL(engine.url).origin;
+
+async function signIn(key = TEST_API_KEY) {
+  return engine.call('POST', '/console/sign-in', {
+    auth: null,
+    redirect: 'manual',
+    headers: { ...FORM, Origin: origin() },
+    body: new URLSearchParams({ key }).toString(),
+  });
+}
+
+/** A session cookie (`itsm_console=...`) and its CSRF token, read from the overview's forms. */
+async function session(): Promise<{ cookie: string; csrf: string }> {
+  const answer = await signIn();
+  const cookie = (answer.headers.get('Set-Cookie') ?? '').split(';')[0] as string;
+  const page = await engine.call('GET', '/', { auth: null, headers: { Cookie: cookie } });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
+  if (!csrf) throw new Error(`no CSRF token in the overview: ${page.text.slice(0, 200)}`);
+  return { cookie, csrf };
+}
+
+function get(path: string, cookie?: string) {
+  return engine.call('GET', path, {
+    auth: null,
+    redirect: 'manual',
+    ...(cookie && { headers: { Cookie: cookie } }),
+  });
+}
+
+describe('console sign-in', () => {
+  it('sends a visitor without a session to sign in, with the security headers', async () => {
+    const answer = await get('/');
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Location')).toBe('/console/sign-in');
+    const page = await get('/console/sign-in');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<form method="post" action="/console/sign-in">');
+    const csp = page.headers.get('Content-Security-Policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('X-Frame-Options')).toBe('DENY');
+    expect(page.headers.get('Referrer-Policy')).toBe('no-referrer');
+    // No inline script anywhere: the only script is the engine's own asset.
+    expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
+  });
+
+  it('sets an HttpOnly, SameSite=Strict session cookie that expires, for the right key', async () => {
+    const answer = await signIn();
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Location')).toBe('/');
+    const cookie = answer.headers.get('Set-Cookie') ?? '';
+    expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=v1\\.`));
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    expect(cookie).toContain(`Max-Age=${TTL_MS / 1000}`);
+    // Plain HTTP here: Secure would make the browser drop the cookie.
+    expect(cookie).not.toContain('Secure');
+    expect(cookie).not.toContain(TEST_API_KEY);
+    const overview = await get('/', cookie.split(';')[0]);
+    expect(overview.status).toBe(200);
+    expect(overview.text).toContain('<h1>Overview</h1>');
+    expect(overview.text).not.toContain(TEST_API_KEY);
+  });
+
+  it('marks the cookie Secure over HTTPS', async () => {
+    const answer = await engine.app.request('https://engine.example.com/console/sign-in', {
+      method: 'POST',
+      headers: { ...FORM, Origin: 'https://engine.example.com' },
+      body: new URLSearchParams({ key: TEST_API_KEY }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Set-Cookie')).toContain('Secure');
+  });
+
+  it('refuses a wrong key with 401, sets no cookie and never writes the key back', async () => {
+    const answer = await signIn('not-the-key-but-close');
+    expect(answer.status).toBe(401);
+    expect(answer.headers.get('Set-Cookie')).toBeNull();
+    expect(answer.text).toContain('That is not the engine');
+    expect(answer.text).not.toContain('not-the-key-but-close');
+  });
+
+  it('does not sign in with the key in a URL', async () => {
+    const answer = await get(`/console/sign-in?key=${TEST_API_KEY}`);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('Set-Cookie')).toBeNull();
+    expect(answer.text).not.toContain(TEST_API_KEY);
+  });
+
+  it('refuses a sign-in posted from another site', async () => {
+    const answer = await engine.call('POST', '/console/sign-in', {
+      auth: null,
+      redirect: 'manual',
+      headers: { ...FORM, Origin: 'https://evil.example' },
+      body: new URLSearchParams({ key: TEST_API_KEY }).toString(),
+    });
+    expect(answer.status).toBe(403);
+    expect(answer.headers.get('Set-Cookie')).toBeNull();
+  });
+
+  it('sends an expired session back to sign in, and clears its cookie', async () => {
+    const { cookie } = await session();
+    expect((await get('/console/runs', cookie)).status).toBe(200);
+    clock += TTL_MS + 1;
+    try {
+      const answer = await get('/console/runs', cookie);
+      expect(answer.status).toBe(303);
+      expect(answer.headers.get('Location')).toBe('/console/sign-in?expired=1');
+      expect(answer.headers.get('Set-Cookie')).toContain('Max-Age=0');
+      const page = await get('/console/sign-in?expired=1');
+      expect(page.text).toContain('Your session has ended');
+    } finally {
+      clock -= TTL_MS + 1;
+    }
+  });
+
+  it.each([
+    ['a tampered expiry', (value: string) => value.replace(/^v1\.\d+/, 'v1.99999999999999')],
+    ['a tampered signature', (value: string) => `${value.slice(0, -2)}AA`],
+    ['garbage', () => 'hello'],
+  ])('sends a session cookie with %s back to sign in', async (_name, tamper) => {
+    const { cookie } = await session();
+    const value = cookie.slice(SESSION_COOKIE.length + 1);
+    const answer = await get('/', `${SESSION_COOKIE}=${tamper(value)}`);
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Location')).toBe('/console/sign-in?expired=1');
+  });
+
+  it('does not let a console session stand in for the API key on the admin API', async () => {
+    const { cookie } = await session();
+    const runs = await engine.call('GET', '/runs', { auth: null, headers: { Cookie: cookie } });
+    expect(runs.status).toBe(401);
+    expect((await engine.call('GET', '/runs')).status).toBe(200);
+    expect((await engine.call('GET', '/metrics')).status).toBe(200);
+  });
+
+  it('signs out by removing the cookie and going back to sign in', async () => {
+    const { cookie, csrf } = await session();
+    const answer = await engine.call('POST', '/console/sign-out', {
+      auth: null,
+      redirect: 'manual',
+      headers: { ...FORM, Origin: origin(), Cookie: cookie },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Location')).toBe('/console/sign-in');
+    expect(answer.headers.get('Set-Cookie')).toMatch(/^itsm_console=;.*Max-Age=0/);
+  });
+});
+
+describe('console actions', () => {
+  /** Breaks a rule file, so that a reload is refused and says so on the overview. */
+  const breakRules = () =>
+    writeFileSync(join(rules.dir, 'incident', 'broken.yaml'), 'on: {type: incident}\nthen: 7\n');
+
+  const reload = (cookie: string, fields: Record<string, string>, from = origin()) =>
+    engine.call('POST', '/console/actions/reload-rules', {
+      auth: null,
+      redirect: 'manual',
+      headers: { ...FORM, Origin: from, Cookie: cookie },
+      body: new URLSearchParams(fields).toString(),
+    });
+
+  it('refuses an action without the CSRF token, or from another origin, and does nothing', async () => {
+    breakRules();
+    const { cookie, csrf } = await session();
+    const without = await reload(cookie, {});
+    expect(without.status).toBe(403);
+    expect(without.text).toContain('nothing was done');
+    const wrong = await reload(cookie, { _csrf: `${csrf.slice(0, -2)}xx` });
+    expect(wrong.status).toBe(403);
+    const foreign = await reload(cookie, { _csrf: csrf }, 'https://evil.example');
+    expect(foreign.status).toBe(403);
+    expect(foreign.text).toContain('another site');
+    // None of them reloaded: the broken file was never read, so no reload has been refused.
+    const overview = await get('/', cookie);
+    expect(overview.text).toContain('No reload has been refused since.');
+  });
+
+  it('reloads rules with the token: a refused reload shows its problems, the last good set runs', async () => {
+    breakRules();
+    const { cookie, csrf } = await session();
+    const answer = await reload(cookie, { _csrf: csrf });
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('Rules NOT reloaded');
+    expect(answer.text).toContain('broken.yaml');
+    const overview = await get('/', cookie);
+    expect(overview.text).toContain('was refused; the set above still runs');
+    expect(overview.text).toContain('broken.yaml');
+  });
+
+  it('runs scheduled rules now with the token', async () => {
+    const { cookie, csrf } = await session();
+    const answer = await engine.call('POST', '/console/actions/run-schedules', {
+      auth: null,
+      headers: { ...FORM, Origin: origin(), Cookie: cookie },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.text).toMatch(/Scheduled rules run at \d{4}-/);
+  });
+});
+
+describe('console runs', () => {
+  it('lists runs by INC number and by object id, and names a bad filter', async () => {
+    const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
+      body: { description: 'Mail is down', impact: 'low', urgency: 'low', priority: 'low' },
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    await eventually(async () => {
+      const answer = await engine.call('GET', `/runs?object_id=${encodeURIComponent(id)}`);
+      return answer.json?.count > 0;
+    }, 'the run of the new incident');
+    const { cookie } = await session();
+    const byNumber = await get('/console/runs', cookie);
+    expect(byNumber.text).toContain('INC0010001');
+    for (const object of ['INC0010001', 'inc0010001', id]) {
+      const page = await get(`/console/runs?object=${encodeURIComponent(object)}`, cookie);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain(`href="/console/objects/${encodeURIComponent(id)}?account=1"`);
+    }
+    // The JSON API names the number too, and filters by it.
+    const json = await engine.call('GET', '/runs?object_number=INC0010001');
+    expect(json.status).toBe(200);
+    expect(json.json.count).toBeGreaterThan(0);
+    for (const run of json.json.objects) {
+      expect(run.object).toEqual({ type: 'incident', id, number: 'INC0010001' });
+    }
+    const none = await get('/console/runs?object=INC0099999', cookie);
+    expect(none.text).toContain('No run matches these filters');
+    for (const [query, message] of [
+      ['outcome=bogus', 'outcome: choose one of done, failed, no_match, skipped'],
+      ['since=yesterday', 'since: type a time such as 2026-12-04T16:20 (UTC)'],
+      ['account=abc', 'account'],
+    ] as const) {
+      const page = await get(`/console/runs?${query}`, cookie);
+      expect(page.status).toBe(400);
+      expect(page.text).toContain(message);
+    }
+  });
+
+  it('refuses live rows asked for after something that is not a run number', async () => {
+    const { cookie } = await session();
+    const answer = await get('/console/runs/rows?after=yesterday', cookie);
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain('after must be a run number');
+    const bad = await get('/console/runs/rows?after=0&outcome=bogus', cookie);
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('outcome: choose one of');
+    const fine = await get('/console/runs/rows?after=0', cookie);
+    expect(fine.status).toBe(200);
+    expect(Number(fine.headers.get('X-Newest-Run'))).toBeGreaterThan(0);
+  });
+
+  it('answers an object without runs with an empty timeline', async () => {
+    const { cookie } = await session();
+    const answer = await get('/console/objects/no-such-object?account=1', cookie);
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('The engine has no run for this object');
+  });
+
+  it('answers an unknown run with a 404 page', async () => {
+    const { cookie } = await session();
+    const answer = await get('/console/runs/999999', cookie);
+    expect(answer.status).toBe(404);
+    expect(answer.text).toContain('There is no run #999999');
+  });
+});

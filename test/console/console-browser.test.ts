@@ -1,0 +1,182 @@
+// The operator console in a real headless Chromium (Debian's `chromium` package, driven by
+// playwright-core, which brings no browser of its own), against `itsm-rules serve` as startEngine
+// runs it on 127.0.0.1 with the console's fixture rules: sign in, watch a new incident's run
+// arrive live, filter by its INC number, read why a rule did not match, follow the object's
+// timeline, sign out; a wrong key; an expired session (the engine's session clock is moved).
+// Each page is saved as a screenshot under test/screenshots/ (git-ignored).
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = 'test/screenshots';
+const TIMEOUT = 90_000;
+const TTL_MS = 30 * 60 * 1000;
+
+let engine: TestEngine;
+let browser: BrowserContext;
+let page: Page;
+let profile: string;
+let clock = Date.now();
+
+const shoot = (name: string) =>
+  page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`,
+    );
+  }
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  engine = await startTestEngine({
+    rulesDir: 'test/fixtures/console-rules',
+    console: { sessionTtlMs: TTL_MS, now: () => clock },
+  });
+  profile = mkdtempSync(join(tmpdir(), 'itsm-rules-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+    viewport: { width: 1280, height: 860 },
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+  // The action forms ask for confirmation first: the operator says yes.
+  page.on('dialog', (dialog) => void dialog.accept());
+}, TIMEOUT);
+
+afterAll(async () => {
+  await browser?.close();
+  await engine?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+/** The text of the first element `selector` finds, once there is one (playwright-core has no expect). */
+async function textOf(selector: string | ReturnType<Page['locator']>): Promise<string> {
+  const locator = typeof selector === 'string' ? page.locator(selector).first() : selector.first();
+  await locator.waitFor();
+  return (await locator.textContent()) ?? '';
+}
+
+async function signIn(key: string) {
+  await page.goto(`${engine.url}/`);
+  await page.waitForURL(/\/console\/sign-in/);
+  await page.fill('input[name="key"]', key);
+  await page.click('button[type="submit"]');
+}
+
+describe('the operator console in a browser', () => {
+  it(
+    'refuses a wrong key and stays on the sign-in page',
+    async () => {
+      await signIn('wrong-key');
+      expect(await textOf('.notice.bad')).toContain('That is not the engine');
+      expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      expect(await page.content()).not.toContain('wrong-key');
+      await shoot('sign-in-refused');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'signs in, shows a new run live, filters by INC number, explains a rule, follows the timeline, signs out',
+    async () => {
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      expect(await textOf('h1')).toBe('Overview');
+      expect(await page.content()).not.toContain(TEST_API_KEY);
+
+      await page.click('nav >> text=Runs');
+      await page.waitForURL(/\/console\/runs$/);
+      await page.waitForSelector('.live.on');
+      // An incident made through the API while the page is open: its run appears without a reload.
+      const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
+        body: { description: 'Printer on fire', impact: 'high', urgency: 'high', priority: 'low' },
+      });
+      expect(created.status).toBe(201);
+      const row = page.locator('tr.new', { hasText: 'INC0010001' }).first();
+      await row.waitFor({ timeout: 30_000 });
+      await shoot('runs');
+
+      await page.fill('input[name="object"]', 'INC0010001');
+      await page.click('form.filters button[type="submit"]');
+      await page.waitForURL(/object=INC0010001/);
+      const objects = await page.locator('tbody tr a.object').allTextContents();
+      expect(objects.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(objects)).toEqual(new Set(['INC0010001']));
+
+      // The add event's run: escalate-major-incidents acted, note-critical's condition was false.
+      await page.locator('tbody tr', { hasText: 'add' }).locator('a', { hasText: '#' }).click();
+      await page.waitForURL(/\/console\/runs\/\d+$/);
+      const why = await textOf('tr[data-rule="note-critical"] .why li');
+      expect(why).toContain('/when: {"==":[{"var":"object.priority"},"critical"]} is false');
+      expect(why).toContain('because {"var":"object.priority"} is "low"');
+      expect(await textOf('table.changes')).toContain('Printer on fire');
+      expect(await textOf('table.calls')).toContain('escalate incident');
+      expect(await page.locator('ol.chain li').count()).toBe(2);
+      await shoot('run');
+
+      await page.locator('.card a', { hasText: 'INC0010001' }).click();
+      await page.waitForURL(/\/console\/objects\//);
+      expect(await textOf('h1')).toContain('INC0010001');
+      const timeline = page.locator('ol.timeline > li');
+      expect(await timeline.count()).toBeGreaterThanOrEqual(2);
+      expect(await timeline.nth(1).textContent()).toContain('priority');
+      await shoot('object');
+
+      await page.click('nav >> text=Rules');
+      expect(await textOf('tr[data-rule="escalate-major-incidents"]')).toContain(
+        'High impact and high urgency',
+      );
+      await shoot('rules');
+      await page.click('a >> text=escalate-major-incidents');
+      expect(await textOf('pre')).toContain('escalate:');
+      await shoot('rule');
+
+      await page.goto(`${engine.url}/`);
+      await page.waitForSelector('h1');
+      expect(
+        await page.locator('tr[data-rule="escalate-major-incidents"] svg.spark rect.hit').count(),
+      ).toBe(1);
+      await shoot('overview');
+
+      await page.click('header >> text=Sign out');
+      await page.waitForURL(/\/console\/sign-in$/);
+      await page.goto(`${engine.url}/console/runs`);
+      await page.waitForURL(/\/console\/sign-in$/);
+      await page.waitForSelector('input[name="key"]');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'sends an expired session back to sign in',
+    async () => {
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      clock += TTL_MS + 1;
+      try {
+        await page.click('nav >> text=Runs');
+        await page.waitForURL(/\/console\/sign-in\?expired=1$/);
+        expect(await textOf('.notice')).toContain('Your session has ended');
+        await shoot('session-expired');
+      } finally {
+        clock -= TTL_MS + 1;
+      }
+    },
+    TIMEOUT,
+  );
+});
