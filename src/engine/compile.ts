@@ -38,6 +38,7 @@ export const PATH_MEMO: unique symbol = Symbol('itsm-rules.pathMemo');
 const MEMO_ROOTS = new Set(['object', 'previous', 'event']);
 /** A memoised "no such path" (undefined in the memo means "not read yet"). */
 const ABSENT = Symbol('absent');
+/** Places in a context's memo: by path ("object.priority") or by structure name ("#12"). */
 const memoSlots = new Map<string, number>();
 
 /** A compiled expression: `data` is the datum of `var`, `root` the context of the evaluation. */
@@ -454,7 +455,11 @@ function missingSome(
   return length - areMissing.length >= (needCount as number) ? [] : areMissing;
 }
 
-/** Logic found in the data at evaluation time (see `missing`), evaluated as json-logic-js would. */
+/**
+ * Logic found in the data at evaluation time (see `missing`), evaluated as json-logic-js would.
+ * It is compiled afresh each time and nothing of it is kept: the data is the event's, and a table
+ * fed by it would grow with every distinct value an outside party sends (see compileNode).
+ */
 function evaluateData(logic: unknown, data: unknown, root: RootContext | null): unknown {
   return compileNode(logic, true).run(data, root);
 }
@@ -474,6 +479,11 @@ interface Compiled {
   boolean?: true;
   /** A `var` with a literal path (and default): a parent reads it in place. */
   path?: PathPlan;
+  /**
+   * The structure name of a node that reads nothing but the event (see "Sub-expressions shared
+   * by the rules of an event"); absent for any other node, and for logic found in data.
+   */
+  name?: string;
 }
 
 /** Raised at compile time for an operator json-logic-js does not know (or that the project removed). */
@@ -515,15 +525,20 @@ function isLogic(node: unknown): node is Record<string, unknown> {
 }
 
 function literal(value: unknown): Compiled {
-  return { run: () => value, literal: true, value };
+  // A primitive is pure; an object that is not an operation is data, never memoised.
+  if (value !== null && typeof value === 'object')
+    return { run: () => value, literal: true, value };
+  return { run: () => value, literal: true, value, name: primitiveName(value) };
 }
 
 /**
  * `lazy` is for logic met in the data while evaluating: there, as in json-logic-js, an unknown
- * operator fails only if it is reached.
+ * operator fails only if it is reached. Such logic is never given a place in a context's memo:
+ * the module-level tables of places (memoSlots, structures) hold only what rules contain.
  */
 function compileNode(node: unknown, lazy: boolean): Compiled {
-  return memoise(node, compileNodeAnew(node, lazy));
+  const compiled = compileNodeAnew(node, lazy);
+  return lazy ? compiled : memoise(node, compiled);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,48 +585,89 @@ const expressionUses: number[] = [];
 /** A kept `undefined` answer (undefined in the memo means "not evaluated yet"). */
 const UNDEFINED = Symbol('undefined');
 
-// Compiling a tree asks about every node of it: each node's answer is worked out once.
-const purity = new WeakMap<object, boolean>();
+// The memo key of a pure sub-expression names its structure, so that two rules that share a
+// condition share its place wherever each was compiled. Each node is named as it is compiled,
+// from its operator and the names of its compiled arguments (an interned number per distinct
+// structure), so naming a whole tree costs time in proportion to its size; serialising each node's subtree
+// instead made a 1000-deep chain quadratic (seconds to compile). The table grows only with the
+// distinct sub-expressions of compiled rules, never with data (logic found in data is not named).
+const structures = new Map<string, number>();
+/** Characters of structure descriptions built so far: the work of naming, which stays linear. */
+let namingWork = 0;
 
-function isPure(node: unknown): boolean {
-  if (node === null || typeof node !== 'object') return true;
-  let pure = purity.get(node);
-  if (pure === undefined) {
-    pure = isPureNode(node);
-    purity.set(node, pure);
-  }
-  return pure;
+/** A literal's name: its JSON, told apart where JSON is not (-0 from 0, NaN from null). */
+function primitiveName(value: unknown): string {
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (value === undefined) return 'undefined';
+  return JSON.stringify(value);
 }
 
-function isPureNode(node: object): boolean {
-  if (Array.isArray(node)) return node.every(isPure);
-  if (!isLogic(node)) return false;
-  const operator = Object.keys(node)[0] as string;
-  const raw = node[operator];
+/** The interned name of a description built from the names of a node's parts. */
+function intern(description: string): string {
+  namingWork += description.length;
+  let id = structures.get(description);
+  if (id === undefined) {
+    id = structures.size;
+    structures.set(description, id);
+  }
+  return `#${id}`;
+}
+
+/** `[a,b]` from the names of the parts, or undefined when one of them is not pure. */
+function describeList(parts: readonly Compiled[]): string | undefined {
+  let description = '[';
+  for (let i = 0; i < parts.length; i += 1) {
+    const name = (parts[i] as Compiled).name;
+    if (name === undefined) return undefined;
+    description += i === 0 ? name : `,${name}`;
+  }
+  return `${description}]`;
+}
+
+/** Whether `var` with these arguments reads the event only: a literal path from one of its roots. */
+function readsEventOnly(raw: unknown): boolean {
   const args: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
-  if (operator === 'var') {
-    const [path, fallback] = args;
-    if (typeof path !== 'string' || args.length > 2) return false;
-    if (fallback !== undefined && fallback !== null && typeof fallback === 'object') return false;
-    const segments = path.split('.');
-    return (
-      MEMO_ROOTS.has(segments[0] as string) &&
-      !segments.some((segment) => FORBIDDEN_SEGMENTS.has(segment))
-    );
-  }
-  return PURE_OPERATORS.has(operator) && args.every(isPure);
+  const [path, fallback] = args;
+  if (typeof path !== 'string' || args.length > 2) return false;
+  if (fallback !== undefined && fallback !== null && typeof fallback === 'object') return false;
+  const segments = path.split('.');
+  return (
+    MEMO_ROOTS.has(segments[0] as string) &&
+    !segments.some((segment) => FORBIDDEN_SEGMENTS.has(segment))
+  );
 }
 
-/** The memo key of a sub-expression: its JSON, with -0 told apart from 0 (1 / -0 is -Infinity). */
-function memoKey(node: unknown): string {
-  return `e:${JSON.stringify(node, (_key, value) => (Object.is(value, -0) ? { '-0': true } : value))}`;
+/**
+ * The name of an operation from the names of its compiled arguments, or undefined when it is not
+ * pure. The arguments' names are inlined ({"!": x} and {"!": [x]} are named apart, which only
+ * misses a sharing); an argument list is never a name of its own, so the form is unambiguous.
+ */
+function operationName(
+  operator: string,
+  raw: unknown,
+  args: readonly Compiled[],
+): string | undefined {
+  if (operator === 'var' ? !readsEventOnly(raw) : !PURE_OPERATORS.has(operator)) return undefined;
+  const inner = Array.isArray(raw) ? describeList(args) : args[0]?.name;
+  return inner === undefined ? undefined : intern(`{${JSON.stringify(operator)}:${inner}}`);
+}
+
+/**
+ * What the compiler keeps between compilations, for tests: the entries of its module-level
+ * tables (which must not grow with evaluated data) and the work of naming sub-expressions
+ * (which must grow in proportion to what is compiled).
+ */
+export function compilerFootprint(): { memoSlots: number; structures: number; namingWork: number } {
+  return { memoSlots: memoSlots.size, structures: structures.size, namingWork };
 }
 
 function memoise(node: unknown, compiled: Compiled): Compiled {
-  if (compiled.literal || compiled.path || !isLogic(node) || !isPure(node)) return compiled;
-  const name = memoKey(node);
-  const slot = memoSlots.get(name) ?? memoSlots.size;
-  memoSlots.set(name, slot);
+  const structure = compiled.name;
+  if (structure === undefined || compiled.literal || compiled.path || !isLogic(node)) {
+    return compiled;
+  }
+  const slot = memoSlots.get(structure) ?? memoSlots.size;
+  memoSlots.set(structure, slot);
   expressionUses[slot] = (expressionUses[slot] ?? 0) + 1;
   const run = compiled.run;
   return {
@@ -641,13 +697,6 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
   const raw = node[operator];
   const rawArgs: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
   switch (operator) {
-    case 'if':
-    case '?:':
-      return compileIf(rawArgs.map((arg) => compileNode(arg, lazy)));
-    case 'and':
-      return compileAnd(rawArgs.map((arg) => compileNode(arg, lazy)));
-    case 'or':
-      return compileOr(rawArgs.map((arg) => compileNode(arg, lazy)));
     case 'map':
     case 'filter':
     case 'all':
@@ -667,9 +716,34 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
         rawArgs[2] === undefined ? null : compileNode(rawArgs[2], lazy),
       );
   }
+  const control = operator === 'if' || operator === '?:' || operator === 'and' || operator === 'or';
   const combine = COMBINE.get(operator);
-  if (combine === undefined && !lazy) throw new UnknownOperatorError(operator);
+  // An unknown operator is refused before its arguments are compiled, as json-logic-js names the
+  // outermost one.
+  if (!control && combine === undefined && !lazy) throw new UnknownOperatorError(operator);
   const args = rawArgs.map((arg) => compileNode(arg, lazy));
+  const compiled = compileOperation(operator, combine, args, lazy);
+  const name = lazy ? undefined : operationName(operator, raw, args);
+  if (name === undefined) return compiled;
+  // Some operations answer with an argument's own compiled form ({"and": [x]} is x): named anew.
+  return args.includes(compiled) ? { ...compiled, name } : Object.assign(compiled, { name });
+}
+
+function compileOperation(
+  operator: string,
+  combine: Combine | undefined,
+  args: readonly Compiled[],
+  lazy: boolean,
+): Compiled {
+  switch (operator) {
+    case 'if':
+    case '?:':
+      return compileIf(args);
+    case 'and':
+      return compileAnd(args);
+    case 'or':
+      return compileOr(args);
+  }
   if (combine === undefined) {
     // json-logic-js evaluates the arguments before it looks the operator up.
     const message = unrecognized(operator);
@@ -682,7 +756,11 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
     const [path, fallback] = args;
     // The usual `var`: a literal path, perhaps a literal default.
     if (path?.literal && args.length <= 2 && (fallback === undefined || fallback.literal)) {
-      const plan = planPath(path.value, fallback?.value === undefined ? null : fallback.value);
+      const plan = planPath(
+        path.value,
+        fallback?.value === undefined ? null : fallback.value,
+        !lazy,
+      );
       return { run: (data, root) => readPathMemo(data, root, plan), path: plan };
     }
   }
@@ -696,15 +774,20 @@ function refuseUnknown(ignored: readonly unknown[], lazy: boolean): void {
 
 function compileArray(node: readonly unknown[], lazy: boolean): Compiled {
   const elements = node.map((element) => compileNode(element, lazy));
+  const list = lazy ? undefined : describeList(elements);
+  const name = list === undefined ? undefined : intern(list);
   // json-logic-js maps every array it meets, so each evaluation returns a new one: a result that
   // a caller changes never changes the expression, and two evaluations are never the same array.
   if (elements.every((element) => element.literal)) {
     const items = elements.map((element) => element.value);
-    return { run: () => items.slice(), items };
+    return name === undefined
+      ? { run: () => items.slice(), items }
+      : { run: () => items.slice(), items, name };
   }
   const runs = elements.map((element) => element.run);
   const count = runs.length;
   return {
+    ...(name === undefined ? {} : { name }),
     run: (data, root) => {
       const out = new Array<unknown>(count);
       for (let i = 0; i < count; i += 1) out[i] = (runs[i] as Evaluator)(data, root);
@@ -973,7 +1056,8 @@ interface PathPlan {
   readonly slot: number;
 }
 
-function planPath(path: unknown, notFound: unknown): PathPlan {
+/** `memo`: whether the path may be read through a context's memo (see compileNode's `lazy`). */
+function planPath(path: unknown, notFound: unknown, memo: boolean): PathPlan {
   const whole = path === undefined || path === '' || path === null;
   const all = whole ? [] : String(path).split('.');
   const stop = all.findIndex((segment) => FORBIDDEN_SEGMENTS.has(segment));
@@ -982,7 +1066,7 @@ function planPath(path: unknown, notFound: unknown): PathPlan {
   const inString = segments.map(stringHasOwn);
   const kind = whole ? 0 : forbidden || segments.length > 2 ? 3 : segments.length === 1 ? 1 : 2;
   let slot = -1;
-  if (!forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string)) {
+  if (memo && !forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string)) {
     const name = segments.join('.');
     slot = memoSlots.get(name) ?? memoSlots.size;
     memoSlots.set(name, slot);
@@ -1139,7 +1223,8 @@ function specializeRun(operator: string, args: readonly Compiled[]): Evaluator |
         x?.items ?? (args.every((arg) => arg.literal) ? args.map((arg) => arg.value) : null);
       if (keys === null || !keys.every(isPrimitive)) return null;
       if (!args.every((arg) => arg.literal || arg.items)) return null;
-      const plans = keys.map((key) => planPath(key, null));
+      // Read without the memo (readPath), so the keys take no place in it.
+      const plans = keys.map((key) => planPath(key, null, false));
       const total = plans.length;
       return (data) => {
         const absent: unknown[] = [];
