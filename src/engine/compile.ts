@@ -480,6 +480,10 @@ interface Compiled {
   /** A `var` with a literal path (and default): a parent reads it in place. */
   path?: PathPlan;
   /**
+   * Cheaper to evaluate than to look up in the memo (a path against constants): never memoised.
+   */
+  cheap?: true;
+  /**
    * The structure name of a node that reads nothing but the event (see "Sub-expressions shared
    * by the rules of an event"); absent for any other node, and for logic found in data.
    */
@@ -663,7 +667,13 @@ export function compilerFootprint(): { memoSlots: number; structures: number; na
 
 function memoise(node: unknown, compiled: Compiled): Compiled {
   const structure = compiled.name;
-  if (structure === undefined || compiled.literal || compiled.path || !isLogic(node)) {
+  if (
+    structure === undefined ||
+    compiled.literal ||
+    compiled.path ||
+    compiled.cheap ||
+    !isLogic(node)
+  ) {
     return compiled;
   }
   const slot = memoSlots.get(structure) ?? memoSlots.size;
@@ -724,10 +734,19 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
   const args = rawArgs.map((arg) => compileNode(arg, lazy));
   const compiled = compileOperation(operator, combine, args, lazy);
   const name = lazy ? undefined : operationName(operator, raw, args);
-  if (name === undefined) return compiled;
-  // Some operations answer with an argument's own compiled form ({"and": [x]} is x): named anew.
-  return args.includes(compiled) ? { ...compiled, name } : Object.assign(compiled, { name });
+  const cheap =
+    CHEAP_COMBINATIONS.has(operator) && args.every((arg) => arg.cheap || arg.literal) && !lazy;
+  if (name === undefined && !cheap) return compiled;
+  const extra: Pick<Compiled, 'name' | 'cheap'> = cheap ? { name, cheap } : { name };
+  // Some operations answer with an argument's own compiled form ({"and": [x]} is x): marked anew.
+  return args.includes(compiled) ? { ...compiled, ...extra } : Object.assign(compiled, extra);
 }
+
+/**
+ * Operations that are cheap when their arguments are (see Compiled.cheap): a condition made of
+ * comparisons of paths with constants costs little more than looking its answer up would.
+ */
+const CHEAP_COMBINATIONS: ReadonlySet<string> = new Set(['and', 'or', 'if', '?:', '!', '!!']);
 
 function compileOperation(
   operator: string,
@@ -828,7 +847,16 @@ function compileIf(args: readonly Compiled[]): Compiled {
   if (runs.length === 1 && a) return args[0] as Compiled;
   if (runs.length === 2 && a && b) return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : null) };
   if (runs.length === 3 && a && b && c) {
-    return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)) };
+    // A boolean condition needs no truthiness rules; two boolean branches make a boolean.
+    const boolean = args[1]?.boolean && args[2]?.boolean ? true : undefined;
+    if (args[0]?.boolean) {
+      return boolean
+        ? { run: (d, r) => (a(d, r) ? b(d, r) : c(d, r)), boolean }
+        : { run: (d, r) => (a(d, r) ? b(d, r) : c(d, r)) };
+    }
+    return boolean
+      ? { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)), boolean }
+      : { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)) };
   }
   const count = runs.length;
   return {
@@ -1151,6 +1179,8 @@ function get(operand: Operand, data: unknown, root: RootContext | null): unknown
 const BOOLEAN_RESULTS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!', 'in']);
 
 function specialize(operator: string, args: readonly Compiled[]): Compiled | null {
+  const leaf = specializeLeaf(operator, args);
+  if (leaf !== null) return { run: leaf, boolean: true, cheap: true };
   const result = specializeRun(operator, args);
   if (result === null) return null;
   const boolean = BOOLEAN_RESULTS.has(operator) || operator === 'changed' || operator === 'matches';
@@ -1406,5 +1436,178 @@ function catTwo(a: Operand, b: Operand): Evaluator {
       (first === null || first === undefined ? '' : String(first)) +
       (second === null || second === undefined ? '' : String(second))
     );
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves: a comparison or `in` between a literal `var` path and constants, and `!`/`!!` of a
+// path, the shapes most conditions are made of. Each is one closure that reads the path (through
+// the event's memo) and compares with the constant directly: no operand closures, no argument
+// array, no memo of its own answer (it costs as much as evaluating it). Where the constant's type
+// is known, the common case (a value of the same type) is tested first with a strict operator,
+// and everything else goes to JavaScript's loose operator, exactly as json-logic-js applies it:
+// the strict test only answers where the loose one would give the same answer (a string is ==
+// to a string exactly when it is ===; likewise numbers, NaN included). Each closure literal
+// serves one constant type, so V8's type feedback at each comparison stays narrow.
+
+/** The operator that gives the same answer with the operands swapped (`1 < x` is `x > 1`). */
+const SWAPPED: Readonly<Record<string, string>> = {
+  '==': '==',
+  '===': '===',
+  '!=': '!=',
+  '!==': '!==',
+  '<': '>',
+  '<=': '>=',
+  '>': '<',
+  '>=': '<=',
+};
+
+function specializeLeaf(operator: string, args: readonly Compiled[]): Evaluator | null {
+  const [x, y] = args;
+  if (args.length === 1 && x?.path && (operator === '!' || operator === '!!')) {
+    const plan = x.path;
+    return operator === '!'
+      ? (d, r) => !truthy(readPathMemo(d, r, plan))
+      : (d, r) => truthy(readPathMemo(d, r, plan));
+  }
+  if (args.length !== 2 || !x || !y) return null;
+  if (operator === 'in') {
+    if (x.path && y.items) return pathInList(x.path, y.items);
+    if (x.literal && isPrimitive(x.value) && y.path) return constantInPath(x.value, y.path);
+    return null;
+  }
+  const swapped = SWAPPED[operator];
+  if (swapped === undefined) return null;
+  if (x.path && y.literal && isPrimitive(y.value)) return pathCompare(operator, x.path, y.value);
+  if (y.path && x.literal && isPrimitive(x.value)) return pathCompare(swapped, y.path, x.value);
+  return null;
+}
+
+/** `{"<op>": [{"var": path}, v]}` for a primitive constant v. */
+function pathCompare(operator: string, plan: PathPlan, v: unknown): Evaluator {
+  const c = v as Loose;
+  if (typeof v === 'string') {
+    switch (operator) {
+      case '==':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+          return typeof x === 'string' ? x === c : x == c;
+        };
+      case '!=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+          return typeof x === 'string' ? x !== c : x != c;
+        };
+      case '<':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x < c : x < c;
+        };
+      case '<=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x <= c : x <= c;
+        };
+      case '>':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x > c : x > c;
+        };
+      case '>=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x >= c : x >= c;
+        };
+    }
+  } else if (typeof v === 'number') {
+    switch (operator) {
+      case '==':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+          return typeof x === 'number' ? x === c : x == c;
+        };
+      case '!=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+          return typeof x === 'number' ? x !== c : x != c;
+        };
+      case '<':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x < c : x < c;
+        };
+      case '<=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x <= c : x <= c;
+        };
+      case '>':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x > c : x > c;
+        };
+      case '>=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x >= c : x >= c;
+        };
+    }
+  }
+  // Strict (in)equality with any constant, and null, booleans and undefined with any operator.
+  switch (operator) {
+    case '===':
+      return (d, r) => readPathMemo(d, r, plan) === c;
+    case '!==':
+      return (d, r) => readPathMemo(d, r, plan) !== c;
+    case '==':
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) == c;
+    case '!=':
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) != c;
+    case '<':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) < c;
+    case '<=':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) <= c;
+    case '>':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) > c;
+    default:
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) >= c;
+  }
+}
+
+/** `{"in": [{"var": path}, [constants]]}`: indexOf, which is ===, on a list of literals. */
+function pathInList(plan: PathPlan, items: readonly unknown[]): Evaluator {
+  // A literal list never escapes this closure, so one copy serves every evaluation. A Set
+  // answers as indexOf does (===) once NaN is left out: indexOf never finds NaN, Set.has would.
+  if (items.length > 8 && items.every(isPrimitive)) {
+    const set = new Set(items.filter((item) => !Number.isNaN(item)));
+    return (d, r) => set.has(readPathMemo(d, r, plan));
+  }
+  return (d, r) => items.indexOf(readPathMemo(d, r, plan)) !== -1;
+}
+
+/**
+ * `{"in": [v, {"var": path}]}`: v in a string (a substring) or in a list (an element), as
+ * json-logic-js answers it: false for anything falsy ("" included: "" is in no string there)
+ * or without indexOf; anything else with an indexOf (an object from data) goes the general way.
+ */
+function constantInPath(v: unknown, plan: PathPlan): Evaluator {
+  if (typeof v === 'string') {
+    return (d, r) => {
+      const haystack = readPathMemo(d, r, plan);
+      if (typeof haystack === 'string') return haystack !== '' && haystack.indexOf(v) !== -1;
+      if (Array.isArray(haystack)) return haystack.indexOf(v) !== -1;
+      return inside(v, haystack);
+    };
+  }
+  return (d, r) => {
+    const haystack = readPathMemo(d, r, plan);
+    if (Array.isArray(haystack)) return haystack.indexOf(v) !== -1;
+    return inside(v, haystack);
   };
 }
