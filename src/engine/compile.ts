@@ -661,8 +661,20 @@ function operationName(
  * tables (which must not grow with evaluated data) and the work of naming sub-expressions
  * (which must grow in proportion to what is compiled).
  */
-export function compilerFootprint(): { memoSlots: number; structures: number; namingWork: number } {
-  return { memoSlots: memoSlots.size, structures: structures.size, namingWork };
+export function compilerFootprint(): {
+  memoSlots: number;
+  structures: number;
+  paths: number;
+  shared: number;
+  namingWork: number;
+} {
+  return {
+    memoSlots: memoSlots.size,
+    structures: structures.size,
+    paths: sharedPlans.size,
+    shared: cheapByName.size,
+    namingWork,
+  };
 }
 
 function memoise(node: unknown, compiled: Compiled): Compiled {
@@ -735,11 +747,29 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
   const compiled = compileOperation(operator, combine, args, lazy);
   const name = lazy ? undefined : operationName(operator, raw, args);
   const cheap =
-    CHEAP_COMBINATIONS.has(operator) && args.every((arg) => arg.cheap || arg.literal) && !lazy;
+    !lazy &&
+    (compiled.cheap === true ||
+      (CHEAP_COMBINATIONS.has(operator) && args.every((arg) => arg.cheap || arg.literal)));
   if (name === undefined && !cheap) return compiled;
   const extra: Pick<Compiled, 'name' | 'cheap'> = cheap ? { name, cheap } : { name };
   // Some operations answer with an argument's own compiled form ({"and": [x]} is x): marked anew.
-  return args.includes(compiled) ? { ...compiled, ...extra } : Object.assign(compiled, extra);
+  const marked = args.includes(compiled)
+    ? { ...compiled, ...extra }
+    : Object.assign(compiled, extra);
+  return cheap && name !== undefined ? sharedCheap(name, marked) : marked;
+}
+
+// Cheap conditions that read only the event are shared: the same condition in many rules (and
+// `priority == "high"` is in many) is one closure, so a large rule set touches less memory when
+// it is evaluated. They hold no state, so sharing one changes no answer. Keyed by structure name,
+// this table, like `structures`, holds only what compiled rules contain.
+const cheapByName = new Map<string, Compiled>();
+
+function sharedCheap(name: string, compiled: Compiled): Compiled {
+  const shared = cheapByName.get(name);
+  if (shared !== undefined) return shared;
+  cheapByName.set(name, compiled);
+  return compiled;
 }
 
 /**
@@ -1084,8 +1114,25 @@ interface PathPlan {
   readonly slot: number;
 }
 
+// The plans of the paths rules read, shared by every `var` of the same path: a rule set reads a
+// few dozen paths in thousands of places, and one plan each keeps what evaluation touches small.
+// Like memoSlots, it holds only what compiled rules contain (logic found in data plans afresh).
+const sharedPlans = new Map<string, PathPlan>();
+
 /** `memo`: whether the path may be read through a context's memo (see compileNode's `lazy`). */
 function planPath(path: unknown, notFound: unknown, memo: boolean): PathPlan {
+  if (!memo || notFound !== null || typeof path !== 'string') {
+    return planPathAnew(path, notFound, memo);
+  }
+  let plan = sharedPlans.get(path);
+  if (plan === undefined) {
+    plan = planPathAnew(path, null, true);
+    sharedPlans.set(path, plan);
+  }
+  return plan;
+}
+
+function planPathAnew(path: unknown, notFound: unknown, memo: boolean): PathPlan {
   const whole = path === undefined || path === '' || path === null;
   const all = whole ? [] : String(path).split('.');
   const stop = all.findIndex((segment) => FORBIDDEN_SEGMENTS.has(segment));
