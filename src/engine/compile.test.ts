@@ -553,7 +553,9 @@ describe('what compiling costs and keeps', () => {
     compileLogic(structuredClone(expression));
     const after = compilerFootprint();
     expect(after.structures).toBe(before.structures);
-    expect(after.memoSlots).toBe(before.memoSlots);
+    expect(after.memoCells).toBe(before.memoCells);
+    expect(after.paths).toBe(before.paths);
+    expect(after.shared).toBe(before.shared);
   });
 
   it('keeps apart in the memo sub-expressions that differ only where JSON would not tell', () => {

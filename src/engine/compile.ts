@@ -28,18 +28,23 @@ export interface RootContext {
 export const LOOKUPS: unique symbol = Symbol('itsm-rules.lookups');
 
 /**
- * Where a context keeps the values its `object.*`, `previous.*` and `event.*` paths have been
- * read as, so that the rules of one event read each such path once: every rule of an event
- * sees the same object, previous state and event (json-rules-engine's almanac does the same for
- * facts). createContext puts an empty array here; a context without one is read directly.
+ * The token of an event's memo: the values its `object.*`, `previous.*` and `event.*` paths
+ * have been read as (and the answers of shared sub-expressions) are kept for as long as the
+ * contexts evaluated carry the same token, so that the rules of one event read each such path
+ * once: every rule of an event sees the same object, previous state and event (json-rules-
+ * engine's almanac does the same for facts). createContext puts a new empty array here, which
+ * the per-rule copies of the context share; a context without one is read directly.
  * `correlation` and `rule` change between the rules of an event and are never memoised.
+ *
+ * The values are kept beside what reads them (a path's plan, a sub-expression's cell) with the
+ * token they were read under, not in the array: a place per path in one array, numbered across
+ * every rule ever compiled, put most reads of a large rule set at indices high enough for V8 to
+ * turn the array into a slow dictionary on each event.
  */
 export const PATH_MEMO: unique symbol = Symbol('itsm-rules.pathMemo');
 const MEMO_ROOTS = new Set(['object', 'previous', 'event']);
-/** A memoised "no such path" (undefined in the memo means "not read yet"). */
+/** A memoised "no such path". */
 const ABSENT = Symbol('absent');
-/** Places in a context's memo: by path ("object.priority") or by structure name ("#12"). */
-const memoSlots = new Map<string, number>();
 
 /** A compiled expression: `data` is the datum of `var`, `root` the context of the evaluation. */
 export type Evaluator = (data: unknown, root: RootContext | null) => unknown;
@@ -538,7 +543,7 @@ function literal(value: unknown): Compiled {
 /**
  * `lazy` is for logic met in the data while evaluating: there, as in json-logic-js, an unknown
  * operator fails only if it is reached. Such logic is never given a place in a context's memo:
- * the module-level tables of places (memoSlots, structures) hold only what rules contain.
+ * the module-level tables (memoCells, structures, sharedPlans) hold only what rules contain.
  */
 function compileNode(node: unknown, lazy: boolean): Compiled {
   const compiled = compileNodeAnew(node, lazy);
@@ -584,10 +589,14 @@ const PURE_OPERATORS = new Set([
   'matches',
   'lower',
 ]);
-/** How many times each sub-expression's slot was compiled. */
-const expressionUses: number[] = [];
-/** A kept `undefined` answer (undefined in the memo means "not evaluated yet"). */
-const UNDEFINED = Symbol('undefined');
+/** A shared sub-expression's answer for the event whose memo token is `token`. */
+interface MemoCell {
+  token: unknown;
+  value: unknown;
+  /** How many times the sub-expression was compiled: kept only when more than once. */
+  uses: number;
+}
+const memoCells = new Map<string, MemoCell>();
 
 // The memo key of a pure sub-expression names its structure, so that two rules that share a
 // condition share its place wherever each was compiled. Each node is named as it is compiled,
@@ -662,14 +671,14 @@ function operationName(
  * (which must grow in proportion to what is compiled).
  */
 export function compilerFootprint(): {
-  memoSlots: number;
+  memoCells: number;
   structures: number;
   paths: number;
   shared: number;
   namingWork: number;
 } {
   return {
-    memoSlots: memoSlots.size,
+    memoCells: memoCells.size,
     structures: structures.size,
     paths: sharedPlans.size,
     shared: cheapByName.size,
@@ -688,25 +697,28 @@ function memoise(node: unknown, compiled: Compiled): Compiled {
   ) {
     return compiled;
   }
-  const slot = memoSlots.get(structure) ?? memoSlots.size;
-  memoSlots.set(structure, slot);
-  expressionUses[slot] = (expressionUses[slot] ?? 0) + 1;
+  let cell = memoCells.get(structure);
+  if (cell === undefined) {
+    cell = { token: undefined, value: undefined, uses: 0 };
+    memoCells.set(structure, cell);
+  }
+  cell.uses += 1;
+  const kept = cell;
   const run = compiled.run;
   return {
     ...compiled,
     run: (data, root) => {
       // Kept only when the sub-expression occurs more than once in what was compiled (two rules
       // share it): for one of a kind the memo would cost more than it saves.
-      if ((expressionUses[slot] as number) < 2 || data !== root || root === null) {
-        return run(data, root);
-      }
-      const memo = root[PATH_MEMO];
-      if (memo === undefined) return run(data, root);
-      const kept = memo[slot];
-      if (kept !== undefined) return kept === UNDEFINED ? undefined : kept;
+      if (kept.uses < 2 || data !== root || root === null) return run(data, root);
+      const token = root[PATH_MEMO];
+      if (token === undefined) return run(data, root);
+      if (kept.token === token) return kept.value;
       const value = run(data, root);
-      if (value === undefined) memo[slot] = UNDEFINED;
-      else if (value === null || typeof value !== 'object') memo[slot] = value;
+      if (value === null || typeof value !== 'object') {
+        kept.token = token;
+        kept.value = value;
+      }
       return value;
     },
   };
@@ -1110,13 +1122,17 @@ interface PathPlan {
   /** A forbidden name follows the walked segments: reaching it yields null. */
   readonly forbidden: boolean;
   readonly notFound: unknown;
-  /** The path's place in a context's PATH_MEMO, or -1 when it is not memoised. */
-  readonly slot: number;
+  /** Whether the path is read through the event's memo (a literal path from object, previous or event). */
+  readonly memo: boolean;
+  /** The memo token of the event `value` was read for (see PATH_MEMO). */
+  token: unknown;
+  /** The value read (ABSENT for no such path) for the event of `token`. */
+  value: unknown;
 }
 
 // The plans of the paths rules read, shared by every `var` of the same path: a rule set reads a
 // few dozen paths in thousands of places, and one plan each keeps what evaluation touches small.
-// Like memoSlots, it holds only what compiled rules contain (logic found in data plans afresh).
+// Like memoCells, it holds only what compiled rules contain (logic found in data plans afresh).
 const sharedPlans = new Map<string, PathPlan>();
 
 /** `memo`: whether the path may be read through a context's memo (see compileNode's `lazy`). */
@@ -1140,14 +1156,10 @@ function planPathAnew(path: unknown, notFound: unknown, memo: boolean): PathPlan
   const forbidden = stop !== -1;
   const inString = segments.map(stringHasOwn);
   const kind = whole ? 0 : forbidden || segments.length > 2 ? 3 : segments.length === 1 ? 1 : 2;
-  let slot = -1;
-  if (memo && !forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string)) {
-    const name = segments.join('.');
-    slot = memoSlots.get(name) ?? memoSlots.size;
-    memoSlots.set(name, slot);
-  }
   return {
-    slot,
+    memo: memo && !forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string),
+    token: undefined,
+    value: undefined,
     kind,
     s0: segments[0] ?? '',
     s1: segments[1] ?? '',
@@ -1165,14 +1177,14 @@ function planPathAnew(path: unknown, notFound: unknown, memo: boolean): PathPlan
  * itself) a memoised path is read once per event; anywhere else (an iteration's element) as is.
  */
 function readPathMemo(data: unknown, root: RootContext | null, plan: PathPlan): unknown {
-  if (plan.slot >= 0 && data === root && root !== null) {
-    const memo = root[PATH_MEMO];
-    if (memo !== undefined) {
-      let value = memo[plan.slot];
-      if (value === undefined) {
-        value = readPath(data, plan, ABSENT);
-        memo[plan.slot] = value;
+  if (plan.memo && data === root && root !== null) {
+    const token = root[PATH_MEMO];
+    if (token !== undefined) {
+      if (plan.token !== token) {
+        plan.value = readPath(data, plan, ABSENT);
+        plan.token = token;
       }
+      const value = plan.value;
       return value === ABSENT ? plan.notFound : value;
     }
   }
