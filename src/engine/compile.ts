@@ -14,7 +14,7 @@ import { normalizeIsoDate } from '../itsm/schemas.js';
 export interface RootContext {
   readonly now?: unknown;
   readonly changed?: unknown;
-  /** The memo of PATH_MEMO, when the context carries one (createContext gives it one). */
+  /** The event's memo token (see PATH_MEMO), when the context carries one (createContext does). */
   readonly [PATH_MEMO]?: unknown[];
   /** The answers of the `lookup`s of the rule being planned (see LOOKUPS). */
   readonly [LOOKUPS]?: ReadonlyMap<string, string | null>;
@@ -553,10 +553,11 @@ function compileNode(node: unknown, lazy: boolean): Compiled {
 // ---------------------------------------------------------------------------------------------
 // Sub-expressions shared by the rules of an event. A sub-expression that reads nothing but the
 // event's object, previous state and event (and `now` and `changed`, which are the event's too)
-// gives the same answer for every rule of the event: its first answer is kept in the context's
-// PATH_MEMO, so that `{"==": [{"var": "object.impact"}, "high"]}` in forty rules is evaluated
-// once per event. Only primitive answers are kept (an array is a fresh one per evaluation), and
-// a throw is never kept.
+// gives the same answer for every rule of the event: its first answer is kept in the memo cell of
+// its structure under the event's memo token (see PATH_MEMO), so that `{"hours_since": ...}` in
+// forty rules is evaluated once per event. Conditions cheaper than that lookup (a path against
+// constants, and and/or/if/! of those) are not memoised but shared as one closure. Only primitive
+// answers are kept (an array is a fresh one per evaluation), and a throw is never kept.
 
 const PURE_OPERATORS = new Set([
   '==',
