@@ -5,8 +5,19 @@
 // collection found, and the size at the end), above the heap after a full GC just before; and
 // what the loaded rule set keeps after a full GC. Node needs --expose-gc (bench/run.ts passes
 // it; run alone, this file starts itself again with the flag).
-//   npx tsx bench/load.ts [--files 1000] [--rounds 5] [--seed 11]
-import { spawnSync } from 'node:child_process';
+//
+// Then the whole process, as users start it: `itsm-rules check` of the same number of rule files
+// (the YAML shapes only) written to a temporary folder, under `/usr/bin/time -v` (wall clock and
+// peak RSS of the process), and the idle RSS of `itsm-rules serve` on the example rules (read from
+// /proc once it listens and has answered one request). Each runs from the compiled build (dist/,
+// made current with `npm run build` first) beside the TypeScript sources through tsx as baseline.
+//   npx tsx bench/load.ts [--files 1000] [--rounds 5] [--seed 11] [--process-rounds 3]
+//   npx tsx bench/load.ts --write-rules DIR      only writes those YAML files into DIR
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadRules, type RuleSource } from '../src/engine/load.js';
 import { formatProblem } from '../src/engine/problem.js';
@@ -28,6 +39,10 @@ const { values: options } = parseArgs({
     files: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '5' },
     seed: { type: 'string', default: '11' },
+    'process-rounds': { type: 'string', default: '3' },
+    // Writes the YAML files of the whole-process figures to this folder and exits (to time the
+    // command by hand: /usr/bin/time -v npx itsm-rules check --rules DIR).
+    'write-rules': { type: 'string' },
     // Internal: the child process that loads once under --trace-gc.
     'peak-child': { type: 'boolean', default: false },
   },
@@ -193,6 +208,12 @@ const sources = Array.from({ length: FILES }, (_, i) =>
 );
 const bytes = sources.reduce((sum, source) => sum + source.text.length, 0);
 
+if (options['write-rules']) {
+  const folder = writeYamlRules(options['write-rules']);
+  console.log(`${FILES} YAML rule files written to ${folder}`);
+  process.exit(0);
+}
+
 const MB = 1024 * 1024;
 
 /** One load, measured; in a function of its own so that nothing keeps its result afterwards. */
@@ -298,3 +319,198 @@ console.log(
   `${'heap kept by the loaded rule set'.padEnd(40)} ${heapRetained.toFixed(1).padStart(6)} MB`,
 );
 console.log(`${'per file'.padEnd(40)} ${((ms / FILES) * 1000).toFixed(0).padStart(6)} us`);
+
+// ---- The whole process: start-up and memory of the command as users run it.
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PROCESS_ROUNDS = Number(options['process-rounds']);
+const TIME = '/usr/bin/time';
+
+/** How a variant starts the command: arguments to node, run from the repository root. */
+interface Variant {
+  name: string;
+  node: string[];
+  /** Environment beyond the bench's own (ITSM_* removed). */
+  env?: Record<string, string>;
+}
+
+const BUILT: Variant = { name: 'compiled (dist/)', node: ['bin/itsm-rules.js'] };
+// What bin/itsm-rules.js does without a current build (and what it always did before dist/).
+const SOURCES: Variant = {
+  name: 'sources through tsx',
+  node: [
+    '--input-type=module',
+    '-e',
+    "import { register } from 'tsx/esm/api'; register(); const { main } = await import('./src/runtime/cli.ts'); process.exit(await main(process.argv.slice(1)));",
+  ],
+};
+const VARIANTS = [BUILT, SOURCES];
+// For insight, not a setting of the project: glibc keeps memory freed during the start-up (V8's
+// compile zones) unless told to return it sooner; this shows how much of the idle RSS that is.
+const BUILT_TRIMMED: Variant = {
+  ...BUILT,
+  name: 'compiled, MALLOC_TRIM_THRESHOLD_=65536',
+  env: { MALLOC_TRIM_THRESHOLD_: '65536' },
+};
+
+/**
+ * Wall-clock seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of one whole
+ * process, from `/usr/bin/time -v`. On a shared machine the CPU time is the steadier figure.
+ */
+function timeProcess(args: string[]): { wall: number; cpu: number; rss: number } {
+  const child = spawnSync(TIME, ['-v', process.execPath, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * MB,
+  });
+  if (child.status !== 0) {
+    throw new Error(`${args.slice(-4).join(' ')} exited ${child.status}\n${child.stderr}`);
+  }
+  const wall = child.stderr.match(/Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)/);
+  const rss = child.stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
+  const user = child.stderr.match(/User time \(seconds\): ([\d.]+)/);
+  const system = child.stderr.match(/System time \(seconds\): ([\d.]+)/);
+  if (!wall || !rss || !user || !system) {
+    throw new Error(`no figures from ${TIME} -v:\n${child.stderr}`);
+  }
+  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  return {
+    wall: seconds,
+    cpu: Number(user[1]) + Number(system[1]),
+    rss: Number(rss[1]) / 1024,
+  };
+}
+
+/** VmRSS and VmHWM (peak) of a running process, in MB. */
+function residentOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) =>
+    Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** Starts `serve` on the example rules, waits until it listens and has answered, reads its RSS. */
+async function serveIdle(variant: Variant): Promise<{ rss: number; peak: number }> {
+  const args = [
+    ...variant.node,
+    'serve',
+    '--port',
+    '0',
+    '--db',
+    ':memory:',
+    '--rules',
+    'test/fixtures/example-rules',
+  ];
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_'))),
+    ...variant.env,
+  };
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        const match = out.match(/itsm-rules listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        if (match) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening`)));
+    });
+    const health = await fetch(`${url}/healthz`);
+    await health.arrayBuffer();
+    // Idle: let the start-up's garbage be collected the way a quiet server's would be.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    return residentOf(child.pid as number);
+  } finally {
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await gone;
+  }
+}
+
+function ensureBuild(): void {
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+}
+
+/** The YAML files of the whole-process figures (the seeded values that follow `sources`). */
+function writeYamlRules(folder: string): string {
+  const yamlShapes = SHAPES.slice(0, 4);
+  for (let i = 0; i < FILES; i++) {
+    const source = (yamlShapes[i % yamlShapes.length] as (n: number) => RuleSource)(i);
+    const path = join(folder, source.path.replace(/^rules\//, ''));
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, source.text);
+  }
+  return folder;
+}
+
+console.log('');
+if (!existsSync(TIME) || !existsSync('/proc/self/status')) {
+  console.log(
+    `whole process: skipped; it needs GNU time at ${TIME} (Debian/Ubuntu: apt-get install -y time) and Linux's /proc`,
+  );
+} else {
+  ensureBuild();
+  const folder = writeYamlRules(mkdtempSync(join(tmpdir(), 'itsm-load-')));
+  try {
+    const floor = Array.from({ length: PROCESS_ROUNDS }, () => timeProcess(['-e', '0']));
+    const check = VARIANTS.map((variant) => {
+      timeProcess([...variant.node, 'check', '--rules', folder]); // warms the file cache
+      const runs = Array.from({ length: PROCESS_ROUNDS }, () =>
+        timeProcess([...variant.node, 'check', '--rules', folder]),
+      );
+      return {
+        variant,
+        wall: median(runs.map((r) => r.wall)),
+        cpu: median(runs.map((r) => r.cpu)),
+        rss: median(runs.map((r) => r.rss)),
+      };
+    });
+    const serve = [];
+    for (const variant of [...VARIANTS, BUILT_TRIMMED]) {
+      const runs = [];
+      for (let i = 0; i < PROCESS_ROUNDS; i++) runs.push(await serveIdle(variant));
+      serve.push({
+        variant,
+        rss: median(runs.map((r) => r.rss)),
+        peak: median(runs.map((r) => r.peak)),
+      });
+    }
+    const [builtCheck, sourceCheck] = check as [(typeof check)[0], (typeof check)[0]];
+    const [builtServe, sourceServe] = serve as [(typeof serve)[0], (typeof serve)[0]];
+    const verdict = (ok: boolean) => (ok ? 'met' : 'missed');
+    console.log(
+      `whole process (${TIME} -v, /proc), median of ${PROCESS_ROUNDS} rounds; \`node -e 0\`: ${median(floor.map((r) => r.wall)).toFixed(2)} s, ${median(floor.map((r) => r.rss)).toFixed(0)} MB`,
+    );
+    console.log(
+      `${`check, ${FILES} YAML files`.padEnd(40)} ${'wall s'.padStart(8)} ${'CPU s'.padStart(8)} ${'peak RSS MB'.padStart(12)}`,
+    );
+    for (const row of check) {
+      console.log(
+        `  ${row.variant.name.padEnd(38)} ${row.wall.toFixed(2).padStart(8)} ${row.cpu.toFixed(2).padStart(8)} ${row.rss.toFixed(0).padStart(12)}`,
+      );
+    }
+    console.log(
+      `  ${'compiled / sources'.padEnd(38)} ${(builtCheck.wall / sourceCheck.wall).toFixed(2).padStart(7)}x ${(builtCheck.cpu / sourceCheck.cpu).toFixed(2).padStart(7)}x ${(builtCheck.rss / sourceCheck.rss).toFixed(2).padStart(11)}x   targets < 1 s: ${verdict(builtCheck.wall < 1)}, < 100 MB: ${verdict(builtCheck.rss < 100)}`,
+    );
+    console.log(
+      `${'serve, example rules, idle'.padEnd(40)} ${'RSS MB'.padStart(8)} ${'peak RSS MB'.padStart(12)}`,
+    );
+    for (const row of serve) {
+      console.log(
+        `  ${row.variant.name.padEnd(38)} ${row.rss.toFixed(0).padStart(8)} ${row.peak.toFixed(0).padStart(12)}`,
+      );
+    }
+    console.log(
+      `  ${'compiled / sources'.padEnd(38)} ${(builtServe.rss / sourceServe.rss).toFixed(2).padStart(7)}x ${(builtServe.peak / sourceServe.peak).toFixed(2).padStart(11)}x   target idle < 80 MB: ${verdict(builtServe.rss < 80)}`,
+    );
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}

@@ -23,6 +23,8 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'receiver', file: 'receiver.ts', flags: [] },
   { name: 'pipeline', file: 'pipeline.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
+  { name: 'in-process', file: 'in-process.ts', flags: [] },
+  { name: 'memory', file: 'memory.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
 ];
 

@@ -1,9 +1,13 @@
 // Build step of the Worker (wrangler.toml `[build] command`): reads the rule files of a folder,
 // checks them with the loader and checks `itsm-rules check` uses (a broken rule fails the build
 // with the very same lines), and writes the Worker's entry module: the files' text, bundled, and
-// `export default createWorker({ rules })` (src/runtime/worker.ts). The output is generated
-// (gitignored) and is what wrangler's `main` points at; type checks and tests never need it,
-// since they build Workers with createWorker over their own rule files.
+// `export default createWorker({ rules })`. The output is generated (gitignored) and is what
+// wrangler's `main` points at; type checks and tests never need it, since they build Workers
+// with createWorker over their own rule files.
+// createWorker comes from the compiled build (dist/runtime/worker.js) when it is current, as it
+// always is under `npm run build:worker` (wrangler's build command, which runs `npm run build`
+// first): the Worker then bundles the very JavaScript that `npm start` runs. Without a current
+// build (tests, a fresh clone) it comes from src/runtime/worker.ts, never from a stale dist/.
 //
 //   tsx scripts/bundle-rules.ts [--rules DIR] [--out FILE]
 //   defaults: --rules $ITSM_RULES_DIR or ./rules, --out build/worker.ts
@@ -13,10 +17,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildIsCurrent } from '../bin/build-state.js';
 import { loadFolder } from '../src/runtime/rule-commands.js';
 import { RuleDirectoryError } from '../src/runtime/rule-files.js';
 
-const WORKER_MODULE = resolve(dirname(fileURLToPath(import.meta.url)), '../src/runtime/worker.ts');
+const WORKER_MODULE = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  buildIsCurrent() ? '../dist/runtime/worker.js' : '../src/runtime/worker.ts',
+);
 
 function usage(message: string): never {
   console.error(
@@ -84,7 +92,7 @@ function main(): number {
   const rules = loaded.ruleSet.rules;
   const scheduled = rules.filter((rule) => rule.trigger.schedule !== null).length;
   console.log(
-    `bundle-rules: ${rules.length} rule${rules.length === 1 ? '' : 's'} from ${dir} (${scheduled} scheduled) bundled into ${out}`,
+    `bundle-rules: ${rules.length} rule${rules.length === 1 ? '' : 's'} from ${dir} (${scheduled} scheduled) bundled into ${out}, with the Worker of ${relative(process.cwd(), WORKER_MODULE)}`,
   );
   return 0;
 }

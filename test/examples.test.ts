@@ -1,6 +1,8 @@
-// The shipped rules/ folder, checked as a user checks it: `itsm-rules check` must accept it. This
+// The shipped rules/ folder, checked as a user checks it: `itsm-rules check` must accept it, and
+// the rule test suites shipped beside the rules (`*.test.yaml`) must pass `itsm-rules test`. This
 // is the only test that reads rules/, and it neither counts nor names the rules there, so adding
-// or editing a valid rule never breaks a test (every other test uses test/fixtures/example-rules).
+// or editing a valid rule never breaks a test (every other test uses test/fixtures/example-rules);
+// a rule whose behaviour changes breaks its own suite, which is what the suite is for.
 import { describe, expect, it } from 'vitest';
 import { spawnCli } from './helpers/serve.js';
 
@@ -12,4 +14,13 @@ describe('the shipped rules/ folder', () => {
     expect(cli.stdout()).toMatch(/^\d+ rules in rules: all valid/);
     expect(exit.code).toBe(0);
   }, 30_000);
+
+  it('passes its own rule test suites', async () => {
+    const cli = spawnCli(['test', '--rules', 'rules']);
+    const exit = await cli.exited;
+    expect(cli.stderr()).toBe('');
+    expect(cli.stdout()).toMatch(/\n[1-9]\d* passed, 0 failed\n$/);
+    expect(cli.stdout()).not.toContain('✗');
+    expect(exit.code).toBe(0);
+  }, 60_000);
 });

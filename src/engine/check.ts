@@ -102,7 +102,8 @@ export function warnRules(rules: readonly Rule[], files: readonly LoadedRuleFile
   const warnings: RuleProblem[] = [];
   const fileByPath = new Map(files.map((file) => [file.path, file]));
   const creators = rules.flatMap((rule) =>
-    rule.enabled && rule.trigger.schedule === null
+    // A shadow rule creates nothing: beside the live rule it may replace, it is the way to try one.
+    rule.enabled && rule.mode === 'live' && rule.trigger.schedule === null
       ? rule.actions.flatMap((action, index) =>
           'create' in action ? [{ rule, index, type: action.create.type }] : [],
         )

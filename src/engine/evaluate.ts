@@ -10,8 +10,9 @@ import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
 import type { RuleSet } from './load.js';
 import { type LookupResolver, resolveLookups } from './lookup.js';
-import { type Plan, planRule } from './plan.js';
+import { type Plan, type PlanNote, type PlannedCall, planRule } from './plan.js';
 import type { Rule } from './rule.js';
+import { type RuleSetVersion, ruleSetVersion } from './rule-version.js';
 
 /** Engine writes start chains of events; rules with `on.self` follow them this many hops. */
 export const MAX_SELF_HOPS = 5;
@@ -64,15 +65,24 @@ export interface RuleOutcome {
   verdict: RuleVerdict;
   /** Why the rule did not match (or failed); absent when it matched. */
   reason?: string;
-  /** For no_match: the parts of `when` that were false, and the values they read. */
+  /**
+   * For no_match: the parts of `when` that were false, and the values they read. Worked out when
+   * first read (see noMatch).
+   */
   details?: string[];
   correlation?: { key: string; count: number; ids: string[] };
+  /** For a rule in shadow mode that would have matched: the calls it would have made (never made). */
+  shadowCalls?: PlannedCall[];
+  /** For a rule in shadow mode: the notes of its actions that would have planned nothing. */
+  shadowNotes?: PlanNote[];
 }
 
 export interface Evaluation {
   plan: Plan;
   /** The rules looked at (with `explain`: every rule), in run order. */
   outcomes: RuleOutcome[];
+  /** The version of the rule set that evaluated (absent for a plan resumed after a crash). */
+  version?: RuleSetVersion;
 }
 
 export async function evaluateEvent(
@@ -106,6 +116,7 @@ export async function evaluateEvent(
       : null;
   const candidates = unselected ? ruleSet.rules : selected;
   let stoppedBy: string | null = null;
+  let explanations: DeferredExplanations | null = null;
 
   for (const rule of candidates) {
     const outcome = (verdict: RuleVerdict, reason?: string, extra?: Partial<RuleOutcome>) =>
@@ -124,16 +135,19 @@ export async function evaluateEvent(
       continue;
     }
     const context: EvaluationContext = { ...base, rule: { id: rule.id } };
+    // A rule in shadow mode counts and claims under its own name: the live rule it becomes once
+    // promoted (same id) starts with none of its correlations or once_per keys taken.
+    const shadow = rule.mode === 'shadow';
+    const stateId = shadow ? `${rule.id}@shadow` : rule.id;
     try {
       if (rule.when && !isTruthy(rule.when(context))) {
         // The clause, not just "false": the run record answers "why didn't my rule act?" as
         // `test --explain` does, within a bounded number of lines.
-        const details = explainSafely(
-          rule.source.when,
-          context,
-          options.explain ? EXPLAIN_LINES : RECORDED_LINES,
-        );
-        outcome('no_match', 'the condition (when) is false', { details });
+        const when = rule.source.when;
+        const missed = noMatch(rule, when, base, options.explain ? EXPLAIN_LINES : RECORDED_LINES);
+        outcomes.push(missed);
+        explanations ??= { context: base, whens: new Map() };
+        explanations.whens.set(missed, when);
         continue;
       }
       let correlated: { id: string; type: string }[] = [];
@@ -150,7 +164,7 @@ export async function evaluateEvent(
         const correlationKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         correlated = await store.correlate({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: correlationKey,
           objectId,
           objectType: input.objectType,
@@ -192,7 +206,7 @@ export async function evaluateEvent(
         const onceKey = typeof keyValue === 'string' ? keyValue : JSON.stringify(keyValue);
         const claimed = await store.claimOnce({
           account: input.event.account,
-          ruleId: rule.id,
+          ruleId: stateId,
           key: onceKey,
           claimant: `${input.key}:${rule.id}`,
           at: input.now.getTime(),
@@ -206,6 +220,16 @@ export async function evaluateEvent(
           );
           continue;
         }
+      }
+      if (shadow) {
+        // Recorded, never acted on: its calls stay out of the plan, and it never stops later
+        // rules (which a live rule with stop would).
+        outcome('shadow', undefined, {
+          ...(context.correlation ? { correlation: context.correlation } : {}),
+          shadowCalls: draft.calls.slice(plan.calls.length),
+          shadowNotes: draft.notes.slice(plan.notes.length),
+        });
+        continue;
       }
       plan.calls = draft.calls;
       plan.notes = draft.notes;
@@ -221,7 +245,62 @@ export async function evaluateEvent(
       outcome('failed', error.message);
     }
   }
-  return { plan, outcomes };
+  if (explanations) deferred.set(outcomes, explanations);
+  return { plan, outcomes, version: await ruleSetVersion(ruleSet) };
+}
+
+/**
+ * What the deferred explanations of one evaluation need: the event's context (before any rule's
+ * id is set in it) and the condition of each `no_match` outcome. Run records keep these (the
+ * context once per run) instead of the lines, and render the lines when read (run-record.ts):
+ * explaining every false rule of every event cost more than evaluating them.
+ */
+export interface DeferredExplanations {
+  context: EvaluationContext;
+  whens: Map<RuleOutcome, unknown>;
+}
+
+/** Per evaluation (its outcomes list), once one of its rules did not match. */
+const deferred = new WeakMap<readonly RuleOutcome[], DeferredExplanations>();
+
+/** The deferred explanations of an evaluation's outcomes; null when none was deferred. */
+export function deferredExplanationsOf(
+  outcomes: readonly RuleOutcome[],
+): DeferredExplanations | null {
+  return deferred.get(outcomes) ?? null;
+}
+
+/**
+ * A `no_match` outcome whose `details` are worked out when first read (by `--explain`, a test,
+ * or JSON.stringify): an accessor of the object itself, so it is listed and compared like the
+ * plain property it stands for. It keeps the event's context, not the rule's copy of it, which
+ * it makes again when asked.
+ */
+function noMatch(
+  rule: Rule,
+  when: unknown,
+  base: EvaluationContext,
+  maxLines: number,
+): RuleOutcome {
+  let lines: string[] | undefined;
+  return {
+    ruleId: rule.id,
+    file: rule.file,
+    verdict: 'no_match',
+    reason: 'the condition (when) is false',
+    get details(): string[] {
+      lines ??= explainSafely(when, { ...base, rule: { id: rule.id } }, maxLines);
+      return lines;
+    },
+    set details(value: string[]) {
+      lines = value;
+    },
+  };
+}
+
+/** The lines a run record shows for a false condition (the first few, each cut to a length). */
+export function recordedExplanation(when: unknown, context: EvaluationContext): string[] {
+  return explainSafely(when, context, RECORDED_LINES);
 }
 
 /**

@@ -48,6 +48,8 @@ export interface RuleSet {
   /** Every loaded rule (disabled ones too), in run order. */
   rules: Rule[];
   index: RuleIndex;
+  /** The files the rules were loaded from, for the rule set's version (rule-version.ts). */
+  sources?: readonly RuleSource[];
 }
 
 export interface LoadResult {
@@ -64,6 +66,8 @@ export interface LoadResult {
 }
 
 const RULE_EXTENSIONS = /\.(ya?ml|json)$/i;
+/** Rule test suites (rule-suite.ts) sit beside the rules with these names; they are not rules. */
+const SUITE_EXTENSIONS = /\.test\.(ya?ml|json)$/i;
 
 /**
  * The deepest nesting of mappings and lists a rule file may have. A JSON-logic operator takes
@@ -76,7 +80,12 @@ export const MAX_RULE_NESTING = 200;
 const TOO_DEEP = `the document is nested more than ${MAX_RULE_NESTING} levels deep (mappings and lists); a rule never needs that many, so split the expression or simplify it`;
 
 export function isRuleFile(path: string): boolean {
-  return RULE_EXTENSIONS.test(path);
+  return RULE_EXTENSIONS.test(path) && !SUITE_EXTENSIONS.test(path);
+}
+
+/** A rule test suite (`*.test.yaml`, `.test.yml`, `.test.json`): read by `test`, skipped as a rule. */
+export function isSuiteFile(path: string): boolean {
+  return SUITE_EXTENSIONS.test(path);
 }
 
 /** The rule id a file gets when it does not name one: its name without the extension. */
@@ -108,12 +117,22 @@ export function loadRules(sources: readonly RuleSource[]): LoadResult {
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0),
   );
   rules.sort(compareRules);
-  const ruleSet = problems.length === 0 ? { rules, index: createRuleIndex(rules) } : null;
+  const ruleSet =
+    problems.length === 0 ? { rules, index: createRuleIndex(rules), sources: [...sources] } : null;
   const warnings = ruleSet === null ? [] : warnRules(rules, files);
   return { ruleSet, problems, warnings, files: sources.length };
 }
 
-function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFile {
+/**
+ * Parses one file (YAML 1.2 core, or JSON by its extension) into `data`, reporting syntax problems
+ * with their line; `expected` names what the top level should be when it is not a mapping. Rule
+ * test suites (rule-suite.ts) are read through it too, so both report the same way.
+ */
+export function parseSource(
+  source: RuleSource,
+  problems: RuleProblem[],
+  expected = 'a rule (a mapping with on and then)',
+): LoadedRuleFile {
   const lineCounter = new LineCounter();
   // A JSON file is read with JSON.parse; its YAML document (JSON is YAML) only serves to find
   // the line of a problem, so it is parsed when a problem asks, not for every file.
@@ -209,7 +228,7 @@ function parseSource(source: RuleSource, problems: RuleProblem[]): LoadedRuleFil
     return file;
   }
   if (file.data === null || typeof file.data !== 'object' || Array.isArray(file.data)) {
-    problem(`expected a rule (a mapping with on and then), got ${describeValue(file.data)}`);
+    problem(`expected ${expected}, got ${describeValue(file.data)}`);
     file.data = undefined;
   }
   return file;
@@ -651,6 +670,7 @@ function normalizeRule(file: RuleFile, path: string): Rule {
     file: path,
     description: file.description ?? null,
     enabled: file.enabled ?? true,
+    mode: file.mode ?? 'live',
     order: file.order ?? DEFAULT_ORDER,
     trigger: {
       types,

@@ -19,7 +19,8 @@ export type ProblemCode =
   | 'RULE_DUPLICATE_ID'
   | 'RULE_LOOP'
   | 'RULE_DUPLICATE_CREATE'
-  | 'RULE_NO_FILES';
+  | 'RULE_NO_FILES'
+  | 'SUITE_INVALID';
 
 export interface RuleProblem {
   /** The file as given to the loader (`rules/incident/page.yaml`). */

@@ -153,6 +153,9 @@ export const actionSchema = z.union([
   noteActionSchema,
 ]);
 
+/** live: the rule acts; shadow: it is evaluated and recorded, never acts (remove the line to promote it). */
+export const RULE_MODES = ['live', 'shadow'] as const;
+
 export const ruleFileSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -163,6 +166,9 @@ export const ruleFileSchema = z
       .meta({ description: 'default: the file name without extension' }),
     description: z.string().optional(),
     enabled: z.boolean().optional().meta({ description: 'default true' }),
+    mode: z.enum(RULE_MODES).optional().meta({
+      description: 'live (default), or shadow: evaluated and recorded, never acts',
+    }),
     order: z
       .number()
       .int()

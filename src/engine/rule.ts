@@ -12,6 +12,8 @@ export interface Rule {
   file: string;
   description: string | null;
   enabled: boolean;
+  /** shadow: evaluated and recorded with the calls it would make, never acts (rule-schema.ts). */
+  mode: 'live' | 'shadow';
   order: number;
   trigger: {
     types: ObjectType[];

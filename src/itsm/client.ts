@@ -94,6 +94,11 @@ export interface ItsmClientOptions {
   timeoutMs?: number;
   retry?: RetryOptions;
   fetch?: typeof globalThis.fetch;
+  /**
+   * Reaches the API some other way than `fetch`: an app in this very process
+   * (createInProcessTransport). Takes precedence over `fetch`; timeouts and retries still apply.
+   */
+  transport?: ItsmTransport;
   /** Waits between attempts; tests pass one that records the delays. */
   sleep?: (ms: number) => Promise<void>;
   /** A number in [0, 1) for the jitter; default Math.random. */
@@ -127,6 +132,28 @@ export interface ItsmResponse {
   body: unknown;
   headers: Headers;
 }
+
+/** One attempt as a transport sends it: an absolute URL, the headers and the JSON text. */
+export interface TransportRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
+/** An answer with its body read. */
+export interface TransportAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/**
+ * How the client reaches the API when it is not over `fetch`. Resolves with the answer, body
+ * read; rejects when no complete answer came (the client counts that as a network error). It is
+ * given no abort signal: the client stops waiting at its timeout and leaves the call to finish.
+ */
+export type ItsmTransport = (request: TransportRequest) => Promise<TransportAnswer>;
 
 export interface ListOptions {
   /** 1..1000; default the server's (10). */
@@ -494,11 +521,22 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   }
 
   type Attempt =
-    | { kind: 'answered'; response: Response; text: string }
+    | { kind: 'answered'; response: TransportAnswer }
     | { kind: 'timeout' | 'network'; cause: unknown; elapsedMs: number };
 
   /** One attempt: the response with its body read, or why there was none. */
-  async function attemptOnce(
+  function attemptOnce(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<Attempt> {
+    return options.transport
+      ? attemptByTransport(options.transport, { method, url: url.href, headers, body })
+      : attemptByFetch(method, url, headers, body);
+  }
+
+  async function attemptByFetch(
     method: string,
     url: URL,
     headers: Record<string, string>,
@@ -520,9 +558,42 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
       });
       // Read inside the timeout too: a server that stalls mid-body is as stuck as a silent one.
       const text = await response.text();
-      return { kind: 'answered', response, text };
+      return {
+        kind: 'answered',
+        response: { status: response.status, headers: response.headers, text },
+      };
     } catch (cause) {
       return { kind: timedOut ? 'timeout' : 'network', cause, elapsedMs: Date.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * No abort signal to make and wire (a good part of a cheap call's cost): a timer alone bounds
+   * the wait, so a call that stalls (an injected latency, a hung handler) still times out.
+   */
+  async function attemptByTransport(
+    transport: ItsmTransport,
+    request: TransportRequest,
+  ): Promise<Attempt> {
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([transport(request), timeout]);
+      if (outcome === 'timeout') {
+        return {
+          kind: 'timeout',
+          cause: new Error(`no answer within ${timeoutMs} ms`),
+          elapsedMs: Date.now() - started,
+        };
+      }
+      return { kind: 'answered', response: outcome };
+    } catch (cause) {
+      return { kind: 'network', cause, elapsedMs: Date.now() - started };
     } finally {
       clearTimeout(timer);
     }
@@ -581,7 +652,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   }
 
   function apiFailure(
-    response: Response,
+    response: TransportAnswer,
     body: unknown,
     method: string,
     path: string,
@@ -628,7 +699,8 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
       const outcome = await attemptOnce(method, url, headers, body);
       let failure: Failure;
       if (outcome.kind === 'answered') {
-        const { response, text } = outcome;
+        const { response } = outcome;
+        const { text } = response;
         let parsed: unknown = null;
         let jsonError: Error | null = null;
         if (text.trim() !== '') {
@@ -638,7 +710,8 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
             jsonError = e as Error;
           }
         }
-        if (response.ok || (uncertain && response.status === extra.acceptAfterUncertain)) {
+        const ok = response.status >= 200 && response.status < 300;
+        if (ok || (uncertain && response.status === extra.acceptAfterUncertain)) {
           if (jsonError) {
             throw new ItsmResponseError(
               `ITSM API ${method} ${url.pathname}${url.search} answered ${response.status} with a body that is not JSON (${jsonError.message}): ${text.slice(0, 200)}; check that baseUrl points at the ITSM API`,

@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
-import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
-import { validateWebhookUrl } from '../server/webhooks.js';
+import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/limits.js';
 import {
   type Command,
   type FlagSpec,
@@ -15,7 +14,9 @@ import {
   positiveInt,
   UsageError,
 } from './command.js';
-import { type SeedUser, startItsmServer } from './node.js';
+import { letYoungGenerationGrow } from './heap.js';
+import type { SeedUser } from './node.js';
+import { replayCommand } from './replay-command.js';
 import { checkCommand, schemaCommand, testCommand } from './rule-commands.js';
 import {
   DEV_API_KEY,
@@ -167,6 +168,12 @@ const itsmServerCommand: Command = {
     }
     const apiKey = (values['api-key'] as string | undefined) ?? DEV_API_KEY;
     const appId = (values['app-id'] as string | undefined) ?? DEV_APP_ID;
+    // The server, SQLite and the HTTP stack load only for the commands that serve (`check` and
+    // `--help` start without them).
+    const [{ validateWebhookUrl }, { startItsmServer }] = await Promise.all([
+      import('../server/webhooks.js'),
+      import('./node.js'),
+    ]);
     const webhooks = list(values.webhook);
     for (const url of webhooks) {
       try {
@@ -194,6 +201,7 @@ const itsmServerCommand: Command = {
       tableApi: tableApiFromFlags(values),
       log,
     });
+    letYoungGenerationGrow();
     console.log(`itsm-api listening on ${running.url}/v1 (db ${values.db}, app ${appId})`);
     if (!values['api-key']) {
       console.log(
@@ -224,6 +232,7 @@ export const COMMANDS: Command[] = [
   itsmServerCommand,
   checkCommand,
   testCommand,
+  replayCommand,
   schemaCommand,
 ];
 

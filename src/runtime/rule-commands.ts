@@ -1,7 +1,8 @@
-// The rule commands: `check` (load and check every rule file, report every problem), `test`
-// (dry-run one event against the rules: what matched, why not, and the planned calls, touching
-// nothing) and `schema` (the JSON Schema of rule files).
-import { readFileSync } from 'node:fs';
+// The rule commands: `check` (load and check every rule file and rule test suite, report every
+// problem), `test` (with --event, dry-run one event against the rules: what matched, why not, and
+// the planned calls, touching nothing; without it, run the rule test suites beside the rules) and
+// `schema` (the JSON Schema of rule files, or of rule test suites).
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
@@ -11,6 +12,7 @@ import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../en
 import type { Plan, PlannedCall } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
+import { loadSuites, suiteJsonSchema } from '../engine/rule-suite.js';
 import {
   maskSecrets,
   requiredSecrets,
@@ -19,10 +21,10 @@ import {
   secretsFromEnv,
 } from '../engine/secret.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
-import { createSqliteEngineStore } from '../storage/sqlite-engine.js';
-import { type Command, type FlagSpec, list, UsageError } from './command.js';
-import { loadMigrations } from './node.js';
-import { readRulePath, readRuleSources } from './rule-files.js';
+import { type Command, type FlagSpec, type FlagValues, list, UsageError } from './command.js';
+import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
+import type { CaseResult } from './rule-suite-runner.js';
+import { renderJunit, renderText } from './suite-report.js';
 
 // ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
 const rulesFlag: FlagSpec = {
@@ -104,6 +106,25 @@ export const checkCommand: Command = {
     console.log(
       `${rules.length} rule${rules.length === 1 ? '' : 's'} in ${dir}: all valid (${scheduled} scheduled, ${disabled} disabled${warned})`,
     );
+    if (isFolder(dir)) {
+      const sources = readSuiteSources(dir);
+      const suites = loadSuites(sources, loaded.ruleSet);
+      if (suites.problems.length > 0) {
+        for (const problem of suites.problems) console.error(formatProblem(problem));
+        const count = suites.problems.length;
+        const files = new Set(suites.problems.map((problem) => problem.file)).size;
+        console.error(
+          `\n${count} problem${count === 1 ? '' : 's'} in ${files} of ${sources.length} rule test suite${sources.length === 1 ? '' : 's'} (itsm-rules test runs them once they are fixed)`,
+        );
+        return 1;
+      }
+      if (sources.length > 0) {
+        const cases = suites.suites.reduce((sum, suite) => sum + suite.cases.length, 0);
+        console.log(
+          `${sources.length} rule test suite${sources.length === 1 ? '' : 's'} (${cases} case${cases === 1 ? '' : 's'}): all valid`,
+        );
+      }
+    }
     // check reads no secret: it names the variables serve (or the Worker) will need.
     const secrets = requiredSecrets(rules);
     if (secrets.length > 0) {
@@ -117,7 +138,8 @@ export const checkCommand: Command = {
 
 export const testCommand: Command = {
   name: 'test',
-  summary: 'dry-run one event against the rules: what matches and the calls it would make',
+  summary:
+    'run the rule test suites (*.test.yaml beside the rules); with --event, dry-run one event',
   flags: [
     rulesFlag,
     {
@@ -140,10 +162,30 @@ export const testCommand: Command = {
     },
     httpAllowFlag,
     { name: 'json', type: 'boolean', description: 'print the evaluation and the plan as JSON' },
+    {
+      name: 'reporter',
+      type: 'string',
+      default: 'text',
+      placeholder: 'FORMAT',
+      description:
+        'rule test suites: text (each case, then N passed, N failed) or junit (XML for CI)',
+    },
+    {
+      name: 'output',
+      type: 'string',
+      placeholder: 'FILE',
+      description:
+        'rule test suites: write the --reporter junit XML to FILE (the text still prints)',
+    },
   ],
   async run(values) {
     const file = values.event as string | undefined;
-    if (!file) throw new UsageError('--event FILE is required');
+    if (!file) return runSuites(values);
+    for (const name of ['reporter', 'output'] as const) {
+      if (values[name] !== undefined && !(name === 'reporter' && values[name] === 'text')) {
+        throw new UsageError(`--${name} applies to rule test suites (test without --event)`);
+      }
+    }
     const now = parseNow(values.now as string | undefined);
     const loaded = loadFolder(String(values.rules), { file: true });
     if (!loaded) return 1;
@@ -168,7 +210,12 @@ export const testCommand: Command = {
       return 1;
     }
 
-    // A dry run keeps correlation counts and once-only claims in a throw-away store.
+    // A dry run keeps correlation counts and once-only claims in a throw-away store. SQLite is
+    // loaded here, not at the top, so that `check` and `schema` start without it.
+    const [{ createSqliteEngineStore }, { loadMigrations }] = await Promise.all([
+      import('../storage/sqlite-engine.js'),
+      import('./node.js'),
+    ]);
     const store = createSqliteEngineStore({ path: ':memory:', migrations: loadMigrations() });
     try {
       const explain = values.explain === true;
@@ -230,12 +277,86 @@ export const testCommand: Command = {
   },
 };
 
+/** `test` without --event: every rule test suite under the rules folder, through the engine. */
+async function runSuites(values: FlagValues): Promise<number> {
+  for (const name of ['explain', 'now', 'json'] as const) {
+    if (values[name] !== undefined && values[name] !== false) {
+      throw new UsageError(
+        `--${name} applies to --event FILE; rule test suites take --reporter and --output`,
+      );
+    }
+  }
+  const reporter = String(values.reporter ?? 'text');
+  if (reporter !== 'text' && reporter !== 'junit') {
+    throw new UsageError(`--reporter must be text or junit, got ${JSON.stringify(reporter)}`);
+  }
+  const output = values.output as string | undefined;
+  const dir = String(values.rules);
+  if (!isFolder(dir)) {
+    throw new UsageError(
+      `--rules ${dir} is not a folder: rule test suites are found beside the rules, so point --rules at the rules folder (or give --event FILE to dry-run one event)`,
+    );
+  }
+  const loaded = loadFolder(dir);
+  if (!loaded) return 1;
+  const sources = readSuiteSources(dir);
+  if (sources.length === 0) {
+    console.error(
+      `no rule test suites (*.test.yaml, *.test.yml, *.test.json) in ${dir}: write one beside the rules (docs/rules.md, "Testing rules"), or give --event FILE to dry-run one event`,
+    );
+    return 1;
+  }
+  const { suites, problems } = loadSuites(sources, loaded.ruleSet);
+  if (problems.length > 0) {
+    for (const problem of problems) console.error(formatProblem(problem));
+    console.error(
+      `\n${problems.length} problem${problems.length === 1 ? '' : 's'} in the rule test suites: nothing was run (fix them; itsm-rules check lists them too)`,
+    );
+    return 1;
+  }
+  // Nothing is sent: secrets only need a value to stand in the URL or headers.
+  const env = secretsFromEnv(process.env);
+  const secrets = (name: string) => env(name) ?? `secret-${name.toLowerCase()}`;
+  // The runner starts an embedded API and SQLite stores: loaded here, not for `check`.
+  const { runSuite } = await import('./rule-suite-runner.js');
+  const results: CaseResult[] = [];
+  for (const suite of suites) {
+    results.push(
+      ...(await runSuite(suite, {
+        ruleSet: loaded.ruleSet,
+        httpAllow: list(values['http-allow']),
+        secrets,
+      })),
+    );
+  }
+  const junit = reporter === 'junit' ? renderJunit(results) : null;
+  if (junit !== null && output !== undefined) writeFileSync(output, junit);
+  console.log(junit !== null && output === undefined ? junit.trimEnd() : renderText(results));
+  return results.every((result) => result.passed) ? 0 : 1;
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export const schemaCommand: Command = {
   name: 'schema',
-  summary: 'print the JSON Schema of rule files (for editors; also in schema/rule.schema.json)',
-  flags: [],
-  async run() {
-    console.log(JSON.stringify(ruleJsonSchema(), null, 2));
+  summary:
+    'print the JSON Schema of rule files, or with --suite of rule test suites (also in schema/)',
+  flags: [
+    {
+      name: 'suite',
+      type: 'boolean',
+      description: 'the schema of rule test suites (*.test.yaml) instead of rule files',
+    },
+  ],
+  async run(values) {
+    const schema = values.suite === true ? suiteJsonSchema() : ruleJsonSchema();
+    console.log(JSON.stringify(schema, null, 2));
     return 0;
   },
 };
@@ -274,7 +395,16 @@ function emptyPlan(input: ReturnType<typeof toEventInput>): Plan {
 
 function renderOutcome(outcome: RuleOutcome): string[] {
   const head = `  ${outcome.verdict.padEnd(8)} ${outcome.ruleId}${outcome.reason ? `: ${outcome.reason}` : ''}`;
-  return [head, ...(outcome.details ?? []).map((line) => `             ${line}`)];
+  // A rule in shadow mode: the calls it would make, which the engine records and never makes.
+  const shadow = outcome.shadowCalls?.length
+    ? [
+        '             would make (shadow mode, never made):',
+        ...outcome.shadowCalls.flatMap((call) =>
+          renderCall(call, false).map((line) => `           ${line}`),
+        ),
+      ]
+    : [];
+  return [head, ...(outcome.details ?? []).map((line) => `             ${line}`), ...shadow];
 }
 
 function httpCallAllowed(url: string, allowHosts: readonly string[]): boolean {

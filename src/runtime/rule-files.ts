@@ -1,9 +1,9 @@
 // Reading rule files from disk for the loader (which never touches the file system itself):
 // every .yaml, .yml and .json file under a folder, at any depth, in a stable order; or one file
-// (`itsm-rules check` of a single rule).
+// (`itsm-rules check` of a single rule). Rule test suites (`*.test.yaml`) are read apart.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { isRuleFile, type RuleSource } from '../engine/load.js';
+import { isRuleFile, isSuiteFile, type RuleSource } from '../engine/load.js';
 
 export class RuleDirectoryError extends Error {
   readonly code = 'RULE_DIRECTORY_UNREADABLE';
@@ -20,6 +20,15 @@ function displayPath(path: string): string {
 }
 
 export function readRuleSources(dir: string): RuleSource[] {
+  return readSources(dir, isRuleFile);
+}
+
+/** Every rule test suite (`*.test.yaml`, `.test.yml`, `.test.json`) under the rules folder. */
+export function readSuiteSources(dir: string): RuleSource[] {
+  return readSources(dir, isSuiteFile);
+}
+
+function readSources(dir: string, wanted: (name: string) => boolean): RuleSource[] {
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(dir);
@@ -40,7 +49,7 @@ export function readRuleSources(dir: string): RuleSource[] {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const path = join(folder, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && isRuleFile(entry.name)) {
+      else if (entry.isFile() && wanted(entry.name)) {
         sources.push({ path: displayPath(path), text: readFileSync(path, 'utf8') });
       }
     }
@@ -61,6 +70,11 @@ export function readRulePath(path: string): RuleSource[] {
     );
   }
   if (stat.isDirectory()) return readRuleSources(path);
+  if (isSuiteFile(path)) {
+    throw new RuleDirectoryError(
+      `${path} is a rule test suite, not a rule: suites are checked and run with their rules, so point --rules at the folder that holds it`,
+    );
+  }
   if (!isRuleFile(path)) {
     throw new RuleDirectoryError(
       `${path} is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files`,

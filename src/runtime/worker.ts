@@ -470,6 +470,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       receiver,
       runSchedules: (request) => runScheduleRequest(deps, request),
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
+      rules: () => ruleSet,
       health: () => ({
         rules: ruleSet.rules.length,
         scheduled: ruleSet.index.scheduled.length,

@@ -18,6 +18,7 @@ import {
   type FaultController,
   type FaultOptions,
 } from './faults.js';
+import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from './limits.js';
 import { registerObjectRoutes } from './objects.js';
 import { itsmOpenApi } from './openapi.js';
 import { DEFAULT_MAX_PAGE_BYTES } from './page-budget.js';
@@ -31,8 +32,7 @@ import { registerTeamRoutes } from './team.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-export const DEFAULT_EVENT_RETENTION = 10_000;
+export { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES };
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
 export interface ItsmServerOptions {

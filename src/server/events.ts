@@ -4,7 +4,7 @@
 // stops at the byte budget (page-budget.ts) too: `cursor` is after its last event and
 // `remaining` counts the rest, so a client paging by cursor loses nothing.
 import type { Hono } from 'hono';
-import { JSON_TYPE } from '../itsm/json-response.js';
+import { jsonTextResponse } from '../itsm/json-response.js';
 import type { StoredEvent } from '../storage/port.js';
 import { type AppEnv, eventPageSize, type ServerDeps, wantsRaw } from './context.js';
 import { badRequest, jsonResponse } from './errors.js';
@@ -84,7 +84,8 @@ export function registerEventRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
       );
     }
     const last = page.items.at(-1)?.item.seq;
-    return new Response(
+    return jsonTextResponse(
+      200,
       listJson(
         {},
         page.items.map((entry) => entry.json),
@@ -97,7 +98,6 @@ export function registerEventRoutes(app: Hono<AppEnv>, deps: ServerDeps): void {
           api: 'itsm',
         },
       ),
-      { status: 200, headers: { 'Content-Type': JSON_TYPE } },
     );
   });
 }

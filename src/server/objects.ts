@@ -12,7 +12,7 @@ import {
   TYPE_FIELDS,
   type UnifiedType,
 } from '../itsm/fields.js';
-import { JSON_TYPE } from '../itsm/json-response.js';
+import { jsonTextResponse } from '../itsm/json-response.js';
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { sha256Hex } from '../itsm/signature.js';
 import {
@@ -248,12 +248,8 @@ function replayOrConflict(
       `Idempotency-Key ${JSON.stringify(key)} was already used with a different request (another method, object or body); use a new key for a new request`,
     );
   }
-  return new Response(record.status === 204 ? null : record.body, {
-    status: record.status,
-    headers: {
-      ...(record.status !== 204 && { 'Content-Type': 'application/json' }),
-      'Idempotent-Replayed': 'true',
-    },
+  return jsonTextResponse(record.status, record.status === 204 ? null : record.body, {
+    'Idempotent-Replayed': 'true',
   });
 }
 
@@ -320,10 +316,7 @@ async function answerWrite(
     if (replay) return replay;
     throw error;
   }
-  return new Response(respond(metadata), {
-    status,
-    headers: { 'Content-Type': 'application/json' },
-  });
+  return jsonTextResponse(status, respond(metadata));
 }
 
 /** Who writes, from where: what every write of either face records on its event. */
@@ -636,13 +629,13 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       'itsm',
     );
     const { type: listType, api, ...counts } = head;
-    return new Response(
+    return jsonTextResponse(
+      200,
       listJson(
         counts,
         filled.items.map((entry) => entry.json),
         { type: listType, api },
       ),
-      { status: 200, headers: { 'Content-Type': JSON_TYPE } },
     );
   });
 

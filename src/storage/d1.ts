@@ -31,8 +31,19 @@ export interface D1Database {
 }
 
 function createD1Runner(db: D1Database) {
+  // Each text prepared once per store: `bind` answers a new statement with the values and leaves
+  // the prepared one as it was, so one can serve every call, concurrent ones included.
+  const prepared = new Map<string, D1PreparedStatement>();
+  const prepare = (text: string): D1PreparedStatement => {
+    let statement = prepared.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      prepared.set(text, statement);
+    }
+    return statement;
+  };
   const bind = <A extends unknown[], R>(statement: SqlStatement<A, R>, ...args: A) =>
-    db.prepare(statement.text).bind(...statement.values(...args));
+    prepare(statement.text).bind(...statement.values(...args));
   return {
     bind,
     /** Runs a write; returns how many rows it changed. */

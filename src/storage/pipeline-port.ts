@@ -32,16 +32,19 @@ export interface SnapshotRecord {
  * - failed: a planned call failed for good (a 4xx, or an http call refused) or a rule failed at runtime;
  * - no_match: the event was evaluated and no rule matched;
  * - skipped: the event was not evaluated (the engine's own write with no `on.self` rule, an object
- *   gone before it could be fetched, an object type the engine does not know).
+ *   gone before it could be fetched, an object type the engine does not know);
+ * - shadow: only rules in shadow mode matched: the calls they would have made are in the record,
+ *   none was made.
  */
-export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped'] as const;
+export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped', 'shadow'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
 /**
  * What a rule did with an event: matched (its actions were planned), no_match (its condition is
- * false), skipped (a trigger filter, stop, correlate or once_per held it back), failed.
+ * false), skipped (a trigger filter, stop, correlate or once_per held it back), failed, shadow (a
+ * rule in shadow mode would have matched: its calls are recorded, never made).
  */
-export const RULE_VERDICTS = ['matched', 'no_match', 'skipped', 'failed'] as const;
+export const RULE_VERDICTS = ['matched', 'no_match', 'skipped', 'failed', 'shadow'] as const;
 export type RuleVerdict = (typeof RULE_VERDICTS)[number];
 
 export interface NewRunRecord {
@@ -67,6 +70,11 @@ export interface NewRunRecord {
   /** JSON: rule outcomes, calls and notes, for "what happened and why". */
   detail: string;
   at: number;
+  /**
+   * The version of the rule set that evaluated (hex SHA-256 of its files); null or absent when the
+   * event was not evaluated, or for runs stored before versions were recorded.
+   */
+  ruleVersion?: string | null;
 }
 
 export interface RunRecord extends NewRunRecord {
@@ -82,6 +90,8 @@ export interface RunQuery {
   /** With ruleId: only the runs in which the rule matched (true), or only those where it did not. */
   matched?: boolean;
   outcome?: RunOutcome;
+  /** Only runs evaluated by this rule set version (its hex SHA-256, or a prefix of it). */
+  ruleVersion?: string;
   /** Only runs with an id below this one (the next page of a newest-first list). */
   before?: number;
   /** At most this many runs, newest first. */

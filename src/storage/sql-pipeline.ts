@@ -1,4 +1,5 @@
-// The SQL of the pipeline store (migrations/0003_pipeline.sql and 0004_run_rule_verdicts.sql),
+// The SQL of the pipeline store (migrations/0003_pipeline.sql, 0004_run_rule_verdicts.sql and
+// 0006_run_rule_version.sql),
 // shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
 // in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
 // Saving a run is three statements that need nothing from each other's answers (so that D1 can
@@ -45,6 +46,7 @@ interface RunRow {
   summary: string;
   detail: string;
   at: number;
+  rule_version: string | null;
 }
 
 export function toAccount(row: AccountRow): AccountState {
@@ -83,6 +85,8 @@ export function toRun(row: RunRow): RunRecord {
     summary: row.summary,
     detail: row.detail,
     at: row.at,
+    // Absent, not null, when none was recorded: the shape of a run saved without one.
+    ...(row.rule_version !== null && { ruleVersion: row.rule_version }),
   };
 }
 
@@ -132,8 +136,8 @@ export const pipelineSql = {
   /** saveRun, 1 of 3: the first run stored under a key wins. */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, verdicts, summary, detail, at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (key) DO NOTHING`,
     (run) => [
       run.key,
@@ -149,6 +153,7 @@ export const pipelineSql = {
       run.summary,
       run.detail,
       run.at,
+      run.ruleVersion ?? null,
     ],
   ),
   /**
@@ -172,7 +177,7 @@ export const pipelineSql = {
 };
 
 /**
- * The statement that lists runs: one text per combination of filters (at most 96, so a runner can
+ * The statement that lists runs: one text per combination of filters (at most 192, so a runner can
  * keep each prepared), each walking an index newest first and stopping at the limit; with a
  * rule, the (rule_id, run_id) key of pipeline_run_rules, or with `matched: true` its
  * (rule_id, verdict, run_id) index.
@@ -191,6 +196,11 @@ export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
   if (query.account !== undefined) filter('r.account = ?', query.account);
   if (query.objectId !== undefined) filter('r.object_id = ?', query.objectId);
   if (query.outcome !== undefined) filter('r.outcome = ?', query.outcome);
+  if (query.ruleVersion !== undefined) {
+    // A prefix, as with commit hashes: versions are lower-case hex, and "g" sorts after them all.
+    filter('r.rule_version >= ?', query.ruleVersion);
+    filter('r.rule_version < ?', `${query.ruleVersion}g`);
+  }
   if (query.before !== undefined) filter('r.id < ?', query.before);
   const byRule = query.ruleId !== undefined;
   const from = byRule

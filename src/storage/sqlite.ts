@@ -103,16 +103,23 @@ function isUniqueViolation(error: unknown): boolean {
   );
 }
 
-/** Runs `query` over `values` in chunks: SQLite limits bound parameters per statement. */
+/**
+ * Runs `query` over `values` in chunks: SQLite limits bound parameters per statement. A chunk's
+ * list is padded to a power of two (repeating its first value, which `IN` ignores), so that a
+ * handful of statement texts cover every length and each is prepared once.
+ */
 function selectIn(
   values: readonly string[],
   query: (chunk: string[], marks: string) => unknown[],
 ): StoredObject[] {
   const unique = [...new Set(values)];
   const found: StoredObject[] = [];
-  for (let i = 0; i < unique.length; i += 500) {
-    const chunk = unique.slice(i, i + 500);
-    const rows = query(chunk, chunk.map(() => '?').join(', ')) as ObjectRow[];
+  for (let i = 0; i < unique.length; i += 512) {
+    const chunk = unique.slice(i, i + 512);
+    let width = 1;
+    while (width < chunk.length) width *= 2;
+    const padded = chunk.concat(Array(width - chunk.length).fill(chunk[0]));
+    const rows = query(padded, Array(width).fill('?').join(', ')) as ObjectRow[];
     found.push(...rows.map(toObject));
   }
   return found;
@@ -128,7 +135,10 @@ export function applyMigrations(db: Database.Database, migrations: readonly Migr
     (db.prepare('SELECT name FROM d1_migrations').all() as { name: string }[]).map((r) => r.name),
   );
   const record = db.prepare('INSERT INTO d1_migrations (name) VALUES (?)');
-  for (const migration of [...migrations].sort((a, b) => a.name.localeCompare(b.name))) {
+  // Code-unit order, not localeCompare: the numbered names sort the same, and the collator would
+  // page in ICU data (megabytes of resident memory) for nothing.
+  const ordered = [...migrations].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const migration of ordered) {
     if (applied.has(migration.name)) continue;
     db.transaction(() => {
       db.exec(migration.sql);
@@ -251,8 +261,11 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
        ON CONFLICT (account, name) DO UPDATE SET value = value + 1 RETURNING value`,
     ),
     insertEvent: db.prepare<[number, string]>('INSERT INTO events (account, body) VALUES (?, ?)'),
-    nthNewestEvent: db.prepare<[number, number], { seq: number }>(
-      'SELECT seq FROM events WHERE account = ? ORDER BY seq DESC LIMIT 1 OFFSET ?',
+    nthOldestEvent: db.prepare<[number, number], { seq: number }>(
+      'SELECT seq FROM events WHERE account = ? ORDER BY seq LIMIT 1 OFFSET ?',
+    ),
+    countEvents: db.prepare<[number], { n: number }>(
+      'SELECT COUNT(*) AS n FROM events WHERE account = ?',
     ),
     markTrimmed: db.prepare<[number, number]>(
       `INSERT INTO accounts (account, trimmed_through) VALUES (?, ?)
@@ -308,6 +321,17 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     deleteWebhook: db.prepare<[string, number]>('DELETE FROM webhooks WHERE app_id = ? AND id = ?'),
   };
 
+  // Statements whose text depends on a list's length (`IN (?, ?, ...)`), prepared once per width.
+  const preparedByText = new Map<string, Database.Statement>();
+  const prepared = (text: string): Database.Statement => {
+    let statement = preparedByText.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      preparedByText.set(text, statement);
+    }
+    return statement;
+  };
+
   const objectParams = (object: StoredObject) => ({
     account: object.account,
     id: object.id,
@@ -322,7 +346,22 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     version: object.version,
   });
 
-  const commit = db.transaction((input: CommitInput): number => {
+  // Events held per account, counted once per account and then kept here, so that the retention
+  // trim of each commit looks at the oldest event instead of walking the whole retained log
+  // (finding the n-th newest of 10,000 cost more than the rest of a write). Exact because one
+  // process holds the database file (database-lock.ts) and only commit and the trim in it add or
+  // delete events.
+  const eventCounts = new Map<number, number>();
+  const eventCount = (account: number) =>
+    eventCounts.get(account) ?? sql.countEvents.get(account)?.n ?? 0;
+
+  // Every write reads the webhook registrations (the notification after it): kept per
+  // application, dropped when one is added or deleted through this store. Exact for the same
+  // reason (no other process writes this file); the ITSM store has no D1 adapter, whose many
+  // isolates would each need a short expiry instead.
+  const webhookCache = new Map<string, WebhookRecord[]>();
+
+  const commitTransaction = db.transaction((input: CommitInput): { seq: number; count: number } => {
     const { write, event } = input;
     if (write.kind === 'create') {
       sql.insertObject.run(objectParams(write.object));
@@ -347,14 +386,26 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
       }
     }
     const { account, ...body } = event;
+    let count = eventCount(account) + 1; // counted before the insert, which it includes
     const seq = Number(sql.insertEvent.run(account, JSON.stringify(body)).lastInsertRowid);
-    const dropFrom = sql.nthNewestEvent.get(account, Math.max(1, input.retention));
-    if (dropFrom) {
-      sql.markTrimmed.run(account, dropFrom.seq);
-      sql.trimEvents.run(account, dropFrom.seq);
+    const retention = Math.max(1, input.retention);
+    if (count > retention) {
+      // Keep the newest `retention`: drop every event up to the (count - retention)-th oldest.
+      const dropFrom = sql.nthOldestEvent.get(account, count - retention - 1);
+      if (dropFrom) {
+        sql.markTrimmed.run(account, dropFrom.seq);
+        count -= sql.trimEvents.run(account, dropFrom.seq).changes;
+      }
     }
-    return seq;
+    return { seq, count };
   });
+
+  const commit = (input: CommitInput): number => {
+    const { seq, count } = commitTransaction(input);
+    // Only once committed: a rolled-back write changed no count.
+    eventCounts.set(input.event.account, count);
+    return seq;
+  };
 
   return {
     async getObject(account, id) {
@@ -377,19 +428,18 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
 
     async getObjects(account, ids) {
       return selectIn(ids, (chunk, marks) =>
-        db
-          .prepare(`SELECT * FROM objects WHERE account = ? AND id IN (${marks})`)
-          .all(account, ...chunk),
+        prepared(`SELECT * FROM objects WHERE account = ? AND id IN (${marks})`).all(
+          account,
+          ...chunk,
+        ),
       );
     },
 
     async findByUpstreamIds(account, rawType, upstreamIds) {
       return selectIn(upstreamIds, (chunk, marks) =>
-        db
-          .prepare(
-            `SELECT * FROM objects WHERE account = ? AND raw_type = ? AND upstream_id IN (${marks}) ORDER BY seq`,
-          )
-          .all(account, rawType, ...chunk),
+        prepared(
+          `SELECT * FROM objects WHERE account = ? AND raw_type = ? AND upstream_id IN (${marks}) ORDER BY seq`,
+        ).all(account, rawType, ...chunk),
       );
     },
 
@@ -446,7 +496,12 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     },
 
     async listWebhooks(appId) {
-      return sql.listWebhooks.all(appId).map(toWebhook);
+      let webhooks = webhookCache.get(appId);
+      if (!webhooks) {
+        webhooks = sql.listWebhooks.all(appId).map(toWebhook);
+        webhookCache.set(appId, webhooks);
+      }
+      return webhooks.map((webhook) => ({ ...webhook }));
     },
 
     async addWebhook(appId, url, created) {
@@ -454,6 +509,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
       if (existing) return { webhook: toWebhook(existing), created: false };
       const row = sql.insertWebhook.get(appId, url, created);
       if (!row) throw new Error(`inserting webhook ${url} returned no row`);
+      webhookCache.delete(appId);
       return { webhook: toWebhook(row), created: true };
     },
 
@@ -463,6 +519,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
     },
 
     async deleteWebhook(appId, id) {
+      webhookCache.delete(appId);
       return sql.deleteWebhook.run(appId, id).changes === 1;
     },
 

@@ -4,6 +4,9 @@
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { parseDuration } from '../engine/duration.js';
+import type { PreviewRequest, PreviewResult } from '../engine/replay.js';
+import { renderRunDetail } from '../engine/run-record.js';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
   type PipelineStore,
@@ -44,6 +47,8 @@ export interface EngineAppOptions {
    */
   receiver: Receiver;
   runSchedules(request: ScheduleRequest): Promise<ScheduleSummary>;
+  /** The impact preview of candidate rule files (engine/replay.ts); absent where not offered. */
+  previewRules?(request: PreviewRequest): Promise<PreviewResult>;
   /** Reloads the rule files; absent where rules are bundled (Workers). */
   reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   /** What /healthz adds about the runtime (rules loaded, queue state). */
@@ -55,6 +60,11 @@ export interface EngineAppOptions {
   log?: (line: string) => void;
   /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
   embeddedApi?: EmbeddedApiDocument;
+  /**
+   * The rules loaded now: run records keep a false condition's context, not its explanation, and
+   * /runs writes the lines against these (a rule changed since gets a line saying so).
+   */
+  rules?: () => LoadedRules;
 }
 
 /**
@@ -74,6 +84,7 @@ const OPENAPI_LIMITS = {
 
 export function createEngineApp(options: EngineAppOptions): Hono {
   const app = new Hono({ strict: false });
+  const rules = options.rules ?? NO_RULES;
   app.onError(createEngineErrorHandler(options.log ?? ((line) => console.error(line))));
   app.notFound(handleEngineNotFound);
 
@@ -137,7 +148,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json({
       type: 'run_list',
       count: page.length,
-      objects: page.map(renderRun),
+      objects: page.map((run) => renderRun(run, rules)),
       next_before: last ? last.id : null,
       next: last ? `/runs?${params.toString()}` : null,
     });
@@ -149,7 +160,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       ? await options.pipelineStore.getRunById(Number(id))
       : await options.pipelineStore.getRun(id);
     if (!run) throw new EngineHttpError(404, 'not_found', `no run ${JSON.stringify(id)}`);
-    return c.json(renderRun(run));
+    return c.json(renderRun(run, rules));
   });
 
   app.post('/admin/schedules/run', async (c) => {
@@ -170,7 +181,22 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json(result, result.ok ? 200 : 422);
   });
 
-  for (const path of ['/admin/schedules/run', '/admin/rules/reload']) {
+  app.post('/admin/rules/preview', async (c) => {
+    if (!options.previewRules) {
+      throw new EngineHttpError(
+        404,
+        'not_found',
+        'the impact preview runs on the Node engine; here, use itsm-rules replay',
+      );
+    }
+    const result = await options.previewRules(parsePreviewRequest(await c.req.text()));
+    if (!result.ok) {
+      return c.json({ ok: false, rules: 0, problems: result.problems }, 422);
+    }
+    return c.json(result.report);
+  });
+
+  for (const path of ['/admin/schedules/run', '/admin/rules/reload', '/admin/rules/preview']) {
     app.all(path, () => {
       throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
     });
@@ -184,6 +210,7 @@ const RUN_QUERY_PARAMS = [
   'rule_id',
   'matched',
   'outcome',
+  'rule_version',
   'before',
   'page_size',
 ];
@@ -243,6 +270,14 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       describeBadAccountId('account', accountText),
     );
   }
+  const ruleVersion = params.get('rule_version');
+  if (ruleVersion !== null && !/^[0-9a-f]{7,64}$/.test(ruleVersion)) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `rule_version must be a rule set version (lower-case hex, 7 to 64 characters: a run record's rule_version or its start), got ${JSON.stringify(ruleVersion)}`,
+    );
+  }
   const before = whole('before', 1, Number.MAX_SAFE_INTEGER);
   const objectId = params.get('object_id');
   const ruleId = params.get('rule_id');
@@ -252,8 +287,64 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
     ...(ruleId !== null && { ruleId }),
     ...(matched !== null && { matched: matched === 'true' }),
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
+    ...(ruleVersion !== null && { ruleVersion }),
     ...(before !== undefined && { before }),
     limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
+  };
+}
+
+function parsePreviewRequest(text: string): PreviewRequest {
+  const bad = (message: string): never => {
+    throw new EngineHttpError(400, 'invalid_parameters', message);
+  };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    bad(`the body must be JSON {files, since?, accounts?}: ${(error as Error).message}`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    bad('the body must be a JSON object {files, since?, accounts?}');
+  }
+  const { files, since, accounts, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    bad(
+      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use files, since, accounts`,
+    );
+  }
+  if (
+    !Array.isArray(files) ||
+    files.length === 0 ||
+    !files.every(
+      (file) =>
+        file !== null &&
+        typeof file === 'object' &&
+        typeof (file as Record<string, unknown>).path === 'string' &&
+        typeof (file as Record<string, unknown>).text === 'string',
+    )
+  ) {
+    bad('files must be a non-empty list of {path, text}: the candidate rule files');
+  }
+  const sinceText = since === undefined ? '7d' : since;
+  const sinceMs = typeof sinceText === 'string' ? parseDuration(sinceText) : null;
+  if (sinceMs === null) {
+    bad(`since must be a duration such as 30m, 12h or 7d, got ${JSON.stringify(since)}`);
+  }
+  let ids: number[] | undefined;
+  if (accounts !== undefined) {
+    if (!Array.isArray(accounts))
+      bad(`accounts must be a list of account ids, got ${JSON.stringify(accounts)}`);
+    ids = (accounts as unknown[]).map((account, index) => {
+      const id = parseAccountId(account);
+      if (id === null) bad(describeBadAccountId(`accounts[${index}]`, account));
+      return id as number;
+    });
+  }
+  return {
+    files: (files as { path: string; text: string }[]).map(({ path, text }) => ({ path, text })),
+    sinceMs: sinceMs as number,
+    ...(ids && { accounts: ids }),
   };
 }
 
@@ -325,7 +416,12 @@ function parseScheduleRequest(text: string): ScheduleRequest {
   return request;
 }
 
-export function renderRun(run: RunRecord) {
+/** The part of a rule set /runs reads: each rule's id and condition. */
+type LoadedRules = Parameters<typeof renderRunDetail>[1] extends () => infer R ? R : never;
+
+const NO_RULES: () => LoadedRules = () => ({ rules: [] });
+
+export function renderRun(run: RunRecord, rules: () => LoadedRules = NO_RULES) {
   return {
     id: run.id,
     key: run.key,
@@ -334,10 +430,11 @@ export function renderRun(run: RunRecord) {
     object: run.objectId === null ? null : { type: run.objectType, id: run.objectId },
     self_hops: run.selfHops,
     outcome: run.outcome,
+    rule_version: run.ruleVersion ?? null,
     rules: run.rules,
     verdicts: run.verdicts,
     summary: run.summary,
     at: new Date(run.at).toISOString(),
-    detail: JSON.parse(run.detail) as unknown,
+    detail: renderRunDetail(run.detail, rules),
   };
 }

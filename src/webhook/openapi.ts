@@ -105,6 +105,11 @@ const SCHEMAS: Record<string, JsonObject> = {
       },
       self_hops: { type: 'integer', minimum: 0 },
       outcome: { type: 'string', enum: [...RUN_OUTCOMES] },
+      rule_version: {
+        type: ['string', 'null'],
+        description:
+          'the rule set version that evaluated (hex SHA-256 of its files); null when none did',
+      },
       rules: { type: 'array', items: { type: 'string' }, description: 'the rules that matched' },
       summary: { type: 'string' },
       at: { type: 'string', format: 'date-time' },
@@ -166,6 +171,58 @@ const SCHEMAS: Record<string, JsonObject> = {
       ok: { type: 'boolean' },
       rules: { type: 'integer' },
       problems: { type: 'array', items: { type: 'string' } },
+    },
+  },
+  PreviewRequest: {
+    type: 'object',
+    required: ['files'],
+    additionalProperties: false,
+    properties: {
+      files: {
+        type: 'array',
+        minItems: 1,
+        items: {
+          type: 'object',
+          required: ['path', 'text'],
+          additionalProperties: false,
+          properties: {
+            path: { type: 'string', description: 'the file name (.yaml, .yml or .json)' },
+            text: { type: 'string', description: 'the rule file as written' },
+          },
+        },
+        description: 'the candidate rule set, one entry per rule file',
+      },
+      since: { type: 'string', description: 'how far back: 30m, 12h, 7d (default 7d)' },
+      accounts: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1 },
+        description: 'default: every account the engine knows',
+      },
+    },
+  },
+  PreviewReport: {
+    type: 'object',
+    required: ['events', 'evaluated', 'errors', 'rules'],
+    properties: {
+      events: { type: 'integer' },
+      evaluated: { type: 'integer' },
+      errors: { type: 'array', items: { type: 'string' } },
+      rules: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['ruleId', 'in', 'newMatches', 'lostMatches', 'changedCalls', 'unchanged'],
+          properties: {
+            ruleId: { type: 'string' },
+            in: { type: 'string', enum: ['both', 'candidate', 'baseline'] },
+            newMatches: { type: 'integer' },
+            lostMatches: { type: 'integer' },
+            changedCalls: { type: 'integer' },
+            unchanged: { type: 'integer' },
+            samples: { type: 'object' },
+          },
+        },
+      },
     },
   },
   OpenApi: { type: 'object', description: 'an OpenAPI 3.1 document' },
@@ -266,6 +323,11 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
             { type: 'string', enum: ['true', 'false'] },
           ],
           ['outcome', 'only this outcome', { type: 'string', enum: [...RUN_OUTCOMES] }],
+          [
+            'rule_version',
+            'only runs evaluated by this rule set version (its hex SHA-256, or a prefix of 7 or more)',
+            { type: 'string', pattern: '^[0-9a-f]{7,64}$' },
+          ],
           ['before', 'runs with a smaller id (the next page)', { type: 'integer', minimum: 1 }],
           [
             'page_size',
@@ -321,6 +383,23 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
             content: json(ref('ReloadResult')),
           },
           ...errors(401, 404),
+        },
+      },
+    },
+    '/admin/rules/preview': {
+      post: {
+        operationId: 'previewRules',
+        tags: ['admin'],
+        summary: 'Impact preview: what a candidate rule set would have done with past events',
+        description: `Replays the API's retained events (read only) through the candidate rules and the rules in force, writing nothing, and reports per rule new matches, lost matches and changed calls. Bodies over ${adminLimit} bytes get a 413; on Workers a 404 says the preview runs on Node (or with \`itsm-rules replay\`).`,
+        requestBody: { content: json(ref('PreviewRequest')) },
+        responses: {
+          200: { description: 'the report', content: json(ref('PreviewReport')) },
+          422: {
+            description: 'the candidate rules have problems (each with file, line and message)',
+            content: json(ref('ReloadResult')),
+          },
+          ...errors(400, 401, 404, 413),
         },
       },
     },

@@ -238,7 +238,7 @@ describe(`evaluator fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       const random = new Random(SEED ^ 0x9e3779b9);
       const store = makeEngineStore();
       const prototypesChanged = watchPrototypes();
-      const verdicts = { matched: 0, no_match: 0, skipped: 0, failed: 0, refused: 0 };
+      const verdicts = { matched: 0, no_match: 0, skipped: 0, failed: 0, shadow: 0, refused: 0 };
       try {
         const rounds = Math.max(50, Math.floor(CASES / 20));
         for (let index = 0; index < rounds; index++) {

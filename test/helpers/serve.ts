@@ -108,16 +108,31 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals): Promise<CliExit>;
 }
 
+/** Where the command runs from: the repository (default), or an installed copy of the package. */
+export interface CliLocation {
+  /** Working directory of the process. */
+  cwd: string;
+  /** The `itsm-rules` script run by node, relative to `cwd` or absolute. */
+  bin: string;
+}
+
+const REPOSITORY_CLI: CliLocation = { cwd: REPO_ROOT, bin: 'bin/itsm-rules.js' };
+
 /**
- * Spawns the command line from the repository root with the test runner's environment minus
- * every ITSM_* variable (a developer's own settings must not leak in), plus `env`.
+ * Spawns the command line (from the repository root unless `at` says otherwise) with the test
+ * runner's environment minus every ITSM_* variable (a developer's own settings must not leak
+ * in), plus `env`.
  */
-export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
+export function spawnCli(
+  args: string[],
+  env: Record<string, string> = {},
+  at: CliLocation = REPOSITORY_CLI,
+): CliProcess {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
   );
-  const child = spawn(process.execPath, ['bin/itsm-rules.js', ...args], {
-    cwd: REPO_ROOT,
+  const child = spawn(process.execPath, [at.bin, ...args], {
+    cwd: at.cwd,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -193,8 +208,9 @@ async function spawnListening(
   pattern: RegExp,
   args: string[],
   env: Record<string, string>,
+  at?: CliLocation,
 ): Promise<CliProcess & { url: string; port: number }> {
-  const cli = spawnCli([subcommand, ...args], env);
+  const cli = spawnCli([subcommand, ...args], env, at);
   try {
     const match = await cli.waitForStdout(pattern);
     return Object.assign(cli, { url: match[1] as string, port: Number(match[2]) });
@@ -205,9 +221,12 @@ async function spawnListening(
 }
 
 /** Spawns `itsm-rules serve ...args` and waits until it listens. */
-export const spawnServe = (args: string[], env: Record<string, string> = {}) =>
-  spawnListening('serve', SERVE_LISTENING, args, env);
+export const spawnServe = (args: string[], env: Record<string, string> = {}, at?: CliLocation) =>
+  spawnListening('serve', SERVE_LISTENING, args, env, at);
 
 /** Spawns `itsm-rules itsm-server ...args` and waits until it listens; `url` has no /v1. */
-export const spawnItsmServer = (args: string[], env: Record<string, string> = {}) =>
-  spawnListening('itsm-server', ITSM_SERVER_LISTENING, args, env);
+export const spawnItsmServer = (
+  args: string[],
+  env: Record<string, string> = {},
+  at?: CliLocation,
+) => spawnListening('itsm-server', ITSM_SERVER_LISTENING, args, env, at);

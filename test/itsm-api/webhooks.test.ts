@@ -211,6 +211,30 @@ describe('webhook registration', () => {
 
     expect(notificationsOf(hook)).toHaveLength(0);
   });
+
+  it('follows registrations and deletions made after writes were already notified', async () => {
+    // The registrations every write reads are kept between writes: each change must show.
+    const server = await itsm();
+    const first = await receiver();
+    const second = await receiver();
+    const firstId = await register(server, first.url);
+    await createIncident(server);
+    await server.itsm.notifier.idle();
+
+    const secondId = await register(server, second.url);
+    await createIncident(server);
+    await server.itsm.notifier.idle();
+    expect(notificationsOf(second).map((r) => r.body.toString())).toEqual([
+      `{"account":123,"subscription":${secondId}}`,
+    ]);
+
+    expect((await server.call('DELETE', `${WEBHOOKS}/${firstId}`)).status).toBe(204);
+    const before = notificationsOf(first).length;
+    await createIncident(server);
+    await server.itsm.notifier.idle();
+    expect(notificationsOf(first)).toHaveLength(before);
+    expect(notificationsOf(second)).toHaveLength(2);
+  });
 });
 
 describe('webhook handshake refused', () => {

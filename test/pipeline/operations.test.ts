@@ -126,12 +126,15 @@ describe('run records, health and metrics', () => {
   });
 
   it.each([
-    ['outcome=maybe', 'outcome must be one of done, failed, no_match, skipped, got "maybe"'],
+    [
+      'outcome=maybe',
+      'outcome must be one of done, failed, no_match, skipped, shadow, got "maybe"',
+    ],
     ['page_size=0', 'page_size must be a whole number from 1 to 100, got "0"'],
     ['before=x', 'before must be a whole number from 1 to 9007199254740991, got "x"'],
     [
       'objectid=1',
-      'unknown query parameter "objectid"; use account, object_id, rule_id, matched, outcome, before, page_size',
+      'unknown query parameter "objectid"; use account, object_id, rule_id, matched, outcome, rule_version, before, page_size',
     ],
     ['rule_id=x&matched=yes', 'matched must be true or false, got "yes"'],
     [

@@ -244,6 +244,23 @@ export function describePipelineStoreContract(
 
       const keys = async (query: RunQuery) => (await store.listRuns(query)).map((run) => run.key);
 
+      it('keeps the rule set version of a run and lists the runs of one version, whole or by prefix', async () => {
+        const v1 = 'a'.repeat(64);
+        const v2 = `${'a'.repeat(12)}${'b'.repeat(52)}`;
+        const saved = await saveAll([
+          { ruleVersion: v1 },
+          { ruleVersion: v2 },
+          {},
+          { ruleVersion: v1 },
+        ]);
+        expect(await store.getRun('r0')).toEqual({ ...saved[0], ruleVersion: v1 });
+        expect((await store.getRun('r2'))?.ruleVersion).toBeUndefined();
+        expect(await keys({ ruleVersion: v1, limit: 10 })).toEqual(['r3', 'r0']);
+        expect(await keys({ ruleVersion: v2.slice(0, 13), limit: 10 })).toEqual(['r1']);
+        expect(await keys({ ruleVersion: 'a'.repeat(12), limit: 10 })).toEqual(['r3', 'r1', 'r0']);
+        expect(await keys({ ruleVersion: v1, account: OTHER_ACCOUNT, limit: 10 })).toEqual([]);
+      });
+
       it('answers null for a run never saved, by key and by id', async () => {
         expect(await store.getRun('e:1:missing')).toBeNull();
         expect(await store.getRunById(1)).toBeNull();

@@ -1,0 +1,72 @@
+// How `itsm-rules test` reports rule test suites: as text for people (each case with ✓ or ✗, the
+// differences under a failed one, then `N passed, N failed`) and as JUnit XML for CI systems,
+// which read one <testsuite> per suite file and one <testcase> per case.
+import type { CaseResult } from './rule-suite-runner.js';
+
+export function renderText(results: readonly CaseResult[]): string {
+  const lines: string[] = [];
+  let file: string | null = null;
+  for (const result of results) {
+    if (result.file !== file) {
+      if (file !== null) lines.push('');
+      file = result.file;
+      lines.push(file);
+    }
+    lines.push(`  ${result.passed ? '✓' : '✗'} ${result.name}`);
+    for (const failure of result.failures) {
+      const [first, ...rest] = failure.split('\n');
+      lines.push(`      ${first}`, ...rest.map((line) => `      ${line}`));
+    }
+  }
+  lines.push('', summaryLine(results));
+  return lines.join('\n');
+}
+
+export function summaryLine(results: readonly CaseResult[]): string {
+  const failed = results.filter((result) => !result.passed).length;
+  return `${results.length - failed} passed, ${failed} failed`;
+}
+
+export function renderJunit(results: readonly CaseResult[]): string {
+  const files = [...new Set(results.map((result) => result.file))];
+  const failed = results.filter((result) => !result.passed).length;
+  const seconds = (ms: number) => (ms / 1000).toFixed(3);
+  const total = results.reduce((sum, result) => sum + result.durationMs, 0);
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="itsm-rules" tests="${results.length}" failures="${failed}" errors="0" time="${seconds(total)}">`,
+  ];
+  for (const file of files) {
+    const cases = results.filter((result) => result.file === file);
+    const time = cases.reduce((sum, result) => sum + result.durationMs, 0);
+    lines.push(
+      `  <testsuite name="${xml(file)}" tests="${cases.length}" failures="${cases.filter((c) => !c.passed).length}" errors="0" time="${seconds(time)}">`,
+    );
+    for (const result of cases) {
+      const head = `    <testcase classname="${xml(file)}" name="${xml(result.name)}" time="${seconds(result.durationMs)}"`;
+      if (result.passed) {
+        lines.push(`${head}/>`);
+        continue;
+      }
+      lines.push(
+        `${head}>`,
+        `      <failure message="${xml(result.failures[0] ?? 'failed')}">${xml(result.failures.join('\n'), false)}</failure>`,
+        '    </testcase>',
+      );
+    }
+    lines.push('  </testsuite>');
+  }
+  lines.push('</testsuites>');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Text as XML character data or an attribute value (characters XML 1.0 cannot hold dropped). */
+function xml(text: string, attribute = true): string {
+  const escaped = text
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '')
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;');
+  return attribute ? escaped.replaceAll('\n', '&#10;') : escaped;
+}

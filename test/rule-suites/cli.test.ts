@@ -1,0 +1,204 @@
+// Rule test suites as a user runs them: `itsm-rules test` (no --event) over a rules folder with
+// *.test.yaml files beside the rules, each case through a fresh embedded ITSM API and the real
+// drain, and `itsm-rules check` validating the suites. Fixtures: test/fixtures/rule-suites/.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, it } from 'vitest';
+import { ROOT, runScript } from '../helpers/run-script.js';
+
+const BIN = join(ROOT, 'bin/itsm-rules.js');
+const TIMEOUT = 60_000;
+const PASSING = 'test/fixtures/rule-suites/passing';
+const FAILING = 'test/fixtures/rule-suites/failing';
+const BROKEN = 'test/fixtures/rule-suites/broken';
+
+const run = (args: string[]) => runScript(BIN, args);
+
+const temps: string[] = [];
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.concurrent('itsm-rules test without --event', () => {
+  it(
+    'runs every case of every suite, prints each with ✓ and ends with the counts',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', PASSING]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `${PASSING}/incident/incidents.test.yaml`,
+          '  ✓ a high impact, high urgency incident is raised to critical and pages on-call',
+          '  ✓ three incidents of one category within an hour open one problem',
+          '  ✓ an overdue incident is escalated once at the next tick',
+          '',
+          `${PASSING}/problem/problem.test.json`,
+          '  ✓ a problem moved to fix opens one linked change',
+          '',
+          '4 passed, 0 failed',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 and shows, under each failed case, what was expected and what happened',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', FAILING]);
+      expect(result.code).toBe(1);
+      const out = result.stdout;
+      expect(out).toContain('  ✓ passes\n');
+      expect(out).toContain(
+        [
+          '  ✗ expects a rule that does not match',
+          '      step 1 (create incident minor):',
+          '        matched: expected [escalate-major-incidents], got []',
+          '            escalate-major-incidents: no_match: the condition (when) is false',
+          '                /when/and/0: {"==":[{"var":"object.impact"},"high"]} is false, because {"var":"object.impact"} is "low"',
+        ].join('\n'),
+      );
+      expect(out).toMatch(
+        / {2}✗ expects the wrong body\n {6}step 1 \(create incident major\):\n {8}calls\[0\]: PATCH accounts\/1\/itsm\/incidents\/\$\{major\} \{"priority":"high","escalation":1\} \[escalate-major-incidents\]\n {12}body\.priority: expected "critical", got "high"\n/,
+      );
+      expect(out).toContain(
+        [
+          '  ✗ expects the wrong correlation count',
+          '      step 2 (create incident at +2h):',
+          '        correlation recurring-incidents-open-problem: expected a count of 2, got 1',
+        ].join('\n'),
+      );
+      expect(out.trimEnd().split('\n').at(-1)).toBe('1 passed, 3 failed');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'writes JUnit XML with --reporter junit --output FILE, one testcase per case',
+    async ({ expect }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-junit-'));
+      temps.push(dir);
+      const file = join(dir, 'rules.xml');
+      const result = await run([
+        'test',
+        '--rules',
+        FAILING,
+        '--reporter',
+        'junit',
+        '--output',
+        file,
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('1 passed, 3 failed');
+      const xml = readFileSync(file, 'utf8');
+      expect(xml).toMatch(
+        /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="itsm-rules" tests="4" failures="3" errors="0"/,
+      );
+      expect(xml).toContain(`<testsuite name="${FAILING}/wrong.test.yaml" tests="4" failures="3"`);
+      expect(xml).toMatch(/<testcase classname="[^"]+" name="passes" time="[\d.]+"\/>/);
+      expect(xml).toContain(
+        [
+          '<testcase classname="test/fixtures/rule-suites/failing/wrong.test.yaml" name="expects the wrong correlation count"',
+        ].join(''),
+      );
+      expect(xml).toContain(
+        [
+          '<failure message="step 2 (create incident at +2h):&#10;  correlation recurring-incidents-open-problem: expected a count of 2, got 1">',
+          'step 2 (create incident at +2h):\n  correlation recurring-incidents-open-problem: expected a count of 2, got 1</failure>',
+        ].join(''),
+      );
+      expect(xml.match(/<failure /g)).toHaveLength(3);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses to run suites with problems, naming each with its file and line',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', BROKEN]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(
+        `${BROKEN}/broken.test.yaml:6 /cases/0/steps/1/update/object: no earlier step of this case created an object named "b" (with as: b)\n`,
+      );
+      expect(result.stderr).toMatch(/nothing was run/);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'says there is no suite, and how to write one or dry-run an event, when the folder has none',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', 'test/fixtures/example-rules']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'no rule test suites (*.test.yaml, *.test.yml, *.test.json) in test/fixtures/example-rules: write one beside the rules (docs/rules.md, "Testing rules"), or give --event FILE to dry-run one event\n',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 2 when a flag of --event is given without --event',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', PASSING, '--explain']);
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe(
+        'itsm-rules test: --explain applies to --event FILE; rule test suites take --reporter and --output',
+      );
+    },
+    TIMEOUT,
+  );
+});
+
+describe.concurrent('itsm-rules check with rule test suites', () => {
+  it(
+    'points at the rules folder when given a suite file instead of a rule',
+    async ({ expect }) => {
+      const result = await run(['check', `${PASSING}/incident/incidents.test.yaml`]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(
+        `${PASSING}/incident/incidents.test.yaml is a rule test suite, not a rule: suites are checked and run with their rules, so point --rules at the folder that holds it`,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'counts the suites and their cases, and does not load them as rules',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', PASSING]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        `5 rules in ${PASSING}: all valid (1 scheduled, 0 disabled)\n2 rule test suites (4 cases): all valid\n`,
+      );
+      expect(result.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'lists every problem of every suite with its file, line and what to do',
+    async ({ expect }) => {
+      const result = await run(['check', '--rules', BROKEN]);
+      expect(result.code).toBe(1);
+      expect(result.stderr.split('\n')).toEqual([
+        `${BROKEN}/broken.test.yaml:6 /cases/0/steps/1/update/object: no earlier step of this case created an object named "b" (with as: b)`,
+        `${BROKEN}/broken.test.yaml:7 /cases/0/steps/2/at: +5m is earlier than the step before; steps go forward in time`,
+        `${BROKEN}/broken.test.yaml:8 /cases/0/steps/2/tick: "escalate-major-incidents" is not a scheduled rule (it has no on.schedule), so it cannot tick`,
+        `${BROKEN}/broken.test.yaml:9 /cases/0/steps/3: a step makes one change, this one has create and delete; split it into steps`,
+        `${BROKEN}/broken.test.yaml:12 /cases/0/steps/4/expect: unknown key "mached"; did you mean "matched"? (expected matched, not_matched, calls, correlation, objects)`,
+        `${BROKEN}/broken.test.yaml:15 /cases/1/name: another case (number 1) has this name; give each case its own`,
+        `${BROKEN}/broken.test.yaml:19 /cases/1/steps/0/expect/correlation/overdue-incident-escalation: "overdue-incident-escalation" has no correlate, so it counts nothing`,
+        `${BROKEN}/syntax.test.json:3 /: not valid JSON: Expected double-quoted property name in JSON at position 28`,
+        '',
+        '8 problems in 2 of 2 rule test suites (itsm-rules test runs them once they are fixed)',
+        '',
+      ]);
+    },
+    TIMEOUT,
+  );
+});

@@ -1,0 +1,193 @@
+// `itsm-rules replay`, the impact preview, as a user runs it: the CLI reads the retained events of
+// an embedded ITSM API on 127.0.0.1 (or an export of them) and compares a candidate rule set with
+// the baseline, per rule. The API refuses every write for the whole test (the fault injector
+// answers 500 to each POST, PATCH, PUT and DELETE): the replay succeeds, and no write reached it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ItsmEvent } from '../../src/itsm/schemas.js';
+import { allEvents, type EngineHarness, startEngineHarness } from '../helpers/engine.js';
+import { TEST_API_KEY } from '../helpers/itsm.js';
+import { ROOT, runScript } from '../helpers/run-script.js';
+
+const BIN = join(ROOT, 'bin/itsm-rules.js');
+const TIMEOUT = 60_000;
+const CANDIDATE = 'test/fixtures/rule-suites/replay/candidate';
+const BASELINE = 'test/fixtures/rule-suites/replay/baseline';
+const WRITES = ['POST', 'PATCH', 'PUT', 'DELETE'];
+const REFUSALS = 1_000;
+
+describe('itsm-rules replay', () => {
+  let harness: EngineHarness;
+  let events: ItsmEvent[];
+  const ids: Record<string, string> = {};
+  const dir = mkdtempSync(join(tmpdir(), 'itsm-replay-'));
+
+  beforeAll(async () => {
+    harness = await startEngineHarness();
+    const create = async (name: string, body: Record<string, unknown>) => {
+      const response = await harness.server.call('POST', '/v1/accounts/1/itsm/incidents', { body });
+      expect(response.status, response.text).toBe(201);
+      ids[name] = response.json.id;
+    };
+    await create('major', { impact: 'high', urgency: 'high', priority: 'medium' });
+    await create('impactOnly', { impact: 'high', urgency: 'low', priority: 'low' });
+    await create('printer', { category: 'printer', urgency: 'medium' });
+    await create('minor', { impact: 'low', urgency: 'low' });
+    events = await allEvents(harness.client);
+    // From here on the API refuses every write.
+    for (const method of WRITES) {
+      harness.faults.inject({ status: 500, method, times: REFUSALS });
+    }
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const replay = (args: string[]) =>
+    runScript(BIN, ['replay', '--rules', CANDIDATE, '--baseline', BASELINE, ...args]);
+
+  it(
+    'reports per rule the new matches, lost matches and changed calls, and writes nothing',
+    async () => {
+      const result = await replay([
+        '--api-url',
+        `${harness.server.url}/v1`,
+        '--api-key',
+        TEST_API_KEY,
+        '--account',
+        '1',
+        '--format',
+        'json',
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(report).toMatchObject({ events: 4, evaluated: 4, errors: [] });
+      const byRule = Object.fromEntries(
+        report.rules.map((rule: { ruleId: string }) => [rule.ruleId, rule]),
+      );
+      expect(byRule['escalate-major']).toMatchObject({
+        in: 'both',
+        newMatches: 1,
+        lostMatches: 0,
+        changedCalls: 1,
+        unchanged: 0,
+        samples: {
+          newMatches: [
+            {
+              objectId: ids.impactOnly,
+              candidateCalls: [{ method: 'PATCH', body: { priority: 'medium', escalation: 1 } }],
+            },
+          ],
+          changedCalls: [
+            {
+              objectId: ids.major,
+              baselineCalls: [{ body: { priority: 'critical', escalation: 1 } }],
+              candidateCalls: [{ body: { priority: 'high', escalation: 1 } }],
+            },
+          ],
+        },
+      });
+      expect(byRule['quiet-printers']).toMatchObject({
+        in: 'baseline',
+        newMatches: 0,
+        lostMatches: 1,
+        changedCalls: 0,
+        samples: { lostMatches: [{ objectId: ids.printer, baselineCalls: [{ method: 'PATCH' }] }] },
+      });
+      // Not one write was tried (each would have used up one refusal), and the log is as it was.
+      expect(harness.faults.pending()).toBe(WRITES.length * REFUSALS);
+      expect(await allEvents(harness.client)).toEqual(events);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints a summary table and samples as text',
+    async () => {
+      const result = await replay([
+        '--api-url',
+        `${harness.server.url}/v1`,
+        '--api-key',
+        TEST_API_KEY,
+        '--account',
+        '1',
+      ]);
+      expect(result.code).toBe(0);
+      const lines = result.stdout.split('\n');
+      expect(lines.slice(0, 6)).toEqual([
+        `replay of 4 events of the last 7d (4 evaluated): ${CANDIDATE} against ${BASELINE}`,
+        '',
+        'rule            in        new matches  lost matches  changed calls  unchanged',
+        '--------------  --------  -----------  ------------  -------------  ---------',
+        'escalate-major  both                1             0              1          0',
+        'quiet-printers  baseline            0             1              0          0',
+      ]);
+      expect(result.stdout).toContain(
+        `  lost match: add of incident ${ids.printer} in account 1 at `,
+      );
+      expect(lines.at(-2)).toBe('replay: nothing was written.');
+      expect(harness.faults.pending()).toBe(WRITES.length * REFUSALS);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'replays an export of the events (JSON lines) without any API',
+    async () => {
+      const file = join(dir, 'events.jsonl');
+      writeFileSync(file, `${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
+      const result = await replay(['--events', file, '--format', 'json']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(
+        report.rules.map((rule: Record<string, unknown>) => [
+          rule.ruleId,
+          rule.newMatches,
+          rule.lostMatches,
+          rule.changedCalls,
+        ]),
+      ).toEqual([
+        ['escalate-major', 1, 0, 1],
+        ['quiet-printers', 0, 1, 0],
+      ]);
+    },
+    TIMEOUT,
+  );
+
+  it.each<[string, string, string]>([
+    ['a line that is not JSON', 'not json\n', 'broken.jsonl:1: not valid JSON'],
+    [
+      'a line that is not an event',
+      '{"id": "1"}\n',
+      'broken.jsonl:1: not an event as GET .../events returns it',
+    ],
+  ])(
+    'refuses an export with %s, naming the file and line',
+    async (_name, text, message) => {
+      const file = join(dir, 'broken.jsonl');
+      writeFileSync(file, text);
+      const result = await replay(['--events', file]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'asks for the events to replay when neither --api-url nor --events is given',
+    async () => {
+      const result = await replay([]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe(
+        "itsm-rules replay: give the events to replay: --api-url URL (with --api-key and --account) for the API's retained events, or --events FILE for an export",
+      );
+    },
+    TIMEOUT,
+  );
+});
