@@ -5,9 +5,11 @@ import { describe, expect, it } from 'vitest';
 import {
   COMPILED_OPERATORS,
   compileLogic,
+  compilerFootprint,
   hoursSince,
   isChanged,
   matches,
+  PATH_MEMO,
   rank,
   readVar,
   truthy,
@@ -515,5 +517,78 @@ describe('refusals', () => {
     }
     expect(error).toBeInstanceOf(UnknownOperatorError);
     expect((error as Error).message).toBe(message);
+  });
+});
+
+describe('what compiling costs and keeps', () => {
+  /** An and/or chain `depth` deep, with a different comparison at each level. */
+  function chain(depth: number): unknown {
+    let node: unknown = { '==': [{ var: 'object.priority' }, 'high'] };
+    for (let level = 0; level < depth; level += 1) {
+      node = { [level % 2 ? 'and' : 'or']: [{ '>': [{ var: 'object.escalation' }, level] }, node] };
+    }
+    return node;
+  }
+
+  function namingWorkOf(expression: unknown): number {
+    const before = compilerFootprint().namingWork;
+    compileLogic(expression);
+    return compilerFootprint().namingWork - before;
+  }
+
+  it('names the sub-expressions of a deep chain with work in proportion to its size', () => {
+    // Serialising each node's subtree made this quadratic: doubling the depth quadrupled it.
+    const shallow = namingWorkOf(chain(400));
+    const deep = namingWorkOf(chain(800));
+    expect(shallow).toBeGreaterThan(0);
+    expect(deep / shallow).toBeLessThan(2.2);
+    // About 50 characters of description per level (its node, its comparison and their lists).
+    expect(deep).toBeLessThan(800 * 100);
+  });
+
+  it('gives a compiled-again expression the places it had, without new entries', () => {
+    const expression = chain(50);
+    compileLogic(expression);
+    const before = compilerFootprint();
+    compileLogic(structuredClone(expression));
+    const after = compilerFootprint();
+    expect(after.structures).toBe(before.structures);
+    expect(after.memoCells).toBe(before.memoCells);
+    expect(after.paths).toBe(before.paths);
+    expect(after.shared).toBe(before.shared);
+  });
+
+  it('keeps apart in the memo sub-expressions that differ only where JSON would not tell', () => {
+    // Each is compiled twice (two rules), which is when the memo keeps its answer.
+    const pairs: [unknown, unknown][] = [
+      [{ '/': [1, { '+': [{ var: 'object.zero' }, 0] }] }, Number.POSITIVE_INFINITY],
+      [{ '/': [1, { '*': [{ var: 'object.zero' }, -1] }] }, Number.NEGATIVE_INFINITY],
+      [{ cat: [{ var: 'object.s' }, 'b'] }, 'xb'],
+      [{ cat: [[{ var: 'object.s' }, 'b']] }, 'x,b'],
+      [{ cat: [{ var: 'object.s' }, '#0'] }, 'x#0'],
+      [{ '===': [{ var: 'object.one' }, 1] }, true],
+      [{ '===': [{ var: 'object.one' }, '1'] }, false],
+    ];
+    const context = { object: { zero: 0, s: 'x', one: 1 }, [PATH_MEMO]: [] as unknown[] };
+    const rules = pairs.flatMap(([expression]) => [
+      compileLogic(expression),
+      compileLogic(structuredClone(expression)),
+    ]);
+    const answers = rules.map((evaluate) => evaluate(context, context));
+    expect(answers).toStrictEqual(pairs.flatMap(([, expected]) => [expected, expected]));
+  });
+
+  it('keeps nothing of logic found in event data, however many distinct keys events bring', () => {
+    // `missing` evaluates a key that is not a plain name as {"var": key}: here a path with a
+    // default, and a computed path. Such logic used to take a memo place per distinct key.
+    const evaluate = compileLogic({ missing: { var: 'object.keys' } });
+    evaluate({ object: { keys: [[['object.warm', 0]]] }, [PATH_MEMO]: [] }, null);
+    const before = compilerFootprint();
+    for (let i = 0; i < 2000; i += 1) {
+      const keys = [[`object.field${i}`, null], { cat: ['object.other', i] }];
+      const context = { object: { keys, [`field${i}`]: 'set' }, [PATH_MEMO]: [] };
+      expect(evaluate(context, context)).toStrictEqual([keys[1]]);
+    }
+    expect(compilerFootprint()).toStrictEqual(before);
   });
 });

@@ -14,7 +14,7 @@ import { normalizeIsoDate } from '../itsm/schemas.js';
 export interface RootContext {
   readonly now?: unknown;
   readonly changed?: unknown;
-  /** The memo of PATH_MEMO, when the context carries one (createContext gives it one). */
+  /** The event's memo token (see PATH_MEMO), when the context carries one (createContext does). */
   readonly [PATH_MEMO]?: unknown[];
   /** The answers of the `lookup`s of the rule being planned (see LOOKUPS). */
   readonly [LOOKUPS]?: ReadonlyMap<string, string | null>;
@@ -28,17 +28,23 @@ export interface RootContext {
 export const LOOKUPS: unique symbol = Symbol('itsm-rules.lookups');
 
 /**
- * Where a context keeps the values its `object.*`, `previous.*` and `event.*` paths have been
- * read as, so that the rules of one event read each such path once: every rule of an event
- * sees the same object, previous state and event (json-rules-engine's almanac does the same for
- * facts). createContext puts an empty array here; a context without one is read directly.
+ * The token of an event's memo: the values its `object.*`, `previous.*` and `event.*` paths
+ * have been read as (and the answers of shared sub-expressions) are kept for as long as the
+ * contexts evaluated carry the same token, so that the rules of one event read each such path
+ * once: every rule of an event sees the same object, previous state and event (json-rules-
+ * engine's almanac does the same for facts). createContext puts a new empty array here, which
+ * the per-rule copies of the context share; a context without one is read directly.
  * `correlation` and `rule` change between the rules of an event and are never memoised.
+ *
+ * The values are kept beside what reads them (a path's plan, a sub-expression's cell) with the
+ * token they were read under, not in the array: a place per path in one array, numbered across
+ * every rule ever compiled, put most reads of a large rule set at indices high enough for V8 to
+ * turn the array into a slow dictionary on each event.
  */
 export const PATH_MEMO: unique symbol = Symbol('itsm-rules.pathMemo');
 const MEMO_ROOTS = new Set(['object', 'previous', 'event']);
-/** A memoised "no such path" (undefined in the memo means "not read yet"). */
+/** A memoised "no such path". */
 const ABSENT = Symbol('absent');
-const memoSlots = new Map<string, number>();
 
 /** A compiled expression: `data` is the datum of `var`, `root` the context of the evaluation. */
 export type Evaluator = (data: unknown, root: RootContext | null) => unknown;
@@ -454,7 +460,11 @@ function missingSome(
   return length - areMissing.length >= (needCount as number) ? [] : areMissing;
 }
 
-/** Logic found in the data at evaluation time (see `missing`), evaluated as json-logic-js would. */
+/**
+ * Logic found in the data at evaluation time (see `missing`), evaluated as json-logic-js would.
+ * It is compiled afresh each time and nothing of it is kept: the data is the event's, and a table
+ * fed by it would grow with every distinct value an outside party sends (see compileNode).
+ */
 function evaluateData(logic: unknown, data: unknown, root: RootContext | null): unknown {
   return compileNode(logic, true).run(data, root);
 }
@@ -474,6 +484,15 @@ interface Compiled {
   boolean?: true;
   /** A `var` with a literal path (and default): a parent reads it in place. */
   path?: PathPlan;
+  /**
+   * Cheaper to evaluate than to look up in the memo (a path against constants): never memoised.
+   */
+  cheap?: true;
+  /**
+   * The structure name of a node that reads nothing but the event (see "Sub-expressions shared
+   * by the rules of an event"); absent for any other node, and for logic found in data.
+   */
+  name?: string;
 }
 
 /** Raised at compile time for an operator json-logic-js does not know (or that the project removed). */
@@ -515,24 +534,30 @@ function isLogic(node: unknown): node is Record<string, unknown> {
 }
 
 function literal(value: unknown): Compiled {
-  return { run: () => value, literal: true, value };
+  // A primitive is pure; an object that is not an operation is data, never memoised.
+  if (value !== null && typeof value === 'object')
+    return { run: () => value, literal: true, value };
+  return { run: () => value, literal: true, value, name: primitiveName(value) };
 }
 
 /**
  * `lazy` is for logic met in the data while evaluating: there, as in json-logic-js, an unknown
- * operator fails only if it is reached.
+ * operator fails only if it is reached. Such logic is never given a place in a context's memo:
+ * the module-level tables (memoCells, structures, sharedPlans) hold only what rules contain.
  */
 function compileNode(node: unknown, lazy: boolean): Compiled {
-  return memoise(node, compileNodeAnew(node, lazy));
+  const compiled = compileNodeAnew(node, lazy);
+  return lazy ? compiled : memoise(node, compiled);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Sub-expressions shared by the rules of an event. A sub-expression that reads nothing but the
 // event's object, previous state and event (and `now` and `changed`, which are the event's too)
-// gives the same answer for every rule of the event: its first answer is kept in the context's
-// PATH_MEMO, so that `{"==": [{"var": "object.impact"}, "high"]}` in forty rules is evaluated
-// once per event. Only primitive answers are kept (an array is a fresh one per evaluation), and
-// a throw is never kept.
+// gives the same answer for every rule of the event: its first answer is kept in the memo cell of
+// its structure under the event's memo token (see PATH_MEMO), so that `{"hours_since": ...}` in
+// forty rules is evaluated once per event. Conditions cheaper than that lookup (a path against
+// constants, and and/or/if/! of those) are not memoised but shared as one closure. Only primitive
+// answers are kept (an array is a fresh one per evaluation), and a throw is never kept.
 
 const PURE_OPERATORS = new Set([
   '==',
@@ -565,70 +590,136 @@ const PURE_OPERATORS = new Set([
   'matches',
   'lower',
 ]);
-/** How many times each sub-expression's slot was compiled. */
-const expressionUses: number[] = [];
-/** A kept `undefined` answer (undefined in the memo means "not evaluated yet"). */
-const UNDEFINED = Symbol('undefined');
+/** A shared sub-expression's answer for the event whose memo token is `token`. */
+interface MemoCell {
+  token: unknown;
+  value: unknown;
+  /** How many times the sub-expression was compiled: kept only when more than once. */
+  uses: number;
+}
+const memoCells = new Map<string, MemoCell>();
 
-// Compiling a tree asks about every node of it: each node's answer is worked out once.
-const purity = new WeakMap<object, boolean>();
+// The memo key of a pure sub-expression names its structure, so that two rules that share a
+// condition share its place wherever each was compiled. Each node is named as it is compiled,
+// from its operator and the names of its compiled arguments (an interned number per distinct
+// structure), so naming a whole tree costs time in proportion to its size; serialising each node's subtree
+// instead made a 1000-deep chain quadratic (seconds to compile). The table grows only with the
+// distinct sub-expressions of compiled rules, never with data (logic found in data is not named).
+const structures = new Map<string, number>();
+/** Characters of structure descriptions built so far: the work of naming, which stays linear. */
+let namingWork = 0;
 
-function isPure(node: unknown): boolean {
-  if (node === null || typeof node !== 'object') return true;
-  let pure = purity.get(node);
-  if (pure === undefined) {
-    pure = isPureNode(node);
-    purity.set(node, pure);
-  }
-  return pure;
+/** A literal's name: its JSON, told apart where JSON is not (-0 from 0, NaN from null). */
+function primitiveName(value: unknown): string {
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (value === undefined) return 'undefined';
+  return JSON.stringify(value);
 }
 
-function isPureNode(node: object): boolean {
-  if (Array.isArray(node)) return node.every(isPure);
-  if (!isLogic(node)) return false;
-  const operator = Object.keys(node)[0] as string;
-  const raw = node[operator];
+/** The interned name of a description built from the names of a node's parts. */
+function intern(description: string): string {
+  namingWork += description.length;
+  let id = structures.get(description);
+  if (id === undefined) {
+    id = structures.size;
+    structures.set(description, id);
+  }
+  return `#${id}`;
+}
+
+/** `[a,b]` from the names of the parts, or undefined when one of them is not pure. */
+function describeList(parts: readonly Compiled[]): string | undefined {
+  let description = '[';
+  for (let i = 0; i < parts.length; i += 1) {
+    const name = (parts[i] as Compiled).name;
+    if (name === undefined) return undefined;
+    description += i === 0 ? name : `,${name}`;
+  }
+  return `${description}]`;
+}
+
+/** Whether `var` with these arguments reads the event only: a literal path from one of its roots. */
+function readsEventOnly(raw: unknown): boolean {
   const args: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
-  if (operator === 'var') {
-    const [path, fallback] = args;
-    if (typeof path !== 'string' || args.length > 2) return false;
-    if (fallback !== undefined && fallback !== null && typeof fallback === 'object') return false;
-    const segments = path.split('.');
-    return (
-      MEMO_ROOTS.has(segments[0] as string) &&
-      !segments.some((segment) => FORBIDDEN_SEGMENTS.has(segment))
-    );
-  }
-  return PURE_OPERATORS.has(operator) && args.every(isPure);
+  const [path, fallback] = args;
+  if (typeof path !== 'string' || args.length > 2) return false;
+  if (fallback !== undefined && fallback !== null && typeof fallback === 'object') return false;
+  const segments = path.split('.');
+  return (
+    MEMO_ROOTS.has(segments[0] as string) &&
+    !segments.some((segment) => FORBIDDEN_SEGMENTS.has(segment))
+  );
 }
 
-/** The memo key of a sub-expression: its JSON, with -0 told apart from 0 (1 / -0 is -Infinity). */
-function memoKey(node: unknown): string {
-  return `e:${JSON.stringify(node, (_key, value) => (Object.is(value, -0) ? { '-0': true } : value))}`;
+/**
+ * The name of an operation from the names of its compiled arguments, or undefined when it is not
+ * pure. The arguments' names are inlined ({"!": x} and {"!": [x]} are named apart, which only
+ * misses a sharing); an argument list is never a name of its own, so the form is unambiguous.
+ */
+function operationName(
+  operator: string,
+  raw: unknown,
+  args: readonly Compiled[],
+): string | undefined {
+  if (operator === 'var' ? !readsEventOnly(raw) : !PURE_OPERATORS.has(operator)) return undefined;
+  const inner = Array.isArray(raw) ? describeList(args) : args[0]?.name;
+  return inner === undefined ? undefined : intern(`{${JSON.stringify(operator)}:${inner}}`);
+}
+
+/**
+ * What the compiler keeps between compilations, for tests: the entries of its module-level
+ * tables (which must not grow with evaluated data) and the work of naming sub-expressions
+ * (which must grow in proportion to what is compiled).
+ */
+export function compilerFootprint(): {
+  memoCells: number;
+  structures: number;
+  paths: number;
+  shared: number;
+  namingWork: number;
+} {
+  return {
+    memoCells: memoCells.size,
+    structures: structures.size,
+    paths: sharedPlans.size,
+    shared: cheapByName.size,
+    namingWork,
+  };
 }
 
 function memoise(node: unknown, compiled: Compiled): Compiled {
-  if (compiled.literal || compiled.path || !isLogic(node) || !isPure(node)) return compiled;
-  const name = memoKey(node);
-  const slot = memoSlots.get(name) ?? memoSlots.size;
-  memoSlots.set(name, slot);
-  expressionUses[slot] = (expressionUses[slot] ?? 0) + 1;
+  const structure = compiled.name;
+  if (
+    structure === undefined ||
+    compiled.literal ||
+    compiled.path ||
+    compiled.cheap ||
+    !isLogic(node)
+  ) {
+    return compiled;
+  }
+  let cell = memoCells.get(structure);
+  if (cell === undefined) {
+    cell = { token: undefined, value: undefined, uses: 0 };
+    memoCells.set(structure, cell);
+  }
+  cell.uses += 1;
+  const kept = cell;
   const run = compiled.run;
   return {
     ...compiled,
     run: (data, root) => {
       // Kept only when the sub-expression occurs more than once in what was compiled (two rules
       // share it): for one of a kind the memo would cost more than it saves.
-      if ((expressionUses[slot] as number) < 2 || data !== root || root === null) {
-        return run(data, root);
-      }
-      const memo = root[PATH_MEMO];
-      if (memo === undefined) return run(data, root);
-      const kept = memo[slot];
-      if (kept !== undefined) return kept === UNDEFINED ? undefined : kept;
+      if (kept.uses < 2 || data !== root || root === null) return run(data, root);
+      const token = root[PATH_MEMO];
+      if (token === undefined) return run(data, root);
+      if (kept.token === token) return kept.value;
       const value = run(data, root);
-      if (value === undefined) memo[slot] = UNDEFINED;
-      else if (value === null || typeof value !== 'object') memo[slot] = value;
+      if (value === null || typeof value !== 'object') {
+        kept.token = token;
+        kept.value = value;
+      }
       return value;
     },
   };
@@ -641,13 +732,6 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
   const raw = node[operator];
   const rawArgs: readonly unknown[] = Array.isArray(raw) ? raw : [raw];
   switch (operator) {
-    case 'if':
-    case '?:':
-      return compileIf(rawArgs.map((arg) => compileNode(arg, lazy)));
-    case 'and':
-      return compileAnd(rawArgs.map((arg) => compileNode(arg, lazy)));
-    case 'or':
-      return compileOr(rawArgs.map((arg) => compileNode(arg, lazy)));
     case 'map':
     case 'filter':
     case 'all':
@@ -667,9 +751,61 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
         rawArgs[2] === undefined ? null : compileNode(rawArgs[2], lazy),
       );
   }
+  const control = operator === 'if' || operator === '?:' || operator === 'and' || operator === 'or';
   const combine = COMBINE.get(operator);
-  if (combine === undefined && !lazy) throw new UnknownOperatorError(operator);
+  // An unknown operator is refused before its arguments are compiled, as json-logic-js names the
+  // outermost one.
+  if (!control && combine === undefined && !lazy) throw new UnknownOperatorError(operator);
   const args = rawArgs.map((arg) => compileNode(arg, lazy));
+  const compiled = compileOperation(operator, combine, args, lazy);
+  const name = lazy ? undefined : operationName(operator, raw, args);
+  const cheap =
+    !lazy &&
+    (compiled.cheap === true ||
+      (CHEAP_COMBINATIONS.has(operator) && args.every((arg) => arg.cheap || arg.literal)));
+  if (name === undefined && !cheap) return compiled;
+  const extra: Pick<Compiled, 'name' | 'cheap'> = cheap ? { name, cheap } : { name };
+  // Some operations answer with an argument's own compiled form ({"and": [x]} is x): marked anew.
+  const marked = args.includes(compiled)
+    ? { ...compiled, ...extra }
+    : Object.assign(compiled, extra);
+  return cheap && name !== undefined ? sharedCheap(name, marked) : marked;
+}
+
+// Cheap conditions that read only the event are shared: the same condition in many rules (and
+// `priority == "high"` is in many) is one closure, so a large rule set touches less memory when
+// it is evaluated. They hold no state, so sharing one changes no answer. Keyed by structure name,
+// this table, like `structures`, holds only what compiled rules contain.
+const cheapByName = new Map<string, Compiled>();
+
+function sharedCheap(name: string, compiled: Compiled): Compiled {
+  const shared = cheapByName.get(name);
+  if (shared !== undefined) return shared;
+  cheapByName.set(name, compiled);
+  return compiled;
+}
+
+/**
+ * Operations that are cheap when their arguments are (see Compiled.cheap): a condition made of
+ * comparisons of paths with constants costs little more than looking its answer up would.
+ */
+const CHEAP_COMBINATIONS: ReadonlySet<string> = new Set(['and', 'or', 'if', '?:', '!', '!!']);
+
+function compileOperation(
+  operator: string,
+  combine: Combine | undefined,
+  args: readonly Compiled[],
+  lazy: boolean,
+): Compiled {
+  switch (operator) {
+    case 'if':
+    case '?:':
+      return compileIf(args);
+    case 'and':
+      return compileAnd(args);
+    case 'or':
+      return compileOr(args);
+  }
   if (combine === undefined) {
     // json-logic-js evaluates the arguments before it looks the operator up.
     const message = unrecognized(operator);
@@ -682,7 +818,11 @@ function compileNodeAnew(node: unknown, lazy: boolean): Compiled {
     const [path, fallback] = args;
     // The usual `var`: a literal path, perhaps a literal default.
     if (path?.literal && args.length <= 2 && (fallback === undefined || fallback.literal)) {
-      const plan = planPath(path.value, fallback?.value === undefined ? null : fallback.value);
+      const plan = planPath(
+        path.value,
+        fallback?.value === undefined ? null : fallback.value,
+        !lazy,
+      );
       return { run: (data, root) => readPathMemo(data, root, plan), path: plan };
     }
   }
@@ -696,15 +836,20 @@ function refuseUnknown(ignored: readonly unknown[], lazy: boolean): void {
 
 function compileArray(node: readonly unknown[], lazy: boolean): Compiled {
   const elements = node.map((element) => compileNode(element, lazy));
+  const list = lazy ? undefined : describeList(elements);
+  const name = list === undefined ? undefined : intern(list);
   // json-logic-js maps every array it meets, so each evaluation returns a new one: a result that
   // a caller changes never changes the expression, and two evaluations are never the same array.
   if (elements.every((element) => element.literal)) {
     const items = elements.map((element) => element.value);
-    return { run: () => items.slice(), items };
+    return name === undefined
+      ? { run: () => items.slice(), items }
+      : { run: () => items.slice(), items, name };
   }
   const runs = elements.map((element) => element.run);
   const count = runs.length;
   return {
+    ...(name === undefined ? {} : { name }),
     run: (data, root) => {
       const out = new Array<unknown>(count);
       for (let i = 0; i < count; i += 1) out[i] = (runs[i] as Evaluator)(data, root);
@@ -745,7 +890,16 @@ function compileIf(args: readonly Compiled[]): Compiled {
   if (runs.length === 1 && a) return args[0] as Compiled;
   if (runs.length === 2 && a && b) return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : null) };
   if (runs.length === 3 && a && b && c) {
-    return { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)) };
+    // A boolean condition needs no truthiness rules; two boolean branches make a boolean.
+    const boolean = args[1]?.boolean && args[2]?.boolean ? true : undefined;
+    if (args[0]?.boolean) {
+      return boolean
+        ? { run: (d, r) => (a(d, r) ? b(d, r) : c(d, r)), boolean }
+        : { run: (d, r) => (a(d, r) ? b(d, r) : c(d, r)) };
+    }
+    return boolean
+      ? { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)), boolean }
+      : { run: (d, r) => (truthy(a(d, r)) ? b(d, r) : c(d, r)) };
   }
   const count = runs.length;
   return {
@@ -969,11 +1123,33 @@ interface PathPlan {
   /** A forbidden name follows the walked segments: reaching it yields null. */
   readonly forbidden: boolean;
   readonly notFound: unknown;
-  /** The path's place in a context's PATH_MEMO, or -1 when it is not memoised. */
-  readonly slot: number;
+  /** Whether the path is read through the event's memo (a literal path from object, previous or event). */
+  readonly memo: boolean;
+  /** The memo token of the event `value` was read for (see PATH_MEMO). */
+  token: unknown;
+  /** The value read (ABSENT for no such path) for the event of `token`. */
+  value: unknown;
 }
 
-function planPath(path: unknown, notFound: unknown): PathPlan {
+// The plans of the paths rules read, shared by every `var` of the same path: a rule set reads a
+// few dozen paths in thousands of places, and one plan each keeps what evaluation touches small.
+// Like memoCells, it holds only what compiled rules contain (logic found in data plans afresh).
+const sharedPlans = new Map<string, PathPlan>();
+
+/** `memo`: whether the path may be read through a context's memo (see compileNode's `lazy`). */
+function planPath(path: unknown, notFound: unknown, memo: boolean): PathPlan {
+  if (!memo || notFound !== null || typeof path !== 'string') {
+    return planPathAnew(path, notFound, memo);
+  }
+  let plan = sharedPlans.get(path);
+  if (plan === undefined) {
+    plan = planPathAnew(path, null, true);
+    sharedPlans.set(path, plan);
+  }
+  return plan;
+}
+
+function planPathAnew(path: unknown, notFound: unknown, memo: boolean): PathPlan {
   const whole = path === undefined || path === '' || path === null;
   const all = whole ? [] : String(path).split('.');
   const stop = all.findIndex((segment) => FORBIDDEN_SEGMENTS.has(segment));
@@ -981,14 +1157,10 @@ function planPath(path: unknown, notFound: unknown): PathPlan {
   const forbidden = stop !== -1;
   const inString = segments.map(stringHasOwn);
   const kind = whole ? 0 : forbidden || segments.length > 2 ? 3 : segments.length === 1 ? 1 : 2;
-  let slot = -1;
-  if (!forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string)) {
-    const name = segments.join('.');
-    slot = memoSlots.get(name) ?? memoSlots.size;
-    memoSlots.set(name, slot);
-  }
   return {
-    slot,
+    memo: memo && !forbidden && segments.length > 0 && MEMO_ROOTS.has(segments[0] as string),
+    token: undefined,
+    value: undefined,
     kind,
     s0: segments[0] ?? '',
     s1: segments[1] ?? '',
@@ -1006,14 +1178,14 @@ function planPath(path: unknown, notFound: unknown): PathPlan {
  * itself) a memoised path is read once per event; anywhere else (an iteration's element) as is.
  */
 function readPathMemo(data: unknown, root: RootContext | null, plan: PathPlan): unknown {
-  if (plan.slot >= 0 && data === root && root !== null) {
-    const memo = root[PATH_MEMO];
-    if (memo !== undefined) {
-      let value = memo[plan.slot];
-      if (value === undefined) {
-        value = readPath(data, plan, ABSENT);
-        memo[plan.slot] = value;
+  if (plan.memo && data === root && root !== null) {
+    const token = root[PATH_MEMO];
+    if (token !== undefined) {
+      if (plan.token !== token) {
+        plan.value = readPath(data, plan, ABSENT);
+        plan.token = token;
       }
+      const value = plan.value;
       return value === ABSENT ? plan.notFound : value;
     }
   }
@@ -1067,6 +1239,8 @@ function get(operand: Operand, data: unknown, root: RootContext | null): unknown
 const BOOLEAN_RESULTS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!', 'in']);
 
 function specialize(operator: string, args: readonly Compiled[]): Compiled | null {
+  const leaf = specializeLeaf(operator, args);
+  if (leaf !== null) return { run: leaf, boolean: true, cheap: true };
   const result = specializeRun(operator, args);
   if (result === null) return null;
   const boolean = BOOLEAN_RESULTS.has(operator) || operator === 'changed' || operator === 'matches';
@@ -1139,7 +1313,8 @@ function specializeRun(operator: string, args: readonly Compiled[]): Evaluator |
         x?.items ?? (args.every((arg) => arg.literal) ? args.map((arg) => arg.value) : null);
       if (keys === null || !keys.every(isPrimitive)) return null;
       if (!args.every((arg) => arg.literal || arg.items)) return null;
-      const plans = keys.map((key) => planPath(key, null));
+      // Read without the memo (readPath), so the keys take no place in it.
+      const plans = keys.map((key) => planPath(key, null, false));
       const total = plans.length;
       return (data) => {
         const absent: unknown[] = [];
@@ -1321,5 +1496,178 @@ function catTwo(a: Operand, b: Operand): Evaluator {
       (first === null || first === undefined ? '' : String(first)) +
       (second === null || second === undefined ? '' : String(second))
     );
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves: a comparison or `in` between a literal `var` path and constants, and `!`/`!!` of a
+// path, the shapes most conditions are made of. Each is one closure that reads the path (through
+// the event's memo) and compares with the constant directly: no operand closures, no argument
+// array, no memo of its own answer (it costs as much as evaluating it). Where the constant's type
+// is known, the common case (a value of the same type) is tested first with a strict operator,
+// and everything else goes to JavaScript's loose operator, exactly as json-logic-js applies it:
+// the strict test only answers where the loose one would give the same answer (a string is ==
+// to a string exactly when it is ===; likewise numbers, NaN included). Each closure literal
+// serves one constant type, so V8's type feedback at each comparison stays narrow.
+
+/** The operator that gives the same answer with the operands swapped (`1 < x` is `x > 1`). */
+const SWAPPED: Readonly<Record<string, string>> = {
+  '==': '==',
+  '===': '===',
+  '!=': '!=',
+  '!==': '!==',
+  '<': '>',
+  '<=': '>=',
+  '>': '<',
+  '>=': '<=',
+};
+
+function specializeLeaf(operator: string, args: readonly Compiled[]): Evaluator | null {
+  const [x, y] = args;
+  if (args.length === 1 && x?.path && (operator === '!' || operator === '!!')) {
+    const plan = x.path;
+    return operator === '!'
+      ? (d, r) => !truthy(readPathMemo(d, r, plan))
+      : (d, r) => truthy(readPathMemo(d, r, plan));
+  }
+  if (args.length !== 2 || !x || !y) return null;
+  if (operator === 'in') {
+    if (x.path && y.items) return pathInList(x.path, y.items);
+    if (x.literal && isPrimitive(x.value) && y.path) return constantInPath(x.value, y.path);
+    return null;
+  }
+  const swapped = SWAPPED[operator];
+  if (swapped === undefined) return null;
+  if (x.path && y.literal && isPrimitive(y.value)) return pathCompare(operator, x.path, y.value);
+  if (y.path && x.literal && isPrimitive(x.value)) return pathCompare(swapped, y.path, x.value);
+  return null;
+}
+
+/** `{"<op>": [{"var": path}, v]}` for a primitive constant v. */
+function pathCompare(operator: string, plan: PathPlan, v: unknown): Evaluator {
+  const c = v as Loose;
+  if (typeof v === 'string') {
+    switch (operator) {
+      case '==':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+          return typeof x === 'string' ? x === c : x == c;
+        };
+      case '!=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+          return typeof x === 'string' ? x !== c : x != c;
+        };
+      case '<':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x < c : x < c;
+        };
+      case '<=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x <= c : x <= c;
+        };
+      case '>':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x > c : x > c;
+        };
+      case '>=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'string' ? x >= c : x >= c;
+        };
+    }
+  } else if (typeof v === 'number') {
+    switch (operator) {
+      case '==':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+          return typeof x === 'number' ? x === c : x == c;
+        };
+      case '!=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+          return typeof x === 'number' ? x !== c : x != c;
+        };
+      case '<':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x < c : x < c;
+        };
+      case '<=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x <= c : x <= c;
+        };
+      case '>':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x > c : x > c;
+        };
+      case '>=':
+        return (d, r) => {
+          const x = readPathMemo(d, r, plan) as Loose;
+          return typeof x === 'number' ? x >= c : x >= c;
+        };
+    }
+  }
+  // Strict (in)equality with any constant, and null, booleans and undefined with any operator.
+  switch (operator) {
+    case '===':
+      return (d, r) => readPathMemo(d, r, plan) === c;
+    case '!==':
+      return (d, r) => readPathMemo(d, r, plan) !== c;
+    case '==':
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose equality.
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) == c;
+    case '!=':
+      // biome-ignore lint/suspicious/noDoubleEquals: JSON-logic's loose inequality.
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) != c;
+    case '<':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) < c;
+    case '<=':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) <= c;
+    case '>':
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) > c;
+    default:
+      return (d, r) => (readPathMemo(d, r, plan) as Loose) >= c;
+  }
+}
+
+/** `{"in": [{"var": path}, [constants]]}`: indexOf, which is ===, on a list of literals. */
+function pathInList(plan: PathPlan, items: readonly unknown[]): Evaluator {
+  // A literal list never escapes this closure, so one copy serves every evaluation. A Set
+  // answers as indexOf does (===) once NaN is left out: indexOf never finds NaN, Set.has would.
+  if (items.length > 8 && items.every(isPrimitive)) {
+    const set = new Set(items.filter((item) => !Number.isNaN(item)));
+    return (d, r) => set.has(readPathMemo(d, r, plan));
+  }
+  return (d, r) => items.indexOf(readPathMemo(d, r, plan)) !== -1;
+}
+
+/**
+ * `{"in": [v, {"var": path}]}`: v in a string (a substring) or in a list (an element), as
+ * json-logic-js answers it: false for anything falsy ("" included: "" is in no string there)
+ * or without indexOf; anything else with an indexOf (an object from data) goes the general way.
+ */
+function constantInPath(v: unknown, plan: PathPlan): Evaluator {
+  if (typeof v === 'string') {
+    return (d, r) => {
+      const haystack = readPathMemo(d, r, plan);
+      if (typeof haystack === 'string') return haystack !== '' && haystack.indexOf(v) !== -1;
+      if (Array.isArray(haystack)) return haystack.indexOf(v) !== -1;
+      return inside(v, haystack);
+    };
+  }
+  return (d, r) => {
+    const haystack = readPathMemo(d, r, plan);
+    if (Array.isArray(haystack)) return haystack.indexOf(v) !== -1;
+    return inside(v, haystack);
   };
 }

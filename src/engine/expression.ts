@@ -34,7 +34,7 @@ export interface EvaluationContext {
   now: string;
   correlation: { key: string; count: number; ids: string[] } | null;
   rule: { id: string };
-  /** Paths of object, previous and event already read for this event (see compile.ts). */
+  /** The event's memo token: a new array per event, shared by its per-rule copies (see compile.ts). */
   [PATH_MEMO]?: unknown[];
   /** Answers of the rule's `lookup`s, resolved before its actions are planned (lookup.ts). */
   [LOOKUPS]?: Map<string, string | null>;
