@@ -153,7 +153,9 @@ const SCHEMAS: Record<string, JsonObject> = {
       duplicates: { type: 'integer', description: 'objects that already had a run for the tick' },
       outcomes: {
         type: 'object',
-        properties: Object.fromEntries(RUN_OUTCOMES.map((o) => [o, { type: 'integer' }])),
+        properties: Object.fromEntries(
+          RUN_OUTCOMES.filter((o) => o !== 'parked').map((o) => [o, { type: 'integer' }]),
+        ),
       },
       errors: { type: 'array', items: { type: 'string' } },
       notes: { type: 'array', items: { type: 'string' } },
