@@ -1,11 +1,14 @@
 // The engine's HTTP face, the same Hono app on Node and on Workers: the webhook receiver, the
 // run records ("what happened to this incident, and why"), health, Prometheus metrics, and the
-// admin actions (run the due schedules now, reload the rules). Everything but the receiver (which
+// admin actions (run the due schedules now, reload the rules, list and retry parked objects).
+// Everything but the receiver (which
 // checks signatures) and /healthz needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
+  type ParkedObject,
+  type ParkedQuery,
   type PipelineStore,
   RUN_OUTCOMES,
   type RunOutcome,
@@ -55,6 +58,12 @@ export interface EngineAppOptions {
   log?: (line: string) => void;
   /** All-in-one: the embedded API's OpenAPI document, whose paths this server answers too. */
   embeddedApi?: EmbeddedApiDocument;
+  /**
+   * Starts a drain of each account now (POST /admin/parked/retry made parked objects of theirs
+   * due): the Node queue, or a Queue message on Workers.
+   */
+  drainNow?(accounts: readonly number[]): Promise<void> | void;
+  now?: () => number;
 }
 
 /**
@@ -65,6 +74,8 @@ export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 
 export const DEFAULT_RUNS_PAGE_SIZE = 20;
 export const MAX_RUNS_PAGE_SIZE = 100;
+/** Parked objects GET /admin/parked lists at most, oldest parked first. */
+export const MAX_PARKED_LISTED = 1000;
 
 /** The limits /openapi.json states, from the constants the routes enforce. */
 const OPENAPI_LIMITS = {
@@ -170,7 +181,27 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json(result, result.ok ? 200 : 422);
   });
 
-  for (const path of ['/admin/schedules/run', '/admin/rules/reload']) {
+  app.get('/admin/parked', async (c) => {
+    const query = parseParkedFilter(new URL(c.req.url).searchParams);
+    const parked = await options.pipelineStore.listParked({ ...query, limit: MAX_PARKED_LISTED });
+    return c.json({ type: 'parked_list', count: parked.length, objects: parked.map(renderParked) });
+  });
+
+  app.post('/admin/parked/retry', async (c) => {
+    const filter = parseParkedRetry(await c.req.text());
+    const now = (options.now ?? Date.now)();
+    const due = await options.pipelineStore.retryParkedAt(
+      { ...filter, limit: Number.MAX_SAFE_INTEGER },
+      now,
+    );
+    await options.drainNow?.([...new Set(due.map((parked) => parked.account))]);
+    return c.json({ retried: due.length, objects: due.map(renderParked) });
+  });
+
+  app.all('/admin/parked', () => {
+    throw new EngineHttpError(405, 'method_not_allowed', 'use GET', { Allow: 'GET' });
+  });
+  for (const path of ['/admin/schedules/run', '/admin/rules/reload', '/admin/parked/retry']) {
     app.all(path, () => {
       throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
     });
@@ -254,6 +285,104 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
     ...(outcome !== null && { outcome: outcome as RunOutcome }),
     ...(before !== undefined && { before }),
     limit: whole('page_size', 1, MAX_RUNS_PAGE_SIZE) ?? DEFAULT_RUNS_PAGE_SIZE,
+  };
+}
+
+const PARKED_QUERY_PARAMS = ['account', 'object_id'];
+
+function parseParkedFilter(params: URLSearchParams): Pick<ParkedQuery, 'account' | 'objectId'> {
+  for (const name of params.keys()) {
+    if (!PARKED_QUERY_PARAMS.includes(name)) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `unknown query parameter ${JSON.stringify(name)}; use ${PARKED_QUERY_PARAMS.join(', ')}`,
+      );
+    }
+  }
+  const accountText = params.get('account');
+  const account = accountText === null ? undefined : parseAccountId(accountText);
+  if (account === null) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      describeBadAccountId('account', accountText),
+    );
+  }
+  const objectId = params.get('object_id');
+  return {
+    ...(account !== undefined && { account }),
+    ...(objectId !== null && { objectId }),
+  };
+}
+
+/** The body of POST /admin/parked/retry: nothing (every parked object), {id}, or {account, object_id}. */
+function parseParkedRetry(text: string): Pick<ParkedQuery, 'id' | 'account' | 'objectId'> {
+  if (text.trim() === '') return {};
+  const shape = 'a JSON object {id?, account?, object_id?} (empty: every parked object)';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `the body must be ${shape}: ${(error as Error).message}`,
+    );
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new EngineHttpError(400, 'invalid_parameters', `the body must be ${shape}`);
+  }
+  const { id, account, object_id: objectId, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use id, account, object_id`,
+    );
+  }
+  const filter: Pick<ParkedQuery, 'id' | 'account' | 'objectId'> = {};
+  if (id !== undefined) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `id must be the id of a parked object (a whole number from GET /admin/parked), got ${JSON.stringify(id)}`,
+      );
+    }
+    filter.id = id;
+  }
+  if (account !== undefined) {
+    const parsed = parseAccountId(account);
+    if (parsed === null) {
+      throw new EngineHttpError(400, 'invalid_parameters', describeBadAccountId('account', account));
+    }
+    filter.account = parsed;
+  }
+  if (objectId !== undefined) {
+    if (typeof objectId !== 'string' || objectId === '') {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `object_id must be the id of an object (a non-empty string), got ${JSON.stringify(objectId)}`,
+      );
+    }
+    filter.objectId = objectId;
+  }
+  return filter;
+}
+
+export function renderParked(parked: ParkedObject) {
+  return {
+    id: parked.id,
+    account: parked.account,
+    object: { type: parked.objectType, id: parked.objectId },
+    parked_at: new Date(parked.parkedAt).toISOString(),
+    attempts: parked.attempts,
+    next_retry_at: new Date(parked.nextAt).toISOString(),
+    error: parked.error,
+    events: parked.events,
   };
 }
 
