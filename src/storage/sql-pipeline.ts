@@ -276,7 +276,11 @@ export const pipelineSql = {
     (account, eventId) => [account, eventId],
   ),
   rescheduleParked: sql<
-    [account: number, objectId: string, schedule: { attempts: number; nextAt: number; error: string }]
+    [
+      account: number,
+      objectId: string,
+      schedule: { attempts: number; nextAt: number; error: string },
+    ]
   >(
     'UPDATE pipeline_parked SET attempts = ?, next_at = ?, error = ? WHERE account = ? AND object_id = ?',
     (account, objectId, schedule) => [

@@ -356,7 +356,11 @@ function parseParkedRetry(text: string): Pick<ParkedQuery, 'id' | 'account' | 'o
   if (account !== undefined) {
     const parsed = parseAccountId(account);
     if (parsed === null) {
-      throw new EngineHttpError(400, 'invalid_parameters', describeBadAccountId('account', account));
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        describeBadAccountId('account', account),
+      );
     }
     filter.account = parsed;
   }

@@ -148,7 +148,15 @@ export async function parkBehind(deps: PipelineDeps, event: ItsmEvent): Promise<
       nextAt: now + parkDelay(1, deps.parkRetry),
       error: 'parked behind an earlier event',
     },
-    [{ account: event.account, objectId: object.id, eventId: event.id, body: JSON.stringify(event), at: now }],
+    [
+      {
+        account: event.account,
+        objectId: object.id,
+        eventId: event.id,
+        body: JSON.stringify(event),
+        at: now,
+      },
+    ],
   );
   await deps.pipelineStore.saveRun(parkedRun(deps, event, waitsReason(parked)));
   return true;
