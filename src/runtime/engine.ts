@@ -77,7 +77,7 @@ export interface StartEngineOptions {
   concurrency?: number;
   /** Objects of one account processed at once (each object's events in order); default 8. */
   objectConcurrency?: number;
-  /** Backoff of a parked object's retries; default 5 s doubling up to 10 min. */
+  /** Backoff of a parked object's retries; default 5 s doubling up to 5 min. */
   parkRetry?: { baseMs?: number; maxMs?: number };
   /** How often the store is looked at for parked objects due for a retry; default 1 s. */
   parkCheckMs?: number;

@@ -69,7 +69,7 @@ export interface PipelineDeps {
   lookup?: LookupResolver;
   /** Objects of one account processed at the same time (their events in order); default 8. */
   objectConcurrency?: number;
-  /** Backoff of a parked object's retries; default 5 s doubling up to 10 min (park.ts). */
+  /** Backoff of a parked object's retries; default 5 s doubling up to 5 min (park.ts). */
   parkRetry?: { baseMs?: number; maxMs?: number };
 }
 
@@ -80,7 +80,8 @@ export interface DrainOptions {
   /** Asked after each page: true ends the drain there (the page in hand is finished first). */
   shouldStop?: () => boolean;
   /**
-   * Awaited before each event (and before each page is fetched). A throw ends the drain there
+   * Awaited before each event (and before each page is fetched, and its cursor saved). A throw
+   * ends the drain there
    * (the events in hand are finished first), with the cursor where it was: the events done so far
    * keep their run records, and the next drain skips them. The Worker keeps its account lease
    * alive here, and stops once it lost it. Events of different objects run concurrently, so it
@@ -231,6 +232,9 @@ async function drainPages(
       continue;
     }
     await processPage(deps, account, page.objects, result, limit, retrying, options);
+    // Still the account's only drain (the Worker's lease): a drain that lost it must not move
+    // the cursor under the one that took over.
+    await options.beforeEvent?.();
     pageSize =
       page.remaining > 0 && page.objects.length < pageSize
         ? Math.max(1, page.objects.length)

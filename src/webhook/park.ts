@@ -14,7 +14,7 @@ import type { NewRunRecord, ParkedObject } from '../storage/pipeline-port.js';
 import type { DrainOptions, PipelineDeps, ProcessedEvent } from './drain.js';
 
 /** The wait before the first retry of a parked object, doubled per failed retry up to maxMs. */
-export const PARK_RETRY = { baseMs: 5_000, maxMs: 10 * 60_000 } as const;
+export const PARK_RETRY = { baseMs: 5_000, maxMs: 5 * 60_000 } as const;
 
 /** Parked objects one drain retries at most (the rest are due at the next one). */
 export const PARKED_PER_DRAIN = 100;
