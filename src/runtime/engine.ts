@@ -270,6 +270,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     });
   }
 
+  /** Retries of parked objects that outlive the drain that started them (drain.ts). */
+  const parkedRetries = new Map<string, Promise<void>>();
   // The client is made once the address is known (all-in-one, the API is this very server).
   let deps: PipelineDeps | null = null;
   const pipeline = (): PipelineDeps => {
@@ -478,6 +480,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     metrics,
     ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
     objectConcurrency: options.objectConcurrency ?? DEFAULT_OBJECT_CONCURRENCY,
+    retries: parkedRetries,
     ...(options.parkRetry && { parkRetry: options.parkRetry }),
     from: options.from ?? 'oldest',
   };
@@ -576,6 +579,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         for (const timer of timers) timer.stop();
         // Drains finish the page in hand (the API, all-in-one, is still up for them).
         await queue.close();
+        // A retry of a parked object still running is let finish, as a drain finishes its page.
+        await Promise.all(parkedRetries.values());
         await closeServer(server);
         await itsm?.close();
         await pipelineStore.close();

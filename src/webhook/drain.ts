@@ -71,6 +71,14 @@ export interface PipelineDeps {
   objectConcurrency?: number;
   /** Backoff of a parked object's retries; default 5 s doubling up to 5 min (park.ts). */
   parkRetry?: { baseMs?: number; maxMs?: number };
+  /**
+   * Retries of parked objects still running, by `account:object`, kept across drains (Node). A
+   * retry that waits on a slow endpoint then does not hold the drain that started it: the drain
+   * ends, the account's next drain serves its other objects at once, and only the events of that
+   * object wait for the retry. Without it (Workers, where the lease must cover the work), a drain
+   * ends once its retries have.
+   */
+  retries?: Map<string, Promise<void>>;
 }
 
 /** Objects and events are read with their upstream record (`raw`), which rules can read. */
@@ -149,8 +157,17 @@ export async function drainAccount(
 
   // Parked objects due for a retry are retried beside the pages, sharing their concurrency: a
   // retry that waits on a slow endpoint holds up only its own object, whose events in the pages
-  // wait for it (and are added behind it if it stays parked).
+  // are added behind it.
+  const log = deps.log ?? (() => {});
   const retrying = new Map<string, Promise<void>>();
+  const shared = deps.retries;
+  const keyOf = (objectId: string) => `${account}:${objectId}`;
+  if (shared) {
+    // Retries an earlier drain started and that are still running: their objects wait for them.
+    for (const [key, retry] of shared) {
+      if (key.startsWith(`${account}:`)) retrying.set(key.slice(`${account}:`.length), retry);
+    }
+  }
   let retryFailure: { error: unknown } | null = null;
   const due = await deps.pipelineStore.listParked({
     account,
@@ -158,22 +175,36 @@ export async function drainAccount(
     limit: PARKED_PER_DRAIN,
   });
   for (const parked of due) {
+    if (retrying.has(parked.objectId)) continue;
     const retry = limit
       .run(() => retryParked(deps, parked, processEvent, isTransient, options))
       .then(
         () => {},
         (error: unknown) => {
-          retryFailure ??= { error };
+          if (!shared) {
+            retryFailure ??= { error };
+            return;
+          }
+          // The drain that started it may be over: the object stays parked and due, and the
+          // account's next drain tries it again.
+          log(
+            `drain: account ${account}: the retry of parked ${parked.objectType} ${parked.objectId} stopped: ${error instanceof Error ? error.message : String(error)}`,
+          );
         },
-      );
+      )
+      .finally(() => {
+        retrying.delete(parked.objectId);
+        shared?.delete(keyOf(parked.objectId));
+      });
     retrying.set(parked.objectId, retry);
+    shared?.set(keyOf(parked.objectId), retry);
   }
 
   try {
     await drainPages(deps, account, state, result, limit, retrying, options);
   } finally {
-    // The drain never ends with work of the account still running: one drain per account.
-    await Promise.all(retrying.values());
+    // Without a shared registry the drain never ends with work of the account still running.
+    if (!shared) await Promise.all(retrying.values());
   }
   if (retryFailure) throw (retryFailure as { error: unknown }).error;
   return result;
@@ -289,13 +320,10 @@ async function processPage(
   const stopped = () => failure !== null;
   await Promise.all(
     [...chains].map(async ([objectId, chain]) => {
-      let parked = parkedIds.has(objectId);
-      const retry = retrying.get(objectId);
-      if (retry) {
-        // Waited for outside the limiter: a retry holds a slot, and must be able to get one.
-        await retry;
-        parked = (await deps.pipelineStore.getParked(account, objectId)) !== null;
-      }
+      // An object being retried is parked until its retry is done: its new events go behind
+      // it (the retry takes them too, in order) instead of waiting for it here, which would hold
+      // the page, and with it the account's later events, for as long as the retry takes.
+      const parked = parkedIds.has(objectId) || retrying.has(objectId);
       await limit.run(async () => {
         try {
           await processChain(deps, chain, parked, result, stopped, options);

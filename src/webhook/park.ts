@@ -145,7 +145,9 @@ export async function parkBehind(deps: PipelineDeps, event: ItsmEvent): Promise<
       objectType: object.type,
       parkedAt: now,
       attempts: 1,
-      nextAt: now + parkDelay(1, deps.parkRetry),
+      // Only when the object was unparked just now (its retry finished meanwhile): nothing of
+      // it failed, so its event is due at once.
+      nextAt: now,
       error: 'parked behind an earlier event',
     },
     [
@@ -176,37 +178,43 @@ export async function retryParked(
 ): Promise<'done' | 'failed'> {
   const store = deps.pipelineStore;
   const now = deps.now ?? Date.now;
-  const waiting = await store.parkedEvents(parked.account, parked.objectId);
-  for (const entry of waiting) {
-    await options.beforeEvent?.();
-    const event = JSON.parse(entry.body) as ItsmEvent;
-    try {
-      await process(deps, event);
-    } catch (error) {
-      if (!isTransient(error)) throw error;
-      const attempts = parked.attempts + 1;
-      const nextAt = now() + parkDelay(attempts, deps.parkRetry);
-      const message = messageOf(error);
-      await store.rescheduleParked(parked.account, parked.objectId, {
-        attempts,
-        nextAt,
-        error: message,
-      });
-      await store.saveRun(
-        parkedRun(deps, event, `parked: ${message}; ${retryNote(attempts, nextAt)}`),
-      );
-      deps.metrics?.parkedRetries.inc({ result: 'failed' });
-      deps.log?.(
-        `drain: account ${parked.account}: ${parked.objectType} ${parked.objectId} still PARKED after try ${attempts} (event ${event.id}: ${message}); ${retryNote(attempts, nextAt)}`,
-      );
-      return 'failed';
+  let finished = 0;
+  // Events added behind the object while it is retried are taken too, in order.
+  for (;;) {
+    const waiting = await store.parkedEvents(parked.account, parked.objectId);
+    if (waiting.length === 0) break;
+    for (const entry of waiting) {
+      await options.beforeEvent?.();
+      const event = JSON.parse(entry.body) as ItsmEvent;
+      try {
+        await process(deps, event);
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        const attempts = parked.attempts + 1;
+        const nextAt = now() + parkDelay(attempts, deps.parkRetry);
+        const message = messageOf(error);
+        await store.rescheduleParked(parked.account, parked.objectId, {
+          attempts,
+          nextAt,
+          error: message,
+        });
+        await store.saveRun(
+          parkedRun(deps, event, `parked: ${message}; ${retryNote(attempts, nextAt)}`),
+        );
+        deps.metrics?.parkedRetries.inc({ result: 'failed' });
+        deps.log?.(
+          `drain: account ${parked.account}: ${parked.objectType} ${parked.objectId} still PARKED after try ${attempts} (event ${event.id}: ${message}); ${retryNote(attempts, nextAt)}`,
+        );
+        return 'failed';
+      }
+      await store.removeParkedEvent(parked.account, entry.eventId);
+      finished++;
     }
-    await store.removeParkedEvent(parked.account, entry.eventId);
   }
   if (await store.unpark(parked.account, parked.objectId)) {
     deps.metrics?.parkedRetries.inc({ result: 'done' });
     deps.log?.(
-      `drain: account ${parked.account}: ${parked.objectType} ${parked.objectId} unparked: its ${waiting.length} waiting event${waiting.length === 1 ? '' : 's'} are done`,
+      `drain: account ${parked.account}: ${parked.objectType} ${parked.objectId} unparked: its ${finished} waiting event${finished === 1 ? '' : 's'} are done`,
     );
   }
   return 'done';

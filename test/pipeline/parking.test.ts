@@ -5,6 +5,8 @@
 // its schedule or by an operator, and once the endpoint is back each of its events acts exactly
 // once, in order. Everything is checked by counts, never by durations.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -231,6 +233,78 @@ describe('an object whose action keeps failing is parked', () => {
     expect(dead.accepted.map((call) => call.event)).toEqual(
       await eventIdsOf(engine, account, stuck.id),
     );
+  });
+
+  it("does not hold the account's other objects while a parked object's retry waits on a slow endpoint", async () => {
+    // An endpoint that is down (503), then, once back, holds its answers until the test lets go.
+    const mode = { down: true, hold: false };
+    const accepted: Call[] = [];
+    const held: { call: Call; res: ServerResponse }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Call;
+        if (mode.down) {
+          res.writeHead(503).end('down');
+          return;
+        }
+        if (mode.hold) {
+          held.push({ call, res });
+          return;
+        }
+        accepted.push(call);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const slow = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const live = await startEndpoint(false);
+    const engine = await startTestEngine({
+      rulesDir: rulesFor({ url: slow } as TestReceiver, live.receiver),
+      httpAllow: [new URL(slow).host, new URL(live.receiver.url).host],
+      parkRetry: { baseMs: 600_000 },
+    });
+    cleanups.push(() => engine.close());
+    const account = 34;
+    const stuck = await create(engine, account, { category: 'dead', description: 'first' });
+    await eventually(async () => (await parked(engine)).length === 1, 'the object to be parked');
+
+    // Back, but slow: the retry's call hangs.
+    mode.down = false;
+    mode.hold = true;
+    await engine.call('POST', '/admin/parked/retry');
+    await eventually(() => held.length === 1, 'the retry to be waiting on the endpoint');
+
+    // Meanwhile another incident of the account is acted on, and a new change of the stuck one
+    // waits behind it.
+    const other = await create(engine, account, { category: 'network', description: 'n' });
+    await update(engine, account, stuck.id, 'second');
+    await eventually(
+      () => live.accepted.some((call) => call.object === other.id),
+      "the other incident's call while the retry still waits",
+    );
+    expect(held).toHaveLength(1);
+    expect((await parked(engine))[0]).toMatchObject({ object: { id: stuck.id } });
+
+    // The endpoint answers: the stuck incident's two events act once each, in order.
+    mode.hold = false;
+    for (const { call, res } of held.splice(0)) {
+      accepted.push(call);
+      res.writeHead(200).end('ok');
+    }
+    await eventually(async () => {
+      await engine.idle();
+      return (await parked(engine)).length === 0 && accepted.length === 2;
+    }, 'the object to be unparked');
+    expect(accepted.map((call) => call.event)).toEqual(await eventIdsOf(engine, account, stuck.id));
   });
 
   it('keeps parked work over a restart and retries it on its schedule', async () => {
