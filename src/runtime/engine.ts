@@ -128,7 +128,10 @@ export interface RunningEngine {
   rules(): RuleSet;
   reloadRules(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   runDueSchedules(at: Date): Promise<ScheduleSummary | null>;
-  /** Resolves when every notified account is drained; one waiting for a retry keeps it waiting. */
+  /**
+   * Resolves when every notified account is drained and no retry of a parked object is running;
+   * one waiting for a retry keeps it waiting (a parked object waiting for its time does not).
+   */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
@@ -572,7 +575,15 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     rules: () => ruleSet,
     reloadRules,
     runDueSchedules,
-    idle: () => queue.idle(),
+    async idle() {
+      // Retries of parked objects run beside the queue (they outlive their drain): wait for those
+      // in flight too. Parked objects waiting for their time are not work in hand.
+      for (;;) {
+        await queue.idle();
+        if (parkedRetries.size === 0) return;
+        await Promise.all(parkedRetries.values());
+      }
+    },
     close() {
       closed ??= (async () => {
         stopping = true;
