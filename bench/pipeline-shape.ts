@@ -194,14 +194,19 @@ async function startSystem(
   };
 }
 
-const accountOf = (i: number, accounts: number, round: number) => 1 + round * 10_000 + (i % accounts);
+const accountOf = (i: number, accounts: number, round: number) =>
+  1 + round * 10_000 + (i % accounts);
 
 /** The floor: create, PATCH and call, made directly; changes per second. */
 async function floorRate(system: System, n: number, writers: number, accounts: number) {
   const started = performance.now();
   await loops(n, writers, async (i) => {
     const account = accountOf(i, accounts, 0);
-    const created = await call('POST', `${system.api}/accounts/${account}/itsm/incidents`, INCIDENT);
+    const created = await call(
+      'POST',
+      `${system.api}/accounts/${account}/itsm/incidents`,
+      INCIDENT,
+    );
     await call('PATCH', `${system.api}/accounts/${account}/itsm/incidents/${created.id}`, {
       priority: 'critical',
     });
@@ -215,7 +220,11 @@ async function pipelineRate(system: System, n: number, writers: number, accounts
   const before = system.hook.arrivals.size;
   const started = performance.now();
   await loops(n, writers, async (i) => {
-    await call('POST', `${system.api}/accounts/${accountOf(i, accounts, 1)}/itsm/incidents`, INCIDENT);
+    await call(
+      'POST',
+      `${system.api}/accounts/${accountOf(i, accounts, 1)}/itsm/incidents`,
+      INCIDENT,
+    );
   });
   await system.hook.until(before + n);
   return n / ((performance.now() - started) / 1000);
@@ -247,7 +256,8 @@ async function latencies(system: System, n: number, rate: number, accounts: numb
     if (arrived !== undefined) samples.push(Math.max(0, arrived - at));
   }
   samples.sort((a, b) => a - b);
-  const pick = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
+  const pick = (q: number) =>
+    samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
   return { p50: pick(0.5), p99: pick(0.99) };
 }
 
@@ -287,7 +297,12 @@ async function main(): Promise<void> {
       const system = await startSystem(shape, { accounts });
       try {
         const changes = await pipelineRate(system, n, writers, accounts);
-        const { p50, p99 } = await latencies(system, Math.max(50, n / 2), floorChanges / 2, accounts);
+        const { p50, p99 } = await latencies(
+          system,
+          Math.max(50, n / 2),
+          floorChanges / 2,
+          accounts,
+        );
         console.log(
           `| ${shape} | ${accounts} | ${floorChanges.toFixed(0)} | ${changes.toFixed(0)} | ${(changes / floorChanges).toFixed(2)}x | ${p50.toFixed(0)} | ${p99.toFixed(0)} |`,
         );
