@@ -22,6 +22,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'load', file: 'load.ts', flags: ['--expose-gc'] },
   { name: 'receiver', file: 'receiver.ts', flags: [] },
   { name: 'pipeline', file: 'pipeline.ts', flags: [] },
+  { name: 'pipeline-shape', file: 'pipeline-shape.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
   { name: 'in-process', file: 'in-process.ts', flags: [] },
   { name: 'memory', file: 'memory.ts', flags: [] },

@@ -32,7 +32,8 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'as-user', env: 'ITSM_RULES_AS_USER', shows: 'default itsm-rules' },
   { flag: 'http-allow', env: 'ITSM_HTTP_ALLOW', shows: null },
   { flag: 'from', env: 'ITSM_RULES_FROM', shows: 'default oldest' },
-  { flag: 'concurrency', env: 'ITSM_RULES_CONCURRENCY', shows: 'default 4' },
+  { flag: 'concurrency', env: 'ITSM_RULES_CONCURRENCY', shows: 'default 16' },
+  { flag: 'object-concurrency', env: 'ITSM_RULES_OBJECT_CONCURRENCY', shows: 'default 8' },
   { flag: 'page-size', env: 'ITSM_RULES_PAGE_SIZE', shows: 'default 100' },
   { flag: 'reload-interval', env: 'ITSM_RULES_RELOAD_MS', shows: 'default 1000' },
   { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },
@@ -82,6 +83,12 @@ const USAGE_ERRORS: UsageCase[] = [
     args: [],
     env: { ITSM_RULES_FROM: 'sideways' },
     says: '--from must be oldest or latest, got "sideways"',
+  },
+  {
+    usage: 'ITSM_RULES_OBJECT_CONCURRENCY=0',
+    args: [],
+    env: { ITSM_RULES_OBJECT_CONCURRENCY: '0' },
+    says: '--object-concurrency must be a whole number from 1 to 64, got "0"',
   },
   {
     usage: '--host 0.0.0.0 without --api-key',

@@ -1,7 +1,7 @@
 // Node composition root of the engine (`itsm-rules serve`): the rule files (hot-reloaded, the last
 // good set kept), one SQLite database for the engine's state (and, all-in-one, the embedded ITSM
-// API's data), the in-process drain queue, the cron timer of scheduled rules, retention, and the
-// HTTP server. Without an API URL the embedded ITSM API is served in the same process under /v1,
+// API's data), the in-process drain queue, the cron timer of scheduled rules, the timer that
+// retries parked objects when they are due, retention, and the HTTP server. Without an API URL the embedded ITSM API is served in the same process under /v1,
 // the engine's client points at it over loopback HTTP, and the receiver is registered as its
 // webhook, so that one command is a complete working system.
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -29,6 +29,7 @@ import { createSqlitePipelineStore } from '../storage/sqlite-pipeline.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
   DEFAULT_ENGINE_USER,
+  DEFAULT_OBJECT_CONCURRENCY,
   drainAccount,
   type PipelineDeps,
   purgeExpired,
@@ -52,6 +53,9 @@ import { closeServer, listen, loadMigrations, verifySignatureNode } from './node
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
+/** Accounts drained at once, by default: drains wait on the API far more than on this process. */
+export const DEFAULT_ACCOUNT_CONCURRENCY = 16;
+
 export interface StartEngineOptions {
   port: number;
   host: string;
@@ -70,8 +74,14 @@ export interface StartEngineOptions {
   /** The values of the rules' secrets; default ITSM_SECRET_<NAME> from the environment. */
   secrets?: SecretLookup;
   from?: 'oldest' | 'latest';
-  /** Accounts drained at once; default 4. */
+  /** Accounts drained at once; default 16. */
   concurrency?: number;
+  /** Objects of one account processed at once (each object's events in order); default 8. */
+  objectConcurrency?: number;
+  /** Backoff of a parked object's retries; default 5 s doubling up to 5 min. */
+  parkRetry?: { baseMs?: number; maxMs?: number };
+  /** How often the store is looked at for parked objects due for a retry; default 1 s. */
+  parkCheckMs?: number;
   pageSize?: number;
   /** How often the rules folder is checked for changes; 0 turns hot reload off. Default 1 s. */
   reloadIntervalMs?: number;
@@ -80,8 +90,9 @@ export interface StartEngineOptions {
   /** Run records, plans and effects are kept this long; default 30 days. */
   retentionMs?: number;
   /**
-   * Least time between two drains of one account; default 50 ms. Under a stream of notifications
-   * a drain then takes many events per page instead of one notification each.
+   * Least time between two drains of one account; default 0. The queue already serves a stream
+   * of notifications with one drain more after the running one (which takes every event written
+   * meanwhile), so a fixed spacing would only add delay, and with many accounts it adds up.
    */
   drainIntervalMs?: number;
   /** Runs of a scheduled tick the API failed part of, the first included; default 4. */
@@ -120,7 +131,10 @@ export interface RunningEngine {
   rules(): RuleSet;
   reloadRules(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   runDueSchedules(at: Date): Promise<ScheduleSummary | null>;
-  /** Resolves when every notified account is drained; one waiting for a retry keeps it waiting. */
+  /**
+   * Resolves when every notified account is drained and no retry of a parked object is running;
+   * one waiting for a retry keeps it waiting (a parked object waiting for its time does not).
+   */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
@@ -267,6 +281,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     });
   }
 
+  /** Retries of parked objects that outlive the drain that started them (drain.ts). */
+  const parkedRetries = new Map<string, Promise<void>>();
   // The client is made once the address is known (all-in-one, the API is this very server).
   let deps: PipelineDeps | null = null;
   const pipeline = (): PipelineDeps => {
@@ -284,8 +300,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       const since = pendingSince.get(account);
       if (result.caughtUp && since !== undefined && since <= started) pendingSince.delete(account);
     },
-    ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
-    minIntervalMs: options.drainIntervalMs ?? 50,
+    concurrency: options.concurrency ?? DEFAULT_ACCOUNT_CONCURRENCY,
+    minIntervalMs: options.drainIntervalMs ?? 0,
     ...(options.drainRetry?.baseMs !== undefined && { retryBaseMs: options.drainRetry.baseMs }),
     ...(options.drainRetry?.maxMs !== undefined && { retryMaxMs: options.drainRetry.maxMs }),
     onFailure(account, error, delayMs) {
@@ -440,7 +456,14 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       apiUrl: options.apiUrl ?? 'embedded (this process, /v1)',
       ...options.console,
     },
+    drainNow(accounts) {
+      for (const account of accounts) queue.notify(account);
+    },
     async refreshMetrics() {
+      metrics.parkedObjects.set(
+        {},
+        (await pipelineStore.listParked({ limit: Number.MAX_SAFE_INTEGER })).length,
+      );
       const now = Date.now();
       for (const state of await pipelineStore.listAccounts()) {
         const pending =
@@ -503,6 +526,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     log,
     metrics,
     ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
+    objectConcurrency: options.objectConcurrency ?? DEFAULT_OBJECT_CONCURRENCY,
+    retries: parkedRetries,
+    ...(options.parkRetry && { parkRetry: options.parkRetry }),
     from: options.from ?? 'oldest',
   };
 
@@ -553,6 +579,21 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     });
     timers.push({ stop: () => cron.stop() });
   }
+  // Parked objects come back on their schedule: the drain of their account retries those due.
+  const parkCheckMs = Math.max(10, options.parkCheckMs ?? 1_000);
+  const parkTimer = setInterval(() => {
+    void pipelineStore
+      .listParked({ dueAt: Date.now(), limit: 1_000 })
+      .then((due) => {
+        for (const account of new Set(due.map((parked) => parked.account))) queue.notify(account);
+      })
+      .catch((error) => {
+        health.noteError(error);
+        log(`drain: parked objects could not be read: ${String(error)}`);
+      });
+  }, parkCheckMs);
+  parkTimer.unref();
+  timers.push({ stop: () => clearInterval(parkTimer) });
   const purge = () =>
     purgeExpired({ engineStore, pipelineStore }, ruleSet, retentionMs, Date.now(), log);
   const purgeTimer = setInterval(
@@ -579,13 +620,23 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     rules: () => ruleSet,
     reloadRules,
     runDueSchedules,
-    idle: () => queue.idle(),
+    async idle() {
+      // Retries of parked objects run beside the queue (they outlive their drain): wait for those
+      // in flight too. Parked objects waiting for their time are not work in hand.
+      for (;;) {
+        await queue.idle();
+        if (parkedRetries.size === 0) return;
+        await Promise.all(parkedRetries.values());
+      }
+    },
     close() {
       closed ??= (async () => {
         stopping = true;
         for (const timer of timers) timer.stop();
         // Drains finish the page in hand (the API, all-in-one, is still up for them).
         await queue.close();
+        // A retry of a parked object still running is let finish, as a drain finishes its page.
+        await Promise.all(parkedRetries.values());
         await closeServer(server);
         await itsm?.close();
         await pipelineStore.close();

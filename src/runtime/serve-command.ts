@@ -201,9 +201,19 @@ const serveFlags: FlagSpec[] = [
     name: 'concurrency',
     env: 'ITSM_RULES_CONCURRENCY',
     type: 'string',
-    default: '4',
+    default: '16',
     placeholder: 'N',
-    description: 'accounts drained at the same time (one drain per account at a time)',
+    description:
+      'accounts drained at the same time (one drain per account at a time; a busy one yields to the others after its turn)',
+  },
+  {
+    name: 'object-concurrency',
+    env: 'ITSM_RULES_OBJECT_CONCURRENCY',
+    type: 'string',
+    default: '8',
+    placeholder: 'N',
+    description:
+      "objects of one account processed at the same time (1..64); each object's events strictly in order",
   },
   {
     name: 'page-size',
@@ -309,7 +319,13 @@ export const serveCommand: Command = {
         engineUser: String(values['as-user']),
         httpAllow: list(values['http-allow']),
         from,
-        concurrency: positiveInt('concurrency', String(values.concurrency), 1, 64),
+        concurrency: positiveInt('concurrency', String(values.concurrency), 1, 256),
+        objectConcurrency: positiveInt(
+          'object-concurrency',
+          String(values['object-concurrency']),
+          1,
+          64,
+        ),
         pageSize: positiveInt('page-size', String(values['page-size']), 1, 1000),
         reloadIntervalMs: positiveInt('reload-interval', String(values['reload-interval']), 0),
         retentionMs: positiveInt('retention-days', String(values['retention-days'])) * 86_400_000,

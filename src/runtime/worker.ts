@@ -18,6 +18,7 @@ import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
   DEFAULT_ENGINE_USER,
+  DEFAULT_OBJECT_CONCURRENCY,
   DEFAULT_PAGE_SIZE,
   drainAccount,
   isTransient,
@@ -148,6 +149,7 @@ export interface WorkerEnv {
   ITSM_RULES_FROM?: string;
   ITSM_RULES_PAGE_SIZE?: string | number;
   ITSM_RULES_PAGES_PER_MESSAGE?: string | number;
+  ITSM_RULES_OBJECT_CONCURRENCY?: string | number;
   ITSM_RULES_RETENTION_DAYS?: string | number;
   /** How long a sign-in to the operator console lasts; default 8 hours. */
   ITSM_CONSOLE_SESSION_HOURS?: string | number;
@@ -177,6 +179,8 @@ export interface WorkerConfig {
   from: 'oldest' | 'latest';
   pageSize: number;
   pagesPerMessage: number;
+  /** Objects of one account processed at the same time, each object's events in order. */
+  objectConcurrency: number;
   retentionMs: number;
   consoleSessionMs: number;
 }
@@ -304,6 +308,13 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
       DEFAULT_PAGES_PER_MESSAGE,
       1,
       1000,
+    ),
+    objectConcurrency: wholeNumber(
+      env,
+      'ITSM_RULES_OBJECT_CONCURRENCY',
+      DEFAULT_OBJECT_CONCURRENCY,
+      1,
+      64,
     ),
     retentionMs: wholeNumber(env, 'ITSM_RULES_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
     consoleSessionMs: wholeNumber(env, 'ITSM_CONSOLE_SESSION_HOURS', 8, 1, 720) * 3_600_000,
@@ -451,6 +462,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       log,
       metrics,
       pageSize: config.pageSize,
+      objectConcurrency: config.objectConcurrency,
       from: config.from,
       fromLatestSetting: 'ITSM_RULES_FROM = "latest"',
     };
@@ -476,6 +488,17 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       metrics,
       receiver,
       runSchedules: (request) => runScheduleRequest(deps, request),
+      // POST /admin/parked/retry: a drain message per account, as a notification would send.
+      async drainNow(accounts) {
+        for (let start = 0; start < accounts.length; start += SEND_BATCH_LIMIT) {
+          await env.QUEUE.sendBatch(
+            accounts.slice(start, start + SEND_BATCH_LIMIT).map((account) => ({
+              body: { account },
+              contentType: 'json' as const,
+            })),
+          );
+        }
+      },
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
       rules: () => ruleSet,
       health: () => ({
@@ -497,6 +520,10 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         ...options.console,
       },
       async refreshMetrics() {
+        metrics.parkedObjects.set(
+          {},
+          (await pipelineStore.listParked({ limit: Number.MAX_SAFE_INTEGER })).length,
+        );
         const now = Date.now();
         for (const state of await pipelineStore.listAccounts()) {
           metrics.drainLag.set(
@@ -675,9 +702,21 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     }
   };
 
-  /** Queues a drain for every account with a notification not yet drained. */
+  /**
+   * Queues a drain for every account with a notification not yet drained, or with a parked
+   * object due for a retry (the drain retries it).
+   */
   const sweep = async (runtime: WorkerRuntime, env: WorkerEnv): Promise<number> => {
-    const pending = (await runtime.pipelineStore.listAccounts()).filter(isPending);
+    const accounts = new Set(
+      (await runtime.pipelineStore.listAccounts()).filter(isPending).map((state) => state.account),
+    );
+    for (const parked of await runtime.pipelineStore.listParked({
+      dueAt: Date.now(),
+      limit: 10_000,
+    })) {
+      accounts.add(parked.account);
+    }
+    const pending = [...accounts].map((account) => ({ account }));
     for (let start = 0; start < pending.length; start += SEND_BATCH_LIMIT) {
       await env.QUEUE.sendBatch(
         pending.slice(start, start + SEND_BATCH_LIMIT).map((state) => ({
@@ -739,7 +778,9 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       // First the safety net, so that a slow tick does not hold up drains that were missed.
       const swept = await sweep(runtime, env);
       if (swept > 0)
-        log(`sweep: queued a drain for ${swept} accounts with undrained notifications`);
+        log(
+          `sweep: queued a drain for ${swept} accounts with undrained notifications or parked objects due for a retry`,
+        );
 
       const due = dueRules(ruleSet, tick);
       const summary = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;

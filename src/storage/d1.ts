@@ -9,9 +9,13 @@ import type { EngineStore } from './engine-port.js';
 import type { PipelineStore } from './pipeline-port.js';
 import { engineSql as e, toEffect, toMember, toPlan } from './sql-engine.js';
 import {
+  listParkedSql,
   listRunsSql,
   pipelineSql as p,
+  retryParkedSql,
   toAccount,
+  toParked,
+  toParkedEvent,
   toRuleActivity,
   toRun,
   toSnapshot,
@@ -158,7 +162,11 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
       return row ? toRun(row) : null;
     },
     async saveRun(run) {
-      const writes = [sql.bind(p.insertRun, run), sql.bind(p.indexRunRules, run)];
+      const writes = [
+        sql.bind(p.unindexParkedRun, run),
+        sql.bind(p.insertRun, run),
+        sql.bind(p.indexRunRules, run),
+      ];
       const [row] = await sql.readAfter(writes, p.getRun, run.key);
       if (!row) throw new Error(`run ${run.key} vanished after it was stored`);
       return toRun(row);
@@ -175,6 +183,38 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
         sql.bind(p.purgeRuns, before),
       ]);
       return runs;
+    },
+    async park(object, events) {
+      const writes = [
+        sql.bind(p.parkObject, object),
+        ...events.map((event) => sql.bind(p.parkEvent, event)),
+      ];
+      const [row] = await sql.readAfter(writes, p.getParked, object.account, object.objectId);
+      if (!row) throw new Error(`parked object ${object.objectId} vanished after it was stored`);
+      return toParked(row);
+    },
+    async getParked(account, objectId) {
+      const row = await sql.first(p.getParked, account, objectId);
+      return row ? toParked(row) : null;
+    },
+    async listParked(query) {
+      return (await sql.all(listParkedSql(query))).map(toParked);
+    },
+    async parkedEvents(account, objectId) {
+      return (await sql.all(p.parkedEvents, account, objectId)).map(toParkedEvent);
+    },
+    async removeParkedEvent(account, eventId) {
+      await sql.run(p.removeParkedEvent, account, eventId);
+    },
+    async rescheduleParked(account, objectId, schedule) {
+      return (await sql.run(p.rescheduleParked, account, objectId, schedule)) > 0;
+    },
+    async retryParkedAt(query, at) {
+      const rows = await sql.readAfter([sql.bind(retryParkedSql(query, at))], listParkedSql(query));
+      return rows.map(toParked);
+    },
+    async unpark(account, objectId) {
+      return (await sql.run(p.unpark, account, objectId)) > 0;
     },
     // The binding belongs to the Worker's environment: nothing to close.
     async close() {},

@@ -2,8 +2,9 @@
 // notifications not yet drained), the last known state of each object (the `previous` of an event
 // that carries no previous_metadata, and the object of a delete), and run records (what the
 // engine did with each event or scheduled object, and why). Small and async, so that the SQLite
-// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql
-// 0004_run_rule_verdicts.sql and 0008_run_object_number.sql.
+// adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql,
+// 0004_run_rule_verdicts.sql, 0005_parked.sql (parked objects and the events waiting behind them),
+// 0006_run_rule_version.sql and 0008_run_object_number.sql.
 // Times are milliseconds since the epoch.
 
 export interface AccountState {
@@ -35,8 +36,11 @@ export interface SnapshotRecord {
  *   gone before it could be fetched, an object type the engine does not know);
  * - shadow: only rules in shadow mode matched: the calls they would have made are in the record,
  *   none was made.
+ * - parked: not finished yet: an action of the object's events keeps failing (the network, a 5xx,
+ *   a 429), so the event waits, with the object's later events, for a retry. The only outcome a
+ *   later save replaces: the run of the retry that finishes the event.
  */
-export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped', 'shadow'] as const;
+export const RUN_OUTCOMES = ['done', 'failed', 'no_match', 'skipped', 'shadow', 'parked'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
 /**
@@ -124,6 +128,43 @@ export interface RuleActivity {
   runs: number;
 }
 
+/** An object whose events wait for a retry (a parked object). */
+export interface ParkedObject {
+  /** Assigned by the store. */
+  id: number;
+  account: number;
+  objectId: string;
+  objectType: string;
+  parkedAt: number;
+  /** Tries that failed so far, the one that parked the object included. */
+  attempts: number;
+  /** When the next retry is due. */
+  nextAt: number;
+  /** The last failure. */
+  error: string;
+  /** Events waiting, the failed one included. */
+  events: number;
+}
+
+export interface ParkedEvent {
+  account: number;
+  objectId: string;
+  eventId: string;
+  /** The event as the API listed it, JSON. */
+  body: string;
+  at: number;
+}
+
+export interface ParkedQuery {
+  id?: number;
+  account?: number;
+  objectId?: string;
+  /** Only objects due for a retry at this time (nextAt <= dueAt). */
+  dueAt?: number;
+  /** At most this many, oldest parked first. */
+  limit: number;
+}
+
 export interface PipelineStore {
   /** Records a verified notification for the account (creating its state if needed). */
   noteNotification(account: number, at: number): Promise<void>;
@@ -153,5 +194,29 @@ export interface PipelineStore {
   ruleActivity(query: RuleActivityQuery): Promise<RuleActivity[]>;
   /** Deletes runs finished before `before`; returns how many. */
   purgeRuns(before: number): Promise<number>;
+  /**
+   * Parks the object (unless it is parked already, whose schedule then stays) and adds the events
+   * behind it, in the order given; an event already waiting is not added twice.
+   */
+  park(
+    object: Omit<ParkedObject, 'id' | 'events'>,
+    events: readonly ParkedEvent[],
+  ): Promise<ParkedObject>;
+  getParked(account: number, objectId: string): Promise<ParkedObject | null>;
+  listParked(query: ParkedQuery): Promise<ParkedObject[]>;
+  /** The events waiting behind a parked object, oldest first. */
+  parkedEvents(account: number, objectId: string): Promise<ParkedEvent[]>;
+  /** Removes one waiting event (it is finished). */
+  removeParkedEvent(account: number, eventId: string): Promise<void>;
+  /** Sets the retry schedule of a parked object; false when it is no longer parked. */
+  rescheduleParked(
+    account: number,
+    objectId: string,
+    schedule: { attempts: number; nextAt: number; error: string },
+  ): Promise<boolean>;
+  /** Makes the parked objects the query selects (dueAt aside) due at `at`; returns them. */
+  retryParkedAt(query: Omit<ParkedQuery, 'dueAt'>, at: number): Promise<ParkedObject[]>;
+  /** Unparks the object if no event waits behind it any more; true when it did. */
+  unpark(account: number, objectId: string): Promise<boolean>;
   close(): Promise<void>;
 }

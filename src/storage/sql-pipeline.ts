@@ -1,13 +1,17 @@
 // The SQL of the pipeline store (migrations/0003_pipeline.sql, 0004_run_rule_verdicts.sql and
-// 0006_run_rule_version.sql, 0008_run_object_number.sql),
+// 0005_parked.sql, 0006_run_rule_version.sql, 0008_run_object_number.sql),
 // shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
 // in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
-// Saving a run is three statements that need nothing from each other's answers (so that D1 can
-// send them as one batch): store the run first-wins, index the rules (with their verdicts) of
+// Saving a run is four statements that need nothing from each other's answers (so that D1 can
+// send them as one batch): drop the rule rows of a parked run under the key (the one run a save
+// replaces), store the run first-wins over any other, index the rules (with their verdicts) of
 // whichever run is stored under the key, read that run back.
 import type {
   AccountState,
   NewRunRecord,
+  ParkedEvent,
+  ParkedObject,
+  ParkedQuery,
   RuleActivity,
   RuleActivityQuery,
   RuleVerdict,
@@ -68,6 +72,55 @@ export function toRuleActivity(row: RuleActivityRow): RuleActivity {
     runs: row.runs,
   };
 }
+
+interface ParkedRow {
+  id: number;
+  account: number;
+  object_id: string;
+  object_type: string;
+  parked_at: number;
+  attempts: number;
+  next_at: number;
+  error: string;
+  events: number;
+}
+
+interface ParkedEventRow {
+  seq: number;
+  account: number;
+  object_id: string;
+  event_id: string;
+  body: string;
+  at: number;
+}
+
+export function toParked(row: ParkedRow): ParkedObject {
+  return {
+    id: row.id,
+    account: row.account,
+    objectId: row.object_id,
+    objectType: row.object_type,
+    parkedAt: row.parked_at,
+    attempts: row.attempts,
+    nextAt: row.next_at,
+    error: row.error,
+    events: row.events,
+  };
+}
+
+export function toParkedEvent(row: ParkedEventRow): ParkedEvent {
+  return {
+    account: row.account,
+    objectId: row.object_id,
+    eventId: row.event_id,
+    body: row.body,
+    at: row.at,
+  };
+}
+
+/** A parked object's columns and the number of events waiting behind it. */
+const PARKED_COLUMNS = `p.*, (SELECT count(*) FROM pipeline_parked_events e
+  WHERE e.account = p.account AND e.object_id = p.object_id) AS events`;
 
 export function toAccount(row: AccountRow): AccountState {
   return {
@@ -154,12 +207,30 @@ export const pipelineSql = {
   ),
   getRun: sql<[key: string], RunRow>('SELECT * FROM pipeline_runs WHERE key = ?', (key) => [key]),
   getRunById: sql<[id: number], RunRow>('SELECT * FROM pipeline_runs WHERE id = ?', (id) => [id]),
-  /** saveRun, 1 of 3: the first run stored under a key wins. */
+  /**
+   * saveRun, 1 of 4: a parked run is the one a save replaces; its rule rows go first (the new
+   * run's are indexed after it).
+   */
+  unindexParkedRun: sql<[NewRunRecord]>(
+    `DELETE FROM pipeline_run_rules
+     WHERE run_id IN (SELECT id FROM pipeline_runs WHERE key = ? AND outcome = 'parked')`,
+    (run) => [run.key],
+  ),
+  /**
+   * saveRun, 2 of 4: the first run stored under a key wins, unless it is parked (not finished):
+   * then the new one takes its place (and its id).
+   */
   insertRun: sql<[NewRunRecord]>(
     `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
        self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (key) DO NOTHING`,
+     ON CONFLICT (key) DO UPDATE SET event_type = excluded.event_type,
+       object_type = excluded.object_type, object_id = excluded.object_id,
+       self_hops = excluded.self_hops, outcome = excluded.outcome, rules = excluded.rules,
+       verdicts = excluded.verdicts, summary = excluded.summary, detail = excluded.detail,
+       at = excluded.at, rule_version = excluded.rule_version,
+       object_number = excluded.object_number
+     WHERE pipeline_runs.outcome = 'parked'`,
     (run) => [
       run.key,
       run.account,
@@ -179,7 +250,7 @@ export const pipelineSql = {
     ],
   ),
   /**
-   * saveRun, 2 of 3: indexes every rule the run stored under the key looked at, with its verdict,
+   * saveRun, 3 of 4: indexes every rule the run stored under the key looked at, with its verdict,
    * read from the stored row (so a losing save indexes nothing of its own). The rows already
    * there for a run saved before stay as they are.
    */
@@ -223,7 +294,107 @@ export const pipelineSql = {
   ),
   /** purgeRuns, 2 of 2: its `changes` is the number of runs deleted. */
   purgeRuns: sql<[before: number]>('DELETE FROM pipeline_runs WHERE at < ?', (before) => [before]),
+  /** park, 1 of 3: an object parked already keeps its schedule. */
+  parkObject: sql<[Omit<ParkedObject, 'id' | 'events'>]>(
+    `INSERT INTO pipeline_parked (account, object_id, object_type, parked_at, attempts, next_at, error)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (account, object_id) DO NOTHING`,
+    (object) => [
+      object.account,
+      object.objectId,
+      object.objectType,
+      object.parkedAt,
+      object.attempts,
+      object.nextAt,
+      object.error,
+    ],
+  ),
+  /** park, 2 of 3 (once per event): an event waits once, in the order it was first parked. */
+  parkEvent: sql<[ParkedEvent]>(
+    `INSERT INTO pipeline_parked_events (account, object_id, event_id, body, at)
+     VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (account, event_id) DO NOTHING`,
+    (event) => [event.account, event.objectId, event.eventId, event.body, event.at],
+  ),
+  /** park, 3 of 3, and getParked. */
+  getParked: sql<[account: number, objectId: string], ParkedRow>(
+    `SELECT ${PARKED_COLUMNS} FROM pipeline_parked p WHERE p.account = ? AND p.object_id = ?`,
+    (account, objectId) => [account, objectId],
+  ),
+  parkedEvents: sql<[account: number, objectId: string], ParkedEventRow>(
+    'SELECT * FROM pipeline_parked_events WHERE account = ? AND object_id = ? ORDER BY seq',
+    (account, objectId) => [account, objectId],
+  ),
+  removeParkedEvent: sql<[account: number, eventId: string]>(
+    'DELETE FROM pipeline_parked_events WHERE account = ? AND event_id = ?',
+    (account, eventId) => [account, eventId],
+  ),
+  rescheduleParked: sql<
+    [
+      account: number,
+      objectId: string,
+      schedule: { attempts: number; nextAt: number; error: string },
+    ]
+  >(
+    'UPDATE pipeline_parked SET attempts = ?, next_at = ?, error = ? WHERE account = ? AND object_id = ?',
+    (account, objectId, schedule) => [
+      schedule.attempts,
+      schedule.nextAt,
+      schedule.error,
+      account,
+      objectId,
+    ],
+  ),
+  /** Only an object with no event left behind it: one parked since keeps its row. */
+  unpark: sql<[account: number, objectId: string]>(
+    `DELETE FROM pipeline_parked WHERE account = ? AND object_id = ? AND NOT EXISTS
+       (SELECT 1 FROM pipeline_parked_events e WHERE e.account = ? AND e.object_id = ?)`,
+    (account, objectId) => [account, objectId, account, objectId],
+  ),
 };
+
+/** The WHERE clause of a query of parked objects, and the values it binds. */
+function parkedWhere(query: Omit<ParkedQuery, 'limit'>): { clause: string; values: unknown[] } {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  if (query.id !== undefined) {
+    where.push('p.id = ?');
+    values.push(query.id);
+  }
+  if (query.account !== undefined) {
+    where.push('p.account = ?');
+    values.push(query.account);
+  }
+  if (query.objectId !== undefined) {
+    where.push('p.object_id = ?');
+    values.push(query.objectId);
+  }
+  if (query.dueAt !== undefined) {
+    where.push('p.next_at <= ?');
+    values.push(query.dueAt);
+  }
+  return { clause: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', values };
+}
+
+/** The statement that lists parked objects, oldest parked first (one text per filter set). */
+export function listParkedSql(query: ParkedQuery): SqlStatement<[], ParkedRow> {
+  const { clause, values } = parkedWhere(query);
+  values.push(Math.max(0, Math.trunc(query.limit)));
+  return sql<[], ParkedRow>(
+    `SELECT ${PARKED_COLUMNS} FROM pipeline_parked p ${clause} ORDER BY p.id LIMIT ?`,
+    () => [...values],
+  );
+}
+
+/** Makes the parked objects a query selects due at `at` (an operator's retry). */
+export function retryParkedSql(query: Omit<ParkedQuery, 'dueAt' | 'limit'>, at: number) {
+  const { clause, values } = parkedWhere(query);
+  // UPDATE takes no table alias in SQLite: the filters name p.*, so they select ids.
+  return sql<[]>(
+    `UPDATE pipeline_parked SET next_at = ? WHERE id IN (SELECT p.id FROM pipeline_parked p ${clause})`,
+    () => [at, ...values],
+  );
+}
 
 /**
  * The statement that lists runs: one text per combination of filters (a few hundred at most, so a runner can

@@ -2,11 +2,21 @@
 // account, object snapshots and run records, over the statements of sql-pipeline.ts that the D1
 // adapter runs too. Like the engine store, it can work on a connection it is given, so all-in-one
 // mode keeps every table in one `--db`. Each group of statements is one transaction.
-import type { NewRunRecord, PipelineStore, RunRecord } from './pipeline-port.js';
+import type {
+  NewRunRecord,
+  ParkedEvent,
+  ParkedObject,
+  PipelineStore,
+  RunRecord,
+} from './pipeline-port.js';
 import {
+  listParkedSql,
   listRunsSql,
   pipelineSql as q,
+  retryParkedSql,
   toAccount,
+  toParked,
+  toParkedEvent,
   toRuleActivity,
   toRun,
   toSnapshot,
@@ -21,6 +31,7 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
   const sql = createSyncRunner(db);
 
   const saveRun = db.transaction((run: NewRunRecord): RunRecord => {
+    sql.run(q.unindexParkedRun, run);
     sql.run(q.insertRun, run);
     sql.run(q.indexRunRules, run);
     const row = sql.get(q.getRun, run.key);
@@ -32,6 +43,23 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
     sql.run(q.purgeRunRules, before);
     return sql.run(q.purgeRuns, before);
   });
+
+  const park = db.transaction(
+    (object: Omit<ParkedObject, 'id' | 'events'>, events: readonly ParkedEvent[]) => {
+      sql.run(q.parkObject, object);
+      for (const event of events) sql.run(q.parkEvent, event);
+      const row = sql.get(q.getParked, object.account, object.objectId);
+      if (!row) throw new Error(`parked object ${object.objectId} vanished after it was stored`);
+      return toParked(row);
+    },
+  );
+
+  const retryParkedAt = db.transaction(
+    (query: Parameters<PipelineStore['retryParkedAt']>[0], at: number) => {
+      sql.run(retryParkedSql(query, at));
+      return sql.all(listParkedSql(query)).map(toParked);
+    },
+  );
 
   return {
     async noteNotification(account, at) {
@@ -76,6 +104,31 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
     },
     async purgeRuns(before) {
       return purgeRuns(before);
+    },
+    async park(object, events) {
+      return park(object, events);
+    },
+    async getParked(account, objectId) {
+      const row = sql.get(q.getParked, account, objectId);
+      return row ? toParked(row) : null;
+    },
+    async listParked(query) {
+      return sql.all(listParkedSql(query)).map(toParked);
+    },
+    async parkedEvents(account, objectId) {
+      return sql.all(q.parkedEvents, account, objectId).map(toParkedEvent);
+    },
+    async removeParkedEvent(account, eventId) {
+      sql.run(q.removeParkedEvent, account, eventId);
+    },
+    async rescheduleParked(account, objectId, schedule) {
+      return sql.run(q.rescheduleParked, account, objectId, schedule) > 0;
+    },
+    async retryParkedAt(query, at) {
+      return retryParkedAt(query, at);
+    },
+    async unpark(account, objectId) {
+      return sql.run(q.unpark, account, objectId) > 0;
     },
     async close() {
       close();

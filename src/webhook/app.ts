@@ -1,8 +1,8 @@
 // The engine's HTTP face, the same Hono app on Node and on Workers: the webhook receiver, the
 // run records ("what happened to this incident, and why"), health, Prometheus metrics, and the
-// admin actions (run the due schedules now, reload the rules), and the operator console (src/console/).
-// Everything but the receiver (which checks signatures), /healthz and the console (which has its
-// own sign-in) needs the API key.
+// admin actions (run the due schedules now, reload the rules, list and retry parked objects), and
+// the operator console (src/console/). Everything but the receiver (which checks signatures),
+// /healthz and the console (which has its own sign-in) needs the API key.
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { registerConsole } from '../console/console.js';
@@ -12,6 +12,8 @@ import type { PreviewRequest, PreviewResult } from '../engine/replay.js';
 import { renderRunDetail } from '../engine/run-record.js';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
+  type ParkedObject,
+  type ParkedQuery,
   type PipelineStore,
   RUN_OUTCOMES,
   type RunOutcome,
@@ -70,6 +72,12 @@ export interface EngineAppOptions {
   rules?: () => LoadedRules;
   /** The operator console (`/` and /console/, src/console/): what the runtime knows for it. */
   console?: ConsoleSettings;
+  /**
+   * Starts a drain of each account now (POST /admin/parked/retry made parked objects of theirs
+   * due): the Node queue, or a Queue message on Workers.
+   */
+  drainNow?(accounts: readonly number[]): Promise<void> | void;
+  now?: () => number;
 }
 
 /**
@@ -80,6 +88,8 @@ export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 
 export const DEFAULT_RUNS_PAGE_SIZE = 20;
 export const MAX_RUNS_PAGE_SIZE = 100;
+/** Parked objects GET /admin/parked lists at most, oldest parked first. */
+export const MAX_PARKED_LISTED = 1000;
 
 /** The limits /openapi.json states, from the constants the routes enforce. */
 const OPENAPI_LIMITS = {
@@ -212,7 +222,32 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     });
   }
 
-  for (const path of ['/admin/schedules/run', '/admin/rules/reload', '/admin/rules/preview']) {
+  app.get('/admin/parked', async (c) => {
+    const query = parseParkedFilter(new URL(c.req.url).searchParams);
+    const parked = await options.pipelineStore.listParked({ ...query, limit: MAX_PARKED_LISTED });
+    return c.json({ type: 'parked_list', count: parked.length, objects: parked.map(renderParked) });
+  });
+
+  app.post('/admin/parked/retry', async (c) => {
+    const filter = parseParkedRetry(await c.req.text());
+    const now = (options.now ?? Date.now)();
+    const due = await options.pipelineStore.retryParkedAt(
+      { ...filter, limit: Number.MAX_SAFE_INTEGER },
+      now,
+    );
+    await options.drainNow?.([...new Set(due.map((parked) => parked.account))]);
+    return c.json({ retried: due.length, objects: due.map(renderParked) });
+  });
+
+  app.all('/admin/parked', () => {
+    throw new EngineHttpError(405, 'method_not_allowed', 'use GET', { Allow: 'GET' });
+  });
+  for (const path of [
+    '/admin/schedules/run',
+    '/admin/rules/reload',
+    '/admin/rules/preview',
+    '/admin/parked/retry',
+  ]) {
     app.all(path, () => {
       throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
     });
@@ -364,6 +399,108 @@ function parsePreviewRequest(text: string): PreviewRequest {
     files: (files as { path: string; text: string }[]).map(({ path, text }) => ({ path, text })),
     sinceMs: sinceMs as number,
     ...(ids && { accounts: ids }),
+  };
+}
+
+const PARKED_QUERY_PARAMS = ['account', 'object_id'];
+
+function parseParkedFilter(params: URLSearchParams): Pick<ParkedQuery, 'account' | 'objectId'> {
+  for (const name of params.keys()) {
+    if (!PARKED_QUERY_PARAMS.includes(name)) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `unknown query parameter ${JSON.stringify(name)}; use ${PARKED_QUERY_PARAMS.join(', ')}`,
+      );
+    }
+  }
+  const accountText = params.get('account');
+  const account = accountText === null ? undefined : parseAccountId(accountText);
+  if (account === null) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      describeBadAccountId('account', accountText),
+    );
+  }
+  const objectId = params.get('object_id');
+  return {
+    ...(account !== undefined && { account }),
+    ...(objectId !== null && { objectId }),
+  };
+}
+
+/** The body of POST /admin/parked/retry: nothing (every parked object), {id}, or {account, object_id}. */
+function parseParkedRetry(text: string): Pick<ParkedQuery, 'id' | 'account' | 'objectId'> {
+  if (text.trim() === '') return {};
+  const shape = 'a JSON object {id?, account?, object_id?} (empty: every parked object)';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `the body must be ${shape}: ${(error as Error).message}`,
+    );
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new EngineHttpError(400, 'invalid_parameters', `the body must be ${shape}`);
+  }
+  const { id, account, object_id: objectId, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use id, account, object_id`,
+    );
+  }
+  const filter: Pick<ParkedQuery, 'id' | 'account' | 'objectId'> = {};
+  if (id !== undefined) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `id must be the id of a parked object (a whole number from GET /admin/parked), got ${JSON.stringify(id)}`,
+      );
+    }
+    filter.id = id;
+  }
+  if (account !== undefined) {
+    const parsed = parseAccountId(account);
+    if (parsed === null) {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        describeBadAccountId('account', account),
+      );
+    }
+    filter.account = parsed;
+  }
+  if (objectId !== undefined) {
+    if (typeof objectId !== 'string' || objectId === '') {
+      throw new EngineHttpError(
+        400,
+        'invalid_parameters',
+        `object_id must be the id of an object (a non-empty string), got ${JSON.stringify(objectId)}`,
+      );
+    }
+    filter.objectId = objectId;
+  }
+  return filter;
+}
+
+export function renderParked(parked: ParkedObject) {
+  return {
+    id: parked.id,
+    account: parked.account,
+    object: { type: parked.objectType, id: parked.objectId },
+    parked_at: new Date(parked.parkedAt).toISOString(),
+    attempts: parked.attempts,
+    next_retry_at: new Date(parked.nextAt).toISOString(),
+    error: parked.error,
+    events: parked.events,
   };
 }
 

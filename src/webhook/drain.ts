@@ -2,10 +2,16 @@
 // stored cursor, page by page; for each event, skip it if it already has a run record, tell the
 // engine's own writes (echoes) from other changes, fetch the changed object, take `previous`
 // from the event or the last snapshot, evaluate, execute and write the run record. Events and
-// objects are read with their upstream record (`raw`, which rules read as object.raw). The cursor
-// moves only after every event of a page is done, so a crash or a failure at any point is
-// followed by a re-run of the same page, which the run records and the stored plans make
-// harmless. Runtime-neutral: Node drives it from an in-process queue, Workers from a Queue.
+// objects are read with their upstream record (`raw`, which rules read as object.raw).
+// Within a page, the events of one object are taken strictly in order, and different objects
+// concurrently (up to `objectConcurrency`): an API answering in 100s of ms is then not waited on
+// one event after another. The correlation counts and once_per claims that objects share are
+// single-statement or one-transaction decisions in the store, so they stay exact in any order.
+// An object whose action keeps failing is parked with its later events (park.ts) instead of
+// holding up the account. The cursor moves only after every event of a page is done or parked,
+// so a crash or a failure at any point is followed by a re-run of the same page, which the run
+// records and the stored plans make harmless. Runtime-neutral: Node drives it from an in-process
+// queue, Workers from a Queue.
 import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
 import {
@@ -35,8 +41,11 @@ import type { ItsmEvent } from '../itsm/schemas.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { NewRunRecord, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
 import type { EngineMetrics } from './metrics.js';
+import { isParkable, PARKED_PER_DRAIN, parkBehind, parkObject, retryParked } from './park.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
+/** Objects of one account whose events are processed at the same time, by default. */
+export const DEFAULT_OBJECT_CONCURRENCY = 8;
 /** The user the engine acts as unless told otherwise (`--as-user`, `ITSM_RULES_AS_USER`). */
 export const DEFAULT_ENGINE_USER = 'itsm-rules';
 
@@ -64,6 +73,18 @@ export interface PipelineDeps {
    * an event processed on its own gets a fresh one.
    */
   lookup?: LookupResolver;
+  /** Objects of one account processed at the same time (their events in order); default 8. */
+  objectConcurrency?: number;
+  /** Backoff of a parked object's retries; default 5 s doubling up to 5 min (park.ts). */
+  parkRetry?: { baseMs?: number; maxMs?: number };
+  /**
+   * Retries of parked objects still running, by `account:object`, kept across drains (Node). A
+   * retry that waits on a slow endpoint then does not hold the drain that started it: the drain
+   * ends, the account's next drain serves its other objects at once, and only the events of that
+   * object wait for the retry. Without it (Workers, where the lease must cover the work), a drain
+   * ends once its retries have.
+   */
+  retries?: Map<string, Promise<void>>;
 }
 
 /** Objects and events are read with their upstream record (`raw`), which rules can read. */
@@ -73,9 +94,12 @@ export interface DrainOptions {
   /** Asked after each page: true ends the drain there (the page in hand is finished first). */
   shouldStop?: () => boolean;
   /**
-   * Awaited before each event (and before each page is fetched). A throw ends the drain there,
-   * with the cursor where it was: the events done so far keep their run records, and the next
-   * drain skips them. The Worker keeps its account lease alive here, and stops once it lost it.
+   * Awaited before each event (and before each page is fetched, and its cursor saved). A throw
+   * ends the drain there
+   * (the events in hand are finished first), with the cursor where it was: the events done so far
+   * keep their run records, and the next drain skips them. The Worker keeps its account lease
+   * alive here, and stops once it lost it. Events of different objects run concurrently, so it
+   * may be called again before an earlier call has settled.
    */
   beforeEvent?: () => Promise<void>;
 }
@@ -87,6 +111,8 @@ export interface DrainResult {
   events: number;
   /** Events that already had a run record (a replayed page). */
   duplicates: number;
+  /** Events parked (their object's action keeps failing) or added behind a parked object. */
+  parked: number;
   /** True when the drain reached the end of the event log. */
   caughtUp: boolean;
   cursor: string | null;
@@ -123,18 +149,85 @@ export async function drainAccount(
     ? pipeline
     : { ...pipeline, lookup: createLookupResolver(pipeline.client) };
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? (() => {});
   const state = await deps.pipelineStore.getAccount(account);
-  let cursor = state?.cursor ?? null;
   const result: DrainResult = {
     account,
     pages: 0,
     events: 0,
     duplicates: 0,
+    parked: 0,
     caughtUp: false,
-    cursor,
+    cursor: state?.cursor ?? null,
   };
+  const limit = createLimiter(deps.objectConcurrency ?? DEFAULT_OBJECT_CONCURRENCY);
 
+  // Parked objects due for a retry are retried beside the pages, sharing their concurrency: a
+  // retry that waits on a slow endpoint holds up only its own object, whose events in the pages
+  // are added behind it.
+  const log = deps.log ?? (() => {});
+  const retrying = new Map<string, Promise<void>>();
+  const shared = deps.retries;
+  const keyOf = (objectId: string) => `${account}:${objectId}`;
+  if (shared) {
+    // Retries an earlier drain started and that are still running: their objects wait for them.
+    for (const [key, retry] of shared) {
+      if (key.startsWith(`${account}:`)) retrying.set(key.slice(`${account}:`.length), retry);
+    }
+  }
+  let retryFailure: { error: unknown } | null = null;
+  const due = await deps.pipelineStore.listParked({
+    account,
+    dueAt: now(),
+    limit: PARKED_PER_DRAIN,
+  });
+  for (const parked of due) {
+    if (retrying.has(parked.objectId)) continue;
+    const retry = limit
+      .run(() => retryParked(deps, parked, processEvent, isTransient, options))
+      .then(
+        () => {},
+        (error: unknown) => {
+          if (!shared) {
+            retryFailure ??= { error };
+            return;
+          }
+          // The drain that started it may be over: the object stays parked and due, and the
+          // account's next drain tries it again.
+          log(
+            `drain: account ${account}: the retry of parked ${parked.objectType} ${parked.objectId} stopped: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        },
+      )
+      .finally(() => {
+        retrying.delete(parked.objectId);
+        shared?.delete(keyOf(parked.objectId));
+      });
+    retrying.set(parked.objectId, retry);
+    shared?.set(keyOf(parked.objectId), retry);
+  }
+
+  try {
+    await drainPages(deps, account, state, result, limit, retrying, options);
+  } finally {
+    // Without a shared registry the drain never ends with work of the account still running.
+    if (!shared) await Promise.all(retrying.values());
+  }
+  if (retryFailure) throw (retryFailure as { error: unknown }).error;
+  return result;
+}
+
+async function drainPages(
+  deps: PipelineDeps,
+  account: number,
+  state: Awaited<ReturnType<PipelineStore['getAccount']>>,
+  result: DrainResult,
+  limit: Limiter,
+  retrying: ReadonlyMap<string, Promise<void>>,
+  options: DrainOptions,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? (() => {});
+  let cursor = state?.cursor ?? null;
   if (cursor === null && state?.drainedAt == null && deps.from === 'latest') {
     // Only what happens from now on: nothing before the first notification is acted on.
     cursor = await deps.client.latestCursor(account);
@@ -148,7 +241,7 @@ export async function drainAccount(
   // The API bounds a page by bytes as well as count: a page shorter than asked with more to come
   // was cut at its byte budget, so the next request asks for about that many (the API then
   // reads no more than it sends); full pages let the size grow back. Memory stays at one page
-  // of events plus the object being processed.
+  // of events plus the objects being processed.
   const maxPageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
   let pageSize = maxPageSize;
   for (;;) {
@@ -175,12 +268,10 @@ export async function drainAccount(
       cursor = null;
       continue;
     }
-    for (const event of page.objects) {
-      await options.beforeEvent?.();
-      const outcome = await processEvent(deps, event);
-      result.events++;
-      if (outcome.duplicate) result.duplicates++;
-    }
+    await processPage(deps, account, page.objects, result, limit, retrying, options);
+    // Still the account's only drain (the Worker's lease): a drain that lost it must not move
+    // the cursor under the one that took over.
+    await options.beforeEvent?.();
     pageSize =
       page.remaining > 0 && page.objects.length < pageSize
         ? Math.max(1, page.objects.length)
@@ -193,10 +284,121 @@ export async function drainAccount(
     deps.metrics?.eventsRemaining.set({ account: String(account) }, page.remaining);
     if (caughtUp) {
       result.caughtUp = true;
-      return result;
+      return;
     }
-    if (options.shouldStop?.()) return result;
+    if (options.shouldStop?.()) return;
   }
+}
+
+/** The id of the object an event is about: its events are taken in order, one at a time. */
+function objectKeyOf(event: ItsmEvent): string {
+  return String((event.metadata as { id?: unknown }).id ?? '');
+}
+
+/**
+ * Processes the events of one page: each object's in order, different objects concurrently. It
+ * returns once every event is done or parked; on a failure that is not an object's (the API
+ * failing a read, the store), it lets the events in hand finish, starts no new one, and throws.
+ */
+async function processPage(
+  deps: PipelineDeps,
+  account: number,
+  events: readonly ItsmEvent[],
+  result: DrainResult,
+  limit: Limiter,
+  retrying: ReadonlyMap<string, Promise<void>>,
+  options: DrainOptions,
+): Promise<void> {
+  if (events.length === 0) return;
+  const chains = new Map<string, ItsmEvent[]>();
+  for (const event of events) {
+    const key = objectKeyOf(event);
+    const chain = chains.get(key);
+    if (chain) chain.push(event);
+    else chains.set(key, [event]);
+  }
+  const parkedIds = new Set(
+    (await deps.pipelineStore.listParked({ account, limit: Number.MAX_SAFE_INTEGER })).map(
+      (parked) => parked.objectId,
+    ),
+  );
+  let failure: { error: unknown } | null = null;
+  const stopped = () => failure !== null;
+  await Promise.all(
+    [...chains].map(async ([objectId, chain]) => {
+      // An object being retried is parked until its retry is done: its new events go behind
+      // it (the retry takes them too, in order) instead of waiting for it here, which would hold
+      // the page, and with it the account's later events, for as long as the retry takes.
+      const parked = parkedIds.has(objectId) || retrying.has(objectId);
+      await limit.run(async () => {
+        try {
+          await processChain(deps, chain, parked, result, stopped, options);
+        } catch (error) {
+          failure ??= { error };
+        }
+      });
+    }),
+  );
+  if (failure) throw (failure as { error: unknown }).error;
+}
+
+/** The events of one object, in order; from the first one whose action keeps failing, parked. */
+async function processChain(
+  deps: PipelineDeps,
+  chain: readonly ItsmEvent[],
+  parked: boolean,
+  result: DrainResult,
+  stopped: () => boolean,
+  options: DrainOptions,
+): Promise<void> {
+  for (const [index, event] of chain.entries()) {
+    if (stopped()) return;
+    await options.beforeEvent?.();
+    if (parked) {
+      // Behind a parked object: this event waits for it, in order.
+      if (await parkBehind(deps, event)) result.parked++;
+      else result.duplicates++;
+      result.events++;
+      continue;
+    }
+    try {
+      const outcome = await processEvent(deps, event);
+      result.events++;
+      if (outcome.duplicate) result.duplicates++;
+    } catch (error) {
+      if (!isParkable(error)) throw error;
+      const rest = chain.slice(index);
+      await parkObject(deps, rest, error);
+      result.events += rest.length;
+      result.parked += rest.length;
+      return;
+    }
+  }
+}
+
+interface Limiter {
+  /** Runs `task` once fewer than the limit's size run; tasks start in the order they asked. */
+  run<T>(task: () => Promise<T>): Promise<T>;
+}
+
+function createLimiter(size: number): Limiter {
+  const capacity = Math.max(1, Math.trunc(size));
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(task) {
+      if (active >= capacity) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      try {
+        return await task();
+      } finally {
+        // The slot passes straight to the next task waiting, if any.
+        const next = waiting.shift();
+        if (next) next();
+        else active--;
+      }
+    },
+  };
 }
 
 export interface ProcessedEvent {
@@ -210,7 +412,8 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
   const now = deps.now ?? Date.now;
   const key = eventPlanKey(event.account, event.id);
   const existing = await deps.pipelineStore.getRun(key);
-  if (existing) return { run: existing, duplicate: true };
+  // A parked event's run is a placeholder: the event is finished now (a retry of its object).
+  if (existing && existing.outcome !== 'parked') return { run: existing, duplicate: true };
 
   const engineEvent: EngineEvent = {
     id: event.id,

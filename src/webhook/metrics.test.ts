@@ -177,6 +177,14 @@ describe('the engine metrics', () => {
         '# HELP itsm_rules_database_errors_total Errors the database answered: failed writes and failed write probes of /healthz.',
         '# TYPE itsm_rules_database_errors_total counter',
         'itsm_rules_database_errors_total 0',
+        '# HELP itsm_rules_parked_total Objects parked because an action of theirs kept failing (network, 5xx, 429): their events wait for a retry while the account goes on.',
+        '# TYPE itsm_rules_parked_total counter',
+        'itsm_rules_parked_total 0',
+        '# HELP itsm_rules_parked_retries_total Retries of parked objects, by result (done: finished and unparked; failed: parked again with a longer wait).',
+        '# TYPE itsm_rules_parked_retries_total counter',
+        '# HELP itsm_rules_parked_objects Objects parked now, waiting for a retry (GET /admin/parked lists them).',
+        '# TYPE itsm_rules_parked_objects gauge',
+        'itsm_rules_parked_objects 0',
         '',
       ].join('\n'),
     );
@@ -201,6 +209,8 @@ describe('the engine metrics', () => {
       'itsm_rules_reload_timestamp_seconds 0',
       'itsm_rules_reload_success 0',
       'itsm_rules_database_errors_total 0',
+      'itsm_rules_parked_total 0',
+      'itsm_rules_parked_objects 0',
       '',
     ]);
   });

@@ -171,7 +171,7 @@ export interface EngineMetrics {
   webhooksAccepted: Counter;
   /** `reason`: signature | body | too_large | unavailable. */
   webhooksRejected: Counter;
-  /** `outcome`: done | failed | no_match | skipped. */
+  /** `outcome`: done | failed | no_match | skipped (parked events count when they finish). */
   eventsProcessed: Counter;
   /** `rule`: the rule id. */
   rulesMatched: Counter;
@@ -190,6 +190,12 @@ export interface EngineMetrics {
   reloadSuccess: Gauge;
   /** Errors the database answered (failed writes, failed health probes). */
   databaseErrors: Counter;
+  /** Objects parked: an action of theirs kept failing, so their events wait for a retry. */
+  parked: Counter;
+  /** `result`: done (the object's waiting events are finished, it is unparked) | failed. */
+  parkedRetries: Counter;
+  /** Objects parked now (read from the store when /metrics is asked). */
+  parkedObjects: Gauge;
   render(): string;
 }
 
@@ -250,6 +256,19 @@ export function createEngineMetrics(): EngineMetrics {
     databaseErrors: registry.counter(
       'itsm_rules_database_errors_total',
       'Errors the database answered: failed writes and failed write probes of /healthz.',
+    ),
+    parked: registry.counter(
+      'itsm_rules_parked_total',
+      'Objects parked because an action of theirs kept failing (network, 5xx, 429): their events wait for a retry while the account goes on.',
+    ),
+    parkedRetries: registry.counter(
+      'itsm_rules_parked_retries_total',
+      'Retries of parked objects, by result (done: finished and unparked; failed: parked again with a longer wait).',
+      ['result'],
+    ),
+    parkedObjects: registry.gauge(
+      'itsm_rules_parked_objects',
+      'Objects parked now, waiting for a retry (GET /admin/parked lists them).',
     ),
     render: () => registry.render(),
   };

@@ -165,7 +165,9 @@ const SCHEMAS: Record<string, JsonObject> = {
       duplicates: { type: 'integer', description: 'objects that already had a run for the tick' },
       outcomes: {
         type: 'object',
-        properties: Object.fromEntries(RUN_OUTCOMES.map((o) => [o, { type: 'integer' }])),
+        properties: Object.fromEntries(
+          RUN_OUTCOMES.filter((o) => o !== 'parked').map((o) => [o, { type: 'integer' }]),
+        ),
       },
       errors: { type: 'array', items: { type: 'string' } },
       notes: { type: 'array', items: { type: 'string' } },
@@ -230,6 +232,62 @@ const SCHEMAS: Record<string, JsonObject> = {
           },
         },
       },
+    },
+  },
+  ParkedObject: {
+    type: 'object',
+    description:
+      "an object whose action keeps failing: its events wait, in order, for a retry, while the account's other objects go on",
+    required: [
+      'id',
+      'account',
+      'object',
+      'parked_at',
+      'attempts',
+      'next_retry_at',
+      'error',
+      'events',
+    ],
+    properties: {
+      id: { type: 'integer', description: 'names it in POST /admin/parked/retry' },
+      account: { type: 'integer' },
+      object: {
+        type: 'object',
+        properties: { type: { type: 'string' }, id: { type: 'string' } },
+      },
+      parked_at: { type: 'string', format: 'date-time' },
+      attempts: { type: 'integer', description: 'tries that failed, the first included' },
+      next_retry_at: { type: 'string', format: 'date-time' },
+      error: { type: 'string', description: 'the last failure' },
+      events: { type: 'integer', description: 'events waiting, the failed one first' },
+    },
+  },
+  ParkedList: {
+    type: 'object',
+    required: ['type', 'count', 'objects'],
+    properties: {
+      type: { const: 'parked_list' },
+      count: { type: 'integer' },
+      objects: { type: 'array', items: ref('ParkedObject') },
+    },
+  },
+  ParkedRetryRequest: {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'no body or {}: every parked object; otherwise the objects matching every field given',
+    properties: {
+      id: { type: 'integer', minimum: 1 },
+      account: { type: 'integer', minimum: 1 },
+      object_id: { type: 'string', minLength: 1 },
+    },
+  },
+  ParkedRetryResult: {
+    type: 'object',
+    required: ['retried', 'objects'],
+    properties: {
+      retried: { type: 'integer', description: 'parked objects made due now' },
+      objects: { type: 'array', items: ref('ParkedObject') },
     },
   },
   OpenApi: { type: 'object', description: 'an OpenAPI 3.1 document' },
@@ -412,6 +470,34 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
             content: json(ref('ReloadResult')),
           },
           ...errors(400, 401, 404, 413),
+        },
+      },
+    },
+    '/admin/parked': {
+      get: {
+        operationId: 'listParked',
+        tags: ['admin'],
+        summary: 'Parked objects: their action keeps failing, so their events wait for a retry',
+        parameters: [
+          ['account', 'only this account', { type: 'integer', minimum: 1 }],
+          ['object_id', 'only this object', { type: 'string' }],
+        ].map(([name, description, schema]) => ({ name, in: 'query', description, schema })),
+        responses: {
+          200: { description: 'oldest parked first', content: json(ref('ParkedList')) },
+          ...errors(400, 401),
+        },
+      },
+    },
+    '/admin/parked/retry': {
+      post: {
+        operationId: 'retryParked',
+        tags: ['admin'],
+        summary: 'Retry parked objects now, instead of at their next scheduled retry',
+        description: `Makes the chosen objects due and starts a drain of their accounts; each object's waiting events then run in order, and a half-done plan is finished without repeating a call. Bodies over ${adminLimit} bytes get a 413.`,
+        requestBody: { content: json(ref('ParkedRetryRequest')) },
+        responses: {
+          200: { description: 'the objects made due', content: json(ref('ParkedRetryResult')) },
+          ...errors(400, 401, 413),
         },
       },
     },

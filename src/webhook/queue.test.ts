@@ -601,3 +601,42 @@ describe('the least interval between drains of an account', () => {
     expect(queue.status()).toEqual({ running: [], pending: [], retrying: [] });
   });
 });
+
+describe('fair turns between accounts', () => {
+  it('asks a drain that has had its turn to stop while others wait, and queues it again behind them', async () => {
+    const recorder = createRecorder();
+    const queue = createDrainQueue({ drain: recorder.drain, concurrency: 1, turnMs: 30 });
+    queue.notify(1);
+    await recorder.started(1);
+    await sleep(30 + TIMER_SLACK_MS + 5);
+    // Past its turn, but alone: a drain is never asked to stop while nobody waits.
+    expect(recorder.call(0).shouldStop()).toBe(false);
+    queue.notify(2);
+    expect(recorder.call(0).shouldStop()).toBe(true);
+    recorder.call(0).succeed();
+    await recorder.started(2);
+    recorder.call(1).succeed();
+    // Account 1 stopped before it was done: its turn comes again, after account 2's.
+    await recorder.started(3);
+    expect(recorder.accounts()).toEqual([1, 2, 1]);
+    recorder.call(2).succeed();
+    await queue.idle();
+    expect(recorder.calls).toHaveLength(3);
+    await queue.close();
+  });
+
+  it('does not ask a drain within its turn to stop, even with others waiting', async () => {
+    const recorder = createRecorder();
+    const queue = createDrainQueue({ drain: recorder.drain, concurrency: 1, turnMs: 60_000 });
+    queue.notify(1);
+    await recorder.started(1);
+    queue.notify(2);
+    expect(recorder.call(0).shouldStop()).toBe(false);
+    recorder.call(0).succeed();
+    await recorder.started(2);
+    recorder.call(1).succeed();
+    await queue.idle();
+    expect(recorder.accounts()).toEqual([1, 2]);
+    await queue.close();
+  });
+});

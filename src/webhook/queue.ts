@@ -4,12 +4,21 @@
 // so no notification is lost and any number of them cause at most one extra drain. A drain that
 // fails is retried after an exponential backoff with jitter; the account's state (its cursor)
 // is untouched by the failure, so nothing is lost, only delayed.
+// Fairness: accounts wait in one first-come queue, and a drain that has had its turn (`turnMs`)
+// while others wait is asked to stop after its page in hand and goes to the back of the queue,
+// so a busy account never starves the others; an idle account is drained the moment it is
+// notified.
 
 export interface DrainQueueOptions {
   /** Drains one account; `shouldStop` turns true when the queue is closing. */
   drain(account: number, shouldStop: () => boolean): Promise<unknown>;
   /** Accounts drained at once; default 4. */
   concurrency?: number;
+  /**
+   * How long a drain runs before, with other accounts waiting, `shouldStop` asks it to stop after
+   * the page in hand (it is then queued again, behind them). Default 250 ms.
+   */
+  turnMs?: number;
   /** First retry delay after a failed drain; doubled per failure. Default 1 s. */
   retryBaseMs?: number;
   /** Cap on a retry delay. Default 60 s. */
@@ -53,6 +62,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const failures = new Map<number, number>();
   const timers = new Map<number, ReturnType<typeof setTimeout>>();
   const minIntervalMs = Math.max(0, options.minIntervalMs ?? 0);
+  const turnMs = Math.max(0, options.turnMs ?? 250);
   const lastStart = new Map<number, number>();
   const spacing = new Map<number, ReturnType<typeof setTimeout>>();
   let idleWaiters: (() => void)[] = [];
@@ -79,9 +89,18 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const run = async (account: number): Promise<void> => {
     // Yield first, so that `running` holds this drain before it can finish.
     await Promise.resolve();
+    const started = Date.now();
+    let yielded = false;
+    const shouldStop = () => {
+      if (closed) return true;
+      if (pending.length > 0 && Date.now() - started >= turnMs) yielded = true;
+      return yielded;
+    };
     try {
-      await options.drain(account, () => closed);
+      await options.drain(account, shouldStop);
       failures.delete(account);
+      // It stopped for the others' sake, not because it was done: its turn comes again.
+      if (yielded) again.add(account);
     } catch (error) {
       const count = (failures.get(account) ?? 0) + 1;
       failures.set(account, count);

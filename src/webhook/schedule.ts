@@ -73,7 +73,8 @@ export interface ScheduleSummary {
   objects: number;
   /** Objects that already had a run for this tick. */
   duplicates: number;
-  outcomes: Record<RunOutcome, number>;
+  /** Scheduled runs are never parked (a tick the API failed part of is run again instead). */
+  outcomes: Record<Exclude<RunOutcome, 'parked'>, number>;
   /** (rule, account) pairs that could not finish: the API failing. Running the tick again finishes them. */
   errors: string[];
   /** What the tick cannot do however often it runs (generic objects cannot be listed). */
@@ -172,7 +173,7 @@ export async function runSchedules(
             countRun(deps.metrics, run);
             deps.metrics?.scheduledRuns.inc({ rule: rule.id });
             summary.objects++;
-            summary.outcomes[run.outcome]++;
+            if (run.outcome !== 'parked') summary.outcomes[run.outcome]++;
           }
         }
       } catch (error) {

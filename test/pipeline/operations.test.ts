@@ -128,7 +128,7 @@ describe('run records, health and metrics', () => {
   it.each([
     [
       'outcome=maybe',
-      'outcome must be one of done, failed, no_match, skipped, shadow, got "maybe"',
+      'outcome must be one of done, failed, no_match, skipped, shadow, parked, got "maybe"',
     ],
     ['page_size=0', 'page_size must be a whole number from 1 to 100, got "0"'],
     ['before=x', 'before must be a whole number from 1 to 9007199254740991, got "x"'],

@@ -571,5 +571,105 @@ export function describePipelineStoreContract(
         });
       });
     });
+    describe('parked objects', () => {
+      const object = {
+        account: ACCOUNT,
+        objectId: 'inc-1',
+        objectType: 'incident',
+        parkedAt: T0,
+        attempts: 1,
+        nextAt: T0 + MINUTE,
+        error: 'http: 503',
+      };
+      const event = (eventId: string, objectId = 'inc-1', account = ACCOUNT) => ({
+        account,
+        objectId,
+        eventId,
+        body: JSON.stringify({ id: eventId }),
+        at: T0,
+      });
+
+      it('keeps the events of a parked object in the order they were parked, each once', async () => {
+        const parked = await store.park(object, [event('42'), event('43')]);
+        expect(parked).toMatchObject({ ...object, events: 2 });
+        // A page run again after a crash parks the same events again: nothing is added twice,
+        // and the first park's schedule holds.
+        const again = await store.park({ ...object, parkedAt: T0 + DAY, nextAt: T0 + DAY }, [
+          event('43'),
+          event('44'),
+        ]);
+        expect(again).toEqual({ ...parked, events: 3 });
+        expect((await store.parkedEvents(ACCOUNT, 'inc-1')).map((e) => e.eventId)).toEqual([
+          '42',
+          '43',
+          '44',
+        ]);
+        expect(await store.getParked(ACCOUNT, 'inc-2')).toBeNull();
+      });
+
+      it('lists parked objects by account, object and due time', async () => {
+        await store.park(object, [event('42')]);
+        await store.park({ ...object, objectId: 'inc-2', nextAt: T0 + DAY }, [
+          event('50', 'inc-2'),
+        ]);
+        await store.park({ ...object, account: OTHER_ACCOUNT }, [
+          event('60', 'inc-1', OTHER_ACCOUNT),
+        ]);
+        const ids = async (query: Parameters<PipelineStore['listParked']>[0]) =>
+          (await store.listParked(query)).map((p) => `${p.account}/${p.objectId}`);
+        expect(await ids({ limit: 10 })).toEqual(['1/inc-1', '1/inc-2', '2/inc-1']);
+        expect(await ids({ account: ACCOUNT, limit: 10 })).toEqual(['1/inc-1', '1/inc-2']);
+        expect(await ids({ objectId: 'inc-1', limit: 10 })).toEqual(['1/inc-1', '2/inc-1']);
+        expect(await ids({ dueAt: T0 + MINUTE, limit: 10 })).toEqual(['1/inc-1', '2/inc-1']);
+        expect(await ids({ limit: 1 })).toEqual(['1/inc-1']);
+      });
+
+      it('reschedules a parked object, and makes chosen ones due at once', async () => {
+        const parked = await store.park(object, [event('42')]);
+        await store.park({ ...object, objectId: 'inc-2' }, [event('50', 'inc-2')]);
+        expect(
+          await store.rescheduleParked(ACCOUNT, 'inc-1', {
+            attempts: 2,
+            nextAt: T0 + DAY,
+            error: 'http: 502',
+          }),
+        ).toBe(true);
+        expect(await store.getParked(ACCOUNT, 'inc-1')).toMatchObject({
+          attempts: 2,
+          nextAt: T0 + DAY,
+          error: 'http: 502',
+        });
+        const due = await store.retryParkedAt({ id: parked.id, limit: 10 }, T0);
+        expect(due.map((p) => [p.objectId, p.nextAt])).toEqual([['inc-1', T0]]);
+        expect((await store.getParked(ACCOUNT, 'inc-2'))?.nextAt).toBe(T0 + MINUTE);
+        expect(
+          await store.rescheduleParked(ACCOUNT, 'inc-9', { attempts: 2, nextAt: T0, error: '' }),
+        ).toBe(false);
+      });
+
+      it('unparks an object only once no event waits behind it', async () => {
+        await store.park(object, [event('42'), event('43')]);
+        await store.removeParkedEvent(ACCOUNT, '42');
+        expect(await store.unpark(ACCOUNT, 'inc-1')).toBe(false);
+        await store.removeParkedEvent(ACCOUNT, '43');
+        expect(await store.unpark(ACCOUNT, 'inc-1')).toBe(true);
+        expect(await store.getParked(ACCOUNT, 'inc-1')).toBeNull();
+        expect(await store.listParked({ limit: 10 })).toEqual([]);
+      });
+
+      it('replaces a parked run by the run that finishes the event, under the same id', async () => {
+        const parkedRun = await store.saveRun(
+          makeRun({ outcome: 'parked', rules: [], summary: 'parked: http: 503' }),
+        );
+        const done = await store.saveRun(makeRun({ summary: 'done at last', at: T0 + MINUTE }));
+        expect(done).toMatchObject({ id: parkedRun.id, outcome: 'done', summary: 'done at last' });
+        expect((await store.listRuns({ ruleId: 'escalate', limit: 10 })).map((r) => r.id)).toEqual([
+          parkedRun.id,
+        ]);
+        // A finished run stays first-wins: neither a parked run nor another run replaces it.
+        const later = await store.saveRun(makeRun({ outcome: 'parked', summary: 'parked again' }));
+        expect(later).toEqual(done);
+      });
+    });
   });
 }

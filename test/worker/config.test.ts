@@ -25,6 +25,7 @@ describe('the settings of the Worker', () => {
       from: 'oldest',
       pageSize: 100,
       pagesPerMessage: 10,
+      objectConcurrency: 8,
       retentionMs: 30 * 86_400_000,
       consoleSessionMs: 8 * 3_600_000,
     });
@@ -44,6 +45,10 @@ describe('the settings of the Worker', () => {
     [
       { ITSM_RULES_PAGES_PER_MESSAGE: 'ten' },
       /ITSM_RULES_PAGES_PER_MESSAGE must be a whole number/,
+    ],
+    [
+      { ITSM_RULES_OBJECT_CONCURRENCY: '65' },
+      /ITSM_RULES_OBJECT_CONCURRENCY must be a whole number from 1 to 64, got "65"/,
     ],
     [{ ITSM_RULES_RETENTION_DAYS: '0' }, /ITSM_RULES_RETENTION_DAYS must be a whole number from 1/],
     [

@@ -9,6 +9,8 @@ const PIPELINE_TABLES = [
   'pipeline_snapshots',
   'pipeline_runs',
   'pipeline_run_rules',
+  'pipeline_parked',
+  'pipeline_parked_events',
 ];
 
 describePipelineStoreContract('d1', async () => {

@@ -202,13 +202,17 @@ describe('the queue drain on Workers', () => {
       method: 'PATCH',
       path: { regex: `^/v1/accounts/${account}/itsm/incidents/` },
     });
+    // The incident is parked (its account goes on): the message is acked, not retried.
     const cut = await deliver(worker, [{ account }]);
-    expect(cut.result.retryMessages).toHaveLength(1);
-
+    expect(cut.result.retryMessages).toEqual([]);
+    expect(await pipelineStore.listParked({ account, limit: 10 })).toHaveLength(1);
+    // Its retry comes due (its time, or POST /admin/parked/retry): a drain finishes the plan.
+    await pipelineStore.retryParkedAt({ account, limit: 10 }, Date.now());
     for (let i = 0; i < 3; i++) {
       const again = await deliver(worker, [{ account }], { attempts: 2 + i });
       expect(again.result.retryMessages).toEqual([]);
     }
+    expect(await pipelineStore.listParked({ account, limit: 10 })).toEqual([]);
     const after = (await listObjects(account, 'incidents'))[0];
     expect(after).toMatchObject({ id: incident.id, priority: 'critical', escalation: 1 });
     // The PATCH whose answer was lost is sent again (a PATCH carries absolute values): the same
@@ -274,7 +278,10 @@ describe('the queue drain on Workers', () => {
     // The first event's object is slow to come: meanwhile the lease lapses and another
     // consumer takes it (done here by hand).
     await injectFault({ latencyMs: 2500, method: 'GET', path: { regex: 'itsm/incidents/' } });
-    const delivery = deliver(worker, [{ account }]);
+    // One object at a time, so that "the event in hand" is one event.
+    const delivery = deliver(worker, [{ account }], {
+      env: { ...workerEnv, ITSM_RULES_OBJECT_CONCURRENCY: '1' },
+    });
     const leaseRow = () =>
       workerEnv.DB.prepare(
         'SELECT claimant FROM engine_once WHERE account = ? AND rule_id = ? AND key = ?',

@@ -1,7 +1,8 @@
 // Cron triggers on Workers, as the Node clock: the scheduled rules due at the tick act once per
 // rule, tick and object, and a second run of the same tick (a repeated cron delivery) does
 // nothing; a tick the API failed part of is queued to run again and then finishes; and the sweep
-// queues a drain for an account whose notification was noted but never drained (a lost message).
+// queues a drain for an account whose notification was noted but never drained (a lost message),
+// or with a parked object due for a retry.
 import { createExecutionContext, createScheduledController } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schedulePlanKey } from '../../src/engine/context.js';
@@ -153,6 +154,50 @@ describe('scheduled rules on Workers', () => {
     await runCron(worker, '2026-05-04T12:45:02Z');
     expect(logs.filter((line) => line.includes('skipped here'))).toHaveLength(1);
     expect((await listObjects(account, 'incidents'))[0]).toMatchObject({ escalation: 1 });
+  });
+
+  it('sweeps an account with a parked object due for a retry into the Queue, whose drain finishes it', async () => {
+    const account = 741;
+    await createIncident(account, {
+      description: 'billing down',
+      impact: 'high',
+      urgency: 'high',
+      priority: 'medium',
+    });
+    // The escalation's PATCH is applied, then answered 500, on every attempt: the incident parks.
+    await injectFault({
+      status: 500,
+      afterWrite: true,
+      times: 2,
+      method: 'PATCH',
+      path: { regex: `^/v1/accounts/${account}/itsm/incidents/` },
+    });
+    const worker = newWorker();
+    await pipelineStore.noteNotification(account, Date.now());
+    const first = await deliver(worker, [{ account }]);
+    expect(first.result.retryMessages).toEqual([]);
+    const [parked] = await pipelineStore.listParked({ account, limit: 10 });
+    expect(parked).toMatchObject({ objectType: 'incident', events: 1 });
+    // Its time comes (as if the backoff had passed).
+    await pipelineStore.rescheduleParked(account, parked?.objectId ?? '', {
+      attempts: 1,
+      nextAt: Date.now() - 1,
+      error: 'http 500',
+    });
+    const sent = () =>
+      delivered.filter((m) => (m.body as { account?: number }).account === account).length;
+    const before = sent();
+
+    await runCron(worker, '2026-05-04T12:03:00Z');
+    await eventually(
+      async () => (await pipelineStore.listParked({ account, limit: 10 })).length === 0,
+      'the parked incident to be retried and unparked',
+    );
+    expect(sent()).toBeGreaterThan(before);
+    expect((await listObjects(account, 'incidents'))[0]).toMatchObject({
+      priority: 'critical',
+      escalation: 1,
+    });
   });
 
   it('sweeps an account whose notification was noted but never drained into the Queue', async () => {
