@@ -25,8 +25,10 @@ import {
   type CommitInput,
   IdempotencyConflictError,
   type NewEvent,
+  type ObjectWrite,
   StaleWriteError,
   type StoredObject,
+  type UpstreamMark,
 } from '../storage/port.js';
 import {
   type AppContext,
@@ -481,18 +483,47 @@ export async function createObject(
     };
   }
 
-  const metadata = await renderObject(deps.store, object, {
-    baseUrl: writer.baseUrl,
-    includeRaw: true,
-  });
-  await deps.store.commit({
-    write: { kind: 'create', object },
-    event: makeEvent(writer, 'add', metadata),
-    retention: deps.eventRetention,
-    ...idempotencyOf(account, idempotency, 201, metadata),
-  });
+  const result = await writeThrough(
+    deps,
+    { kind: 'create', object },
+    null,
+    async (stored, upstream) => {
+      const written = stored ?? object;
+      const metadata = await renderObject(deps.store, written, {
+        baseUrl: writer.baseUrl,
+        includeRaw: true,
+      });
+      await deps.store.commit({
+        write: upstream ? { kind: 'upstream' } : { kind: 'create', object },
+        event: makeEvent(writer, 'add', metadata),
+        retention: deps.eventRetention,
+        ...(upstream && { upstream: upstream(metadata) }),
+        ...idempotencyOf(account, idempotency, 201, metadata),
+      });
+      return { object: written, metadata };
+    },
+  );
   deps.notifier.notify(account);
-  return { object, metadata };
+  return result;
+}
+
+/**
+ * Runs `finish` (render the object as written, commit its event) after the write: over the
+ * embedded store the write is part of finish's commit (`applied` is null, `upstream`
+ * undefined); over a remote system of record it is applied there first, and finish gets the
+ * object as it now stands upstream and the version mark to commit with the event.
+ */
+async function writeThrough<T>(
+  deps: ServerDeps,
+  write: ObjectWrite,
+  previous: StoredObject | null,
+  finish: (
+    applied: StoredObject | null,
+    upstream?: (metadata: Record<string, unknown> | null) => UpstreamMark,
+  ) => Promise<T>,
+): Promise<T> {
+  if (!deps.store.writeUpstream) return finish(null);
+  return deps.store.writeUpstream(write, previous, finish);
 }
 
 /**
@@ -539,21 +570,28 @@ export async function updateObject(
     next.modified = now;
     next.version = current.version + 1;
     const options = { baseUrl: writer.baseUrl, includeRaw: true };
-    const previous = await renderObject(deps.store, current, options);
-    const metadata = await renderObject(deps.store, next, options);
+    const write: ObjectWrite = { kind: 'update', object: next, expectedVersion: current.version };
+    let result: { object: StoredObject; metadata: Record<string, unknown> };
     try {
-      await deps.store.commit({
-        write: { kind: 'update', object: next, expectedVersion: current.version },
-        event: makeEvent(writer, 'update', metadata, previous),
-        retention: deps.eventRetention,
-        ...idempotencyOf(account, idempotency, 200, metadata),
+      result = await writeThrough(deps, write, current, async (stored, upstream) => {
+        const written = stored ?? next;
+        const previous = await renderObject(deps.store, current, options);
+        const metadata = await renderObject(deps.store, written, options);
+        await deps.store.commit({
+          write: upstream ? { kind: 'upstream' } : write,
+          event: makeEvent(writer, 'update', metadata, previous),
+          retention: deps.eventRetention,
+          ...(upstream && { upstream: upstream(metadata) }),
+          ...idempotencyOf(account, idempotency, 200, metadata),
+        });
+        return { object: written, metadata };
       });
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
       throw error;
     }
     deps.notifier.notify(account);
-    return { object: next, metadata };
+    return result;
   }
 }
 
@@ -575,23 +613,32 @@ export async function deleteObject(
       baseUrl: writer.baseUrl,
       includeRaw: true,
     });
+    const write: ObjectWrite = {
+      kind: 'delete',
+      account,
+      id: current.id,
+      expectedVersion: current.version,
+    };
     try {
-      await deps.store.commit({
-        write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
-        event: makeEvent(writer, 'delete', {
-          id: current.id,
-          type: current.type,
-          api: 'itsm',
-          raw: rendered.raw,
+      await writeThrough(deps, write, current, (_gone, upstream) =>
+        deps.store.commit({
+          write: upstream ? { kind: 'upstream' } : write,
+          event: makeEvent(writer, 'delete', {
+            id: current.id,
+            type: current.type,
+            api: 'itsm',
+            raw: rendered.raw,
+          }),
+          retention: deps.eventRetention,
+          ...(upstream && { upstream: upstream(null) }),
+          ...idempotencyOf(
+            account,
+            idempotency && { ...idempotency, responseText: () => '' },
+            204,
+            rendered,
+          ),
         }),
-        retention: deps.eventRetention,
-        ...idempotencyOf(
-          account,
-          idempotency && { ...idempotency, responseText: () => '' },
-          204,
-          rendered,
-        ),
-      });
+      );
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
       throw error;

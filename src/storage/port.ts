@@ -125,18 +125,20 @@ export interface ObjectStore {
   /** Atomically increments and returns a per-account counter (1 on first use). */
   nextCounter(account: number, name: string): Promise<number>;
   /**
-   * Remote adapters only: applies the write to the system of record first and returns the
-   * object as it now stands there (numbered and stamped upstream; null after a delete). The
-   * `commit` that follows then stores only the event and the idempotency record locally.
-   * `previous` is the object the write started from (null on create).
+   * Remote adapters only: applies the write to the system of record, then calls `then` with the
+   * object as it now stands there (numbered and stamped upstream; null after a delete) and the
+   * version mark to commit with its event. `then` renders and commits the event (a commit whose
+   * write is `upstream`); the change feed holds back while it runs, so that the feed never
+   * reports this version first. `previous` is the object the write started from (null on create).
    */
-  applyUpstream?(
+  writeUpstream?<T>(
     write: ObjectWrite,
     previous: StoredObject | null,
-    writer: { userName: string },
-  ): Promise<StoredObject | null>;
-  /** Remote adapters only: the version mark to commit with the event of this object. */
-  upstreamMark?(object: StoredObject, metadata: Record<string, unknown> | null): UpstreamMark;
+    then: (
+      applied: StoredObject | null,
+      mark: (metadata: Record<string, unknown> | null) => UpstreamMark,
+    ) => Promise<T>,
+  ): Promise<T>;
 }
 
 /** Upstream versions already reported, and the change feed's watermarks (the connector's). */
