@@ -15,10 +15,12 @@ CREATE TABLE upstream_versions (
 );
 
 -- The change feed's position per account and table: the newest `sys_updated_on` (or, for
--- sys_audit_delete, `sys_created_on`) it has fully processed.
+-- sys_audit_delete, `sys_created_on`) it has fully processed, and where it started (changes up
+-- to then are history, never reported: connecting to an instance does not replay it).
 CREATE TABLE feed_watermarks (
   account INTEGER NOT NULL,
   table_name TEXT NOT NULL,
   updated_on TEXT NOT NULL,
+  floor TEXT NOT NULL,
   PRIMARY KEY (account, table_name)
 );

@@ -9,9 +9,18 @@ import { fileURLToPath } from 'node:url';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { base64ToBytes } from '../itsm/signature.js';
-import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
+import {
+  createItsmServer,
+  DEFAULT_EVENT_RETENTION,
+  type ItsmServer,
+  type ItsmServerOptions,
+} from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
-import type { ItsmStore, Migration } from '../storage/port.js';
+import { renderObject } from '../server/render.js';
+import type { ServiceNowAuth } from '../servicenow/client.js';
+import { createServiceNowConnector } from '../servicenow/connector.js';
+import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
+import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.js';
 import { createSqliteStore } from '../storage/sqlite.js';
 import { lockDatabase } from './database-lock.js';
 
@@ -25,7 +34,7 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 }
 
 /** Opens (creating the folder of) a SQLite database with every migration applied. */
-export function openSqliteStore(path: string): ItsmStore {
+export function openSqliteStore(path: string): ItsmStore & UpstreamStateStore {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   return createSqliteStore({ path, migrations: loadMigrations() });
 }
@@ -88,6 +97,24 @@ export interface StartItsmServerOptions extends Omit<ItsmServerOptions, 'store' 
   webhooks?: string[];
   /** Team users provisioned as sys_user records at start (skipped when their sys_id exists). */
   users?: SeedUser[];
+  /** Serve a ServiceNow instance instead of the embedded store (the connector). */
+  servicenow?: ServiceNowServeOptions;
+}
+
+export interface ServiceNowServeOptions {
+  /** `https://dev12345.service-now.com` (http only on loopback). */
+  instanceUrl: string;
+  auth: ServiceNowAuth;
+  /** The account id the instance is served as. Default 1. */
+  account?: number;
+  /** Between two polls of the change feed. Default 5000 ms; 0 polls only on push. */
+  pollIntervalMs?: number;
+  /** Turns on `POST /servicenow/push` with this secret. */
+  pushSecret?: string;
+  /** Per-call timeout of Table API calls. */
+  timeoutMs?: number;
+  retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  overlapSeconds?: number;
 }
 
 export interface RunningItsmServer {
@@ -97,6 +124,8 @@ export interface RunningItsmServer {
   store: ItsmStore;
   /** Settles once every start-up webhook is registered or given up on. */
   webhooksReady: Promise<void>;
+  /** The connector's change feed (with `servicenow`). */
+  feed?: ChangeFeed;
   close(): Promise<void>;
 }
 
@@ -124,16 +153,52 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   // One database, one process (database-lock.ts), held until close.
   const lock = options.store ? null : lockDatabase(options.db ?? ':memory:');
   let store: ItsmStore;
+  const sn = options.servicenow;
+  const account = sn?.account ?? 1;
+  let connector: ReturnType<typeof createServiceNowConnector> | undefined;
   try {
     store = options.store ?? openSqliteStore(options.db ?? ':memory:');
+    if (sn) {
+      connector = createServiceNowConnector({
+        instanceUrl: sn.instanceUrl,
+        auth: sn.auth,
+        account,
+        local: store as ItsmStore & UpstreamStateStore,
+        ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
+        ...(sn.retry && { retry: sn.retry }),
+        log,
+      });
+      try {
+        await connector.checkCredentials();
+      } catch (error) {
+        if (!options.store) await store.close();
+        throw error;
+      }
+      store = connector.store;
+    }
   } catch (error) {
     lock?.release();
     throw error;
   }
+  let feed: ChangeFeed | undefined;
   const itsm = createItsmServer({
     ...options,
     store,
     log,
+    ...(sn && {
+      connector: {
+        account,
+        ...(sn.pushSecret && {
+          push: {
+            secret: sn.pushSecret,
+            read: (table: string, sysId: string) => {
+              if (!feed) throw new Error('the change feed is not started yet');
+              return feed.readRecord(table, sysId);
+            },
+          },
+        }),
+      },
+    }),
     clientIp: (c) => {
       try {
         return getConnInfo(c).remote.address ?? null;
@@ -161,6 +226,20 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
 
   let closing = false;
   const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
+  if (connector) {
+    const baseUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
+    feed = connector.createFeed({
+      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+      notify: () => itsm.notifier.notify(account),
+      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+      ...(sn?.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
+    });
+    const interval = sn?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (interval > 0) feed.start(interval);
+    log(
+      `itsm-api: serving ServiceNow ${connector.client.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
+    );
+  }
 
   return {
     url,
@@ -168,8 +247,10 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
     itsm,
     store,
     webhooksReady,
+    ...(feed && { feed }),
     async close() {
       closing = true;
+      await feed?.stop();
       await closeServer(server);
       await itsm.close();
       await webhooksReady;

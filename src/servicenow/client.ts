@@ -350,7 +350,8 @@ export function createServiceNowClient(options: ServiceNowClientOptions): Servic
       if (!retryable || attemptNo >= settings.maxAttempts) {
         if (retryable) error.message += `; gave up after ${attemptNo} attempts`;
         else if (!repeatable && error.code !== 'SN_RATE_LIMITED' && error.status === null) {
-          error.message += '; not retried: the record may have been created, check before repeating';
+          error.message +=
+            '; not retried: the record may have been created, check before repeating';
         }
         throw error;
       }

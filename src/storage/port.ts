@@ -144,13 +144,18 @@ export interface ObjectStore {
 /** Upstream versions already reported, and the change feed's watermarks (the connector's). */
 export interface UpstreamStateStore {
   /** The marks of these records of one table (missing ones are left out). */
-  getUpstreamMarks(account: number, table: string, sysIds: readonly string[]): Promise<UpstreamMark[]>;
-  getWatermark(account: number, table: string): Promise<string | null>;
-  setWatermark(account: number, table: string, value: string): Promise<void>;
+  getUpstreamMarks(
+    account: number,
+    table: string,
+    sysIds: readonly string[],
+  ): Promise<UpstreamMark[]>;
+  /** Where the feed of the table is (`position`) and where it started (`floor`), or null. */
+  getWatermark(account: number, table: string): Promise<{ position: string; floor: string } | null>;
+  /** Moves the position; the first call also sets the floor to `position`. */
+  setWatermark(account: number, table: string, position: string): Promise<void>;
 }
 
 export interface ItsmStore extends ObjectStore {
-
   /**
    * Applies the write, appends the event and stores the idempotency record, all or nothing.
    * Throws `StaleWriteError` when an update or delete finds another version (or no object),

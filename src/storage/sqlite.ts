@@ -315,11 +315,11 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
       `INSERT INTO upstream_versions (account, table_name, sys_id, mod_count, metadata) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (account, table_name, sys_id) DO UPDATE SET mod_count = excluded.mod_count, metadata = excluded.metadata`,
     ),
-    getWatermark: db.prepare<[number, string], { updated_on: string }>(
-      'SELECT updated_on FROM feed_watermarks WHERE account = ? AND table_name = ?',
+    getWatermark: db.prepare<[number, string], { updated_on: string; floor: string }>(
+      'SELECT updated_on, floor FROM feed_watermarks WHERE account = ? AND table_name = ?',
     ),
-    putWatermark: db.prepare<[number, string, string]>(
-      `INSERT INTO feed_watermarks (account, table_name, updated_on) VALUES (?, ?, ?)
+    putWatermark: db.prepare<[number, string, string, string]>(
+      `INSERT INTO feed_watermarks (account, table_name, updated_on, floor) VALUES (?, ?, ?, ?)
        ON CONFLICT (account, table_name) DO UPDATE SET updated_on = excluded.updated_on`,
     ),
   };
@@ -464,11 +464,12 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     },
 
     async getWatermark(account, table) {
-      return sql.getWatermark.get(account, table)?.updated_on ?? null;
+      const row = sql.getWatermark.get(account, table);
+      return row ? { position: row.updated_on, floor: row.floor } : null;
     },
 
-    async setWatermark(account, table, value) {
-      sql.putWatermark.run(account, table, value);
+    async setWatermark(account, table, position) {
+      sql.putWatermark.run(account, table, position, position);
     },
 
     async getIdempotencyRecord(account, key): Promise<IdempotencyRecord | null> {
