@@ -143,7 +143,11 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     await next();
     c.res.headers.set('X-Request-Id', requestId);
   });
-  if (faults) app.use('/v1/*', faults.middleware);
+  if (faults) {
+    app.use('/v1/*', faults.middleware);
+    // The Table API face stands in for a ServiceNow instance: the connector's tests fault it.
+    app.use('/api/now/*', faults.middleware);
+  }
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes,

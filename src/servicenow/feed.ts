@@ -198,8 +198,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         offset,
         limit: PAGE_SIZE,
       });
-      // What changed up to the feed's start is history, never reported.
-      appended += await handle(records.filter((r) => (r[column] ?? '') > floor));
+      // What changed before the feed's start is history, never reported. The second it started
+      // in is reported: a change in it may have come after the start, and missing one is worse.
+      appended += await handle(records.filter((r) => (r[column] ?? '') >= floor));
       for (const r of records) if ((r[column] ?? '') > newest) newest = r[column] ?? newest;
       if (records.length < PAGE_SIZE) break;
     }
