@@ -212,6 +212,23 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   await (itsm.faults
     ? itsm.faults.bypass(() => provisionUsers(itsm, options.apiKey, users))
     : provisionUsers(itsm, options.apiKey, users));
+  let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
+  if (connector) {
+    feed = connector.createFeed({
+      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+      notify: () => itsm.notifier.notify(account),
+      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+      ...(sn?.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
+    });
+    try {
+      // Before serving: every change from now on is reported.
+      await feed.prime();
+    } catch (error) {
+      if (!options.store) await store.close();
+      lock?.release();
+      throw error;
+    }
+  }
   const server = createAdaptorServer({ fetch: itsm.app.fetch });
   let address: AddressInfo;
   try {
@@ -226,14 +243,8 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
 
   let closing = false;
   const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
-  if (connector) {
-    const baseUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
-    feed = connector.createFeed({
-      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
-      notify: () => itsm.notifier.notify(account),
-      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-      ...(sn?.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
-    });
+  if (connector && feed) {
+    baseUrl ||= url;
     const interval = sn?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     if (interval > 0) feed.start(interval);
     log(

@@ -36,6 +36,11 @@ export interface ChangeFeedOptions {
 }
 
 export interface ChangeFeed {
+  /**
+   * Sets where each table's feed starts, for tables that have never been polled: call it before
+   * serving, so that every change after the server is up is reported.
+   */
+  prime(): Promise<void>;
   /** Polls every table once (and the deletes); resolves with the events appended. */
   pollOnce(): Promise<number>;
   /** Reads one record now (a push): its new version becomes an event, or its delete. */
@@ -80,7 +85,11 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   }
 
   /** Appends an event for each record version not reported yet; returns how many. */
-  async function report(table: string, records: readonly SnRecord[]): Promise<number> {
+  async function report(
+    table: string,
+    records: readonly SnRecord[],
+    floor: string | null,
+  ): Promise<number> {
     if (records.length === 0) return 0;
     // A write through the connector reports its own version with its user: let those in
     // flight commit first, then read the marks, so the feed never reports such a version.
@@ -107,7 +116,11 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       const modCount = Number(record.sys_mod_count ?? 0);
       const object = objects.toObject(table, record);
       const metadata = await options.render(object);
-      const type: NewEvent['type'] = !mark && modCount === 0 ? 'add' : 'update';
+      // New to the feed: an add if the instance created it since the feed started (a poll sees
+      // the newest version only, so an insert may come with updates already on it).
+      const created = record.sys_created_on ?? '';
+      const isNew = !mark && (modCount === 0 || (floor !== null && created >= floor));
+      const type: NewEvent['type'] = isNew ? 'add' : 'update';
       const previous = mark?.metadata ?? undefined;
       const { eventSeq } = await store.commit({
         write: { kind: 'upstream' },
@@ -185,7 +198,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     table: string,
     column: string,
     filter: string,
-    handle: (page: SnRecord[]) => Promise<number>,
+    handle: (page: SnRecord[], floor: string) => Promise<number>,
   ): Promise<number> {
     const stored = await store.getWatermark(account, table);
     const watermark = stored?.position ?? (await startingPoint(table, column, filter));
@@ -200,7 +213,10 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       });
       // What changed before the feed's start is history, never reported. The second it started
       // in is reported: a change in it may have come after the start, and missing one is worse.
-      appended += await handle(records.filter((r) => (r[column] ?? '') >= floor));
+      appended += await handle(
+        records.filter((r) => (r[column] ?? '') >= floor),
+        floor,
+      );
       for (const r of records) if ((r[column] ?? '') > newest) newest = r[column] ?? newest;
       if (records.length < PAGE_SIZE) break;
     }
@@ -213,7 +229,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   async function pollAll(): Promise<number> {
     let appended = 0;
     for (const table of options.tables) {
-      appended += await pollTable(table, 'sys_updated_on', '', (page) => report(table, page));
+      appended += await pollTable(table, 'sys_updated_on', '', (page, floor) =>
+        report(table, page, floor),
+      );
     }
     appended += await pollTable(
       AUDIT_DELETE_TABLE,
@@ -229,7 +247,21 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let stopped = true;
   let current: Promise<unknown> = Promise.resolve();
 
+  const auditFilter = `tablenameIN${options.tables.join(',')}^`;
+
   return {
+    prime: () =>
+      serial(async () => {
+        for (const table of options.tables) {
+          if (!(await store.getWatermark(account, table))) {
+            await startingPoint(table, 'sys_updated_on', '');
+          }
+        }
+        if (!(await store.getWatermark(account, AUDIT_DELETE_TABLE))) {
+          await startingPoint(AUDIT_DELETE_TABLE, 'sys_created_on', auditFilter);
+        }
+      }),
+
     pollOnce: () => serial(pollAll),
 
     readRecord: (table, sysId) =>
@@ -244,7 +276,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         const record = await client.get(table, sysId);
         let appended: number;
         if (record) {
-          appended = await report(table, [record]);
+          const floor = (await store.getWatermark(account, table))?.floor ?? null;
+          appended = await report(table, [record], floor);
         } else {
           // Deleted before it could be read: its delete comes from sys_audit_delete.
           log(
