@@ -168,7 +168,12 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   app.get('/healthz', (_c) =>
     jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
   );
-  app.get('/openapi.json', () => jsonResponse(200, itsmOpenApi({ faults: Boolean(faults) })));
+  app.get('/openapi.json', () =>
+    jsonResponse(
+      200,
+      itsmOpenApi({ faults: Boolean(faults), servicenow: Boolean(options.connector) }),
+    ),
+  );
   if (faults) {
     // The injector's settings and counters (a testing aid like the faults): soak runs read what
     // was injected from here. Outside /v1, so never faulted itself.

@@ -6,7 +6,7 @@
 // test process with polling off, so each test drives the feed with `pollOnce` and waits for
 // nothing.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { type CallResult, callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
 import { type CliProcess, spawnItsmServer } from '../helpers/serve.js';
 
 const FACE_KEY = 'face-key';
@@ -33,7 +33,7 @@ async function events(after = 0) {
     headers: RAW,
   });
   expect(answer.status).toBe(200);
-  return answer.json.objects as Record<string, any>[];
+  return answer.json.objects as CallResult['json'][];
 }
 
 beforeAll(async () => {
@@ -213,6 +213,13 @@ describe('the /v1 API over a ServiceNow instance', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.json.message).toMatch(/sys_id must be 32 lower-case hex digits/);
+  });
+
+  it('documents the push endpoint in its OpenAPI document', async () => {
+    const doc = await connector.call('GET', '/openapi.json');
+    expect(Object.keys(doc.json.paths['/servicenow/push'])).toEqual(['post']);
+    const pushRoutes = connector.itsm.app.routes.filter((r) => r.path === '/servicenow/push');
+    expect(pushRoutes.map((r) => r.method)).toEqual(['POST']);
   });
 
   it('serves the instance as its one account only', async () => {
