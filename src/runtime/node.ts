@@ -18,7 +18,8 @@ import {
 import type { BearerToken } from '../server/context.js';
 import { renderObject } from '../server/render.js';
 import type { ServiceNowAuth } from '../servicenow/client.js';
-import { createServiceNowConnector } from '../servicenow/connector.js';
+import { createServiceNowConnector, type ServiceNowConnector } from '../servicenow/connector.js';
+import { createConnectorStore } from '../servicenow/connector-store.js';
 import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
 import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.js';
 import { createSqliteStore } from '../storage/sqlite.js';
@@ -97,8 +98,11 @@ export interface StartItsmServerOptions extends Omit<ItsmServerOptions, 'store' 
   webhooks?: string[];
   /** Team users provisioned as sys_user records at start (skipped when their sys_id exists). */
   users?: SeedUser[];
-  /** Serve a ServiceNow instance instead of the embedded store (the connector). */
-  servicenow?: ServiceNowServeOptions;
+  /**
+   * Serve a ServiceNow instance instead of the embedded store (the connector): one connection,
+   * or several, each its own account (an instance, or one instance's data seen by another user).
+   */
+  servicenow?: ServiceNowServeOptions | readonly ServiceNowServeOptions[];
 }
 
 export interface ServiceNowServeOptions {
@@ -109,7 +113,7 @@ export interface ServiceNowServeOptions {
   account?: number;
   /** Between two polls of the change feed. Default 5000 ms; 0 polls only on push. */
   pollIntervalMs?: number;
-  /** Turns on `POST /servicenow/push` with this secret. */
+  /** Turns on `POST /servicenow/push` with this secret (the first connection's counts). */
   pushSecret?: string;
   /** Per-call timeout of Table API calls. */
   timeoutMs?: number;
@@ -124,8 +128,10 @@ export interface RunningItsmServer {
   store: ItsmStore;
   /** Settles once every start-up webhook is registered or given up on. */
   webhooksReady: Promise<void>;
-  /** The connector's change feed (with `servicenow`). */
+  /** The connector's change feed of its first (usually only) account (with `servicenow`). */
   feed?: ChangeFeed;
+  /** The change feed of each account served (empty without `servicenow`). */
+  feeds: ReadonlyMap<number, ChangeFeed>;
   close(): Promise<void>;
 }
 
@@ -153,45 +159,54 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   // One database, one process (database-lock.ts), held until close.
   const lock = options.store ? null : lockDatabase(options.db ?? ':memory:');
   let store: ItsmStore;
-  const sn = options.servicenow;
-  const account = sn?.account ?? 1;
-  let connector: ReturnType<typeof createServiceNowConnector> | undefined;
+  const connections = options.servicenow === undefined ? [] : [options.servicenow].flat();
+  const connectors = new Map<number, ServiceNowConnector>();
   try {
     store = options.store ?? openSqliteStore(options.db ?? ':memory:');
-    if (sn) {
-      connector = createServiceNowConnector({
-        instanceUrl: sn.instanceUrl,
-        auth: sn.auth,
-        account,
-        local: store as ItsmStore & UpstreamStateStore,
-        ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
-        ...(sn.retry && { retry: sn.retry }),
-        log,
-      });
-      try {
+    try {
+      for (const sn of connections) {
+        const account = sn.account ?? 1;
+        const connector = createServiceNowConnector({
+          instanceUrl: sn.instanceUrl,
+          auth: sn.auth,
+          account,
+          local: store as ItsmStore & UpstreamStateStore,
+          ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
+          ...(sn.retry && { retry: sn.retry }),
+          log,
+        });
         await connector.checkCredentials();
-      } catch (error) {
-        if (!options.store) await store.close();
-        throw error;
+        connectors.set(account, connector);
       }
-      store = connector.store;
+    } catch (error) {
+      if (!options.store) await store.close();
+      throw error;
+    }
+    if (connectors.size > 0) {
+      store = createConnectorStore(
+        store as ItsmStore & UpstreamStateStore,
+        new Map([...connectors].map(([account, c]) => [account, c.objects])),
+      );
     }
   } catch (error) {
     lock?.release();
     throw error;
   }
-  let feed: ChangeFeed | undefined;
+  const feeds = new Map<number, ChangeFeed>();
+  const first = connections[0];
+  const pushSecret = first?.pushSecret;
   const itsm = createItsmServer({
     ...options,
     store,
     log,
-    ...(sn && {
+    ...(first && {
       connector: {
-        account,
-        ...(sn.pushSecret && {
+        accounts: [...connectors.keys()],
+        ...(pushSecret && {
           push: {
-            secret: sn.pushSecret,
-            read: (table: string, sysId: string) => {
+            secret: pushSecret,
+            read: (table: string, sysId: string, account: number) => {
+              const feed = feeds.get(account);
               if (!feed) throw new Error('the change feed is not started yet');
               return feed.readRecord(table, sysId);
             },
@@ -213,12 +228,13 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
     ? itsm.faults.bypass(() => provisionUsers(itsm, options.apiKey, users))
     : provisionUsers(itsm, options.apiKey, users));
   let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
-  if (connector) {
-    feed = connector.createFeed({
+  for (const sn of connections) {
+    const account = sn.account ?? 1;
+    const feed = (connectors.get(account) as ServiceNowConnector).createFeed({
       render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
       notify: () => itsm.notifier.notify(account),
       retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-      ...(sn?.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
+      ...(sn.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
     });
     try {
       // Before serving: every change from now on is reported.
@@ -228,6 +244,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
       lock?.release();
       throw error;
     }
+    feeds.set(account, feed);
   }
   const server = createAdaptorServer({ fetch: itsm.app.fetch });
   let address: AddressInfo;
@@ -243,12 +260,13 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
 
   let closing = false;
   const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
-  if (connector && feed) {
-    baseUrl ||= url;
-    const interval = sn?.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    if (interval > 0) feed.start(interval);
+  if (connections.length > 0) baseUrl ||= url;
+  for (const sn of connections) {
+    const account = sn.account ?? 1;
+    const interval = sn.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (interval > 0) feeds.get(account)?.start(interval);
     log(
-      `itsm-api: serving ServiceNow ${connector.client.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
+      `itsm-api: serving ServiceNow ${connectors.get(account)?.client.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
     );
   }
 
@@ -258,10 +276,11 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
     itsm,
     store,
     webhooksReady,
-    ...(feed && { feed }),
+    feeds,
+    ...(feeds.size > 0 && { feed: [...feeds.values()][0] }),
     async close() {
       closing = true;
-      await feed?.stop();
+      for (const feed of feeds.values()) await feed.stop();
       await closeServer(server);
       await itsm.close();
       await webhooksReady;

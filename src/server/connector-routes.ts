@@ -12,12 +12,12 @@ import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
 export const PUSH_PATH = '/servicenow/push';
 
 export interface ConnectorRouteOptions {
-  /** The account id the instance is served as. */
-  account: number;
+  /** The account ids served (the first is the instance's default account). */
+  accounts: readonly number[];
   push?: {
     secret: string;
     /** Reads the record now; resolves with the events it appended. */
-    read(table: string, sysId: string): Promise<number>;
+    read(table: string, sysId: string, account: number): Promise<number>;
   };
 }
 
@@ -26,9 +26,9 @@ const SYS_ID = /^[0-9a-f]{32}$/;
 
 export function registerConnectorRoutes(app: Hono<AppEnv>, options: ConnectorRouteOptions): void {
   app.use('/v1/accounts/:account/*', async (c, next) => {
-    if (c.get('account') !== options.account) {
+    if (!options.accounts.includes(c.get('account'))) {
       throw notFound(
-        `this server serves its ServiceNow instance as account ${options.account}; account ${c.get('account')} does not exist here`,
+        `this server serves its ServiceNow instance as account ${options.accounts.join(', ')}; account ${c.get('account')} does not exist here`,
       );
     }
     await next();
@@ -54,14 +54,23 @@ export function registerConnectorRoutes(app: Hono<AppEnv>, options: ConnectorRou
     } catch {
       throw badRequest('the push body must be JSON: {"table": "incident", "sys_id": "<32 hex>"}');
     }
-    const { table, sys_id: sysId } = (body ?? {}) as { table?: unknown; sys_id?: unknown };
+    const {
+      table,
+      sys_id: sysId,
+      account = options.accounts[0],
+    } = (body ?? {}) as { table?: unknown; sys_id?: unknown; account?: unknown };
+    if (typeof account !== 'number' || !options.accounts.includes(account)) {
+      throw badRequest(
+        `account must be one of the accounts served (${options.accounts.join(', ')}), got ${JSON.stringify(account)}`,
+      );
+    }
     if (typeof table !== 'string' || !TABLE.test(table)) {
       throw badRequest(`table must be a table name such as incident, got ${JSON.stringify(table)}`);
     }
     if (typeof sysId !== 'string' || !SYS_ID.test(sysId)) {
       throw badRequest(`sys_id must be 32 lower-case hex digits, got ${JSON.stringify(sysId)}`);
     }
-    const events = await push.read(table, sysId);
+    const events = await push.read(table, sysId, account);
     return jsonResponse(200, { table, sys_id: sysId, events });
   });
 }

@@ -4,17 +4,32 @@
 // embedded store, so routes, validation, events and webhooks are the same code on both.
 import type { ItsmStore, ObjectStore, UpstreamStateStore } from '../storage/port.js';
 
+type Remote = ObjectStore & Required<Pick<ObjectStore, 'writeUpstream'>>;
+
+/** `remotes`: the object store of each account served (one instance, or one connection, each). */
 export function createConnectorStore(
   local: ItsmStore & UpstreamStateStore,
-  remote: ObjectStore & Required<Pick<ObjectStore, 'writeUpstream'>>,
+  remotes: ReadonlyMap<number, Remote>,
 ): ItsmStore & UpstreamStateStore {
+  const remoteOf = (account: number): Remote => {
+    const remote = remotes.get(account);
+    // The routes answer 404 for an account not served before reaching the store.
+    if (!remote) throw new Error(`account ${account} is not served by this connector`);
+    return remote;
+  };
   return {
-    getObject: (account, id) => remote.getObject(account, id),
-    getObjects: (account, ids) => remote.getObjects(account, ids),
-    listObjects: (query) => remote.listObjects(query),
-    findByUpstreamIds: (account, rawType, ids) => remote.findByUpstreamIds(account, rawType, ids),
-    nextCounter: (account, name) => remote.nextCounter(account, name),
-    writeUpstream: (write, previous, then) => remote.writeUpstream(write, previous, then),
+    getObject: (account, id) => remoteOf(account).getObject(account, id),
+    getObjects: (account, ids) => remoteOf(account).getObjects(account, ids),
+    listObjects: (query) => remoteOf(query.account).listObjects(query),
+    findByUpstreamIds: (account, rawType, ids) =>
+      remoteOf(account).findByUpstreamIds(account, rawType, ids),
+    nextCounter: (account, name) => remoteOf(account).nextCounter(account, name),
+    writeUpstream: (write, previous, then) =>
+      remoteOf(write.kind === 'delete' ? write.account : write.object.account).writeUpstream(
+        write,
+        previous,
+        then,
+      ),
     async commit(input) {
       if (input.write.kind !== 'upstream') {
         // Every write path goes through writeUpstream first; anything else would store an

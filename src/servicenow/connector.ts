@@ -1,6 +1,7 @@
-// The connector assembled, runtime-neutral (fetch only; the local store is any adapter of the
-// port): the Table API client, the ServiceNow adapter of the object port, the store the routes
-// use (objects upstream, the rest local), the start-up credential check, and the change feed.
+// One connection of the connector assembled, runtime-neutral (fetch only; the local store is
+// any adapter of the port): the Table API client, the ServiceNow adapter of the object port for
+// its account, the start-up credential check, and the change feed. The store the routes use
+// (objects upstream, the rest local) is connector-store.ts over one or more connections.
 // The Node runtime (runtime/node.ts) wires it to a port and a timer; a Worker can wire it to a
 // cron trigger and D1 the same way.
 import type { ItsmStore, StoredObject, UpstreamStateStore } from '../storage/port.js';
@@ -10,7 +11,6 @@ import {
   type ServiceNowClient,
   ServiceNowError,
 } from './client.js';
-import { createConnectorStore } from './connector-store.js';
 import { type ChangeFeed, createChangeFeed } from './feed.js';
 import { UPSTREAM_TABLES } from './mapping.js';
 import { createServiceNowObjects, type ServiceNowObjects } from './objects.js';
@@ -39,7 +39,6 @@ export interface ServiceNowConnectorOptions {
 export interface ServiceNowConnector {
   client: ServiceNowClient;
   objects: ServiceNowObjects;
-  store: ItsmStore & UpstreamStateStore;
   /** One cheap call that proves the URL and credentials; throws a clear ServiceNowError. */
   checkCredentials(): Promise<void>;
   createFeed(options: {
@@ -63,11 +62,9 @@ export function createServiceNowConnector(
     log,
   });
   const objects = createServiceNowObjects({ client, account: options.account, log });
-  const store = createConnectorStore(options.local, objects);
   return {
     client,
     objects,
-    store,
     async checkCredentials() {
       try {
         await client.list('sys_user', { fields: ['sys_id'], limit: 1 });
@@ -92,7 +89,7 @@ export function createServiceNowConnector(
       createChangeFeed({
         client,
         objects,
-        store,
+        store: options.local,
         account: options.account,
         tables: WATCHED_TABLES,
         render: feed.render,
