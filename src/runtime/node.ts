@@ -100,9 +100,13 @@ export interface StartItsmServerOptions extends Omit<ItsmServerOptions, 'store' 
   users?: SeedUser[];
   /**
    * Serve a ServiceNow instance instead of the embedded store (the connector): one connection,
-   * or several, each its own account (an instance, or one instance's data seen by another user).
+   * or several, each its own account (an instance, or one instance's data seen by another user),
+   * or a function naming the connection of any account, connected on its first request.
    */
-  servicenow?: ServiceNowServeOptions | readonly ServiceNowServeOptions[];
+  servicenow?:
+    | ServiceNowServeOptions
+    | readonly ServiceNowServeOptions[]
+    | ((account: number) => ServiceNowServeOptions | undefined);
 }
 
 export interface ServiceNowServeOptions {
@@ -159,57 +163,101 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   // One database, one process (database-lock.ts), held until close.
   const lock = options.store ? null : lockDatabase(options.db ?? ':memory:');
   let store: ItsmStore;
-  const connections = options.servicenow === undefined ? [] : [options.servicenow].flat();
-  const connectors = new Map<number, ServiceNowConnector>();
+  const sn = options.servicenow;
+  const fixed = sn === undefined || typeof sn === 'function' ? [] : [sn].flat();
+  const settingsOf = (account: number): ServiceNowServeOptions | undefined =>
+    typeof sn === 'function' ? sn(account) : fixed.find((c) => (c.account ?? 1) === account);
+  const connections = new Map<number, Promise<Connection>>();
+  const feeds = new Map<number, ChangeFeed>();
+  let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
+  let listening = false;
+  let itsm: ItsmServer | undefined;
+
+  interface Connection {
+    connector: ServiceNowConnector;
+    feed: ChangeFeed;
+  }
+  /** Connects an account: credentials checked, feed primed (and polling once serving). */
+  async function connect(settings: ServiceNowServeOptions, account: number): Promise<Connection> {
+    const connector = createServiceNowConnector({
+      instanceUrl: settings.instanceUrl,
+      auth: settings.auth,
+      account,
+      local: local as ItsmStore & UpstreamStateStore,
+      ...(settings.timeoutMs !== undefined && { timeoutMs: settings.timeoutMs }),
+      ...(settings.retry && { retry: settings.retry }),
+      log,
+    });
+    await connector.checkCredentials();
+    const feed = connector.createFeed({
+      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+      notify: () => itsm?.notifier.notify(account),
+      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+      ...(settings.overlapSeconds !== undefined && { overlapSeconds: settings.overlapSeconds }),
+    });
+    // Before serving: every change from now on is reported.
+    await feed.prime();
+    feeds.set(account, feed);
+    if (listening) startFeed(account, settings);
+    return { connector, feed };
+  }
+  function startFeed(account: number, settings: ServiceNowServeOptions): void {
+    const interval = settings.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (interval > 0) feeds.get(account)?.start(interval);
+    log(
+      `itsm-api: serving ServiceNow ${settings.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
+    );
+  }
+  function connectionOf(account: number): Promise<Connection> {
+    let connection = connections.get(account);
+    if (!connection) {
+      const settings = settingsOf(account);
+      if (!settings) throw new Error(`account ${account} is not served by this connector`);
+      connection = connect(settings, account);
+      // A failed connection is tried again on the next request.
+      connection.catch(() => connections.delete(account));
+      connections.set(account, connection);
+    }
+    return connection;
+  }
+
+  let local: ItsmStore;
   try {
-    store = options.store ?? openSqliteStore(options.db ?? ':memory:');
-    try {
-      for (const sn of connections) {
-        const account = sn.account ?? 1;
-        const connector = createServiceNowConnector({
-          instanceUrl: sn.instanceUrl,
-          auth: sn.auth,
-          account,
-          local: store as ItsmStore & UpstreamStateStore,
-          ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
-          ...(sn.retry && { retry: sn.retry }),
-          log,
-        });
-        await connector.checkCredentials();
-        connectors.set(account, connector);
-      }
-    } catch (error) {
-      if (!options.store) await store.close();
-      throw error;
-    }
-    if (connectors.size > 0) {
-      store = createConnectorStore(
-        store as ItsmStore & UpstreamStateStore,
-        new Map([...connectors].map(([account, c]) => [account, c.objects])),
-      );
-    }
+    local = options.store ?? openSqliteStore(options.db ?? ':memory:');
   } catch (error) {
     lock?.release();
     throw error;
   }
-  const feeds = new Map<number, ChangeFeed>();
-  const first = connections[0];
-  const pushSecret = first?.pushSecret;
-  const itsm = createItsmServer({
+  store =
+    sn === undefined
+      ? local
+      : createConnectorStore(
+          local as ItsmStore & UpstreamStateStore,
+          async (account) => (await connectionOf(account)).connector.objects,
+        );
+  try {
+    for (const settings of fixed) await connectionOf(settings.account ?? 1);
+  } catch (error) {
+    for (const feed of feeds.values()) await feed.stop();
+    if (!options.store) await local.close();
+    lock?.release();
+    throw error;
+  }
+  const pushSecret =
+    fixed[0]?.pushSecret ?? (typeof sn === 'function' ? sn(1)?.pushSecret : undefined);
+  itsm = createItsmServer({
     ...options,
     store,
     log,
-    ...(first && {
+    ...(sn !== undefined && {
       connector: {
-        accounts: [...connectors.keys()],
+        serves: (account: number) => settingsOf(account) !== undefined,
+        defaultAccount: fixed[0]?.account ?? 1,
         ...(pushSecret && {
           push: {
             secret: pushSecret,
-            read: (table: string, sysId: string, account: number) => {
-              const feed = feeds.get(account);
-              if (!feed) throw new Error('the change feed is not started yet');
-              return feed.readRecord(table, sysId);
-            },
+            read: async (table: string, sysId: string, account: number) =>
+              (await connectionOf(account)).feed.readRecord(table, sysId),
           },
         }),
       },
@@ -224,28 +272,10 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   });
   const users = options.users ?? [];
   // Provisioning is the server's own set-up, not traffic to fault.
-  await (itsm.faults
-    ? itsm.faults.bypass(() => provisionUsers(itsm, options.apiKey, users))
-    : provisionUsers(itsm, options.apiKey, users));
-  let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
-  for (const sn of connections) {
-    const account = sn.account ?? 1;
-    const feed = (connectors.get(account) as ServiceNowConnector).createFeed({
-      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
-      notify: () => itsm.notifier.notify(account),
-      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-      ...(sn.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
-    });
-    try {
-      // Before serving: every change from now on is reported.
-      await feed.prime();
-    } catch (error) {
-      if (!options.store) await store.close();
-      lock?.release();
-      throw error;
-    }
-    feeds.set(account, feed);
-  }
+  const server0 = itsm;
+  await (server0.faults
+    ? server0.faults.bypass(() => provisionUsers(server0, options.apiKey, users))
+    : provisionUsers(server0, options.apiKey, users));
   const server = createAdaptorServer({ fetch: itsm.app.fetch });
   let address: AddressInfo;
   try {
@@ -260,14 +290,13 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
 
   let closing = false;
   const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
-  if (connections.length > 0) baseUrl ||= url;
-  for (const sn of connections) {
-    const account = sn.account ?? 1;
-    const interval = sn.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    if (interval > 0) feeds.get(account)?.start(interval);
-    log(
-      `itsm-api: serving ServiceNow ${connectors.get(account)?.client.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
-    );
+  if (sn !== undefined) {
+    baseUrl ||= url;
+    listening = true;
+    for (const [account] of connections) {
+      const settings = settingsOf(account);
+      if (settings && feeds.has(account)) startFeed(account, settings);
+    }
   }
 
   return {

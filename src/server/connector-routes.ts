@@ -12,8 +12,10 @@ import { ApiError, badRequest, jsonResponse, notFound } from './errors.js';
 export const PUSH_PATH = '/servicenow/push';
 
 export interface ConnectorRouteOptions {
-  /** The account ids served (the first is the instance's default account). */
-  accounts: readonly number[];
+  /** Whether the account id is served. */
+  serves(account: number): boolean;
+  /** The account a push names when it names none. */
+  defaultAccount: number;
   push?: {
     secret: string;
     /** Reads the record now; resolves with the events it appended. */
@@ -26,9 +28,9 @@ const SYS_ID = /^[0-9a-f]{32}$/;
 
 export function registerConnectorRoutes(app: Hono<AppEnv>, options: ConnectorRouteOptions): void {
   app.use('/v1/accounts/:account/*', async (c, next) => {
-    if (!options.accounts.includes(c.get('account'))) {
+    if (!options.serves(c.get('account'))) {
       throw notFound(
-        `this server serves its ServiceNow instance as account ${options.accounts.join(', ')}; account ${c.get('account')} does not exist here`,
+        `this server serves its ServiceNow instance as account ${options.defaultAccount}; account ${c.get('account')} does not exist here`,
       );
     }
     await next();
@@ -57,11 +59,11 @@ export function registerConnectorRoutes(app: Hono<AppEnv>, options: ConnectorRou
     const {
       table,
       sys_id: sysId,
-      account = options.accounts[0],
+      account = options.defaultAccount,
     } = (body ?? {}) as { table?: unknown; sys_id?: unknown; account?: unknown };
-    if (typeof account !== 'number' || !options.accounts.includes(account)) {
+    if (typeof account !== 'number' || !options.serves(account)) {
       throw badRequest(
-        `account must be one of the accounts served (${options.accounts.join(', ')}), got ${JSON.stringify(account)}`,
+        `account must be an account this server serves (default ${options.defaultAccount}), got ${JSON.stringify(account)}`,
       );
     }
     if (typeof table !== 'string' || !TABLE.test(table)) {

@@ -6,30 +6,25 @@ import type { ItsmStore, ObjectStore, UpstreamStateStore } from '../storage/port
 
 type Remote = ObjectStore & Required<Pick<ObjectStore, 'writeUpstream'>>;
 
-/** `remotes`: the object store of each account served (one instance, or one connection, each). */
+/**
+ * `remoteOf`: the object store of an account served (one instance, or one connection to it,
+ * each); it throws for an account not served (the routes answer 404 before that).
+ */
 export function createConnectorStore(
   local: ItsmStore & UpstreamStateStore,
-  remotes: ReadonlyMap<number, Remote>,
+  remoteOf: (account: number) => Promise<Remote>,
 ): ItsmStore & UpstreamStateStore {
-  const remoteOf = (account: number): Remote => {
-    const remote = remotes.get(account);
-    // The routes answer 404 for an account not served before reaching the store.
-    if (!remote) throw new Error(`account ${account} is not served by this connector`);
-    return remote;
-  };
   return {
-    getObject: (account, id) => remoteOf(account).getObject(account, id),
-    getObjects: (account, ids) => remoteOf(account).getObjects(account, ids),
-    listObjects: (query) => remoteOf(query.account).listObjects(query),
-    findByUpstreamIds: (account, rawType, ids) =>
-      remoteOf(account).findByUpstreamIds(account, rawType, ids),
-    nextCounter: (account, name) => remoteOf(account).nextCounter(account, name),
-    writeUpstream: (write, previous, then) =>
-      remoteOf(write.kind === 'delete' ? write.account : write.object.account).writeUpstream(
-        write,
-        previous,
-        then,
-      ),
+    getObject: async (account, id) => (await remoteOf(account)).getObject(account, id),
+    getObjects: async (account, ids) => (await remoteOf(account)).getObjects(account, ids),
+    listObjects: async (query) => (await remoteOf(query.account)).listObjects(query),
+    findByUpstreamIds: async (account, rawType, ids) =>
+      (await remoteOf(account)).findByUpstreamIds(account, rawType, ids),
+    nextCounter: async (account, name) => (await remoteOf(account)).nextCounter(account, name),
+    writeUpstream: async (write, previous, then) =>
+      (
+        await remoteOf(write.kind === 'delete' ? write.account : write.object.account)
+      ).writeUpstream(write, previous, then),
     async commit(input) {
       if (input.write.kind !== 'upstream') {
         // Every write path goes through writeUpstream first; anything else would store an
