@@ -286,6 +286,36 @@ async function claimIdempotencyKey(
   return { key, requestHash };
 }
 
+// Requests in flight per `deps` and `account:key`. Over the embedded store the commit settles a
+// race for a key; over a remote system of record the write lands upstream before that commit,
+// so requests that share a key run one after another here (in this process), and the later
+// ones find the first one's record and replay it.
+const keyQueues = new WeakMap<ServerDeps, Map<string, Promise<unknown>>>();
+
+/** Runs `handle` after every earlier request of this process with the same Idempotency-Key. */
+async function oneKeyAtATime(
+  deps: ServerDeps,
+  c: AppContext,
+  handle: () => Promise<Response>,
+): Promise<Response> {
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined || !deps.store.writeUpstream) return handle();
+  let queues = keyQueues.get(deps);
+  if (!queues) {
+    queues = new Map();
+    keyQueues.set(deps, queues);
+  }
+  const slot = `${c.get('account')}:${key}`;
+  const before = queues.get(slot) ?? Promise.resolve();
+  const run = before.then(handle, handle);
+  const settled = run.catch(() => {});
+  queues.set(slot, settled);
+  void settled.then(() => {
+    if (queues.get(slot) === settled) queues.delete(slot);
+  });
+  return run;
+}
+
 /** Another request with the same key committed first: answer as a replay of it. */
 async function replayWinner(
   deps: ServerDeps,
@@ -693,7 +723,8 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     );
   });
 
-  app.post(collection, async (c) => {
+  app.post(collection, (c) => oneKeyAtATime(deps, c, () => createRoute(c)));
+  const createRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const body = await readJsonObject(c);
@@ -709,7 +740,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     return answerWrite(deps, c, claim, 201, async (idempotency) =>
       createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency),
     );
-  });
+  };
 
   app.get(item, async (c) => {
     const type = collectionType(c);
@@ -721,7 +752,8 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     return jsonResponse(200, body);
   });
 
-  app.patch(item, async (c) => {
+  app.patch(item, (c) => oneKeyAtATime(deps, c, () => updateRoute(c)));
+  const updateRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const body = await readJsonObject(c);
@@ -740,9 +772,10 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         idempotency,
       ),
     );
-  });
+  };
 
-  app.delete(item, async (c) => {
+  app.delete(item, (c) => oneKeyAtATime(deps, c, () => deleteRoute(c)));
+  const deleteRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const claim = await claimIdempotencyKey(
@@ -764,5 +797,5 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       throw error;
     }
     return c.body(null, 204);
-  });
+  };
 }

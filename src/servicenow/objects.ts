@@ -218,9 +218,14 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     async listObjects(query: ObjectQuery) {
       if (query.account !== account) return { total: 0, objects: [] };
       const table = tableOf(query.type, query.rawType ?? null);
-      // Oldest first and stable, as the embedded store lists: by creation, ties by sys_id.
+      // Oldest first and stable, as the embedded store lists: by creation; within a second by
+      // number where the table numbers its records (issued in order), then by sys_id.
+      const order =
+        query.type === 'object'
+          ? 'ORDERBYsys_created_on^ORDERBYsys_id'
+          : 'ORDERBYsys_created_on^ORDERBYnumber^ORDERBYsys_id';
       const { records, total } = await client.list(table, {
-        query: 'ORDERBYsys_created_on^ORDERBYsys_id',
+        query: order,
         offset: query.offset,
         limit: Math.min(query.limit, MAX_LIMIT),
       });
