@@ -219,11 +219,11 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
       if (query.account !== account) return { total: 0, objects: [] };
       const table = tableOf(query.type, query.rawType ?? null);
       // Oldest first and stable, as the embedded store lists: by creation; within a second by
-      // number where the table numbers its records (issued in order), then by sys_id.
-      const order =
-        query.type === 'object'
-          ? 'ORDERBYsys_created_on^ORDERBYsys_id'
-          : 'ORDERBYsys_created_on^ORDERBYnumber^ORDERBYsys_id';
+      // number where the table has one (issued in order; alm_asset has none), then by sys_id.
+      const numbered = query.type !== 'object' && query.type !== 'asset';
+      const order = numbered
+        ? 'ORDERBYsys_created_on^ORDERBYnumber^ORDERBYsys_id'
+        : 'ORDERBYsys_created_on^ORDERBYsys_id';
       const { records, total } = await client.list(table, {
         query: order,
         offset: query.offset,
