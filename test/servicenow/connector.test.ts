@@ -37,13 +37,13 @@ async function events(after = 0) {
 }
 
 beforeAll(async () => {
-  // Every test gets its own account of the instance (1..12), so none sees another's records.
+  // Every test gets its own account of the instance (1..24), so none sees another's records.
   face = await spawnItsmServer([
     '--port=0',
     '--db=:memory:',
     `--api-key=${FACE_KEY}`,
-    ...Array.from({ length: 12 }, (_, i) => `--sn-user=integration${i + 1}:s3cret:${i + 1}`),
-    ...Array.from({ length: 12 }, (_, i) => `--sn-user=ann${i + 1}:pw:${i + 1}`),
+    ...Array.from({ length: 24 }, (_, i) => `--sn-user=integration${i + 1}:s3cret:${i + 1}`),
+    ...Array.from({ length: 24 }, (_, i) => `--sn-user=ann${i + 1}:pw:${i + 1}`),
   ]);
 });
 
@@ -213,6 +213,20 @@ describe('the /v1 API over a ServiceNow instance', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.json.message).toMatch(/sys_id must be 32 lower-case hex digits/);
+  });
+
+  it.each([
+    [{ table: 'incident; drop', sys_id: '0'.repeat(32) }, /table must be a table name/],
+    [{ table: 'cmdb_ci', sys_id: '0'.repeat(32) }, /does not watch table "cmdb_ci"/],
+    [{ table: 'incident', sys_id: '0'.repeat(32), account: 99_999 }, /account must be an account/],
+    [{ table: 'incident', sys_id: '0'.repeat(32), account: '1' }, /account must be an account/],
+  ])('refuses the push %j with a 400 naming the problem', async (body, message) => {
+    const refused = await connector.call('POST', '/servicenow/push', {
+      auth: `Bearer ${PUSH_SECRET}`,
+      body,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.message).toMatch(message);
   });
 
   it('documents the push endpoint in its OpenAPI document', async () => {
