@@ -294,6 +294,8 @@ export const ERROR_CODES = {
   payload_too_large: 413,
   rate_limit_exceeded: 429,
   internal_error: 500,
+  /** The connector's ServiceNow instance is down, slow or refused the connector itself. */
+  service_unavailable: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

@@ -28,6 +28,7 @@ import {
   snUserFlag,
   tableApiFromFlags,
 } from './serve-command.js';
+import { serviceNowFlags, serviceNowFromFlags } from './servicenow-flags.js';
 
 const itsmServerFlags: FlagSpec[] = [
   {
@@ -120,6 +121,7 @@ const itsmServerFlags: FlagSpec[] = [
   faultsFlag,
   snUserFlag,
   snOAuthClientFlag,
+  ...serviceNowFlags,
 ];
 
 function parseTokens(specs: string[]): Record<string, BearerToken> {
@@ -184,6 +186,7 @@ const itsmServerCommand: Command = {
     }
     const usersFile = values.users as string | undefined;
     const faults = faultsFromFlag(values);
+    const servicenow = serviceNowFromFlags(values);
     const log = (line: string) => console.error(line);
     const running = await startItsmServer({
       port: positiveInt('port', String(values.port), 0, 65_535),
@@ -199,6 +202,7 @@ const itsmServerCommand: Command = {
       eventRetention: positiveInt('event-retention', String(values['event-retention'])),
       ...(faults && { faults }),
       tableApi: tableApiFromFlags(values),
+      ...(servicenow && { servicenow }),
       log,
     });
     letYoungGenerationGrow();

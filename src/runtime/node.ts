@@ -9,9 +9,19 @@ import { fileURLToPath } from 'node:url';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { base64ToBytes } from '../itsm/signature.js';
-import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
+import {
+  createItsmServer,
+  DEFAULT_EVENT_RETENTION,
+  type ItsmServer,
+  type ItsmServerOptions,
+} from '../server/app.js';
 import type { BearerToken } from '../server/context.js';
-import type { ItsmStore, Migration } from '../storage/port.js';
+import { renderObject } from '../server/render.js';
+import type { ServiceNowAuth } from '../servicenow/client.js';
+import { createServiceNowConnector, type ServiceNowConnector } from '../servicenow/connector.js';
+import { createConnectorStore } from '../servicenow/connector-store.js';
+import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
+import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.js';
 import { createSqliteStore } from '../storage/sqlite.js';
 import { lockDatabase } from './database-lock.js';
 
@@ -25,7 +35,7 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
 }
 
 /** Opens (creating the folder of) a SQLite database with every migration applied. */
-export function openSqliteStore(path: string): ItsmStore {
+export function openSqliteStore(path: string): ItsmStore & UpstreamStateStore {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   return createSqliteStore({ path, migrations: loadMigrations() });
 }
@@ -88,6 +98,31 @@ export interface StartItsmServerOptions extends Omit<ItsmServerOptions, 'store' 
   webhooks?: string[];
   /** Team users provisioned as sys_user records at start (skipped when their sys_id exists). */
   users?: SeedUser[];
+  /**
+   * Serve a ServiceNow instance instead of the embedded store (the connector): one connection,
+   * or several, each its own account (an instance, or one instance's data seen by another user),
+   * or a function naming the connection of any account, connected on its first request.
+   */
+  servicenow?:
+    | ServiceNowServeOptions
+    | readonly ServiceNowServeOptions[]
+    | ((account: number) => ServiceNowServeOptions | undefined);
+}
+
+export interface ServiceNowServeOptions {
+  /** `https://dev12345.service-now.com` (http only on loopback). */
+  instanceUrl: string;
+  auth: ServiceNowAuth;
+  /** The account id the instance is served as. Default 1. */
+  account?: number;
+  /** Between two polls of the change feed. Default 5000 ms; 0 polls only on push. */
+  pollIntervalMs?: number;
+  /** Turns on `POST /servicenow/push` with this secret (the first connection's counts). */
+  pushSecret?: string;
+  /** Per-call timeout of Table API calls. */
+  timeoutMs?: number;
+  retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  overlapSeconds?: number;
 }
 
 export interface RunningItsmServer {
@@ -97,6 +132,10 @@ export interface RunningItsmServer {
   store: ItsmStore;
   /** Settles once every start-up webhook is registered or given up on. */
   webhooksReady: Promise<void>;
+  /** The connector's change feed of its first (usually only) account (with `servicenow`). */
+  feed?: ChangeFeed;
+  /** The change feed of each account served (empty without `servicenow`). */
+  feeds: ReadonlyMap<number, ChangeFeed>;
   close(): Promise<void>;
 }
 
@@ -124,16 +163,105 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   // One database, one process (database-lock.ts), held until close.
   const lock = options.store ? null : lockDatabase(options.db ?? ':memory:');
   let store: ItsmStore;
+  const sn = options.servicenow;
+  const fixed = sn === undefined || typeof sn === 'function' ? [] : [sn].flat();
+  const settingsOf = (account: number): ServiceNowServeOptions | undefined =>
+    typeof sn === 'function' ? sn(account) : fixed.find((c) => (c.account ?? 1) === account);
+  const connections = new Map<number, Promise<Connection>>();
+  const feeds = new Map<number, ChangeFeed>();
+  let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
+  let listening = false;
+  let itsm: ItsmServer | undefined;
+
+  interface Connection {
+    connector: ServiceNowConnector;
+    feed: ChangeFeed;
+  }
+  /** Connects an account: credentials checked, feed primed (and polling once serving). */
+  async function connect(settings: ServiceNowServeOptions, account: number): Promise<Connection> {
+    const connector = createServiceNowConnector({
+      instanceUrl: settings.instanceUrl,
+      auth: settings.auth,
+      account,
+      local: local as ItsmStore & UpstreamStateStore,
+      ...(settings.timeoutMs !== undefined && { timeoutMs: settings.timeoutMs }),
+      ...(settings.retry && { retry: settings.retry }),
+      log,
+    });
+    await connector.checkCredentials();
+    const feed = connector.createFeed({
+      render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+      notify: () => itsm?.notifier.notify(account),
+      retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+      ...(settings.overlapSeconds !== undefined && { overlapSeconds: settings.overlapSeconds }),
+    });
+    // Before serving: every change from now on is reported.
+    await feed.prime();
+    feeds.set(account, feed);
+    if (listening) startFeed(account, settings);
+    return { connector, feed };
+  }
+  function startFeed(account: number, settings: ServiceNowServeOptions): void {
+    const interval = settings.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (interval > 0) feeds.get(account)?.start(interval);
+    log(
+      `itsm-api: serving ServiceNow ${settings.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
+    );
+  }
+  function connectionOf(account: number): Promise<Connection> {
+    let connection = connections.get(account);
+    if (!connection) {
+      const settings = settingsOf(account);
+      if (!settings) throw new Error(`account ${account} is not served by this connector`);
+      connection = connect(settings, account);
+      // A failed connection is tried again on the next request.
+      connection.catch(() => connections.delete(account));
+      connections.set(account, connection);
+    }
+    return connection;
+  }
+
+  let local: ItsmStore;
   try {
-    store = options.store ?? openSqliteStore(options.db ?? ':memory:');
+    local = options.store ?? openSqliteStore(options.db ?? ':memory:');
   } catch (error) {
     lock?.release();
     throw error;
   }
-  const itsm = createItsmServer({
+  store =
+    sn === undefined
+      ? local
+      : createConnectorStore(
+          local as ItsmStore & UpstreamStateStore,
+          async (account) => (await connectionOf(account)).connector.objects,
+        );
+  try {
+    for (const settings of fixed) await connectionOf(settings.account ?? 1);
+  } catch (error) {
+    for (const feed of feeds.values()) await feed.stop();
+    if (!options.store) await local.close();
+    lock?.release();
+    throw error;
+  }
+  const pushSecret =
+    fixed[0]?.pushSecret ?? (typeof sn === 'function' ? sn(1)?.pushSecret : undefined);
+  itsm = createItsmServer({
     ...options,
     store,
     log,
+    ...(sn !== undefined && {
+      connector: {
+        serves: (account: number) => settingsOf(account) !== undefined,
+        defaultAccount: fixed[0]?.account ?? 1,
+        ...(pushSecret && {
+          push: {
+            secret: pushSecret,
+            read: async (table: string, sysId: string, account: number) =>
+              (await connectionOf(account)).feed.readRecord(table, sysId),
+          },
+        }),
+      },
+    }),
     clientIp: (c) => {
       try {
         return getConnInfo(c).remote.address ?? null;
@@ -144,9 +272,10 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   });
   const users = options.users ?? [];
   // Provisioning is the server's own set-up, not traffic to fault.
-  await (itsm.faults
-    ? itsm.faults.bypass(() => provisionUsers(itsm, options.apiKey, users))
-    : provisionUsers(itsm, options.apiKey, users));
+  const server0 = itsm;
+  await (server0.faults
+    ? server0.faults.bypass(() => provisionUsers(server0, options.apiKey, users))
+    : provisionUsers(server0, options.apiKey, users));
   const server = createAdaptorServer({ fetch: itsm.app.fetch });
   let address: AddressInfo;
   try {
@@ -161,6 +290,14 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
 
   let closing = false;
   const webhooksReady = registerStartupWebhooks(itsm, options.webhooks ?? [], log, () => closing);
+  if (sn !== undefined) {
+    baseUrl ||= url;
+    listening = true;
+    for (const [account] of connections) {
+      const settings = settingsOf(account);
+      if (settings && feeds.has(account)) startFeed(account, settings);
+    }
+  }
 
   return {
     url,
@@ -168,8 +305,11 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
     itsm,
     store,
     webhooksReady,
+    feeds,
+    ...(feeds.size > 0 && { feed: [...feeds.values()][0] }),
     async close() {
       closing = true;
+      for (const feed of feeds.values()) await feed.stop();
       await closeServer(server);
       await itsm.close();
       await webhooksReady;

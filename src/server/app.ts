@@ -9,6 +9,7 @@ import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import type { ItsmStore } from '../storage/port.js';
 import { registerAccountRoutes } from './accounts.js';
 import { accountAuth, authenticate } from './auth.js';
+import { type ConnectorRouteOptions, registerConnectorRoutes } from './connector-routes.js';
 import type { AppEnv, BearerToken, ServerDeps } from './context.js';
 import { ApiError, errorResponse, jsonResponse } from './errors.js';
 import { registerEventRoutes } from './events.js';
@@ -29,6 +30,7 @@ import {
   tableApiErrorResponse,
 } from './table-api.js';
 import { registerTeamRoutes } from './team.js';
+import { upstreamApiError } from './upstream-errors.js';
 import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
 
@@ -67,6 +69,8 @@ export interface ItsmServerOptions {
   faults?: FaultOptions;
   /** The ServiceNow Table API face (`/api/now/table/*`): its users, OAuth clients, tokens. */
   tableApi?: TableApiOptions;
+  /** Serving a ServiceNow instance (the connector): its account and the push endpoint. */
+  connector?: ConnectorRouteOptions;
 }
 
 export interface ItsmServer {
@@ -139,7 +143,11 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     await next();
     c.res.headers.set('X-Request-Id', requestId);
   });
-  if (faults) app.use('/v1/*', faults.middleware);
+  if (faults) {
+    app.use('/v1/*', faults.middleware);
+    // The Table API face stands in for a ServiceNow instance: the connector's tests fault it.
+    app.use('/api/now/*', faults.middleware);
+  }
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes,
@@ -155,11 +163,17 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   );
   // Also matches /v1/accounts/:account itself (the account detail).
   app.use('/v1/accounts/:account/*', accountAuth(deps));
+  if (options.connector) registerConnectorRoutes(app, options.connector);
 
   app.get('/healthz', (_c) =>
     jsonResponse(200, { ok: true, service: 'itsm-api', app_id: deps.appId }),
   );
-  app.get('/openapi.json', () => jsonResponse(200, itsmOpenApi({ faults: Boolean(faults) })));
+  app.get('/openapi.json', () =>
+    jsonResponse(
+      200,
+      itsmOpenApi({ faults: Boolean(faults), servicenow: Boolean(options.connector) }),
+    ),
+  );
   if (faults) {
     // The injector's settings and counters (a testing aid like the faults): soak runs read what
     // was injected from here. Outside /v1, so never faulted itself.
@@ -204,6 +218,13 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     const requestId = c.get('requestId') ?? nanoid(16);
     if (isTableApiPath(c.req.path)) return tableApiErrorResponse(error, log);
     if (error instanceof ApiError) return errorResponse(error, requestId);
+    const upstream = upstreamApiError(error);
+    if (upstream) {
+      log(
+        `itsm-api: ${c.req.method} ${c.req.path} (request ${requestId}) answered ${upstream.status}: ${(error as Error).message}`,
+      );
+      return errorResponse(upstream, requestId);
+    }
     log(
       `itsm-api: internal error on ${c.req.method} ${c.req.path} (request ${requestId}): ${error.stack ?? error}`,
     );

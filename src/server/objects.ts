@@ -25,8 +25,10 @@ import {
   type CommitInput,
   IdempotencyConflictError,
   type NewEvent,
+  type ObjectWrite,
   StaleWriteError,
   type StoredObject,
+  type UpstreamMark,
 } from '../storage/port.js';
 import {
   type AppContext,
@@ -280,6 +282,36 @@ async function claimIdempotencyKey(
   return { key, requestHash };
 }
 
+// Requests in flight per `deps` and `account:key`. Over the embedded store the commit settles a
+// race for a key; over a remote system of record the write lands upstream before that commit,
+// so requests that share a key run one after another here (in this process), and the later
+// ones find the first one's record and replay it.
+const keyQueues = new WeakMap<ServerDeps, Map<string, Promise<unknown>>>();
+
+/** Runs `handle` after every earlier request of this process with the same Idempotency-Key. */
+async function oneKeyAtATime(
+  deps: ServerDeps,
+  c: AppContext,
+  handle: () => Promise<Response>,
+): Promise<Response> {
+  const key = c.req.header('Idempotency-Key');
+  if (key === undefined || !deps.store.writeUpstream) return handle();
+  let queues = keyQueues.get(deps);
+  if (!queues) {
+    queues = new Map();
+    keyQueues.set(deps, queues);
+  }
+  const slot = `${c.get('account')}:${key}`;
+  const before = queues.get(slot) ?? Promise.resolve();
+  const run = before.then(handle, handle);
+  const settled = run.catch(() => {});
+  queues.set(slot, settled);
+  void settled.then(() => {
+    if (queues.get(slot) === settled) queues.delete(slot);
+  });
+  return run;
+}
+
 /** Another request with the same key committed first: answer as a replay of it. */
 async function replayWinner(
   deps: ServerDeps,
@@ -474,18 +506,47 @@ export async function createObject(
     };
   }
 
-  const metadata = await renderObject(deps.store, object, {
-    baseUrl: writer.baseUrl,
-    includeRaw: true,
-  });
-  await deps.store.commit({
-    write: { kind: 'create', object },
-    event: makeEvent(writer, 'add', metadata),
-    retention: deps.eventRetention,
-    ...idempotencyOf(account, idempotency, 201, metadata),
-  });
+  const result = await writeThrough(
+    deps,
+    { kind: 'create', object },
+    null,
+    async (stored, upstream) => {
+      const written = stored ?? object;
+      const metadata = await renderObject(deps.store, written, {
+        baseUrl: writer.baseUrl,
+        includeRaw: true,
+      });
+      await deps.store.commit({
+        write: upstream ? { kind: 'upstream' } : { kind: 'create', object },
+        event: makeEvent(writer, 'add', metadata),
+        retention: deps.eventRetention,
+        ...(upstream && { upstream: upstream(metadata) }),
+        ...idempotencyOf(account, idempotency, 201, metadata),
+      });
+      return { object: written, metadata };
+    },
+  );
   deps.notifier.notify(account);
-  return { object, metadata };
+  return result;
+}
+
+/**
+ * Runs `finish` (render the object as written, commit its event) after the write: over the
+ * embedded store the write is part of finish's commit (`applied` is null, `upstream`
+ * undefined); over a remote system of record it is applied there first, and finish gets the
+ * object as it now stands upstream and the version mark to commit with the event.
+ */
+async function writeThrough<T>(
+  deps: ServerDeps,
+  write: ObjectWrite,
+  previous: StoredObject | null,
+  finish: (
+    applied: StoredObject | null,
+    upstream?: (metadata: Record<string, unknown> | null) => UpstreamMark,
+  ) => Promise<T>,
+): Promise<T> {
+  if (!deps.store.writeUpstream) return finish(null);
+  return deps.store.writeUpstream(write, previous, finish);
 }
 
 /**
@@ -532,21 +593,28 @@ export async function updateObject(
     next.modified = now;
     next.version = current.version + 1;
     const options = { baseUrl: writer.baseUrl, includeRaw: true };
-    const previous = await renderObject(deps.store, current, options);
-    const metadata = await renderObject(deps.store, next, options);
+    const write: ObjectWrite = { kind: 'update', object: next, expectedVersion: current.version };
+    let result: { object: StoredObject; metadata: Record<string, unknown> };
     try {
-      await deps.store.commit({
-        write: { kind: 'update', object: next, expectedVersion: current.version },
-        event: makeEvent(writer, 'update', metadata, previous),
-        retention: deps.eventRetention,
-        ...idempotencyOf(account, idempotency, 200, metadata),
+      result = await writeThrough(deps, write, current, async (stored, upstream) => {
+        const written = stored ?? next;
+        const previous = await renderObject(deps.store, current, options);
+        const metadata = await renderObject(deps.store, written, options);
+        await deps.store.commit({
+          write: upstream ? { kind: 'upstream' } : write,
+          event: makeEvent(writer, 'update', metadata, previous),
+          retention: deps.eventRetention,
+          ...(upstream && { upstream: upstream(metadata) }),
+          ...idempotencyOf(account, idempotency, 200, metadata),
+        });
+        return { object: written, metadata };
       });
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
       throw error;
     }
     deps.notifier.notify(account);
-    return { object: next, metadata };
+    return result;
   }
 }
 
@@ -568,23 +636,32 @@ export async function deleteObject(
       baseUrl: writer.baseUrl,
       includeRaw: true,
     });
+    const write: ObjectWrite = {
+      kind: 'delete',
+      account,
+      id: current.id,
+      expectedVersion: current.version,
+    };
     try {
-      await deps.store.commit({
-        write: { kind: 'delete', account, id: current.id, expectedVersion: current.version },
-        event: makeEvent(writer, 'delete', {
-          id: current.id,
-          type: current.type,
-          api: 'itsm',
-          raw: rendered.raw,
+      await writeThrough(deps, write, current, (_gone, upstream) =>
+        deps.store.commit({
+          write: upstream ? { kind: 'upstream' } : write,
+          event: makeEvent(writer, 'delete', {
+            id: current.id,
+            type: current.type,
+            api: 'itsm',
+            raw: rendered.raw,
+          }),
+          retention: deps.eventRetention,
+          ...(upstream && { upstream: upstream(null) }),
+          ...idempotencyOf(
+            account,
+            idempotency && { ...idempotency, responseText: () => '' },
+            204,
+            rendered,
+          ),
         }),
-        retention: deps.eventRetention,
-        ...idempotencyOf(
-          account,
-          idempotency && { ...idempotency, responseText: () => '' },
-          204,
-          rendered,
-        ),
-      });
+      );
     } catch (error) {
       if (error instanceof StaleWriteError && attempt < UPDATE_ATTEMPTS) continue;
       throw error;
@@ -639,7 +716,8 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     );
   });
 
-  app.post(collection, async (c) => {
+  app.post(collection, (c) => oneKeyAtATime(deps, c, () => createRoute(c)));
+  const createRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const body = await readJsonObject(c);
@@ -655,7 +733,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     return answerWrite(deps, c, claim, 201, async (idempotency) =>
       createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency),
     );
-  });
+  };
 
   app.get(item, async (c) => {
     const type = collectionType(c);
@@ -667,7 +745,8 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     return jsonResponse(200, body);
   });
 
-  app.patch(item, async (c) => {
+  app.patch(item, (c) => oneKeyAtATime(deps, c, () => updateRoute(c)));
+  const updateRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const body = await readJsonObject(c);
@@ -686,9 +765,10 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
         idempotency,
       ),
     );
-  });
+  };
 
-  app.delete(item, async (c) => {
+  app.delete(item, (c) => oneKeyAtATime(deps, c, () => deleteRoute(c)));
+  const deleteRoute = async (c: AppContext) => {
     const type = collectionType(c);
     const rawType = rawTypeOf(c, type);
     const claim = await claimIdempotencyKey(
@@ -710,5 +790,5 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       throw error;
     }
     return c.body(null, 204);
-  });
+  };
 }

@@ -37,6 +37,8 @@ export interface OpenApiDocument {
 export interface ItsmOpenApiOptions {
   /** Whether the server was started with fault injection, which adds GET /_faults. */
   faults?: boolean;
+  /** Whether the server serves a ServiceNow instance, which adds POST /servicenow/push. */
+  servicenow?: boolean;
 }
 
 /** A zod schema as a JSON Schema for OpenAPI 3.1 (its dialect is draft 2020-12). */
@@ -446,6 +448,51 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
       },
     };
   }
+  if (options.servicenow) {
+    paths['/servicenow/push'] = {
+      post: {
+        operationId: 'pushServiceNowChange',
+        tags: ['service'],
+        summary:
+          'A ServiceNow Business Rule names a record it changed; the connector reads it at once (Authorization: Bearer <push secret>)',
+        security: [{ servicenowPush: [] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['table', 'sys_id'],
+                properties: {
+                  table: { type: 'string', description: 'the table, e.g. incident' },
+                  sys_id: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          200: {
+            description: 'read; `events` is how many events the read appended (0: nothing new)',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['table', 'sys_id', 'events'],
+                  properties: {
+                    table: { type: 'string' },
+                    sys_id: { type: 'string' },
+                    events: { type: 'integer', minimum: 0 },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(400, 401, 404),
+        },
+      },
+    };
+  }
   return {
     openapi: '3.1.0',
     info: {
@@ -470,6 +517,13 @@ export function itsmOpenApi(options: ItsmOpenApiOptions = {}): OpenApiDocument {
           scheme: 'bearer',
           description: '`Authorization: Bearer <token>`: the one account the token is bound to',
         },
+        ...(options.servicenow && {
+          servicenowPush: {
+            type: 'http',
+            scheme: 'bearer',
+            description: '`Authorization: Bearer <push secret>` (--sn-push-secret)',
+          },
+        }),
       },
     },
   };

@@ -6,17 +6,16 @@ import {
   isJournalEntries,
   JOURNAL_COLUMNS,
   type JournalColumn,
-  LEVEL_CODES,
-  PRIORITY_CODES,
   renderJournal,
   STAMPED_COLUMNS,
+  toUpstreamDate,
+  toUpstreamValue,
   UPSTREAM_COLUMNS,
   UPSTREAM_TABLES,
 } from '../servicenow/mapping.js';
 import type { StoredObject } from '../storage/port.js';
-import { userIdToSysId } from './users.js';
 
-export { UPSTREAM_COLUMNS, UPSTREAM_TABLES } from '../servicenow/mapping.js';
+export { toUpstreamDate, UPSTREAM_COLUMNS, UPSTREAM_TABLES } from '../servicenow/mapping.js';
 
 /** Columns the unified model owns: a `raw.object` write may not set them. */
 export function mappedColumns(type: UnifiedType): Set<string> {
@@ -31,37 +30,13 @@ export function mappedColumns(type: UnifiedType): Set<string> {
   ]);
 }
 
-/** `2017-11-27T09:01:33Z` -> `2017-11-27 09:01:33`, as ServiceNow stores date-times. */
-export function toUpstreamDate(iso: string): string {
-  return iso.replace('T', ' ').replace(/Z$/, '');
-}
-
-function toUpstreamValue(
-  kind: FieldKind,
-  value: unknown,
-  referenceSysIds: ReadonlyMap<string, string>,
-): string {
-  switch (kind) {
-    case 'level':
-      return LEVEL_CODES[String(value)] ?? String(value);
-    case 'priority':
-      return PRIORITY_CODES[String(value)] ?? String(value);
-    case 'user':
-      return userIdToSysId(String(value)) ?? String(value);
-    case 'reference':
-      return referenceSysIds.get(String(value)) ?? '';
-    case 'date':
-      return toUpstreamDate(String(value));
-    default:
-      return String(value);
-  }
-}
-
 /** The upstream record of a unified object. `referenceSysIds` maps referenced ids to sys_ids. */
 export function toRawRecord(
   object: StoredObject & { type: UnifiedType },
   referenceSysIds: ReadonlyMap<string, string>,
 ): Record<string, string> {
+  // A remote system of record's own record is shown as it came.
+  if (object.upstreamRecord) return { ...object.upstreamRecord };
   const type = object.type;
   const kinds: Record<string, FieldKind> = TYPE_FIELDS[type];
   const columns = UPSTREAM_COLUMNS[type] as Record<string, string>;

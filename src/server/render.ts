@@ -24,6 +24,8 @@ function kindsOf(object: StoredObject): Record<string, FieldKind> {
 
 /** A generic object's upstream record: its fields, with the sys_id and times the server keeps. */
 export function genericRecord(object: StoredObject): Record<string, unknown> {
+  // A remote system of record's own record is shown as it came.
+  if (object.upstreamRecord) return { ...object.upstreamRecord };
   return {
     ...object.fields,
     sys_id: object.upstreamId,

@@ -2,23 +2,12 @@
 // the Base64 of its sys_id, exactly the shape of the seed's user ids, so the id alone tells the
 // upstream record. The name is first and last name joined, and follows updates of the record.
 import type { User } from '../itsm/schemas.js';
-import { base64ToBytes } from '../itsm/signature.js';
+import { sysIdToUserId } from '../servicenow/user-id.js';
 import type { StoredObject } from '../storage/port.js';
 
+export { sysIdToUserId, userIdToSysId } from '../servicenow/user-id.js';
+
 export const USER_RAW_TYPE = 'sys_user';
-
-export function sysIdToUserId(sysId: string): string {
-  return `u${btoa(sysId)}`;
-}
-
-/** The sys_id inside a user id, or null when the id is not of that shape. */
-export function userIdToSysId(userId: string): string | null {
-  if (!userId.startsWith('u')) return null;
-  const bytes = base64ToBytes(userId.slice(1));
-  if (!bytes) return null;
-  const text = new TextDecoder().decode(bytes);
-  return /^[\w.-]+$/.test(text) ? text : null;
-}
 
 export function userFromRecord(record: StoredObject): User {
   const fields = record.fields;

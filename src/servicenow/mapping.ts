@@ -5,6 +5,7 @@
 // face both read this one table, so a column is mapped in exactly one place.
 import { type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
+import { userIdToSysId } from './user-id.js';
 
 export const UPSTREAM_TABLES: Record<UnifiedType, { table: string; prefix: string }> = {
   incident: { table: 'incident', prefix: 'INC' },
@@ -86,6 +87,33 @@ const PRIORITY_BY_CODE: Record<string, string> = {
   '4': 'low',
   '5': 'low',
 };
+
+/** `2017-11-27T09:01:33Z` -> `2017-11-27 09:01:33`, as ServiceNow stores date-times. */
+export function toUpstreamDate(iso: string): string {
+  return iso.replace('T', ' ').replace(/Z$/, '');
+}
+
+/** A unified field value as the upstream string; `referenceSysIds` maps object ids to sys_ids. */
+export function toUpstreamValue(
+  kind: FieldKind,
+  value: unknown,
+  referenceSysIds: ReadonlyMap<string, string>,
+): string {
+  switch (kind) {
+    case 'level':
+      return LEVEL_CODES[String(value)] ?? String(value);
+    case 'priority':
+      return PRIORITY_CODES[String(value)] ?? String(value);
+    case 'user':
+      return userIdToSysId(String(value)) ?? String(value);
+    case 'reference':
+      return referenceSysIds.get(String(value)) ?? '';
+    case 'date':
+      return toUpstreamDate(String(value));
+    default:
+      return String(value);
+  }
+}
 
 /** Upstream columns the server stamps on every write; no client sets them on either face. */
 export const STAMPED_COLUMNS = ['sys_created_by', 'sys_updated_by', 'sys_mod_count'] as const;

@@ -23,6 +23,11 @@ export interface StoredObject {
   modified: string;
   /** Starts at 1, +1 on every update; guards read-modify-write against lost updates. */
   version: number;
+  /**
+   * Remote adapters: the upstream record exactly as the system of record returned it, which
+   * `raw` then shows as is (instead of a record rebuilt from the unified fields).
+   */
+  upstreamRecord?: Readonly<Record<string, string>>;
 }
 
 export interface NewEvent {
@@ -47,6 +52,20 @@ export type ObjectWrite =
   | { kind: 'update'; object: StoredObject; expectedVersion: number }
   | { kind: 'delete'; account: number; id: string; expectedVersion: number };
 
+/**
+ * A version of an upstream record that an event reports (the connector): kept with the event in
+ * the same commit, so that the change feed neither reports that version again nor misses it,
+ * and so that the next event of the record has its `previous_metadata`.
+ */
+export interface UpstreamMark {
+  table: string;
+  sysId: string;
+  /** The record's `sys_mod_count` (0 on insert); a delete keeps the last one. */
+  modCount: number;
+  /** The object as this event shows it (null once deleted). */
+  metadata: Record<string, unknown> | null;
+}
+
 export interface IdempotencyRecord {
   account: number;
   key: string;
@@ -58,12 +77,18 @@ export interface IdempotencyRecord {
 }
 
 export interface CommitInput {
-  write: ObjectWrite;
+  /** `upstream`: the object lives in a remote system of record, already written there. */
+  write: ObjectWrite | { kind: 'upstream' };
   event: NewEvent;
   /** Stored in the same transaction; a key already taken fails the whole commit. */
   idempotency?: IdempotencyRecord;
   /** Keep at most this many events for the account; older ones are dropped. */
   retention: number;
+  /**
+   * The upstream version this event reports. When the store already holds this version or a
+   * newer one (another writer reported it first), nothing is stored and `eventSeq` is 0.
+   */
+  upstream?: UpstreamMark;
 }
 
 export interface ObjectQuery {
@@ -81,7 +106,11 @@ export interface WebhookRecord {
   created: string;
 }
 
-export interface ItsmStore {
+/**
+ * Where objects live: the embedded database (the SQL adapters), or a remote system of record
+ * (the ServiceNow adapter, `servicenow/objects.ts`). Routes read objects only through this.
+ */
+export interface ObjectStore {
   getObject(account: number, id: string): Promise<StoredObject | null>;
   /** The objects among `ids` that exist in the account, in no particular order. */
   getObjects(account: number, ids: readonly string[]): Promise<StoredObject[]>;
@@ -95,7 +124,38 @@ export interface ItsmStore {
   ): Promise<StoredObject[]>;
   /** Atomically increments and returns a per-account counter (1 on first use). */
   nextCounter(account: number, name: string): Promise<number>;
+  /**
+   * Remote adapters only: applies the write to the system of record, then calls `then` with the
+   * object as it now stands there (numbered and stamped upstream; null after a delete) and the
+   * version mark to commit with its event. `then` renders and commits the event (a commit whose
+   * write is `upstream`); the change feed holds back while it runs, so that the feed never
+   * reports this version first. `previous` is the object the write started from (null on create).
+   */
+  writeUpstream?<T>(
+    write: ObjectWrite,
+    previous: StoredObject | null,
+    then: (
+      applied: StoredObject | null,
+      mark: (metadata: Record<string, unknown> | null) => UpstreamMark,
+    ) => Promise<T>,
+  ): Promise<T>;
+}
 
+/** Upstream versions already reported, and the change feed's watermarks (the connector's). */
+export interface UpstreamStateStore {
+  /** The marks of these records of one table (missing ones are left out). */
+  getUpstreamMarks(
+    account: number,
+    table: string,
+    sysIds: readonly string[],
+  ): Promise<UpstreamMark[]>;
+  /** Where the feed of the table is (`position`) and where it started (`floor`), or null. */
+  getWatermark(account: number, table: string): Promise<{ position: string; floor: string } | null>;
+  /** Moves the position; the first call also sets the floor to `position`. */
+  setWatermark(account: number, table: string, position: string): Promise<void>;
+}
+
+export interface ItsmStore extends ObjectStore {
   /**
    * Applies the write, appends the event and stores the idempotency record, all or nothing.
    * Throws `StaleWriteError` when an update or delete finds another version (or no object),

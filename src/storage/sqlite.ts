@@ -14,6 +14,8 @@ import {
   StaleWriteError,
   type StoredEvent,
   type StoredObject,
+  type UpstreamMark,
+  type UpstreamStateStore,
   type WebhookRecord,
 } from './port.js';
 
@@ -232,7 +234,7 @@ export function openSqliteDatabase(
   return db;
 }
 
-export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
+export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & UpstreamStateStore {
   const { db, close } = connectSqlite(options);
 
   const sql = {
@@ -319,6 +321,29 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
       'INSERT INTO webhooks (app_id, url, created) VALUES (?, ?, ?) RETURNING *',
     ),
     deleteWebhook: db.prepare<[string, number]>('DELETE FROM webhooks WHERE app_id = ? AND id = ?'),
+    getUpstreamVersion: db.prepare<[number, string, string], { mod_count: number }>(
+      'SELECT mod_count FROM upstream_versions WHERE account = ? AND table_name = ? AND sys_id = ?',
+    ),
+    putUpstreamVersion: db.prepare<[number, string, string, number, string | null]>(
+      `INSERT INTO upstream_versions (account, table_name, sys_id, mod_count, metadata) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (account, table_name, sys_id) DO UPDATE SET mod_count = excluded.mod_count, metadata = excluded.metadata`,
+    ),
+    getWatermark: db.prepare<[number, string], { updated_on: string; floor: string }>(
+      'SELECT updated_on, floor FROM feed_watermarks WHERE account = ? AND table_name = ?',
+    ),
+    putWatermark: db.prepare<[number, string, string, string]>(
+      `INSERT INTO feed_watermarks (account, table_name, updated_on, floor) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account, table_name) DO UPDATE SET updated_on = excluded.updated_on`,
+    ),
+  };
+
+  /** Whether the store already reported this upstream version (or a newer one, or the delete). */
+  const alreadyReported = (account: number, mark: UpstreamMark): boolean => {
+    const row = sql.getUpstreamVersion.get(account, mark.table, mark.sysId);
+    if (!row) return false;
+    // -1 marks a delete: nothing after it is the same record.
+    if (row.mod_count === -1) return true;
+    return mark.metadata !== null && row.mod_count >= mark.modCount;
   };
 
   // Statements whose text depends on a list's length (`IN (?, ?, ...)`), prepared once per width.
@@ -362,8 +387,22 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
   const webhookCache = new Map<string, WebhookRecord[]>();
 
   const commitTransaction = db.transaction((input: CommitInput): { seq: number; count: number } => {
-    const { write, event } = input;
-    if (write.kind === 'create') {
+    const { write, event, upstream } = input;
+    if (upstream) {
+      if (alreadyReported(event.account, upstream))
+        return { seq: 0, count: eventCount(event.account) };
+      const deleted = upstream.metadata === null;
+      sql.putUpstreamVersion.run(
+        event.account,
+        upstream.table,
+        upstream.sysId,
+        deleted ? -1 : upstream.modCount,
+        deleted ? null : JSON.stringify(upstream.metadata),
+      );
+    }
+    if (write.kind === 'upstream') {
+      // The object lives upstream and was written there: only the event is kept here.
+    } else if (write.kind === 'create') {
       sql.insertObject.run(objectParams(write.object));
     } else if (write.kind === 'update') {
       const changed = sql.updateObject.run({
@@ -451,6 +490,37 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore {
 
     async commit(input) {
       return { eventSeq: commit(input) };
+    },
+
+    async getUpstreamMarks(account, table, sysIds) {
+      const marks: UpstreamMark[] = [];
+      const unique = [...new Set(sysIds)];
+      for (let i = 0; i < unique.length; i += 500) {
+        const chunk = unique.slice(i, i + 500);
+        const rows = db
+          .prepare<unknown[], { sys_id: string; mod_count: number; metadata: string | null }>(
+            `SELECT sys_id, mod_count, metadata FROM upstream_versions WHERE account = ? AND table_name = ? AND sys_id IN (${chunk.map(() => '?').join(', ')})`,
+          )
+          .all(account, table, ...chunk);
+        for (const row of rows) {
+          marks.push({
+            table,
+            sysId: row.sys_id,
+            modCount: row.mod_count,
+            metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+          });
+        }
+      }
+      return marks;
+    },
+
+    async getWatermark(account, table) {
+      const row = sql.getWatermark.get(account, table);
+      return row ? { position: row.updated_on, floor: row.floor } : null;
+    },
+
+    async setWatermark(account, table, position) {
+      sql.putWatermark.run(account, table, position, position);
     },
 
     async getIdempotencyRecord(account, key): Promise<IdempotencyRecord | null> {

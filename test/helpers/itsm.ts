@@ -33,9 +33,44 @@ export interface CallResult {
   json: any;
 }
 
+/**
+ * With `ITSM_TEST_BACKEND=servicenow`, the same server over a ServiceNow instance: an embedded
+ * server's Table API face on its own port stands in for the instance, and the server under test
+ * is the connector over it, each account connected on first use as the application of that
+ * account of the instance (Basic `ACCOUNT:KEY`, so no sys_user appears for the integration).
+ * Feed polling is off: writes through the connector report their own events at once, so the
+ * suite waits for nothing.
+ */
+async function overServiceNow(
+  overrides: Partial<StartItsmServerOptions>,
+): Promise<Partial<StartItsmServerOptions> & { instance?: RunningItsmServer }> {
+  if (process.env.ITSM_TEST_BACKEND !== 'servicenow' || overrides.servicenow || overrides.store) {
+    return overrides;
+  }
+  const instance = await startItsmServer({
+    port: 0,
+    host: '127.0.0.1',
+    db: ':memory:',
+    apiKey: 'instance-key',
+    appId: 'instance',
+    log: () => {},
+  });
+  return {
+    ...overrides,
+    instance,
+    servicenow: (account) => ({
+      instanceUrl: instance.url,
+      auth: { kind: 'basic', username: String(account), password: 'instance-key' },
+      account,
+      pollIntervalMs: 0,
+    }),
+  };
+}
+
 export async function startTestItsm(
-  overrides: Partial<StartItsmServerOptions> = {},
+  requested: Partial<StartItsmServerOptions> = {},
 ): Promise<TestItsm> {
+  const { instance, ...overrides } = await overServiceNow(requested);
   const logs: string[] = [];
   const running = await startItsmServer({
     port: 0,
@@ -48,6 +83,13 @@ export async function startTestItsm(
   });
   const call = (method: string, path: string, init: CallInit = {}) =>
     callHttp(running.url, method, path, init);
+  if (instance) {
+    const close = running.close.bind(running);
+    running.close = async () => {
+      await close();
+      await instance.close();
+    };
+  }
   return Object.assign(running, { logs, call });
 }
 

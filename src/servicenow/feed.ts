@@ -1,0 +1,318 @@
+// The change feed: ServiceNow pushes nothing by itself, so per account and mapped table the
+// connector polls `sys_updated_on>=<watermark>^ORDERBYsys_updated_on^ORDERBYsys_id` (seconds
+// have ties and commits land late: the watermark is read back a few seconds, and versions
+// already reported are skipped by sys_id + sys_mod_count), tells adds from updates by the
+// version mark it keeps (or sys_mod_count 0), takes `previous_metadata` from that mark, and reads
+// deletes from `sys_audit_delete`. Each change is one event in the local log, committed with its
+// mark in one transaction, so a restart (even after SIGKILL) neither repeats nor misses one. A
+// push (a Business Rule on the instance) reads one record at once; the poll is the safety net.
+import { formatIsoDate } from '../itsm/schemas.js';
+import type { ItsmStore, NewEvent, StoredObject, UpstreamStateStore } from '../storage/port.js';
+import type { ServiceNowClient, SnRecord } from './client.js';
+import { ServiceNowError } from './client.js';
+import { objectIdOf, type ServiceNowObjects, typeOfTable } from './objects.js';
+import { AUDIT_DELETE_TABLE } from './tables.js';
+import { sysIdToUserId } from './user-id.js';
+
+export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+/** How far back each poll reads before its watermark (late commits, clock ties). */
+export const DEFAULT_OVERLAP_SECONDS = 5;
+const PAGE_SIZE = 200;
+
+export interface ChangeFeedOptions {
+  client: ServiceNowClient;
+  objects: ServiceNowObjects;
+  store: ItsmStore & UpstreamStateStore;
+  account: number;
+  /** Tables to watch: the mapped ones (incident, problem, ...) and sys_user. */
+  tables: readonly string[];
+  /** The object as `/v1` shows it, raw included: the metadata of its event. */
+  render(object: StoredObject): Promise<Record<string, unknown>>;
+  retention: number;
+  /** Called after events were appended (webhook notification). */
+  notify(): void;
+  overlapSeconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface ChangeFeed {
+  /**
+   * Sets where each table's feed starts, for tables that have never been polled: call it before
+   * serving, so that every change after the server is up is reported.
+   */
+  prime(): Promise<void>;
+  /** Polls every table once (and the deletes); resolves with the events appended. */
+  pollOnce(): Promise<number>;
+  /** Reads one record now (a push): its new version becomes an event, or its delete. */
+  readRecord(table: string, sysId: string): Promise<number>;
+  /** Polls every `intervalMs` until stopped; a failed poll is logged and retried next time. */
+  start(intervalMs: number): void;
+  /** Stops polling and waits for the poll in progress. */
+  stop(): Promise<void>;
+}
+
+/** `2024-05-01 09:30:05` minus `seconds`, in the same form. */
+function minusSeconds(value: string, seconds: number): string {
+  const ms = Date.parse(`${value.replace(' ', 'T')}Z`);
+  if (Number.isNaN(ms)) return value;
+  return new Date(ms - seconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
+  const { client, objects, store, account } = options;
+  const overlap = options.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS;
+  const log = options.log ?? (() => {});
+  // One feed step at a time (polls and pushes): two steps must never report one version twice.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(step: () => Promise<T>): Promise<T> => {
+    const run = chain.then(step, step);
+    chain = run.catch(() => {});
+    return run;
+  };
+
+  /** The user id of a sys_user by user_name (who the instance says made the change). */
+  async function userIdsOf(names: Iterable<string>): Promise<Map<string, string>> {
+    const wanted = [...new Set(names)].filter((n) => n !== '' && n !== 'system');
+    const found = new Map<string, string>();
+    if (wanted.length === 0) return found;
+    const { records } = await client.list('sys_user', {
+      query: `user_nameIN${wanted.join(',')}`,
+      fields: ['sys_id', 'user_name'],
+      limit: wanted.length,
+    });
+    for (const r of records) if (r.user_name && r.sys_id) found.set(r.user_name, r.sys_id);
+    return new Map([...found].map(([name, sysId]) => [name, sysIdToUserId(sysId)]));
+  }
+
+  /** Appends an event for each record version not reported yet; returns how many. */
+  async function report(
+    table: string,
+    records: readonly SnRecord[],
+    floor: string | null,
+  ): Promise<number> {
+    if (records.length === 0) return 0;
+    // A write through the connector reports its own version with its user: let those in
+    // flight commit first, then read the marks, so the feed never reports such a version.
+    await objects.writesSettled();
+    const marks = new Map(
+      (
+        await store.getUpstreamMarks(
+          account,
+          table,
+          records.map((r) => r.sys_id ?? ''),
+        )
+      ).map((m) => [m.sysId, m]),
+    );
+    const fresh = records.filter((record) => {
+      const mark = marks.get(record.sys_id ?? '');
+      const modCount = Number(record.sys_mod_count ?? 0);
+      return !mark || (mark.modCount !== -1 && mark.modCount < modCount);
+    });
+    const users = await userIdsOf(fresh.map((r) => r.sys_updated_by ?? ''));
+    let appended = 0;
+    for (const record of fresh) {
+      const sysId = record.sys_id ?? '';
+      const mark = marks.get(sysId);
+      const modCount = Number(record.sys_mod_count ?? 0);
+      const object = objects.toObject(table, record);
+      const metadata = await options.render(object);
+      // New to the feed: an add if the instance created it since the feed started (a poll sees
+      // the newest version only, so an insert may come with updates already on it).
+      const created = record.sys_created_on ?? '';
+      const isNew = !mark && (modCount === 0 || (floor !== null && created >= floor));
+      const type: NewEvent['type'] = isNew ? 'add' : 'update';
+      const previous = mark?.metadata ?? undefined;
+      const { eventSeq } = await store.commit({
+        write: { kind: 'upstream' },
+        event: {
+          account,
+          type,
+          action: type === 'add' ? 'insert' : 'update',
+          modified: object.modified || formatIsoDate(new Date()),
+          ip: null,
+          userId: users.get(record.sys_updated_by ?? '') ?? null,
+          metadata,
+          ...(type === 'update' && previous && { previousMetadata: previous }),
+        },
+        upstream: { table, sysId, modCount, metadata },
+        retention: options.retention,
+      });
+      if (eventSeq !== 0) appended++;
+    }
+    return appended;
+  }
+
+  /** Appends a delete event for each audited delete not reported yet. */
+  async function reportDeletes(rows: readonly SnRecord[]): Promise<number> {
+    let appended = 0;
+    await objects.writesSettled();
+    for (const row of rows) {
+      const table = row.tablename ?? '';
+      const sysId = row.documentkey ?? '';
+      if (!options.tables.includes(table) || sysId === '') continue;
+      const [mark] = await store.getUpstreamMarks(account, table, [sysId]);
+      if (mark?.modCount === -1) continue;
+      const users = await userIdsOf([row.sys_created_by ?? '']);
+      const raw = (mark?.metadata as { raw?: unknown } | null | undefined)?.raw;
+      const { eventSeq } = await store.commit({
+        write: { kind: 'upstream' },
+        event: {
+          account,
+          type: 'delete',
+          action: 'delete',
+          modified: formatIsoDate(new Date()),
+          ip: null,
+          userId: users.get(row.sys_created_by ?? '') ?? null,
+          metadata: {
+            id: objectIdOf(table, sysId),
+            type: typeOfTable(table),
+            api: 'itsm',
+            ...(raw !== undefined && { raw }),
+          },
+        },
+        upstream: { table, sysId, modCount: mark?.modCount ?? 0, metadata: null },
+        retention: options.retention,
+      });
+      if (eventSeq !== 0) appended++;
+    }
+    return appended;
+  }
+
+  /**
+   * Where a table's feed starts the first time: its newest change, so that connecting to an
+   * instance does not replay its whole history as events.
+   */
+  async function startingPoint(table: string, column: string, filter: string): Promise<string> {
+    const { records } = await client.list(table, {
+      query: `${filter}ORDERBYDESC${column}`,
+      fields: [column],
+      limit: 1,
+    });
+    const newest = records[0]?.[column] ?? '1970-01-01 00:00:00';
+    await store.setWatermark(account, table, newest);
+    return newest;
+  }
+
+  /** Reads `table` from its watermark (minus the overlap), page by page, reporting each page. */
+  async function pollTable(
+    table: string,
+    column: string,
+    filter: string,
+    handle: (page: SnRecord[], floor: string) => Promise<number>,
+  ): Promise<number> {
+    const stored = await store.getWatermark(account, table);
+    const watermark = stored?.position ?? (await startingPoint(table, column, filter));
+    const floor = stored?.floor ?? watermark;
+    let newest = watermark;
+    let appended = 0;
+    for (let offset = 0; ; offset += PAGE_SIZE) {
+      const { records } = await client.list(table, {
+        query: `${filter}${column}>=${minusSeconds(watermark, overlap)}^ORDERBY${column}^ORDERBYsys_id`,
+        offset,
+        limit: PAGE_SIZE,
+      });
+      // What changed before the feed's start is history, never reported. The second it started
+      // in is reported: a change in it may have come after the start, and missing one is worse.
+      appended += await handle(
+        records.filter((r) => (r[column] ?? '') >= floor),
+        floor,
+      );
+      for (const r of records) if ((r[column] ?? '') > newest) newest = r[column] ?? newest;
+      if (records.length < PAGE_SIZE) break;
+    }
+    // Moved only once every record up to it is reported: a crash before this repeats the read,
+    // and the marks make the repeat report nothing twice.
+    if (newest !== watermark) await store.setWatermark(account, table, newest);
+    return appended;
+  }
+
+  async function pollAll(): Promise<number> {
+    let appended = 0;
+    for (const table of options.tables) {
+      appended += await pollTable(table, 'sys_updated_on', '', (page, floor) =>
+        report(table, page, floor),
+      );
+    }
+    appended += await pollTable(
+      AUDIT_DELETE_TABLE,
+      'sys_created_on',
+      `tablenameIN${options.tables.join(',')}^`,
+      reportDeletes,
+    );
+    if (appended > 0) options.notify();
+    return appended;
+  }
+
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let stopped = true;
+  let current: Promise<unknown> = Promise.resolve();
+
+  const auditFilter = `tablenameIN${options.tables.join(',')}^`;
+
+  return {
+    prime: () =>
+      serial(async () => {
+        for (const table of options.tables) {
+          if (!(await store.getWatermark(account, table))) {
+            await startingPoint(table, 'sys_updated_on', '');
+          }
+        }
+        if (!(await store.getWatermark(account, AUDIT_DELETE_TABLE))) {
+          await startingPoint(AUDIT_DELETE_TABLE, 'sys_created_on', auditFilter);
+        }
+      }),
+
+    pollOnce: () => serial(pollAll),
+
+    readRecord: (table, sysId) =>
+      serial(async () => {
+        if (!options.tables.includes(table)) {
+          throw new ServiceNowError(
+            'SN_REFUSED',
+            `the change feed does not watch table ${JSON.stringify(table)}; it watches ${options.tables.join(', ')}`,
+            null,
+          );
+        }
+        const record = await client.get(table, sysId);
+        let appended: number;
+        if (record) {
+          const floor = (await store.getWatermark(account, table))?.floor ?? null;
+          appended = await report(table, [record], floor);
+        } else {
+          // Deleted before it could be read: its delete comes from sys_audit_delete.
+          log(
+            `servicenow feed: ${table} ${sysId} is gone (deleted before it was read); reading sys_audit_delete`,
+          );
+          appended = await pollTable(
+            AUDIT_DELETE_TABLE,
+            'sys_created_on',
+            `tablenameIN${options.tables.join(',')}^`,
+            reportDeletes,
+          );
+        }
+        if (appended > 0) options.notify();
+        return appended;
+      }),
+
+    start(intervalMs) {
+      stopped = false;
+      const tick = async () => {
+        if (stopped) return;
+        current = serial(pollAll).catch((error: unknown) => {
+          const message =
+            error instanceof ServiceNowError ? error.message : ((error as Error).stack ?? error);
+          log(`servicenow feed: poll failed, retrying in ${intervalMs} ms: ${message}`);
+        });
+        await current;
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      };
+      void tick();
+    },
+
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}
