@@ -595,7 +595,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     } catch (cause) {
       return { kind: 'network', cause, elapsedMs: Date.now() - started };
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 

@@ -80,6 +80,7 @@ describe('explanations of false conditions in run records', () => {
     expect(run.detail.rules).toEqual(EXPLAINED);
     expect(Object.keys(run.detail).sort()).toEqual([
       'calls',
+      'changes',
       'event',
       'notes',
       'ruleVersion',
