@@ -6,6 +6,7 @@
 // same-origin request. Every answer carries the security headers (a CSP without inline scripts,
 // no framing, no referrer).
 import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { objectNumberOf } from '../engine/run-record.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import type { ParkedObject, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
 import { CONSOLE_CSS, CONSOLE_JS, CSS_PATH, JS_PATH } from './assets.js';
@@ -434,12 +435,26 @@ async function parkedLines(
 ): Promise<ParkedLine[]> {
   return Promise.all(
     parked.map(async (object) => {
-      // A parked run has no number (it was never read); an earlier run of the object may.
+      // A parked run has no number (the object was not read); an earlier run of it may, and
+      // else the waiting event holds the object as the API listed it.
       const runs = await store.listRuns({ objectId: object.objectId, limit: 20 });
       const named = runs.find((run) => run.account === object.account && run.objectNumber);
-      return { parked: object, number: named?.objectNumber ?? null };
+      if (named?.objectNumber) return { parked: object, number: named.objectNumber };
+      const [event] = await store.parkedEvents(object.account, object.objectId);
+      return { parked: object, number: event ? numberOfEvent(event.body) : null };
     }),
   );
+}
+
+function numberOfEvent(body: string): string | null {
+  try {
+    const metadata = (JSON.parse(body) as { metadata?: unknown }).metadata;
+    return metadata !== null && typeof metadata === 'object'
+      ? objectNumberOf(metadata as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 type Notice = { text: string; bad: boolean; lines?: readonly string[] };
