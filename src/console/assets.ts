@@ -35,7 +35,7 @@ pre { background:#f1f3f7; padding:10px; border-radius:4px; overflow:auto; max-he
 form.inline { display:inline; margin:0; }
 .parked-head { align-items:center; justify-content:space-between; margin-bottom:8px; } .parked-head p { margin:0; }
 table.parked td.error, .card.parked .error { color:var(--bad); max-width:360px; overflow-wrap:anywhere; }
-.card.parked { border-color:#d9c2f7; }
+.card.parked { border-color:#d9c2f7; } table.parked button { white-space:nowrap; }
 .problems li { color:var(--bad); } .warnings li { color:var(--warn); }
 form.filters { display:flex; flex-wrap:wrap; gap:10px; align-items:flex-end; margin-bottom:14px; }
 form.filters label { display:flex; flex-direction:column; font-size:12px; color:var(--muted); gap:2px; }
