@@ -31,6 +31,11 @@ pre { background:#f1f3f7; padding:10px; border-radius:4px; overflow:auto; max-he
 .badge.failed, .badge.bad { background:#fde8e6; color:var(--bad); }
 .badge.no_match { background:#eef0f4; color:var(--muted); }
 .badge.skipped { background:#fff3e0; color:var(--warn); }
+.badge.parked { background:#f1e8fd; color:#6b2fb3; } a.badge.parked:hover { text-decoration:none; background:#e6d6fb; }
+form.inline { display:inline; margin:0; }
+.parked-head { align-items:center; justify-content:space-between; margin-bottom:8px; } .parked-head p { margin:0; }
+table.parked td.error, .card.parked .error { color:var(--bad); max-width:360px; overflow-wrap:anywhere; }
+.card.parked { border-color:#d9c2f7; } table.parked button { white-space:nowrap; }
 .problems li { color:var(--bad); } .warnings li { color:var(--warn); }
 form.filters { display:flex; flex-wrap:wrap; gap:10px; align-items:flex-end; margin-bottom:14px; }
 form.filters label { display:flex; flex-direction:column; font-size:12px; color:var(--muted); gap:2px; }
@@ -48,7 +53,6 @@ svg.spark rect.hit { fill:#5b8def; } svg.spark rect.fail { fill:#e5484d; } svg.s
 .signin input { width:100%; margin:6px 0 12px; }
 .live { font-size:12px; color:var(--muted); } .live.on::before { content:"\\25CF "; color:var(--ok); }
 .pager { margin-top:10px; }
-.placeholder { border:1px dashed #c6ccd6; border-radius:6px; padding:12px; color:var(--muted); }
 `;
 
 export const CONSOLE_JS = `

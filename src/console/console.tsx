@@ -6,12 +6,14 @@
 // same-origin request. Every answer carries the security headers (a CSP without inline scripts,
 // no framing, no referrer).
 import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { objectNumberOf } from '../engine/run-record.js';
 import { timingSafeEqual } from '../itsm/signature.js';
-import type { RunRecord } from '../storage/pipeline-port.js';
+import type { ParkedObject, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
 import { CONSOLE_CSS, CONSOLE_JS, CSS_PATH, JS_PATH } from './assets.js';
 import { ObjectPage } from './object-page.js';
 import type { ConsoleOptions } from './options.js';
 import { type AccountLine, OverviewPage, type RuleHours } from './overview-page.js';
+import { type ParkedLine, RETRY_PARKED_PATH } from './parked.js';
 import { type RuleCounts, RulePage, RulesPage } from './rules-page.js';
 import { RunPage, selfHopChain } from './run-page.js';
 import { parseRunFilters, RUNS_PAGE_SIZE, RunRows, RunsPage } from './runs-page.js';
@@ -35,6 +37,12 @@ const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 /** The object timeline shows at most this many runs (the latest). */
 const TIMELINE_RUNS = 200;
+/** The overview lists this many parked objects (the longest parked); Retry all takes every one. */
+const PARKED_SHOWN = 50;
+/** Parked objects counted for the overview and the Runs page; beyond, the count says `1000+`. */
+const PARKED_COUNTED = 1000;
+/** Where a retry form may send the operator back to: the overview or an object's timeline. */
+const RETRY_BACK = /^\/$|^\/console\/objects\/[^/?#\\]+(\?account=\d{1,15})?$/;
 /** A form body is a token and a few words: anything larger is not the console's. */
 const MAX_FORM_BYTES = 8 * 1024;
 
@@ -179,7 +187,9 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
 
   ui.post('/console/sign-out', (c) => toSignIn(c, false));
 
-  ui.get('/', async (c) => renderOverview(c, options, now()));
+  ui.get('/', async (c) =>
+    renderOverview(c, options, now(), retriedNotice(c.req.query('retried'))),
+  );
 
   ui.post('/console/actions/run-schedules', async (c) => {
     const summary = await options.runSchedules({});
@@ -215,6 +225,34 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     );
   });
 
+  // Retry parked work now: what POST /admin/parked/retry does (one object by `id`, or all), then
+  // back to the page the form was on (Post/Redirect/Get), which says how many were retried.
+  ui.post(RETRY_PARKED_PATH, async (c) => {
+    const csrf = c.get('session').csrf;
+    const form = (await readForm(c)) ?? new URLSearchParams();
+    const idText = (form.get('id') ?? '').trim();
+    const back = form.get('back') ?? '/';
+    if (idText !== '' && !/^[1-9]\d{0,14}$/.test(idText)) {
+      return refuse(
+        c,
+        400,
+        `id must be the number of a parked object (a whole number, as the overview's parked-work list gives it), not "${idText}": nothing was retried.`,
+        csrf,
+      );
+    }
+    if (!RETRY_BACK.test(back)) {
+      return refuse(
+        c,
+        400,
+        `back must be the console page the form was on (/ or an object's timeline), not "${back}": nothing was retried.`,
+        csrf,
+      );
+    }
+    const due = await options.retryParked(idText === '' ? {} : { id: Number(idText) });
+    const hash = back === '/' ? '#parked-work' : '';
+    return c.redirect(`${back}${back.includes('?') ? '&' : '?'}retried=${due.length}${hash}`, 303);
+  });
+
   ui.get('/console/runs', async (c) => {
     const filters = parseRunFilters(new URL(c.req.url).searchParams);
     const runs =
@@ -223,9 +261,14 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
         : await options.pipelineStore.listRuns({ ...filters.query, limit: RUNS_PAGE_SIZE + 1 });
     const page = runs.slice(0, RUNS_PAGE_SIZE);
     const nextBefore = runs.length > RUNS_PAGE_SIZE ? (page.at(-1)?.id ?? null) : null;
+    const parked = await options.pipelineStore.listParked({ limit: PARKED_COUNTED + 1 });
     return c.html(
       <RunsPage
         csrf={c.get('session').csrf}
+        parked={{
+          total: Math.min(parked.length, PARKED_COUNTED),
+          more: parked.length > PARKED_COUNTED,
+        }}
         filters={filters}
         runs={page}
         nextBefore={nextBefore}
@@ -288,13 +331,25 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     const account =
       accountText !== undefined && /^\d{1,15}$/.test(accountText) ? Number(accountText) : undefined;
     // By object id alone (its index); the account is checked after, as for a run's chain.
-    const runs = (
-      await options.pipelineStore.listRuns({ objectId, limit: TIMELINE_RUNS + 1 })
-    ).filter((run) => account === undefined || run.account === account);
+    const [all, parked] = await Promise.all([
+      options.pipelineStore.listRuns({ objectId, limit: TIMELINE_RUNS + 1 }),
+      options.pipelineStore.listParked({
+        objectId,
+        ...(account !== undefined && { account }),
+        limit: 10,
+      }),
+    ]);
+    const runs = all.filter((run) => account === undefined || run.account === account);
     const shown = runs.slice(0, TIMELINE_RUNS).reverse();
+    const back = `/console/objects/${encodeURIComponent(objectId)}${account === undefined ? '' : `?account=${account}`}`;
+    const notice = retriedNotice(c.req.query('retried'));
     return c.html(
       <ObjectPage
         csrf={c.get('session').csrf}
+        now={now()}
+        parked={parked}
+        back={back}
+        {...(notice && { notice })}
         objectId={objectId}
         runs={shown}
         truncated={runs.length > TIMELINE_RUNS}
@@ -357,6 +412,53 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
   });
 }
 
+/** The notice after a retry, from the count its redirect carries (anything else: none). */
+function retriedNotice(text: string | undefined): Notice | undefined {
+  if (text === undefined || !/^\d{1,9}$/.test(text)) return undefined;
+  const count = Number(text);
+  if (count === 0) {
+    return {
+      text: 'Nothing was retried: nothing selected is parked any more (its retry may have finished already).',
+      bad: false,
+    };
+  }
+  return {
+    text: `Retried ${count} parked object${count === 1 ? '' : 's'} now: ${count === 1 ? 'its' : 'their'} waiting events are processed again, in order. Reload to see how it went.`,
+    bad: false,
+  };
+}
+
+/** The parked objects the overview shows, each with its number when one of its runs has it. */
+async function parkedLines(
+  store: PipelineStore,
+  parked: readonly ParkedObject[],
+): Promise<ParkedLine[]> {
+  return Promise.all(
+    parked.map(async (object) => {
+      // A parked run has no number (the object was not read); an earlier run of it may, and
+      // else the waiting event holds the object as the API listed it.
+      const runs = await store.listRuns({ objectId: object.objectId, limit: 20 });
+      const named = runs.find((run) => run.account === object.account && run.objectNumber);
+      if (named?.objectNumber) return { parked: object, number: named.objectNumber };
+      const [event] = await store.parkedEvents(object.account, object.objectId);
+      return { parked: object, number: event ? numberOfEvent(event.body) : null };
+    }),
+  );
+}
+
+function numberOfEvent(body: string): string | null {
+  try {
+    const metadata = (JSON.parse(body) as { metadata?: unknown }).metadata;
+    return metadata !== null && typeof metadata === 'object'
+      ? objectNumberOf(metadata as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+type Notice = { text: string; bad: boolean; lines?: readonly string[] };
+
 function uniqueRuns(runs: readonly RunRecord[]): RunRecord[] {
   return [...new Map(runs.map((run) => [run.id, run])).values()];
 }
@@ -384,12 +486,12 @@ async function renderOverview(
   c: Context<Env>,
   options: ConsoleOptions,
   now: number,
-  notice?: { text: string; bad: boolean; lines?: readonly string[] },
+  notice?: Notice,
 ) {
   const state = options.rules();
   // 24 whole hours ending with the current one, so that each bar is one clock hour.
   const since = Math.floor(now / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
-  const [activity, failing, accounts] = await Promise.all([
+  const [activity, failing, accounts, parked] = await Promise.all([
     options.pipelineStore.ruleActivity({
       ruleIds: state.ruleSet.rules.map((rule) => rule.id),
       since,
@@ -397,7 +499,9 @@ async function renderOverview(
     }),
     options.pipelineStore.listRuns({ outcome: 'failed', limit: 10 }),
     options.pipelineStore.listAccounts(),
+    options.pipelineStore.listParked({ limit: PARKED_COUNTED + 1 }),
   ]);
+  const shownParked = await parkedLines(options.pipelineStore, parked.slice(0, PARKED_SHOWN));
   const byRule = new Map<string, RuleHours>(
     state.ruleSet.rules.map((rule) => [
       rule.id,
@@ -429,6 +533,11 @@ async function renderOverview(
       hours={[...byRule.values()]}
       failing={failing}
       accounts={lines}
+      parked={{
+        lines: shownParked,
+        total: Math.min(parked.length, PARKED_COUNTED),
+        more: parked.length > PARKED_COUNTED,
+      }}
       canReload={options.reloadRules !== undefined}
       {...(notice && { notice })}
     />,

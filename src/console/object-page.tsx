@@ -1,14 +1,22 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // An object's timeline: every run of one object, oldest first, with what each event changed in
-// it, the rules that acted and the calls they made.
-import type { RunRecord } from '../storage/pipeline-port.js';
+// it, the rules that acted and the calls they made; when the object is parked, since when, why,
+// and its Retry.
+import type { ParkedObject, RunRecord } from '../storage/pipeline-port.js';
 import { objectLabel, showValue } from './format.js';
 import { Badge, Page, Time } from './layout.js';
+import { ObjectParked } from './parked.js';
 import { parseDetail } from './run-page.js';
 
 export function ObjectPage(props: {
   csrf: string;
+  now: number;
   objectId: string;
+  /** Parked now (one per account the object id is parked in). */
+  parked: readonly ParkedObject[];
+  /** This page's own path, where a Retry comes back to. */
+  back: string;
+  notice?: { text: string; bad: boolean };
   /** Oldest first. */
   runs: readonly RunRecord[];
   /** True when older runs than those shown exist. */
@@ -22,6 +30,14 @@ export function ObjectPage(props: {
         {label} <span class="muted">{latest?.objectType ?? ''}</span>
       </h1>
       <p class="mono muted">{props.objectId}</p>
+      {props.notice && (
+        <div class={props.notice.bad ? 'notice bad' : 'notice'} role="status">
+          {props.notice.text}
+        </div>
+      )}
+      {props.parked.map((parked) => (
+        <ObjectParked csrf={props.csrf} now={props.now} parked={parked} back={props.back} />
+      ))}
       {props.truncated && <p class="notice">Only the latest {props.runs.length} runs are shown.</p>}
       {props.runs.length === 0 ? (
         <p class="muted">

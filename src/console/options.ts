@@ -2,8 +2,9 @@
 // src/runtime/worker.ts on Workers) through createEngineApp.
 import type { RuleSet } from '../engine/load.js';
 import type { RuleProblem } from '../engine/problem.js';
-import type { PipelineStore } from '../storage/pipeline-port.js';
+import type { ParkedObject, PipelineStore } from '../storage/pipeline-port.js';
 import type { EngineMetrics } from '../webhook/metrics.js';
+import type { ParkedRetryFilter } from '../webhook/parked-retry.js';
 import type { ScheduleRequest, ScheduleSummary } from '../webhook/schedule.js';
 
 /** The rule set running now and what happened at its last load. */
@@ -35,6 +36,8 @@ export interface ConsoleOptions extends ConsoleSettings {
   pipelineStore: PipelineStore;
   metrics: EngineMetrics;
   runSchedules(request: ScheduleRequest): Promise<ScheduleSummary>;
+  /** What POST /admin/parked/retry does (src/webhook/parked-retry.ts): the objects made due. */
+  retryParked(filter: ParkedRetryFilter): Promise<ParkedObject[]>;
   /** Absent where rules are bundled (Workers). */
   reloadRules?(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
 }

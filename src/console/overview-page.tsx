@@ -2,14 +2,14 @@
 // The Overview: per rule, hits and failures over the last 24 hours by hour; the work that failed
 // lately; each account's drain (lag, events remaining); the rule set's state (last load, the
 // problems of a refused reload, warnings); the API the engine acts through; and the operator's
-// actions (run scheduled rules now, reload rules, and the place of parked work).
+// actions (run scheduled rules now, reload rules) and the parked work with its Retry buttons.
 import type { Rule } from '../engine/rule.js';
 import type { AccountState, RunRecord } from '../storage/pipeline-port.js';
 import { HourBars } from './chart.js';
 import { formatDuration } from './format.js';
 import { CsrfField, Page, Time } from './layout.js';
 import type { ConsoleRuleState } from './options.js';
-import { ParkedWork } from './parked.js';
+import { type ParkedLine, ParkedWork } from './parked.js';
 import { RunTable } from './runs-page.js';
 
 export interface RuleHours {
@@ -34,6 +34,7 @@ export function OverviewPage(props: {
   hours: readonly RuleHours[];
   failing: readonly RunRecord[];
   accounts: readonly AccountLine[];
+  parked: { lines: readonly ParkedLine[]; total: number; more: boolean };
   canReload: boolean;
   notice?: { text: string; bad: boolean; lines?: readonly string[] };
 }) {
@@ -155,7 +156,7 @@ export function OverviewPage(props: {
       </p>
 
       <h2>Parked work</h2>
-      <ParkedWork />
+      <ParkedWork csrf={props.csrf} now={props.now} {...props.parked} />
 
       <h2>Accounts</h2>
       <table class="accounts">

@@ -169,12 +169,22 @@ export function RunsPage(props: {
   runs: readonly RunRecord[];
   nextBefore: number | null;
   ruleIds: readonly string[];
+  /** Objects parked now (their runs have outcome `parked`), linking to the overview's list. */
+  parked: { total: number; more: boolean };
 }) {
   const { form } = props.filters;
   const first = props.filters.query.before === undefined;
   return (
     <Page title="Runs" section="runs" csrf={props.csrf}>
-      <h1>Runs {first && props.filters.errors.length === 0 && <span class="live">live</span>}</h1>
+      <h1>
+        Runs {first && props.filters.errors.length === 0 && <span class="live">live</span>}{' '}
+        {props.parked.total > 0 && (
+          <a class="badge parked" id="parked-count" href="/#parked-work">
+            {props.parked.total}
+            {props.parked.more ? '+' : ''} parked
+          </a>
+        )}
+      </h1>
       <form class="filters" method="get" action="/console/runs">
         <label>
           Object (number or id)

@@ -24,6 +24,7 @@ import { requireApiKey } from './auth.js';
 import { createEngineErrorHandler, EngineHttpError, handleEngineNotFound } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
 import { type EmbeddedApiDocument, engineOpenApi } from './openapi.js';
+import { type ParkedRetryFilter, retryParkedNow } from './parked-retry.js';
 import { type Receiver, registerReceiver } from './receiver.js';
 import type { ScheduleRequest, ScheduleSummary } from './schedule.js';
 
@@ -211,6 +212,16 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json(result.report);
   });
 
+  const retryParked = (filter: ParkedRetryFilter) =>
+    retryParkedNow(
+      {
+        pipelineStore: options.pipelineStore,
+        ...(options.drainNow && { drainNow: options.drainNow }),
+        ...(options.now && { now: options.now }),
+      },
+      filter,
+    );
+
   if (options.console) {
     registerConsole(app, {
       ...options.console,
@@ -218,6 +229,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       pipelineStore: options.pipelineStore,
       metrics: options.metrics,
       runSchedules: options.runSchedules,
+      retryParked,
       ...(options.reloadRules && { reloadRules: options.reloadRules }),
     });
   }
@@ -229,13 +241,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   });
 
   app.post('/admin/parked/retry', async (c) => {
-    const filter = parseParkedRetry(await c.req.text());
-    const now = (options.now ?? Date.now)();
-    const due = await options.pipelineStore.retryParkedAt(
-      { ...filter, limit: Number.MAX_SAFE_INTEGER },
-      now,
-    );
-    await options.drainNow?.([...new Set(due.map((parked) => parked.account))]);
+    const due = await retryParked(parseParkedRetry(await c.req.text()));
     return c.json({ retried: due.length, objects: due.map(renderParked) });
   });
 
@@ -431,7 +437,7 @@ function parseParkedFilter(params: URLSearchParams): Pick<ParkedQuery, 'account'
 }
 
 /** The body of POST /admin/parked/retry: nothing (every parked object), {id}, or {account, object_id}. */
-function parseParkedRetry(text: string): Pick<ParkedQuery, 'id' | 'account' | 'objectId'> {
+function parseParkedRetry(text: string): ParkedRetryFilter {
   if (text.trim() === '') return {};
   const shape = 'a JSON object {id?, account?, object_id?} (empty: every parked object)';
   let body: unknown;
@@ -456,7 +462,7 @@ function parseParkedRetry(text: string): Pick<ParkedQuery, 'id' | 'account' | 'o
       `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use id, account, object_id`,
     );
   }
-  const filter: Pick<ParkedQuery, 'id' | 'account' | 'objectId'> = {};
+  const filter: ParkedRetryFilter = {};
   if (id !== undefined) {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
       throw new EngineHttpError(

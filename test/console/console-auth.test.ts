@@ -13,10 +13,10 @@ import {
   type TestEngine,
   writeRules,
 } from '../helpers/serve.js';
+import { consoleSession, FORM, signIn as signInAs } from './console-session.js';
 
 const FIXTURE = 'test/fixtures/console-rules';
 const TTL_MS = 60_000;
-const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
 
 let engine: TestEngine;
 let clock = Date.now();
@@ -45,24 +45,8 @@ afterAll(async () => {
 
 const origin = () => new URL(engine.url).origin;
 
-async function signIn(key = TEST_API_KEY) {
-  return engine.call('POST', '/console/sign-in', {
-    auth: null,
-    redirect: 'manual',
-    headers: { ...FORM, Origin: origin() },
-    body: new URLSearchParams({ key }).toString(),
-  });
-}
-
-/** A session cookie (`itsm_console=...`) and its CSRF token, read from the overview's forms. */
-async function session(): Promise<{ cookie: string; csrf: string }> {
-  const answer = await signIn();
-  const cookie = (answer.headers.get('Set-Cookie') ?? '').split(';')[0] as string;
-  const page = await engine.call('GET', '/', { auth: null, headers: { Cookie: cookie } });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
-  if (!csrf) throw new Error(`no CSRF token in the overview: ${page.text.slice(0, 200)}`);
-  return { cookie, csrf };
-}
+const signIn = (key = TEST_API_KEY) => signInAs(engine, key);
+const session = () => consoleSession(engine);
 
 function get(path: string, cookie?: string) {
   return engine.call('GET', path, {

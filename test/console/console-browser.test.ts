@@ -2,14 +2,17 @@
 // playwright-core, which brings no browser of its own), against `itsm-rules serve` as startEngine
 // runs it on 127.0.0.1 with the console's fixture rules: sign in, watch a new incident's run
 // arrive live, filter by its INC number, read why a rule did not match, follow the object's
-// timeline, sign out; a wrong key; an expired session (the engine's session clock is moved).
+// timeline, sign out; retry a parked action (a desk incident whose endpoint, a test server,
+// answers 503 until it recovers); a wrong key; an expired session (the engine's session clock is
+// moved).
 // Each page is saved as a screenshot under test/screenshots/ (git-ignored).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
+import { startReceiver, type TestReceiver } from '../helpers/receiver.js';
+import { eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = 'test/screenshots';
@@ -20,6 +23,10 @@ let engine: TestEngine;
 let browser: BrowserContext;
 let page: Page;
 let profile: string;
+let rulesDir: string;
+let desk: TestReceiver;
+/** The service desk's endpoint: 503 while down; the calls it accepted. */
+const deskState = { down: true, accepted: 0 };
 let clock = Date.now();
 
 const shoot = (name: string) =>
@@ -32,9 +39,24 @@ beforeAll(async () => {
     );
   }
   mkdirSync(SCREENSHOTS, { recursive: true });
+  desk = await startReceiver({
+    answer: () => {
+      if (deskState.down) return { status: 503, body: 'down for maintenance' };
+      deskState.accepted++;
+      return { status: 200, body: 'ok' };
+    },
+  });
+  // The console's rules and the desk rule whose `http` action parks while the desk is down.
+  rulesDir = mkdtempSync(join(tmpdir(), 'itsm-rules-console-'));
+  cpSync('test/fixtures/console-rules', rulesDir, { recursive: true });
+  cpSync('test/fixtures/console-parked-rules', rulesDir, { recursive: true });
   engine = await startTestEngine({
-    rulesDir: 'test/fixtures/console-rules',
+    rulesDir,
     console: { sessionTtlMs: TTL_MS, now: () => clock },
+    httpAllow: [new URL(desk.url).host],
+    secrets: (name) => (name === 'DESK_URL' ? desk.url : undefined),
+    // No retry on the clock: the operator's click is what retries it.
+    parkRetry: { baseMs: 600_000 },
   });
   profile = mkdtempSync(join(tmpdir(), 'itsm-rules-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -61,7 +83,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await engine?.close();
+  await desk?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
+  if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
 });
 
 /** The text of the first element `selector` finds, once there is one (playwright-core has no expect). */
@@ -158,6 +182,53 @@ describe('the operator console in a browser', () => {
       await page.goto(`${engine.url}/console/runs`);
       await page.waitForURL(/\/console\/sign-in$/);
       await page.waitForSelector('input[name="key"]');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'lists a parked action on the overview and retries it once the endpoint is back',
+    async () => {
+      const created = await engine.call('POST', '/v1/accounts/1/itsm/incidents', {
+        body: { category: 'desk', description: 'Badge reader broken' },
+      });
+      expect(created.status).toBe(201);
+      const parkedList = async () => (await engine.call('GET', '/admin/parked')).json.objects;
+      await eventually(async () => (await parkedList()).length === 1, 'the desk incident to park');
+
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      const row = page.locator('#parked-work tr[data-parked]');
+      expect(await row.count()).toBe(1);
+      const text = await textOf(row);
+      expect(text).toContain('INC0010002');
+      expect(text).toContain('503');
+      expect(await textOf('#parked-work .badge.parked')).toBe('1 parked');
+      await page.locator('#parked-work').scrollIntoViewIfNeeded();
+      await shoot('overview-parked');
+
+      // The parked count on the Runs page leads back to the list.
+      await page.click('nav >> text=Runs');
+      await page.waitForURL(/\/console\/runs$/);
+      expect(await textOf('#parked-count')).toBe('1 parked');
+
+      await page.goto(`${engine.url}/`);
+      deskState.down = false;
+      await page.locator('#parked-work tr[data-parked] button', { hasText: 'Retry now' }).click();
+      await page.waitForURL(/\/\?retried=1#parked-work$/);
+      expect(await textOf('.notice')).toContain('Retried 1 parked object now');
+
+      await eventually(async () => (await parkedList()).length === 0, 'the object to unpark');
+      await page.goto(`${engine.url}/console/runs?object=INC0010002`);
+      const runRow = page.locator('tbody tr', { hasText: 'tell-the-desk' });
+      expect(await textOf(runRow.locator('.badge'))).toBe('done');
+      expect(await page.locator('tbody .badge.parked').count()).toBe(0);
+      expect(deskState.accepted).toBe(1);
+
+      await page.goto(`${engine.url}/`);
+      expect(await textOf('#parked-work')).toContain('Nothing is parked');
+      await page.click('header >> text=Sign out');
+      await page.waitForURL(/\/console\/sign-in$/);
     },
     TIMEOUT,
   );

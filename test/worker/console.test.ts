@@ -1,8 +1,40 @@
 // The operator console on the Worker (workerd, D1): the same pages and sign-in as on Node, from
-// the Worker's own fetch handler, with its rules shown as bundled (no reload action).
-import { describe, expect, it } from 'vitest';
+// the Worker's own fetch handler, with its rules shown as bundled (no reload action); and its
+// Retry of parked work, which queues a drain message as POST /admin/parked/retry does.
+import { afterEach, describe, expect, it } from 'vitest';
 import { JS_PATH } from '../../src/console/assets.js';
-import { newWorker, request, workerEnv } from './helpers.js';
+import {
+  clearFaults,
+  createIncident,
+  deliver,
+  eventually,
+  injectFault,
+  newWorker,
+  pipelineStore,
+  request,
+  workerEnv,
+} from './helpers.js';
+import { delivered, mainWorker } from './main.js';
+
+afterEach(async () => {
+  await clearFaults();
+});
+
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'http://worker.test' };
+
+/** A session cookie on `worker` and its CSRF token (from the overview's forms). */
+async function session(worker: Parameters<typeof request>[0]) {
+  const signIn = await request(worker, 'POST', '/console/sign-in', {
+    headers: FORM,
+    body: new URLSearchParams({ key: workerEnv.ITSM_API_KEY }).toString(),
+  });
+  const cookie = (signIn.headers.get('Set-Cookie') ?? '').split(';')[0] as string;
+  const overview = await (
+    await request(worker, 'GET', '/', { headers: { Cookie: cookie } })
+  ).text();
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(overview)?.[1] ?? '';
+  return { cookie, csrf, overview };
+}
 
 describe('the console on the Worker', () => {
   it('signs in with the API key and serves the overview, the runs and its script', async () => {
@@ -47,5 +79,44 @@ describe('the console on the Worker', () => {
     });
     expect(answer.status).toBe(401);
     expect(answer.headers.get('Set-Cookie')).toBeNull();
+  });
+
+  it('retries a parked object from the console: due at once, and a drain message queued', async () => {
+    const account = 661;
+    await createIncident(account, {
+      description: 'core switch down',
+      category: 'network',
+      impact: 'high',
+      urgency: 'high',
+      priority: 'medium',
+    });
+    // The escalation's PATCH answers 500 on every try of this drain: the incident is parked.
+    await injectFault({
+      status: 500,
+      times: 2,
+      method: 'PATCH',
+      path: { regex: `^/v1/accounts/${account}/itsm/incidents/` },
+    });
+    await deliver(newWorker([], { random: () => 0.5 }), [{ account }]);
+    const [parked] = await pipelineStore.listParked({ account, limit: 10 });
+    expect(parked?.nextAt).toBeGreaterThan(Date.now());
+
+    const { cookie, csrf, overview } = await session(mainWorker);
+    expect(overview).toContain(`<tr data-parked="${parked?.id}">`);
+    const answer = await request(mainWorker, 'POST', '/console/actions/retry-parked', {
+      headers: { ...FORM, Cookie: cookie },
+      body: new URLSearchParams({ _csrf: csrf, id: String(parked?.id) }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('Location')).toBe('/?retried=1#parked-work');
+    // The drain message reaches the Queue's consumer, whose drain finishes and unparks it.
+    await eventually(
+      () => delivered.some((m) => (m.body as { account?: number }).account === account),
+      `a drain message for account ${account}`,
+    );
+    await eventually(
+      async () => (await pipelineStore.listParked({ account, limit: 10 })).length === 0,
+      'the incident to be unparked',
+    );
   });
 });
