@@ -15,6 +15,23 @@ export interface EngineEvent {
   user_id: string | null;
 }
 
+/** The engine's view of an API event (its id, kind, account, time and author). */
+export function engineEventOf(event: {
+  id: string;
+  type: 'add' | 'update' | 'delete';
+  account: number;
+  modified: string;
+  user_id: string | null;
+}): EngineEvent {
+  return {
+    id: event.id,
+    type: event.type,
+    account: event.account,
+    at: event.modified,
+    user_id: event.user_id,
+  };
+}
+
 /** Fields that change on every write and say nothing about what the write did. */
 const BOOKKEEPING = new Set(['modified']);
 /** Upstream columns every write stamps (when, by whom, how often): bookkeeping too. */

@@ -8,7 +8,7 @@ import type { ItsmClient } from '../itsm/client.js';
 import { isObjectType, type ObjectType } from '../itsm/fields.js';
 import type { ItsmEvent } from '../itsm/schemas.js';
 import type { EngineStore } from '../storage/engine-port.js';
-import { changedFields, type EngineEvent, eventPlanKey } from './context.js';
+import { changedFields, type EngineEvent, engineEventOf, eventPlanKey } from './context.js';
 import { type Evaluation, evaluateEvent } from './evaluate.js';
 import { loadRules, type RuleSet, type RuleSource } from './load.js';
 import { createLookupResolver, type LookupResolver } from './lookup.js';
@@ -123,13 +123,7 @@ export async function replayEvents(
       event.type === 'update'
         ? ((event.previous_metadata as Record<string, unknown> | undefined) ?? before)
         : null;
-    const engineEvent: EngineEvent = {
-      id: event.id,
-      type: event.type,
-      account: event.account,
-      at: event.modified,
-      user_id: event.user_id,
-    };
+    const engineEvent: EngineEvent = engineEventOf(event);
     const input = {
       key: eventPlanKey(event.account, event.id),
       event: engineEvent,

@@ -7,7 +7,7 @@ import {
   JOURNAL_COLUMNS,
   type JournalColumn,
   renderJournal,
-  STAMPED_COLUMNS,
+  SYSTEM_COLUMNS,
   toUpstreamDate,
   toUpstreamValue,
   UPSTREAM_COLUMNS,
@@ -21,12 +21,7 @@ export { toUpstreamDate, UPSTREAM_COLUMNS, UPSTREAM_TABLES } from '../servicenow
 export function mappedColumns(type: UnifiedType): Set<string> {
   return new Set([
     ...Object.values(UPSTREAM_COLUMNS[type] as Record<string, string>),
-    'sys_id',
-    'number',
-    'sys_created_on',
-    'sys_updated_on',
-    'sys_class_name',
-    ...STAMPED_COLUMNS,
+    ...SYSTEM_COLUMNS,
   ]);
 }
 

@@ -118,6 +118,16 @@ export function toUpstreamValue(
 /** Upstream columns the server stamps on every write; no client sets them on either face. */
 export const STAMPED_COLUMNS = ['sys_created_by', 'sys_updated_by', 'sys_mod_count'] as const;
 
+/** Columns the instance keeps itself (identity, numbering, stamps): no write sets them. */
+export const SYSTEM_COLUMNS = [
+  'sys_id',
+  'number',
+  'sys_created_on',
+  'sys_updated_on',
+  'sys_class_name',
+  ...STAMPED_COLUMNS,
+] as const;
+
 /** Task tables keep `work_notes` and `comments` as journals: a write appends an entry. */
 export const JOURNAL_COLUMNS = ['work_notes', 'comments'] as const;
 export type JournalColumn = (typeof JOURNAL_COLUMNS)[number];

@@ -19,7 +19,7 @@ import {
   isJournalEntries,
   JOURNAL_COLUMNS,
   MappingError,
-  STAMPED_COLUMNS,
+  SYSTEM_COLUMNS,
   toUnifiedValue,
   toUpstreamValue,
   UPSTREAM_COLUMNS,
@@ -29,14 +29,7 @@ import { sysIdToUserId } from './user-id.js';
 
 const OBJECT_ID = /^([A-Za-z0-9_.-]{1,80})\.([0-9a-f]{32})$/;
 /** Columns the instance keeps itself: never sent on a write. */
-const SYSTEM_WRITE_COLUMNS = new Set([
-  'sys_id',
-  'number',
-  'sys_created_on',
-  'sys_updated_on',
-  'sys_class_name',
-  ...STAMPED_COLUMNS,
-]);
+const SYSTEM_WRITE_COLUMNS = new Set<string>(SYSTEM_COLUMNS);
 /** Largest page asked of the instance (its own default cap is 10,000). */
 const MAX_LIMIT = 10_000;
 

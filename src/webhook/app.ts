@@ -273,16 +273,32 @@ const RUN_QUERY_PARAMS = [
   'page_size',
 ];
 
-function parseRunQuery(params: URLSearchParams): RunQuery {
+/** A 400 naming the first query parameter that is not among `allowed`, and the ones that are. */
+function onlyParams(params: URLSearchParams, allowed: readonly string[]): void {
   for (const name of params.keys()) {
-    if (!RUN_QUERY_PARAMS.includes(name)) {
+    if (!allowed.includes(name)) {
       throw new EngineHttpError(
         400,
         'invalid_parameters',
-        `unknown query parameter ${JSON.stringify(name)}; use ${RUN_QUERY_PARAMS.join(', ')}`,
+        `unknown query parameter ${JSON.stringify(name)}; use ${allowed.join(', ')}`,
       );
     }
   }
+}
+
+/** The `account` query parameter: absent, or an account id (a 400 saying why otherwise). */
+function accountParam(params: URLSearchParams): number | undefined {
+  const text = params.get('account');
+  if (text === null) return undefined;
+  const account = parseAccountId(text);
+  if (account === null) {
+    throw new EngineHttpError(400, 'invalid_parameters', describeBadAccountId('account', text));
+  }
+  return account;
+}
+
+function parseRunQuery(params: URLSearchParams): RunQuery {
+  onlyParams(params, RUN_QUERY_PARAMS);
   const whole = (name: string, min: number, max: number): number | undefined => {
     const text = params.get(name);
     if (text === null) return undefined;
@@ -319,15 +335,7 @@ function parseRunQuery(params: URLSearchParams): RunQuery {
       'matched filters the runs of one rule: give rule_id too (for runs where no rule matched, use outcome=no_match)',
     );
   }
-  const accountText = params.get('account');
-  const account = accountText === null ? undefined : parseAccountId(accountText);
-  if (account === null) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      describeBadAccountId('account', accountText),
-    );
-  }
+  const account = accountParam(params);
   const ruleVersion = params.get('rule_version');
   if (ruleVersion !== null && !/^[0-9a-f]{7,64}$/.test(ruleVersion)) {
     throw new EngineHttpError(
@@ -411,24 +419,8 @@ function parsePreviewRequest(text: string): PreviewRequest {
 const PARKED_QUERY_PARAMS = ['account', 'object_id'];
 
 function parseParkedFilter(params: URLSearchParams): Pick<ParkedQuery, 'account' | 'objectId'> {
-  for (const name of params.keys()) {
-    if (!PARKED_QUERY_PARAMS.includes(name)) {
-      throw new EngineHttpError(
-        400,
-        'invalid_parameters',
-        `unknown query parameter ${JSON.stringify(name)}; use ${PARKED_QUERY_PARAMS.join(', ')}`,
-      );
-    }
-  }
-  const accountText = params.get('account');
-  const account = accountText === null ? undefined : parseAccountId(accountText);
-  if (account === null) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      describeBadAccountId('account', accountText),
-    );
-  }
+  onlyParams(params, PARKED_QUERY_PARAMS);
+  const account = accountParam(params);
   const objectId = params.get('object_id');
   return {
     ...(account !== undefined && { account }),

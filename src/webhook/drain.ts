@@ -12,7 +12,7 @@
 // so a crash or a failure at any point is followed by a re-run of the same page, which the run
 // records and the stored plans make harmless. Runtime-neutral: Node drives it from an in-process
 // queue, Workers from a Queue.
-import { changedFields, type EngineEvent, eventPlanKey } from '../engine/context.js';
+import { changedFields, type EngineEvent, engineEventOf, eventPlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
 import {
   type ExecutionResult,
@@ -415,13 +415,7 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
   // A parked event's run is a placeholder: the event is finished now (a retry of its object).
   if (existing && existing.outcome !== 'parked') return { run: existing, duplicate: true };
 
-  const engineEvent: EngineEvent = {
-    id: event.id,
-    type: event.type,
-    account: event.account,
-    at: event.modified,
-    user_id: event.user_id,
-  };
+  const engineEvent: EngineEvent = engineEventOf(event);
   const metadata = event.metadata as Record<string, unknown> & { id: string; type: string };
   const input: RunInput = {
     key,

@@ -6,7 +6,7 @@
 // timer, the Worker's cron, or an operator's POST /admin/parked/retry) takes the waiting events in
 // order; a half-done plan is finished from its stored plan and recorded effects, so no call is
 // made twice. When every waiting event is finished the object is unparked.
-import { eventPlanKey } from '../engine/context.js';
+import { engineEventOf, eventPlanKey } from '../engine/context.js';
 import { PlanInterruptedError } from '../engine/execute.js';
 import { skippedRun } from '../engine/run-record.js';
 import type { ItsmEvent } from '../itsm/schemas.js';
@@ -56,13 +56,7 @@ function parkedRun(deps: PipelineDeps, event: ItsmEvent, reason: string): NewRun
     ...skippedRun(
       {
         key: eventPlanKey(event.account, event.id),
-        event: {
-          id: event.id,
-          type: event.type,
-          account: event.account,
-          at: event.modified,
-          user_id: event.user_id,
-        },
+        event: engineEventOf(event),
         objectType: object.type,
         objectId: object.id,
         selfHops: 0,
