@@ -1,6 +1,9 @@
-// Two test projects: `node` (everything under src/ and test/ except the Worker's own tests) and
-// `workers` (test/worker/**, run inside workerd by @cloudflare/vitest-pool-workers, with a local
-// D1 database migrated from migrations/ by test/worker/setup.ts). `npm test` runs both.
+// Three test projects: `node` (everything under src/ and test/ except the Worker's own tests),
+// `connector` (the /v1 contract suite, test/itsm-api/**, again over the ServiceNow connector with
+// the embedded Table API face as the instance: ITSM_TEST_BACKEND=servicenow, read by
+// test/helpers/itsm.ts) and `workers` (test/worker/**, run inside workerd by
+// @cloudflare/vitest-pool-workers, with a local D1 database migrated from migrations/ by
+// test/worker/setup.ts). `npm test` runs all three.
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 import { WORKER_TEST_API_KEY, WORKER_TEST_APP_ID } from './scripts/worker-test-setup.js';
@@ -25,6 +28,14 @@ export default defineConfig({
           name: 'node',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['test/worker/**', '**/node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'connector',
+          include: ['test/itsm-api/**/*.test.ts'],
+          env: { ITSM_TEST_BACKEND: 'servicenow' },
         },
       },
       {

@@ -450,6 +450,8 @@ function idempotencyOf(
 /**
  * Creates an object of either face: validated as `/v1` validates it (`body` is a `/v1` body),
  * numbered, stamped, and committed with its add event (and idempotency record) in one commit.
+ * `upstreamId` is a sys_id the caller chose and checked as unused (a Table API insert may name
+ * one); without it the record gets a random one.
  */
 export async function createObject(
   deps: ServerDeps,
@@ -458,6 +460,7 @@ export async function createObject(
   rawType: string | null,
   body: Record<string, unknown>,
   idempotency?: WriteIdempotency,
+  upstreamId?: string,
 ): Promise<{ object: StoredObject; metadata: Record<string, unknown> }> {
   const account = writer.account;
   const now = formatIsoDate(new Date());
@@ -475,7 +478,7 @@ export async function createObject(
       id: newObjectId(),
       type,
       rawType,
-      upstreamId: sysId ?? randomSysId(),
+      upstreamId: sysId ?? upstreamId ?? randomSysId(),
       number: null,
       fields: stampUpstream(writer, type, null, record, 1, now),
       extra: {},
@@ -496,7 +499,7 @@ export async function createObject(
       id: newObjectId(),
       type,
       rawType: null,
-      upstreamId: randomSysId(),
+      upstreamId: upstreamId ?? randomSysId(),
       number: `${prefix}${String(10_000 + counter).padStart(7, '0')}`,
       fields: mergeRecord(defaults, fields),
       extra: stampUpstream(writer, type, null, extra, 1, now),

@@ -54,7 +54,7 @@ export type { TableApiOptions } from './table-auth.js';
 
 const TABLE_PATHS = ['/api/now/table', '/api/now/v1/table', '/api/now/v2/table'];
 const DEFAULT_LIMIT = 10_000;
-const _SYS_ID = /^[0-9a-f]{32}$/;
+const SYS_ID = /^[0-9a-f]{32}$/;
 const JSON_TYPE = 'application/json;charset=UTF-8';
 
 /** Whether a request path belongs to this face (its errors answer in ServiceNow's shape). */
@@ -326,6 +326,31 @@ export function registerTableApiRoutes(
     }
   }
 
+  /**
+   * The sys_id an insert names, or null to let the server choose: an instance takes a 32-hex
+   * sys_id given on insert (integrations use it to keep one id across systems) and refuses one
+   * already in use. Read before readInput, which drops the system columns.
+   */
+  async function insertSysId(c: Context, caller: TableCaller, table: TableDef) {
+    const given = (await readBody(c)).sys_id;
+    if (given === undefined || given === null || given === '') return null;
+    if (typeof given !== 'string' || !SYS_ID.test(given)) {
+      throw invalidRequest(
+        'Invalid request body',
+        `sys_id must be 32 lower-case hex digits (or left out for the instance to choose one), got ${JSON.stringify(given)}`,
+      );
+    }
+    if (await findRowById(caller, table, given)) {
+      // What an instance answers when the insert's sys_id is taken: the insert fails as a whole.
+      throw new TableApiError(
+        'SN_FORBIDDEN',
+        'Operation Failed',
+        `Error during insert of ${table.name} (${given}): a record with this sys_id already exists`,
+      );
+    }
+    return given;
+  }
+
   const writerFor = (caller: TableCaller, c: Context, base: string): Writer => ({
     account: caller.account,
     actor: caller.actor,
@@ -400,6 +425,7 @@ export function registerTableApiRoutes(
       const table = await tableRows.resolveTable(c.req.param('table') ?? '', caller.account);
       const options = presentOptions(c, base);
       const input = await readWrite(c, caller, table);
+      const sysId = await insertSysId(c, caller, table);
       const body = await toWriteBody(caller, table, input, null);
       const { object } = await createObject(
         deps,
@@ -407,6 +433,8 @@ export function registerTableApiRoutes(
         table.type ?? 'object',
         table.type ? null : table.name,
         body,
+        undefined,
+        sysId ?? undefined,
       );
       const [row] = await tableRows.toRows([object]);
       const [record] = await present(caller, table, row ? [row] : [], options);

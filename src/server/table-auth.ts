@@ -5,6 +5,7 @@
 // live in memory and expire (`expires_in`, 1800 s by default). Each user is a sys_user record of
 // its account, created on first use, so its writes carry its user id and user name.
 import type { Context, Hono } from 'hono';
+import { parseAccountId } from '../itsm/account-id.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import { notAuthenticated } from '../servicenow/errors.js';
 import type { AppEnv, ServerDeps } from './context.js';
@@ -237,12 +238,11 @@ export function createTableAuth(
           throw notAuthenticated('the Basic credentials are not Base64 of name:password');
         const user = findUser(credentials.name, credentials.password);
         if (user) return callerOf(user, c);
-        // The application signs in as `<account>:<application key>`.
-        if (
-          /^\d{1,15}$/.test(credentials.name) &&
-          timingSafeEqual(credentials.password, deps.apiKey)
-        ) {
-          return { account: Number(credentials.name), actor: null, userName: 'system' };
+        // The application signs in as `<account>:<application key>`, any account id /v1 takes
+        // (up to 2^53 - 1), so the connector can serve every account of the face.
+        const account = parseAccountId(credentials.name);
+        if (account !== null && timingSafeEqual(credentials.password, deps.apiKey)) {
+          return { account, actor: null, userName: 'system' };
         }
         throw notAuthenticated('invalid user name or password');
       }

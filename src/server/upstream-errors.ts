@@ -12,6 +12,8 @@ export function upstreamApiError(error: unknown): ApiError | null {
     : error.message;
   switch (error.code) {
     case 'SN_REFUSED':
+      // Refused by the connector before any call (status null): its message is the whole story.
+      if (error.status === null) return new ApiError('invalid_parameters', error.message);
       return new ApiError(
         'invalid_parameters',
         `the ServiceNow instance refused the request: ${said}`,

@@ -14,7 +14,7 @@ import type {
   StoredObject,
   UpstreamMark,
 } from '../storage/port.js';
-import type { ServiceNowClient, SnRecord } from './client.js';
+import { type ServiceNowClient, ServiceNowError, type SnRecord } from './client.js';
 import {
   isJournalEntries,
   JOURNAL_COLUMNS,
@@ -25,9 +25,10 @@ import {
   UPSTREAM_COLUMNS,
   UPSTREAM_TABLES,
 } from './mapping.js';
-import { sysIdToUserId } from './user-id.js';
+import { sysIdToUserId, userIdToSysId } from './user-id.js';
 
 const OBJECT_ID = /^([A-Za-z0-9_.-]{1,80})\.([0-9a-f]{32})$/;
+const SYS_ID = /^[0-9a-f]{32}$/;
 /** Columns the instance keeps itself: never sent on a write. */
 const SYSTEM_WRITE_COLUMNS = new Set<string>(SYSTEM_COLUMNS);
 /** Largest page asked of the instance (its own default cap is 10,000). */
@@ -262,6 +263,29 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     },
   };
 
+  /**
+   * Over an instance a user field holds a sys_user sys_id, and a team user id is `u` + Base64 of
+   * it: an id that names no sys_id (the embedded store keeps any id) cannot be written, so it is
+   * refused here, before the call, rather than by the instance in its own words.
+   */
+  function refuseForeignUsers(object: StoredObject): void {
+    if (object.type === 'object') return;
+    const kinds: Record<string, FieldKind> = TYPE_FIELDS[object.type as UnifiedType];
+    const problems: string[] = [];
+    for (const [field, kind] of Object.entries(kinds)) {
+      const value = object.fields[field];
+      if (kind !== 'user' || typeof value !== 'string' || value === '') continue;
+      if (!SYS_ID.test(userIdToSysId(value) ?? '')) {
+        problems.push(
+          `${field}: ${JSON.stringify(value)} is not a user of this ServiceNow instance; a user id is u + Base64 of a sys_user sys_id (32 hex digits), as team/users lists them`,
+        );
+      }
+    }
+    if (problems.length > 0) {
+      throw new ServiceNowError('SN_REFUSED', problems.join('; '), null);
+    }
+  }
+
   async function applyUpstream(
     write: ObjectWrite,
     previous: StoredObject | null,
@@ -274,6 +298,7 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     }
     const object = write.object;
     const table = tableOf(object.type, object.rawType);
+    refuseForeignUsers(object);
     const next = upstreamValues(object);
     if (write.kind === 'create') {
       const values = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== ''));

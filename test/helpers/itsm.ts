@@ -7,7 +7,38 @@ import {
 } from '../../src/runtime/node.js';
 
 export const TEST_API_KEY = 'test-api-key';
+
+/**
+ * Whether the suite runs over the ServiceNow connector (`ITSM_TEST_BACKEND=servicenow`). A test
+ * whose expectation differs there says why beside it: only where a real instance itself differs
+ * (ids it gives, ordering within one second), never to relax a check of the embedded store.
+ */
+export const OVER_SERVICENOW = process.env.ITSM_TEST_BACKEND === 'servicenow';
 export const TEST_APP_ID = 'test-app';
+
+/** An object as created: its id, creation time (any sortable form) and upstream sys_id. */
+export interface CreatedObject {
+  id: string;
+  created: string;
+  sysId: string;
+}
+
+/**
+ * The ids of objects created one after another, in the order a list shows them. The embedded
+ * store lists in creation order. A ServiceNow instance stamps `sys_created_on` to the second, so
+ * over the connector records of one second list by sys_id (the tie-break the connector asks
+ * for, numbered tables by number first, which follows creation): the order an instance gives.
+ */
+export function listOrder(objects: readonly CreatedObject[]): string[] {
+  const ordered = OVER_SERVICENOW
+    ? [...objects].sort(
+        (a, b) =>
+          a.created.localeCompare(b.created) ||
+          (a.sysId < b.sysId ? -1 : a.sysId > b.sysId ? 1 : 0),
+      )
+    : objects;
+  return ordered.map((o) => o.id);
+}
 
 export interface TestItsm extends RunningItsmServer {
   /** Log lines the server wrote. */
@@ -44,7 +75,7 @@ export interface CallResult {
 async function overServiceNow(
   overrides: Partial<StartItsmServerOptions>,
 ): Promise<Partial<StartItsmServerOptions> & { instance?: RunningItsmServer }> {
-  if (process.env.ITSM_TEST_BACKEND !== 'servicenow' || overrides.servicenow || overrides.store) {
+  if (!OVER_SERVICENOW || overrides.servicenow || overrides.store) {
     return overrides;
   }
   const instance = await startItsmServer({

@@ -2,7 +2,7 @@
 // envelope with total, count, page and an always-present next_page, oldest-first order that
 // stays stable while objects are created between page requests, and 400s for bad paging values.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { type CreatedObject, listOrder, startTestItsm, type TestItsm } from '../helpers/itsm.js';
 
 let itsm: TestItsm;
 let nextAccount = 100;
@@ -177,7 +177,7 @@ describe('pagination', () => {
 
   it('paginates generic objects of one raw_type the same way', async () => {
     const account = freshAccount();
-    const ids: string[] = [];
+    const made: CreatedObject[] = [];
     for (const name of ['a', 'b', 'c']) {
       const created = await itsm.call(
         'POST',
@@ -187,8 +187,14 @@ describe('pagination', () => {
         },
       );
       expect(created.status).toBe(201);
-      ids.push(created.json.id);
+      made.push({
+        id: created.json.id,
+        created: created.json.raw.object.sys_created_on,
+        sysId: created.json.raw.id,
+      });
     }
+    // Creation order; over an instance, records of one second by sys_id (see listOrder).
+    const ids = listOrder(made);
     const first = await itsm.call(
       'GET',
       `/v1/accounts/${account}/itsm/objects?raw_type=cmdb_ci&page_size=2`,

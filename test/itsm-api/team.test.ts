@@ -3,7 +3,7 @@
 // the record everywhere a user object is shown, and kept to their own account.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAVID, SEED_USERS, TIMOTHY, VINOD } from '../fixtures/seed-examples.js';
-import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { type CreatedObject, listOrder, startTestItsm, type TestItsm } from '../helpers/itsm.js';
 
 let itsm: TestItsm;
 
@@ -36,6 +36,18 @@ async function createUser(
   return { objectId: created.json.id, userId: `u${Buffer.from(sysId).toString('base64')}` };
 }
 
+/** The seeded users' ids in the order lists show them: seed order, or the instance's (listOrder). */
+async function seededOrder(): Promise<string[]> {
+  const listed = await itsm.call('GET', '/v1/accounts/123/itsm/objects?raw_type=sys_user');
+  const made: CreatedObject[] = [VINOD, TIMOTHY, DAVID].map((id, i) => {
+    const sysId = SEED_USERS[i]?.sys_id ?? '';
+    const record = listed.json.objects.find((o: { raw: { id: string } }) => o.raw.id === sysId);
+    expect(record, `seeded user ${sysId}`).toBeDefined();
+    return { id, created: record.raw.object.sys_created_on, sysId };
+  });
+  return listOrder(made);
+}
+
 describe('team users', () => {
   it('lists the provisioned users as a paginated object_list of user objects', async () => {
     const listed = await itsm.call('GET', '/v1/accounts/123/team/users');
@@ -49,23 +61,30 @@ describe('team users', () => {
       type: 'object_list',
       api: 'team',
     });
-    expect(listed.json.objects).toEqual([
-      { type: 'user', api: 'team', id: VINOD, name: 'Vinod Chandru', email: 'vinod@kloudless.com' },
-      {
+    const users: Record<string, unknown> = {
+      [VINOD]: {
+        type: 'user',
+        api: 'team',
+        id: VINOD,
+        name: 'Vinod Chandru',
+        email: 'vinod@kloudless.com',
+      },
+      [TIMOTHY]: {
         type: 'user',
         api: 'team',
         id: TIMOTHY,
         name: 'Timothy Liu',
         email: 'timothy@kloudless.com',
       },
-      {
+      [DAVID]: {
         type: 'user',
         api: 'team',
         id: DAVID,
         name: 'David Thorman',
         email: 'dthorman@kloudless.com',
       },
-    ]);
+    };
+    expect(listed.json.objects).toEqual((await seededOrder()).map((id) => users[id]));
   });
 
   it('pages team users with page_size and page', async () => {
@@ -73,7 +92,7 @@ describe('team users', () => {
     expect(first.json).toMatchObject({ total: 3, count: 2, page: 1, next_page: 2 });
     const second = await itsm.call('GET', '/v1/accounts/123/team/users?page_size=2&page=2');
     expect(second.json).toMatchObject({ total: 3, count: 1, page: 2, next_page: null });
-    expect(second.json.objects[0].id).toBe(DAVID);
+    expect(second.json.objects[0].id).toBe((await seededOrder())[2]);
 
     const bad = await itsm.call('GET', '/v1/accounts/123/team/users?page_size=0');
     expect(bad.status).toBe(400);

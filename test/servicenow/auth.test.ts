@@ -65,6 +65,14 @@ describe('HTTP Basic and the application key', () => {
       'use HTTP Basic or an OAuth Bearer token',
     ],
     ['an unknown bearer token', 'Bearer nope', 'the bearer token is not valid'],
+    // The application's account follows the /v1 rule for account ids.
+    ['the application key under account 0', basic('0', TEST_API_KEY), 'invalid user name'],
+    ['the application key under a leading zero', basic('01', TEST_API_KEY), 'invalid user name'],
+    [
+      'the application key under an account past 2^53 - 1',
+      basic(String(2 ** 53), TEST_API_KEY),
+      'invalid user name',
+    ],
     ['Basic that is not Base64', 'Basic %%%', 'not Base64'],
   ])('answers 401 User Not Authenticated to %s', async (_name, auth, detail) => {
     const answer = await callHttp(itsm.url, 'GET', `${TABLE}/incident`, { auth });
@@ -109,6 +117,19 @@ describe('HTTP Basic and the application key', () => {
       (e: { metadata: { raw?: { type?: string } } }) => e.metadata.raw?.type === 'sys_user',
     );
     expect(users[0].metadata.raw.object).toMatchObject({ user_name: 'bo' });
+  });
+
+  it('lets the application into the largest account id /v1 takes', async () => {
+    const account = String(Number.MAX_SAFE_INTEGER);
+    const made = await callHttp(itsm.url, 'POST', `${TABLE}/incident`, {
+      auth: basic(account, TEST_API_KEY),
+      body: { description: 'in the largest account' },
+    });
+    expect(made.status, made.text).toBe(201);
+    const listed = await callHttp(itsm.url, 'GET', `/v1/accounts/${account}/itsm/incidents`);
+    expect(listed.json.objects.map((o: { description?: string }) => o.description)).toEqual([
+      'in the largest account',
+    ]);
   });
 
   it('takes the /v1 Bearer tokens, in their account and as their user', async () => {

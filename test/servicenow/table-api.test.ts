@@ -132,6 +132,47 @@ describe('CRUD on every mapped table', () => {
   });
 });
 
+describe('a sys_id given on insert', () => {
+  it.each<[string, Record<string, string>]>([
+    ['incident', { short_description: 'named by its sender' }],
+    ['cmdb_ci', { name: 'named-ci' }],
+    ['sys_user', { user_name: 'named.user' }],
+  ])('keeps a 32-hex sys_id given on a %s insert, as an instance does', async (table, body) => {
+    const sysId = `${table === 'incident' ? 'a' : table === 'cmdb_ci' ? 'b' : 'c'}${'0123456789abcdef'.repeat(2).slice(1)}`;
+    const created = await sn('POST', `${TABLE}/${table}`, { body: { ...body, sys_id: sysId } });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json.result.sys_id).toBe(sysId);
+    expect(created.headers.get('Location')).toBe(`${server.url}${TABLE}/${table}/${sysId}`);
+    const read = await sn('GET', `${TABLE}/${table}/${sysId}`);
+    expect(read.json.result).toMatchObject({ ...body, sys_id: sysId });
+
+    // The sys_id is taken now: the second insert fails as a whole and changes nothing.
+    const before = await eventCount();
+    const again = await sn('POST', `${TABLE}/${table}`, { body: { ...body, sys_id: sysId } });
+    expect(again.status, again.text).toBe(403);
+    expect(again.json).toEqual({
+      error: {
+        message: 'Operation Failed',
+        detail: `Error during insert of ${table} (${sysId}): a record with this sys_id already exists`,
+      },
+      status: 'failure',
+    });
+    expect(await eventCount()).toBe(before);
+    const listed = await sn('GET', `${TABLE}/${table}?sysparm_query=sys_id=${sysId}`);
+    expect(listed.json.result).toHaveLength(1);
+  });
+
+  it('ignores a sys_id in an update body, as every system column', async () => {
+    const created = await create('incident', { short_description: 'stays put' });
+    const patched = await sn('PATCH', `${TABLE}/incident/${created.sys_id}`, {
+      body: { sys_id: 'd'.repeat(32), short_description: 'moved?' },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.json.result.sys_id).toBe(created.sys_id);
+    expect((await sn('GET', `${TABLE}/incident/${'d'.repeat(32)}`)).status).toBe(404);
+  });
+});
+
 describe('lists', () => {
   const tag = `list-${Date.now()}`;
   const sysIds: string[] = [];
@@ -376,6 +417,22 @@ describe('bad input gets a 400 in ServiceNow’s shape and changes nothing', () 
       /the body must be a JSON object/,
     ],
     ['a body that is an array', 'POST', `${TABLE}/incident`, '[]', 400, /got an array/],
+    [
+      'a sys_id on insert that is not 32 lower-case hex digits',
+      'POST',
+      `${TABLE}/incident`,
+      { short_description: 'x', sys_id: 'ABCDEF0123456789ABCDEF0123456789' },
+      400,
+      /sys_id must be 32 lower-case hex digits/,
+    ],
+    [
+      'a sys_id on insert that is not a string',
+      'POST',
+      `${TABLE}/cmdb_ci`,
+      { name: 'x', sys_id: 42 },
+      400,
+      /sys_id must be 32 lower-case hex digits/,
+    ],
     [
       'an unknown field in an update',
       'PATCH',
