@@ -47,7 +47,6 @@ import {
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
 import { createReceiver, type Notification, RECEIVER_PATH } from '../webhook/receiver.js';
-import { type SelfRegistration, startSelfRegistration } from '../webhook/self-register.js';
 import {
   describeSummary,
   dueRules,
@@ -58,6 +57,7 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import { type SelfRegistration, startSelfRegistration } from '../webhook/self-register.js';
 import { type DatabaseLock, lockDatabase } from './database-lock.js';
 import { createEngineHealth } from './engine-health.js';
 import {
@@ -131,7 +131,8 @@ export interface StartEngineOptions {
   servicenow?: ServiceNowServeOptions;
   /**
    * With `apiUrl`: register the receiver as the application's webhook at start and remove it at
-   * close (default true); `receiverUrl` is the URL registered (default this server's own).
+   * close (`serve` does unless --no-register-webhook; default false here, where a caller may
+   * register it itself); `receiverUrl` is the URL registered (default this server's own).
    */
   registerWebhook?: boolean;
   receiverUrl?: string;
@@ -637,7 +638,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   // With a separate API, the receiver registers itself (in the background: an API that is down
   // or refuses the key is retried with backoff while the engine serves).
   const selfRegistration: SelfRegistration | null =
-    options.apiUrl && options.registerWebhook !== false
+    options.apiUrl && options.registerWebhook === true
       ? startSelfRegistration({
           client,
           appId: options.appId,
