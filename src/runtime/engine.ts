@@ -524,7 +524,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await stores.baseline.close();
       }
     },
-    ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
+    ...(itsm && {
+      embeddedApi: itsmOpenApi({ faults: Boolean(options.faults), servicenow: Boolean(sn) }),
+    }),
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
