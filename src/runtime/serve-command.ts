@@ -428,6 +428,12 @@ export const serveCommand: Command = {
           ? `itsm-api: ${engine.apiUrl}; register ${registered} as the application's webhook`
           : `itsm-api: ${engine.apiUrl}; registering ${registered} as the application's webhook (removed at shutdown)`,
     );
+    if (apiUrl && !noRegister && !receiverUrl && (host === '0.0.0.0' || host === '::')) {
+      // The address of every interface is no address another host can call.
+      console.log(
+        `itsm-rules: listening on every interface, so the receiver registered is ${registered}; give --public-url with the address the API reaches this engine by`,
+      );
+    }
     if (!givenKey) {
       console.log(
         `itsm-rules: no --api-key given; using the development key "${apiKey}" (loopback only)`,
