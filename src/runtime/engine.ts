@@ -531,6 +531,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
       api: options.apiUrl ?? 'embedded',
+      // Over an instance, which one: a probe or an operator sees where the objects live.
+      ...(sn && { servicenow: { instance: sn.instanceUrl, account: sn.account ?? 1 } }),
       queue: queue.status(),
     }),
     problems: () => health.problems(),

@@ -109,8 +109,17 @@ describe('itsm-rules serve --servicenow URL', () => {
     'acts on an incident created on the instance exactly once, and its own write does not trigger it again',
     async () => {
       const engine = track(await serve(join(dir, 'once.db')));
-      expect(engine.stdout()).toContain(`objects in ServiceNow ${face.url} as account 1`);
-      expect(engine.stderr()).toContain(`serving ServiceNow ${face.url} as account 1`);
+      await engine.waitForStdout(new RegExp(`objects in ServiceNow ${face.url} as account 1`));
+      await eventually(
+        () => engine.stderr().includes(`serving ServiceNow ${face.url} as account 1`),
+        'the feed to be announced',
+      );
+      const health = await callHttp(engine.url, 'GET', '/healthz', { auth: null });
+      expect(health.json).toMatchObject({
+        ok: true,
+        api: 'embedded',
+        servicenow: { instance: face.url, account: 1 },
+      });
       // The credentials are never printed.
       expect(engine.stdout() + engine.stderr()).not.toContain(INTEGRATION.ITSM_SN_PASSWORD);
 
@@ -180,7 +189,10 @@ describe('itsm-rules serve --servicenow URL', () => {
           `--sn-push-secret=${secret}`,
         ]),
       );
-      expect(engine.stderr()).toContain('change feed polls on push only');
+      await eventually(
+        () => engine.stderr().includes('change feed polls on push only'),
+        'the feed to be announced',
+      );
       const made = (
         await onInstance('POST', 'incident', { short_description: 'vpn down', category: 'network' })
       ).result;
