@@ -226,19 +226,14 @@ describe('serve --api-url registers its own receiver', () => {
   );
 
   it(
-    'an API that is down at start is retried, not a crash',
+    'an API that is down at start is retried, not a crash, and registered once it is up',
     async () => {
-      const engine = track(
-        await spawnServe([
-          '--port=0',
-          '--db=:memory:',
-          `--rules=${noteRules()}`,
-          // Port 9 (discard): nobody listens there on a test machine.
-          '--api-url=http://127.0.0.1:9/v1',
-          `--api-key=${KEY}`,
-          '--no-schedules',
-        ]),
-      );
+      // A port the API will listen on later: taken by a first API, then freed.
+      const probe = await startApi();
+      const port = probe.port;
+      await probe.stop('SIGTERM');
+      const apiUrl = `http://127.0.0.1:${port}`;
+      const engine = track(await startEngine(apiUrl));
       await eventually(
         () =>
           /webhook: registering .* with the API failed \(attempt 1\): .*retrying in 1\.0 s/.test(
@@ -247,7 +242,24 @@ describe('serve --api-url registers its own receiver', () => {
         'the failed attempt to be logged',
       );
       expect((await callHttp(engine.url, 'GET', '/healthz', { auth: null })).status).toBe(200);
+
+      track(
+        await spawnItsmServer([
+          `--port=${port}`,
+          '--db=:memory:',
+          `--api-key=${KEY}`,
+          `--app-id=${APP}`,
+        ]),
+      );
+      const receiver = `${engine.url}/webhooks/kloudless`;
+      await eventually(
+        async () => (await webhookUrls(apiUrl)).includes(receiver),
+        'the retried registration to succeed',
+        30_000,
+      );
+      await noteArrives(apiUrl);
       expect(await engine.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(await webhookUrls(apiUrl)).toEqual([]);
     },
     TIMEOUT,
   );
