@@ -3,7 +3,10 @@
 // API's data), the in-process drain queue, the cron timer of scheduled rules, the timer that
 // retries parked objects when they are due, retention, and the HTTP server. Without an API URL the embedded ITSM API is served in the same process under /v1,
 // the engine's client points at it over loopback HTTP, and the receiver is registered as its
-// webhook, so that one command is a complete working system.
+// webhook, so that one command is a complete working system. With a ServiceNow instance
+// (`servicenow`), that embedded API keeps its objects in the instance (the connector in process,
+// its change feed polling here). With an API URL, the receiver can register itself with that API
+// at start and remove itself at close (webhook/self-register.ts).
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
