@@ -42,6 +42,18 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'faults', env: 'ITSM_FAULTS', shows: 'all-in-one only' },
   { flag: 'sn-user', env: 'ITSM_SN_USERS', shows: 'all-in-one only' },
   { flag: 'sn-oauth-client', env: 'ITSM_SN_OAUTH_CLIENTS', shows: 'all-in-one only' },
+  // With --api-url: the receiver registers itself unless told not to.
+  { flag: 'public-url', env: 'ITSM_RULES_PUBLIC_URL', shows: 'with --api-url' },
+  { flag: 'no-register-webhook', env: 'ITSM_RULES_NO_REGISTER_WEBHOOK', shows: 'with --api-url' },
+  // The same flags as `itsm-server --servicenow`: the engine all-in-one over an instance.
+  { flag: 'servicenow', env: 'ITSM_SERVICENOW_URL', shows: 'all-in-one only' },
+  { flag: 'sn-username', env: 'ITSM_SN_USERNAME', shows: null },
+  { flag: 'sn-password', env: 'ITSM_SN_PASSWORD', shows: null },
+  { flag: 'sn-client-id', env: 'ITSM_SN_CLIENT_ID', shows: null },
+  { flag: 'sn-client-secret', env: 'ITSM_SN_CLIENT_SECRET', shows: null },
+  { flag: 'sn-account', env: 'ITSM_SN_ACCOUNT', shows: 'default 1' },
+  { flag: 'poll-interval', env: 'ITSM_SN_POLL_MS', shows: 'default 5000' },
+  { flag: 'sn-push-secret', env: 'ITSM_SN_PUSH_SECRET', shows: null },
 ];
 
 interface UsageCase {
@@ -89,6 +101,54 @@ const USAGE_ERRORS: UsageCase[] = [
     args: [],
     env: { ITSM_RULES_OBJECT_CONCURRENCY: '0' },
     says: '--object-concurrency must be a whole number from 1 to 64, got "0"',
+  },
+  {
+    usage: '--public-url without --api-url',
+    args: ['--public-url', 'https://engine.example.com'],
+    env: {},
+    says: '--public-url applies with --api-url only',
+  },
+  {
+    usage: 'ITSM_RULES_NO_REGISTER_WEBHOOK=1 without --api-url',
+    args: [],
+    env: { ITSM_RULES_NO_REGISTER_WEBHOOK: '1' },
+    says: '--no-register-webhook applies with --api-url only',
+  },
+  {
+    usage: '--public-url with a query',
+    args: [
+      '--api-url',
+      'http://127.0.0.1:9/v1',
+      '--api-key',
+      'K',
+      '--public-url',
+      'https://e.example.com/?a=1',
+    ],
+    env: {},
+    says: "--public-url must be the engine's base URL as the API reaches it",
+  },
+  {
+    usage: 'ITSM_SERVICENOW_URL with --api-url',
+    args: ['--api-url', 'http://127.0.0.1:9/v1', '--api-key', 'K'],
+    env: {
+      ITSM_SERVICENOW_URL: 'https://dev1.service-now.com',
+      ITSM_SN_USERNAME: 'u',
+      ITSM_SN_PASSWORD: 'p',
+    },
+    says: '--servicenow runs the API over the instance inside the engine (all-in-one)',
+  },
+  {
+    usage: '--servicenow over plain http beyond loopback',
+    args: [
+      '--servicenow',
+      'http://dev1.service-now.com',
+      '--sn-username',
+      'u',
+      '--sn-password',
+      'p',
+    ],
+    env: {},
+    says: '--servicenow: ',
   },
   {
     usage: '--host 0.0.0.0 without --api-key',

@@ -13,6 +13,8 @@ describe('isEmbeddedApiPath (all-in-one routing)', () => {
     ['http://127.0.0.1:8787/api/now/table/incident?sysparm_limit=1', true],
     ['http://127.0.0.1:8787/api/now/v1/table/incident/abc', true],
     ['http://127.0.0.1:8787/oauth_token.do', true],
+    ['http://127.0.0.1:8787/servicenow/push', true],
+    ['http://127.0.0.1:8787/servicenow/pushed', false],
     ['http://127.0.0.1:8787/api/nowhere', false],
     ['http://127.0.0.1:8787/v10', false],
     ['http://127.0.0.1:8787/v1x/objects', false],

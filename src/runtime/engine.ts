@@ -3,7 +3,10 @@
 // API's data), the in-process drain queue, the cron timer of scheduled rules, the timer that
 // retries parked objects when they are due, retention, and the HTTP server. Without an API URL the embedded ITSM API is served in the same process under /v1,
 // the engine's client points at it over loopback HTTP, and the receiver is registered as its
-// webhook, so that one command is a complete working system.
+// webhook, so that one command is a complete working system. With a ServiceNow instance
+// (`servicenow`), that embedded API keeps its objects in the instance (the connector in process,
+// its change feed polling here). With an API URL, the receiver can register itself with that API
+// at start and remove itself at close (webhook/self-register.ts).
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
@@ -17,9 +20,19 @@ import { previewRules } from '../engine/replay.js';
 import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createInProcessTransport } from '../itsm/in-process.js';
-import { createItsmServer, type ItsmServer, type ItsmServerOptions } from '../server/app.js';
+import {
+  createItsmServer,
+  DEFAULT_EVENT_RETENTION,
+  type ItsmServer,
+  type ItsmServerOptions,
+} from '../server/app.js';
+import { PUSH_PATH } from '../server/connector-routes.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
 import { itsmOpenApi } from '../server/openapi.js';
+import { renderObject } from '../server/render.js';
+import { createServiceNowConnector } from '../servicenow/connector.js';
+import { createConnectorStore } from '../servicenow/connector-store.js';
+import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
@@ -47,9 +60,16 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import { type SelfRegistration, startSelfRegistration } from '../webhook/self-register.js';
 import { type DatabaseLock, lockDatabase } from './database-lock.js';
 import { createEngineHealth } from './engine-health.js';
-import { closeServer, listen, loadMigrations, verifySignatureNode } from './node.js';
+import {
+  closeServer,
+  listen,
+  loadMigrations,
+  type ServiceNowServeOptions,
+  verifySignatureNode,
+} from './node.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
@@ -107,6 +127,18 @@ export interface StartEngineOptions {
   faults?: FaultOptions;
   /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
   console?: { sessionTtlMs?: number; now?: () => number };
+  /**
+   * All-in-one only: the embedded API serves this ServiceNow instance (the connector in process)
+   * instead of keeping objects itself; its change feed polls in this process.
+   */
+  servicenow?: ServiceNowServeOptions;
+  /**
+   * With `apiUrl`: register the receiver as the application's webhook at start and remove it at
+   * close (`serve` does unless --no-register-webhook; default false here, where a caller may
+   * register it itself); `receiverUrl` is the URL registered (default this server's own).
+   */
+  registerWebhook?: boolean;
+  receiverUrl?: string;
   /** All-in-one only: further options of the embedded API. */
   itsm?: Partial<Omit<ItsmServerOptions, 'store' | 'apiKey' | 'appId' | 'faults'>>;
   log?: (line: string) => void;
@@ -128,6 +160,8 @@ export interface RunningEngine {
   metrics: EngineMetrics;
   pipelineStore: PipelineStore;
   engineStore: EngineStore;
+  /** With `apiUrl` and self-registration: settles once the receiver is registered. */
+  webhookRegistered: Promise<void> | null;
   rules(): RuleSet;
   reloadRules(): Promise<{ ok: boolean; rules: number; problems: string[] }>;
   runDueSchedules(at: Date): Promise<ScheduleSummary | null>;
@@ -184,7 +218,9 @@ export function isEmbeddedApiPath(url: string): boolean {
     path === FAULTS_PATH ||
     // The embedded API's ServiceNow Table API face.
     path.startsWith('/api/now/') ||
-    path === '/oauth_token.do'
+    path === '/oauth_token.do' ||
+    // Over a ServiceNow instance: the push of a Business Rule.
+    path === PUSH_PATH
   );
 }
 
@@ -262,8 +298,61 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   let itsm: ItsmServer | null = null;
   let itsmStore: ItsmStore | null = null;
+  /** Over a ServiceNow instance: the connector's change feed, polling once the server listens. */
+  let feed: ChangeFeed | null = null;
+  /** The base of `href`s in the feed's events: this server's URL, known once it listens. */
+  let baseUrl = '';
+  const sn = options.servicenow;
   if (!options.apiUrl) {
-    itsmStore = createSqliteStore({ database });
+    const local = createSqliteStore({ database });
+    itsmStore = local;
+    let connectorRoutes: ItsmServerOptions['connector'];
+    if (sn) {
+      const account = sn.account ?? 1;
+      const connector = createServiceNowConnector({
+        instanceUrl: sn.instanceUrl,
+        auth: sn.auth,
+        account,
+        local,
+        ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
+        ...(sn.retry && { retry: sn.retry }),
+        log,
+      });
+      // The connector in process is the embedded API's object store: objects in the instance,
+      // events, idempotency records, webhooks and the feed's watermarks in the engine's database.
+      const store = createConnectorStore(local, async (served) => {
+        if (served !== account) throw new Error(`account ${served} is not served here`);
+        return connector.objects;
+      });
+      itsmStore = store;
+      const changeFeed = connector.createFeed({
+        render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+        notify: () => itsm?.notifier.notify(account),
+        retention: options.itsm?.eventRetention ?? DEFAULT_EVENT_RETENTION,
+        ...(sn.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
+      });
+      try {
+        // Before serving: an instance that is down or refuses the user stops the start here,
+        // and every change from now on is reported (earlier history is not replayed).
+        await connector.checkCredentials();
+        await changeFeed.prime();
+      } catch (error) {
+        database.close();
+        lock?.release();
+        throw error;
+      }
+      feed = changeFeed;
+      connectorRoutes = {
+        serves: (served) => served === account,
+        defaultAccount: account,
+        ...(sn.pushSecret && {
+          push: {
+            secret: sn.pushSecret,
+            read: (table: string, sysId: string) => changeFeed.readRecord(table, sysId),
+          },
+        }),
+      };
+    }
     itsm = createItsmServer({
       ...options.itsm,
       store: itsmStore,
@@ -271,6 +360,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       appId: options.appId,
       log,
       ...(options.faults && { faults: options.faults }),
+      ...(connectorRoutes && { connector: connectorRoutes }),
       clientIp: (c) => {
         try {
           return getConnInfo(c).remote.address ?? null;
@@ -437,11 +527,15 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await stores.baseline.close();
       }
     },
-    ...(itsm && { embeddedApi: itsmOpenApi({ faults: Boolean(options.faults) }) }),
+    ...(itsm && {
+      embeddedApi: itsmOpenApi({ faults: Boolean(options.faults), servicenow: Boolean(sn) }),
+    }),
     health: () => ({
       rules: ruleSet.rules.length,
       scheduled: ruleSet.index.scheduled.length,
       api: options.apiUrl ?? 'embedded',
+      // Over an instance, which one: a probe or an operator sees where the objects live.
+      ...(sn && { servicenow: { instance: sn.instanceUrl, account: sn.account ?? 1 } }),
       queue: queue.status(),
     }),
     problems: () => health.problems(),
@@ -532,6 +626,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     from: options.from ?? 'oldest',
   };
 
+  baseUrl = url;
   if (itsm)
     await registerOwnWebhook(
       itsm,
@@ -540,6 +635,24 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       `${url}${RECEIVER_PATH}`,
       log,
     );
+  if (feed && sn) {
+    const interval = sn.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (interval > 0) feed.start(interval);
+    log(
+      `itsm-api: serving ServiceNow ${sn.instanceUrl} as account ${sn.account ?? 1}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
+    );
+  }
+  // With a separate API, the receiver registers itself (in the background: an API that is down
+  // or refuses the key is retried with backoff while the engine serves).
+  const selfRegistration: SelfRegistration | null =
+    options.apiUrl && options.registerWebhook === true
+      ? startSelfRegistration({
+          client,
+          appId: options.appId,
+          receiverUrl: options.receiverUrl ?? `${url}${RECEIVER_PATH}`,
+          log,
+        })
+      : null;
 
   // Notifications taken before a crash or a stop may not have been drained: look at every
   // account the engine knows once (a drain that finds nothing new costs one events call).
@@ -617,6 +730,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     metrics,
     pipelineStore,
     engineStore,
+    webhookRegistered: selfRegistration?.registered ?? null,
     rules: () => ruleSet,
     reloadRules,
     runDueSchedules,
@@ -633,6 +747,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       closed ??= (async () => {
         stopping = true;
         for (const timer of timers) timer.stop();
+        // The API stops notifying a receiver that is going away; the feed stops reading the
+        // instance (its poll in hand is finished and stored).
+        await selfRegistration?.stop();
+        await feed?.stop();
         // Drains finish the page in hand (the API, all-in-one, is still up for them).
         await queue.close();
         // A retry of a parked object still running is let finish, as a drain finishes its page.

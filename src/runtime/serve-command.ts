@@ -25,6 +25,7 @@ import type { RunningEngine } from './engine.js';
 import { letYoungGenerationGrow } from './heap.js';
 import { httpAllowFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
+import { serviceNowFlags, serviceNowFromFlags } from './servicenow-flags.js';
 
 export const DEV_API_KEY = 'dev-api-key';
 export const DEFAULT_ENGINE_PORT = 8787;
@@ -254,10 +255,49 @@ const serveFlags: FlagSpec[] = [
     type: 'boolean',
     description: 'do not run scheduled rules on the clock (POST /admin/schedules/run still does)',
   },
+  {
+    name: 'public-url',
+    env: 'ITSM_RULES_PUBLIC_URL',
+    type: 'string',
+    placeholder: 'URL',
+    description: `with --api-url: the engine's URL as the API reaches it (behind a proxy: https://engine.example.com); the receiver registered is URL${RECEIVER_PATH}. Default: the address it listens on`,
+  },
+  {
+    name: 'no-register-webhook',
+    env: 'ITSM_RULES_NO_REGISTER_WEBHOOK',
+    type: 'boolean',
+    description:
+      "with --api-url: do not register the receiver as the application's webhook at start (nor remove it at shutdown); register it yourself",
+  },
   { ...faultsFlag, description: `(all-in-one only) ${faultsFlag.description}` },
   { ...snUserFlag, description: `(all-in-one only) ${snUserFlag.description}` },
   { ...snOAuthClientFlag, description: `(all-in-one only) ${snOAuthClientFlag.description}` },
+  // The same flags as `itsm-server --servicenow`: all-in-one, the embedded API serves the instance.
+  ...serviceNowFlags.map((flag) => ({
+    ...flag,
+    description: `(all-in-one only) ${flag.description}`,
+  })),
 ];
+
+/** `--public-url` as a base URL (no query or fragment; a trailing slash is dropped). */
+function publicBaseUrl(text: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    parsed = new URL('invalid:');
+  }
+  if (
+    (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') ||
+    parsed.search !== '' ||
+    parsed.hash !== ''
+  ) {
+    throw new UsageError(
+      `--public-url must be the engine's base URL as the API reaches it, such as https://engine.example.com (no query), got ${JSON.stringify(text)}`,
+    );
+  }
+  return `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+}
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -293,6 +333,25 @@ export const serveCommand: Command = {
         '--sn-user and --sn-oauth-client configure the embedded API (all-in-one); they cannot be used with --api-url',
       );
     }
+    const servicenow = serviceNowFromFlags(values);
+    if (servicenow && apiUrl) {
+      throw new UsageError(
+        '--servicenow runs the API over the instance inside the engine (all-in-one); with --api-url the engine acts through another API, so give --servicenow to that itsm-server instead',
+      );
+    }
+    if (servicenow && (tableApi.users?.length || tableApi.oauthClients?.length)) {
+      throw new UsageError(
+        '--sn-user and --sn-oauth-client configure the embedded Table API face, which stands in for an instance; with --servicenow the instance is the real one',
+      );
+    }
+    const publicUrl = values['public-url'] as string | undefined;
+    const noRegister = values['no-register-webhook'] === true;
+    if (!apiUrl && (publicUrl || noRegister)) {
+      throw new UsageError(
+        `${publicUrl ? '--public-url' : '--no-register-webhook'} applies with --api-url only (all-in-one, the engine registers its receiver with its own embedded API)`,
+      );
+    }
+    const receiverUrl = publicUrl ? `${publicBaseUrl(publicUrl)}${RECEIVER_PATH}` : undefined;
     const from = String(values.from);
     if (from !== 'oldest' && from !== 'latest') {
       throw new UsageError(`--from must be oldest or latest, got ${JSON.stringify(from)}`);
@@ -337,6 +396,9 @@ export const serveCommand: Command = {
         },
         ...(faults && { faults }),
         ...(!apiUrl && { itsm: { tableApi } }),
+        ...(servicenow && { servicenow }),
+        ...(apiUrl && { registerWebhook: !noRegister }),
+        ...(receiverUrl && { receiverUrl }),
         log,
       });
     } catch (error) {
@@ -356,11 +418,22 @@ export const serveCommand: Command = {
     );
     letYoungGenerationGrow();
     console.log(`webhook receiver: ${engine.url}${RECEIVER_PATH}`);
+    const registered = receiverUrl ?? `${engine.url}${RECEIVER_PATH}`;
     console.log(
       engine.itsm
-        ? `itsm-api (embedded, all-in-one): ${engine.apiUrl}, app ${appId}`
-        : `itsm-api: ${engine.apiUrl}; register ${engine.url}${RECEIVER_PATH} as the application's webhook`,
+        ? servicenow
+          ? `itsm-api (embedded, all-in-one): ${engine.apiUrl}, app ${appId}, objects in ServiceNow ${servicenow.instanceUrl} as account ${servicenow.account ?? 1}`
+          : `itsm-api (embedded, all-in-one): ${engine.apiUrl}, app ${appId}`
+        : noRegister
+          ? `itsm-api: ${engine.apiUrl}; register ${registered} as the application's webhook`
+          : `itsm-api: ${engine.apiUrl}; registering ${registered} as the application's webhook (removed at shutdown)`,
     );
+    if (apiUrl && !noRegister && !receiverUrl && (host === '0.0.0.0' || host === '::')) {
+      // The address of every interface is no address another host can call.
+      console.log(
+        `itsm-rules: listening on every interface, so the receiver registered is ${registered}; give --public-url with the address the API reaches this engine by`,
+      );
+    }
     if (!givenKey) {
       console.log(
         `itsm-rules: no --api-key given; using the development key "${apiKey}" (loopback only)`,

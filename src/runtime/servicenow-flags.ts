@@ -1,4 +1,5 @@
-// The flags that point a server at a real ServiceNow instance (`itsm-server --servicenow URL`):
+// The flags that point a server at a real ServiceNow instance (`itsm-server --servicenow URL`,
+// and the engine all-in-one, `serve --servicenow URL`: one table, shared by both commands):
 // the instance, Basic or OAuth credentials (never printed: no defaults shown, never logged),
 // the account it is served as, the change feed's poll interval and the push secret.
 import { parseInstanceUrl, type ServiceNowAuth } from '../servicenow/client.js';
