@@ -273,6 +273,39 @@ const RUN_QUERY_PARAMS = [
   'page_size',
 ];
 
+/**
+ * An admin route's JSON body: an object with no field beyond `fields`, or a 400 that says which
+ * rule it broke (`notJson` followed by the parser's message, `notObject`, or the unknown field).
+ */
+function jsonObjectBody(
+  text: string,
+  messages: { notJson: string; notObject: string },
+  fields: readonly string[],
+): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `${messages.notJson}: ${(error as Error).message}`,
+    );
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new EngineHttpError(400, 'invalid_parameters', messages.notObject);
+  }
+  const unknown = Object.keys(body).filter((key) => !fields.includes(key));
+  if (unknown.length > 0) {
+    throw new EngineHttpError(
+      400,
+      'invalid_parameters',
+      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use ${fields.join(', ')}`,
+    );
+  }
+  return body as Record<string, unknown>;
+}
+
 /** A 400 naming the first query parameter that is not among `allowed`, and the ones that are. */
 function onlyParams(params: URLSearchParams, allowed: readonly string[]): void {
   for (const name of params.keys()) {
@@ -365,22 +398,14 @@ function parsePreviewRequest(text: string): PreviewRequest {
   const bad = (message: string): never => {
     throw new EngineHttpError(400, 'invalid_parameters', message);
   };
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    bad(`the body must be JSON {files, since?, accounts?}: ${(error as Error).message}`);
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    bad('the body must be a JSON object {files, since?, accounts?}');
-  }
-  const { files, since, accounts, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) {
-    bad(
-      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use files, since, accounts`,
-    );
-  }
+  const { files, since, accounts } = jsonObjectBody(
+    text,
+    {
+      notJson: 'the body must be JSON {files, since?, accounts?}',
+      notObject: 'the body must be a JSON object {files, since?, accounts?}',
+    },
+    ['files', 'since', 'accounts'],
+  );
   if (
     !Array.isArray(files) ||
     files.length === 0 ||
@@ -432,28 +457,15 @@ function parseParkedFilter(params: URLSearchParams): Pick<ParkedQuery, 'account'
 function parseParkedRetry(text: string): ParkedRetryFilter {
   if (text.trim() === '') return {};
   const shape = 'a JSON object {id?, account?, object_id?} (empty: every parked object)';
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      `the body must be ${shape}: ${(error as Error).message}`,
-    );
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new EngineHttpError(400, 'invalid_parameters', `the body must be ${shape}`);
-  }
-  const { id, account, object_id: objectId, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use id, account, object_id`,
-    );
-  }
+  const {
+    id,
+    account,
+    object_id: objectId,
+  } = jsonObjectBody(
+    text,
+    { notJson: `the body must be ${shape}`, notObject: `the body must be ${shape}` },
+    ['id', 'account', 'object_id'],
+  );
   const filter: ParkedRetryFilter = {};
   if (id !== undefined) {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
@@ -504,32 +516,14 @@ export function renderParked(parked: ParkedObject) {
 
 function parseScheduleRequest(text: string): ScheduleRequest {
   if (text.trim() === '') return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      `the body must be JSON {rules?, at?, accounts?}: ${(error as Error).message}`,
-    );
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      'the body must be a JSON object {rules?, at?, accounts?}',
-    );
-  }
-  const { rules, at, accounts, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) {
-    throw new EngineHttpError(
-      400,
-      'invalid_parameters',
-      `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; use rules, at, accounts`,
-    );
-  }
+  const { rules, at, accounts } = jsonObjectBody(
+    text,
+    {
+      notJson: 'the body must be JSON {rules?, at?, accounts?}',
+      notObject: 'the body must be a JSON object {rules?, at?, accounts?}',
+    },
+    ['rules', 'at', 'accounts'],
+  );
   const request: ScheduleRequest = {};
   if (rules !== undefined) {
     if (!Array.isArray(rules) || !rules.every((r) => typeof r === 'string')) {
