@@ -35,6 +35,8 @@ interface Case {
   /** For 'raw': the Content-Length header(s) to send instead of the true one, and half-close. */
   declared?: string[];
   halfClose?: boolean;
+  /** For 'raw' with a shorter declared length: the bytes the parser reads as the body. */
+  readPrefix?: Uint8Array;
   /** For 'chunked': a Content-Length header as well. */
   bothLengths?: boolean;
 }
@@ -234,8 +236,13 @@ async function makeCase(random: Random): Promise<Case> {
   };
 }
 
-/** Turns a well-formed raw case into one with lying, doubled or malformed length headers. */
-function distortLength(random: Random, c: Case): Case {
+/**
+ * Turns a well-formed raw case into one with lying, doubled or malformed length headers. When the
+ * header declares no more bytes than are sent, Node's parser reads that prefix as the body (and the
+ * rest as the start of a next request): the case is signed when the signature is valid over
+ * exactly that prefix, which the engine is then right to accept.
+ */
+async function distortLength(random: Random, c: Case): Promise<Case> {
   const length = c.body.length;
   const declared = random.pick<() => string[]>([
     () => [String(Math.max(0, length - random.int(1, 10)))],
@@ -247,9 +254,21 @@ function distortLength(random: Random, c: Case): Case {
     () => [' 0x10'],
     () => ['99999999999999999999'],
   ])();
-  // A body cut short or padded is not the body that was signed: the oracle cannot know what the
-  // parser reads as the body, so nothing about acceptance is asserted beyond "never unsigned".
-  return { ...c, declared, halfClose: true, mustAccept: false };
+  const read =
+    /^\d+$/.test(declared[0]) && declared.every((value) => value === declared[0])
+      ? Number(declared[0])
+      : null;
+  const prefix = read !== null && read <= length ? c.body.subarray(0, read) : null;
+  // A body cut short or padded is not the body that was signed: acceptance is asserted no further
+  // than "never unsigned", which for a prefix means a valid signature over the prefix.
+  return {
+    ...c,
+    declared,
+    halfClose: true,
+    mustAccept: false,
+    signed: prefix !== null ? await isValid(prefix, c.signature) : false,
+    readPrefix: prefix ?? undefined,
+  };
 }
 
 async function sendFetch(url: string, c: Case): Promise<Answer> {
@@ -439,12 +458,20 @@ describe(`receiver fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       const acceptedAccounts = new Set<number>();
       const byStatus = new Map<string, number>();
       let accepted = 0;
+      let unseen = 0;
+      const unseenAccounts = new Set<number>();
+      const noteUnseen = (prefix: Uint8Array) => {
+        unseen++;
+        const text = Buffer.from(prefix).toString('latin1');
+        const named = /account"?\s*[:=]\s*"?(\d+)/.exec(text);
+        if (named) unseenAccounts.add(Number(named[1]));
+      };
       let closed = 0;
       const started = performance.now();
       for (let index = 0; index < CASES; index++) {
         const caseRandom = random.fork();
         let c = await makeCase(caseRandom);
-        if (c.transport === 'raw' && caseRandom.chance(0.7)) c = distortLength(caseRandom, c);
+        if (c.transport === 'raw' && caseRandom.chance(0.7)) c = await distortLength(caseRandom, c);
         if (c.transport === 'chunked' && caseRandom.chance(0.1))
           c = { ...c, bothLengths: true, mustAccept: false };
         const where = () =>
@@ -459,6 +486,7 @@ describe(`receiver fuzz (seed ${SEED}, ${CASES} cases)`, () => {
           // Only a request the test itself cut short may end without an answer.
           if (!c.halfClose) throw new Error(`the connection closed without an answer\n${where()}`);
           closed++;
+          if (c.readPrefix !== undefined && c.signed) noteUnseen(c.readPrefix);
           continue;
         }
         const label = answer.fromParser ? '400 (HTTP parser)' : String(answer.status);
@@ -467,6 +495,11 @@ describe(`receiver fuzz (seed ${SEED}, ${CASES} cases)`, () => {
         if (account !== null) {
           accepted++;
           acceptedAccounts.add(account);
+        } else if (c.readPrefix !== undefined && c.signed) {
+          // A signed prefix followed by bytes the parser refuses as a next request: Node may
+          // answer that refusal and close before the engine's 200 for the prefix is written, so
+          // the engine may have accepted a notification the test never saw accepted.
+          noteUnseen(c.readPrefix);
         } else if (c.mustAccept) {
           throw new Error(
             `a validly signed notification was not accepted: ${answer.status} ${answer.text}\n${where()}`,
@@ -476,11 +509,18 @@ describe(`receiver fuzz (seed ${SEED}, ${CASES} cases)`, () => {
       const elapsed = Math.round(performance.now() - started);
 
       // What reached the queue and the store is exactly what was accepted.
-      expect(acceptedCounter(engine) - acceptedBefore).toBe(accepted);
-      const noted = (await engine.pipelineStore.listAccounts())
-        .filter((a) => a.notifiedAt !== null)
-        .map((a) => a.account);
-      expect(new Set(noted)).toEqual(acceptedAccounts);
+      // (Up to `unseen` more: signed prefixes whose 200 was overtaken by the parser's refusal.)
+      const counted = acceptedCounter(engine) - acceptedBefore;
+      expect(counted).toBeGreaterThanOrEqual(accepted);
+      expect(counted).toBeLessThanOrEqual(accepted + unseen);
+      const noted = new Set(
+        (await engine.pipelineStore.listAccounts())
+          .filter((a) => a.notifiedAt !== null)
+          .map((a) => a.account),
+      );
+      for (const account of acceptedAccounts) expect(noted).toContain(account);
+      for (const account of noted)
+        expect(acceptedAccounts.has(account) || unseenAccounts.has(account)).toBe(true);
 
       // And the engine still serves.
       const health = await engine.call('GET', '/healthz', { auth: null });
