@@ -254,10 +254,9 @@ async function distortLength(random: Random, c: Case): Promise<Case> {
     () => [' 0x10'],
     () => ['99999999999999999999'],
   ])();
+  const first = declared[0] ?? '';
   const read =
-    /^\d+$/.test(declared[0]) && declared.every((value) => value === declared[0])
-      ? Number(declared[0])
-      : null;
+    /^\d+$/.test(first) && declared.every((value) => value === first) ? Number(first) : null;
   const prefix = read !== null && read <= length ? c.body.subarray(0, read) : null;
   // A body cut short or padded is not the body that was signed: acceptance is asserted no further
   // than "never unsigned", which for a prefix means a valid signature over the prefix.
