@@ -30,9 +30,10 @@ import { PUSH_PATH } from '../server/connector-routes.js';
 import { FAULTS_PATH, type FaultOptions } from '../server/faults.js';
 import { itsmOpenApi } from '../server/openapi.js';
 import { renderObject } from '../server/render.js';
-import { createServiceNowConnector } from '../servicenow/connector.js';
+import { openConnection } from '../servicenow/connector.js';
 import { createConnectorStore } from '../servicenow/connector-store.js';
 import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
+import type { ServiceNowObjects } from '../servicenow/objects.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
@@ -314,33 +315,30 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     let connectorRoutes: ItsmServerOptions['connector'];
     if (sn) {
       const account = sn.account ?? 1;
-      const connector = createServiceNowConnector({
-        instanceUrl: sn.instanceUrl,
-        auth: sn.auth,
-        account,
-        local,
-        ...(sn.timeoutMs !== undefined && { timeoutMs: sn.timeoutMs }),
-        ...(sn.retry && { retry: sn.retry }),
-        log,
-      });
+      let objects: ServiceNowObjects | null = null;
       // The connector in process is the embedded API's object store: objects in the instance,
       // events, idempotency records, webhooks and the feed's watermarks in the engine's database.
       const store = createConnectorStore(local, async (served) => {
         if (served !== account) throw new Error(`account ${served} is not served here`);
-        return connector.objects;
+        if (!objects) throw new Error('the connector is not connected yet');
+        return objects;
       });
       itsmStore = store;
-      const changeFeed = connector.createFeed({
-        render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
-        notify: () => itsm?.notifier.notify(account),
-        retention: options.itsm?.eventRetention ?? DEFAULT_EVENT_RETENTION,
-        ...(sn.overlapSeconds !== undefined && { overlapSeconds: sn.overlapSeconds }),
-      });
+      let changeFeed: ChangeFeed;
       try {
         // Before serving: an instance that is down or refuses the user stops the start here,
         // and every change from now on is reported (earlier history is not replayed).
-        await connector.checkCredentials();
-        await changeFeed.prime();
+        const connection = await openConnection({
+          settings: sn,
+          account,
+          local,
+          render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
+          notify: () => itsm?.notifier.notify(account),
+          retention: options.itsm?.eventRetention ?? DEFAULT_EVENT_RETENTION,
+          log,
+        });
+        objects = connection.connector.objects;
+        changeFeed = connection.feed;
       } catch (error) {
         database.close();
         lock?.release();

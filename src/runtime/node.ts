@@ -18,7 +18,7 @@ import {
 import type { BearerToken } from '../server/context.js';
 import { renderObject } from '../server/render.js';
 import type { ServiceNowAuth } from '../servicenow/client.js';
-import { createServiceNowConnector, type ServiceNowConnector } from '../servicenow/connector.js';
+import { openConnection, type ServiceNowConnection } from '../servicenow/connector.js';
 import { createConnectorStore } from '../servicenow/connector-store.js';
 import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
 import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.js';
@@ -167,39 +167,29 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   const fixed = sn === undefined || typeof sn === 'function' ? [] : [sn].flat();
   const settingsOf = (account: number): ServiceNowServeOptions | undefined =>
     typeof sn === 'function' ? sn(account) : fixed.find((c) => (c.account ?? 1) === account);
-  const connections = new Map<number, Promise<Connection>>();
+  const connections = new Map<number, Promise<ServiceNowConnection>>();
   const feeds = new Map<number, ChangeFeed>();
   let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
   let listening = false;
   let itsm: ItsmServer | undefined;
 
-  interface Connection {
-    connector: ServiceNowConnector;
-    feed: ChangeFeed;
-  }
   /** Connects an account: credentials checked, feed primed (and polling once serving). */
-  async function connect(settings: ServiceNowServeOptions, account: number): Promise<Connection> {
-    const connector = createServiceNowConnector({
-      instanceUrl: settings.instanceUrl,
-      auth: settings.auth,
+  async function connect(
+    settings: ServiceNowServeOptions,
+    account: number,
+  ): Promise<ServiceNowConnection> {
+    const connection = await openConnection({
+      settings,
       account,
       local: local as ItsmStore & UpstreamStateStore,
-      ...(settings.timeoutMs !== undefined && { timeoutMs: settings.timeoutMs }),
-      ...(settings.retry && { retry: settings.retry }),
-      log,
-    });
-    await connector.checkCredentials();
-    const feed = connector.createFeed({
       render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
       notify: () => itsm?.notifier.notify(account),
       retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-      ...(settings.overlapSeconds !== undefined && { overlapSeconds: settings.overlapSeconds }),
+      log,
     });
-    // Before serving: every change from now on is reported.
-    await feed.prime();
-    feeds.set(account, feed);
+    feeds.set(account, connection.feed);
     if (listening) startFeed(account, settings);
-    return { connector, feed };
+    return connection;
   }
   function startFeed(account: number, settings: ServiceNowServeOptions): void {
     const interval = settings.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
@@ -208,7 +198,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
       `itsm-api: serving ServiceNow ${settings.instanceUrl} as account ${account}; change feed ${interval > 0 ? `polls every ${interval} ms` : 'polls on push only'}`,
     );
   }
-  function connectionOf(account: number): Promise<Connection> {
+  function connectionOf(account: number): Promise<ServiceNowConnection> {
     let connection = connections.get(account);
     if (!connection) {
       const settings = settingsOf(account);

@@ -2,6 +2,8 @@
 // any adapter of the port): the Table API client, the ServiceNow adapter of the object port for
 // its account, the start-up credential check, and the change feed. The store the routes use
 // (objects upstream, the rest local) is connector-store.ts over one or more connections.
+// `openConnection` is the one way a runtime connects an account (the connector server, the engine
+// all-in-one): it checks the credentials and primes the feed before anything is served.
 // The Node runtime (runtime/node.ts) wires it to a port and a timer; a Worker can wire it to a
 // cron trigger and D1 the same way.
 import type { ItsmStore, StoredObject, UpstreamStateStore } from '../storage/port.js';
@@ -99,4 +101,62 @@ export function createServiceNowConnector(
         log,
       }),
   };
+}
+
+/** Where an instance is and how to use it: what a runtime's settings give `openConnection`. */
+export interface ConnectionSettings {
+  instanceUrl: string;
+  auth: ServiceNowAuth;
+  timeoutMs?: number;
+  retry?: ServiceNowConnectorOptions['retry'];
+  overlapSeconds?: number;
+}
+
+export interface OpenConnectionOptions {
+  settings: ConnectionSettings;
+  account: number;
+  local: ItsmStore & UpstreamStateStore;
+  /** The object as `/v1` shows it (raw included): the metadata of the feed's events. */
+  render(object: StoredObject): Promise<Record<string, unknown>>;
+  /** Called after the feed appended events (webhook notification of the account). */
+  notify(): void;
+  retention: number;
+  log?: (line: string) => void;
+  fetch?: typeof globalThis.fetch;
+}
+
+export interface ServiceNowConnection {
+  connector: ServiceNowConnector;
+  /** Primed, not polling: the runtime starts it once it serves. */
+  feed: ChangeFeed;
+}
+
+/**
+ * Connects an account: the connector made, its credentials checked (a clear ServiceNowError when
+ * the instance is down or refuses the user), and its feed created and primed, so that every
+ * change from now on is reported and earlier history is not replayed.
+ */
+export async function openConnection(
+  options: OpenConnectionOptions,
+): Promise<ServiceNowConnection> {
+  const { settings } = options;
+  const connector = createServiceNowConnector({
+    instanceUrl: settings.instanceUrl,
+    auth: settings.auth,
+    account: options.account,
+    local: options.local,
+    ...(settings.timeoutMs !== undefined && { timeoutMs: settings.timeoutMs }),
+    ...(settings.retry && { retry: settings.retry }),
+    ...(options.log && { log: options.log }),
+    ...(options.fetch && { fetch: options.fetch }),
+  });
+  await connector.checkCredentials();
+  const feed = connector.createFeed({
+    render: options.render,
+    notify: options.notify,
+    retention: options.retention,
+    ...(settings.overlapSeconds !== undefined && { overlapSeconds: settings.overlapSeconds }),
+  });
+  await feed.prime();
+  return { connector, feed };
 }
