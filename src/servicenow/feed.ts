@@ -233,21 +233,51 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         report(table, page, floor),
       );
     }
-    appended += await pollTable(
-      AUDIT_DELETE_TABLE,
-      'sys_created_on',
-      `tablenameIN${options.tables.join(',')}^`,
-      reportDeletes,
-    );
+    appended += await pollDeletes();
     if (appended > 0) options.notify();
     return appended;
+  }
+
+  const auditFilter = `tablenameIN${options.tables.join(',')}^`;
+  /** Whether the last read of sys_audit_delete was refused: said once per spell of refusals. */
+  let deletesRefused = false;
+
+  /**
+   * Reports the audited deletes. An instance whose ACL keeps sys_audit_delete from the
+   * integration user (admin only on many) answers 403: the other changes are still reported, and
+   * the log says so once, not on every poll; once a read succeeds the feed says so and the deletes
+   * come from where they stopped (its watermark did not move meanwhile).
+   */
+  async function pollDeletes(): Promise<number> {
+    try {
+      const appended = await pollTable(
+        AUDIT_DELETE_TABLE,
+        'sys_created_on',
+        auditFilter,
+        reportDeletes,
+      );
+      if (deletesRefused) {
+        deletesRefused = false;
+        log(
+          'servicenow feed: sys_audit_delete can be read again; deletes made on the instance are reported again',
+        );
+      }
+      return appended;
+    } catch (error) {
+      if (!(error instanceof ServiceNowError) || error.code !== 'SN_FORBIDDEN') throw error;
+      if (!deletesRefused) {
+        deletesRefused = true;
+        log(
+          `servicenow feed: the instance refuses to let the integration user read sys_audit_delete (403${error.instanceMessage ? ` ${error.instanceMessage}` : ''}), so deletes made on the instance are not reported (every other change is); give the user a role its ACL allows (admin on many instances). Said once: the feed keeps trying on every poll and says when it can read it again`,
+        );
+      }
+      return 0;
+    }
   }
 
   let timer: ReturnType<typeof setTimeout> | null = null;
   let stopped = true;
   let current: Promise<unknown> = Promise.resolve();
-
-  const auditFilter = `tablenameIN${options.tables.join(',')}^`;
 
   return {
     prime: () =>
@@ -258,7 +288,12 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
           }
         }
         if (!(await store.getWatermark(account, AUDIT_DELETE_TABLE))) {
-          await startingPoint(AUDIT_DELETE_TABLE, 'sys_created_on', auditFilter);
+          try {
+            await startingPoint(AUDIT_DELETE_TABLE, 'sys_created_on', auditFilter);
+          } catch (error) {
+            // Refused (403): the first poll says so, and the deletes start once it may read.
+            if (!(error instanceof ServiceNowError) || error.code !== 'SN_FORBIDDEN') throw error;
+          }
         }
       }),
 
@@ -283,12 +318,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
           log(
             `servicenow feed: ${table} ${sysId} is gone (deleted before it was read); reading sys_audit_delete`,
           );
-          appended = await pollTable(
-            AUDIT_DELETE_TABLE,
-            'sys_created_on',
-            `tablenameIN${options.tables.join(',')}^`,
-            reportDeletes,
-          );
+          appended = await pollDeletes();
         }
         if (appended > 0) options.notify();
         return appended;

@@ -1,0 +1,155 @@
+// The change feed on an instance whose ACL keeps sys_audit_delete from the integration user (admin
+// only on many instances): the connector still starts, every other change is reported, the 403 is
+// logged once rather than on every poll (and again only after a read succeeded and a later one
+// was refused), and once it may read the table the deletes made meanwhile come out. The instance
+// is the Table API face on 127.0.0.1 over real HTTP; the face has no ACLs, so the refusal comes
+// from `instanceAcl`, a fake of a real instance's ACL standing between the connector and the face
+// (it answers that one table 403 in the instance's words while `refuse` is on, and passes every
+// other request through untouched).
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/runtime/node.js';
+import { openConnection, type ServiceNowConnection } from '../../src/servicenow/connector.js';
+import type { ItsmStore, UpstreamStateStore } from '../../src/storage/port.js';
+import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+
+const ACCOUNT = 1;
+let face: TestItsm;
+let local: ItsmStore & UpstreamStateStore;
+
+beforeEach(async () => {
+  face = await startTestItsm({
+    tableApi: {
+      users: [
+        { name: 'integration', password: 's3cret', account: ACCOUNT },
+        { name: 'ann', password: 'pw', account: ACCOUNT },
+      ],
+    },
+  });
+  local = openSqliteStore(':memory:');
+});
+
+afterEach(async () => {
+  await local.close();
+  await face.close();
+});
+
+/** A real instance's ACL on sys_audit_delete (fake: the face has none). */
+function instanceAcl() {
+  const acl = {
+    refuse: true,
+    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (acl.refuse && url.pathname.endsWith('/table/sys_audit_delete')) {
+        return new Response(
+          JSON.stringify({
+            error: {
+              message: 'User Not Authorized',
+              detail: 'ACL Exception Read operation against sys_audit_delete failed',
+            },
+            status: 'failure',
+          }),
+          { status: 403, headers: { 'Content-Type': 'application/json' } },
+        );
+      }
+      return fetch(input, init);
+    }) as typeof globalThis.fetch,
+  };
+  return acl;
+}
+
+async function connect(acl: ReturnType<typeof instanceAcl>, logs: string[]) {
+  return openConnection({
+    settings: {
+      instanceUrl: face.url,
+      auth: { kind: 'basic', username: 'integration', password: 's3cret' },
+      retry: { maxAttempts: 1 },
+    },
+    account: ACCOUNT,
+    local,
+    render: async (object) => ({ id: object.id, type: object.type }),
+    notify: () => {},
+    retention: 10_000,
+    log: (line) => logs.push(line),
+    fetch: acl.fetch,
+  });
+}
+
+/** A Table API call on the instance as ann. */
+async function onInstance(method: string, path: string, body?: unknown) {
+  const response = await callHttp(face.url, method, `/api/now/table/${path}`, {
+    auth: `Basic ${btoa('ann:pw')}`,
+    ...(body !== undefined && { body }),
+  });
+  expect(response.status, `${method} ${path}: ${response.text}`).toBeLessThan(300);
+  return response.json?.result;
+}
+
+/** The feed's incident events (first sign-ins also create sys_user records, left out here). */
+async function incidentEvents(): Promise<[string, string][]> {
+  const { events } = await local.listEvents(ACCOUNT, 0, 1000);
+  return events
+    .map((e): [string, string] => [e.type, String((e.metadata as { id: string }).id)])
+    .filter(([, id]) => id.startsWith('incident.'));
+}
+
+/** Polls once; resolves with the incident events it appended. */
+async function pollIncidents(feed: ServiceNowConnection['feed']): Promise<number> {
+  const before = (await incidentEvents()).length;
+  await feed.pollOnce();
+  return (await incidentEvents()).length - before;
+}
+
+const refusals = (logs: string[]) => logs.filter((l) => l.includes('read sys_audit_delete (403'));
+
+it('reports every other change, and says once that deletes are not reported, while sys_audit_delete is refused', async () => {
+  const acl = instanceAcl();
+  const logs: string[] = [];
+  // Refused from the start: the connector starts all the same.
+  const { feed }: ServiceNowConnection = await connect(acl, logs);
+
+  const made = await onInstance('POST', 'incident', { short_description: 'printer jam' });
+  expect(await pollIncidents(feed)).toBe(1);
+  await onInstance('PATCH', `incident/${made.sys_id}`, { impact: '1' });
+  expect(await pollIncidents(feed)).toBe(1);
+  expect(await pollIncidents(feed)).toBe(0);
+  expect(await incidentEvents()).toEqual([
+    ['add', `incident.${made.sys_id}`],
+    ['update', `incident.${made.sys_id}`],
+  ]);
+  // Three polls, one line, naming the table, the 403 and what to do.
+  expect(refusals(logs)).toHaveLength(1);
+  expect(refusals(logs)[0]).toMatch(
+    /deletes made on the instance are not reported.*give the user a role/,
+  );
+  expect(logs.filter((l) => l.includes('poll failed'))).toEqual([]);
+});
+
+it('reports the deletes made while refused once it may read, and logs a refusal again only after that', async () => {
+  const acl = instanceAcl();
+  const logs: string[] = [];
+  acl.refuse = false;
+  const { feed } = await connect(acl, logs);
+  const made = await onInstance('POST', 'incident', { short_description: 'vpn down' });
+  expect(await pollIncidents(feed)).toBe(1);
+
+  acl.refuse = true;
+  await onInstance('DELETE', `incident/${made.sys_id}`);
+  expect(await pollIncidents(feed)).toBe(0);
+  expect(await pollIncidents(feed)).toBe(0);
+  expect(refusals(logs)).toHaveLength(1);
+
+  // Allowed again: the delete made while refused comes out, and the log says it can read.
+  acl.refuse = false;
+  expect(await pollIncidents(feed)).toBe(1);
+  expect(await incidentEvents()).toEqual([
+    ['add', `incident.${made.sys_id}`],
+    ['delete', `incident.${made.sys_id}`],
+  ]);
+  expect(logs.filter((l) => l.includes('sys_audit_delete can be read again'))).toHaveLength(1);
+
+  // Refused again after it recovered: said a second time, once.
+  acl.refuse = true;
+  await feed.pollOnce();
+  await feed.pollOnce();
+  expect(refusals(logs)).toHaveLength(2);
+});
