@@ -61,20 +61,25 @@ export type CreatedIds = ReadonlyMap<string, string>;
 const refOf = (id: string | null | undefined): string | null =>
   typeof id === 'string' && id !== '' ? id : null;
 
-function priorityChanges(state: AccountState, incidentId: string): number {
+function priorityChanges(state: AccountState, incidentId: string, engineUser: string): number {
   return state.events.filter(
     (event) =>
       event.type === 'update' &&
-      event.user_id === ENGINE_USER &&
+      event.user_id === engineUser &&
       event.metadata.id === incidentId &&
       event.previous_metadata?.priority !== event.metadata.priority,
   ).length;
 }
 
+/**
+ * `engineUser` is the user id the judged log gives the engine's writes: the engine's own user on
+ * the API it writes through, or the integration user's id in a ServiceNow instance's log.
+ */
 export function judge(
   changes: readonly SoakChange[],
   ids: CreatedIds,
   states: readonly AccountState[],
+  engineUser: string = ENGINE_USER,
 ): Verdict {
   const verdict: Verdict = {
     expected: 0,
@@ -84,8 +89,8 @@ export function judge(
     repeated: [],
   };
   for (const state of states) {
-    judgeAccount(changes, ids, state, verdict);
-    findRepeatedWrites(state, verdict);
+    judgeAccount(changes, ids, state, verdict, engineUser);
+    findRepeatedWrites(state, verdict, engineUser);
   }
   return verdict;
 }
@@ -112,16 +117,16 @@ function canonicalJson(value: unknown): string {
  * an update by the engine of the same object, and leaves the object exactly as that one did, is
  * that write again (a second write with nothing to change would have no other cause).
  */
-function findRepeatedWrites(state: AccountState, verdict: Verdict): void {
+function findRepeatedWrites(state: AccountState, verdict: Verdict, engineUser: string): void {
   const last = new Map<string, ApiEvent>();
   for (const event of state.events) {
     const id = event.metadata.id;
     const before = last.get(id);
     if (
       event.type === 'update' &&
-      event.user_id === ENGINE_USER &&
+      event.user_id === engineUser &&
       before?.type === 'update' &&
-      before.user_id === ENGINE_USER &&
+      before.user_id === engineUser &&
       stateAfter(before) === stateAfter(event)
     ) {
       verdict.repeated.push({
@@ -138,6 +143,7 @@ function judgeAccount(
   ids: CreatedIds,
   state: AccountState,
   verdict: Verdict,
+  engineUser: string,
 ): void {
   const { account } = state;
   const mine = changes.filter((change) => change.account === account);
@@ -155,7 +161,7 @@ function judgeAccount(
       note(verdict.missed, `incident ${change.ref} of the driver is not in the API`);
       continue;
     }
-    const raised = priorityChanges(state, id);
+    const raised = priorityChanges(state, id, engineUser);
     if (change.role === 'target') {
       verdict.expected++;
       if (raised === 0 || incident.priority !== 'high') {

@@ -8,6 +8,9 @@
 //   npm run soak                           the full form (see --help for the figures it uses)
 //   npm run soak -- --reduced              the CI form: about a minute or two
 //   npm run soak -- --seed 7 --kills 8     a seeded run repeats its inputs
+//   npm run soak -- --servicenow           over the connector: the instance is the Table API face
+//                                          in its own process, faulted; `serve --servicenow` is
+//                                          killed (soak/servicenow.ts)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,14 +21,32 @@ import { parseArgs } from 'node:util';
 import { createItsmClient, ItsmApiError, type ItsmClient } from '../src/itsm/client.js';
 import { signBody } from '../src/itsm/signature.js';
 import { seededRandom } from '../src/server/faults.js';
-import { type AccountState, type ApiEvent, type ApiObject, ENGINE_USER, judge } from './oracle.js';
+import {
+  type AccountState,
+  type ApiEvent,
+  type ApiObject,
+  type CreatedIds,
+  ENGINE_USER,
+  judge,
+} from './oracle.js';
 import { accountIds, planChanges, type SoakChange } from './plan.js';
+import {
+  engineOverInstance,
+  INSTANCE_KEY,
+  InstanceWriter,
+  instanceArgs,
+  instanceClient,
+  integrationUserId,
+  readInstance,
+  TableApiError,
+} from './servicenow.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_KEY = 'soak-api-key';
 const APP_ID = 'itsm-rules-soak';
 const DRIVER_USER = 'soak-driver';
 const LISTENING = /itsm-rules listening on (http:\/\/127\.0\.0\.1:\d+)/;
+const API_LISTENING = /itsm-api listening on (http:\/\/127\.0\.0\.1:\d+)/;
 
 interface SoakOptions {
   changes: number;
@@ -38,10 +59,15 @@ interface SoakOptions {
   concurrency: number;
   json: boolean;
   keep: boolean;
+  /** Over the connector: the instance is the Table API face, the engine `serve --servicenow`. */
+  servicenow: boolean;
 }
 
 const FULL = { changes: 3000, accounts: 20, kills: 10 };
 const REDUCED = { changes: 600, accounts: 6, kills: 5 };
+// One instance is one account of the connector, so its changes are made one after another.
+const FULL_SN = { changes: 1500, accounts: 1, kills: 10 };
+const REDUCED_SN = { changes: 300, accounts: 1, kills: 5 };
 
 const HELP = `usage: npm run soak -- [flags]
 
@@ -60,6 +86,12 @@ flags:
   --duration-max D    give up (exit 1) after this long: 90s, 10m (default 10m)
   --concurrency N     changes in flight at once, one per account at a time (default 4)
   --reduced           the CI form: ${REDUCED.changes} changes, ${REDUCED.accounts} accounts, ${REDUCED.kills} kills (flags given still win)
+  --servicenow        over the connector: the instance is the Table API face (itsm-server with
+                      ServiceNow users) in its own process, given the faults and never killed;
+                      the engine is serve --servicenow (all-in-one), SIGKILLed and restarted;
+                      the driver changes the instance through the Table API as a ServiceNow
+                      user, and the audit reads the instance. One instance is one account:
+                      ${FULL_SN.changes} changes, ${FULL_SN.kills} kills (reduced ${REDUCED_SN.changes}, ${REDUCED_SN.kills}); --accounts must be 1
   --json              end with one line: SOAK-SUMMARY {json}
   --keep              keep the temporary folder (database and engine logs)
   --help              show this help`;
@@ -99,6 +131,7 @@ function parseOptions(argv: string[]): SoakOptions | 'help' {
         'duration-max': { type: 'string' },
         concurrency: { type: 'string' },
         reduced: { type: 'boolean' },
+        servicenow: { type: 'boolean' },
         json: { type: 'boolean' },
         keep: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -109,7 +142,13 @@ function parseOptions(argv: string[]): SoakOptions | 'help' {
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) return 'help';
-  const base = v.reduced ? REDUCED : FULL;
+  const servicenow = v.servicenow === true;
+  const base = servicenow ? (v.reduced ? REDUCED_SN : FULL_SN) : v.reduced ? REDUCED : FULL;
+  if (servicenow && v.accounts !== undefined && v.accounts !== '1') {
+    throw new UsageError(
+      `--servicenow serves one instance as one account, so --accounts must be 1, got ${JSON.stringify(v.accounts)}`,
+    );
+  }
   const rateText = (v['fault-rate'] as string | undefined) ?? '0.2';
   const faultRate = Number(rateText);
   if (!/^\d*\.?\d+$/.test(rateText) || faultRate > 0.5) {
@@ -128,6 +167,7 @@ function parseOptions(argv: string[]): SoakOptions | 'help' {
     concurrency: wholeNumber('concurrency', v.concurrency as string | undefined, 4, 1),
     json: v.json === true,
     keep: v.keep === true,
+    servicenow,
   };
 }
 
@@ -175,32 +215,40 @@ interface FaultCounts {
   byKind: Record<string, number>;
 }
 
+/** How a server process of the soak is started, and where its fault counters are read. */
+interface ServerSpec {
+  /** In log lines: `serve`, `instance`. */
+  name: string;
+  /** The command line of a life (1, 2, ...) after `bin/itsm-rules.js`. */
+  args(life: number): string[];
+  /** Environment beyond the driver's own (minus every ITSM_* variable). */
+  env?: Record<string, string>;
+  /** The line that says it listens. */
+  listening: RegExp;
+  /** The application key of its `/_faults`; none when it runs without faults. */
+  faultsKey: string | null;
+}
+
 class Engine {
   private child: ChildProcess | null = null;
   life = 0;
   readonly faults: FaultCounts = { requests: 0, faults: 0, byKind: {} };
 
   constructor(
-    private readonly options: SoakOptions,
+    private readonly spec: ServerSpec,
     readonly url: string,
-    private readonly port: number,
-    private readonly db: string,
     private readonly logFile: string,
   ) {}
 
   async start(): Promise<void> {
     this.life++;
-    const args = [
-      'bin/itsm-rules.js',
-      'serve',
-      ...['--port', String(this.port), '--host', '127.0.0.1', '--db', this.db],
-      ...['--rules', 'soak/rules', '--api-key', API_KEY, '--app-id', APP_ID],
-      ...['--reload-interval', '0', '--no-schedules', '--concurrency', '4'],
-      ...['--faults', faultSpec(this.options, this.life)],
-    ];
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
-    );
+    const args = ['bin/itsm-rules.js', ...this.spec.args(this.life)];
+    const env = {
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(([key]) => !key.startsWith('ITSM_')),
+      ),
+      ...this.spec.env,
+    };
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env,
@@ -212,29 +260,32 @@ class Engine {
     let out = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`serve did not start in 60 s:\n${out}`)),
+        () => reject(new Error(`${this.spec.name} did not start in 60 s:\n${out}`)),
         60_000,
       );
       child.stdout?.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         appendFileSync(this.logFile, chunk);
-        if (LISTENING.test(out)) {
+        if (this.spec.listening.test(out)) {
           clearTimeout(timer);
           resolve();
         }
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`serve exited (${code ?? signal}) at start; see ${this.logFile}`));
+        reject(
+          new Error(`${this.spec.name} exited (${code ?? signal}) at start; see ${this.logFile}`),
+        );
       });
     });
   }
 
   /** Adds this life's fault counters to the totals (read just before the life ends). */
   async collectFaults(): Promise<void> {
+    if (this.spec.faultsKey === null) return;
     try {
       const response = await fetch(`${this.url}/_faults`, {
-        headers: { Authorization: `APIKey ${API_KEY}` },
+        headers: { Authorization: `APIKey ${this.spec.faultsKey}` },
       });
       const counts = (await response.json()) as FaultCounts;
       this.faults.requests += counts.requests;
@@ -273,7 +324,9 @@ class Engine {
 
 /** Whether a failed call may pass on a later try: faults, and the engine being restarted. */
 function isPassing(error: unknown): boolean {
-  if (error instanceof ItsmApiError) return error.status >= 500 || error.status === 429;
+  if (error instanceof ItsmApiError || error instanceof TableApiError) {
+    return error.status >= 500 || error.status === 429;
+  }
   return true; // network errors, timeouts, connection refused while the engine restarts
 }
 
@@ -288,6 +341,8 @@ class Driver {
     readonly url: string,
     private readonly deadline: number,
     private readonly random: () => number,
+    /** Over the connector: the changes are made on the instance, not through the engine's API. */
+    private readonly instance: InstanceWriter | null = null,
   ) {
     this.client = createItsmClient({
       baseUrl: `${url}/v1`,
@@ -316,6 +371,11 @@ class Driver {
   }
 
   async apply(change: SoakChange, index: number, seed: number): Promise<void> {
+    if (this.instance) {
+      return this.instance.apply(change, index, seed, this.ids, (what, call) =>
+        this.persist(what, call),
+      );
+    }
     const key = `soak-${seed}-${index}`;
     const account = change.account;
     const id = (ref: string) => {
@@ -450,6 +510,8 @@ async function waitForIdle(
   engineUrl: string,
   accounts: readonly number[],
   deadline: number,
+  /** More that must stay the same (over the connector: the instance's own event log). */
+  more: () => Promise<string> = async () => '',
 ) {
   const auth = { Authorization: `APIKey ${API_KEY}` };
   let previous = '';
@@ -472,7 +534,7 @@ async function waitForIdle(
           await driver.persist('latest cursor', () => driver.client.latestCursor(account)),
         );
       }
-      const now = cursors.join(',');
+      const now = `${cursors.join(',')};${await more()}`;
       if (busy || now !== previous) {
         previous = now;
         stableSince = 0;
@@ -521,6 +583,8 @@ async function readAccount(driver: Driver, account: number): Promise<AccountStat
 
 export interface SoakSummary {
   ok: boolean;
+  /** Over the connector (`--servicenow`): the instance faulted, `serve --servicenow` killed. */
+  servicenow: boolean;
   seed: number;
   changes: number;
   accounts: number;
@@ -552,11 +616,81 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
   const logFile = join(dir, 'engine.log');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const engine = new Engine(options, url, port, join(dir, 'soak.db'), logFile);
-  const driver = new Driver(url, deadline, random);
-  console.error(
-    `soak: seed ${options.seed}, ${changes.length} changes, ${accounts.length} accounts, ${options.kills} kills, faults ${faultSpec(options, 1)}; engine log ${logFile}`,
+  const db = join(dir, 'soak.db');
+  const serveArgs = [
+    'serve',
+    ...['--port', String(port), '--host', '127.0.0.1', '--db', db],
+    ...['--rules', 'soak/rules', '--api-key', API_KEY, '--app-id', APP_ID],
+    ...['--reload-interval', '0', '--no-schedules', '--concurrency', '4'],
+  ];
+  // Over the connector the faults are the instance's, which lives through the whole run.
+  let instance: Engine | null = null;
+  let engine: Engine;
+  if (options.servicenow) {
+    const instancePort = await freePort();
+    const instanceUrl = `http://127.0.0.1:${instancePort}`;
+    const account = accounts[0] as number;
+    instance = new Engine(
+      {
+        name: 'instance',
+        args: () =>
+          instanceArgs(instancePort, join(dir, 'instance.db'), account, faultSpec(options, 0)),
+        listening: API_LISTENING,
+        faultsKey: INSTANCE_KEY,
+      },
+      instanceUrl,
+      join(dir, 'instance.log'),
+    );
+    const over = engineOverInstance(instanceUrl, account);
+    engine = new Engine(
+      {
+        name: 'serve --servicenow',
+        args: () => [...serveArgs, ...over.args],
+        env: over.env,
+        listening: LISTENING,
+        faultsKey: null,
+      },
+      url,
+      logFile,
+    );
+  } else {
+    engine = new Engine(
+      {
+        name: 'serve',
+        args: (life) => [...serveArgs, '--faults', faultSpec(options, life)],
+        listening: LISTENING,
+        faultsKey: API_KEY,
+      },
+      url,
+      logFile,
+    );
+  }
+  const faulted = instance ?? engine;
+  const driver = new Driver(
+    url,
+    deadline,
+    random,
+    instance ? new InstanceWriter(instance.url) : null,
   );
+  console.error(
+    `soak: seed ${options.seed}, ${changes.length} changes, ${accounts.length} accounts, ${options.kills} kills, faults ${faultSpec(options, instance ? 0 : 1)}${instance ? ' on the instance (the Table API face)' : ''}; engine log ${logFile}`,
+  );
+  /**
+   * Starts the engine. Over the connector a start can fail on the instance's faults (its first
+   * calls check the user and prime the feed, each retried a few times): started again, as a
+   * supervisor would.
+   */
+  const startEngine = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await engine.start();
+      } catch (error) {
+        if (!instance || attempt >= 5) throw error;
+        console.error(`soak: ${(error as Error).message}; starting it again`);
+        await sleep(500);
+      }
+    }
+  };
 
   // Kill points: after a random share (5%..95%) of the changes, each at a random moment after.
   const killAt = Array.from({ length: options.kills }, () =>
@@ -570,12 +704,13 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
     kills++;
     console.error(`soak: SIGKILL ${kills} of ${options.kills} (life ${engine.life})`);
     await sleep(Math.floor(random() * 300));
-    await engine.start();
+    await startEngine();
   };
 
   let summary: SoakSummary | null = null;
   try {
-    await engine.start();
+    await instance?.start();
+    await startEngine();
     await driveChanges(driver, changes, options, async (done) => {
       if (random() < 0.15) void driver.replayNotifications(accounts);
       while (killAt.length > 0 && done >= (killAt[0] as number)) {
@@ -587,13 +722,35 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
     await killing;
     // A last burst of replays once every change is made.
     await driver.replayNotifications(accounts);
-    const idle = await waitForIdle(driver, url, accounts, deadline);
+    const onInstance = instance ? instanceClient(instance.url) : null;
+    const idle = await waitForIdle(driver, url, accounts, deadline, async () =>
+      onInstance
+        ? await driver.persist('latest cursor of the instance', () =>
+            onInstance.latestCursor(accounts[0] as number),
+          )
+        : '',
+    );
     if (!idle) console.error('soak: the engine did not go idle before --duration-max');
     const states: AccountState[] = [];
-    for (const account of accounts) states.push(await readAccount(driver, account));
+    let ids: CreatedIds = driver.ids;
+    let engineUser = ENGINE_USER;
+    if (instance && onInstance) {
+      // The instance is the truth: every write it applied is an event of its own log.
+      const read = await readInstance(onInstance, accounts[0] as number, driver.ids, (w, c) =>
+        driver.persist(w, c),
+      );
+      states.push(read.state);
+      ids = read.ids;
+      engineUser = await driver.persist('the integration user', () =>
+        integrationUserId(instance.url),
+      );
+    } else {
+      for (const account of accounts) states.push(await readAccount(driver, account));
+    }
     await engine.stop();
+    await instance?.stop();
 
-    const verdict = judge(changes, driver.ids, states);
+    const verdict = judge(changes, ids, states, engineUser);
     const findings = [
       ...verdict.missed.map((f) => `MISSED account ${f.account}: ${f.what}`),
       ...verdict.duplicated.map((f) => `DUPLICATED account ${f.account}: ${f.what}`),
@@ -602,6 +759,7 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
     ];
     summary = {
       ok: idle && findings.length === 0,
+      servicenow: options.servicenow,
       seed: options.seed,
       changes: changes.length,
       accounts: accounts.length,
@@ -609,13 +767,13 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
       restarts: engine.life - 1,
       faultRate: options.faultRate,
       faults: {
-        ...engine.faults,
-        share: engine.faults.requests ? faultsProper(engine.faults) / engine.faults.requests : 0,
+        ...faulted.faults,
+        share: faulted.faults.requests ? faultsProper(faulted.faults) / faulted.faults.requests : 0,
       },
       notificationsReplayed: driver.notificationsAccepted,
       driverRepeats: driver.callsRepeated,
       engineWrites: states.reduce(
-        (n, s) => n + s.events.filter((e) => e.user_id === ENGINE_USER).length,
+        (n, s) => n + s.events.filter((e) => e.user_id === engineUser).length,
         0,
       ),
       expectedEffects: verdict.expected,
@@ -630,6 +788,7 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
     return summary;
   } finally {
     await engine.stop().catch(() => {});
+    await instance?.stop().catch(() => {});
     if (options.keep || !summary?.ok) console.error(`soak: kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }
@@ -648,14 +807,14 @@ function printSummary(summary: SoakSummary): void {
     .map(([kind, n]) => `${kind} ${n}`)
     .join(', ');
   const lines = [
-    `soak ${summary.ok ? 'PASSED' : 'FAILED'} (seed ${summary.seed})`,
+    `soak ${summary.servicenow ? 'over the connector ' : ''}${summary.ok ? 'PASSED' : 'FAILED'} (seed ${summary.seed})`,
     `  changes                ${summary.changes} across ${summary.accounts} accounts`,
     `  kills                  ${summary.kills} SIGKILLs, ${summary.restarts} restarts on the same database`,
-    `  API calls              ${summary.faults.requests} (from the server's counters, lower bound)`,
+    `  API calls              ${summary.faults.requests} (from the ${summary.servicenow ? "instance's" : "server's"} counters, lower bound)`,
     `  faults                 ${(summary.faults.share * 100).toFixed(1)}% of calls (asked ${summary.faultRate * 100}%): ${kinds}`,
     `  notifications replayed ${summary.notificationsReplayed}`,
     `  driver calls repeated  ${summary.driverRepeats}`,
-    `  engine writes          ${summary.engineWrites} events by ${ENGINE_USER}`,
+    `  engine writes          ${summary.engineWrites} events by ${summary.servicenow ? 'the integration user (in the instance)' : ENGINE_USER}`,
     `  effects demanded       ${summary.expectedEffects}`,
     `  missed                 ${summary.missed}`,
     `  duplicated             ${summary.duplicated}`,

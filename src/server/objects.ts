@@ -733,8 +733,16 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
       `${type}\n${rawType ?? ''}\n${canonicalJson(body)}`,
     );
     if (claim instanceof Response) return claim;
+    // Over a system of record (the connector) the record is written upstream before the key's
+    // record is committed here, so a create whose answer was lost (a 5xx after the insert, a cut
+    // connection, a crash) may already be upstream when its client retries. Its sys_id comes from
+    // the key: the retry names the same one and finds that record instead of making a second.
+    const upstreamId =
+      claim && deps.store.writeUpstream
+        ? (await sha256Hex(`${c.get('account')}\n${claim.key}`)).slice(0, 32)
+        : undefined;
     return answerWrite(deps, c, claim, 201, async (idempotency) =>
-      createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency),
+      createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency, upstreamId),
     );
   };
 

@@ -286,6 +286,40 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     }
   }
 
+  /**
+   * After a failed insert that named its sys_id: the record, when the insert was applied after
+   * all (answered 5xx, cut off, timed out), or already made by an earlier try of the same
+   * request (the instance refuses a second insert of a sys_id); null when it is not there.
+   * A sys_id is never reused, so a record that holds it is this insert's.
+   */
+  async function insertThatLanded(
+    table: string,
+    sysId: string,
+    error: unknown,
+  ): Promise<SnRecord | null> {
+    if (!(error instanceof ServiceNowError)) return null;
+    const landed = [
+      'SN_FORBIDDEN',
+      'SN_UNAVAILABLE',
+      'SN_TIMEOUT',
+      'SN_UNREACHABLE',
+      'SN_BAD_RESPONSE',
+    ];
+    if (!landed.includes(error.code)) return null;
+    let record: SnRecord | null;
+    try {
+      record = await client.get(table, sysId);
+    } catch {
+      return null;
+    }
+    if (record) {
+      log(
+        `servicenow: the insert into ${table} failed (${error.message}) but its record ${sysId} is there: taken as written, not inserted again`,
+      );
+    }
+    return record;
+  }
+
   async function applyUpstream(
     write: ObjectWrite,
     previous: StoredObject | null,
@@ -302,9 +336,16 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     const next = upstreamValues(object);
     if (write.kind === 'create') {
       const values = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== ''));
-      // A generic object created with its own sys_id keeps it, as a Table API insert allows.
-      if (object.type === 'object' && object.upstreamId) values.sys_id = object.upstreamId;
-      return toObject(table, await client.create(table, values));
+      // The insert names its sys_id (as a Table API insert may): the one a generic object was
+      // given, or the one the route chose (derived from the Idempotency-Key when there is one).
+      if (SYS_ID.test(object.upstreamId)) values.sys_id = object.upstreamId;
+      try {
+        return toObject(table, await client.create(table, values));
+      } catch (error) {
+        const landed = values.sys_id ? await insertThatLanded(table, values.sys_id, error) : null;
+        if (!landed) throw error;
+        return toObject(table, landed);
+      }
     }
     const before = previous ? upstreamValues(previous) : {};
     const changed: Record<string, string> = {};

@@ -37,7 +37,7 @@ afterEach(async () => {
 function instanceAcl() {
   const acl = {
     refuse: true,
-    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: (async (input: string | URL | Request, init?: RequestInit) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (acl.refuse && url.pathname.endsWith('/table/sys_audit_delete')) {
         return new Response(
