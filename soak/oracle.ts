@@ -95,9 +95,13 @@ export function judge(
   return verdict;
 }
 
-/** The object as an event left it, without the time of the write (which always differs). */
+/**
+ * The object as an event left it, without the time of the write (which always differs) and
+ * without its upstream record (a ServiceNow record's sys_mod_count and sys_updated_on differ on
+ * every write, even one that repeats the last).
+ */
 function stateAfter(event: ApiEvent): string {
-  const { modified: _modified, ...rest } = event.metadata as Record<string, unknown>;
+  const { modified: _modified, raw: _raw, ...rest } = event.metadata as Record<string, unknown>;
   return canonicalJson(rest);
 }
 

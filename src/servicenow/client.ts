@@ -111,7 +111,17 @@ export interface ServiceNowClient {
   /** One page of records and the instance's `X-Total-Count` (null when it sent none). */
   list(table: string, query?: ListQuery): Promise<{ records: SnRecord[]; total: number | null }>;
   create(table: string, values: Record<string, string>): Promise<SnRecord>;
-  patch(table: string, sysId: string, values: Record<string, string>): Promise<SnRecord>;
+  /**
+   * Updates a record. With `landed`, a PATCH whose answer was lost (5xx, timeout, cut off) is
+   * repeated only after a read of the record shows it did not land: the instance has no
+   * conditional write, and a PATCH applied twice is two updates in its history and feed.
+   */
+  patch(
+    table: string,
+    sysId: string,
+    values: Record<string, string>,
+    options?: { landed?: (record: SnRecord) => boolean },
+  ): Promise<SnRecord>;
   /** True when deleted, false when the record was already gone. */
   delete(table: string, sysId: string): Promise<boolean>;
 }
@@ -311,6 +321,8 @@ export function createServiceNowClient(options: ServiceNowClientOptions): Servic
     path: string,
     query: Record<string, string>,
     body?: Record<string, string>,
+    /** Before repeating a call that may have been applied: its answer, if it did apply. */
+    applied?: () => Promise<Answer | null>,
   ): Promise<Answer> {
     const url = new URL(path, origin);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
@@ -360,6 +372,14 @@ export function createServiceNowClient(options: ServiceNowClientOptions): Servic
         `servicenow: ${method} ${path} failed (${error.status ?? error.code}${retryAfterMs !== null ? `, Retry-After ${retryAfterMs / 1000} s` : ''}); retry ${attemptNo + 1} of ${settings.maxAttempts} in ${delayMs} ms`,
       );
       await sleep(delayMs);
+      // A 429 was refused before it ran; anything else may have been applied.
+      if (applied && error.code !== 'SN_RATE_LIMITED') {
+        const answer = await applied().catch(() => null);
+        if (answer) {
+          log(`servicenow: ${method} ${path} had landed before its answer was lost; not repeated`);
+          return answer;
+        }
+      }
     }
   }
 
@@ -436,9 +456,18 @@ export function createServiceNowClient(options: ServiceNowClientOptions): Servic
       const answer = await send('POST', path, VALUES, values);
       return asRecord('POST', path, parseResult('POST', path, answer));
     },
-    async patch(table, sysId, values) {
+    async patch(table, sysId, values, options = {}) {
       const path = tablePath(table, sysId);
-      const answer = await send('PATCH', path, VALUES, values);
+      const { landed } = options;
+      const applied =
+        landed &&
+        (async (): Promise<Answer | null> => {
+          // A read, retried as reads are; when it still fails, the PATCH is repeated as before.
+          const answer = await send('GET', path, VALUES);
+          const record = asRecord('GET', path, parseResult('GET', path, answer));
+          return landed(record) ? answer : null;
+        });
+      const answer = await send('PATCH', path, VALUES, values, applied || undefined);
       return asRecord('PATCH', path, parseResult('PATCH', path, answer));
     },
     async delete(table, sysId) {

@@ -356,7 +356,18 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     for (const column of Object.keys(before)) {
       if (!(column in next) && object.type === 'object') changed[column] = '';
     }
-    const record = await client.patch(table, object.upstreamId, changed);
+    // Landed: the record moved past the version this write was made on and holds its values
+    // (a journal entry by its text, as the instance renders the journal with it).
+    const version = previous ? previous.version - 1 : -1;
+    const record = await client.patch(table, object.upstreamId, changed, {
+      landed: (now) =>
+        Number(now.sys_mod_count ?? -1) > version &&
+        Object.entries(changed).every(([column, value]) =>
+          (JOURNAL_COLUMNS as readonly string[]).includes(column)
+            ? (now[column] ?? '').includes(value)
+            : (now[column] ?? '') === value,
+        ),
+    });
     return toObject(table, record);
   }
 }

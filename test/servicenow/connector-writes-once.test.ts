@@ -1,9 +1,10 @@
-// A create through the connector makes one record on the instance, whatever happens to the
-// insert's answer (found by the soak over the connector, where the engine's retried creates
-// opened a second problem). The instance is the Table API face on 127.0.0.1 over real HTTP, in
-// the test process so that the test can script its faults: the insert applied and then answered
-// 500, or applied and its connection cut; and the retry of a create, under the same
-// Idempotency-Key, after the connector could not learn that its insert had landed.
+// A write through the connector lands once on the instance, whatever happens to its answer
+// (found by the soak over the connector: the engine's retried creates opened a second problem,
+// and retried PATCHes wrote every escalation twice into the instance's history). The instance is
+// the Table API face on 127.0.0.1 over real HTTP, in the test process so that the test can script
+// its faults: the write applied and then answered 500, or applied and its connection cut; and the
+// retry of a create, under the same Idempotency-Key, after the connector could not learn that its
+// insert had landed.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { startTestItsm, type TestItsm } from '../helpers/itsm.js';
 
@@ -79,4 +80,25 @@ it('makes no second record when a create is retried under its key after its inse
   // A create under another key is another record.
   expect((await create('create-once-3')).status).toBe(201);
   expect(await incidentsOnInstance()).toHaveLength(2);
+});
+
+it.each([
+  ['answered 500 after it was applied', { status: 500 as const, afterWrite: true }],
+  ['cut off after it was applied', { drop: true }],
+])('applies an update once when its PATCH is %s', async (_, fault) => {
+  const made = await create('update-once');
+  face.itsm.faults?.inject({ method: 'PATCH', path: /^\/api\/now\/table\/incident\//, ...fault });
+  const updated = await connector.call('PATCH', `/v1/accounts/1/itsm/incidents/${made.json.id}`, {
+    body: { priority: 'critical' },
+  });
+  expect(updated.status, updated.text).toBe(200);
+  expect(updated.json.priority).toBe('critical');
+  expect(face.itsm.faults?.pending()).toBe(0);
+  // The instance's own history: the insert and one update, not two.
+  const events = await face.call('GET', '/v1/accounts/1/events?page_size=100');
+  const ofIncident = events.json.objects.filter(
+    (e: { metadata: { type: string } }) => e.metadata.type === 'incident',
+  );
+  expect(ofIncident.map((e: { type: string }) => e.type)).toEqual(['add', 'update']);
+  expect(connector.logs.join('\n')).toMatch(/had landed before its answer was lost; not repeated/);
 });
