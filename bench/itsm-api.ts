@@ -1,25 +1,15 @@
 // Throughput of the embedded ITSM API on 127.0.0.1, beside a bare Hono route served the same
 // way in the same run (the floor an HTTP framework on this machine sets). Medians of rounds.
 //   npm run bench            (or: npx tsx bench/itsm-api.ts --seconds 2 --rounds 3 --connections 20)
-import { parseArgs } from 'node:util';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { closeServer, listen, startItsmServer } from '../src/runtime/node.js';
-import { requestRate } from './stats.js';
+import { loadShapeFromArgs, requestRate } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '20' },
-  },
-});
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
-const connections = Number(values.connections);
+const shape = loadShapeFromArgs();
+const { seconds, rounds, connections } = shape;
 
-const rate = (request: () => Promise<Response>) =>
-  requestRate({ seconds, rounds, connections }, request);
+const rate = (request: () => Promise<Response>) => requestRate(shape, request);
 
 const bare = new Hono();
 bare.get('/ok', (c) => c.json({ ok: true }));

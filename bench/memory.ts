@@ -6,13 +6,12 @@
 // own, drained as an echo), so every create is 1.5 events. The server runs in a child process
 // (with --expose-gc); the load comes from this one, over HTTP, spread over a few accounts.
 //   npx tsx bench/memory.ts [--events 100000] [--accounts 10] [--connections 16]
-import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { forkSelf } from './processes.js';
 
 const KEY = 'bench-key';
 const RULE = `
@@ -92,11 +91,11 @@ async function main(): Promise<void> {
   const connections = Number(values.connections);
   const creates = Math.ceil(events / 1.5);
 
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
-    stdio: 'inherit',
-  });
-  const [ready] = (await once(child, 'message')) as [{ url: string }];
+  const { child, ready } = await forkSelf<{ url: string }>(
+    import.meta.url,
+    ['--serve'],
+    ['--expose-gc'],
+  );
   const sample = async (): Promise<Sample> => {
     child.send({ kind: 'sample' });
     for (;;) {

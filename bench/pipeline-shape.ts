@@ -13,21 +13,19 @@
 //     account, many distinct objects: changes/s (objects are processed concurrently).
 //   npx tsx bench/pipeline-shape.ts [--incidents 400] [--writers 16] [--accounts 1,10,100,1000]
 //     [--shapes separate,all-in-one] [--slow-incidents 200]
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type CliChild, callJson, startCli } from './processes.js';
+import { percentile } from './stats.js';
 
 const KEY = 'bench-key';
 const APP = 'bench';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The engine's --object-concurrency. */
 let objectConcurrency = '8';
-const headers = { Authorization: `APIKey ${KEY}`, 'Content-Type': 'application/json' };
 
 const rule = (hook: string) => `
 description: The benchmark's rule, a PATCH and a call per high-impact incident.
@@ -88,43 +86,8 @@ async function startHook() {
   };
 }
 
-interface Child {
-  url: string;
-  process: ChildProcess;
-}
-
-/** `itsm-rules ARGS` in a child process; resolves with the first URL it prints. */
-function cli(args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/itsm-rules.js', ...args], {
-    cwd: ROOT,
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ITSM_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    err = (err + chunk.toString()).slice(-4000);
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match?.[1]) resolve({ url: match[1], process: child });
-    });
-    child.once('exit', (code) => reject(new Error(`itsm-rules ${args[0]} exited ${code}: ${err}`)));
-  });
-}
-
-async function call(method: string, url: string, body?: unknown): Promise<{ id?: string }> {
-  const response = await fetch(url, {
-    method,
-    headers,
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : {};
-}
+const call = (method: string, url: string, body?: unknown) =>
+  callJson(method, url, { Authorization: `APIKey ${KEY}` }, body);
 
 const INCIDENT = { impact: 'high', urgency: 'low', priority: 'low', description: 'bench' };
 
@@ -154,7 +117,7 @@ async function startSystem(
   writeFileSync(join(rulesDir, 'raise-and-call.yaml'), rule(hook.url));
   const common = ['--db', ':memory:', '--api-key', KEY, '--app-id', APP, '--port', '0'];
   const faults = options.faults ? ['--faults', options.faults] : [];
-  const children: Child[] = [];
+  const children: CliChild[] = [];
   const engineFlags = [
     '--rules',
     rulesDir,
@@ -168,15 +131,15 @@ async function startSystem(
   ];
   let api: string;
   if (shape === 'all-in-one') {
-    const engine = await cli(['serve', ...common, ...engineFlags, ...faults]);
+    const engine = await startCli(['serve', ...common, ...engineFlags, ...faults]);
     children.push(engine);
     api = `${engine.url}/v1`;
   } else {
-    const server = await cli(['itsm-server', ...common, ...faults]);
+    const server = await startCli(['itsm-server', ...common, ...faults]);
     children.push(server);
     api = `${server.url}/v1`;
     if (shape === 'separate') {
-      const engine = await cli(['serve', ...common, ...engineFlags, '--api-url', api]);
+      const engine = await startCli(['serve', ...common, ...engineFlags, '--api-url', api]);
       children.push(engine);
       await call('POST', `${api}/applications/${APP}/webhooks`, {
         url: `${engine.url}/webhooks/kloudless`,
@@ -255,10 +218,7 @@ async function latencies(system: System, n: number, rate: number, accounts: numb
     const arrived = system.hook.arrivals.get(id);
     if (arrived !== undefined) samples.push(Math.max(0, arrived - at));
   }
-  samples.sort((a, b) => a - b);
-  const pick = (q: number) =>
-    samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
-  return { p50: pick(0.5), p99: pick(0.99) };
+  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
 async function main(): Promise<void> {

@@ -4,13 +4,11 @@
 // with the same concurrency (one sequence per account, as the engine drains one account at a
 // time). Servers run in a child process; the load comes from this one. Medians of rounds.
 //   npx tsx bench/pipeline.ts [--incidents 400] [--accounts 8] [--rounds 3]
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { callJson, forkSelf, metricValue, waitUntil } from './processes.js';
 import { median } from './stats.js';
 
 const KEY = 'bench-key';
@@ -53,18 +51,8 @@ async function serve(accounts: number): Promise<void> {
   process.send?.({ floor: `${plain.url}/v1`, engine: engine.url });
 }
 
-const headers = { Authorization: `APIKey ${KEY}`, 'Content-Type': 'application/json' };
-
-async function call(method: string, url: string, body?: unknown): Promise<{ id?: string }> {
-  const response = await fetch(url, {
-    method,
-    headers,
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : {};
-}
+const call = (method: string, url: string, body?: unknown) =>
+  callJson(method, url, { Authorization: `APIKey ${KEY}` }, body);
 
 const incident = { impact: 'high', urgency: 'low', priority: 'low', description: 'bench' };
 
@@ -84,11 +72,8 @@ async function floor(api: string, accounts: number[], perAccount: number): Promi
   return (performance.now() - started) / 1000;
 }
 
-async function actionsDone(engine: string): Promise<number> {
-  const response = await fetch(`${engine}/metrics`, { headers });
-  const match = /^itsm_rules_actions_total\{outcome="done"\} (\d+)$/m.exec(await response.text());
-  return Number(match?.[1] ?? 0);
-}
+const actionsDone = (engine: string) =>
+  metricValue(engine, KEY, 'itsm_rules_actions_total{outcome="done"}');
 
 /** Seconds from the first create until the engine has made every PATCH. */
 async function pipeline(engine: string, accounts: number[], perAccount: number): Promise<number> {
@@ -102,11 +87,7 @@ async function pipeline(engine: string, accounts: number[], perAccount: number):
       }
     }),
   );
-  const deadline = Date.now() + 300_000;
-  while ((await actionsDone(engine)) < expected) {
-    if (Date.now() > deadline) throw new Error('the engine did not finish within 5 minutes');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(async () => (await actionsDone(engine)) >= expected, 'every PATCH of the engine');
   return (performance.now() - started) / 1000;
 }
 
@@ -123,11 +104,10 @@ async function main(): Promise<void> {
   const total = perAccount * accountCount;
   const rounds = Number(values.rounds);
 
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', String(accountCount)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: 'inherit',
-  });
-  const [urls] = (await once(child, 'message')) as [{ floor: string; engine: string }];
+  const { child, ready: urls } = await forkSelf<{ floor: string; engine: string }>(
+    import.meta.url,
+    ['--serve', String(accountCount)],
+  );
   try {
     const floors: number[] = [];
     const pipes: number[] = [];

@@ -1,10 +1,18 @@
 // What every benchmark reports of its rounds: the median, so that one disturbed round (this
-// machine is shared) moves no figure.
+// machine is shared) moves no figure; percentiles of latencies; and the request-rate load shape
+// with its command-line options (--seconds, --rounds, --connections).
+import { parseArgs } from 'node:util';
 
 /** The middle value (the upper middle of an even count); 0 for no values. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** The value below which a share `q` (0..1) of the samples lie; 0 for no samples. */
+export function percentile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 /** How long, how often and how wide a request-rate benchmark loads its server. */
@@ -39,4 +47,21 @@ export async function requestRate(
   const results: number[] = [];
   for (let i = 0; i < shape.rounds; i++) results.push(await measure(shape, request));
   return median(results);
+}
+
+/** `--seconds 2 --rounds 3 --connections 20` (those defaults) of a request-rate benchmark. */
+export function loadShapeFromArgs(args: string[] = process.argv.slice(2)): LoadShape {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '20' },
+    },
+  });
+  return {
+    seconds: Number(values.seconds),
+    rounds: Number(values.rounds),
+    connections: Number(values.connections),
+  };
 }

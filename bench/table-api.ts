@@ -4,24 +4,14 @@
 // table: the store holds exactly the 100 incidents listed, so both faces read the same rows.
 // Target: each Table API figure at least 0.5x of its /v1 twin. Medians of rounds.
 //   npm run bench -- --only table-api     (or: npx tsx bench/table-api.ts --seconds 2 --rounds 3)
-import { parseArgs } from 'node:util';
 import { startItsmServer } from '../src/runtime/node.js';
-import { requestRate } from './stats.js';
+import { loadShapeFromArgs, requestRate } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '20' },
-  },
-});
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
-const connections = Number(values.connections);
+const shape = loadShapeFromArgs();
+const { seconds, rounds, connections } = shape;
 const TARGET = 0.5;
 
-const rate = (request: () => Promise<Response>) =>
-  requestRate({ seconds, rounds, connections }, request);
+const rate = (request: () => Promise<Response>) => requestRate(shape, request);
 
 const itsm = await startItsmServer({
   port: 0,
