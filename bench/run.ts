@@ -28,6 +28,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'memory', file: 'memory.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
   { name: 'console', file: 'console.ts', flags: [] },
+  { name: 'connector', file: 'connector.ts', flags: [] },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
