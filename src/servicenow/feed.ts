@@ -70,18 +70,31 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     return run;
   };
 
+  // Who made changes, by user_name: looked up once per process, since every change of a busy
+  // writer would otherwise cost a sys_user read (a pushed record: two calls instead of one). A
+  // user keeps its sys_id when renamed; a name not found is asked again next time.
+  const knownUsers = new Map<string, string>();
+
   /** The user id of a sys_user by user_name (who the instance says made the change). */
   async function userIdsOf(names: Iterable<string>): Promise<Map<string, string>> {
-    const wanted = [...new Set(names)].filter((n) => n !== '' && n !== 'system');
+    const named = [...new Set(names)].filter((n) => n !== '' && n !== 'system');
+    const wanted = named.filter((n) => !knownUsers.has(n));
+    if (wanted.length > 0) {
+      const { records } = await client.list('sys_user', {
+        query: `user_nameIN${wanted.join(',')}`,
+        fields: ['sys_id', 'user_name'],
+        limit: wanted.length,
+      });
+      for (const r of records) {
+        if (r.user_name && r.sys_id) knownUsers.set(r.user_name, sysIdToUserId(r.sys_id));
+      }
+    }
     const found = new Map<string, string>();
-    if (wanted.length === 0) return found;
-    const { records } = await client.list('sys_user', {
-      query: `user_nameIN${wanted.join(',')}`,
-      fields: ['sys_id', 'user_name'],
-      limit: wanted.length,
-    });
-    for (const r of records) if (r.user_name && r.sys_id) found.set(r.user_name, r.sys_id);
-    return new Map([...found].map(([name, sysId]) => [name, sysIdToUserId(sysId)]));
+    for (const name of named) {
+      const id = knownUsers.get(name);
+      if (id !== undefined) found.set(name, id);
+    }
+    return found;
   }
 
   /** Appends an event for each record version not reported yet; returns how many. */
