@@ -43,7 +43,10 @@ export interface ChangeFeed {
   prime(): Promise<void>;
   /** Polls every table once (and the deletes); resolves with the events appended. */
   pollOnce(): Promise<number>;
-  /** Reads one record now (a push): its new version becomes an event, or its delete. */
+  /**
+   * Reads one record now (a push): its new version becomes an event, or its delete. Resolves with
+   * the events its read appended (pushes that arrive together are read together).
+   */
   readRecord(table: string, sysId: string): Promise<number>;
   /** Polls every `intervalMs` until stopped; a failed poll is logged and retried next time. */
   start(intervalMs: number): void;
@@ -288,6 +291,69 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     }
   }
 
+  interface Pushed {
+    resolve(appended: number): void;
+    reject(error: unknown): void;
+  }
+  // Pushed records waiting for their read, by table and sys_id. Feed steps run one at a time, so
+  // pushes that arrive during a step (a poll, or the read of earlier pushes) wait together and
+  // are read together: one list call per table instead of one read per push.
+  const pushed = new Map<string, Map<string, Pushed[]>>();
+  let flushQueued = false;
+
+  /** Reads every record pushed so far (one feed step); each push learns its events appended. */
+  async function readPushed(): Promise<void> {
+    flushQueued = false;
+    const batch = [...pushed];
+    pushed.clear();
+    let appendedAll = 0;
+    for (const [table, waiting] of batch) {
+      const settle = (sysId: string, outcome: { appended: number } | { error: unknown }) => {
+        for (const push of waiting.get(sysId) ?? []) {
+          if ('error' in outcome) push.reject(outcome.error);
+          else push.resolve(outcome.appended);
+        }
+      };
+      try {
+        const sysIds = [...waiting.keys()];
+        const found = new Map<string, SnRecord>();
+        // Long IN lists make long URLs: 100 sys_ids (about 3.3 kB) a call.
+        for (let i = 0; i < sysIds.length; i += 100) {
+          const chunk = sysIds.slice(i, i + 100);
+          const { records } = await client.list(table, {
+            query: `sys_idIN${chunk.join(',')}`,
+            limit: chunk.length,
+          });
+          for (const r of records) if (r.sys_id) found.set(r.sys_id, r);
+        }
+        const floor = (await store.getWatermark(account, table))?.floor ?? null;
+        const gone: string[] = [];
+        for (const sysId of sysIds) {
+          const record = found.get(sysId);
+          if (!record) {
+            gone.push(sysId);
+            continue;
+          }
+          const appended = await report(table, [record], floor);
+          appendedAll += appended;
+          settle(sysId, { appended });
+        }
+        if (gone.length > 0) {
+          // Deleted before they could be read: their deletes come from sys_audit_delete.
+          log(
+            `servicenow feed: ${table} ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} gone (deleted before it was read); reading sys_audit_delete`,
+          );
+          const appended = await pollDeletes();
+          appendedAll += appended;
+          for (const sysId of gone) settle(sysId, { appended });
+        }
+      } catch (error) {
+        for (const sysId of waiting.keys()) settle(sysId, { error });
+      }
+    }
+    if (appendedAll > 0) options.notify();
+  }
+
   let timer: ReturnType<typeof setTimeout> | null = null;
   let stopped = true;
   let current: Promise<unknown> = Promise.resolve();
@@ -312,30 +378,26 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
 
     pollOnce: () => serial(pollAll),
 
-    readRecord: (table, sysId) =>
-      serial(async () => {
-        if (!options.tables.includes(table)) {
-          throw new ServiceNowError(
+    readRecord(table, sysId) {
+      if (!options.tables.includes(table)) {
+        return Promise.reject(
+          new ServiceNowError(
             'SN_REFUSED',
             `the change feed does not watch table ${JSON.stringify(table)}; it watches ${options.tables.join(', ')}`,
             null,
-          );
+          ),
+        );
+      }
+      return new Promise<number>((resolve, reject) => {
+        const waiting = pushed.get(table) ?? new Map<string, Pushed[]>();
+        pushed.set(table, waiting);
+        waiting.set(sysId, [...(waiting.get(sysId) ?? []), { resolve, reject }]);
+        if (!flushQueued) {
+          flushQueued = true;
+          void serial(readPushed);
         }
-        const record = await client.get(table, sysId);
-        let appended: number;
-        if (record) {
-          const floor = (await store.getWatermark(account, table))?.floor ?? null;
-          appended = await report(table, [record], floor);
-        } else {
-          // Deleted before it could be read: its delete comes from sys_audit_delete.
-          log(
-            `servicenow feed: ${table} ${sysId} is gone (deleted before it was read); reading sys_audit_delete`,
-          );
-          appended = await pollDeletes();
-        }
-        if (appended > 0) options.notify();
-        return appended;
-      }),
+      });
+    },
 
     start(intervalMs) {
       stopped = false;
