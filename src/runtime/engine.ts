@@ -23,6 +23,7 @@ import { createInProcessTransport } from '../itsm/in-process.js';
 import {
   createItsmServer,
   DEFAULT_EVENT_RETENTION,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
   type ItsmServer,
   type ItsmServerOptions,
 } from '../server/app.js';
@@ -335,6 +336,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
           render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
           notify: () => itsm?.notifier.notify(account),
           retention: options.itsm?.eventRetention ?? DEFAULT_EVENT_RETENTION,
+          keyRetentionMs: options.itsm?.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
           log,
         });
         objects = connection.connector.objects;

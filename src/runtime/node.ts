@@ -12,6 +12,7 @@ import { base64ToBytes } from '../itsm/signature.js';
 import {
   createItsmServer,
   DEFAULT_EVENT_RETENTION,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
   type ItsmServer,
   type ItsmServerOptions,
 } from '../server/app.js';
@@ -185,6 +186,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
       render: (object) => renderObject(store, object, { baseUrl, includeRaw: true }),
       notify: () => itsm?.notifier.notify(account),
       retention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
+      keyRetentionMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
       log,
     });
     feeds.set(account, connection.feed);

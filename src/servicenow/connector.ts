@@ -34,6 +34,8 @@ export interface ServiceNowConnectorOptions {
   timeoutMs?: number;
   /** Retry settings of Table API calls (tests shorten them). */
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** The server's idempotency TTL (see ServiceNowObjectsOptions.keyRetentionMs). */
+  keyRetentionMs?: number;
   log?: (line: string) => void;
   fetch?: typeof globalThis.fetch;
 }
@@ -63,7 +65,12 @@ export function createServiceNowConnector(
     ...(options.fetch && { fetch: options.fetch }),
     log,
   });
-  const objects = createServiceNowObjects({ client, account: options.account, log });
+  const objects = createServiceNowObjects({
+    client,
+    account: options.account,
+    ...(options.keyRetentionMs !== undefined && { keyRetentionMs: options.keyRetentionMs }),
+    log,
+  });
   return {
     client,
     objects,
@@ -121,6 +128,8 @@ export interface OpenConnectionOptions {
   /** Called after the feed appended events (webhook notification of the account). */
   notify(): void;
   retention: number;
+  /** The server's idempotency TTL: how long a create's key makes its record its own. */
+  keyRetentionMs?: number;
   log?: (line: string) => void;
   fetch?: typeof globalThis.fetch;
 }
@@ -147,6 +156,7 @@ export async function openConnection(
     local: options.local,
     ...(settings.timeoutMs !== undefined && { timeoutMs: settings.timeoutMs }),
     ...(settings.retry && { retry: settings.retry }),
+    ...(options.keyRetentionMs !== undefined && { keyRetentionMs: options.keyRetentionMs }),
     ...(options.log && { log: options.log }),
     ...(options.fetch && { fetch: options.fetch }),
   });

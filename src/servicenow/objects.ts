@@ -68,7 +68,20 @@ export interface ServiceNowObjectsOptions {
   client: ServiceNowClient;
   /** The Kloudless account id the instance is served as. */
   account: number;
+  /**
+   * How long the server keeps an Idempotency-Key (its idempotency TTL). A create names a sys_id
+   * derived from its key; a record already holding it is that create's only if it is younger
+   * than this: an older one was made under the same key before the key was forgotten.
+   */
+  keyRetentionMs?: number;
   log?: (line: string) => void;
+}
+
+/** A new random sys_id (32 lower-case hex digits). */
+function randomSysId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(16))]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('');
 }
 
 export type ServiceNowObjects = ObjectStore &
@@ -296,7 +309,7 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     table: string,
     sysId: string,
     error: unknown,
-  ): Promise<SnRecord | null> {
+  ): Promise<SnRecord | 'stale' | null> {
     if (!(error instanceof ServiceNowError)) return null;
     const landed = [
       'SN_FORBIDDEN',
@@ -312,6 +325,11 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     } catch {
       return null;
     }
+    // sys_created_on is in whole seconds: compared as is, which only matters for retentions
+    // of about a second (tests).
+    const created = Date.parse(`${record?.sys_created_on?.replace(' ', 'T')}Z`);
+    const retention = options.keyRetentionMs;
+    if (record && retention !== undefined && created < Date.now() - retention) return 'stale';
     if (record) {
       log(
         `servicenow: the insert into ${table} failed (${error.message}) but its record ${sysId} is there: taken as written, not inserted again`,
@@ -344,7 +362,9 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
       } catch (error) {
         const landed = values.sys_id ? await insertThatLanded(table, values.sys_id, error) : null;
         if (!landed) throw error;
-        return toObject(table, landed);
+        if (landed !== 'stale') return toObject(table, landed);
+        // The key was used for a record before it was forgotten: a new create, a new sys_id.
+        return toObject(table, await client.create(table, { ...values, sys_id: randomSysId() }));
       }
     }
     const before = previous ? upstreamValues(previous) : {};
