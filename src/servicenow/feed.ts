@@ -394,7 +394,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         waiting.set(sysId, [...(waiting.get(sysId) ?? []), { resolve, reject }]);
         if (!flushQueued) {
           flushQueued = true;
-          void serial(readPushed);
+          // Each push learns its own outcome; nothing is left to reject here.
+          void serial(readPushed).catch(() => {});
         }
       });
     },
