@@ -298,7 +298,7 @@ function wholeNumber(
   return parsed;
 }
 
-function httpUrl(env: WorkerEnv, name: keyof WorkerEnv, value: string, example: string): string {
+function httpUrl(name: keyof WorkerEnv, value: string, example: string): string {
   try {
     const parsed = new URL(value);
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
@@ -361,7 +361,6 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
   const apiUrl = servicenow
     ? null
     : httpUrl(
-        env,
         'ITSM_API_URL',
         required(
           env,
@@ -374,12 +373,10 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
   const publicUrl =
     publicUrlText === undefined
       ? null
-      : httpUrl(
-          env,
-          'ITSM_PUBLIC_URL',
-          publicUrlText,
-          'https://itsm-rules.example.workers.dev',
-        ).replace(/\/+$/, '');
+      : httpUrl('ITSM_PUBLIC_URL', publicUrlText, 'https://itsm-rules.example.workers.dev').replace(
+          /\/+$/,
+          '',
+        );
   const apiKey = required(
     env,
     'ITSM_API_KEY',
