@@ -10,26 +10,43 @@ import { createExecutionContext, createScheduledController } from 'cloudflare:te
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
   createWorker,
+  DRAIN_LEASE,
+  DRAIN_LEASE_MS,
   type EngineWorker,
   isPending,
   type WorkerEnv,
 } from '../../../src/runtime/worker.js';
 import { DEFAULT_ENGINE_USER } from '../../../src/webhook/drain.js';
-import { eventually, type Json, pipelineStore, request, workerEnv } from '../helpers.js';
-import { mainWorker } from './main.js';
+import {
+  engineStore,
+  eventually,
+  type Json,
+  pipelineStore,
+  request,
+  workerEnv,
+} from '../helpers.js';
+import { mainLogs, mainWorker } from './main.js';
 import { serviceNowRules } from './rules.js';
 
 const NOTE = 'Triaged by itsm-rules: the category is network.';
 const PUSH_SECRET = workerEnv.ITSM_SN_PUSH_SECRET as string;
 
 /** A Worker of its own over the same env (another isolate, as far as memory goes). */
-function connectorWorker(logs: string[] = []): EngineWorker {
+function connectorWorker(logs: string[] = [], feedLeaseWaitMs = 200): EngineWorker {
   return createWorker({
     rules: serviceNowRules,
     clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
     servicenow: { retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 } },
-    feedLeaseWaitMs: 200,
+    feedLeaseWaitMs,
     log: (line) => logs.push(line),
+  });
+}
+
+/** POST /servicenow/push of one incident to the main Worker. */
+function push(sysId: string, auth = `Bearer ${PUSH_SECRET}`): Promise<Response> {
+  return request(mainWorker, 'POST', '/servicenow/push', {
+    headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ table: 'incident', sys_id: sysId }),
   });
 }
 
@@ -117,13 +134,8 @@ afterEach(async () => {
 describe('the engine Worker over a ServiceNow instance', () => {
   it('reads a pushed record at once, and the rule acts on it once', async () => {
     const sysId = await newIncident('vpn down');
-    const push = (auth: string) =>
-      request(mainWorker, 'POST', '/servicenow/push', {
-        headers: { Authorization: auth, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ table: 'incident', sys_id: sysId }),
-      });
-    expect((await push('Bearer not-the-secret')).status).toBe(401);
-    const pushed = await push(`Bearer ${PUSH_SECRET}`);
+    expect((await push(sysId, 'Bearer not-the-secret')).status).toBe(401);
+    const pushed = await push(sysId);
     expect(pushed.status).toBe(200);
     expect(await pushed.json()).toEqual({ table: 'incident', sys_id: sysId, events: 1 });
 
@@ -141,10 +153,61 @@ describe('the engine Worker over a ServiceNow instance', () => {
     ]);
     await drained();
     // A push of a version already reported (the engine's own write) reports nothing.
-    const again = await push(`Bearer ${PUSH_SECRET}`);
+    const again = await push(sysId);
     expect(await again.json()).toMatchObject({ events: 0 });
     expect(await workNotes(sysId)).toEqual([
       expect.objectContaining({ value: NOTE, sys_created_by: workerEnv.ITSM_SN_USERNAME }),
+    ]);
+  });
+
+  it('queues the read of a push that comes during a drain, and a tick waits for the drain', async () => {
+    await drained();
+    // A drain of the account in progress, as another consumer would hold it.
+    const claimant = 'drain:held-by-the-test';
+    const held = { account: 1, ...DRAIN_LEASE, claimant };
+    expect(await engineStore.claimOnce({ ...held, at: Date.now(), windowMs: DRAIN_LEASE_MS })).toBe(
+      true,
+    );
+    let sysId: string;
+    try {
+      sysId = await newIncident('pushed during a drain');
+      const pushed = await push(sysId);
+      expect(pushed.status).toBe(200);
+      expect(await pushed.json()).toEqual({ table: 'incident', sys_id: sysId, events: 0 });
+      expect(mainLogs.join('\n')).toContain(
+        `servicenow push: account 1 is being drained; reading incident ${sysId} once it is done`,
+      );
+      const logs: string[] = [];
+      await tick(connectorWorker(logs, 1));
+      expect(logs.join('\n')).toMatch(
+        /servicenow feed: account 1 is still being drained; the feed polls at the next tick/,
+      );
+      // The engine may be writing that very record: the feed read nothing of it meanwhile.
+      expect(await eventsOf(sysId)).toEqual([]);
+    } finally {
+      await engineStore.releaseClaims(1, claimant);
+    }
+    // The queued read comes back every 2 s until the drain is over, then reads the record.
+    await triaged(sysId);
+    expect((await eventsOf(sysId))[0]).toEqual(['add', false]);
+  });
+
+  it('queues a drain for a write through its /v1 API, and the rule acts on it', async () => {
+    await drained();
+    const response = await request(mainWorker, 'POST', '/v1/accounts/1/itsm/incidents', {
+      auth: true,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ description: 'made through /v1', category: 'network' }),
+    });
+    expect(response.status).toBe(201);
+    const made = (await response.json()) as Json;
+    const sysId = String(made.id).replace(/^incident\./, '');
+    await triaged(sysId);
+    await drained();
+    expect(await eventsOf(sysId)).toEqual([
+      ['add', false],
+      ['update', true],
+      ['update', true],
     ]);
   });
 
