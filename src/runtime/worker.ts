@@ -760,6 +760,20 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       return;
     }
     let appended = 0;
+    // A slow instance (timeouts, retries) can make a poll outlive the lease's window: it is
+    // renewed meanwhile, as a drain renews it between events.
+    const renewal = setInterval(() => {
+      lease
+        .renew(0)
+        .then((kept) => {
+          if (!kept) log(`servicenow feed: the lease of account ${account} lapsed during a poll`);
+        })
+        .catch((error: unknown) =>
+          log(
+            `servicenow feed: could not renew the lease of account ${account}: ${errorText(error)}`,
+          ),
+        );
+    }, DRAIN_LEASE_RENEW_MS);
     try {
       await feed.prime();
       appended = await feed.pollOnce();
@@ -769,6 +783,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         `servicenow feed: ERROR the poll of account ${account} failed; the watermark stays and the next tick polls again: ${errorText(error)}`,
       );
     } finally {
+      clearInterval(renewal);
       await lease.release();
     }
     const [bounds, state] = await Promise.all([

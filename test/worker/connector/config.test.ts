@@ -4,7 +4,11 @@
 // so misconfigured answering 500 without ever showing a credential.
 import { createExecutionContext } from 'cloudflare:test';
 import { describe, expect, inject, it } from 'vitest';
-import { readWorkerConfig, type WorkerEnv } from '../../../src/runtime/worker.js';
+import {
+  parseWorkerMessage,
+  readWorkerConfig,
+  type WorkerEnv,
+} from '../../../src/runtime/worker.js';
 import { request, workerEnv } from '../helpers.js';
 import { mainWorker } from './main.js';
 
@@ -139,5 +143,20 @@ describe('the settings of the Worker over a ServiceNow instance', () => {
       servicenow: { instance: inject('snUrl'), account: 1 },
       runtime: 'workers',
     });
+  });
+});
+
+describe('the queue message of a push read later', () => {
+  it.each([
+    [
+      { push: { account: 1, table: 'incident', sysId: 'a'.repeat(32) } },
+      { push: { account: 1, table: 'incident', sysId: 'a'.repeat(32) } },
+    ],
+    [{ push: { account: 0, table: 'incident', sysId: 'x' } }, null],
+    [{ push: { account: 1, table: 7, sysId: 'x' } }, null],
+    [{ push: { account: 1, table: 'incident' } }, null],
+    [{ push: null, account: 3 }, { account: 3 }],
+  ])('reads %o as %o', (body, parsed) => {
+    expect(parseWorkerMessage(body)).toEqual(parsed);
   });
 });
