@@ -17,6 +17,7 @@ import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
 import { PUSH_PATH } from '../server/connector-routes.js';
 import { DEFAULT_EVENT_RETENTION } from '../server/limits.js';
+import { itsmOpenApi } from '../server/openapi.js';
 import type { ChangeFeed } from '../servicenow/feed.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
@@ -689,6 +690,8 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       },
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
       rules: () => ruleSet,
+      // Over an instance this Worker answers /v1 and the push too: its document lists them.
+      ...(connector && { embeddedApi: itsmOpenApi({ servicenow: true }) }),
       health: () => ({
         rules: ruleSet.rules.length,
         scheduled: ruleSet.index.scheduled.length,

@@ -146,6 +146,22 @@ describe('the settings of the Worker over a ServiceNow instance', () => {
   });
 });
 
+describe('GET /openapi.json over an instance', () => {
+  it('lists the /v1 API and the push beside the engine routes, as Node all-in-one does', async () => {
+    const response = await request(mainWorker, 'GET', '/openapi.json');
+    expect(response.status).toBe(200);
+    const paths = Object.keys(((await response.json()) as { paths: object }).paths);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/webhooks/kloudless',
+        '/runs',
+        '/servicenow/push',
+        '/v1/accounts/{account}/events',
+      ]),
+    );
+  });
+});
+
 describe('the queue message of a push read later', () => {
   it.each([
     [
