@@ -6,12 +6,19 @@
 // with a notification not yet drained, in case a message was lost or ran out of retries). State
 // lives in D1; the rules are bundled at build time (scripts/bundle-rules.ts) and loaded once per
 // isolate. Configuration comes from vars and secrets; a missing one is answered with a 500 naming
-// it, never a crash loop.
+// it, never a crash loop. With ITSM_SERVICENOW_URL instead of ITSM_API_URL the Worker is
+// all-in-one over a ServiceNow instance (worker-connector.ts): it serves `/v1` and the push of a
+// Business Rule itself, the engine calls that API in process, and each cron tick polls the
+// instance's change feed (under the account's drain lease) before queueing a drain.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
+import { PUSH_PATH } from '../server/connector-routes.js';
+import { DEFAULT_EVENT_RETENTION } from '../server/limits.js';
+import { itsmOpenApi } from '../server/openapi.js';
+import type { ChangeFeed } from '../servicenow/feed.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
@@ -38,6 +45,14 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import {
+  envOfFlag,
+  ServiceNowSettingError,
+  type ServiceNowSettings,
+  serviceNowFlags,
+  serviceNowFromFlags,
+} from './servicenow-flags.js';
+import { createWorkerConnector, type WorkerConnector } from './worker-connector.js';
 
 /** Event pages one queue message drains before it hands the rest to a new message. */
 export const DEFAULT_PAGES_PER_MESSAGE = 10;
@@ -90,7 +105,7 @@ interface Lease {
 function createLease(
   store: EngineStore,
   scope: { account: number; ruleId: string; key: string },
-  kind: 'drain' | 'schedule',
+  kind: 'drain' | 'schedule' | 'feed',
   /** What it is a lease on, for the log: `account 7`, a tick. */
   what: string,
   windowMs: number,
@@ -129,6 +144,14 @@ type DrainVerdict =
   | { kind: 'wait'; why: string }
   /** A failure that would repeat: acked and logged; the cron sweep serves the account. */
   | { kind: 'drop'; why: string };
+/**
+ * Over a ServiceNow instance, the feed reads the instance under the account's drain lease, so
+ * that it never reads a version the engine wrote before the engine's own event of it is
+ * committed (echo suppression needs the writer, and the writer may be another isolate). A cron
+ * tick waits for a drain in progress this many times, this long each, then polls next tick.
+ */
+export const FEED_LEASE_ATTEMPTS = 10;
+export const FEED_LEASE_WAIT_MS = 1_000;
 /** A message for an account another consumer is draining waits this long. */
 export const LEASE_BUSY_RETRY_SECONDS = 2;
 /** Queues' sendBatch takes at most 100 messages. */
@@ -139,6 +162,21 @@ export interface WorkerEnv {
   DB: D1Database;
   QUEUE: Queue<WorkerMessage>;
   ITSM_API_URL?: string;
+  /** Over a ServiceNow instance instead of ITSM_API_URL: the instance and its integration user. */
+  ITSM_SERVICENOW_URL?: string;
+  /** Secrets: Basic credentials (and the OAuth password grant's user). */
+  ITSM_SN_USERNAME?: string;
+  ITSM_SN_PASSWORD?: string;
+  /** Secrets: OAuth instead of Basic. */
+  ITSM_SN_CLIENT_ID?: string;
+  ITSM_SN_CLIENT_SECRET?: string;
+  ITSM_SN_ACCOUNT?: string | number;
+  /** Secret: turns on POST /servicenow/push. */
+  ITSM_SN_PUSH_SECRET?: string;
+  /** Over an instance: the Worker's own URL, the base of `href`s in /v1 answers and events. */
+  ITSM_PUBLIC_URL?: string;
+  /** Over an instance: events kept per account in D1 (default 10,000). */
+  ITSM_EVENT_RETENTION?: string | number;
   /** Secret. */
   ITSM_API_KEY?: string;
   /** Secret: older keys still accepted on signatures and admin calls (comma-separated). */
@@ -168,10 +206,22 @@ export interface ScheduleMessage {
   rules: string[];
 }
 
-export type WorkerMessage = DrainMessage | ScheduleMessage;
+/** Over a ServiceNow instance: read a pushed record (its account was being drained). */
+export interface PushMessage {
+  push: { account: number; table: string; sysId: string };
+}
+
+export type WorkerMessage = DrainMessage | ScheduleMessage | PushMessage;
 
 export interface WorkerConfig {
-  apiUrl: string;
+  /** The ITSM API the engine acts through; null over a ServiceNow instance (`servicenow`). */
+  apiUrl: string | null;
+  /** ITSM_SERVICENOW_URL and its settings: the Worker serves /v1 over that instance itself. */
+  servicenow: ServiceNowSettings | null;
+  /** Over an instance: the base of hrefs (ITSM_PUBLIC_URL), or null. */
+  publicUrl: string | null;
+  /** Over an instance: events kept per account. */
+  eventRetention: number;
   keys: string[];
   appId: string;
   engineUser: string;
@@ -249,6 +299,45 @@ function wholeNumber(
   return parsed;
 }
 
+function httpUrl(name: keyof WorkerEnv, value: string, example: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new WorkerConfigError(
+      name,
+      `the Worker is not configured: ${name} must be an http(s) URL such as ${example}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The vars of the connector settings; the rest are secrets (never in wrangler.toml). */
+const SERVICENOW_VARS = new Set(['ITSM_SERVICENOW_URL', 'ITSM_SN_ACCOUNT']);
+
+/**
+ * The connector settings, read from the environment twins of the `--servicenow` flags by the
+ * same rules as the command line (servicenow-flags.ts); null without ITSM_SERVICENOW_URL.
+ * ITSM_SN_POLL_MS is not read: the cron trigger polls.
+ */
+function readServiceNowSettings(env: WorkerEnv): ServiceNowSettings | null {
+  const values: Record<string, string> = {};
+  for (const spec of serviceNowFlags) {
+    const value = spec.env ? text(env, spec.env as keyof WorkerEnv) : undefined;
+    if (value !== undefined) values[spec.name] = value;
+  }
+  try {
+    return serviceNowFromFlags(values, 'env') ?? null;
+  } catch (error) {
+    if (!(error instanceof ServiceNowSettingError)) throw error;
+    const variable = envOfFlag(error.flag);
+    const how = SERVICENOW_VARS.has(variable)
+      ? `set ${variable} under [vars] in wrangler.toml`
+      : `set the secret with \`npx wrangler secret put ${variable}\``;
+    throw new WorkerConfigError(variable, `the Worker is not configured: ${error.message}; ${how}`);
+  }
+}
+
 /** Reads the configuration from the Worker's env; throws WorkerConfigError naming what is wrong. */
 export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
   if (!env.DB) {
@@ -263,20 +352,32 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
       'the Worker is not configured: the Queue binding QUEUE is missing; add [[queues.producers]] binding = "QUEUE" to wrangler.toml',
     );
   }
-  const apiUrl = required(
-    env,
-    'ITSM_API_URL',
-    'set it under [vars] in wrangler.toml to the ITSM API, e.g. https://itsm.example.com/v1',
-  );
-  try {
-    const parsed = new URL(apiUrl);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
-  } catch {
+  const servicenow = readServiceNowSettings(env);
+  if (servicenow && text(env, 'ITSM_API_URL') !== undefined) {
     throw new WorkerConfigError(
       'ITSM_API_URL',
-      `the Worker is not configured: ITSM_API_URL must be an http(s) URL such as https://itsm.example.com/v1, got ${JSON.stringify(apiUrl)}`,
+      'the Worker is not configured: ITSM_API_URL and ITSM_SERVICENOW_URL are both set; keep ITSM_API_URL to act through an ITSM API, or ITSM_SERVICENOW_URL to serve /v1 over a ServiceNow instance in this Worker, not both',
     );
   }
+  const apiUrl = servicenow
+    ? null
+    : httpUrl(
+        'ITSM_API_URL',
+        required(
+          env,
+          'ITSM_API_URL',
+          'set it under [vars] in wrangler.toml to the ITSM API, e.g. https://itsm.example.com/v1 (or set ITSM_SERVICENOW_URL to serve /v1 over a ServiceNow instance in this Worker)',
+        ),
+        'https://itsm.example.com/v1',
+      );
+  const publicUrlText = text(env, 'ITSM_PUBLIC_URL');
+  const publicUrl =
+    publicUrlText === undefined
+      ? null
+      : httpUrl('ITSM_PUBLIC_URL', publicUrlText, 'https://itsm-rules.example.workers.dev').replace(
+          /\/+$/,
+          '',
+        );
   const apiKey = required(
     env,
     'ITSM_API_KEY',
@@ -296,6 +397,9 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
   }
   return {
     apiUrl,
+    servicenow,
+    publicUrl,
+    eventRetention: wholeNumber(env, 'ITSM_EVENT_RETENTION', DEFAULT_EVENT_RETENTION, 1, 1_000_000),
     keys: [apiKey, ...commaList(text(env, 'ITSM_PREVIOUS_KEYS'))],
     appId,
     engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_ENGINE_USER,
@@ -325,6 +429,16 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
 export function parseWorkerMessage(body: unknown): WorkerMessage | null {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
   const record = body as Record<string, unknown>;
+  if (record.push !== null && typeof record.push === 'object') {
+    const push = record.push as Record<string, unknown>;
+    return typeof push.account === 'number' &&
+      Number.isSafeInteger(push.account) &&
+      push.account > 0 &&
+      typeof push.table === 'string' &&
+      typeof push.sysId === 'string'
+      ? { push: { account: push.account, table: push.table, sysId: push.sysId } }
+      : null;
+  }
   if (typeof record.account === 'number') {
     return Number.isSafeInteger(record.account) && record.account > 0
       ? { account: record.account }
@@ -365,6 +479,13 @@ export function isPending(state: AccountState): boolean {
 }
 
 export interface CreateWorkerOptions {
+  /** Over a ServiceNow instance: timeout and retries of Table API calls (tests shorten them). */
+  servicenow?: {
+    timeoutMs?: number;
+    retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  };
+  /** How long a cron tick waits between two tries of the feed's lease; default 1 s. */
+  feedLeaseWaitMs?: number;
   /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
   console?: { sessionTtlMs?: number; now?: () => number };
   /** The rule files as {path, text} (the bundle of scripts/bundle-rules.ts, or a test's own). */
@@ -394,6 +515,21 @@ interface WorkerRuntime {
   engineStore: EngineStore;
   pipelineStore: PipelineStore;
   app: ReturnType<typeof createEngineApp>;
+  /** Over a ServiceNow instance (ITSM_SERVICENOW_URL): the /v1 app and the change feed. */
+  connector: WorkerConnector | null;
+}
+
+/** Over an instance, the requests the /v1 app answers (the rest are the engine's). */
+function isConnectorPath(path: string): boolean {
+  return path === '/v1' || path.startsWith('/v1/') || path === PUSH_PATH;
+}
+
+/**
+ * Over an instance, a write through /v1 may notify webhooks registered with it: the invocation
+ * stays open until those deliveries (with their few retries) are done.
+ */
+function keepDeliveries(runtime: WorkerRuntime, ctx: ExecutionContext): void {
+  if (runtime.connector) ctx.waitUntil(runtime.connector.itsm.notifier.idle());
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -444,11 +580,64 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     }
     const engineStore = openD1EngineStore(env.DB);
     const pipelineStore = openD1PipelineStore(env.DB);
+    /** The account has new events: noted (for the sweep) and a drain queued, as a receiver does. */
+    const queueDrain = async (account: number) => {
+      await Promise.all([
+        pipelineStore.noteNotification(account, Date.now()),
+        env.QUEUE.send({ account }, { contentType: 'json' }),
+      ]);
+    };
+    const sn = config.servicenow;
+    const connector: WorkerConnector | null = sn
+      ? createWorkerConnector({
+          settings: sn,
+          db: env.DB,
+          apiKey: config.keys[0] as string,
+          appId: config.appId,
+          publicUrl: config.publicUrl,
+          eventRetention: config.eventRetention,
+          drain: queueDrain,
+          readPushed: (table, sysId) => readPushed(sn.account, table, sysId),
+          ...(options.servicenow?.timeoutMs !== undefined && {
+            timeoutMs: options.servicenow.timeoutMs,
+          }),
+          ...(options.servicenow?.retry && { retry: options.servicenow.retry }),
+          log,
+        })
+      : null;
+    /**
+     * A push reads its record at once under the account's lease; while a drain holds it (the
+     * engine may be writing that very record), the read is queued behind it.
+     */
+    const readPushed = async (account: number, table: string, sysId: string): Promise<number> => {
+      const feed: ChangeFeed | undefined = connector?.feed;
+      if (!feed) return 0;
+      const lease = feedLease(engineStore, account);
+      if (!(await lease.take())) {
+        await env.QUEUE.send(
+          { push: { account, table, sysId } },
+          { contentType: 'json', delaySeconds: LEASE_BUSY_RETRY_SECONDS },
+        );
+        log(
+          `servicenow push: account ${account} is being drained; reading ${table} ${sysId} once it is done`,
+        );
+        return 0;
+      }
+      try {
+        const appended: number = await feed.readRecord(table, sysId);
+        if (appended > 0) await queueDrain(account);
+        return appended;
+      } finally {
+        await lease.release();
+      }
+    };
     const client = createItsmClient({
-      baseUrl: config.apiUrl,
+      baseUrl: connector ? connector.apiBaseUrl : (config.apiUrl as string),
       auth: { apiKey: config.keys[0] as string },
       asUser: config.engineUser,
       userAgent: 'itsm-rules-engine/0.1 (workers)',
+      // All-in-one over an instance: the /v1 app of this very Worker, in process.
+      ...(connector && { transport: connector.transport }),
       ...(options.clientRetry && { retry: options.clientRetry }),
     });
     const deps: PipelineDeps = {
@@ -501,10 +690,13 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       },
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
       rules: () => ruleSet,
+      // Over an instance this Worker answers /v1 and the push too: its document lists them.
+      ...(connector && { embeddedApi: itsmOpenApi({ servicenow: true }) }),
       health: () => ({
         rules: ruleSet.rules.length,
         scheduled: ruleSet.index.scheduled.length,
-        api: config.apiUrl,
+        api: config.apiUrl ?? 'embedded',
+        ...(sn && { servicenow: { instance: sn.instanceUrl, account: sn.account } }),
         runtime: 'workers',
       }),
       console: {
@@ -515,7 +707,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           refused: null,
           source: 'bundled with this deployment',
         }),
-        apiUrl: config.apiUrl,
+        apiUrl: config.apiUrl ?? `embedded (this Worker, /v1) over ServiceNow ${sn?.instanceUrl}`,
         sessionTtlMs: config.consoleSessionMs,
         ...options.console,
       },
@@ -534,7 +726,123 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       },
       log,
     });
-    return { config, deps, engineStore, pipelineStore, app };
+    return { config, deps, engineStore, pipelineStore, app, connector };
+  };
+
+  /** The account's drain lease, taken by the change feed (see FEED_LEASE_ATTEMPTS). */
+  const feedLease = (store: EngineStore, account: number): Lease =>
+    createLease(
+      store,
+      { account, ...DRAIN_LEASE },
+      'feed',
+      `account ${account}`,
+      DRAIN_LEASE_MS,
+      log,
+    );
+
+  /**
+   * One cron tick of the change feed over the instance: every watched table polled once (a
+   * bounded number of pages each), under the account's lease, then a drain queued when the
+   * account's event log holds events past its cursor (new ones, or ones whose drain could not
+   * be queued after a write). An instance that fails is a log line; the next tick tries again.
+   */
+  const pollFeed = async (runtime: WorkerRuntime, connector: WorkerConnector, env: WorkerEnv) => {
+    const { account, feed } = connector;
+    const lease = feedLease(runtime.engineStore, account);
+    let held = await lease.take();
+    for (let attempt = 1; !held && attempt < FEED_LEASE_ATTEMPTS; attempt++) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, options.feedLeaseWaitMs ?? FEED_LEASE_WAIT_MS),
+      );
+      held = await lease.take();
+    }
+    if (!held) {
+      log(
+        `servicenow feed: account ${account} is still being drained; the feed polls at the next tick`,
+      );
+      return;
+    }
+    let appended = 0;
+    // A slow instance (timeouts, retries) can make a poll outlive the lease's window: it is
+    // renewed meanwhile, as a drain renews it between events.
+    const renewal = setInterval(() => {
+      lease
+        .renew(0)
+        .then((kept) => {
+          if (!kept) log(`servicenow feed: the lease of account ${account} lapsed during a poll`);
+        })
+        .catch((error: unknown) =>
+          log(
+            `servicenow feed: could not renew the lease of account ${account}: ${errorText(error)}`,
+          ),
+        );
+    }, DRAIN_LEASE_RENEW_MS);
+    try {
+      await feed.prime();
+      appended = await feed.pollOnce();
+      if (appended > 0) log(`servicenow feed: ${appended} new events in account ${account}`);
+    } catch (error) {
+      log(
+        `servicenow feed: ERROR the poll of account ${account} failed; the watermark stays and the next tick polls again: ${errorText(error)}`,
+      );
+    } finally {
+      clearInterval(renewal);
+      await lease.release();
+    }
+    const [bounds, state] = await Promise.all([
+      connector.local.eventBounds(account),
+      runtime.pipelineStore.getAccount(account),
+    ]);
+    const cursor = state?.cursor ? Number(state.cursor) : 0;
+    if (appended > 0 || bounds.latest > cursor) {
+      await Promise.all([
+        runtime.pipelineStore.noteNotification(account, Date.now()),
+        env.QUEUE.send({ account }, { contentType: 'json' }),
+      ]);
+    }
+  };
+
+  /** A pushed record read once its account's drain is over; retried while it is not. */
+  const readPushMessage = async (
+    runtime: WorkerRuntime,
+    env: WorkerEnv,
+    message: Message<unknown>,
+    { push }: PushMessage,
+  ): Promise<void> => {
+    const feed = runtime.connector?.feed;
+    if (!feed || push.account !== runtime.connector?.account) {
+      log(
+        `queue: ERROR dropped the push of ${push.table} ${push.sysId}: account ${push.account} is not served over a ServiceNow instance here`,
+      );
+      message.ack();
+      return;
+    }
+    const lease = feedLease(runtime.engineStore, push.account);
+    try {
+      if (!(await lease.take())) {
+        message.retry({ delaySeconds: LEASE_BUSY_RETRY_SECONDS });
+        return;
+      }
+      let appended: number;
+      try {
+        appended = await feed.readRecord(push.table, push.sysId);
+      } finally {
+        await lease.release();
+      }
+      if (appended > 0) {
+        await Promise.all([
+          runtime.pipelineStore.noteNotification(push.account, Date.now()),
+          env.QUEUE.send({ account: push.account }, { contentType: 'json' }),
+        ]);
+      }
+      message.ack();
+    } catch (error) {
+      const delaySeconds = retryDelay(message.attempts);
+      log(
+        `servicenow push: reading ${push.table} ${push.sysId} failed, retrying through the queue in ${delaySeconds} s: ${errorText(error)}`,
+      );
+      message.retry({ delaySeconds });
+    }
   };
 
   /** Drains the account under its lease (held by the caller) and says what to do with the messages. */
@@ -736,10 +1044,18 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       if (runtime instanceof WorkerConfigError) {
         return errorResponse(new EngineHttpError(500, 'internal_error', runtime.message));
       }
-      return runtime.app.fetch(request, env, ctx);
+      const connector = runtime.connector;
+      if (connector && isConnectorPath(new URL(request.url).pathname)) {
+        const response = await connector.itsm.app.fetch(request, env, ctx);
+        keepDeliveries(runtime, ctx);
+        return response;
+      }
+      const response = await runtime.app.fetch(request, env, ctx);
+      keepDeliveries(runtime, ctx);
+      return response;
     },
 
-    async queue(batch, env) {
+    async queue(batch, env, ctx) {
       const runtime = configured(env, 'queue');
       if (runtime instanceof WorkerConfigError) {
         // Kept in the queue (and, after its retries, in the dead-letter queue) until the
@@ -756,6 +1072,8 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
             `queue: ERROR dropped a message that is neither {account} nor {tick, rules}: ${JSON.stringify(message.body)?.slice(0, 200)}`,
           );
           message.ack();
+        } else if ('push' in body) {
+          work.push(readPushMessage(runtime, env, message, body));
         } else if ('account' in body) {
           // One drain per account and batch, however many notifications it carries.
           const list = drains.get(body.account) ?? [];
@@ -769,9 +1087,10 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         work.push(drainMessages(runtime, env, account, messages));
       }
       await Promise.all(work);
+      keepDeliveries(runtime, ctx);
     },
 
-    async scheduled(controller, env) {
+    async scheduled(controller, env, ctx) {
       const runtime = configured(env, 'scheduled');
       if (runtime instanceof WorkerConfigError) throw runtime;
       const tick = tickOf(new Date(controller.scheduledTime));
@@ -781,6 +1100,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         log(
           `sweep: queued a drain for ${swept} accounts with undrained notifications or parked objects due for a retry`,
         );
+      if (runtime.connector) await pollFeed(runtime, runtime.connector, env);
 
       const due = dueRules(ruleSet, tick);
       const summary = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
@@ -802,6 +1122,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       if (tick.getUTCMinutes() === 0) {
         await purgeExpired(runtime, ruleSet, runtime.config.retentionMs, tick.getTime(), log);
       }
+      keepDeliveries(runtime, ctx);
     },
   };
 }

@@ -32,6 +32,12 @@ export interface ChangeFeedOptions {
   /** Called after events were appended (webhook notification). */
   notify(): void;
   overlapSeconds?: number;
+  /**
+   * Pages (of 200 records) one poll reads per table at most; default no limit. A poll that
+   * stops early moves the watermark to the newest change it read, and the next poll goes on
+   * from there (the Worker's cron bounds the work of one invocation so).
+   */
+  maxPagesPerTable?: number;
   log?: (line: string) => void;
 }
 
@@ -221,7 +227,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     const floor = stored?.floor ?? watermark;
     let newest = watermark;
     let appended = 0;
-    for (let offset = 0; ; offset += PAGE_SIZE) {
+    const maxPages = options.maxPagesPerTable ?? Number.POSITIVE_INFINITY;
+    for (let offset = 0, pages = 1; ; offset += PAGE_SIZE, pages++) {
       const { records } = await client.list(table, {
         query: `${filter}${column}>=${minusSeconds(watermark, overlap)}^ORDERBY${column}^ORDERBYsys_id`,
         offset,
@@ -234,7 +241,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         floor,
       );
       for (const r of records) if ((r[column] ?? '') > newest) newest = r[column] ?? newest;
-      if (records.length < PAGE_SIZE) break;
+      if (records.length < PAGE_SIZE || pages >= maxPages) break;
     }
     // Moved only once every record up to it is reported: a crash before this repeats the read,
     // and the marks make the repeat report nothing twice.

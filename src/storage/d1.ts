@@ -1,5 +1,8 @@
-// The D1 adapters of the engine and pipeline storage ports (Cloudflare Workers), over the same
-// statements as the SQLite adapters (sql-engine.ts, sql-pipeline.ts) and the same migrations.
+// The D1 adapters of the engine and pipeline storage ports (Cloudflare Workers), and of the ITSM
+// store's local state that the ServiceNow connector keeps beside its instance (events,
+// idempotency records, webhooks, version marks, watermarks; the objects live upstream), over the
+// same statements as the SQLite adapters (sql-engine.ts, sql-pipeline.ts, sql-itsm.ts) and the
+// same migrations.
 // D1 is asynchronous and other Worker invocations write between two of our calls, so whatever
 // SQLite does in a transaction is one D1 batch here (a batch is one transaction), and a
 // read-then-write decision (a once-only claim) is a single statement whose `changes` answers it.
@@ -7,7 +10,24 @@
 // src/storage/ is type-checked without Workers globals; the real `env.DB` satisfies it.
 import type { EngineStore } from './engine-port.js';
 import type { PipelineStore } from './pipeline-port.js';
+import {
+  type CommitInput,
+  IdempotencyConflictError,
+  type ItsmStore,
+  type UpstreamMark,
+  type UpstreamStateStore,
+} from './port.js';
 import { engineSql as e, toEffect, toMember, toPlan } from './sql-engine.js';
+import {
+  getMarksSql,
+  itsmSql as i,
+  isUniqueViolationOf,
+  MARKS_PER_LOOKUP,
+  toEvent,
+  toIdempotencyRecord,
+  toMark,
+  toWebhook,
+} from './sql-itsm.js';
 import {
   listParkedSql,
   listRunsSql,
@@ -76,6 +96,9 @@ function createD1Runner(db: D1Database) {
     /** Runs writes as one batch (one transaction); answers how many rows each changed. */
     runAll: async (writes: D1PreparedStatement[]): Promise<number[]> =>
       (await db.batch(writes)).map((result) => result.meta.changes),
+    /** Runs statements as one batch (one transaction); answers the rows of each. */
+    batch: async (statements: D1PreparedStatement[]): Promise<unknown[][]> =>
+      (await db.batch(statements)).map((result) => result.results ?? []),
   };
 }
 
@@ -215,6 +238,148 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
     },
     async unpark(account, objectId) {
       return (await sql.run(p.unpark, account, objectId)) > 0;
+    },
+    // The binding belongs to the Worker's environment: nothing to close.
+    async close() {},
+  };
+}
+
+/** The D1 ITSM store keeps no objects: they live in the ServiceNow instance. */
+export class D1ObjectsUnsupportedError extends Error {
+  readonly code = 'STORE_OBJECTS_UNSUPPORTED';
+  constructor(what: string) {
+    super(
+      `the D1 ITSM store keeps only the connector's local state (events, idempotency records, webhooks, version marks, watermarks): ${what} belongs to the ServiceNow instance`,
+    );
+    this.name = 'D1ObjectsUnsupportedError';
+  }
+}
+
+/**
+ * The ITSM store of the connector on Workers: what the instance cannot keep, in D1. Its object
+ * methods throw D1ObjectsUnsupportedError (the connector store reads and writes objects
+ * upstream, src/servicenow/connector-store.ts), and `commit` takes only an `upstream` write with
+ * its version mark: the mark, the idempotency record and the event are one batch.
+ */
+export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore {
+  const sql = createD1Runner(db);
+  const unsupported = (what: string) => Promise.reject(new D1ObjectsUnsupportedError(what));
+
+  const commit = async (input: CommitInput): Promise<{ eventSeq: number }> => {
+    const { write, event, upstream, idempotency } = input;
+    if (write.kind !== 'upstream' || !upstream) {
+      throw new D1ObjectsUnsupportedError(
+        write.kind === 'upstream'
+          ? 'an upstream write without its version mark'
+          : `a ${write.kind}`,
+      );
+    }
+    const account = event.account;
+    // One transaction: the mark changes a row only when this version is news, and the guarded
+    // steps after it follow it (a batch cannot branch on a result).
+    const statements = [
+      sql.bind(i.putMark, account, upstream),
+      ...(idempotency ? [sql.bind(i.insertIdempotency, idempotency, true)] : []),
+      sql.bind(i.insertEvent, event, true),
+      sql.bind(i.markTrimmedBeyond, account, Math.max(1, input.retention)),
+      sql.bind(i.trimEvents, account),
+    ];
+    let results: unknown[][];
+    try {
+      results = await sql.batch(statements);
+    } catch (error) {
+      if (idempotency && isUniqueViolationOf(error, 'idempotency_keys')) {
+        throw new IdempotencyConflictError(idempotency.account, idempotency.key);
+      }
+      throw error;
+    }
+    const [row] = (results[idempotency ? 2 : 1] ?? []) as { seq: number }[];
+    return { eventSeq: row?.seq ?? 0 };
+  };
+
+  return {
+    getObject: () => unsupported('reading an object'),
+    getObjects: () => unsupported('reading objects'),
+    listObjects: () => unsupported('listing objects'),
+    findByUpstreamIds: () => unsupported('finding objects by upstream id'),
+    nextCounter: () => unsupported('numbering an object'),
+    commit,
+
+    async getUpstreamMarks(account, table, sysIds): Promise<UpstreamMark[]> {
+      const unique = [...new Set(sysIds)];
+      if (unique.length === 0) return [];
+      const lookups = [];
+      for (let start = 0; start < unique.length; start += MARKS_PER_LOOKUP) {
+        lookups.push(
+          sql.bind(getMarksSql(account, table, unique.slice(start, start + MARKS_PER_LOOKUP))),
+        );
+      }
+      const pages = await sql.batch(lookups);
+      return pages.flatMap((rows) =>
+        (rows as Parameters<typeof toMark>[1][]).map((row) => toMark(table, row)),
+      );
+    },
+    async getWatermark(account, table) {
+      const row = await sql.first(i.getWatermark, account, table);
+      return row ? { position: row.updated_on, floor: row.floor } : null;
+    },
+    async setWatermark(account, table, position) {
+      await sql.run(i.putWatermark, account, table, position);
+    },
+
+    async getIdempotencyRecord(account, key) {
+      const row = await sql.first(i.getIdempotency, account, key);
+      return row ? toIdempotencyRecord(row) : null;
+    },
+    purgeIdempotencyRecords: (createdBefore) => sql.run(i.purgeIdempotency, createdBefore),
+
+    async listEvents(account, after, limit) {
+      // One batch, one snapshot: no commit (and so no retention trim) lands between its parts.
+      const [rows = [], [total] = [], [trimmed] = []] = (await sql.batch([
+        sql.bind(i.listEvents, account, after, limit),
+        sql.bind(i.countEventsAfter, account, after),
+        sql.bind(i.trimmedThrough, account),
+      ])) as [{ seq: number; body: string }[], { n: number }[], { trimmed_through: number }[]];
+      return {
+        events: rows.map((row) => toEvent(account, row)),
+        remaining: Math.max(0, (total?.n ?? 0) - rows.length),
+        trimmedThrough: trimmed?.trimmed_through ?? 0,
+      };
+    },
+    async eventBounds(account) {
+      const [[trimmed] = [], [latest] = [], [global] = []] = (await sql.batch([
+        sql.bind(i.trimmedThrough, account),
+        sql.bind(i.latestEvent, account),
+        sql.bind(i.globalLatest),
+      ])) as [{ trimmed_through: number }[], { seq: number | null }[], { seq: number | null }[]];
+      const trimmedThrough = trimmed?.trimmed_through ?? 0;
+      return {
+        trimmedThrough,
+        latest: latest?.seq ?? trimmedThrough,
+        globalLatest: global?.seq ?? 0,
+      };
+    },
+    async listEventAccounts() {
+      return (await sql.all(i.eventAccounts)).map((row) => row.account);
+    },
+
+    // Read from D1 every time: other isolates add and delete registrations.
+    async listWebhooks(appId) {
+      return (await sql.all(i.listWebhooks, appId)).map(toWebhook);
+    },
+    async addWebhook(appId, url, created) {
+      const row = await sql.first(i.insertWebhook, appId, url, created);
+      if (row) return { webhook: toWebhook(row), created: true };
+      const existing = await sql.first(i.getWebhookByUrl, appId, url);
+      if (!existing) throw new Error(`webhook ${url} was neither inserted nor found`);
+      return { webhook: toWebhook(existing), created: false };
+    },
+    async getWebhook(appId, id) {
+      const row = await sql.first(i.getWebhook, appId, id);
+      return row ? toWebhook(row) : null;
+    },
+    async deleteWebhook(appId, id) {
+      return (await sql.run(i.deleteWebhook, appId, id)) === 1;
     },
     // The binding belongs to the Worker's environment: nothing to close.
     async close() {},

@@ -9,7 +9,6 @@ import {
   type IdempotencyRecord,
   type ItsmStore,
   type Migration,
-  type NewEvent,
   type ObjectQuery,
   StaleWriteError,
   type StoredEvent,
@@ -18,6 +17,17 @@ import {
   type UpstreamStateStore,
   type WebhookRecord,
 } from './port.js';
+import {
+  getMarksSql,
+  isUniqueViolationOf,
+  MARKS_PER_LOOKUP,
+  itsmSql as q,
+  toEvent,
+  toIdempotencyRecord,
+  toMark,
+  toWebhook,
+} from './sql-itsm.js';
+import { createSyncRunner } from './sql-statement.js';
 
 /** How an adapter gets its connection: a database to open, or one it borrows. */
 export type SqliteConnectionOptions =
@@ -63,20 +73,6 @@ interface ObjectRow {
   version: number;
 }
 
-interface EventRow {
-  seq: number;
-  body: string;
-}
-
-interface WebhookRow {
-  id: number;
-  app_id: string;
-  url: string;
-  created: string;
-}
-
-type EventBody = Omit<NewEvent, 'account'>;
-
 function toObject(row: ObjectRow): StoredObject {
   return {
     account: row.account,
@@ -91,18 +87,6 @@ function toObject(row: ObjectRow): StoredObject {
     modified: row.modified,
     version: row.version,
   };
-}
-
-function toWebhook(row: WebhookRow): WebhookRecord {
-  return { id: row.id, appId: row.app_id, url: row.url, created: row.created };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    'code' in error &&
-    (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE')
-  );
 }
 
 /**
@@ -236,6 +220,8 @@ export function openSqliteDatabase(
 
 export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & UpstreamStateStore {
   const { db, close } = connectSqlite(options);
+  // The local state's statements, shared with the D1 adapter; the objects' stay here.
+  const local = createSyncRunner(db);
 
   const sql = {
     getObject: db.prepare<[number, string], ObjectRow>(
@@ -262,88 +248,6 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
       `INSERT INTO counters (account, name, value) VALUES (?, ?, 1)
        ON CONFLICT (account, name) DO UPDATE SET value = value + 1 RETURNING value`,
     ),
-    insertEvent: db.prepare<[number, string]>('INSERT INTO events (account, body) VALUES (?, ?)'),
-    nthOldestEvent: db.prepare<[number, number], { seq: number }>(
-      'SELECT seq FROM events WHERE account = ? ORDER BY seq LIMIT 1 OFFSET ?',
-    ),
-    countEvents: db.prepare<[number], { n: number }>(
-      'SELECT COUNT(*) AS n FROM events WHERE account = ?',
-    ),
-    markTrimmed: db.prepare<[number, number]>(
-      `INSERT INTO accounts (account, trimmed_through) VALUES (?, ?)
-       ON CONFLICT (account) DO UPDATE SET trimmed_through = max(trimmed_through, excluded.trimmed_through)`,
-    ),
-    trimEvents: db.prepare<[number, number]>('DELETE FROM events WHERE account = ? AND seq <= ?'),
-    listEvents: db.prepare<[number, number, number], EventRow>(
-      'SELECT seq, body FROM events WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?',
-    ),
-    countEventsAfter: db.prepare<[number, number], { n: number }>(
-      'SELECT COUNT(*) AS n FROM events WHERE account = ? AND seq > ?',
-    ),
-    trimmedThrough: db.prepare<[number], { trimmed_through: number }>(
-      'SELECT trimmed_through FROM accounts WHERE account = ?',
-    ),
-    latestEvent: db.prepare<[number], { seq: number | null }>(
-      'SELECT max(seq) AS seq FROM events WHERE account = ?',
-    ),
-    eventAccounts: db.prepare<[], { account: number }>(
-      'SELECT DISTINCT account FROM events ORDER BY account',
-    ),
-    globalLatest: db.prepare<[], { seq: number | null }>(
-      "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-    ),
-    insertIdempotency: db.prepare(
-      `INSERT INTO idempotency_keys (account, key, request_hash, status, body, created_at)
-       VALUES (@account, @key, @requestHash, @status, @body, @createdAt)`,
-    ),
-    getIdempotency: db.prepare<
-      [number, string],
-      {
-        account: number;
-        key: string;
-        request_hash: string;
-        status: number;
-        body: string;
-        created_at: number;
-      }
-    >('SELECT * FROM idempotency_keys WHERE account = ? AND key = ?'),
-    purgeIdempotency: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    listWebhooks: db.prepare<[string], WebhookRow>(
-      'SELECT * FROM webhooks WHERE app_id = ? ORDER BY id',
-    ),
-    getWebhook: db.prepare<[string, number], WebhookRow>(
-      'SELECT * FROM webhooks WHERE app_id = ? AND id = ?',
-    ),
-    getWebhookByUrl: db.prepare<[string, string], WebhookRow>(
-      'SELECT * FROM webhooks WHERE app_id = ? AND url = ?',
-    ),
-    insertWebhook: db.prepare<[string, string, string], WebhookRow>(
-      'INSERT INTO webhooks (app_id, url, created) VALUES (?, ?, ?) RETURNING *',
-    ),
-    deleteWebhook: db.prepare<[string, number]>('DELETE FROM webhooks WHERE app_id = ? AND id = ?'),
-    getUpstreamVersion: db.prepare<[number, string, string], { mod_count: number }>(
-      'SELECT mod_count FROM upstream_versions WHERE account = ? AND table_name = ? AND sys_id = ?',
-    ),
-    putUpstreamVersion: db.prepare<[number, string, string, number, string | null]>(
-      `INSERT INTO upstream_versions (account, table_name, sys_id, mod_count, metadata) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (account, table_name, sys_id) DO UPDATE SET mod_count = excluded.mod_count, metadata = excluded.metadata`,
-    ),
-    getWatermark: db.prepare<[number, string], { updated_on: string; floor: string }>(
-      'SELECT updated_on, floor FROM feed_watermarks WHERE account = ? AND table_name = ?',
-    ),
-    putWatermark: db.prepare<[number, string, string, string]>(
-      `INSERT INTO feed_watermarks (account, table_name, updated_on, floor) VALUES (?, ?, ?, ?)
-       ON CONFLICT (account, table_name) DO UPDATE SET updated_on = excluded.updated_on`,
-    ),
-  };
-
-  /** Whether the store already reported this upstream version (or a newer one, or the delete). */
-  const alreadyReported = (account: number, mark: UpstreamMark): boolean => {
-    const row = sql.getUpstreamVersion.get(account, mark.table, mark.sysId);
-    if (!row) return false;
-    // -1 marks a delete: nothing after it is the same record.
-    if (row.mod_count === -1) return true;
-    return mark.metadata !== null && row.mod_count >= mark.modCount;
   };
 
   // Statements whose text depends on a list's length (`IN (?, ?, ...)`), prepared once per width.
@@ -378,27 +282,20 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
   // delete events.
   const eventCounts = new Map<number, number>();
   const eventCount = (account: number) =>
-    eventCounts.get(account) ?? sql.countEvents.get(account)?.n ?? 0;
+    eventCounts.get(account) ?? local.get(q.countEvents, account)?.n ?? 0;
 
   // Every write reads the webhook registrations (the notification after it): kept per
   // application, dropped when one is added or deleted through this store. Exact for the same
-  // reason (no other process writes this file); the ITSM store has no D1 adapter, whose many
-  // isolates would each need a short expiry instead.
+  // reason (no other process writes this file); the D1 adapter, written by many isolates, reads
+  // them each time instead.
   const webhookCache = new Map<string, WebhookRecord[]>();
 
   const commitTransaction = db.transaction((input: CommitInput): { seq: number; count: number } => {
     const { write, event, upstream } = input;
-    if (upstream) {
-      if (alreadyReported(event.account, upstream))
-        return { seq: 0, count: eventCount(event.account) };
-      const deleted = upstream.metadata === null;
-      sql.putUpstreamVersion.run(
-        event.account,
-        upstream.table,
-        upstream.sysId,
-        deleted ? -1 : upstream.modCount,
-        deleted ? null : JSON.stringify(upstream.metadata),
-      );
+    const { account } = event;
+    // A version another writer reported first (or an older one) stores nothing.
+    if (upstream && local.run(q.putMark, account, upstream) === 0) {
+      return { seq: 0, count: eventCount(account) };
     }
     if (write.kind === 'upstream') {
       // The object lives upstream and was written there: only the event is kept here.
@@ -416,24 +313,25 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     }
     if (input.idempotency) {
       try {
-        sql.insertIdempotency.run(input.idempotency);
+        local.run(q.insertIdempotency, input.idempotency, false);
       } catch (error) {
-        if (isUniqueViolation(error)) {
+        if (isUniqueViolationOf(error, 'idempotency_keys')) {
           throw new IdempotencyConflictError(input.idempotency.account, input.idempotency.key);
         }
         throw error;
       }
     }
-    const { account, ...body } = event;
     let count = eventCount(account) + 1; // counted before the insert, which it includes
-    const seq = Number(sql.insertEvent.run(account, JSON.stringify(body)).lastInsertRowid);
+    const inserted = local.get(q.insertEvent, event, false);
+    if (!inserted) throw new Error(`the event of account ${account} was not appended`);
+    const seq = inserted.seq;
     const retention = Math.max(1, input.retention);
     if (count > retention) {
       // Keep the newest `retention`: drop every event up to the (count - retention)-th oldest.
-      const dropFrom = sql.nthOldestEvent.get(account, count - retention - 1);
+      const dropFrom = local.get(q.nthOldestEvent, account, count - retention - 1);
       if (dropFrom) {
-        sql.markTrimmed.run(account, dropFrom.seq);
-        count -= sql.trimEvents.run(account, dropFrom.seq).changes;
+        local.run(q.markTrimmed, account, dropFrom.seq);
+        count -= local.run(q.trimEvents, account);
       }
     }
     return { seq, count };
@@ -493,104 +391,83 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     },
 
     async getUpstreamMarks(account, table, sysIds) {
-      const marks: UpstreamMark[] = [];
       const unique = [...new Set(sysIds)];
-      for (let i = 0; i < unique.length; i += 500) {
-        const chunk = unique.slice(i, i + 500);
-        const rows = db
-          .prepare<unknown[], { sys_id: string; mod_count: number; metadata: string | null }>(
-            `SELECT sys_id, mod_count, metadata FROM upstream_versions WHERE account = ? AND table_name = ? AND sys_id IN (${chunk.map(() => '?').join(', ')})`,
-          )
-          .all(account, table, ...chunk);
-        for (const row of rows) {
-          marks.push({
-            table,
-            sysId: row.sys_id,
-            modCount: row.mod_count,
-            metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-          });
+      const marks: UpstreamMark[] = [];
+      for (let i = 0; i < unique.length; i += MARKS_PER_LOOKUP) {
+        const chunk = unique.slice(i, i + MARKS_PER_LOOKUP);
+        for (const row of local.all(getMarksSql(account, table, chunk))) {
+          marks.push(toMark(table, row));
         }
       }
       return marks;
     },
 
     async getWatermark(account, table) {
-      const row = sql.getWatermark.get(account, table);
+      const row = local.get(q.getWatermark, account, table);
       return row ? { position: row.updated_on, floor: row.floor } : null;
     },
 
     async setWatermark(account, table, position) {
-      sql.putWatermark.run(account, table, position, position);
+      local.run(q.putWatermark, account, table, position);
     },
 
     async getIdempotencyRecord(account, key): Promise<IdempotencyRecord | null> {
-      const row = sql.getIdempotency.get(account, key);
-      if (!row) return null;
-      return {
-        account: row.account,
-        key: row.key,
-        requestHash: row.request_hash,
-        status: row.status,
-        body: row.body,
-        createdAt: row.created_at,
-      };
+      const row = local.get(q.getIdempotency, account, key);
+      return row ? toIdempotencyRecord(row) : null;
     },
 
     async purgeIdempotencyRecords(createdBefore) {
-      return sql.purgeIdempotency.run(createdBefore).changes;
+      return local.run(q.purgeIdempotency, createdBefore);
     },
 
     async listEvents(account, after, limit) {
       // One synchronous read: no commit (and so no retention trim) can land between its parts.
-      const rows = sql.listEvents.all(account, after, limit);
-      const last = rows.at(-1)?.seq ?? after;
-      const remaining = sql.countEventsAfter.get(account, last)?.n ?? 0;
-      const trimmedThrough = sql.trimmedThrough.get(account)?.trimmed_through ?? 0;
-      const events: StoredEvent[] = rows.map((row) => ({
-        seq: row.seq,
-        account,
-        ...(JSON.parse(row.body) as EventBody),
-      }));
-      return { events, remaining, trimmedThrough };
+      const rows = local.all(q.listEvents, account, after, limit);
+      const total = local.get(q.countEventsAfter, account, after)?.n ?? 0;
+      const trimmedThrough = local.get(q.trimmedThrough, account)?.trimmed_through ?? 0;
+      const events: StoredEvent[] = rows.map((row) => toEvent(account, row));
+      return { events, remaining: Math.max(0, total - rows.length), trimmedThrough };
     },
 
     async eventBounds(account) {
-      const trimmedThrough = sql.trimmedThrough.get(account)?.trimmed_through ?? 0;
-      const latest = sql.latestEvent.get(account)?.seq ?? trimmedThrough;
-      const globalLatest = sql.globalLatest.get()?.seq ?? 0;
+      const trimmedThrough = local.get(q.trimmedThrough, account)?.trimmed_through ?? 0;
+      const latest = local.get(q.latestEvent, account)?.seq ?? trimmedThrough;
+      const globalLatest = local.get(q.globalLatest)?.seq ?? 0;
       return { trimmedThrough, latest, globalLatest };
     },
 
     async listEventAccounts() {
-      return sql.eventAccounts.all().map((row) => row.account);
+      return local.all(q.eventAccounts).map((row) => row.account);
     },
 
     async listWebhooks(appId) {
       let webhooks = webhookCache.get(appId);
       if (!webhooks) {
-        webhooks = sql.listWebhooks.all(appId).map(toWebhook);
+        webhooks = local.all(q.listWebhooks, appId).map(toWebhook);
         webhookCache.set(appId, webhooks);
       }
       return webhooks.map((webhook) => ({ ...webhook }));
     },
 
     async addWebhook(appId, url, created) {
-      const existing = sql.getWebhookByUrl.get(appId, url);
-      if (existing) return { webhook: toWebhook(existing), created: false };
-      const row = sql.insertWebhook.get(appId, url, created);
-      if (!row) throw new Error(`inserting webhook ${url} returned no row`);
-      webhookCache.delete(appId);
-      return { webhook: toWebhook(row), created: true };
+      const row = local.get(q.insertWebhook, appId, url, created);
+      if (row) {
+        webhookCache.delete(appId);
+        return { webhook: toWebhook(row), created: true };
+      }
+      const existing = local.get(q.getWebhookByUrl, appId, url);
+      if (!existing) throw new Error(`webhook ${url} was neither inserted nor found`);
+      return { webhook: toWebhook(existing), created: false };
     },
 
     async getWebhook(appId, id) {
-      const row = sql.getWebhook.get(appId, id);
+      const row = local.get(q.getWebhook, appId, id);
       return row ? toWebhook(row) : null;
     },
 
     async deleteWebhook(appId, id) {
       webhookCache.delete(appId);
-      return sql.deleteWebhook.run(appId, id).changes === 1;
+      return local.run(q.deleteWebhook, appId, id) === 1;
     },
 
     async close() {

@@ -22,7 +22,11 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** The embedded ITSM API, e.g. http://127.0.0.1:40001 (its routes under /v1). */
     itsmUrl: string;
-    /** Scripts the API's faults: POST /faults, POST /faults/clear. */
+    /** Scripts the API's faults: POST /faults, POST /faults/clear (`/sn/...`: the instance's). */
     controlUrl: string;
+    /** The ServiceNow instance: the Table API face of a second embedded server. */
+    snUrl: string;
+    /** A person who works on the instance (Basic auth on its Table API). */
+    snPerson: { username: string; password: string };
   }
 }
