@@ -499,7 +499,9 @@ export async function createObject(
       id: newObjectId(),
       type,
       rawType: null,
-      upstreamId: upstreamId ?? randomSysId(),
+      // Over a system of record, the record's own sys_id comes back from the insert; one is
+      // named only when chosen (a Table API insert's, or one derived from an Idempotency-Key).
+      upstreamId: upstreamId ?? (deps.store.writeUpstream ? '' : randomSysId()),
       number: `${prefix}${String(10_000 + counter).padStart(7, '0')}`,
       fields: mergeRecord(defaults, fields),
       extra: stampUpstream(writer, type, null, extra, 1, now),

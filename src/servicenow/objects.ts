@@ -354,8 +354,8 @@ export function createServiceNowObjects(options: ServiceNowObjectsOptions): Serv
     const next = upstreamValues(object);
     if (write.kind === 'create') {
       const values = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== ''));
-      // The insert names its sys_id (as a Table API insert may): the one a generic object was
-      // given, or the one the route chose (derived from the Idempotency-Key when there is one).
+      // The insert names its sys_id when one was chosen (as a Table API insert may): a generic
+      // object's, or the one the route derived from the create's Idempotency-Key.
       if (SYS_ID.test(object.upstreamId)) values.sys_id = object.upstreamId;
       try {
         return toObject(table, await client.create(table, values));
