@@ -12,7 +12,7 @@
 //   slow API: the API given 100 ms of added latency per call (`--faults latency=100ms`), one
 //     account, many distinct objects: changes/s (objects are processed concurrently).
 //   npx tsx bench/pipeline-shape.ts [--incidents 400] [--writers 16] [--accounts 1,10,100,1000]
-//     [--shapes separate,all-in-one] [--slow-incidents 200]
+//     [--shapes separate,all-in-one] [--slow-incidents 200] [--cpu-prof DIR (the engines' profiles)]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,6 +27,8 @@ const APP = 'bench';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The engine's --object-concurrency. */
 let objectConcurrency = '8';
+/** With --cpu-prof: where each `serve` child writes its V8 CPU profile as it exits. */
+let profileDir: string | undefined;
 const headers = { Authorization: `APIKey ${KEY}`, 'Content-Type': 'application/json' };
 
 const rule = (hook: string) => `
@@ -95,7 +97,9 @@ interface Child {
 
 /** `itsm-rules ARGS` in a child process; resolves with the first URL it prints. */
 function cli(args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/itsm-rules.js', ...args], {
+  const profile =
+    profileDir && args[0] === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, 'bin/itsm-rules.js', ...args], {
     cwd: ROOT,
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ITSM_'))),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -270,9 +274,11 @@ async function main(): Promise<void> {
       shapes: { type: 'string', default: 'separate,all-in-one' },
       'slow-incidents': { type: 'string', default: '200' },
       'object-concurrency': { type: 'string', default: '8' },
+      'cpu-prof': { type: 'string' },
     },
   });
   objectConcurrency = values['object-concurrency'];
+  profileDir = values['cpu-prof'];
   const n = Number(values.incidents);
   const writers = Number(values.writers);
   const accountCounts = values.accounts.split(',').map(Number);

@@ -78,6 +78,8 @@ import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 export const DEFAULT_ACCOUNT_CONCURRENCY = 16;
 /** Least time between the starts of two drains of one account (see drainIntervalMs). */
 export const DEFAULT_DRAIN_INTERVAL_MS = 20;
+/** Drains started in one turn of the event loop at most (see drainStartsPerTurn). */
+export const DEFAULT_DRAIN_STARTS_PER_TURN = 4;
 
 export interface StartEngineOptions {
   port: number;
@@ -121,6 +123,13 @@ export interface StartEngineOptions {
    * delay across accounts.
    */
   drainIntervalMs?: number;
+  /**
+   * Drains started in one turn of the event loop at most; default 4. All-in-one, a drain runs on
+   * this thread from its start to its first wait on the outside (an \`http\` action): sixteen
+   * started together held the loop from the receiver's requests, and spread over 1000 accounts
+   * every notification then had a drain of its own (bench/receiver.ts).
+   */
+  drainStartsPerTurn?: number;
   /** Runs of a scheduled tick the API failed part of, the first included; default 4. */
   scheduleAttempts?: number;
   /** Wait between those runs; default 30 s. */
@@ -400,6 +409,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     minIntervalMs: options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS,
     // Drains are started once per turn of the loop, after it has read the waiting requests.
     defer: setImmediate,
+    startsPerPass: options.drainStartsPerTurn ?? DEFAULT_DRAIN_STARTS_PER_TURN,
     ...(options.drainRetry?.baseMs !== undefined && { retryBaseMs: options.drainRetry.baseMs }),
     ...(options.drainRetry?.maxMs !== undefined && { retryMaxMs: options.drainRetry.maxMs }),
     onFailure(account, error, delayMs) {

@@ -674,6 +674,41 @@ describe('drains started once per turn (defer)', () => {
     await queue.close();
   });
 
+  it('starts at most startsPerPass drains in one pass, and the rest in the next passes', async () => {
+    const recorder = createRecorder();
+    const turn = turns();
+    const queue = createDrainQueue({
+      drain: recorder.drain,
+      concurrency: 16,
+      startsPerPass: 2,
+      defer: turn.defer,
+    });
+
+    for (const account of [1, 2, 3, 4, 5]) queue.notify(account);
+    turn.run();
+    await recorder.started(2);
+    await flush();
+    expect(recorder.accounts()).toEqual([1, 2]);
+    // The rest wait for the next turn, however many slots are free; a notification for one of
+    // them meanwhile is taken by its drain.
+    queue.notify(4);
+    expect(queue.status().pending).toEqual([3, 4, 5]);
+    expect(turn.waiting()).toBe(1);
+    turn.run();
+    await recorder.started(4);
+    await flush();
+    expect(recorder.accounts()).toEqual([1, 2, 3, 4]);
+    turn.run();
+    await recorder.started(5);
+    expect(recorder.accounts()).toEqual([1, 2, 3, 4, 5]);
+    for (const call of recorder.calls) call.succeed();
+    await flush();
+    turn.run();
+    await queue.idle();
+    expect(recorder.calls).toHaveLength(5);
+    await queue.close();
+  });
+
   it('takes the notifications of an account still waiting for its drain into that drain', async () => {
     const recorder = createRecorder();
     const turn = turns();

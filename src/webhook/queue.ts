@@ -38,6 +38,14 @@ export interface DrainQueueOptions {
    * another: notifications for an account still waiting for its drain are then taken by it.
    */
   defer?: (pump: () => void) => void;
+  /**
+   * With `defer`: drains started in one pass at most (default: as many as `concurrency` allows);
+   * the rest are started in the next passes. Drains of an API in the same process run on this
+   * thread to their end once started; a bound per pass keeps each turn of the loop short, so
+   * the receiver keeps answering, and under a flood of notifications an account waits in the
+   * queue long enough to take several of them in one drain instead of one drain each.
+   */
+  startsPerPass?: number;
   random?: () => number;
   log?: (line: string) => void;
   /** Called for each failed drain, before its retry is scheduled. */
@@ -79,6 +87,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   let idleWaiters: (() => void)[] = [];
   let closed = false;
   const defer = options.defer;
+  const startsPerPass = Math.max(1, Math.trunc(options.startsPerPass ?? Number.POSITIVE_INFINITY));
   let pumpDeferred = false;
 
   const isIdle = () =>
@@ -91,11 +100,18 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   };
 
   const pump = () => {
+    let starts = 0;
     while (!closed && running.size < concurrency && pending.length > 0) {
+      if (defer && starts >= startsPerPass) {
+        // The rest wait for the next turn, after the loop has read what came meanwhile.
+        schedulePump();
+        break;
+      }
       const account = pending.shift() as number;
       queued.delete(account);
       lastStart.set(account, Date.now());
       running.set(account, run(account));
+      starts++;
     }
     settle();
   };
