@@ -12,7 +12,7 @@
 //   slow API: the API given 100 ms of added latency per call (`--faults latency=100ms`), one
 //     account, many distinct objects: changes/s (objects are processed concurrently).
 //   npx tsx bench/pipeline-shape.ts [--incidents 400] [--writers 16] [--accounts 1,10,100,1000]
-//     [--shapes separate,all-in-one] [--slow-incidents 200] [--cpu-prof DIR (the engines' profiles)]
+//     [--shapes separate,all-in-one] [--slow-incidents 200] [--cpu-prof DIR (each child's profile)]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,7 +27,7 @@ const APP = 'bench';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The engine's --object-concurrency. */
 let objectConcurrency = '8';
-/** With --cpu-prof: where each `serve` child writes its V8 CPU profile as it exits. */
+/** With --cpu-prof: where each child (`serve`, `itsm-server`) writes its CPU profile as it exits. */
 let profileDir: string | undefined;
 const headers = { Authorization: `APIKey ${KEY}`, 'Content-Type': 'application/json' };
 
@@ -97,8 +97,7 @@ interface Child {
 
 /** `itsm-rules ARGS` in a child process; resolves with the first URL it prints. */
 function cli(args: string[]): Promise<Child> {
-  const profile =
-    profileDir && args[0] === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const child = spawn(process.execPath, [...profile, 'bin/itsm-rules.js', ...args], {
     cwd: ROOT,
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ITSM_'))),
