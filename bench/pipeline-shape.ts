@@ -12,7 +12,7 @@
 //   slow API: the API given 100 ms of added latency per call (`--faults latency=100ms`), one
 //     account, many distinct objects: changes/s (objects are processed concurrently).
 //   npx tsx bench/pipeline-shape.ts [--incidents 400] [--writers 16] [--accounts 1,10,100,1000]
-//     [--shapes separate,all-in-one] [--slow-incidents 200]
+//     [--shapes separate,all-in-one] [--slow-incidents 200] [--cpu-prof DIR (each child's profile)]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +26,10 @@ const KEY = 'bench-key';
 const APP = 'bench';
 /** The engine's --object-concurrency. */
 let objectConcurrency = '8';
+/** With --cpu-prof: where each child (`serve`, `itsm-server`) writes its CPU profile as it exits. */
+let profileDir: string | undefined;
+/** Node's own arguments for each child: its CPU profile with --cpu-prof. */
+const nodeArgs = () => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 
 const rule = (hook: string) => `
 description: The benchmark's rule, a PATCH and a call per high-impact incident.
@@ -131,15 +135,19 @@ async function startSystem(
   ];
   let api: string;
   if (shape === 'all-in-one') {
-    const engine = await startCli(['serve', ...common, ...engineFlags, ...faults]);
+    const engine = await startCli(['serve', ...common, ...engineFlags, ...faults], {}, nodeArgs());
     children.push(engine);
     api = `${engine.url}/v1`;
   } else {
-    const server = await startCli(['itsm-server', ...common, ...faults]);
+    const server = await startCli(['itsm-server', ...common, ...faults], {}, nodeArgs());
     children.push(server);
     api = `${server.url}/v1`;
     if (shape === 'separate') {
-      const engine = await startCli(['serve', ...common, ...engineFlags, '--api-url', api]);
+      const engine = await startCli(
+        ['serve', ...common, ...engineFlags, '--api-url', api],
+        {},
+        nodeArgs(),
+      );
       children.push(engine);
       await call('POST', `${api}/applications/${APP}/webhooks`, {
         url: `${engine.url}/webhooks/kloudless`,
@@ -230,9 +238,11 @@ async function main(): Promise<void> {
       shapes: { type: 'string', default: 'separate,all-in-one' },
       'slow-incidents': { type: 'string', default: '200' },
       'object-concurrency': { type: 'string', default: '8' },
+      'cpu-prof': { type: 'string' },
     },
   });
   objectConcurrency = values['object-concurrency'];
+  profileDir = values['cpu-prof'];
   const n = Number(values.incidents);
   const writers = Number(values.writers);
   const accountCounts = values.accounts.split(',').map(Number);

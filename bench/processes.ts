@@ -17,10 +17,15 @@ export interface CliChild {
 
 /**
  * `itsm-rules ARGS` in a child process (without the caller's ITSM_* variables, plus `env`);
- * resolves with the first `listening on` URL it prints, rejects if it exits first.
+ * resolves with the first `listening on` URL it prints, rejects if it exits first. `nodeArgs`
+ * go to node itself (e.g. `--cpu-prof`).
  */
-export function startCli(args: string[], env: Record<string, string> = {}): Promise<CliChild> {
-  const child = spawn(process.execPath, ['bin/itsm-rules.js', ...args], {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<CliChild> {
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/itsm-rules.js', ...args], {
     cwd: ROOT,
     env: {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ITSM_'))),

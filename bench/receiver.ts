@@ -8,6 +8,7 @@
 // every notification may be for an account not yet noted as pending (a durable note, then a
 // drain), the shape of an ITSM serving many tenants.
 //   npx tsx bench/receiver.ts [--seconds 3] [--rounds 6] [--connections 50] [--accounts 1,1000]
+//     [--cpu-prof DIR]   a V8 CPU profile of the servers' process per spread, written to DIR
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '6' },
       connections: { type: 'string', default: '50' },
       accounts: { type: 'string', default: '1,1000' },
+      'cpu-prof': { type: 'string' },
     },
   });
   const seconds = Number(values.seconds);
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
   }
   for (const [i, accounts] of spreads.entries()) {
     if (i > 0) console.log('');
-    await measureSpread(seconds, rounds, connections, accounts);
+    await measureSpread(seconds, rounds, connections, accounts, values['cpu-prof']);
   }
 }
 
@@ -134,9 +136,14 @@ async function measureSpread(
   rounds: number,
   connections: number,
   accounts: number,
+  profileDir: string | undefined,
 ): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ],
     stdio: 'inherit',
   });
   const [urls] = (await once(child, 'message')) as [
@@ -201,6 +208,8 @@ async function measureSpread(
     );
   } finally {
     child.kill('SIGTERM');
+    // The profile is written as the child exits.
+    if (child.exitCode === null) await once(child, 'exit');
   }
 }
 

@@ -381,7 +381,9 @@ export function listParkedSql(query: ParkedQuery): SqlStatement<[], ParkedRow> {
   const { clause, values } = parkedWhere(query);
   values.push(Math.max(0, Math.trunc(query.limit)));
   return sql<[], ParkedRow>(
-    `SELECT ${PARKED_COLUMNS} FROM pipeline_parked p ${clause} ORDER BY p.id LIMIT ?`,
+    // CAST: a bare `LIMIT ?` made better-sqlite3 take 6 us a call even on an empty table
+    // (0.7 us with it), and every drain asks once per page.
+    `SELECT ${PARKED_COLUMNS} FROM pipeline_parked p ${clause} ORDER BY p.id LIMIT CAST(? AS INTEGER)`,
     () => [...values],
   );
 }

@@ -150,3 +150,27 @@ describe('sqlite pipeline store on a file', () => {
     }
   });
 });
+
+describe('sqlite pipeline store: the notes of one turn', () => {
+  it('notes every account of a batch, keeping the latest time of each', async () => {
+    const store = createSqlitePipelineStore({ path: ':memory:', migrations: loadMigrations() });
+    await store.noteNotification(2, 500);
+    await store.noteNotifications([1, 2, 3], 1_000);
+    expect((await store.listAccounts()).map((a) => [a.account, a.notifiedAt])).toEqual([
+      [1, 1_000],
+      [2, 1_000],
+      [3, 1_000],
+    ]);
+    await store.close();
+  });
+
+  it('notes all of a batch or none: one bad value leaves no note of the others', async () => {
+    const store = createSqlitePipelineStore({ path: ':memory:', migrations: loadMigrations() });
+    // Not a whole number: the account column (INTEGER PRIMARY KEY) refuses it.
+    await expect(store.noteNotifications([1, 'x' as unknown as number, 3], 1_000)).rejects.toThrow(
+      /datatype mismatch/,
+    );
+    expect(await store.listAccounts()).toEqual([]);
+    await store.close();
+  });
+});

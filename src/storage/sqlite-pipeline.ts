@@ -26,9 +26,24 @@ import { connectSqlite, type SqliteConnectionOptions } from './sqlite.js';
 
 export type SqlitePipelineStoreOptions = SqliteConnectionOptions;
 
-export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): PipelineStore {
+/** The port, and what only this adapter offers. */
+export interface SqlitePipelineStore extends PipelineStore {
+  /**
+   * Records a verified notification for each account at `at`, all in one transaction (all or
+   * none): the notifications of one turn of the event loop, which one by one cost a commit each.
+   */
+  noteNotifications(accounts: readonly number[], at: number): Promise<void>;
+}
+
+export function createSqlitePipelineStore(
+  options: SqlitePipelineStoreOptions,
+): SqlitePipelineStore {
   const { db, close } = connectSqlite(options);
   const sql = createSyncRunner(db);
+
+  const noteNotifications = db.transaction((accounts: readonly number[], at: number) => {
+    for (const account of accounts) sql.run(q.noteNotification, account, at);
+  });
 
   const saveRun = db.transaction((run: NewRunRecord): RunRecord => {
     sql.run(q.unindexParkedRun, run);
@@ -64,6 +79,9 @@ export function createSqlitePipelineStore(options: SqlitePipelineStoreOptions): 
   return {
     async noteNotification(account, at) {
       sql.run(q.noteNotification, account, at);
+    },
+    async noteNotifications(accounts, at) {
+      noteNotifications(accounts, at);
     },
     async getAccount(account) {
       const row = sql.get(q.getAccount, account);

@@ -640,3 +640,98 @@ describe('fair turns between accounts', () => {
     await queue.close();
   });
 });
+
+describe('drains started once per turn (defer)', () => {
+  /** A deferral the test runs by hand: each run() is the end of one turn of the loop. */
+  function turns() {
+    const deferred: (() => void)[] = [];
+    return {
+      defer: (pump: () => void) => deferred.push(pump),
+      waiting: () => deferred.length,
+      run: () => {
+        for (const pump of deferred.splice(0)) pump();
+      },
+    };
+  }
+
+  it('starts the drains of a burst of notified accounts in one pass at the end of the turn', async () => {
+    const recorder = createRecorder();
+    const turn = turns();
+    const queue = createDrainQueue({ drain: recorder.drain, concurrency: 3, defer: turn.defer });
+
+    for (const account of [1, 2, 3, 4, 5, 2, 1]) queue.notify(account);
+    await flush();
+    // One pass asked for the whole burst, and no drain started before it.
+    expect(turn.waiting()).toBe(1);
+    expect(recorder.calls).toHaveLength(0);
+    expect(queue.status()).toEqual({ running: [], pending: [1, 2, 3, 4, 5], retrying: [] });
+
+    turn.run();
+    await recorder.started(3);
+    expect(recorder.accounts()).toEqual([1, 2, 3]);
+    expect(queue.status().pending).toEqual([4, 5]);
+    for (const call of recorder.calls) call.succeed();
+    await queue.close();
+  });
+
+  it('starts at most startsPerPass drains in one pass, and the rest in the next passes', async () => {
+    const recorder = createRecorder();
+    const turn = turns();
+    const queue = createDrainQueue({
+      drain: recorder.drain,
+      concurrency: 16,
+      startsPerPass: 2,
+      defer: turn.defer,
+    });
+
+    for (const account of [1, 2, 3, 4, 5]) queue.notify(account);
+    turn.run();
+    await recorder.started(2);
+    await flush();
+    expect(recorder.accounts()).toEqual([1, 2]);
+    // The rest wait for the next turn, however many slots are free; a notification for one of
+    // them meanwhile is taken by its drain.
+    queue.notify(4);
+    expect(queue.status().pending).toEqual([3, 4, 5]);
+    expect(turn.waiting()).toBe(1);
+    turn.run();
+    await recorder.started(4);
+    await flush();
+    expect(recorder.accounts()).toEqual([1, 2, 3, 4]);
+    turn.run();
+    await recorder.started(5);
+    expect(recorder.accounts()).toEqual([1, 2, 3, 4, 5]);
+    for (const call of recorder.calls) call.succeed();
+    await flush();
+    turn.run();
+    await queue.idle();
+    expect(recorder.calls).toHaveLength(5);
+    await queue.close();
+  });
+
+  it('takes the notifications of an account still waiting for its drain into that drain', async () => {
+    const recorder = createRecorder();
+    const turn = turns();
+    const queue = createDrainQueue({ drain: recorder.drain, concurrency: 1, defer: turn.defer });
+
+    queue.notify(1);
+    queue.notify(2);
+    turn.run();
+    await recorder.started(1);
+    // Account 2 waits behind 1; more notifications for it add nothing.
+    for (let i = 0; i < 5; i++) queue.notify(2);
+    recorder.call(0).succeed();
+    await flush();
+    // The finished drain's slot is handed on at the end of the turn, not at once.
+    expect(recorder.calls).toHaveLength(1);
+    expect(turn.waiting()).toBe(1);
+    turn.run();
+    await recorder.started(2);
+    recorder.call(1).succeed();
+    await flush();
+    turn.run();
+    await queue.idle();
+    expect(recorder.accounts()).toEqual([1, 2]);
+    await queue.close();
+  });
+});

@@ -7,7 +7,7 @@
 // Fairness: accounts wait in one first-come queue, and a drain that has had its turn (`turnMs`)
 // while others wait is asked to stop after its page in hand and goes to the back of the queue,
 // so a busy account never starves the others; an idle account is drained the moment it is
-// notified.
+// notified (or, with `defer`, in the same turn of the event loop).
 
 export interface DrainQueueOptions {
   /** Drains one account; `shouldStop` turns true when the queue is closing. */
@@ -29,6 +29,23 @@ export interface DrainQueueOptions {
    * notification, which keeps the receiver's process free to answer webhooks.
    */
   minIntervalMs?: number;
+  /**
+   * When given, drains are started in one pass per call of `defer` (Node: setImmediate, right
+   * after the loop has read the requests waiting in its turn) instead of at each notification
+   * and at the end of each drain. A burst of notifications for many accounts is then scheduled in
+   * one pass, and drains that finish without waiting on anything (an API in the same process)
+   * leave the loop a turn to read the requests that came meanwhile instead of following one
+   * another: notifications for an account still waiting for its drain are then taken by it.
+   */
+  defer?: (pump: () => void) => void;
+  /**
+   * With `defer`: drains started in one pass at most (default: as many as `concurrency` allows);
+   * the rest are started in the next passes. Drains of an API in the same process run on this
+   * thread to their end once started; a bound per pass keeps each turn of the loop short, so
+   * the receiver keeps answering, and under a flood of notifications an account waits in the
+   * queue long enough to take several of them in one drain instead of one drain each.
+   */
+  startsPerPass?: number;
   random?: () => number;
   log?: (line: string) => void;
   /** Called for each failed drain, before its retry is scheduled. */
@@ -57,6 +74,8 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const maxMs = options.retryMaxMs ?? 60_000;
   const random = options.random ?? Math.random;
   const pending: number[] = [];
+  /** The accounts in `pending`, for a look-up that does not walk a queue of many accounts. */
+  const queued = new Set<number>();
   const running = new Map<number, Promise<void>>();
   const again = new Set<number>();
   const failures = new Map<number, number>();
@@ -67,6 +86,9 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   const spacing = new Map<number, ReturnType<typeof setTimeout>>();
   let idleWaiters: (() => void)[] = [];
   let closed = false;
+  const defer = options.defer;
+  const startsPerPass = Math.max(1, Math.trunc(options.startsPerPass ?? Number.POSITIVE_INFINITY));
+  let pumpDeferred = false;
 
   const isIdle = () =>
     running.size === 0 && pending.length === 0 && timers.size === 0 && spacing.size === 0;
@@ -78,12 +100,32 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
   };
 
   const pump = () => {
+    let starts = 0;
     while (!closed && running.size < concurrency && pending.length > 0) {
+      if (defer && starts >= startsPerPass) {
+        // The rest wait for the next turn, after the loop has read what came meanwhile.
+        schedulePump();
+        break;
+      }
       const account = pending.shift() as number;
+      queued.delete(account);
       lastStart.set(account, Date.now());
       running.set(account, run(account));
+      starts++;
     }
     settle();
+  };
+  const schedulePump = () => {
+    if (!defer) {
+      pump();
+      return;
+    }
+    if (pumpDeferred) return;
+    pumpDeferred = true;
+    defer(() => {
+      pumpDeferred = false;
+      pump();
+    });
   };
 
   const run = async (account: number): Promise<void> => {
@@ -122,7 +164,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     } finally {
       running.delete(account);
       if (again.delete(account)) enqueue(account);
-      pump();
+      schedulePump();
     }
   };
 
@@ -134,7 +176,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
     }
     // A retry already waiting will drain this account; a notification does not cut the
     // backoff short (the API is failing), it is served by that drain.
-    if (timers.has(account) || spacing.has(account) || pending.includes(account)) return;
+    if (timers.has(account) || spacing.has(account) || queued.has(account)) return;
     const wait = (lastStart.get(account) ?? Number.NEGATIVE_INFINITY) + minIntervalMs - Date.now();
     if (wait > 0) {
       spacing.set(
@@ -147,7 +189,8 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
       return;
     }
     pending.push(account);
-    pump();
+    queued.add(account);
+    schedulePump();
   };
 
   return {
@@ -172,6 +215,7 @@ export function createDrainQueue(options: DrainQueueOptions): DrainQueue {
       timers.clear();
       spacing.clear();
       pending.length = 0;
+      queued.clear();
       again.clear();
       await Promise.all(running.values());
       settle();

@@ -3,38 +3,25 @@
 // tests see, by counts and by order (never by durations), that one object's events are taken one
 // after another in event order while different objects' are taken at the same time, and that the
 // decisions objects share (correlation counts, once_per claims) stay exact under that concurrency.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Cleanups,
+  callOutRule,
+  createIncident as create,
+  runCleanups,
+  listRuns as runs,
+  startEngineWithEndpoints,
+  startHttpEndpoint,
+  updateIncident as update,
+} from '../helpers/pipeline.js';
 import { startReceiver } from '../helpers/receiver.js';
-import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
+import { eventually, type TestEngine } from '../helpers/serve.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 type Json = any;
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function create(engine: TestEngine, account: number, body: object): Promise<Json> {
-  const response = await engine.call('POST', `/v1/accounts/${account}/itsm/incidents`, { body });
-  expect(response.status, response.text).toBe(201);
-  return response.json;
-}
-
-async function update(engine: TestEngine, account: number, id: string, body: object) {
-  const response = await engine.call('PATCH', `/v1/accounts/${account}/itsm/incidents/${id}`, {
-    body,
-  });
-  expect(response.status, response.text).toBe(200);
-}
-
-async function runs(engine: TestEngine, query: string): Promise<Json[]> {
-  const response = await engine.call('GET', `/runs?page_size=100&${query}`);
-  expect(response.status, response.text).toBe(200);
-  return response.json.objects;
-}
+const cleanups: Cleanups = [];
+afterEach(() => runCleanups(cleanups));
 
 async function settle(engine: TestEngine, account: number, expected: number): Promise<Json[]> {
   return eventually(async () => {
@@ -43,23 +30,6 @@ async function settle(engine: TestEngine, account: number, expected: number): Pr
     return done.length >= expected ? done : undefined;
   }, `${expected} runs in account ${account}`);
 }
-
-const callOut = (url: string, extra = '') => `
-description: Tell the receiver about every change of an incident.
-on:
-  type: incident
-  events: [add, update]
-${extra}
-then:
-  - http:
-      url: ${url}
-      method: POST
-      headers:
-        Content-Type: application/json
-      body:
-        object: {var: object.id}
-        event: {var: event.id}
-`;
 
 describe('order per object, concurrency across objects', () => {
   it("takes each object's events one after another in event order, and different objects at the same time", async () => {
@@ -71,7 +41,7 @@ describe('order per object, concurrency across objects', () => {
     let maxPerObject = 0;
     const arrivals: { object: string; event: string }[] = [];
     const held: (() => void)[] = [];
-    const server = createServer((req, res) => {
+    const url = await startHttpEndpoint(cleanups, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -103,24 +73,17 @@ describe('order per object, concurrency across objects', () => {
         }, 1_000);
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
+    const engine = await startEngineWithEndpoints(
+      cleanups,
+      {
+        'incident/call-out.yaml': callOutRule({
+          url,
+          description: 'Tell the receiver about every change of an incident.',
         }),
+      },
+      [url],
+      { objectConcurrency: 8 },
     );
-    const address = server.address() as AddressInfo;
-    const url = `http://127.0.0.1:${address.port}/hook`;
-    const rules = writeRules({ 'incident/call-out.yaml': callOut(url) });
-    cleanups.push(rules.remove);
-    const engine = await startTestEngine({
-      rulesDir: rules.dir,
-      httpAllow: [`127.0.0.1:${address.port}`],
-      objectConcurrency: 8,
-    });
-    cleanups.push(() => engine.close());
 
     const account = 11;
     const incidents: Json[] = [];
@@ -155,14 +118,12 @@ describe('decisions objects share stay exact under concurrency', () => {
       answer: () => ({ status: 200, body: 'ok', delayMs: 20 }),
     });
     cleanups.push(() => receiver.close());
-    const rules = writeRules({ 'incident/shared.yaml': rule.replaceAll('URL', receiver.url) });
-    cleanups.push(rules.remove);
-    const engine = await startTestEngine({
-      rulesDir: rules.dir,
-      httpAllow: [new URL(receiver.url).host],
-      objectConcurrency: 8,
-    });
-    cleanups.push(() => engine.close());
+    const engine = await startEngineWithEndpoints(
+      cleanups,
+      { 'incident/shared.yaml': rule.replaceAll('URL', receiver.url) },
+      [receiver.url],
+      { objectConcurrency: 8 },
+    );
     // Ten distinct incidents written at once: their events land in the same pages.
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>

@@ -5,22 +5,29 @@
 // its schedule or by an operator, and once the endpoint is back each of its events acts exactly
 // once, in order. Everything is checked by counts, never by durations.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StartEngineOptions } from '../../src/runtime/engine.js';
+import {
+  type Cleanups,
+  callOutRule,
+  createIncident as create,
+  runCleanups,
+  listRuns as runs,
+  startEngineWithEndpoints,
+  startHttpEndpoint,
+  updateIncident,
+} from '../helpers/pipeline.js';
 import { startReceiver, type TestReceiver } from '../helpers/receiver.js';
-import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
+import { eventually, startTestEngine, type TestEngine } from '../helpers/serve.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 type Json = any;
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups: Cleanups = [];
+afterEach(() => runCleanups(cleanups));
 
 interface Call {
   object: string;
@@ -47,63 +54,33 @@ async function startEndpoint(down: boolean) {
   return { receiver, state, accepted, refused };
 }
 
-const callOut = (when: string, url: string) => `
-description: Tell an endpoint about every change of an incident.
-on:
-  type: incident
-  events: [add, update]
-when: ${when}
-then:
-  - http:
-      url: ${url}
-      method: POST
-      headers:
-        Content-Type: application/json
-      body:
-        object: {var: object.id}
-        event: {var: event.id}
-`;
+/** Incidents of category `dead` call the first endpoint, every other incident the second. */
+const rulesFor = (dead: string, live: string) => ({
+  'incident/to-dead.yaml': callOutRule({
+    url: dead,
+    when: '{"==": [{var: object.category}, dead]}',
+  }),
+  'incident/to-live.yaml': callOutRule({
+    url: live,
+    when: '{"!=": [{var: object.category}, dead]}',
+  }),
+});
 
-function rulesFor(dead: TestReceiver, live: TestReceiver) {
-  const rules = writeRules({
-    'incident/to-dead.yaml': callOut('{"==": [{var: object.category}, dead]}', dead.url),
-    'incident/to-live.yaml': callOut('{"!=": [{var: object.category}, dead]}', live.url),
-  });
-  cleanups.push(rules.remove);
-  return rules.dir;
-}
-
-async function start(
+function start(
   dead: TestReceiver,
   live: TestReceiver,
   overrides: Partial<StartEngineOptions> = {},
 ): Promise<TestEngine> {
-  const engine = await startTestEngine({
-    rulesDir: rulesFor(dead, live),
-    httpAllow: [new URL(dead.url).host, new URL(live.url).host],
-    ...overrides,
-  });
-  return engine;
+  return startEngineWithEndpoints(
+    cleanups,
+    rulesFor(dead.url, live.url),
+    [dead.url, live.url],
+    overrides,
+  );
 }
 
-async function create(engine: TestEngine, account: number, body: object): Promise<Json> {
-  const response = await engine.call('POST', `/v1/accounts/${account}/itsm/incidents`, { body });
-  expect(response.status, response.text).toBe(201);
-  return response.json;
-}
-
-async function update(engine: TestEngine, account: number, id: string, description: string) {
-  const response = await engine.call('PATCH', `/v1/accounts/${account}/itsm/incidents/${id}`, {
-    body: { description },
-  });
-  expect(response.status, response.text).toBe(200);
-}
-
-async function runs(engine: TestEngine, query: string): Promise<Json[]> {
-  const response = await engine.call('GET', `/runs?page_size=100&${query}`);
-  expect(response.status, response.text).toBe(200);
-  return response.json.objects;
-}
+const update = (engine: TestEngine, account: number, id: string, description: string) =>
+  updateIncident(engine, account, id, { description });
 
 async function parked(engine: TestEngine, query = ''): Promise<Json[]> {
   const response = await engine.call('GET', `/admin/parked${query}`);
@@ -125,7 +102,6 @@ describe('an object whose action keeps failing is parked', () => {
     const live = await startEndpoint(false);
     // No retry on the clock within the test: the operator's retry is what brings it back.
     const engine = await start(dead.receiver, live.receiver, { parkRetry: { baseMs: 600_000 } });
-    cleanups.push(() => engine.close());
     const account = 31;
 
     const stuck = await create(engine, account, { category: 'dead', description: 'first' });
@@ -211,7 +187,6 @@ describe('an object whose action keeps failing is parked', () => {
     const dead = await startEndpoint(true);
     const live = await startEndpoint(false);
     const engine = await start(dead.receiver, live.receiver, { parkRetry: { baseMs: 600_000 } });
-    cleanups.push(() => engine.close());
     const account = 32;
     const stuck = await create(engine, account, { category: 'dead', description: 'first' });
     await eventually(async () => (await parked(engine)).length === 1, 'the object to be parked');
@@ -240,7 +215,7 @@ describe('an object whose action keeps failing is parked', () => {
     const mode = { down: true, hold: false };
     const accepted: Call[] = [];
     const held: { call: Call; res: ServerResponse }[] = [];
-    const server = createServer((req, res) => {
+    const slow = await startHttpEndpoint(cleanups, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -257,22 +232,13 @@ describe('an object whose action keeps failing is parked', () => {
         res.writeHead(200).end('ok');
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
-    const slow = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     const live = await startEndpoint(false);
-    const engine = await startTestEngine({
-      rulesDir: rulesFor({ url: slow } as TestReceiver, live.receiver),
-      httpAllow: [new URL(slow).host, new URL(live.receiver.url).host],
-      parkRetry: { baseMs: 600_000 },
-    });
-    cleanups.push(() => engine.close());
+    const engine = await startEngineWithEndpoints(
+      cleanups,
+      rulesFor(slow, live.receiver.url),
+      [slow, live.receiver.url],
+      { parkRetry: { baseMs: 600_000 } },
+    );
     const account = 34;
     const stuck = await create(engine, account, { category: 'dead', description: 'first' });
     await eventually(async () => (await parked(engine)).length === 1, 'the object to be parked');
@@ -317,7 +283,6 @@ describe('an object whose action keeps failing is parked', () => {
     const account = 33;
 
     const first = await start(dead.receiver, live.receiver, schedule);
-    cleanups.push(() => first.close());
     const stuck = await create(first, account, { category: 'dead', description: 'first' });
     // Retried on its schedule while the endpoint is still down: the attempts go up.
     await eventually(
@@ -328,7 +293,6 @@ describe('an object whose action keeps failing is parked', () => {
 
     dead.state.down = false;
     const second = await start(dead.receiver, live.receiver, schedule);
-    cleanups.push(() => second.close());
     await eventually(async () => {
       await second.idle();
       return (await parked(second)).length === 0;
