@@ -504,7 +504,10 @@ function metricValues(text: string, name: string): number[] {
     .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
 }
 
-/** The engine has nothing left: its queue is empty, no account lags, and no event is new. */
+/**
+ * The engine has nothing left: its queue is empty, no account lags, no object is parked (parked
+ * work is retried later and its effects are still owed), and no event is new.
+ */
 async function waitForIdle(
   driver: Driver,
   engineUrl: string,
@@ -527,7 +530,8 @@ async function waitForIdle(
         !queue ||
         queue.running.length + queue.pending.length + queue.retrying.length > 0 ||
         metricValues(metrics, 'itsm_rules_drain_lag_seconds').some((v) => v > 0) ||
-        metricValues(metrics, 'itsm_rules_events_remaining').some((v) => v > 0);
+        metricValues(metrics, 'itsm_rules_events_remaining').some((v) => v > 0) ||
+        metricValues(metrics, 'itsm_rules_parked_objects').some((v) => v > 0);
       const cursors: string[] = [];
       for (const account of accounts) {
         cursors.push(
