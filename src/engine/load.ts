@@ -29,6 +29,7 @@ import {
   ruleFileSchema,
   triggerSchema,
 } from './rule-schema.js';
+import { parseYamlSubset, type YamlSubsetDocument } from './yaml-subset.js';
 
 export interface RuleSource {
   /** The path shown in problems (`rules/incident/page.yaml`). */
@@ -149,15 +150,23 @@ export function parseSource(
     });
     return parsed;
   };
+  // A file in the plain YAML subset is read without the library (yaml-subset.ts), which also
+  // knows where each of its nodes starts.
+  const isJson = /\.json$/i.test(source.path);
+  const subset: YamlSubsetDocument | null = isJson ? null : parseYamlSubset(source.text);
   const lineOf = (path: readonly PropertyKey[]) => {
-    const offset = offsetOf(document().contents, path);
+    if (subset !== null) {
+      const offset = subset.offsetOf(path);
+      return offset === undefined ? undefined : lineAt(source.text, offset);
+    }
+    const offset = yamlNodeOffset(document().contents, path);
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;
   };
   const file: LoadedRuleFile = { path: source.path, data: undefined, lineOf };
   const problem = (message: string, line?: number) =>
     problems.push({ file: source.path, pointer: '', line, code: 'RULE_SYNTAX', message });
 
-  if (/\.json$/i.test(source.path)) {
+  if (isJson) {
     try {
       // Editors on Windows may save a byte-order mark, which JSON.parse refuses (YAML skips it).
       file.data = JSON.parse(source.text.replace(/^\uFEFF/, ''));
@@ -166,6 +175,8 @@ export function parseSource(
       problem(`not valid JSON: ${message}`, jsonErrorLine(source.text, message));
       return file;
     }
+  } else if (subset !== null) {
+    file.data = subset.data;
   } else {
     const doc = document();
     if (doc.errors.length > 0) {
@@ -270,8 +281,18 @@ function jsonErrorLine(text: string, message: string): number | undefined {
   return text.slice(0, Number(position)).split('\n').length;
 }
 
-/** Source offset of the node at `path` (or of its key, for the last segment of a mapping). */
-function offsetOf(root: unknown, path: readonly PropertyKey[]): number | undefined {
+/** The 1-based line of a source offset (lines end with \n; the subset refuses \r). */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+/**
+ * Source offset of the node at `path` (or of its key, for the last segment of a mapping) in a
+ * document of the yaml library; yaml-subset.ts answers the same for the files it reads.
+ */
+export function yamlNodeOffset(root: unknown, path: readonly PropertyKey[]): number | undefined {
   let node = root as Node | null | undefined;
   let offset = node?.range?.[0];
   for (const [i, segment] of path.entries()) {
