@@ -19,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import * as yaml from 'yaml';
 import { loadRules, type RuleSource } from '../src/engine/load.js';
 import { formatProblem } from '../src/engine/problem.js';
+import { provideYamlLibrary } from '../src/engine/yaml-library.js';
 import { seededRandom } from '../src/server/faults.js';
 import { median } from './stats.js';
 
@@ -33,6 +35,7 @@ if (typeof globalThis.gc !== 'function') {
   process.exit(child.status ?? 1);
 }
 const gc = globalThis.gc as () => void;
+provideYamlLibrary(() => yaml);
 
 const { values: options } = parseArgs({
   options: {

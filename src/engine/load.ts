@@ -2,7 +2,7 @@
 // shape with the zod schema, fill in defaults, compile expressions, then run the rule checks over
 // the whole set. Every problem of every file is collected; a set with any problem is refused.
 // Runtime-neutral: callers pass file contents (src/runtime/rule-files.ts reads them from disk).
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
@@ -29,6 +29,7 @@ import {
   ruleFileSchema,
   triggerSchema,
 } from './rule-schema.js';
+import { yamlLibrary } from './yaml-library.js';
 import { parseYamlSubset, type YamlSubsetDocument } from './yaml-subset.js';
 
 export interface RuleSource {
@@ -134,12 +135,14 @@ export function parseSource(
   problems: RuleProblem[],
   expected = 'a rule (a mapping with on and then)',
 ): LoadedRuleFile {
-  const lineCounter = new LineCounter();
+  let lineCounter: LineCounter | undefined;
   // A JSON file is read with JSON.parse; its YAML document (JSON is YAML) only serves to find
   // the line of a problem, so it is parsed when a problem asks, not for every file.
   let parsed: ReturnType<typeof parseDocument> | undefined;
   const document = () => {
-    parsed ??= parseDocument(source.text, {
+    const yaml = yamlLibrary();
+    lineCounter ??= new yaml.LineCounter();
+    parsed ??= yaml.parseDocument(source.text, {
       lineCounter,
       schema: 'core',
       version: '1.2',
@@ -150,6 +153,11 @@ export function parseSource(
     });
     return parsed;
   };
+  /** The line counter filled by document(). */
+  const lines = (): LineCounter => {
+    document();
+    return lineCounter as LineCounter;
+  };
   // A file in the plain YAML subset is read without the library (yaml-subset.ts), which also
   // knows where each of its nodes starts.
   const isJson = /\.json$/i.test(source.path);
@@ -159,8 +167,9 @@ export function parseSource(
       const offset = subset.offsetOf(path);
       return offset === undefined ? undefined : lineAt(source.text, offset);
     }
-    const offset = yamlNodeOffset(document().contents, path);
-    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+    const { contents } = document();
+    const offset = yamlNodeOffset(contents, path);
+    return offset === undefined ? undefined : lines().linePos(offset).line;
   };
   const file: LoadedRuleFile = { path: source.path, data: undefined, lineOf };
   const problem = (message: string, line?: number) =>
@@ -189,7 +198,7 @@ export function parseSource(
       const indentedLines = new Set(
         doc.errors
           .filter((error) => INDENTATION_ERRORS.has(error.code))
-          .map((error) => lineCounter.linePos(error.pos[0]).line),
+          .map((error) => lines().linePos(error.pos[0]).line),
       );
       const reportedLines = new Set<number>();
       for (const error of doc.errors) {
@@ -200,7 +209,7 @@ export function parseSource(
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
         if (!isStackOverflow(error.message)) {
-          const line = lineCounter.linePos(error.pos[0]).line;
+          const line = lines().linePos(error.pos[0]).line;
           if (indentedLines.has(line) && reportedLines.has(line)) continue;
           reportedLines.add(line);
           const hint = indentedLines.has(line)
@@ -220,7 +229,7 @@ export function parseSource(
     for (const warning of unknownTags) {
       problem(
         `unknown YAML tag ${tagOf(warning.message)}: rule files are plain YAML (the 1.2 core schema) without custom tags; remove the tag`,
-        lineCounter.linePos(warning.pos[0]).line,
+        lines().linePos(warning.pos[0]).line,
       );
     }
     if (unknownTags.length > 0) return file;
@@ -293,6 +302,7 @@ function lineAt(text: string, offset: number): number {
  * document of the yaml library; yaml-subset.ts answers the same for the files it reads.
  */
 export function yamlNodeOffset(root: unknown, path: readonly PropertyKey[]): number | undefined {
+  const { isMap, isScalar, isSeq } = yamlLibrary();
   let node = root as Node | null | undefined;
   let offset = node?.range?.[0];
   for (const [i, segment] of path.entries()) {

@@ -8,9 +8,11 @@
 // isolate. Configuration comes from vars and secrets; a missing one is answered with a 500 naming
 // it, never a crash loop.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
+import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
+import { provideYamlLibrary } from '../engine/yaml-library.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
@@ -38,6 +40,10 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+
+// The loader reads plain YAML itself and asks for the library for anything else (yaml-library.ts);
+// the Worker's bundle holds it either way.
+provideYamlLibrary(() => yaml);
 
 /** Event pages one queue message drains before it hands the rest to a new message. */
 export const DEFAULT_PAGES_PER_MESSAGE = 10;
