@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
 import { compileExpression, OPERATORS } from './expression.js';
+import { jsonOffsets } from './json-offsets.js';
 import { precompileActions } from './plan.js';
 import {
   describeValue,
@@ -159,12 +160,16 @@ export function parseSource(
     return lineCounter as LineCounter;
   };
   // A file in the plain YAML subset is read without the library (yaml-subset.ts), which also
-  // knows where each of its nodes starts.
+  // knows where each of its nodes starts; so does json-offsets.ts for a JSON file.
   const isJson = /\.json$/i.test(source.path);
   const subset: YamlSubsetDocument | null = isJson ? null : parseYamlSubset(source.text);
+  let offsets: ((path: readonly PropertyKey[]) => number | undefined) | null | undefined =
+    subset?.offsetOf;
   const lineOf = (path: readonly PropertyKey[]) => {
-    if (subset !== null) {
-      const offset = subset.offsetOf(path);
+    // Asked only of a file whose data was read, so a JSON text here is valid JSON.
+    if (offsets === undefined) offsets = isJson ? jsonOffsets(source.text) : null;
+    if (offsets !== null) {
+      const offset = offsets(path);
       return offset === undefined ? undefined : lineAt(source.text, offset);
     }
     const { contents } = document();

@@ -25,7 +25,7 @@ export interface YamlSubsetDocument {
 }
 
 /** Where a node starts, and where its entries do. */
-interface Position {
+export interface Position {
   start: number;
   keys?: Map<string, { key: number; value: Position }>;
   items?: Position[];
@@ -86,7 +86,8 @@ export function parseYamlSubset(text: string): YamlSubsetDocument | null {
   }
 }
 
-function offsetOf(root: Position, path: readonly PropertyKey[]): number | undefined {
+/** The offset `path` leads to in a tree of positions, as the loader's yamlNodeOffset finds it. */
+export function offsetOf(root: Position, path: readonly PropertyKey[]): number | undefined {
   let node: Position | undefined = root;
   let offset = root.start;
   for (const [i, segment] of path.entries()) {

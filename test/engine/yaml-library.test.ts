@@ -42,6 +42,20 @@ describe('the yaml library behind the rule loader', () => {
     expect(counter.loads).toBe(0);
   });
 
+  it('is not loaded for the line of a problem in a JSON rule file', () => {
+    const counter = countingProvider();
+    const text = JSON.stringify(
+      { on: { type: 'incident' }, then: [{ log: { message: 'hi' } }], when: true, colour: 'red' },
+      null,
+      2,
+    );
+    const result = loadRules([{ path: 'rules/a.json', text }]);
+    expect(result.problems.map((problem) => [problem.code, problem.line])).toEqual([
+      ['RULE_UNKNOWN_KEY', 13],
+    ]);
+    expect(counter.loads).toBe(0);
+  });
+
   it('is loaded once for files beyond the subset, which load as before', () => {
     const counter = countingProvider();
     const anchored = `on: {type: incident}

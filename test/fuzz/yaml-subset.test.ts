@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { jsonOffsets } from '../../src/engine/json-offsets.js';
 import { yamlNodeOffset } from '../../src/engine/load.js';
 import { parseYamlSubset } from '../../src/engine/yaml-subset.js';
-import { fuzzCases, fuzzSeed, mutateText, Random, replayHint } from './random.js';
+import { fuzzCases, fuzzSeed, mutateJson, mutateText, Random, replayHint } from './random.js';
 
 const SEED = fuzzSeed();
 const CASES = fuzzCases();
@@ -84,6 +85,26 @@ function disagreement(text: string): string | null {
     if (mine !== theirs) {
       return `offset of ${JSON.stringify(path)}: subset ${mine}, library ${theirs}`;
     }
+  }
+  return null;
+}
+
+/** Why json-offsets.ts places a node of a valid JSON `text` elsewhere than the library, or null. */
+function jsonDisagreement(text: string): string | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    return null;
+  }
+  const offsets = jsonOffsets(text);
+  if (offsets === null) return null;
+  const doc = readWithLibrary(text);
+  for (const path of pathsOf(data)) {
+    const mine = offsets(path);
+    const theirs = yamlNodeOffset(doc.contents, path);
+    if (mine !== theirs)
+      return `offset of ${JSON.stringify(path)}: json ${mine}, library ${theirs}`;
   }
   return null;
 }
@@ -228,6 +249,28 @@ describe('the YAML subset of the rule loader', () => {
   ])('reads %s as the library does', (_name, text) => {
     expect(parseYamlSubset(text)).not.toBeNull();
     expect(disagreement(text)).toBeNull();
+  });
+
+  it('finds every node of a JSON rule file where the library does, however it is laid out', () => {
+    const random = new Random(SEED ^ 0x150);
+    const layouts = [0, 1, 2, '\t', '\r\n  '];
+    const rules = CORPUS.map((file) => readWithLibrary(file.text).toJS()).filter(
+      (data) => data !== null && typeof data === 'object',
+    );
+    for (let i = 0; i < CASES / 4; i++) {
+      const data = random.chance(0.5) ? random.pick(rules) : mutateJson(random, random.pick(rules));
+      const layout = random.pick(layouts);
+      let text = JSON.stringify(data, null, typeof layout === 'number' ? layout : '\t');
+      if (layout === '\r\n  ') text = text.replaceAll('\n', '\r\n');
+      if (random.chance(0.1)) text = `\uFEFF${text}`;
+      if (random.chance(0.2)) text = text.replaceAll(':', ' : ').replaceAll(',', ' ,');
+      const problem = jsonDisagreement(text);
+      if (problem !== null) {
+        throw new Error(
+          `${problem}\n${replayHint('yaml-subset', SEED, CASES, i)}\n--- text ---\n${text}`,
+        );
+      }
+    }
   });
 
   it('never reads an edited rule file otherwise than the library', () => {
