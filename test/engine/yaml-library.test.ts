@@ -45,7 +45,13 @@ describe('the yaml library behind the rule loader', () => {
   it('is not loaded for the line of a problem in a JSON rule file', () => {
     const counter = countingProvider();
     const text = JSON.stringify(
-      { on: { type: 'incident' }, then: [{ log: { message: 'hi' } }], when: true, colour: 'red' },
+      {
+        on: { type: 'incident' },
+        // biome-ignore lint/suspicious/noThenProperty: the rule format's key; a list, never a function.
+        then: [{ log: { message: 'hi' } }],
+        when: true,
+        colour: 'red',
+      },
       null,
       2,
     );
