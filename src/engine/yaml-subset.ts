@@ -7,9 +7,9 @@
 //
 // It never decides anything the yaml library would decide differently: whatever lies outside the
 // subset (anchors, aliases, tags, block scalars, multi-line scalars or flow collections, empty
-// values, duplicate keys, odd keys, numbers other than plain decimals, tabs, CR, control
-// characters, documents markers, anything it does not understand) makes it answer null, and the
-// loader reads the file with the yaml library as before, which also reports every problem. What
+// values, duplicate keys, odd keys, numbers other than plain decimals such as 0x1F or 1e3 (while
+// 1d or 30m are strings, read here), tabs, CR, control characters, document markers, anything it
+// does not understand) makes it answer null, and the loader reads the file with the yaml library as before, which also reports every problem. What
 // it accepts, it reads exactly as the yaml library does with the 1.2 core schema (the fuzz test
 // test/fuzz/yaml-subset.test.ts compares the two on mutated rule files).
 
