@@ -347,7 +347,7 @@ const SOURCES: Variant = {
   node: [
     '--input-type=module',
     '-e',
-    "import { setStartFlags } from './bin/v8-flags.js'; setStartFlags(); import { register } from 'tsx/esm/api'; register(); const { main } = await import('./src/runtime/cli.ts'); process.exit(await main(process.argv.slice(1)));",
+    "import { setStartFlags } from './bin/v8-flags.js'; setStartFlags(process.argv[1]); import { register } from 'tsx/esm/api'; register(); const { main } = await import('./src/runtime/cli.ts'); process.exit(await main(process.argv.slice(1)));",
   ],
 };
 const VARIANTS = [BUILT, SOURCES];

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BUILD, buildIsCurrent, hasSources } from './build-state.js';
 import { setStartFlags } from './v8-flags.js';
 
-setStartFlags();
+setStartFlags(process.argv[2]);
 
 let cli;
 if (!hasSources()) {
