@@ -34,6 +34,7 @@ export default defineConfig({
           name: 'node',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['test/worker/**', '**/node_modules/**'],
+          setupFiles: ['./test/helpers/yaml-library.ts'],
         },
       },
       {
@@ -41,6 +42,7 @@ export default defineConfig({
         test: {
           name: 'connector',
           include: ['test/itsm-api/**/*.test.ts'],
+          setupFiles: ['./test/helpers/yaml-library.ts'],
           env: { ITSM_TEST_BACKEND: 'servicenow' },
         },
       },

@@ -6,9 +6,9 @@
 // what the loaded rule set keeps after a full GC. Node needs --expose-gc (bench/run.ts passes
 // it; run alone, this file starts itself again with the flag).
 //
-// Then the whole process, as users start it: `itsm-rules check` of the same number of rule files
-// (the YAML shapes only) written to a temporary folder, under `/usr/bin/time -v` (wall clock and
-// peak RSS of the process), and the idle RSS of `itsm-rules serve` on the example rules (read from
+// Then the whole process, as users start it: `itsm-rules check` of 5 and of the same number of
+// rule files (the YAML shapes only) written to temporary folders, under `/usr/bin/time -v` (wall
+// clock and peak RSS of the process), and the idle RSS of `itsm-rules serve` on the example rules (read from
 // /proc once it listens and has answered one request). Each runs from the compiled build (dist/,
 // made current with `npm run build` first) beside the TypeScript sources through tsx as baseline.
 //   npx tsx bench/load.ts [--files 1000] [--rounds 5] [--seed 11] [--process-rounds 3]
@@ -19,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import * as yaml from 'yaml';
 import { loadRules, type RuleSource } from '../src/engine/load.js';
 import { formatProblem } from '../src/engine/problem.js';
+import { provideYamlLibrary } from '../src/engine/yaml-library.js';
 import { seededRandom } from '../src/server/faults.js';
 import { median } from './stats.js';
 
@@ -33,6 +35,7 @@ if (typeof globalThis.gc !== 'function') {
   process.exit(child.status ?? 1);
 }
 const gc = globalThis.gc as () => void;
+provideYamlLibrary(() => yaml);
 
 const { values: options } = parseArgs({
   options: {
@@ -324,6 +327,8 @@ console.log(`${'per file'.padEnd(40)} ${((ms / FILES) * 1000).toFixed(0).padStar
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PROCESS_ROUNDS = Number(options['process-rounds']);
+/** The small folder of the whole-process figures: start-up with next to no rule work. */
+const FEW_FILES = 5;
 const TIME = '/usr/bin/time';
 
 /** How a variant starts the command: arguments to node, run from the repository root. */
@@ -335,13 +340,14 @@ interface Variant {
 }
 
 const BUILT: Variant = { name: 'compiled (dist/)', node: ['bin/itsm-rules.js'] };
-// What bin/itsm-rules.js does without a current build (and what it always did before dist/).
+// What bin/itsm-rules.js does without a current build (and what it always did before dist/),
+// with the same V8 flags.
 const SOURCES: Variant = {
   name: 'sources through tsx',
   node: [
     '--input-type=module',
     '-e',
-    "import { register } from 'tsx/esm/api'; register(); const { main } = await import('./src/runtime/cli.ts'); process.exit(await main(process.argv.slice(1)));",
+    "import { setStartFlags } from './bin/v8-flags.js'; setStartFlags(process.argv[1]); import { register } from 'tsx/esm/api'; register(); const { main } = await import('./src/runtime/cli.ts'); process.exit(await main(process.argv.slice(1)));",
   ],
 };
 const VARIANTS = [BUILT, SOURCES];
@@ -439,9 +445,9 @@ function ensureBuild(): void {
 }
 
 /** The YAML files of the whole-process figures (the seeded values that follow `sources`). */
-function writeYamlRules(folder: string): string {
+function writeYamlRules(folder: string, count = FILES): string {
   const yamlShapes = SHAPES.slice(0, 4);
-  for (let i = 0; i < FILES; i++) {
+  for (let i = 0; i < count; i++) {
     const source = (yamlShapes[i % yamlShapes.length] as (n: number) => RuleSource)(i);
     const path = join(folder, source.path.replace(/^rules\//, ''));
     mkdirSync(dirname(path), { recursive: true });
@@ -458,20 +464,25 @@ if (!existsSync(TIME) || !existsSync('/proc/self/status')) {
 } else {
   ensureBuild();
   const folder = writeYamlRules(mkdtempSync(join(tmpdir(), 'itsm-load-')));
+  const few = writeYamlRules(mkdtempSync(join(tmpdir(), 'itsm-load-few-')), FEW_FILES);
   try {
     const floor = Array.from({ length: PROCESS_ROUNDS }, () => timeProcess(['-e', '0']));
-    const check = VARIANTS.map((variant) => {
-      timeProcess([...variant.node, 'check', '--rules', folder]); // warms the file cache
-      const runs = Array.from({ length: PROCESS_ROUNDS }, () =>
-        timeProcess([...variant.node, 'check', '--rules', folder]),
-      );
-      return {
-        variant,
-        wall: median(runs.map((r) => r.wall)),
-        cpu: median(runs.map((r) => r.cpu)),
-        rss: median(runs.map((r) => r.rss)),
-      };
-    });
+    const checkOf = (rules: string, files: number) =>
+      VARIANTS.map((variant) => {
+        timeProcess([...variant.node, 'check', '--rules', rules]); // warms the file cache
+        const runs = Array.from({ length: PROCESS_ROUNDS }, () =>
+          timeProcess([...variant.node, 'check', '--rules', rules]),
+        );
+        return {
+          variant,
+          files,
+          wall: median(runs.map((r) => r.wall)),
+          cpu: median(runs.map((r) => r.cpu)),
+          rss: median(runs.map((r) => r.rss)),
+        };
+      });
+    const checkFew = checkOf(few, FEW_FILES);
+    const check = checkOf(folder, FILES);
     const serve = [];
     for (const variant of [...VARIANTS, BUILT_TRIMMED]) {
       const runs = [];
@@ -482,23 +493,30 @@ if (!existsSync(TIME) || !existsSync('/proc/self/status')) {
         peak: median(runs.map((r) => r.peak)),
       });
     }
-    const [builtCheck, sourceCheck] = check as [(typeof check)[0], (typeof check)[0]];
     const [builtServe, sourceServe] = serve as [(typeof serve)[0], (typeof serve)[0]];
     const verdict = (ok: boolean) => (ok ? 'met' : 'missed');
     console.log(
       `whole process (${TIME} -v, /proc), median of ${PROCESS_ROUNDS} rounds; \`node -e 0\`: ${median(floor.map((r) => r.wall)).toFixed(2)} s, ${median(floor.map((r) => r.rss)).toFixed(0)} MB`,
     );
-    console.log(
-      `${`check, ${FILES} YAML files`.padEnd(40)} ${'wall s'.padStart(8)} ${'CPU s'.padStart(8)} ${'peak RSS MB'.padStart(12)}`,
-    );
-    for (const row of check) {
+    for (const rows of [checkFew, check]) {
+      const [built, source] = rows as [(typeof rows)[0], (typeof rows)[0]];
       console.log(
-        `  ${row.variant.name.padEnd(38)} ${row.wall.toFixed(2).padStart(8)} ${row.cpu.toFixed(2).padStart(8)} ${row.rss.toFixed(0).padStart(12)}`,
+        `${`check, ${built.files} YAML files`.padEnd(40)} ${'wall s'.padStart(8)} ${'CPU s'.padStart(8)} ${'peak RSS MB'.padStart(12)}`,
+      );
+      for (const row of rows) {
+        console.log(
+          `  ${row.variant.name.padEnd(38)} ${row.wall.toFixed(2).padStart(8)} ${row.cpu.toFixed(2).padStart(8)} ${row.rss.toFixed(0).padStart(12)}`,
+        );
+      }
+      // The issue's targets are for the large folder.
+      const targets =
+        built.files === FILES
+          ? `   targets < 1 s: ${verdict(built.wall < 1)}, < 100 MB: ${verdict(built.rss < 100)}`
+          : '';
+      console.log(
+        `  ${'compiled / sources'.padEnd(38)} ${(built.wall / source.wall).toFixed(2).padStart(7)}x ${(built.cpu / source.cpu).toFixed(2).padStart(7)}x ${(built.rss / source.rss).toFixed(2).padStart(11)}x${targets}`,
       );
     }
-    console.log(
-      `  ${'compiled / sources'.padEnd(38)} ${(builtCheck.wall / sourceCheck.wall).toFixed(2).padStart(7)}x ${(builtCheck.cpu / sourceCheck.cpu).toFixed(2).padStart(7)}x ${(builtCheck.rss / sourceCheck.rss).toFixed(2).padStart(11)}x   targets < 1 s: ${verdict(builtCheck.wall < 1)}, < 100 MB: ${verdict(builtCheck.rss < 100)}`,
-    );
     console.log(
       `${'serve, example rules, idle'.padEnd(40)} ${'RSS MB'.padStart(8)} ${'peak RSS MB'.padStart(12)}`,
     );
@@ -512,5 +530,6 @@ if (!existsSync(TIME) || !existsSync('/proc/self/status')) {
     );
   } finally {
     rmSync(folder, { recursive: true, force: true });
+    rmSync(few, { recursive: true, force: true });
   }
 }

@@ -9,13 +9,10 @@
 // has no src/ and always runs dist/.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { BUILD, buildIsCurrent, hasSources } from './build-state.js';
+import { setStartFlags } from './v8-flags.js';
 
-// Start lean: V8's young generation stays at its initial size instead of doubling while the
-// start-up allocates (and keeping the memory). The serving commands let it grow again once they
-// listen (src/runtime/heap.ts says why); one-shot commands such as `check` keep it small.
-setFlagsFromString('--semi-space-growth-factor=1');
+setStartFlags(process.argv[2]);
 
 let cli;
 if (!hasSources()) {

@@ -2,9 +2,9 @@
 // The Rules pages: every rule of the running set with its description, trigger, last match,
 // counts over 24 hours and `check` warnings; and one rule with its source as written and the
 // latest runs that looked at it.
-import { stringify } from 'yaml';
 import type { RuleProblem } from '../engine/problem.js';
 import type { Rule } from '../engine/rule.js';
+import { yamlLibrary } from '../engine/yaml-library.js';
 import type { RunRecord } from '../storage/pipeline-port.js';
 import { Badge, Page, Time } from './layout.js';
 import { RunTable } from './runs-page.js';
@@ -129,7 +129,7 @@ export function RulePage(props: {
         )}
       </div>
       <h2>Source</h2>
-      <pre>{stringify(rule.source)}</pre>
+      <pre>{yamlLibrary().stringify(rule.source)}</pre>
       <h2>
         Latest runs that looked at it{' '}
         <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>(all)</a>

@@ -2,11 +2,12 @@
 // shape with the zod schema, fill in defaults, compile expressions, then run the rule checks over
 // the whole set. Every problem of every file is collected; a set with any problem is refused.
 // Runtime-neutral: callers pass file contents (src/runtime/rule-files.ts reads them from disk).
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { checkRules, warnRules } from './check.js';
 import { parseDuration } from './duration.js';
 import { compileExpression, OPERATORS } from './expression.js';
+import { jsonOffsets } from './json-offsets.js';
 import { precompileActions } from './plan.js';
 import {
   describeValue,
@@ -29,6 +30,8 @@ import {
   ruleFileSchema,
   triggerSchema,
 } from './rule-schema.js';
+import { yamlLibrary } from './yaml-library.js';
+import { parseYamlSubset, type YamlSubsetDocument } from './yaml-subset.js';
 
 export interface RuleSource {
   /** The path shown in problems (`rules/incident/page.yaml`). */
@@ -133,12 +136,14 @@ export function parseSource(
   problems: RuleProblem[],
   expected = 'a rule (a mapping with on and then)',
 ): LoadedRuleFile {
-  const lineCounter = new LineCounter();
+  let lineCounter: LineCounter | undefined;
   // A JSON file is read with JSON.parse; its YAML document (JSON is YAML) only serves to find
   // the line of a problem, so it is parsed when a problem asks, not for every file.
   let parsed: ReturnType<typeof parseDocument> | undefined;
   const document = () => {
-    parsed ??= parseDocument(source.text, {
+    const yaml = yamlLibrary();
+    lineCounter ??= new yaml.LineCounter();
+    parsed ??= yaml.parseDocument(source.text, {
       lineCounter,
       schema: 'core',
       version: '1.2',
@@ -149,15 +154,33 @@ export function parseSource(
     });
     return parsed;
   };
+  /** The line counter filled by document(). */
+  const lines = (): LineCounter => {
+    document();
+    return lineCounter as LineCounter;
+  };
+  // A file in the plain YAML subset is read without the library (yaml-subset.ts), which also
+  // knows where each of its nodes starts; so does json-offsets.ts for a JSON file.
+  const isJson = /\.json$/i.test(source.path);
+  const subset: YamlSubsetDocument | null = isJson ? null : parseYamlSubset(source.text);
+  let offsets: ((path: readonly PropertyKey[]) => number | undefined) | null | undefined =
+    subset?.offsetOf;
   const lineOf = (path: readonly PropertyKey[]) => {
-    const offset = offsetOf(document().contents, path);
-    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+    // Asked only of a file whose data was read, so a JSON text here is valid JSON.
+    if (offsets === undefined) offsets = isJson ? jsonOffsets(source.text) : null;
+    if (offsets !== null) {
+      const offset = offsets(path);
+      return offset === undefined ? undefined : lineAt(source.text, offset);
+    }
+    const { contents } = document();
+    const offset = yamlNodeOffset(contents, path);
+    return offset === undefined ? undefined : lines().linePos(offset).line;
   };
   const file: LoadedRuleFile = { path: source.path, data: undefined, lineOf };
   const problem = (message: string, line?: number) =>
     problems.push({ file: source.path, pointer: '', line, code: 'RULE_SYNTAX', message });
 
-  if (/\.json$/i.test(source.path)) {
+  if (isJson) {
     try {
       // Editors on Windows may save a byte-order mark, which JSON.parse refuses (YAML skips it).
       file.data = JSON.parse(source.text.replace(/^\uFEFF/, ''));
@@ -166,6 +189,8 @@ export function parseSource(
       problem(`not valid JSON: ${message}`, jsonErrorLine(source.text, message));
       return file;
     }
+  } else if (subset !== null) {
+    file.data = subset.data;
   } else {
     const doc = document();
     if (doc.errors.length > 0) {
@@ -178,7 +203,7 @@ export function parseSource(
       const indentedLines = new Set(
         doc.errors
           .filter((error) => INDENTATION_ERRORS.has(error.code))
-          .map((error) => lineCounter.linePos(error.pos[0]).line),
+          .map((error) => lines().linePos(error.pos[0]).line),
       );
       const reportedLines = new Set<number>();
       for (const error of doc.errors) {
@@ -189,7 +214,7 @@ export function parseSource(
             ? 'a rule file holds one rule, but this one has more than one YAML document (---)'
             : error.message.split('\n')[0];
         if (!isStackOverflow(error.message)) {
-          const line = lineCounter.linePos(error.pos[0]).line;
+          const line = lines().linePos(error.pos[0]).line;
           if (indentedLines.has(line) && reportedLines.has(line)) continue;
           reportedLines.add(line);
           const hint = indentedLines.has(line)
@@ -209,7 +234,7 @@ export function parseSource(
     for (const warning of unknownTags) {
       problem(
         `unknown YAML tag ${tagOf(warning.message)}: rule files are plain YAML (the 1.2 core schema) without custom tags; remove the tag`,
-        lineCounter.linePos(warning.pos[0]).line,
+        lines().linePos(warning.pos[0]).line,
       );
     }
     if (unknownTags.length > 0) return file;
@@ -270,8 +295,19 @@ function jsonErrorLine(text: string, message: string): number | undefined {
   return text.slice(0, Number(position)).split('\n').length;
 }
 
-/** Source offset of the node at `path` (or of its key, for the last segment of a mapping). */
-function offsetOf(root: unknown, path: readonly PropertyKey[]): number | undefined {
+/** The 1-based line of a source offset (lines end with \n; the subset refuses \r). */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+/**
+ * Source offset of the node at `path` (or of its key, for the last segment of a mapping) in a
+ * document of the yaml library; yaml-subset.ts answers the same for the files it reads.
+ */
+export function yamlNodeOffset(root: unknown, path: readonly PropertyKey[]): number | undefined {
+  const { isMap, isScalar, isSeq } = yamlLibrary();
   let node = root as Node | null | undefined;
   let offset = node?.range?.[0];
   for (const [i, segment] of path.entries()) {

@@ -3,7 +3,6 @@
 // the planned calls, touching nothing; without it, run the rule test suites beside the rules) and
 // `schema` (the JSON Schema of rule files, or of rule test suites).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
@@ -20,6 +19,7 @@ import {
   type SecretMarkers,
   secretsFromEnv,
 } from '../engine/secret.js';
+import { yamlLibrary } from '../engine/yaml-library.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { type Command, type FlagSpec, type FlagValues, list, UsageError } from './command.js';
 import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
@@ -196,7 +196,7 @@ export const testCommand: Command = {
       // A .json file is read as JSON, so a syntax error reads as a JSON one, not a YAML one.
       data = /\.json$/i.test(file)
         ? parseJson(text)
-        : parseYaml(text, { schema: 'core', version: '1.2' });
+        : yamlLibrary().parse(text, { schema: 'core', version: '1.2' });
     } catch (error) {
       console.error(`--event ${file}: ${error instanceof Error ? error.message : String(error)}`);
       return 1;

@@ -1,9 +1,17 @@
 // Reading rule files from disk for the loader (which never touches the file system itself):
 // every .yaml, .yml and .json file under a folder, at any depth, in a stable order; or one file
-// (`itsm-rules check` of a single rule). Rule test suites (`*.test.yaml`) are read apart.
+// (`itsm-rules check` of a single rule). Rule test suites (`*.test.yaml`) are read apart. It also
+// provides the yaml library to the loader (engine/yaml-library.ts).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { isRuleFile, isSuiteFile, type RuleSource } from '../engine/load.js';
+import { provideYamlLibrary, type YamlLibrary } from '../engine/yaml-library.js';
+
+// The yaml library loads on the first file the loader's subset reader leaves to it (most rule
+// folders have none), with require: the loader is synchronous. On Node the package's entry is
+// CommonJS either way, so this is the same module an import would give.
+provideYamlLibrary(() => createRequire(import.meta.url)('yaml') as YamlLibrary);
 
 export class RuleDirectoryError extends Error {
   readonly code = 'RULE_DIRECTORY_UNREADABLE';

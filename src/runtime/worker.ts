@@ -11,9 +11,11 @@
 // Business Rule itself, the engine calls that API in process, and each cron tick polls the
 // instance's change feed (under the account's drain lease) before queueing a drain.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
+import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
+import { provideYamlLibrary } from '../engine/yaml-library.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
 import { PUSH_PATH } from '../server/connector-routes.js';
 import { DEFAULT_EVENT_RETENTION } from '../server/limits.js';
@@ -53,6 +55,10 @@ import {
   serviceNowFromFlags,
 } from './servicenow-flags.js';
 import { createWorkerConnector, type WorkerConnector } from './worker-connector.js';
+
+// The loader reads plain YAML itself and asks for the library for anything else (yaml-library.ts);
+// the Worker's bundle holds it either way.
+provideYamlLibrary(() => yaml);
 
 /** Event pages one queue message drains before it hands the rest to a new message. */
 export const DEFAULT_PAGES_PER_MESSAGE = 10;
