@@ -5,7 +5,7 @@
 // instance (the embedded Table API face, in this process) on a free port, its credentials kept
 // off wrangler's command line. Child processes from the repository root; port 8787 stays free.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,6 +169,7 @@ describe('npm run dev:worker --servicenow', () => {
       log: () => {},
     });
     const port = await freePort();
+    const secretsFile = join(ROOT, '.wrangler', 'dev-worker.secrets.env');
     const dev = spawnCli(
       ['--servicenow', instance.url, '--port', String(port)],
       {
@@ -205,13 +206,16 @@ describe('npm run dev:worker --servicenow', () => {
         { auth: `Basic ${btoa(`integration:${password}`)}` },
       );
       expect(record.json.result, record.text).toHaveLength(1);
-      const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      const processes = execFileSync('ps', ['-eww', '-o', 'args'], { encoding: 'utf8' });
       expect(processes).toContain('dev-worker.mjs');
       expect(processes).not.toContain(password);
+      // wrangler reads them from a file only this user can read, removed when it stops.
+      expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
     } finally {
       await dev.stop('SIGTERM');
       await instance.close();
     }
     expect(dev.stdout() + dev.stderr()).not.toContain(password);
+    expect(existsSync(secretsFile)).toBe(false);
   }, 120_000);
 });

@@ -9,7 +9,8 @@
 // it, never a crash loop. With ITSM_SERVICENOW_URL instead of ITSM_API_URL the Worker is
 // all-in-one over a ServiceNow instance (worker-connector.ts): it serves `/v1` and the push of a
 // Business Rule itself, the engine calls that API in process, and each cron tick polls the
-// instance's change feed (under the account's drain lease) before queueing a drain.
+// instance's change feed (under the account's drain lease) before queueing a drain; scheduled
+// rules write under that lease too.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
