@@ -126,6 +126,8 @@ export function createWorkerConnector(options: WorkerConnectorOptions): WorkerCo
     connector: {
       serves: (served) => served === account,
       defaultAccount: account,
+      pushOffHint:
+        'set the secret ITSM_SN_PUSH_SECRET on the Worker (`npx wrangler secret put ITSM_SN_PUSH_SECRET`, 16 characters at least)',
       ...(settings.pushSecret && {
         push: {
           secret: settings.pushSecret,

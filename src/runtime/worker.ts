@@ -9,7 +9,8 @@
 // it, never a crash loop. With ITSM_SERVICENOW_URL instead of ITSM_API_URL the Worker is
 // all-in-one over a ServiceNow instance (worker-connector.ts): it serves `/v1` and the push of a
 // Business Rule itself, the engine calls that API in process, and each cron tick polls the
-// instance's change feed (under the account's drain lease) before queueing a drain.
+// instance's change feed (under the account's drain lease) before queueing a drain; scheduled
+// rules write under that lease too.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
@@ -747,14 +748,19 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     );
 
   /**
-   * One cron tick of the change feed over the instance: every watched table polled once (a
-   * bounded number of pages each), under the account's lease, then a drain queued when the
-   * account's event log holds events past its cursor (new ones, or ones whose drain could not
-   * be queued after a write). An instance that fails is a log line; the next tick tries again.
+   * Runs `work` holding the account's drain lease, as the feed and scheduled writes over an
+   * instance must (see FEED_LEASE_ATTEMPTS): a drain in progress is waited for that many times;
+   * `busy` when it outlasts the wait. A slow instance (timeouts, retries) can make `work` outlive
+   * the lease's window: it is renewed meanwhile, as a drain renews it between events.
    */
-  const pollFeed = async (runtime: WorkerRuntime, connector: WorkerConnector, env: WorkerEnv) => {
-    const { account, feed } = connector;
-    const lease = feedLease(runtime.engineStore, account);
+  const underAccountLease = async <T>(
+    store: EngineStore,
+    account: number,
+    /** Who holds it, for the log: `servicenow feed`, `schedule`. */
+    holder: string,
+    work: () => Promise<T>,
+  ): Promise<{ busy: true } | { busy: false; value: T }> => {
+    const lease = feedLease(store, account);
     let held = await lease.take();
     for (let attempt = 1; !held && attempt < FEED_LEASE_ATTEMPTS; attempt++) {
       await new Promise((resolve) =>
@@ -762,39 +768,58 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       );
       held = await lease.take();
     }
-    if (!held) {
+    if (!held) return { busy: true };
+    const renewal = setInterval(() => {
+      lease
+        .renew(0)
+        .then((kept) => {
+          if (!kept) log(`${holder}: the lease of account ${account} lapsed while it ran`);
+        })
+        .catch((error: unknown) =>
+          log(`${holder}: could not renew the lease of account ${account}: ${errorText(error)}`),
+        );
+    }, DRAIN_LEASE_RENEW_MS);
+    try {
+      return { busy: false, value: await work() };
+    } finally {
+      clearInterval(renewal);
+      await lease.release();
+    }
+  };
+
+  /**
+   * One cron tick of the change feed over the instance: every watched table polled once (a
+   * bounded number of pages each), under the account's lease, then a drain queued when the
+   * account's event log holds events past its cursor (new ones, or ones whose drain could not
+   * be queued after a write). An instance that fails is a log line; the next tick tries again.
+   */
+  const pollFeed = async (runtime: WorkerRuntime, connector: WorkerConnector, env: WorkerEnv) => {
+    const { account, feed } = connector;
+    const polled = await underAccountLease(
+      runtime.engineStore,
+      account,
+      'servicenow feed',
+      async () => {
+        try {
+          await feed.prime();
+          const appended = await feed.pollOnce();
+          if (appended > 0) log(`servicenow feed: ${appended} new events in account ${account}`);
+          return appended;
+        } catch (error) {
+          log(
+            `servicenow feed: ERROR the poll of account ${account} failed; the watermark stays and the next tick polls again: ${errorText(error)}`,
+          );
+          return 0;
+        }
+      },
+    );
+    if (polled.busy) {
       log(
         `servicenow feed: account ${account} is still being drained; the feed polls at the next tick`,
       );
       return;
     }
-    let appended = 0;
-    // A slow instance (timeouts, retries) can make a poll outlive the lease's window: it is
-    // renewed meanwhile, as a drain renews it between events.
-    const renewal = setInterval(() => {
-      lease
-        .renew(0)
-        .then((kept) => {
-          if (!kept) log(`servicenow feed: the lease of account ${account} lapsed during a poll`);
-        })
-        .catch((error: unknown) =>
-          log(
-            `servicenow feed: could not renew the lease of account ${account}: ${errorText(error)}`,
-          ),
-        );
-    }, DRAIN_LEASE_RENEW_MS);
-    try {
-      await feed.prime();
-      appended = await feed.pollOnce();
-      if (appended > 0) log(`servicenow feed: ${appended} new events in account ${account}`);
-    } catch (error) {
-      log(
-        `servicenow feed: ERROR the poll of account ${account} failed; the watermark stays and the next tick polls again: ${errorText(error)}`,
-      );
-    } finally {
-      clearInterval(renewal);
-      await lease.release();
-    }
+    const appended = polled.value;
     const [bounds, state] = await Promise.all([
       connector.local.eventBounds(account),
       runtime.pipelineStore.getAccount(account),
@@ -958,14 +983,18 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   };
 
   /**
-   * Runs `rules` for `tick` under the tick's lease; null when another invocation holds it (that
-   * run does the work: every (account, rule, tick, object) is acted on once whoever runs it).
+   * Runs `rules` for `tick` under the tick's lease; `tick-busy` when another invocation holds it
+   * (that run does the work: every (account, rule, tick, object) is acted on once whoever runs
+   * it). Over an instance the run also holds the account's drain lease, as the feed does: a feed
+   * poll or push reading the instance between a scheduled write and the commit of its event
+   * would report the engine's own write as a person's, and a rule would act on it again.
+   * `account-busy` when a drain outlasts the wait: the tick is run again later.
    */
   const runTickLeased = async (
     runtime: WorkerRuntime,
     tick: Date,
     rules: RuleSet['rules'],
-  ): Promise<ScheduleSummary | null> => {
+  ): Promise<ScheduleSummary | 'tick-busy' | 'account-busy'> => {
     const lease = createLease(
       runtime.engineStore,
       { ...SCHEDULE_LEASE, key: tick.toISOString() },
@@ -974,9 +1003,14 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       SCHEDULE_LEASE_MS,
       log,
     );
-    if (!(await lease.take())) return null;
+    if (!(await lease.take())) return 'tick-busy';
     try {
-      return await runSchedules(runtime.deps, { tick, rules });
+      const connector = runtime.connector;
+      if (!connector) return await runSchedules(runtime.deps, { tick, rules });
+      const run = await underAccountLease(runtime.engineStore, connector.account, 'schedule', () =>
+        runSchedules(runtime.deps, { tick, rules }),
+      );
+      return run.busy ? 'account-busy' : run.value;
     } finally {
       await lease.release();
     }
@@ -993,9 +1027,9 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
     let unfinished: boolean;
     try {
       const summary = await runTickLeased(runtime, new Date(body.tick), rules);
-      if (summary === null) {
+      if (typeof summary === 'string') {
         log(
-          `schedule: ${body.tick} is being run by another invocation; this run waits ${SCHEDULE_RETRY_SECONDS} s`,
+          `schedule: ${body.tick} ${summary === 'tick-busy' ? 'is being run by another invocation' : `waits for the drain of account ${runtime.connector?.account}`}; this run waits ${SCHEDULE_RETRY_SECONDS} s`,
         );
         message.retry({ delaySeconds: SCHEDULE_RETRY_SECONDS });
         return;
@@ -1109,10 +1143,20 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       if (runtime.connector) await pollFeed(runtime, runtime.connector, env);
 
       const due = dueRules(ruleSet, tick);
-      const summary = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
-      if (due.length > 0 && summary === null) {
+      const run = due.length > 0 ? await runTickLeased(runtime, tick, due) : null;
+      if (run === 'tick-busy') {
         log(`schedule: ${tick.toISOString()} is being run by another invocation; skipped here`);
+      } else if (run === 'account-busy') {
+        // Nothing of the tick ran: its message runs it all, with the tick's own `now`.
+        log(
+          `schedule: ${tick.toISOString()}: account ${runtime.connector?.account} is still being drained; running the tick again in ${SCHEDULE_RETRY_SECONDS} s`,
+        );
+        await env.QUEUE.send(
+          { tick: tick.toISOString(), rules: due.map((rule) => rule.id) },
+          { contentType: 'json', delaySeconds: SCHEDULE_RETRY_SECONDS },
+        );
       }
+      const summary = typeof run === 'string' ? null : run;
       if (summary) {
         const unfinished = summary.errors.length;
         log(

@@ -16,6 +16,11 @@ export interface ConnectorRouteOptions {
   serves(account: number): boolean;
   /** The account a push names when it names none. */
   defaultAccount: number;
+  /**
+   * How to turn the push on, for the 404 while it is off; default the command line's
+   * `--sn-push-secret` (the Worker names its secret instead).
+   */
+  pushOffHint?: string;
   push?: {
     secret: string;
     /** Reads the record now; resolves with the events it appended. */
@@ -40,7 +45,7 @@ export function registerConnectorRoutes(app: Hono<AppEnv>, options: ConnectorRou
     const push = options.push;
     if (!push) {
       throw notFound(
-        `${PUSH_PATH} is off: start the server with --sn-push-secret to let a Business Rule push changes`,
+        `${PUSH_PATH} is off: ${options.pushOffHint ?? 'start the server with --sn-push-secret'} to let a Business Rule push changes`,
       );
     }
     const given = /^Bearer\s+(.+)$/i.exec(c.req.header('Authorization') ?? '')?.[1]?.trim() ?? '';

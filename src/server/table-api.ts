@@ -42,7 +42,7 @@ import {
   type UpstreamRecord,
 } from '../servicenow/record.js';
 import type { TableDef } from '../servicenow/tables.js';
-import type { StoredObject } from '../storage/port.js';
+import { DuplicateUpstreamIdError, type StoredObject } from '../storage/port.js';
 import type { AppEnv, ServerDeps } from './context.js';
 import { ApiError } from './errors.js';
 import { createObject, deleteObject, updateObject, type Writer } from './objects.js';
@@ -340,15 +340,17 @@ export function registerTableApiRoutes(
         `sys_id must be 32 lower-case hex digits (or left out for the instance to choose one), got ${JSON.stringify(given)}`,
       );
     }
-    if (await findRowById(caller, table, given)) {
-      // What an instance answers when the insert's sys_id is taken: the insert fails as a whole.
-      throw new TableApiError(
-        'SN_FORBIDDEN',
-        'Operation Failed',
-        `Error during insert of ${table.name} (${given}): a record with this sys_id already exists`,
-      );
-    }
+    if (await findRowById(caller, table, given)) throw sysIdTaken(table, given);
     return given;
+  }
+
+  /** What an instance answers when the insert's sys_id is taken: the insert fails as a whole. */
+  function sysIdTaken(table: TableDef, sysId: string): TableApiError {
+    return new TableApiError(
+      'SN_FORBIDDEN',
+      'Operation Failed',
+      `Error during insert of ${table.name} (${sysId}): a record with this sys_id already exists`,
+    );
   }
 
   const writerFor = (caller: TableCaller, c: Context, base: string): Writer => ({
@@ -435,7 +437,14 @@ export function registerTableApiRoutes(
         body,
         undefined,
         sysId ?? undefined,
-      );
+      ).catch((error: unknown) => {
+        // Another insert of the same sys_id passed the check above at the same time and
+        // committed first: the store's unique index refused this one, which kept nothing.
+        if (sysId !== null && error instanceof DuplicateUpstreamIdError) {
+          throw sysIdTaken(table, sysId);
+        }
+        throw error;
+      });
       const [row] = await tableRows.toRows([object]);
       const [record] = await present(caller, table, row ? [row] : [], options);
       return result(201, record, {

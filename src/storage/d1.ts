@@ -281,8 +281,11 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
       sql.bind(i.putMark, account, upstream),
       ...(idempotency ? [sql.bind(i.insertIdempotency, idempotency, true)] : []),
       sql.bind(i.insertEvent, event, true),
-      sql.bind(i.markTrimmedBeyond, account, Math.max(1, input.retention)),
+      sql.bind(i.countEventAdded, account),
+      sql.bind(i.countEventsOnce, account),
+      sql.bind(i.markTrimmedByCount, account, Math.max(1, input.retention)),
       sql.bind(i.trimEvents, account),
+      sql.bind(i.countEventsTrimmed, account),
     ];
     let results: unknown[][];
     try {

@@ -214,6 +214,24 @@ export class StaleWriteError extends Error {
   }
 }
 
+/**
+ * A new object names an upstream id (a sys_id given on a Table API insert) that another object
+ * of its table took first: the read that checked it raced that write. Nothing was kept.
+ */
+export class DuplicateUpstreamIdError extends Error {
+  readonly code = 'STORE_DUPLICATE_UPSTREAM_ID';
+  constructor(
+    readonly account: number,
+    /** The upstream table, or the unified type of a unified object. */
+    readonly table: string,
+    readonly upstreamId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`account ${account} already has a ${table} record with sys_id ${upstreamId}`, options);
+    this.name = 'DuplicateUpstreamIdError';
+  }
+}
+
 /** The idempotency key was stored by another request first; nothing of this commit was kept. */
 export class IdempotencyConflictError extends Error {
   readonly code = 'STORE_IDEMPOTENCY_CONFLICT';

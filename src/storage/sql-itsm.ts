@@ -72,6 +72,9 @@ export function toMark(table: string, row: MarkRow): UpstreamMark {
   };
 }
 
+/** The `counters` row of an account's event count on D1 (see countEventAdded). */
+export const EVENT_COUNT = '(events)';
+
 /** Whether a write failed on the unique key of `table` (better-sqlite3 and D1 say it alike). */
 export function isUniqueViolationOf(error: unknown, table: string): boolean {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
@@ -162,15 +165,46 @@ export const itsmSql = {
     (account, seq) => [account, seq],
   ),
   /**
-   * Retention on D1, where many isolates write and none can keep a count: the newest event
-   * beyond the newest `retention` becomes the account's trimmed_through (no row when there is
-   * none). It reads up to `retention` index entries.
+   * Retention on D1, where many isolates write and none can keep a count in memory: the count
+   * of each account's events is a row of `counters` (EVENT_COUNT, a name no number prefix can
+   * have; the D1 store numbers no objects), kept in the commit's batch, so that a commit reads
+   * only the events it drops (one, once the log is full) instead of walking `retention` index
+   * entries to find the newest one beyond it. After an insert the count goes up by one...
    */
-  markTrimmedBeyond: sql<[account: number, retention: number]>(
+  countEventAdded: sql<[account: number]>(
+    `UPDATE counters SET value = value + 1
+     WHERE account = ? AND name = '${EVENT_COUNT}' AND changes() = 1`,
+    (account) => [account],
+  ),
+  /**
+   * ...or, the first time (a log written before the count was kept), is counted once, the new
+   * event included (whether or not it was stored).
+   */
+  countEventsOnce: sql<[account: number]>(
+    `INSERT INTO counters (account, name, value)
+     SELECT ?, '${EVENT_COUNT}', (SELECT COUNT(*) FROM events WHERE account = ?)
+     WHERE NOT EXISTS (SELECT 1 FROM counters WHERE account = ? AND name = '${EVENT_COUNT}')`,
+    (account) => [account, account, account],
+  ),
+  /**
+   * The newest of the events beyond the newest `retention` (by the count: the (count -
+   * retention)-th oldest) becomes the account's trimmed_through; no row when the count is within
+   * the retention. Reads as many index entries as events are dropped.
+   */
+  markTrimmedByCount: sql<[account: number, retention: number]>(
     `INSERT INTO accounts (account, trimmed_through)
-     SELECT account, seq FROM events WHERE account = ? ORDER BY seq DESC LIMIT 1 OFFSET ?
+     SELECT account, seq FROM events
+     WHERE account = ?1
+       AND (SELECT value FROM counters WHERE account = ?1 AND name = '${EVENT_COUNT}') > ?2
+     ORDER BY seq
+     LIMIT 1 OFFSET (SELECT value FROM counters WHERE account = ?1 AND name = '${EVENT_COUNT}') - ?2 - 1
      ON CONFLICT (account) DO UPDATE SET trimmed_through = max(trimmed_through, excluded.trimmed_through)`,
     (account, retention) => [account, retention],
+  ),
+  /** After trimEvents: the count goes down by the events it dropped. */
+  countEventsTrimmed: sql<[account: number]>(
+    `UPDATE counters SET value = value - changes() WHERE account = ? AND name = '${EVENT_COUNT}'`,
+    (account) => [account],
   ),
   /** Drops the account's events up to its trimmed_through. */
   trimEvents: sql<[account: number]>(

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import {
   type CommitInput,
+  DuplicateUpstreamIdError,
   IdempotencyConflictError,
   type IdempotencyRecord,
   type ItsmStore,
@@ -300,7 +301,19 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     if (write.kind === 'upstream') {
       // The object lives upstream and was written there: only the event is kept here.
     } else if (write.kind === 'create') {
-      sql.insertObject.run(objectParams(write.object));
+      try {
+        sql.insertObject.run(objectParams(write.object));
+      } catch (error) {
+        // objects_by_upstream_id and objects_by_unified_upstream_id (0009): a sys_id given on
+        // insert that a concurrent insert took between the caller's check and this commit.
+        if (isUniqueViolationOf(error, 'objects') && String(error).includes('upstream_id')) {
+          const { account, rawType, type, upstreamId } = write.object;
+          throw new DuplicateUpstreamIdError(account, rawType ?? type, upstreamId, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
     } else if (write.kind === 'update') {
       const changed = sql.updateObject.run({
         ...objectParams(write.object),

@@ -211,6 +211,37 @@ export function describeConnectorLocalContract(name: string, open: () => Promise
         });
       });
 
+      it('keeps exactly the newest events as the log turns over many times', async () => {
+        const seqs: number[] = [];
+        for (let i = 0; i < 12; i++) {
+          seqs.push(await report(mark(newSysId(), 0), { retention: 3 }));
+          const kept = seqs.slice(-3);
+          const page = await store.listEvents(ACCOUNT, 0, 100);
+          expect(page.events.map((e) => e.seq)).toEqual(kept);
+          expect(page.trimmedThrough).toBe(seqs.length > 3 ? seqs[seqs.length - 4] : 0);
+        }
+      });
+
+      it('does not count a version another writer reported first, nor trim for it', async () => {
+        const sysId = newSysId();
+        const seqs = [await report(mark(sysId, 1), { retention: 2 })];
+        seqs.push(await report(mark(newSysId(), 0), { retention: 2 }));
+        // The same version again: no event, so nothing of the two is dropped.
+        expect(await report(mark(sysId, 1), { retention: 2 })).toBe(0);
+        expect(await events(ACCOUNT)).toHaveLength(2);
+        seqs.push(await report(mark(newSysId(), 0), { retention: 2 }));
+        expect((await events(ACCOUNT)).map((e) => e.seq)).toEqual(seqs.slice(1));
+      });
+
+      it('trims down to a lowered retention at the next write, and keeps more once it is raised', async () => {
+        const seqs: number[] = [];
+        for (let i = 0; i < 6; i++) seqs.push(await report(mark(newSysId(), 0), { retention: 6 }));
+        seqs.push(await report(mark(newSysId(), 0), { retention: 2 }));
+        expect((await events(ACCOUNT)).map((e) => e.seq)).toEqual(seqs.slice(-2));
+        for (let i = 0; i < 3; i++) seqs.push(await report(mark(newSysId(), 0), { retention: 4 }));
+        expect((await events(ACCOUNT)).map((e) => e.seq)).toEqual(seqs.slice(-4));
+      });
+
       it('applies retention per account', async () => {
         await report(mark(newSysId(), 0), { retention: 1 }, OTHER_ACCOUNT);
         for (let i = 0; i < 3; i++) await report(mark(newSysId(), 0), { retention: 1 });

@@ -131,6 +131,20 @@ describe('the settings of the Worker over a ServiceNow instance', () => {
     expect(text).not.toContain(workerEnv.ITSM_SN_PASSWORD as string);
   });
 
+  it('answers a push with a 404 naming the secret to set when ITSM_SN_PUSH_SECRET is not', async () => {
+    const response = await request(mainWorker, 'POST', '/servicenow/push', {
+      env: env({ ITSM_SN_PUSH_SECRET: undefined }),
+      headers: { Authorization: 'Bearer anything', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ table: 'incident', sys_id: 'a'.repeat(32) }),
+    });
+    expect(response.status).toBe(404);
+    const text = await response.text();
+    expect(text).toContain(
+      '/servicenow/push is off: set the secret ITSM_SN_PUSH_SECRET on the Worker (`npx wrangler secret put ITSM_SN_PUSH_SECRET`, 16 characters at least) to let a Business Rule push changes',
+    );
+    expect(text).not.toContain('--sn-push-secret');
+  });
+
   it('says in /healthz which instance it serves, as which account', async () => {
     const response = await mainWorker.fetch(
       new Request('http://worker.test/healthz'),

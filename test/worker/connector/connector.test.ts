@@ -26,15 +26,19 @@ import {
   workerEnv,
 } from '../helpers.js';
 import { mainLogs, mainWorker } from './main.js';
-import { serviceNowRules } from './rules.js';
+import { serviceNowRules, serviceNowScheduleRules } from './rules.js';
 
 const NOTE = 'Triaged by itsm-rules: the category is network.';
 const PUSH_SECRET = workerEnv.ITSM_SN_PUSH_SECRET as string;
 
 /** A Worker of its own over the same env (another isolate, as far as memory goes). */
-function connectorWorker(logs: string[] = [], feedLeaseWaitMs = 200): EngineWorker {
+function connectorWorker(
+  logs: string[] = [],
+  feedLeaseWaitMs = 200,
+  rules = serviceNowRules,
+): EngineWorker {
   return createWorker({
-    rules: serviceNowRules,
+    rules,
     clientRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
     servicenow: { retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 } },
     feedLeaseWaitMs,
@@ -249,6 +253,50 @@ describe('the engine Worker over a ServiceNow instance', () => {
       'skipped',
       'skipped',
     ]);
+  });
+
+  it("makes a scheduled rule's writes under the account's drain lease, so they come back as its own", async () => {
+    await drained();
+    const made = await onInstance('POST', 'incident', {
+      short_description: 'disk failing',
+      category: 'hardware',
+    });
+    const sysId = made.result.sys_id as string;
+    const logs: string[] = [];
+    const worker = connectorWorker(logs, 1, serviceNowScheduleRules);
+    // A drain in progress, as another consumer would hold it: the engine may be writing and the
+    // feed must not read in between, so the scheduled writes wait as the feed does.
+    const claimant = 'drain:held-by-the-test';
+    const held = { account: 1, ...DRAIN_LEASE, claimant };
+    expect(await engineStore.claimOnce({ ...held, at: Date.now(), windowMs: DRAIN_LEASE_MS })).toBe(
+      true,
+    );
+    try {
+      await tick(worker);
+      expect(logs.join('\n')).toMatch(
+        /schedule: \S+: account 1 is still being drained; running the tick again in \d+ s/,
+      );
+      const record = (await onInstance('GET', `incident/${sysId}`)).result;
+      expect(record.u_swept ?? '').toBe('');
+      expect(record.sys_mod_count).toBe('0');
+    } finally {
+      await engineStore.releaseClaims(1, claimant);
+    }
+
+    // The lease free: the tick's poll reads the person's add, the sweep writes, and the next
+    // poll finds the engine's own write already reported as the engine's.
+    await tick(worker);
+    await eventually(
+      async () => (await onInstance('GET', `incident/${sysId}`)).result.u_swept === 'yes',
+      'the scheduled rule to act',
+    );
+    await tick(worker);
+    await drained();
+    expect(await eventsOf(sysId)).toEqual([
+      ['add', false],
+      ['update', true],
+    ]);
+    expect((await onInstance('GET', `incident/${sysId}`)).result.sys_mod_count).toBe('1');
   });
 
   /** How the instance fails the feed's reads at a tick, and the env that tick runs with. */

@@ -13,3 +13,17 @@ export const serviceNowRules: RuleSource[] = Object.entries(files).map(([path, t
   path: path.replace(/^\.\.\/\.\.\//, 'test/'),
   text,
 }));
+
+const scheduleFiles = import.meta.glob<string>(
+  '../../fixtures/servicenow-schedule-rules/**/*.yaml',
+  { query: '?raw', import: 'default', eager: true },
+);
+
+/** Those rules and a scheduled one (test/fixtures/servicenow-schedule-rules): a Worker's own. */
+export const serviceNowScheduleRules: RuleSource[] = [
+  ...serviceNowRules,
+  ...Object.entries(scheduleFiles).map(([path, text]) => ({
+    path: path.replace(/^\.\.\/\.\.\//, 'test/'),
+    text,
+  })),
+];
