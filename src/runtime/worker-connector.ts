@@ -7,7 +7,7 @@
 
 import type { ItsmTransport } from '../itsm/client.js';
 import { createInProcessTransport } from '../itsm/in-process.js';
-import { createItsmServer, type ItsmServer } from '../server/app.js';
+import { createItsmServer, DEFAULT_IDEMPOTENCY_TTL_MS, type ItsmServer } from '../server/app.js';
 import { renderObject } from '../server/render.js';
 import { createServiceNowConnector, WATCHED_TABLES } from '../servicenow/connector.js';
 import { createConnectorStore } from '../servicenow/connector-store.js';
@@ -74,6 +74,9 @@ export function createWorkerConnector(options: WorkerConnectorOptions): WorkerCo
     local,
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
     ...(options.retry && { retry: options.retry }),
+    // A keyed create adopts the record holding its key's sys_id only while the server still
+    // keeps the key (as on Node: openConnection is given the same TTL).
+    keyRetentionMs: DEFAULT_IDEMPOTENCY_TTL_MS,
     log,
   });
   const drainAfterWrite = async (served: number) => {
