@@ -26,6 +26,7 @@ import {
   LEVELS,
   PRIORITIES,
   READ_ONLY_FIELDS,
+  RISKS,
   TYPE_FIELDS,
   UNIFIED_TYPES,
 } from '../src/itsm/fields.js';
@@ -80,6 +81,10 @@ const KIND_WORDS: Record<FieldKind, { reads: string; writes: string }> = {
   },
   level: { reads: LEVELS.join(', '), writes: `one of ${LEVELS.join(', ')}` },
   priority: { reads: PRIORITIES.join(', '), writes: `one of ${PRIORITIES.join(', ')}` },
+  risk: {
+    reads: `${RISKS.join(', ')} (ServiceNow's 4 to 1)`,
+    writes: `one of ${RISKS.join(', ')}`,
+  },
   status: {
     reads: 'a number or a string (the embedded API keeps what was written)',
     writes: 'a number or a string',

@@ -11,6 +11,7 @@ import {
   type LEVELS,
   type ObjectType,
   type PRIORITIES,
+  type RISKS,
   type TYPE_FIELDS,
 } from './fields.js';
 import {
@@ -46,9 +47,11 @@ type WriteValue<K extends FieldKind> = K extends 'boolean'
       ? (typeof LEVELS)[number]
       : K extends 'priority'
         ? (typeof PRIORITIES)[number]
-        : K extends 'status'
-          ? number | string
-          : string;
+        : K extends 'risk'
+          ? (typeof RISKS)[number]
+          : K extends 'status'
+            ? number | string
+            : string;
 
 type UnifiedWriteBody<F extends Record<string, FieldKind>> = {
   [K in keyof F]?: WriteValue<F[K]> | null;

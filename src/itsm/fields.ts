@@ -17,11 +17,17 @@ export type UnifiedType = (typeof UNIFIED_TYPES)[number];
 
 export const LEVELS = ['low', 'medium', 'high'] as const;
 export const PRIORITIES = ['low', 'medium', 'high', 'critical'] as const;
+/**
+ * A change's risk, lowest first. ServiceNow keeps it as a choice (1 very high .. 4 low); the seed
+ * names the field only ("Risk of the change"), so the words are the project's, taken from the
+ * instance's labels.
+ */
+export const RISKS = ['low', 'moderate', 'high', 'very high'] as const;
 
 /**
  * - `reference`: id of an incident, problem or change in the same account (named by the field)
  * - `user`: written as a user id, read back as a user object
- * - `level`: impact and urgency; `priority`: level plus critical
+ * - `level`: impact and urgency; `priority`: level plus critical; `risk`: a change's risk
  * - `count`: integer >= 0; `date`: ISO 8601; `status`: number or string
  */
 export type FieldKind =
@@ -34,6 +40,7 @@ export type FieldKind =
   | 'date'
   | 'level'
   | 'priority'
+  | 'risk'
   | 'status';
 
 const TASK_FIELDS = {
@@ -59,7 +66,7 @@ export const TYPE_FIELDS = {
     ...TASK_FIELDS,
     start_date: 'date',
     end_date: 'date',
-    risk: 'string',
+    risk: 'risk',
   },
   article: {
     author: 'user',
@@ -104,6 +111,11 @@ export function fieldsOf(type: UnifiedType): Record<string, FieldKind> {
 
 export function isUnifiedType(value: string): value is UnifiedType {
   return (UNIFIED_TYPES as readonly string[]).includes(value);
+}
+
+/** Whether a stored value is one of the risk words (stores may hold free text written earlier). */
+export function isRisk(value: unknown): value is (typeof RISKS)[number] {
+  return (RISKS as readonly unknown[]).includes(value);
 }
 
 export function isObjectType(value: string): value is ObjectType {

@@ -7,6 +7,7 @@ import {
   type FieldKind,
   LEVELS,
   PRIORITIES,
+  RISKS,
   TYPE_FIELDS,
   UNIFIED_TYPES,
   type UnifiedType,
@@ -79,6 +80,7 @@ const READ_KINDS = {
   date: z.string(),
   level: z.enum(LEVELS),
   priority: z.enum(PRIORITIES),
+  risk: z.enum(RISKS),
   status: z.union([z.number(), z.string()]),
 } as const satisfies Record<FieldKind, z.ZodType>;
 
@@ -188,6 +190,8 @@ function writeKind(field: string, kind: FieldKind): z.ZodType {
       return z.enum(LEVELS, { error: expected(field, `one of ${LEVELS.join(', ')}`) });
     case 'priority':
       return z.enum(PRIORITIES, { error: expected(field, `one of ${PRIORITIES.join(', ')}`) });
+    case 'risk':
+      return z.enum(RISKS, { error: expected(field, `one of ${RISKS.join(', ')}`) });
     case 'status':
       return z.union([z.number().finite(), z.string()], {
         error: expected(field, 'a number or a string'),

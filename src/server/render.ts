@@ -1,7 +1,13 @@
 // Stored objects to API JSON: user ids expanded to user objects from the account's team users,
 // `href` built from the public base URL, and `raw` (the upstream record) when asked for. One
 // batch lookup per call for users and one for references, however many objects are rendered.
-import { COLLECTION_PATHS, type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
+import {
+  COLLECTION_PATHS,
+  type FieldKind,
+  isRisk,
+  TYPE_FIELDS,
+  type UnifiedType,
+} from '../itsm/fields.js';
 import type { User } from '../itsm/schemas.js';
 import type { ItsmStore, StoredObject } from '../storage/port.js';
 import { toRawRecord, toUpstreamDate } from './raw.js';
@@ -103,6 +109,9 @@ export async function renderObjects(
     for (const [field, kind] of Object.entries(kindsOf(object))) {
       const value = object.fields[field];
       if (value === undefined || value === null) continue;
+      // A risk stored while it was free text ("medium", a face's "3"): no word of the unified
+      // model, so left out, as an instance's code outside 1-4 is; `raw` still shows it.
+      if (kind === 'risk' && !isRisk(value)) continue;
       if (kind === 'user') {
         const sysId = userIdToSysId(String(value));
         body[field] = (sysId && users.get(sysId)) ?? { type: 'user', api: 'team', id: value };

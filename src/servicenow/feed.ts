@@ -6,6 +6,8 @@
 // deletes from `sys_audit_delete`. Each change is one event in the local log, committed with its
 // mark in one transaction, so a restart (even after SIGKILL) neither repeats nor misses one. A
 // push (a Business Rule on the instance) reads one record at once; the poll is the safety net.
+// A poll reads its tables a few at a time (each call waits on the instance, often 100 ms or
+// more), so events of different tables come in the order their reads finish; see pollAll.
 import { formatIsoDate } from '../itsm/schemas.js';
 import type { ItsmStore, NewEvent, StoredObject, UpstreamStateStore } from '../storage/port.js';
 import type { ServiceNowClient, SnRecord } from './client.js';
@@ -18,6 +20,13 @@ export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 /** How far back each poll reads before its watermark (late commits, clock ties). */
 export const DEFAULT_OVERLAP_SECONDS = 5;
 const PAGE_SIZE = 200;
+/**
+ * Tables a poll reads at the same time. One after another, the six watched tables and
+ * sys_audit_delete took seven instance round trips a poll, which set the polling latency; four
+ * at a time is two rounds, and stays well under what an instance (or a Worker's six open
+ * connections) allows one client.
+ */
+export const POLL_CONCURRENCY = 4;
 
 export interface ChangeFeedOptions {
   client: ServiceNowClient;
@@ -65,6 +74,24 @@ function minusSeconds(value: string, seconds: number): string {
   const ms = Date.parse(`${value.replace(' ', 'T')}Z`);
   if (Number.isNaN(ms)) return value;
   return new Date(ms - seconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** Runs tasks at most `limit` at a time, in the order they were handed in. */
+function createLimiter(limit: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active < limit) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // The slot goes straight to the next task waiting, if any.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
 }
 
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
@@ -249,15 +276,38 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     return appended;
   }
 
+  /**
+   * One poll: every watched table and sys_audit_delete, read POLL_CONCURRENCY at a time. Each
+   * table keeps its own watermark and reads its pages in order, so the events of one record stay
+   * in the order of its versions; events of different tables interleave in the order their reads
+   * finish. Deletes are read alongside but reported only once every table's changes are: a
+   * record's update read just before its delete still comes out before the delete (the delete
+   * marks the record gone, and a version reported after it would be dropped). A table whose read
+   * fails does not hold back the others: their events are kept and notified, its watermark stays
+   * for the next poll, and the poll then rejects with the first failure.
+   */
   async function pollAll(): Promise<number> {
+    const limit = createLimiter(POLL_CONCURRENCY);
+    const tableReads = options.tables.map((table) =>
+      limit(() =>
+        pollTable(table, 'sys_updated_on', '', (page, floor) => report(table, page, floor)),
+      ),
+    );
+    const tablesReported = Promise.allSettled(tableReads).then(() => {});
+    const reads = [...tableReads, limit(() => pollDeletes(tablesReported))];
+    const outcomes = await Promise.allSettled(reads);
     let appended = 0;
-    for (const table of options.tables) {
-      appended += await pollTable(table, 'sys_updated_on', '', (page, floor) =>
-        report(table, page, floor),
-      );
+    const failures: unknown[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') appended += outcome.value;
+      else failures.push(outcome.reason);
     }
-    appended += await pollDeletes();
     if (appended > 0) options.notify();
+    if (failures.length > 1) {
+      const more = failures.slice(1).map((error) => (error as Error).message ?? String(error));
+      log(`servicenow feed: the same poll also failed to read: ${more.join('; ')}`);
+    }
+    if (failures.length > 0) throw failures[0];
     return appended;
   }
 
@@ -269,15 +319,19 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
    * Reports the audited deletes. An instance whose ACL keeps sys_audit_delete from the
    * integration user (admin only on many) answers 403: the other changes are still reported, and
    * the log says so once, not on every poll; once a read succeeds the feed says so and the deletes
-   * come from where they stopped (its watermark did not move meanwhile).
+   * come from where they stopped (its watermark did not move meanwhile). The rows read are
+   * reported once `after` settles (a poll's table reads).
    */
-  async function pollDeletes(): Promise<number> {
+  async function pollDeletes(after: Promise<void> = Promise.resolve()): Promise<number> {
     try {
       const appended = await pollTable(
         AUDIT_DELETE_TABLE,
         'sys_created_on',
         auditFilter,
-        reportDeletes,
+        async (rows) => {
+          await after;
+          return reportDeletes(rows);
+        },
       );
       if (deletesRefused) {
         deletesRefused = false;

@@ -5,6 +5,7 @@ import {
   MappingError,
   type ReferenceResolver,
   toUnifiedValue,
+  toUpstreamValue,
   UPSTREAM_COLUMNS,
   UPSTREAM_TABLES,
 } from './mapping.js';
@@ -58,6 +59,35 @@ describe('upstream values to unified values', () => {
   ])('refuses incident %s from %s=%j', (field, column, value, message) => {
     expect(() => toUnifiedValue('incident', field, column, value, resolve)).toThrow(MappingError);
     expect(() => toUnifiedValue('incident', field, column, value, resolve)).toThrow(message);
+  });
+});
+
+describe('a change risk', () => {
+  it.each([
+    ['1', 'very high'],
+    ['2', 'high'],
+    ['3', 'moderate'],
+    ['4', 'low'],
+  ])('reads change_request.risk %s as %s, and writes it back as %s', (code, word) => {
+    expect(toUnifiedValue('change', 'risk', 'risk', code, resolve)).toBe(word);
+    expect(toUpstreamValue('risk', word, new Map())).toBe(code);
+  });
+
+  it.each(['0', '5', 'Moderate', 'moderate'])(
+    'refuses change_request.risk %j, naming the codes it knows',
+    (code) => {
+      expect(() => toUnifiedValue('change', 'risk', 'risk', code, resolve)).toThrow(
+        /risk must be 1 \(very high\), 2 \(high\), 3 \(moderate\) or 4 \(low\)/,
+      );
+    },
+  );
+
+  it('declares the same four codes in the Table API face as the mapping writes', () => {
+    const column = columnOf(
+      TABLES.get('change_request') as NonNullable<ReturnType<typeof TABLES.get>>,
+      'risk',
+    );
+    expect(Object.keys(column?.choices ?? {}).sort()).toEqual(['1', '2', '3', '4']);
   });
 });
 

@@ -1,6 +1,6 @@
 // The value mapping between the unified model and ServiceNow tables: which table and number
-// prefix each unified type lives in, which column holds each unified field, the codes of levels
-// and priorities, and the reverse step a Table API write needs (upstream string value -> unified
+// prefix each unified type lives in, which column holds each unified field, the codes of levels,
+// priorities and risks, and the reverse step a Table API write needs (upstream string value -> unified
 // field value). Pure data and functions: the embedded server's `raw` records and its Table API
 // face both read this one table, so a column is mapped in exactly one place.
 import { type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
@@ -78,6 +78,16 @@ export const PRIORITY_CODES: Record<string, string> = {
   medium: '3',
   low: '4',
 };
+/** change_request.risk: 1 Very High, 2 High, 3 Moderate, 4 Low. */
+export const RISK_CODES: Record<string, string> = {
+  'very high': '1',
+  high: '2',
+  moderate: '3',
+  low: '4',
+};
+const RISK_BY_CODE: Record<string, string> = Object.fromEntries(
+  Object.entries(RISK_CODES).map(([word, code]) => [code, word]),
+);
 const LEVEL_BY_CODE: Record<string, string> = { '1': 'high', '2': 'medium', '3': 'low' };
 // ServiceNow's 5 (planning) has no unified twin: it reads as low, like 4.
 const PRIORITY_BY_CODE: Record<string, string> = {
@@ -104,6 +114,8 @@ export function toUpstreamValue(
       return LEVEL_CODES[String(value)] ?? String(value);
     case 'priority':
       return PRIORITY_CODES[String(value)] ?? String(value);
+    case 'risk':
+      return RISK_CODES[String(value)] ?? String(value);
     case 'user':
       return userIdToSysId(String(value)) ?? String(value);
     case 'reference':
@@ -204,6 +216,15 @@ export function toUnifiedValue(
           `${column} must be 1 (critical) to 5 (planning), got ${JSON.stringify(value)}`,
         );
       return priority;
+    }
+    case 'risk': {
+      const risk = RISK_BY_CODE[value];
+      if (!risk)
+        throw new MappingError(
+          column,
+          `${column} must be 1 (very high), 2 (high), 3 (moderate) or 4 (low), got ${JSON.stringify(value)}`,
+        );
+      return risk;
     }
     case 'user':
       return resolve.user(value);

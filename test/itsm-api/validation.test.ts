@@ -159,6 +159,19 @@ const BAD_BODIES: BadBodyRow[] = [
     body: () => ({ start_date: 'soon' }),
     names: 'start_date',
   },
+  {
+    name: 'risk "medium" (a level word, not a risk)',
+    plural: 'changes',
+    body: () => ({ risk: 'medium' }),
+    names: 'risk must be one of low, moderate, high, very high',
+  },
+  {
+    name: 'risk "3" (the ServiceNow code)',
+    plural: 'changes',
+    body: () => ({ risk: '3' }),
+    names: 'risk must be one of low, moderate, high, very high',
+  },
+  { name: 'risk 2', plural: 'changes', body: () => ({ risk: 2 }), names: 'risk' },
   { name: 'malformed JSON', plural: 'incidents', body: () => '{"impact": "high",', names: null },
   { name: 'an empty body', plural: 'incidents', body: () => '', names: null },
   { name: 'a JSON array', plural: 'incidents', body: () => [{ impact: 'high' }], names: null },
@@ -243,6 +256,7 @@ describe('refused updates', () => {
     ['assets', { quantity: 'one' }, 'quantity'],
     ['articles', { rating: 'five' }, 'rating'],
     ['changes', { end_date: '2017-13-01T00:00:00Z' }, 'end_date'],
+    ['changes', { risk: 'Moderate' }, 'risk must be one of low, moderate, high, very high'],
   ])('refuses a PATCH of %s with %j and leaves it unchanged', async (plural, bad, field) => {
     const object = await create(itsm, plural, { description: 'original' });
     const baseline = await eventIds(itsm);

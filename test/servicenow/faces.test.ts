@@ -208,6 +208,30 @@ describe('a /v1 write, seen on the Table API', () => {
     });
   });
 
+  it('maps a change risk both ways: words on /v1, the choice codes 1 to 4 on the Table API', async () => {
+    const change = (
+      await v1('POST', '/itsm/changes', { body: { risk: 'very high' }, headers: RAW })
+    ).json;
+    const path = `${TABLE}/change_request/${change.raw.sys_id}`;
+    const shown = await sn('GET', `${path}?sysparm_display_value=all&sysparm_fields=risk`);
+    expect(shown.json.result).toEqual({ risk: { display_value: 'Very High', value: '1' } });
+
+    const byCode = await sn('PATCH', path, { body: { risk: '3' } });
+    expect(byCode.status, byCode.text).toBe(200);
+    expect((await v1('GET', `/itsm/changes/${change.id}`)).json.risk).toBe('moderate');
+    const byLabel = await sn('PATCH', `${path}?sysparm_input_display_value=true`, {
+      body: { risk: 'Low' },
+    });
+    expect(byLabel.status, byLabel.text).toBe(200);
+    expect((await v1('GET', `/itsm/changes/${change.id}`)).json.risk).toBe('low');
+
+    // Only the instance's codes: a word is a 400 naming them, and changes nothing.
+    const refused = await sn('PATCH', path, { body: { risk: 'moderate' } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.detail).toContain('1 (Very High), 2 (High), 3 (Moderate), 4 (Low)');
+    expect((await v1('GET', `/itsm/changes/${change.id}`)).json.risk).toBe('low');
+  });
+
   it('appends journal entries written through either face, newest first, and lists them in sys_journal_field', async () => {
     const created = (
       await sn('POST', `${TABLE}/incident`, {
