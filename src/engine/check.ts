@@ -12,6 +12,7 @@ import {
   type ObjectType,
   PRIORITIES,
   READ_ONLY_FIELDS,
+  RISKS,
   TYPE_FIELDS,
   type UnifiedType,
 } from '../itsm/fields.js';
@@ -268,6 +269,7 @@ function fieldKind(types: readonly ObjectType[], field: string): FieldKind | nul
 function enumerationOf(kind: FieldKind | null): readonly string[] | null {
   if (kind === 'level') return LEVELS;
   if (kind === 'priority') return PRIORITIES;
+  if (kind === 'risk') return RISKS;
   return null;
 }
 

@@ -355,6 +355,14 @@ const CASES: BrokenCase[] = [
     message: /^impact is one of low, medium, high, so it is never "severe"$/,
   },
   {
+    mistake: 'a risk out of range in a comparison',
+    files: ['out-of-range-risk.yaml'],
+    code: 'RULE_OUT_OF_RANGE',
+    pointer: '/when/==/1',
+    line: 5,
+    message: /^risk is one of low, moderate, high, very high, so it is never "medium"$/,
+  },
+  {
     mistake: 'rank of an unknown literal',
     files: ['out-of-range-rank.yaml'],
     code: 'RULE_OUT_OF_RANGE',
