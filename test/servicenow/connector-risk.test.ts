@@ -6,32 +6,12 @@
 // codes, so the customised list is `customisedInstance`, a fake of a real instance standing
 // between the connector and the face: it answers the change_request records it passes on with
 // risk "5".
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/runtime/node.js';
-import { openConnection } from '../../src/servicenow/connector.js';
-import type { ItsmStore, StoredObject, UpstreamStateStore } from '../../src/storage/port.js';
-import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { expect, it } from 'vitest';
+import type { StoredObject } from '../../src/storage/port.js';
+import { useInstance } from '../helpers/instance.js';
+import { callHttp } from '../helpers/itsm.js';
 
-const ACCOUNT = 1;
-let face: TestItsm;
-let local: ItsmStore & UpstreamStateStore;
-
-beforeEach(async () => {
-  face = await startTestItsm({
-    tableApi: {
-      users: [
-        { name: 'integration', password: 's3cret', account: ACCOUNT },
-        { name: 'ann', password: 'pw', account: ACCOUNT },
-      ],
-    },
-  });
-  local = openSqliteStore(':memory:');
-});
-
-afterEach(async () => {
-  await local.close();
-  await face.close();
-});
+const instance = useInstance();
 
 /** An instance whose change_request.risk has a fifth choice (fake: the face has four). */
 const customisedInstance = (async (input: string | URL | Request, init?: RequestInit) => {
@@ -44,28 +24,16 @@ const customisedInstance = (async (input: string | URL | Request, init?: Request
 
 async function connect(fetchOf: typeof globalThis.fetch, logs: string[]) {
   const shown: StoredObject[] = [];
-  const connection = await openConnection({
-    settings: {
-      instanceUrl: face.url,
-      auth: { kind: 'basic', username: 'integration', password: 's3cret' },
-      retry: { maxAttempts: 1 },
-    },
-    account: ACCOUNT,
-    local,
-    render: async (object) => {
-      shown.push(object);
-      return { id: object.id, type: object.type };
-    },
-    notify: () => {},
-    retention: 10_000,
-    log: (line) => logs.push(line),
+  const connection = await instance.connect({
     fetch: fetchOf,
+    log: (line) => logs.push(line),
+    render: (object) => shown.push(object),
   });
   return { ...connection, shown };
 }
 
 async function changeOnInstance(risk: string): Promise<string> {
-  const made = await callHttp(face.url, 'POST', '/api/now/table/change_request', {
+  const made = await callHttp(instance.face().url, 'POST', '/api/now/table/change_request', {
     auth: `Basic ${btoa('ann:pw')}`,
     body: { short_description: 'swap the core switch', risk },
   });

@@ -4,35 +4,13 @@
 // face and holds the feed's list calls of the tables it is told to hold (before they reach the
 // face, or once the face has answered) until the test releases them, so that the test sees what
 // is in flight at once without timing anything. Every other call passes through untouched.
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/runtime/node.js';
-import { openConnection, WATCHED_TABLES } from '../../src/servicenow/connector.js';
+import { expect, it } from 'vitest';
+import { WATCHED_TABLES } from '../../src/servicenow/connector.js';
 import { POLL_CONCURRENCY } from '../../src/servicenow/feed.js';
-import type { ItsmStore, UpstreamStateStore } from '../../src/storage/port.js';
 import { eventually } from '../helpers/eventually.js';
-import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { useInstance } from '../helpers/instance.js';
 
-const ACCOUNT = 1;
-let face: TestItsm;
-let local: ItsmStore & UpstreamStateStore;
-
-beforeEach(async () => {
-  face = await startTestItsm({
-    faults: {},
-    tableApi: {
-      users: [
-        { name: 'integration', password: 's3cret', account: ACCOUNT },
-        { name: 'ann', password: 'pw', account: ACCOUNT },
-      ],
-    },
-  });
-  local = openSqliteStore(':memory:');
-});
-
-afterEach(async () => {
-  await local.close();
-  await face.close();
-});
+const instance = useInstance({ faults: true });
 
 interface Held {
   table: string;
@@ -79,41 +57,16 @@ function gate() {
   return g;
 }
 
-async function connect(g: ReturnType<typeof gate>, notified: { count: number }) {
-  return openConnection({
-    settings: {
-      instanceUrl: face.url,
-      auth: { kind: 'basic', username: 'integration', password: 's3cret' },
-      retry: { maxAttempts: 1 },
-    },
-    account: ACCOUNT,
-    local,
-    render: async (object) => ({ id: object.id, type: object.type }),
+const connect = (g: ReturnType<typeof gate>, notified: { count: number }) =>
+  instance.connect({
+    fetch: g.fetch,
     notify: () => {
       notified.count++;
     },
-    retention: 10_000,
-    fetch: g.fetch,
   });
-}
-
-/** A Table API call on the instance as ann. */
-async function onInstance(method: string, path: string, body?: unknown) {
-  const response = await callHttp(face.url, method, `/api/now/table/${path}`, {
-    auth: `Basic ${btoa('ann:pw')}`,
-    ...(body !== undefined && { body }),
-  });
-  expect(response.status, `${method} ${path}: ${response.text}`).toBeLessThan(300);
-  return response.json?.result;
-}
 
 /** The feed's events as [type, object id], users (sign-ins make sys_user records) left out. */
-async function feedEvents(): Promise<[string, string][]> {
-  const { events } = await local.listEvents(ACCOUNT, 0, 1000);
-  return events
-    .map((e): [string, string] => [e.type, String((e.metadata as { id: string }).id)])
-    .filter(([, id]) => !id.startsWith('sys_user.'));
-}
+const feedEvents = () => instance.feedEvents((id) => !id.startsWith('sys_user.'));
 
 it('reads the watched tables and sys_audit_delete four at a time, each once', async () => {
   const g = gate();
@@ -137,9 +90,9 @@ it('reads the watched tables and sys_audit_delete four at a time, each once', as
 it('reports a record updated and then deleted during one poll as its update, then its delete', async () => {
   const g = gate();
   const { feed } = await connect(g, { count: 0 });
-  const made = await onInstance('POST', 'incident', { short_description: 'disk full' });
+  const made = await instance.asAnn('POST', 'incident', { short_description: 'disk full' });
   await feed.pollOnce();
-  await onInstance('PATCH', `incident/${made.sys_id}`, { impact: '1' });
+  await instance.asAnn('PATCH', `incident/${made.sys_id}`, { impact: '1' });
 
   // The incident list sees the update, but its answer is held; meanwhile the record is deleted
   // and sys_audit_delete, read after that, shows the delete.
@@ -152,7 +105,7 @@ it('reports a record updated and then deleted during one poll as its update, the
       g.held.some((h) => h.table === 'sys_audit_delete'),
     'the incident answer and the sys_audit_delete read held together',
   );
-  await onInstance('DELETE', `incident/${made.sys_id}`);
+  await instance.asAnn('DELETE', `incident/${made.sys_id}`);
   g.release('sys_audit_delete');
   // The audit read completes before the incident answer arrives; its delete waits for it.
   await eventually(() => g.inFlight === 1, 'only the incident answer still held');
@@ -169,11 +122,13 @@ it('keeps and notifies the other tables’ changes when one table cannot be read
   const g = gate();
   const notified = { count: 0 };
   const { feed } = await connect(g, notified);
-  const problem = await onInstance('POST', 'problem', { short_description: 'flaky vpn' });
-  const change = await onInstance('POST', 'change_request', { short_description: 'patch' });
+  const problem = await instance.asAnn('POST', 'problem', { short_description: 'flaky vpn' });
+  const change = await instance.asAnn('POST', 'change_request', { short_description: 'patch' });
 
   // The instance refuses the problem list once (the user lacks a role for a while, say).
-  face.itsm.faults?.inject({ method: 'GET', path: '/api/now/table/problem', status: 503 });
+  instance
+    .face()
+    .itsm.faults?.inject({ method: 'GET', path: '/api/now/table/problem', status: 503 });
   await expect(feed.pollOnce()).rejects.toThrow(/problem/);
   expect(await feedEvents()).toEqual([['add', `change_request.${change.sys_id}`]]);
   expect(notified.count).toBe(1);

@@ -6,32 +6,11 @@
 // from `instanceAcl`, a fake of a real instance's ACL standing between the connector and the face
 // (it answers that one table 403 in the instance's words while `refuse` is on, and passes every
 // other request through untouched).
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/runtime/node.js';
-import { openConnection, type ServiceNowConnection } from '../../src/servicenow/connector.js';
-import type { ItsmStore, UpstreamStateStore } from '../../src/storage/port.js';
-import { callHttp, startTestItsm, type TestItsm } from '../helpers/itsm.js';
+import { expect, it } from 'vitest';
+import type { ServiceNowConnection } from '../../src/servicenow/connector.js';
+import { useInstance } from '../helpers/instance.js';
 
-const ACCOUNT = 1;
-let face: TestItsm;
-let local: ItsmStore & UpstreamStateStore;
-
-beforeEach(async () => {
-  face = await startTestItsm({
-    tableApi: {
-      users: [
-        { name: 'integration', password: 's3cret', account: ACCOUNT },
-        { name: 'ann', password: 'pw', account: ACCOUNT },
-      ],
-    },
-  });
-  local = openSqliteStore(':memory:');
-});
-
-afterEach(async () => {
-  await local.close();
-  await face.close();
-});
+const instance = useInstance();
 
 /** A real instance's ACL on sys_audit_delete (fake: the face has none). */
 function instanceAcl() {
@@ -57,40 +36,11 @@ function instanceAcl() {
   return acl;
 }
 
-async function connect(acl: ReturnType<typeof instanceAcl>, logs: string[]) {
-  return openConnection({
-    settings: {
-      instanceUrl: face.url,
-      auth: { kind: 'basic', username: 'integration', password: 's3cret' },
-      retry: { maxAttempts: 1 },
-    },
-    account: ACCOUNT,
-    local,
-    render: async (object) => ({ id: object.id, type: object.type }),
-    notify: () => {},
-    retention: 10_000,
-    log: (line) => logs.push(line),
-    fetch: acl.fetch,
-  });
-}
-
-/** A Table API call on the instance as ann. */
-async function onInstance(method: string, path: string, body?: unknown) {
-  const response = await callHttp(face.url, method, `/api/now/table/${path}`, {
-    auth: `Basic ${btoa('ann:pw')}`,
-    ...(body !== undefined && { body }),
-  });
-  expect(response.status, `${method} ${path}: ${response.text}`).toBeLessThan(300);
-  return response.json?.result;
-}
+const connect = (acl: ReturnType<typeof instanceAcl>, logs: string[]) =>
+  instance.connect({ fetch: acl.fetch, log: (line) => logs.push(line) });
 
 /** The feed's incident events (first sign-ins also create sys_user records, left out here). */
-async function incidentEvents(): Promise<[string, string][]> {
-  const { events } = await local.listEvents(ACCOUNT, 0, 1000);
-  return events
-    .map((e): [string, string] => [e.type, String((e.metadata as { id: string }).id)])
-    .filter(([, id]) => id.startsWith('incident.'));
-}
+const incidentEvents = () => instance.feedEvents((id) => id.startsWith('incident.'));
 
 /** Polls once; resolves with the incident events it appended. */
 async function pollIncidents(feed: ServiceNowConnection['feed']): Promise<number> {
@@ -107,9 +57,9 @@ it('reports every other change, and says once that deletes are not reported, whi
   // Refused from the start: the connector starts all the same.
   const { feed }: ServiceNowConnection = await connect(acl, logs);
 
-  const made = await onInstance('POST', 'incident', { short_description: 'printer jam' });
+  const made = await instance.asAnn('POST', 'incident', { short_description: 'printer jam' });
   expect(await pollIncidents(feed)).toBe(1);
-  await onInstance('PATCH', `incident/${made.sys_id}`, { impact: '1' });
+  await instance.asAnn('PATCH', `incident/${made.sys_id}`, { impact: '1' });
   expect(await pollIncidents(feed)).toBe(1);
   expect(await pollIncidents(feed)).toBe(0);
   expect(await incidentEvents()).toEqual([
@@ -129,11 +79,11 @@ it('reports the deletes made while refused once it may read, and logs a refusal 
   const logs: string[] = [];
   acl.refuse = false;
   const { feed } = await connect(acl, logs);
-  const made = await onInstance('POST', 'incident', { short_description: 'vpn down' });
+  const made = await instance.asAnn('POST', 'incident', { short_description: 'vpn down' });
   expect(await pollIncidents(feed)).toBe(1);
 
   acl.refuse = true;
-  await onInstance('DELETE', `incident/${made.sys_id}`);
+  await instance.asAnn('DELETE', `incident/${made.sys_id}`);
   expect(await pollIncidents(feed)).toBe(0);
   expect(await pollIncidents(feed)).toBe(0);
   expect(refusals(logs)).toHaveLength(1);
