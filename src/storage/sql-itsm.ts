@@ -211,8 +211,10 @@ export const itsmSql = {
     'DELETE FROM events WHERE account = ? AND seq <= (SELECT trimmed_through FROM accounts WHERE account = ?)',
     (account) => [account, account],
   ),
+  // CAST, as everywhere a limit is bound: a bare `LIMIT ?` costs better-sqlite3 about 6 us a
+  // call (under 1 us with it), and every drain reads a page of events.
   listEvents: sql<[account: number, after: number, limit: number], EventRow>(
-    'SELECT seq, body FROM events WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?',
+    'SELECT seq, body FROM events WHERE account = ? AND seq > ? ORDER BY seq LIMIT CAST(? AS INTEGER)',
     (account, after, limit) => [account, after, limit],
   ),
   countEventsAfter: sql<[account: number, after: number], { n: number }>(

@@ -232,7 +232,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
       'SELECT COUNT(*) AS n FROM objects WHERE account = ? AND type = ? AND raw_type IS ?',
     ),
     listObjects: db.prepare<[number, string, string | null, number, number], ObjectRow>(
-      'SELECT * FROM objects WHERE account = ? AND type = ? AND raw_type IS ? ORDER BY seq LIMIT ? OFFSET ?',
+      'SELECT * FROM objects WHERE account = ? AND type = ? AND raw_type IS ? ORDER BY seq LIMIT CAST(? AS INTEGER) OFFSET CAST(? AS INTEGER)',
     ),
     insertObject: db.prepare(
       `INSERT INTO objects (account, id, type, raw_type, upstream_id, number, fields, extra, created, modified, version)
