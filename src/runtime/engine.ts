@@ -73,6 +73,7 @@ import {
   type ServiceNowServeOptions,
   verifySignatureNode,
 } from './node.js';
+import { sha256HexNode, signBodyNode } from './node-crypto.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
@@ -369,6 +370,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       };
     }
     itsm = createItsmServer({
+      sign: signBodyNode,
+      hash: sha256HexNode,
       ...options.itsm,
       store: itsmStore,
       apiKey: options.apiKey,
