@@ -99,7 +99,9 @@ export interface ItsmClientOptions {
   fetch?: typeof globalThis.fetch;
   /**
    * Reaches the API some other way than `fetch`: an app in this very process
-   * (createInProcessTransport). Takes precedence over `fetch`; timeouts and retries still apply.
+   * (createInProcessTransport), or node:http with kept-alive connections on Node
+   * (src/runtime/node-transport.ts). Takes precedence over `fetch`; timeouts and retries still
+   * apply.
    */
   transport?: ItsmTransport;
   /** Waits between attempts; tests pass one that records the delays. */
@@ -152,11 +154,30 @@ export interface TransportAnswer {
 }
 
 /**
- * How the client reaches the API when it is not over `fetch`. Resolves with the answer, body
- * read; rejects when no complete answer came (the client counts that as a network error). It is
- * given no abort signal: the client stops waiting at its timeout and leaves the call to finish.
+ * What the client tells a transport about one attempt. No abort signal (making and wiring one is
+ * a good part of a cheap call's cost): a hook, called at most once, when the client stops waiting.
  */
-export type ItsmTransport = (request: TransportRequest) => Promise<TransportAnswer>;
+export interface TransportAttempt {
+  /** The client's timeout of this attempt, body included. */
+  timeoutMs: number;
+  /**
+   * Registers what to do when the client gives up on the attempt (its timeout): a transport over
+   * a connection drops the request there, so that no socket stays busy with an answer nobody
+   * reads. A transport that leaves the call to finish (an app in process) need not register one.
+   */
+  onAbandon(cancel: () => void): void;
+}
+
+/**
+ * How the client reaches the API when it is not over `fetch`. Resolves with the answer, body
+ * read; rejects when no complete answer came (the client counts that as a network error). The
+ * client's timer bounds the wait whatever the transport does.
+ */
+export type ItsmTransport = (
+  request: TransportRequest,
+  /** Absent when a caller other than the client sends one request itself. */
+  attempt?: TransportAttempt,
+) => Promise<TransportAnswer>;
 
 export interface ListOptions {
   /** 1..1000; default the server's (10). */
@@ -574,7 +595,8 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
 
   /**
    * No abort signal to make and wire (a good part of a cheap call's cost): a timer alone bounds
-   * the wait, so a call that stalls (an injected latency, a hung handler) still times out.
+   * the wait, so a call that stalls (an injected latency, a hung handler) still times out, and
+   * tells the transport it was abandoned.
    */
   async function attemptByTransport(
     transport: ItsmTransport,
@@ -582,11 +604,21 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
   ): Promise<Attempt> {
     const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel: (() => void) | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer = setTimeout(() => {
+        resolve('timeout');
+        cancel?.();
+      }, timeoutMs);
     });
+    const attempt: TransportAttempt = {
+      timeoutMs,
+      onAbandon: (hook) => {
+        cancel = hook;
+      },
+    };
     try {
-      const outcome = await Promise.race([transport(request), timeout]);
+      const outcome = await Promise.race([transport(request, attempt), timeout]);
       if (outcome === 'timeout') {
         return {
           kind: 'timeout',

@@ -84,6 +84,16 @@ export async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/**
+ * signBody's contract (standard Base64 of HMAC-SHA256 over the body's bytes, UTF-8 for a string),
+ * answering at once, as node:crypto can, or later, as WebCrypto does. The embedded server takes
+ * one so that Node can sign without WebCrypto's round trip through the thread pool.
+ */
+export type BodySigner = (body: string | Uint8Array, key: string) => string | Promise<string>;
+
+/** sha256Hex's contract (lower-case hex SHA-256 of the text's UTF-8 bytes), at once or later. */
+export type TextHasher = (text: string) => string | Promise<string>;
+
 /** Compares two strings in time that depends only on their lengths, not on where they differ. */
 export function timingSafeEqual(a: string, b: string): boolean {
   const left = encoder.encode(a);

@@ -73,7 +73,9 @@ import {
   type ServiceNowServeOptions,
   verifySignatureNode,
 } from './node.js';
+import { sha256HexNode, signBodyNode } from './node-crypto.js';
 import { withNodeReceiver } from './node-receiver.js';
+import { createNodeTransport } from './node-transport.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
@@ -369,6 +371,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       };
     }
     itsm = createItsmServer({
+      sign: signBodyNode,
+      hash: sha256HexNode,
       ...options.itsm,
       store: itsmStore,
       apiKey: options.apiKey,
@@ -616,6 +620,9 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   const url = `http://${host}:${address.port}`;
   const apiUrl = options.apiUrl ?? `${url}/v1`;
   const embedded = itsm;
+  // A separate API is reached over node:http with kept-alive connections rather than fetch,
+  // whose web Request, abort signal and body streams per call cost more than the call's own work.
+  const remote = embedded ? null : createNodeTransport();
   const client = createItsmClient({
     baseUrl: apiUrl,
     auth: { apiKey: options.apiKey },
@@ -628,6 +635,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     // reaches the client the same way as over a socket: the answer's body breaks off, its read
     // rejects, and the client counts that as a network error.
     ...(embedded && { transport: createInProcessTransport(embedded.app) }),
+    ...(remote && { transport: remote.transport }),
     ...(options.clientRetry && { retry: options.clientRetry }),
   });
   deps = {
@@ -776,6 +784,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         // A retry of a parked object still running is let finish, as a drain finishes its page.
         await Promise.all(parkedRetries.values());
         await closeServer(server);
+        remote?.close();
         await itsm?.close();
         await pipelineStore.close();
         await engineStore.close();

@@ -1,7 +1,7 @@
 // Node composition root of the embedded ITSM API: opens the SQLite store with the shared
 // migrations (holding the file's lock: one database, one process), serves the Hono app on a port,
 // registers start-up webhooks, provisions seed users, and shuts down cleanly. Tests start it on port 0 exactly as the command line does.
-import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js
 import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.js';
 import { createSqliteStore } from '../storage/sqlite.js';
 import { lockDatabase } from './database-lock.js';
+import { hmacKey, sha256HexNode, signBodyNode } from './node-crypto.js';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
@@ -238,6 +239,9 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   const pushSecret =
     fixed[0]?.pushSecret ?? (typeof sn === 'function' ? sn(1)?.pushSecret : undefined);
   itsm = createItsmServer({
+    // node:crypto answers at once; WebCrypto would send every signature and hash to the thread pool.
+    sign: signBodyNode,
+    hash: sha256HexNode,
     ...options,
     store,
     log,
@@ -340,21 +344,6 @@ async function registerStartupWebhooks(
       }
     }),
   );
-}
-
-// Imported keys by secret: a KeyObject spares createHmac from copying the key on every call. Few
-// keys are ever live (the current one and those of a rotation), so a small map is enough; it is
-// cleared rather than grown when keys keep changing.
-const hmacKeys = new Map<string, KeyObject>();
-
-function hmacKey(secret: string): KeyObject {
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    if (hmacKeys.size >= 16) hmacKeys.clear();
-    key = createSecretKey(Buffer.from(secret, 'utf8'));
-    hmacKeys.set(secret, key);
-  }
-  return key;
 }
 
 /**

@@ -6,6 +6,7 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { nanoid } from 'nanoid';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
+import { type BodySigner, sha256Hex, signBody, type TextHasher } from '../itsm/signature.js';
 import type { ItsmStore } from '../storage/port.js';
 import { registerAccountRoutes } from './accounts.js';
 import { accountAuth, authenticate } from './auth.js';
@@ -67,6 +68,13 @@ export interface ItsmServerOptions {
    * ones through `server.faults`. Off when absent; `{}` turns on scripted faults only.
    */
   faults?: FaultOptions;
+  /**
+   * Signs webhook notifications (signBody's contract). Default: WebCrypto, which runs everywhere;
+   * Node passes node:crypto, which answers at once instead of through the thread pool.
+   */
+  sign?: BodySigner;
+  /** Hashes requests for their Idempotency-Key (sha256Hex's contract). Default: WebCrypto. */
+  hash?: TextHasher;
   /** The ServiceNow Table API face (`/api/now/table/*`): its users, OAuth clients, tokens. */
   tableApi?: TableApiOptions;
   /** Serving a ServiceNow instance (the connector): its account and the push endpoint. */
@@ -115,6 +123,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     store: options.store,
     appId: options.appId,
     apiKey: options.apiKey,
+    sign: options.sign ?? signBody,
     log,
     ...options.delivery,
   });
@@ -128,6 +137,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     maxPageBytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
     idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    sha256Hex: options.hash ?? sha256Hex,
     notifier,
     handshakeTimeoutMs: options.delivery?.timeoutMs,
     clientIp: options.clientIp ?? (() => null),

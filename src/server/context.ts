@@ -1,6 +1,7 @@
 // What every route of the embedded API shares: its dependencies and the per-request variables
 // set by the auth middleware, plus the small request helpers (JSON body, paging, raw flag).
 import type { Context } from 'hono';
+import type { TextHasher } from '../itsm/signature.js';
 import type { ItsmStore } from '../storage/port.js';
 import { badRequest } from './errors.js';
 import type { WebhookNotifier } from './webhook-delivery.js';
@@ -22,6 +23,8 @@ export interface ServerDeps {
   maxPageBytes: number;
   eventRetention: number;
   idempotencyTtlMs: number;
+  /** Hex SHA-256 of request fingerprints (Idempotency-Key); node:crypto on Node. */
+  sha256Hex: TextHasher;
   notifier: WebhookNotifier;
   /** Timeout of the registration handshake (the delivery timeout). */
   handshakeTimeoutMs: number | undefined;

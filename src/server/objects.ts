@@ -14,7 +14,6 @@ import {
 } from '../itsm/fields.js';
 import { jsonTextResponse } from '../itsm/json-response.js';
 import { describeIssues, formatIsoDate, WRITE_SCHEMAS } from '../itsm/schemas.js';
-import { sha256Hex } from '../itsm/signature.js';
 import {
   hasJournals,
   JOURNAL_COLUMNS,
@@ -275,7 +274,7 @@ async function claimIdempotencyKey(
   if (key.length === 0 || key.length > 255) {
     throw badRequest('Idempotency-Key must be 1 to 255 characters');
   }
-  const requestHash = await sha256Hex(what);
+  const requestHash = await deps.sha256Hex(what);
   await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
   const existing = await deps.store.getIdempotencyRecord(c.get('account'), key);
   if (existing) return replayOrConflict(existing, requestHash, key);
@@ -741,7 +740,7 @@ export function registerObjectRoutes(app: Hono<AppEnv>, deps: ServerDeps): void 
     // the key: the retry names the same one and finds that record instead of making a second.
     const upstreamId =
       claim && deps.store.writeUpstream
-        ? (await sha256Hex(`${c.get('account')}\n${claim.key}`)).slice(0, 32)
+        ? (await deps.sha256Hex(`${c.get('account')}\n${claim.key}`)).slice(0, 32)
         : undefined;
     return answerWrite(deps, c, claim, 201, async (idempotency) =>
       createObject(deps, await writerOf(deps, c), type, rawType, body, idempotency, upstreamId),

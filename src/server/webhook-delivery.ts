@@ -3,7 +3,7 @@
 // `{account, subscription}`; receivers pull the events themselves. Notifications for one
 // (webhook, account) pair are coalesced: while one is in flight, any number of new events
 // cause exactly one more. Failed deliveries are retried with exponential backoff and jitter.
-import { signBody } from '../itsm/signature.js';
+import { type BodySigner, signBody } from '../itsm/signature.js';
 import type { ItsmStore, WebhookRecord } from '../storage/port.js';
 
 export const WEBHOOK_USER_AGENT = 'kloudless-webhook/1.0';
@@ -81,6 +81,8 @@ export interface WebhookNotifierOptions extends DeliveryOptions {
   store: ItsmStore;
   appId: string;
   apiKey: string;
+  /** Signs each notification (signBody's contract); default WebCrypto's signBody. */
+  sign?: BodySigner;
   fetch?: Fetch;
   log?: DeliveryLog;
 }
@@ -165,7 +167,7 @@ export class WebhookNotifier {
   private async deliver(webhook: WebhookRecord, account: number): Promise<void> {
     const attempts = this.options.attempts ?? 6;
     const body = JSON.stringify({ account, subscription: webhook.id });
-    const signature = await signBody(body, this.options.apiKey);
+    const signature = await (this.options.sign ?? signBody)(body, this.options.apiKey);
     const doFetch: Fetch = this.options.fetch ?? ((input, init) => fetch(input, init));
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       let failure: string;
