@@ -435,7 +435,8 @@ export function listRunsSql(query: RunQuery): SqlStatement<[], RunRow> {
   const shape = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   // A negative LIMIT means "no limit" to SQLite; the port promises at most `limit` runs.
   values.push(Math.max(0, Math.trunc(query.limit)));
-  return sql<[], RunRow>(`SELECT r.* FROM ${from} ${shape} ORDER BY ${order} DESC LIMIT CAST(? AS INTEGER)`, () => [
-    ...values,
-  ]);
+  return sql<[], RunRow>(
+    `SELECT r.* FROM ${from} ${shape} ORDER BY ${order} DESC LIMIT CAST(? AS INTEGER)`,
+    () => [...values],
+  );
 }
