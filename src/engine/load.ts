@@ -12,9 +12,11 @@ import { precompileActions } from './plan.js';
 import {
   describeValue,
   didYouMean,
+  KIND_NAMES,
   type ProblemCode,
   type RuleProblem,
   toPointer,
+  valueAt,
 } from './problem.js';
 import { compareRules, DEFAULT_EVENTS, DEFAULT_ORDER, type Rule } from './rule.js';
 import { createRuleIndex, type RuleIndex } from './rule-index.js';
@@ -478,24 +480,6 @@ interface Report {
   /** The line of a path in the file, for messages that name another line than their own. */
   lineOf?(path: readonly PropertyKey[]): number | undefined;
 }
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
-const KIND_NAMES: Record<string, string> = {
-  string: 'a string',
-  number: 'a number',
-  int: 'a whole number',
-  boolean: 'true or false',
-  object: 'a mapping',
-  array: 'a list',
-};
 
 function reportIssue(
   issue: z.core.$ZodIssue,

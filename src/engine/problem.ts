@@ -101,3 +101,24 @@ export function describeValue(value: unknown): string {
   if (value !== null && typeof value === 'object') return 'an object';
   return JSON.stringify(value);
 }
+
+/** What a zod `invalid_type` issue expected, as a rule author reads it (`int` -> "a whole number"). */
+export const KIND_NAMES: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+/** The value at `path` inside a parsed file, or undefined where the path leaves it. */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value;
+}

@@ -10,7 +10,14 @@ import { z } from 'zod';
 import { OBJECT_TYPES, type ObjectType } from '../itsm/fields.js';
 import { parseDuration } from './duration.js';
 import { parseSource, type RuleSet, type RuleSource } from './load.js';
-import { describeValue, didYouMean, type RuleProblem, toPointer } from './problem.js';
+import {
+  describeValue,
+  didYouMean,
+  KIND_NAMES,
+  type RuleProblem,
+  toPointer,
+  valueAt,
+} from './problem.js';
 import { RULE_ID_PATTERN } from './rule-schema.js';
 
 /** `+10m`, `-2h`, `0`: a time relative to the start of a case. */
@@ -284,24 +291,8 @@ function salvage(data: unknown): SuiteFile | null {
   } as SuiteFile;
 }
 
-const KIND_NAMES: Record<string, string> = {
-  string: 'a string',
-  number: 'a number',
-  int: 'a whole number',
-  boolean: 'true or false',
-  object: 'a mapping',
-  record: 'a mapping',
-  array: 'a list',
-};
-
 function issueMessage(issue: z.core.$ZodIssue, root: unknown): string {
-  let input: unknown = root;
-  for (const segment of issue.path) {
-    input =
-      input !== null && typeof input === 'object'
-        ? (input as Record<PropertyKey, unknown>)[segment]
-        : undefined;
-  }
+  const input = valueAt(root, issue.path);
   switch (issue.code) {
     case 'unrecognized_keys':
       return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((key) => `"${key}"`).join(', ')}${didYouMean(issue.keys[0] ?? '', knownKeys(issue.path))}${knownKeys(issue.path).length ? ` (expected ${knownKeys(issue.path).join(', ')})` : ''}`;

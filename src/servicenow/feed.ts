@@ -8,6 +8,7 @@
 // push (a Business Rule on the instance) reads one record at once; the poll is the safety net.
 // A poll reads its tables a few at a time (each call waits on the instance, often 100 ms or
 // more), so events of different tables come in the order their reads finish; see pollAll.
+import { createLimiter } from '../itsm/limiter.js';
 import { formatIsoDate } from '../itsm/schemas.js';
 import type { ItsmStore, NewEvent, StoredObject, UpstreamStateStore } from '../storage/port.js';
 import type { ServiceNowClient, SnRecord } from './client.js';
@@ -74,24 +75,6 @@ function minusSeconds(value: string, seconds: number): string {
   const ms = Date.parse(`${value.replace(' ', 'T')}Z`);
   if (Number.isNaN(ms)) return value;
   return new Date(ms - seconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/** Runs tasks at most `limit` at a time, in the order they were handed in. */
-function createLimiter(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active < limit) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      // The slot goes straight to the next task waiting, if any.
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }
 
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
@@ -289,12 +272,12 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   async function pollAll(): Promise<number> {
     const limit = createLimiter(POLL_CONCURRENCY);
     const tableReads = options.tables.map((table) =>
-      limit(() =>
+      limit.run(() =>
         pollTable(table, 'sys_updated_on', '', (page, floor) => report(table, page, floor)),
       ),
     );
     const tablesReported = Promise.allSettled(tableReads).then(() => {});
-    const reads = [...tableReads, limit(() => pollDeletes(tablesReported))];
+    const reads = [...tableReads, limit.run(() => pollDeletes(tablesReported))];
     const outcomes = await Promise.allSettled(reads);
     let appended = 0;
     const failures: unknown[] = [];

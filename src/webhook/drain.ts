@@ -12,6 +12,7 @@
 // so a crash or a failure at any point is followed by a re-run of the same page, which the run
 // records and the stored plans make harmless. Runtime-neutral: Node drives it from an in-process
 // queue, Workers from a Queue.
+
 import { changedFields, type EngineEvent, engineEventOf, eventPlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, MAX_SELF_HOPS } from '../engine/evaluate.js';
 import {
@@ -37,6 +38,7 @@ import {
   ItsmResponseError,
 } from '../itsm/client.js';
 import { COLLECTION_PATHS, isObjectType, type ObjectType } from '../itsm/fields.js';
+import { createLimiter, type Limiter } from '../itsm/limiter.js';
 import type { ItsmEvent } from '../itsm/schemas.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import type { NewRunRecord, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
@@ -374,31 +376,6 @@ async function processChain(
       return;
     }
   }
-}
-
-interface Limiter {
-  /** Runs `task` once fewer than the limit's size run; tasks start in the order they asked. */
-  run<T>(task: () => Promise<T>): Promise<T>;
-}
-
-function createLimiter(size: number): Limiter {
-  const capacity = Math.max(1, Math.trunc(size));
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async run(task) {
-      if (active >= capacity) await new Promise<void>((resolve) => waiting.push(resolve));
-      else active++;
-      try {
-        return await task();
-      } finally {
-        // The slot passes straight to the next task waiting, if any.
-        const next = waiting.shift();
-        if (next) next();
-        else active--;
-      }
-    },
-  };
 }
 
 export interface ProcessedEvent {
