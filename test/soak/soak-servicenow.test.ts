@@ -7,11 +7,7 @@
 // Seeded (`npm run soak -- --servicenow --reduced --seed 20260501` repeats the inputs). About a
 // minute on two cores; the limit below is generous on purpose.
 import { expect, it } from 'vitest';
-import type { SoakSummary } from '../../soak/run.js';
-import { runScript } from '../helpers/run-script.js';
-
-/** `npm run soak -- ARGS`: the soak through tsx, as npm runs it. */
-const runSoak = (args: string[]) => runScript('--import', ['tsx', 'soak/run.ts', ...args]);
+import { runSoak, soakSummary } from '../helpers/soak.js';
 
 const SEED = '20260501';
 
@@ -21,9 +17,7 @@ it(
     const run = await runSoak([
       ...['--servicenow', '--reduced', '--seed', SEED, '--duration-max', '8m', '--json'],
     ]);
-    const line = run.stdout.split('\n').find((l) => l.startsWith('SOAK-SUMMARY '));
-    expect(line, `no summary; stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBeDefined();
-    const summary = JSON.parse((line as string).slice('SOAK-SUMMARY '.length)) as SoakSummary;
+    const summary = soakSummary(run);
 
     expect(summary.findings).toEqual([]);
     expect(summary).toMatchObject({
