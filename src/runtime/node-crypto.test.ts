@@ -1,23 +1,13 @@
 // The node:crypto signer and hasher must put out the same bytes as the WebCrypto ones
 // (src/itsm/signature.ts), which Workers use: a notification signed on Node is verified on
 // Workers, and an Idempotency-Key's request hash stored by one runtime is compared by the other.
+
 import { describe, expect, it } from 'vitest';
 import { sha256Hex, signBody } from '../itsm/signature.js';
+import { seededRandom } from '../server/faults.js';
 import { sha256HexNode, signBodyNode } from './node-crypto.js';
 
-/** A small seeded generator (mulberry32): the same inputs every run, so a failure reproduces. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = generator(16);
+const random = seededRandom(16);
 const int = (below: number) => Math.floor(random() * below);
 
 /** Text from ASCII, Latin-1, CJK, astral (emoji) and lone-surrogate code units. */
