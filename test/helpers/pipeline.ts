@@ -7,7 +7,7 @@ import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import type { StartEngineOptions } from '../../src/runtime/engine.js';
-import { startTestEngine, type TestEngine, writeRules } from './serve.js';
+import { type CliProcess, startTestEngine, type TestEngine, writeRules } from './serve.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 type Json = any;
@@ -18,6 +18,14 @@ export type Cleanups = (() => Promise<unknown> | unknown)[];
 /** Runs and empties the cleanups, newest first (a test file's afterEach). */
 export async function runCleanups(cleanups: Cleanups): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+}
+
+/** `track(cli)`: the CLI process is SIGKILLed by the cleanups (whatever the test left it in). */
+export function killedByCleanups(cleanups: Cleanups): <T extends CliProcess>(cli: T) => T {
+  return (cli) => {
+    cleanups.push(() => cli.stop('SIGKILL'));
+    return cli;
+  };
 }
 
 /**

@@ -12,9 +12,9 @@ import { createSqliteStore, openSqliteDatabase } from '../../src/storage/sqlite.
 import { createSqlitePipelineStore } from '../../src/storage/sqlite-pipeline.js';
 import { DEFAULT_OBJECT_CONCURRENCY } from '../../src/webhook/drain.js';
 import { startTestItsm, TEST_API_KEY, TEST_APP_ID, type TestItsm } from '../helpers/itsm.js';
+import { type Cleanups, killedByCleanups, runCleanups } from '../helpers/pipeline.js';
 import { type ReceivedRequest, startReceiver, type TestReceiver } from '../helpers/receiver.js';
 import {
-  type CliProcess,
   copyExampleRules,
   eventually,
   spawnServe,
@@ -27,10 +27,8 @@ const KEY = 'K';
 const APP = 'A';
 const ACCOUNT = 1;
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups: Cleanups = [];
+afterEach(() => runCleanups(cleanups));
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'itsm-recovery-'));
@@ -46,10 +44,7 @@ async function pager(delayMs: number): Promise<TestReceiver> {
   return receiver;
 }
 
-function track<T extends CliProcess>(cli: T): T {
-  cleanups.push(() => cli.stop('SIGKILL'));
-  return cli;
-}
+const track = killedByCleanups(cleanups);
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 type Json = any;

@@ -6,14 +6,9 @@
 // logged and retried while the engine serves.
 import { afterEach, describe, expect, it } from 'vitest';
 import { callHttp } from '../helpers/itsm.js';
+import { type Cleanups, killedByCleanups, runCleanups } from '../helpers/pipeline.js';
 import { startReceiver } from '../helpers/receiver.js';
-import {
-  type CliProcess,
-  eventually,
-  spawnItsmServer,
-  spawnServe,
-  writeRules,
-} from '../helpers/serve.js';
+import { eventually, spawnItsmServer, spawnServe, writeRules } from '../helpers/serve.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
 type Json = any;
@@ -22,15 +17,10 @@ const TIMEOUT = 60_000;
 const KEY = 'self-register-key';
 const APP = 'self-register-app';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups: Cleanups = [];
+afterEach(() => runCleanups(cleanups));
 
-function track<T extends CliProcess>(cli: T): T {
-  cleanups.push(() => cli.stop('SIGKILL'));
-  return cli;
-}
+const track = killedByCleanups(cleanups);
 
 /** One rule: every new incident gets a work note. */
 function noteRules(): string {

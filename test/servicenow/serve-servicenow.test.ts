@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callHttp } from '../helpers/itsm.js';
+import { type Cleanups, killedByCleanups, runCleanups } from '../helpers/pipeline.js';
 import { startReceiver } from '../helpers/receiver.js';
 import {
   type CliProcess,
@@ -31,7 +32,7 @@ const NOTE = 'Triaged by itsm-rules: the category is network.';
 
 let face: CliProcess & { url: string };
 let dir: string;
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
+const cleanups: Cleanups = [];
 
 beforeAll(async () => {
   face = await spawnItsmServer([
@@ -44,9 +45,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'itsm-rules-sn-engine-'));
 }, TIMEOUT);
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(() => runCleanups(cleanups));
 
 afterAll(async () => {
   await face?.stop();
@@ -90,10 +89,7 @@ function serve(db: string, rules = RULES, extra: string[] = []) {
   );
 }
 
-function track<T extends CliProcess>(cli: T): T {
-  cleanups.push(() => cli.stop('SIGKILL'));
-  return cli;
-}
+const track = killedByCleanups(cleanups);
 
 /** The engine's embedded /v1 event log of one record, oldest first. */
 async function eventsOf(engineUrl: string, sysId: string): Promise<Json[]> {
