@@ -49,20 +49,17 @@ describe('itsm-rules replay', () => {
 
   const replay = (args: string[]) =>
     runScript(BIN, ['replay', '--rules', CANDIDATE, '--baseline', BASELINE, ...args]);
+  /** `replay` reading account 1's events from the harness's API. */
+  const replayOverApi = (args: string[]) =>
+    replay([
+      ...['--api-url', `${harness.server.url}/v1`, '--api-key', TEST_API_KEY, '--account', '1'],
+      ...args,
+    ]);
 
   it(
     'reports per rule the new matches, lost matches and changed calls, and writes nothing',
     async () => {
-      const result = await replay([
-        '--api-url',
-        `${harness.server.url}/v1`,
-        '--api-key',
-        TEST_API_KEY,
-        '--account',
-        '1',
-        '--format',
-        'json',
-      ]);
+      const result = await replayOverApi(['--format', 'json']);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout);
@@ -109,14 +106,7 @@ describe('itsm-rules replay', () => {
   it(
     'prints a summary table and samples as text',
     async () => {
-      const result = await replay([
-        '--api-url',
-        `${harness.server.url}/v1`,
-        '--api-key',
-        TEST_API_KEY,
-        '--account',
-        '1',
-      ]);
+      const result = await replayOverApi([]);
       expect(result.code).toBe(0);
       const lines = result.stdout.split('\n');
       expect(lines.slice(0, 6)).toEqual([
