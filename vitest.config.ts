@@ -7,6 +7,7 @@
 // configured over a ServiceNow instance, ITSM_SERVICENOW_URL instead of ITSM_API_URL, with a D1
 // database and a Queue of its own). `npm test` runs all four.
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
+import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
 import {
   WORKER_TEST_API_KEY,
@@ -22,6 +23,33 @@ process.env.XDG_CONFIG_HOME ??= new URL('./.wrangler/config', import.meta.url).p
 
 const migrationsDir = new URL('./migrations', import.meta.url).pathname;
 const WORKER_QUEUE = 'itsm-rules-drain';
+
+/** vitest's `inject`, for what the global set-up provides (itsmUrl, snUrl). */
+type Inject = <K extends keyof ProvidedContext & string>(key: K) => ProvidedContext[K];
+
+/**
+ * A Worker under test (`main`) with a local D1 migrated from migrations/, the drain Queue it
+ * consumes itself, the API key and app id of the tests, and its own `bindings`.
+ */
+function workerUnderTest(main: string, bindings: (inject: Inject) => Record<string, string>) {
+  return cloudflareTest(async ({ inject }) => ({
+    main,
+    miniflare: {
+      compatibilityDate: '2026-05-01',
+      d1Databases: ['DB'],
+      queueProducers: { QUEUE: WORKER_QUEUE },
+      queueConsumers: {
+        [WORKER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
+      },
+      bindings: {
+        TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+        ITSM_API_KEY: WORKER_TEST_API_KEY,
+        ITSM_APP_ID: WORKER_TEST_APP_ID,
+        ...bindings(inject),
+      },
+    },
+  }));
+}
 
 export default defineConfig({
   test: {
@@ -49,23 +77,9 @@ export default defineConfig({
       {
         extends: true,
         plugins: [
-          cloudflareTest(async ({ inject }) => ({
-            // The engine over the example rules, beside the tests: it consumes the test Queue.
-            main: './test/worker/main.ts',
-            miniflare: {
-              compatibilityDate: '2026-05-01',
-              d1Databases: ['DB'],
-              queueProducers: { QUEUE: WORKER_QUEUE },
-              queueConsumers: {
-                [WORKER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
-              },
-              bindings: {
-                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
-                ITSM_API_URL: `${inject('itsmUrl')}/v1`,
-                ITSM_API_KEY: WORKER_TEST_API_KEY,
-                ITSM_APP_ID: WORKER_TEST_APP_ID,
-              },
-            },
+          // The engine over the example rules, beside the tests: it consumes the test Queue.
+          workerUnderTest('./test/worker/main.ts', (inject) => ({
+            ITSM_API_URL: `${inject('itsmUrl')}/v1`,
           })),
         ],
         test: {
@@ -80,26 +94,12 @@ export default defineConfig({
       {
         extends: true,
         plugins: [
-          cloudflareTest(async ({ inject }) => ({
-            // The engine all-in-one over the instance face: it consumes its own test Queue.
-            main: './test/worker/connector/main.ts',
-            miniflare: {
-              compatibilityDate: '2026-05-01',
-              d1Databases: ['DB'],
-              queueProducers: { QUEUE: WORKER_QUEUE },
-              queueConsumers: {
-                [WORKER_QUEUE]: { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
-              },
-              bindings: {
-                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
-                ITSM_SERVICENOW_URL: inject('snUrl'),
-                ITSM_SN_USERNAME: WORKER_TEST_SN.username,
-                ITSM_SN_PASSWORD: WORKER_TEST_SN.password,
-                ITSM_SN_PUSH_SECRET: WORKER_TEST_SN.pushSecret,
-                ITSM_API_KEY: WORKER_TEST_API_KEY,
-                ITSM_APP_ID: WORKER_TEST_APP_ID,
-              },
-            },
+          // The engine all-in-one over the instance face: it consumes its own test Queue.
+          workerUnderTest('./test/worker/connector/main.ts', (inject) => ({
+            ITSM_SERVICENOW_URL: inject('snUrl'),
+            ITSM_SN_USERNAME: WORKER_TEST_SN.username,
+            ITSM_SN_PASSWORD: WORKER_TEST_SN.password,
+            ITSM_SN_PUSH_SECRET: WORKER_TEST_SN.pushSecret,
           })),
         ],
         test: {
