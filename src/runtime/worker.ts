@@ -549,6 +549,10 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
   const log = options.log ?? ((line: string) => console.log(line));
   // Per isolate: /metrics shows what this isolate did (Workers run many; see the README).
   const metrics: EngineMetrics = createEngineMetrics();
+  // The bundled set is this isolate's one load of the rules, and it succeeded (a refused set
+  // throws above): the reload gauges say so, as they do on Node after the first load.
+  metrics.reloadTimestamp.set({}, Math.floor(rulesLoadedAt / 1000));
+  metrics.reloadSuccess.set({}, 1);
   const runtimes = new WeakMap<object, WorkerRuntime | WorkerConfigError>();
   const retryDelay = (attempts: number) =>
     retryDelaySeconds(attempts, {

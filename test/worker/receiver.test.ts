@@ -193,6 +193,10 @@ describe('the routes beside the receiver', () => {
     expect((await request(worker, 'GET', '/runs', { auth: true })).status).toBe(200);
     const metrics = await request(worker, 'GET', '/metrics', { auth: true });
     expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toMatch(/itsm_rules_webhooks_accepted_total \d+/);
+    const text = await metrics.text();
+    expect(text).toMatch(/itsm_rules_webhooks_accepted_total \d+/);
+    // The bundled rules are this isolate's successful load: not reported as a refused reload.
+    expect(text).toMatch(/^itsm_rules_reload_success 1$/m);
+    expect(text).toMatch(/^itsm_rules_reload_timestamp_seconds [1-9]\d*$/m);
   });
 });
