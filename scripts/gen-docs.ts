@@ -96,7 +96,7 @@ const OPERATOR_WORDS: Record<EngineOperator, { syntax: string; meaning: string }
   rank: {
     syntax: '{"rank": x}',
     meaning:
-      'low 1, medium 2, high 3, critical 4, anything else null: compare priorities, impacts and urgencies in order',
+      'low 1, medium 2, high 3, critical 4, anything else null: compare priorities, impacts and urgencies in order; a change risk is on the same scale (moderate 2, very high 4)',
   },
   hours_since: {
     syntax: '{"hours_since": iso}',

@@ -60,6 +60,11 @@ const LINKABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
 const ELEMENT_SCOPED = new Set(['map', 'filter', 'all', 'none', 'some', 'reduce']);
 const EQUALITY = new Set(['==', '===', '!=', '!==']);
 const ORDERING = new Set(['<', '>', '<=', '>=']);
+/** The words `rank` orders: priorities (and impacts, urgencies), then a change's risk words. */
+const RANKED_WORDS: readonly string[] = [
+  ...PRIORITIES,
+  ...RISKS.filter((word) => !(PRIORITIES as readonly string[]).includes(word)),
+];
 
 type Scope = 'root' | 'element';
 
@@ -400,11 +405,11 @@ export function checkExpression(
     }
     case 'rank': {
       const [value] = args;
-      if (typeof value === 'string' && !(PRIORITIES as readonly string[]).includes(value)) {
+      if (typeof value === 'string' && !RANKED_WORDS.includes(value)) {
         checker.report(
           argPath(0),
           'RULE_OUT_OF_RANGE',
-          `rank knows ${PRIORITIES.join(', ')}, got ${describe(value)}${didYouMean(value, PRIORITIES)}`,
+          `rank knows ${RANKED_WORDS.join(', ')}, got ${describe(value)}${didYouMean(value, RANKED_WORDS)}`,
         );
       } else checkExpression(checker, value, argPath(0), scope);
       return;

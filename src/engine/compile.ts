@@ -98,16 +98,21 @@ export function readVar(data: unknown, path: unknown, fallback?: unknown): unkno
   return value;
 }
 
-/** `rank`: low 1, medium 2, high 3, critical 4, anything else null. */
+/**
+ * `rank`: low 1, medium 2, high 3, critical 4 (priorities, impacts, urgencies), and a change's
+ * risk on the same scale: moderate 2, very high 4; anything else null.
+ */
 export function rank(value: unknown): number | null {
   switch (value) {
     case 'low':
       return 1;
     case 'medium':
+    case 'moderate':
       return 2;
     case 'high':
       return 3;
     case 'critical':
+    case 'very high':
       return 4;
     default:
       return null;

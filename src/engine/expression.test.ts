@@ -55,6 +55,10 @@ describe('rank', () => {
     ['medium', 2],
     ['high', 3],
     ['critical', 4],
+    // A change's risk words, on the same scale.
+    ['moderate', 2],
+    ['very high', 4],
+    ['very_high', null],
     ['urgent', null],
     ['HIGH', null],
     ['', null],

@@ -368,7 +368,7 @@ const CASES: BrokenCase[] = [
     code: 'RULE_OUT_OF_RANGE',
     pointer: '/when/</1/rank',
     line: 5,
-    message: /^rank knows low, medium, high, critical, got "urgent"$/,
+    message: /^rank knows low, medium, high, critical, moderate, very high, got "urgent"$/,
   },
   {
     mistake: 'an urgency out of range in an in list',
@@ -1014,6 +1014,18 @@ describe('type mistakes in comparisons', () => {
       [['/when/===/1', 'RULE_TYPE_MISMATCH']],
     ],
     ['ranks compared', '{">": [{rank: {var: object.priority}}, {rank: medium}]}', []],
+    [
+      'a risk ordered as text',
+      '{">=": [{var: object.risk}, high]}',
+      [['/when/>=', 'RULE_TYPE_MISMATCH']],
+      'change',
+    ],
+    [
+      'risk ranks compared, as the mismatch message advises',
+      '{">=": [{rank: {var: object.risk}}, {rank: "very high"}]}',
+      [],
+      'change',
+    ],
     [
       'a count compared with a number written as text',
       '{"==": [{var: object.escalation}, "2"]}',
