@@ -418,12 +418,14 @@ export function checkExpression(
 
   if (scope === 'root') checkTypes(checker, operator, args, opPath, argPath);
   if (EQUALITY.has(operator) && args.length === 2 && scope === 'root') {
-    checkEnumComparison(checker, args[0], args[1], argPath(1));
-    checkEnumComparison(checker, args[1], args[0], argPath(0));
+    const strict = operator === '===' || operator === '!==';
+    checkEnumComparison(checker, args[0], args[1], argPath(1), strict);
+    checkEnumComparison(checker, args[1], args[0], argPath(0), strict);
   }
   if (operator === 'in' && scope === 'root' && Array.isArray(args[1])) {
+    // A list's `in` finds its needle by strict equality.
     for (const [i, value] of args[1].entries()) {
-      checkEnumComparison(checker, args[0], value, [...argPath(1), i]);
+      checkEnumComparison(checker, args[0], value, [...argPath(1), i], true);
     }
   }
   for (const [i, arg] of args.entries()) {
@@ -441,12 +443,16 @@ function describe(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** `{var: object.priority}` compared with a string that priority can never hold. */
+/**
+ * `{var: object.priority}` compared with a string that priority can never hold; an upstream
+ * column (`object.raw.state`, always text) compared strictly with a number it never equals.
+ */
 function checkEnumComparison(
   checker: RuleChecker,
   varSide: unknown,
   literal: unknown,
   literalPath: readonly PropertyKey[],
+  strict: boolean,
 ): void {
   if (isExpressionObject(varSide) && operatorOf(varSide) === 'var') {
     const [path] = argumentsOf(varSide, 'var');
@@ -457,6 +463,14 @@ function checkEnumComparison(
       rest.length === 1 &&
       (typeof literal === 'string' || typeof literal === 'number')
     ) {
+      if (strict && typeof literal === 'number') {
+        checker.report(
+          literalPath,
+          'RULE_TYPE_MISMATCH',
+          `raw.${rest[0]} holds text (ServiceNow sends every column as a string), so it never strictly equals the number ${literal}; compare it with ${JSON.stringify(String(literal))}`,
+        );
+        return;
+      }
       checkChoiceLiteral(
         checker,
         checker.rule.trigger.types,

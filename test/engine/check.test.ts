@@ -1034,8 +1034,42 @@ describe('type mistakes in comparisons', () => {
     ['a count ordered against a number', '{"<": [{var: object.escalation}, 3]}', []],
     ['a boolean compared with false', '{"==": [{var: object.active}, false]}', []],
     ['a string field ordered against text', '{">": [{var: object.category}, m]}', []],
+    [
+      'an upstream column strictly equal to a number',
+      '{"===": [{var: object.raw.state}, -1]}',
+      [['/when/===/1', 'RULE_TYPE_MISMATCH']],
+      'change',
+    ],
+    [
+      'a number strictly unequal to an upstream column',
+      '{"!==": [3, {var: previous.raw.urgency}]}',
+      [['/when/!==/0', 'RULE_TYPE_MISMATCH']],
+    ],
+    [
+      'an upstream column looked for in a list of numbers',
+      '{"in": [{var: object.raw.urgency}, ["1", 2]]}',
+      [['/when/in/1/1', 'RULE_TYPE_MISMATCH']],
+    ],
+    ['an upstream column loosely equal to a number', '{"==": [{var: object.raw.urgency}, 1]}', []],
+    [
+      'an upstream column strictly equal to its code',
+      '{"===": [{var: object.raw.urgency}, "1"]}',
+      [],
+    ],
   ])('reports the type mistake, if any, of %s', (_what, when, expected, type?: string) => {
     expect(rule(when, type)).toEqual(expected);
+  });
+
+  it('says why a strict comparison of an upstream column with a number never holds, and the fix', () => {
+    const { problems } = loadRules([
+      {
+        path: 'rules/raw.yaml',
+        text: 'on: {type: change}\nwhen: {"===": [{var: object.raw.state}, -1]}\nthen: [{log: {message: x}}]\n',
+      },
+    ]);
+    expect(problems.map((problem) => problem.message)).toEqual([
+      'raw.state holds text (ServiceNow sends every column as a string), so it never strictly equals the number -1; compare it with "-1"',
+    ]);
   });
 });
 
