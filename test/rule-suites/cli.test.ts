@@ -4,14 +4,16 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runScript } from '../helpers/run-script.js';
+import { findAll, parseXml } from '../helpers/xml.js';
 
 const BIN = join(ROOT, 'bin/itsm-rules.js');
 const TIMEOUT = 60_000;
 const PASSING = 'test/fixtures/rule-suites/passing';
 const FAILING = 'test/fixtures/rule-suites/failing';
 const BROKEN = 'test/fixtures/rule-suites/broken';
+const JUNIT = 'test/fixtures/rule-suites/junit';
 
 const run = (args: string[]) => runScript(BIN, args);
 
@@ -116,6 +118,64 @@ describe.concurrent('itsm-rules test without --event', () => {
   );
 
   it(
+    'prints JUnit XML that parses, with the counts, every case and its differences as the text shows them',
+    async ({ expect }) => {
+      const [junit, text] = await Promise.all([
+        run(['test', '--rules', JUNIT, '--reporter', 'junit']),
+        run(['test', '--rules', JUNIT]),
+      ]);
+      expect(junit.stderr).toBe('');
+      expect(junit.code).toBe(1);
+      const root = parseXml(junit.stdout);
+      expect(root.name).toBe('testsuites');
+      expect(root.attributes).toMatchObject({ tests: '3', failures: '2', errors: '0' });
+      expect(root.children.map((suite) => [suite.name, suite.attributes])).toEqual([
+        [
+          'testsuite',
+          expect.objectContaining({
+            name: `${JUNIT}/escape.test.yaml`,
+            tests: '3',
+            failures: '2',
+            errors: '0',
+          }),
+        ],
+      ]);
+      const cases = findAll(root, 'testcase');
+      expect(cases.map((item) => item.attributes.name)).toEqual([
+        'a <major> incident & its "critical" priority',
+        "the reason must quote <urgency> & 'impact'",
+        'a description with "quotes" & <tags>',
+      ]);
+      expect(cases.map((item) => item.attributes.time)).toEqual([
+        expect.stringMatching(/^\d+\.\d{3}$/),
+        expect.stringMatching(/^\d+\.\d{3}$/),
+        expect.stringMatching(/^\d+\.\d{3}$/),
+      ]);
+      expect(cases.map((item) => findAll(item, 'failure').length)).toEqual([0, 1, 1]);
+      // Each failure holds, unescaped, the lines the text report prints under the case.
+      const blocks: string[][] = [];
+      for (const line of text.stdout.split('\n')) {
+        if (/^ {2}[✓✗] /.test(line)) blocks.push([]);
+        else if (line.startsWith('      ')) blocks.at(-1)?.push(line.slice(6));
+      }
+      for (const [index, item] of cases.entries()) {
+        const [failure] = findAll(item, 'failure');
+        if (!failure) continue;
+        const shown = (blocks[index] ?? []).join('\n');
+        expect(failure.text).toBe(shown);
+        expect(failure.attributes.message).toBe(shown);
+      }
+      expect(findAll(cases[2] as never, 'failure')[0]?.text).toBe(
+        [
+          'step 1 (create incident tagged):',
+          '  objects tagged.description: expected "not <b> & \\"c\\"", got "a <b> & \\"c\\""',
+        ].join('\n'),
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
     'refuses to run suites with problems, naming each with its file and line',
     async ({ expect }) => {
       const result = await run(['test', '--rules', BROKEN]);
@@ -201,4 +261,17 @@ describe.concurrent('itsm-rules check with rule test suites', () => {
     },
     TIMEOUT,
   );
+});
+
+describe('the XML reader these tests read JUnit reports with', () => {
+  it.each<[string, string]>([
+    ['a bare &', '<a>x & y</a>'],
+    ['a bare < in an attribute', '<a b="x<y"/>'],
+    ['a mismatched tag', '<a><b></a></b>'],
+    ['an unclosed element', '<a><b/>'],
+    ['a repeated attribute', '<a b="1" b="2"/>'],
+    ['content after the root', '<a/><b/>'],
+  ])('refuses %s', (_name, source) => {
+    expect(() => parseXml(source)).toThrow(/^not well-formed XML/);
+  });
 });
