@@ -1,7 +1,8 @@
 // Shadow mode, run by the engine (all-in-one: the embedded ITSM API and the engine over real HTTP
 // on 127.0.0.1): a rule with `mode: shadow` is evaluated and recorded (run outcome shadow, the
 // calls it would have made) but writes nothing, never stops a live rule, never takes the once_per
-// key or the correlation of a live rule, and acts once the line is removed (a hot reload).
+// key or the correlation of a live rule, is counted in /metrics apart from the rules that acted,
+// and acts once the line is removed (a hot reload).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,26 @@ describe('rules in shadow mode', () => {
     for (const id of [first, second]) {
       expect(await read(BESIDE_LIVE, 'incidents', id)).toMatchObject({ problem: problem?.id });
     }
+  });
+
+  it('counts in /metrics what each shadow rule would have done, apart from the rules that acted', async () => {
+    const metrics = (await engine.call('GET', '/metrics')).text;
+    const series = (name: string) =>
+      metrics
+        .split('\n')
+        .filter((line) => line.startsWith(`${name}{`))
+        .sort();
+    // The two tests above: one shadow escalation, one shadow cluster beside the live one.
+    expect(series('itsm_rules_shadow_matches_total')).toEqual([
+      'itsm_rules_shadow_matches_total{rule="a-shadow-open-problem"} 1',
+      'itsm_rules_shadow_matches_total{rule="shadow-escalate"} 1',
+    ]);
+    expect(series('itsm_rules_rules_matched_total')).toEqual([
+      'itsm_rules_rules_matched_total{rule="b-live-open-problem"} 1',
+    ]);
+    expect(series('itsm_rules_events_processed_total')).toContain(
+      'itsm_rules_events_processed_total{outcome="shadow"} 1',
+    );
   });
 
   it('acts once the mode line is removed, on a key it claimed while in shadow', async () => {
