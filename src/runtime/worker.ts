@@ -15,6 +15,7 @@
 import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { ruleSetVersion } from '../engine/rule-version.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { provideYamlLibrary } from '../engine/yaml-library.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
@@ -699,8 +700,10 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       rules: () => ruleSet,
       // Over an instance this Worker answers /v1 and the push too: its document lists them.
       ...(connector && { embeddedApi: itsmOpenApi({ servicenow: true }) }),
-      health: () => ({
+      health: async () => ({
         rules: ruleSet.rules.length,
+        // The version run records carry (/runs?rule_version=): which rules run here now.
+        rule_version: (await ruleSetVersion(ruleSet)).version,
         scheduled: ruleSet.index.scheduled.length,
         api: config.apiUrl ?? 'embedded',
         ...(sn && { servicenow: { instance: sn.instanceUrl, account: sn.account } }),
