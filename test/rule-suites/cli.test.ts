@@ -14,6 +14,7 @@ const PASSING = 'test/fixtures/rule-suites/passing';
 const FAILING = 'test/fixtures/rule-suites/failing';
 const BROKEN = 'test/fixtures/rule-suites/broken';
 const JUNIT = 'test/fixtures/rule-suites/junit';
+const LIFECYCLE = 'test/fixtures/rule-suites/lifecycle';
 
 const run = (args: string[]) => runScript(BIN, args);
 
@@ -39,6 +40,27 @@ describe.concurrent('itsm-rules test without --event', () => {
           '  ✓ a problem moved to fix opens one linked change',
           '',
           '4 passed, 0 failed',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'never counts a shadow rule as matched nor plans its calls, at an event or a tick, and runs delete steps',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', LIFECYCLE]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `${LIFECYCLE}/lifecycle.test.yaml`,
+          '  ✓ a shadow rule beside the live one plans nothing and says why',
+          '  ✓ a scheduled rule in shadow mode ticks and acts on nothing',
+          '  ✓ deleting an incident runs the rules on delete events',
+          '',
+          '3 passed, 0 failed',
           '',
         ].join('\n'),
       );
