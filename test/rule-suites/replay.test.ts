@@ -120,6 +120,18 @@ describe('itsm-rules replay', () => {
       expect(result.stdout).toContain(
         `  lost match: add of incident ${ids.printer} in account 1 at `,
       );
+      // Each call on a line of its own, as it would be made.
+      expect(result.stdout).toContain(
+        `    baseline:\n      PATCH accounts/1/itsm/incidents/${ids.printer} {"urgency":"low"}\n`,
+      );
+      expect(result.stdout).toContain(
+        [
+          '    baseline:',
+          `      PATCH accounts/1/itsm/incidents/${ids.major} {"priority":"critical","escalation":1}`,
+          '    candidate:',
+          `      PATCH accounts/1/itsm/incidents/${ids.major} {"priority":"high","escalation":1}`,
+        ].join('\n'),
+      );
       expect(lines.at(-2)).toBe('replay: nothing was written.');
       expect(harness.faults.pending()).toBe(WRITES.length * REFUSALS);
     },
