@@ -198,6 +198,42 @@ describe.concurrent('itsm-rules test without --event', () => {
   );
 
   it(
+    'exits 2 when --output is given without --reporter junit, rather than write no file',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', LIFECYCLE, '--output', 'results.xml']);
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe(
+        'itsm-rules test: --output writes the JUnit XML report: add --reporter junit (the text report prints on its own)',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints the results, then says so and exits 1, when --output cannot be written',
+    async ({ expect }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-junit-'));
+      temps.push(dir);
+      const file = join(dir, 'missing-folder', 'rules.xml');
+      const result = await run([
+        'test',
+        '--rules',
+        LIFECYCLE,
+        '--reporter',
+        'junit',
+        '--output',
+        file,
+      ]);
+      expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+      expect(result.stderr).toBe(
+        `--output ${file} cannot be written (ENOENT: no such file or directory, open '${file}'); give a file in a folder that exists and can be written\n`,
+      );
+      expect(result.code).toBe(1);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'refuses to run suites with problems, naming each with its file and line',
     async ({ expect }) => {
       const result = await run(['test', '--rules', BROKEN]);
