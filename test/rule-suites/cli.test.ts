@@ -49,7 +49,7 @@ describe.concurrent('itsm-rules test without --event', () => {
   );
 
   it(
-    'never counts a shadow rule as matched nor plans its calls, at an event or a tick, and runs delete steps',
+    'never counts a shadow rule as matched nor plans its calls, at an event or a tick, runs delete steps, and starts each case afresh',
     async ({ expect }) => {
       const result = await run(['test', '--rules', LIFECYCLE]);
       expect(result.stderr).toBe('');
@@ -59,8 +59,10 @@ describe.concurrent('itsm-rules test without --event', () => {
           '  ✓ a shadow rule beside the live one plans nothing and says why',
           '  ✓ a scheduled rule in shadow mode ticks and acts on nothing',
           '  ✓ deleting an incident runs the rules on delete events',
+          '  ✓ each case starts from an empty API and empty engine stores (1 of 2)',
+          '  ✓ each case starts from an empty API and empty engine stores (2 of 2)',
           '',
-          '3 passed, 0 failed',
+          '5 passed, 0 failed',
           '',
         ].join('\n'),
       );
@@ -224,7 +226,7 @@ describe.concurrent('itsm-rules test without --event', () => {
         '--output',
         file,
       ]);
-      expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('3 passed, 0 failed');
+      expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('5 passed, 0 failed');
       expect(result.stderr).toBe(
         `--output ${file} cannot be written (ENOENT: no such file or directory, open '${file}'); give a file in a folder that exists and can be written\n`,
       );
