@@ -6,8 +6,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateEvent } from '../../src/engine/evaluate.js';
 import { loadRules } from '../../src/engine/load.js';
 import { formatProblem } from '../../src/engine/problem.js';
+import {
+  loadRuleSet,
+  makeEngineStore,
+  makeEventInput,
+  makeIncident,
+  minutesLater,
+} from '../helpers/rules.js';
 import { ROOT, runScript } from '../helpers/run-script.js';
 import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
 
@@ -210,5 +218,41 @@ describe('shadow mode in the rule commands', () => {
     expect(result.problems.map(formatProblem)).toEqual([
       'rules/x.yaml:1 /mode: expected one of live, shadow, got "dry-run"',
     ]);
+  });
+});
+
+describe('what a rule counted in shadow mode, once promoted', () => {
+  const CLUSTER = [
+    'on: {type: incident, events: [add]}',
+    'when: {"!!": {var: object.category}}',
+    'correlate: {key: {var: object.category}, within: 1h, at_least: 2}',
+    'then: [{create: {type: problem, fields: {description: cluster}}}]',
+  ].join('\n');
+
+  it('starts again from nothing: its correlation counts only what came after the promotion', async () => {
+    const store = makeEngineStore();
+    try {
+      const incident = (id: string, minutes: number) =>
+        makeEventInput({
+          object: makeIncident({ id, category: 'database' }),
+          now: minutesLater(minutes),
+        });
+      const shadow = loadRuleSet({ cluster: `mode: shadow\n${CLUSTER}` });
+      const live = loadRuleSet({ cluster: CLUSTER });
+      const inShadow = await evaluateEvent(shadow, incident('inc-1', 0), store);
+      expect(inShadow.outcomes.map((outcome) => outcome.correlation?.count)).toEqual([1]);
+      // Promoted: the next incident of the cluster is the live rule's first, not its second.
+      const promoted = await evaluateEvent(live, incident('inc-2', 5), store);
+      expect(promoted.outcomes.map((o) => [o.verdict, o.correlation?.count])).toEqual([
+        ['skipped', 1],
+      ]);
+      expect(promoted.plan.calls).toEqual([]);
+      const third = await evaluateEvent(live, incident('inc-3', 10), store);
+      expect(third.outcomes.map((o) => [o.verdict, o.correlation?.count])).toEqual([
+        ['matched', 2],
+      ]);
+    } finally {
+      await store.close();
+    }
   });
 });
