@@ -294,6 +294,7 @@ export function generatedSections(): Record<string, string> {
     actions: actionsSection(),
     fields: fieldsSection(),
     'cli-rules': commandSection(['check', 'test', 'schema']),
+    'cli-replay': commandSection(['replay']),
     'cli-servers': commandSection(['serve', 'itsm-server']),
     'itsm-endpoints': endpointsTable(itsmOpenApi({ faults: true })),
     'engine-endpoints': endpointsTable(

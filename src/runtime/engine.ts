@@ -17,6 +17,7 @@ import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { previewRules } from '../engine/replay.js';
+import { ruleSetVersion } from '../engine/rule-version.js';
 import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
 import { createInProcessTransport } from '../itsm/in-process.js';
@@ -554,8 +555,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     ...(itsm && {
       embeddedApi: itsmOpenApi({ faults: Boolean(options.faults), servicenow: Boolean(sn) }),
     }),
-    health: () => ({
+    health: async () => ({
       rules: ruleSet.rules.length,
+      // The version run records carry (/runs?rule_version=): which rules run here now.
+      rule_version: (await ruleSetVersion(ruleSet)).version,
       scheduled: ruleSet.index.scheduled.length,
       api: options.apiUrl ?? 'embedded',
       // Over an instance, which one: a probe or an operator sees where the objects live.

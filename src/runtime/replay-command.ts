@@ -36,21 +36,22 @@ export const replayCommand: Command = {
       type: 'string',
       default: './rules',
       placeholder: 'PATH',
-      description: 'the rules to compare with (the rules in force)',
+      description: 'the rules to compare with: the rules in force (a folder, or one rule file)',
     },
     {
       name: 'since',
       type: 'string',
       default: '7d',
       placeholder: 'DURATION',
-      description: 'replay the events of this last stretch of time: 30m, 12h, 7d',
+      description:
+        'replay the events of this last stretch of time: 30m, 12h, 7d; older ones are not read',
     },
     {
       name: 'events',
       type: 'string',
       placeholder: 'FILE',
       description:
-        'read the events from this file (JSON lines, as GET .../events returns them) instead of the API',
+        'read the events from an export instead of the API: one event per line, as GET .../events returns them',
     },
     {
       name: 'api-url',
@@ -72,7 +73,7 @@ export const replayCommand: Command = {
       multiple: true,
       placeholder: 'ID',
       description:
-        'replay this account (repeatable; with --api-url at least one; with --events default all)',
+        'replay this account (repeatable): required with --api-url (the API does not list accounts); with --events, a filter (default every account)',
     },
     {
       name: 'as-user',
@@ -87,7 +88,8 @@ export const replayCommand: Command = {
       type: 'string',
       default: 'text',
       placeholder: 'FORMAT',
-      description: 'text (a summary table and samples) or json',
+      description:
+        'text (a summary table, then samples of each difference) or json: {events, evaluated, errors, rules: [{ruleId, in, newMatches, lostMatches, changedCalls, unchanged, samples}]}',
     },
   ],
   async run(values) {
@@ -296,20 +298,40 @@ function renderSample(title: string, sample: ReplaySample): string[] {
   const lines = [
     `  ${title}: ${sample.eventType} of ${sample.objectType} ${sample.objectId} in account ${sample.account} at ${sample.at} (event ${sample.eventId})`,
   ];
-  if (sample.baselineCalls)
-    lines.push(`    baseline:  ${JSON.stringify(sample.baselineCalls.map(shortCall))}`);
-  if (sample.candidateCalls)
-    lines.push(`    candidate: ${JSON.stringify(sample.candidateCalls.map(shortCall))}`);
+  for (const [side, calls] of [
+    ['baseline', sample.baselineCalls],
+    ['candidate', sample.candidateCalls],
+  ] as const) {
+    if (!calls) continue;
+    lines.push(`    ${side}:${calls.length === 0 ? ' no call' : ''}`);
+    for (const call of calls) lines.push(`      ${describeCall(call)}`);
+  }
   return lines;
 }
 
-/** A call as the samples show it: what it does, not where it came from. */
-function shortCall(call: unknown): unknown {
-  const {
-    ruleId: _rule,
-    action: _action,
-    summary: _summary,
-    ...rest
-  } = call as Record<string, unknown>;
-  return rest;
+/** A call as the samples show it, one line: what it does, not where in the plan it came from. */
+function describeCall(call: unknown): string {
+  const planned = call as {
+    kind?: string;
+    method?: string;
+    path?: string;
+    query?: Record<string, string>;
+    url?: string;
+    body?: unknown;
+    message?: string;
+  };
+  const body =
+    planned.body === undefined || planned.body === null ? '' : ` ${JSON.stringify(planned.body)}`;
+  switch (planned.kind) {
+    case 'api': {
+      const query = planned.query ? `?${new URLSearchParams(planned.query).toString()}` : '';
+      return `${planned.method} ${planned.path}${query}${body}`;
+    }
+    case 'http':
+      return `${planned.method?.toUpperCase()} ${planned.url}${body}`;
+    case 'log':
+      return `log: ${planned.message}`;
+    default:
+      return JSON.stringify(call);
+  }
 }

@@ -141,7 +141,11 @@ export const testCommand: Command = {
   summary:
     'run the rule test suites (*.test.yaml beside the rules); with --event, dry-run one event',
   flags: [
-    rulesFlag,
+    {
+      ...rulesFlag,
+      description:
+        'folder of rule files and their rule test suites (*.test.yaml; any depth); with --event, also one rule file',
+    },
     {
       name: 'event',
       type: 'string',
@@ -291,6 +295,11 @@ async function runSuites(values: FlagValues): Promise<number> {
     throw new UsageError(`--reporter must be text or junit, got ${JSON.stringify(reporter)}`);
   }
   const output = values.output as string | undefined;
+  if (output !== undefined && reporter !== 'junit') {
+    throw new UsageError(
+      `--output writes the JUnit XML report: add --reporter junit (the text report prints on its own)`,
+    );
+  }
   const dir = String(values.rules);
   if (!isFolder(dir)) {
     throw new UsageError(
@@ -330,8 +339,18 @@ async function runSuites(values: FlagValues): Promise<number> {
     );
   }
   const junit = reporter === 'junit' ? renderJunit(results) : null;
-  if (junit !== null && output !== undefined) writeFileSync(output, junit);
   console.log(junit !== null && output === undefined ? junit.trimEnd() : renderText(results));
+  if (junit !== null && output !== undefined) {
+    try {
+      writeFileSync(output, junit);
+    } catch (error) {
+      // The cases ran and their results are printed above: only the file is missing.
+      console.error(
+        `--output ${output} cannot be written (${(error as Error).message}); give a file in a folder that exists and can be written`,
+      );
+      return 1;
+    }
+  }
   return results.every((result) => result.passed) ? 0 : 1;
 }
 

@@ -15,6 +15,8 @@
 import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
+import { previewRules } from '../engine/replay.js';
+import { ruleSetVersion } from '../engine/rule-version.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { provideYamlLibrary } from '../engine/yaml-library.js';
 import { createItsmClient, type RetryOptions } from '../itsm/client.js';
@@ -24,6 +26,7 @@ import { itsmOpenApi } from '../server/openapi.js';
 import type { ChangeFeed } from '../servicenow/feed.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import type { EngineStore } from '../storage/engine-port.js';
+import { createMemoryEngineStore } from '../storage/memory-engine.js';
 import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
@@ -701,10 +704,24 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       },
       // No reloadRules: the rules are bundled, /admin/rules/reload answers 404 saying so.
       rules: () => ruleSet,
+      // The impact preview, as on Node: the candidate against the bundled rules over the API's
+      // retained events (read only). D1 holds the live counts and claims, so each side counts in
+      // a throw-away store in memory, gone with the request.
+      previewRules: async (request) =>
+        previewRules(request, {
+          client,
+          baseline: ruleSet,
+          stores: { candidate: createMemoryEngineStore(), baseline: createMemoryEngineStore() },
+          engineUser: config.engineUser,
+          accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
+          now: Date.now(),
+        }),
       // Over an instance this Worker answers /v1 and the push too: its document lists them.
       ...(connector && { embeddedApi: itsmOpenApi({ servicenow: true }) }),
-      health: () => ({
+      health: async () => ({
         rules: ruleSet.rules.length,
+        // The version run records carry (/runs?rule_version=): which rules run here now.
+        rule_version: (await ruleSetVersion(ruleSet)).version,
         scheduled: ruleSet.index.scheduled.length,
         api: config.apiUrl ?? 'embedded',
         ...(sn && { servicenow: { instance: sn.instanceUrl, account: sn.account } }),

@@ -202,7 +202,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       throw new EngineHttpError(
         404,
         'not_found',
-        'the impact preview runs on the Node engine; here, use itsm-rules replay',
+        'the impact preview is not offered by this server; use itsm-rules replay',
       );
     }
     const result = await options.previewRules(parsePreviewRequest(await c.req.text()));

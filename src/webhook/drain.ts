@@ -688,6 +688,9 @@ export function countRun(metrics: EngineMetrics | undefined, run: RunRecord): vo
   };
   for (const rule of detail.rules ?? []) {
     if (rule.verdict === 'matched') metrics.rulesMatched.inc({ rule: rule.ruleId });
+    // A shadow rule is counted apart: it acted on nothing, but how often it would have is what
+    // tells whether it is ready to be promoted.
+    else if (rule.verdict === 'shadow') metrics.shadowMatches.inc({ rule: rule.ruleId });
   }
   for (const call of detail.calls ?? []) {
     if (!call.earlier) metrics.actions.inc({ outcome: call.outcome });

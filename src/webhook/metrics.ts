@@ -171,10 +171,12 @@ export interface EngineMetrics {
   webhooksAccepted: Counter;
   /** `reason`: signature | body | too_large | unavailable. */
   webhooksRejected: Counter;
-  /** `outcome`: done | failed | no_match | skipped (parked events count when they finish). */
+  /** `outcome`: done | failed | no_match | skipped | shadow (parked events count when they finish). */
   eventsProcessed: Counter;
   /** `rule`: the rule id. */
   rulesMatched: Counter;
+  /** `rule`: a rule in shadow mode that would have matched (its calls recorded, never made). */
+  shadowMatches: Counter;
   /** `outcome`: done | failed. */
   actions: Counter;
   drainRetries: Counter;
@@ -213,12 +215,17 @@ export function createEngineMetrics(): EngineMetrics {
     ),
     eventsProcessed: registry.counter(
       'itsm_rules_events_processed_total',
-      'Events taken through the rules, by outcome (done, failed, no_match, skipped).',
+      'Events taken through the rules, by outcome (done, failed, no_match, skipped, shadow).',
       ['outcome'],
     ),
     rulesMatched: registry.counter(
       'itsm_rules_rules_matched_total',
       'Times a rule matched an event or a scheduled object, by rule id.',
+      ['rule'],
+    ),
+    shadowMatches: registry.counter(
+      'itsm_rules_shadow_matches_total',
+      'Times a rule in shadow mode would have matched an event or a scheduled object (its calls recorded in the run, never made), by rule id.',
       ['rule'],
     ),
     actions: registry.counter(

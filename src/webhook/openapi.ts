@@ -461,7 +461,7 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
         operationId: 'previewRules',
         tags: ['admin'],
         summary: 'Impact preview: what a candidate rule set would have done with past events',
-        description: `Replays the API's retained events (read only) through the candidate rules and the rules in force, writing nothing, and reports per rule new matches, lost matches and changed calls. Bodies over ${adminLimit} bytes get a 413; on Workers a 404 says the preview runs on Node (or with \`itsm-rules replay\`).`,
+        description: `Replays the API's retained events (read only) through the candidate rules and the rules in force, writing nothing, and reports per rule new matches, lost matches and changed calls. Correlations and once_per keys are counted in throw-away stores, never the engine's. Node and Workers alike; bodies over ${adminLimit} bytes get a 413.`,
         requestBody: { content: json(ref('PreviewRequest')) },
         responses: {
           200: { description: 'the report', content: json(ref('PreviewReport')) },
@@ -469,7 +469,7 @@ export function engineOpenApi(options: EngineOpenApiOptions): JsonObject {
             description: 'the candidate rules have problems (each with file, line and message)',
             content: json(ref('ReloadResult')),
           },
-          ...errors(400, 401, 404, 413),
+          ...errors(400, 401, 413),
         },
       },
     },

@@ -4,14 +4,17 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runScript } from '../helpers/run-script.js';
+import { findAll, parseXml } from '../helpers/xml.js';
 
 const BIN = join(ROOT, 'bin/itsm-rules.js');
 const TIMEOUT = 60_000;
 const PASSING = 'test/fixtures/rule-suites/passing';
 const FAILING = 'test/fixtures/rule-suites/failing';
 const BROKEN = 'test/fixtures/rule-suites/broken';
+const JUNIT = 'test/fixtures/rule-suites/junit';
+const LIFECYCLE = 'test/fixtures/rule-suites/lifecycle';
 
 const run = (args: string[]) => runScript(BIN, args);
 
@@ -37,6 +40,29 @@ describe.concurrent('itsm-rules test without --event', () => {
           '  ✓ a problem moved to fix opens one linked change',
           '',
           '4 passed, 0 failed',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'never counts a shadow rule as matched nor plans its calls, at an event or a tick, runs delete steps, and starts each case afresh',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', LIFECYCLE]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `${LIFECYCLE}/lifecycle.test.yaml`,
+          '  ✓ a shadow rule beside the live one plans nothing and says why',
+          '  ✓ a scheduled rule in shadow mode ticks and acts on nothing',
+          '  ✓ deleting an incident runs the rules on delete events',
+          '  ✓ each case starts from an empty API and empty engine stores (1 of 2)',
+          '  ✓ each case starts from an empty API and empty engine stores (2 of 2)',
+          '',
+          '5 passed, 0 failed',
           '',
         ].join('\n'),
       );
@@ -111,6 +137,103 @@ describe.concurrent('itsm-rules test without --event', () => {
         ].join(''),
       );
       expect(xml.match(/<failure /g)).toHaveLength(3);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints JUnit XML that parses, with the counts, every case and its differences as the text shows them',
+    async ({ expect }) => {
+      const [junit, text] = await Promise.all([
+        run(['test', '--rules', JUNIT, '--reporter', 'junit']),
+        run(['test', '--rules', JUNIT]),
+      ]);
+      expect(junit.stderr).toBe('');
+      expect(junit.code).toBe(1);
+      const root = parseXml(junit.stdout);
+      expect(root.name).toBe('testsuites');
+      expect(root.attributes).toMatchObject({ tests: '4', failures: '3', errors: '0' });
+      expect(root.children.map((suite) => [suite.name, suite.attributes])).toEqual([
+        [
+          'testsuite',
+          expect.objectContaining({
+            name: `${JUNIT}/escape.test.yaml`,
+            tests: '4',
+            failures: '3',
+            errors: '0',
+          }),
+        ],
+      ]);
+      const cases = findAll(root, 'testcase');
+      expect(cases.map((item) => item.attributes.name)).toEqual([
+        'a <major> incident & its "critical" priority',
+        "the reason must quote <urgency> & 'impact'",
+        'a description with "quotes" & <tags>',
+        'a change the API refuses stops the case',
+      ]);
+      for (const item of cases) expect(item.attributes.time).toMatch(/^\d+\.\d{3}$/);
+      expect(cases.map((item) => findAll(item, 'failure').length)).toEqual([0, 1, 1, 1]);
+      // Each failure holds, unescaped, the lines the text report prints under the case.
+      const blocks: string[][] = [];
+      for (const line of text.stdout.split('\n')) {
+        if (/^ {2}[✓✗] /.test(line)) blocks.push([]);
+        else if (line.startsWith('      ')) blocks.at(-1)?.push(line.slice(6));
+      }
+      for (const [index, item] of cases.entries()) {
+        const [failure] = findAll(item, 'failure');
+        if (!failure) continue;
+        const shown = (blocks[index] ?? []).join('\n');
+        // The two runs differ only in the API's request ids.
+        const same = (text: string | undefined) => text?.replace(/request id [^)]+/g, 'request id');
+        expect(same(failure.text)).toBe(same(shown));
+        expect(same(failure.attributes.message)).toBe(same(shown));
+      }
+      expect(findAll(cases[2] as never, 'failure')[0]?.text).toBe(
+        [
+          'step 1 (create incident tagged):',
+          '  objects tagged.description: expected "not <b> & \\"c\\"", got "a <b> & \\"c\\""',
+        ].join('\n'),
+      );
+      // A change the API refuses ends its case with the API's own answer, and no later step runs.
+      expect(findAll(cases[3] as never, 'failure')[0]?.text).toMatch(
+        /^step 1 \(create incident odd\): the change could not be made: ITSM API POST accounts\/1\/itsm\/incidents answered 400 invalid_parameters: priority must be one of low, medium, high, critical, got "urgent" \(request id [^)]+\); fix the request as the message says$/,
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 2 when --output is given without --reporter junit, rather than write no file',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', LIFECYCLE, '--output', 'results.xml']);
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe(
+        'itsm-rules test: --output writes the JUnit XML report: add --reporter junit (the text report prints on its own)',
+      );
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints the results, then says so and exits 1, when --output cannot be written',
+    async ({ expect }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-junit-'));
+      temps.push(dir);
+      const file = join(dir, 'missing-folder', 'rules.xml');
+      const result = await run([
+        'test',
+        '--rules',
+        LIFECYCLE,
+        '--reporter',
+        'junit',
+        '--output',
+        file,
+      ]);
+      expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('5 passed, 0 failed');
+      expect(result.stderr).toBe(
+        `--output ${file} cannot be written (ENOENT: no such file or directory, open '${file}'); give a file in a folder that exists and can be written\n`,
+      );
+      expect(result.code).toBe(1);
     },
     TIMEOUT,
   );
@@ -201,4 +324,17 @@ describe.concurrent('itsm-rules check with rule test suites', () => {
     },
     TIMEOUT,
   );
+});
+
+describe('the XML reader these tests read JUnit reports with', () => {
+  it.each<[string, string]>([
+    ['a bare &', '<a>x & y</a>'],
+    ['a bare < in an attribute', '<a b="x<y"/>'],
+    ['a mismatched tag', '<a><b></a></b>'],
+    ['an unclosed element', '<a><b/>'],
+    ['a repeated attribute', '<a b="1" b="2"/>'],
+    ['content after the root', '<a/><b/>'],
+  ])('refuses %s', (_name, source) => {
+    expect(() => parseXml(source)).toThrow(/^not well-formed XML/);
+  });
 });

@@ -1,10 +1,12 @@
 // POST /admin/rules/preview: the engine's impact preview of candidate rule files (the same
 // report as `itsm-rules replay`), against the rules it runs, over the API's retained events;
 // behind the admin key, with the candidate's problems refused, run all-in-one over real HTTP.
+// With the embedded API refusing every write, a preview answers, uses up no refusal, and leaves
+// the engine's correlations, once_per claims, plans and runs as they were.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestEngine, type TestEngine } from '../helpers/serve.js';
+import { eventually, startTestEngine, type TestEngine } from '../helpers/serve.js';
 
 type Json = Record<string, unknown>;
 const ACCOUNT = 61;
@@ -99,5 +101,82 @@ describe('POST /admin/rules/preview', () => {
   it('answers 401 without the admin key', async () => {
     const response = await preview({ files: candidateFiles }, null);
     expect(response.status).toBe(401);
+  });
+});
+
+describe('POST /admin/rules/preview writes nothing', () => {
+  const WRITES = ['POST', 'PATCH', 'PUT', 'DELETE'];
+  const REFUSALS = 1_000;
+  // A candidate rule that counts and claims: in the engine's own store it would leave rows.
+  const CLUSTER = [
+    'on: {type: incident, events: [add]}',
+    'when: {"!!": {var: object.category}}',
+    'correlate: {key: {var: object.category}, within: 1h, at_least: 1}',
+    'once_per: {key: {var: correlation.key}, within: 1h}',
+    'then: [{create: {type: problem, link: true, fields: {description: cluster}}}]',
+  ].join('\n');
+  let engine: TestEngine;
+
+  beforeAll(async () => {
+    engine = await startTestEngine({ rulesDir: BASELINE, faults: {} });
+  });
+
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('with the API refusing every write, it answers, tries no write, and leaves the engine state as it was', async () => {
+    const account = 62;
+    for (const body of [
+      { impact: 'high', urgency: 'high', priority: 'medium', category: 'network' },
+      { category: 'printer', urgency: 'medium' },
+    ]) {
+      const response = await engine.call('POST', `/v1/accounts/${account}/itsm/incidents`, {
+        body,
+      });
+      expect(response.status, response.text).toBe(201);
+    }
+    // Settled: every event (the adds and the engine's own writes) has its run record.
+    const count = (sql: string) => (engine.database.prepare(sql).get() as { n: number }).n;
+    await eventually(async () => {
+      await engine.idle();
+      const events = (await engine.call('GET', `/v1/accounts/${account}/events?page_size=1000`))
+        .json as { objects: unknown[] };
+      return (
+        events.objects.length > 2 &&
+        count(`SELECT COUNT(*) AS n FROM pipeline_runs WHERE account = ${account}`) ===
+          events.objects.length
+      );
+    }, 'the engine to settle');
+    const faults = engine.itsm?.faults;
+    if (!faults) throw new Error('the embedded API was started without faults');
+    for (const method of WRITES) faults.inject({ status: 500, method, times: REFUSALS });
+    const state = () => ({
+      tables: ['engine_correlations', 'engine_once', 'engine_plans', 'pipeline_runs'].map((table) =>
+        count(`SELECT COUNT(*) AS n FROM ${table}`),
+      ),
+      events: engine.call('GET', `/v1/accounts/${account}/events?page_size=1000`),
+    });
+    const before = state();
+    const eventsBefore = (await before.events).json;
+
+    const response = await engine.call('POST', '/admin/rules/preview', {
+      body: {
+        files: [...candidateFiles, { path: 'cluster.yaml', text: CLUSTER }],
+        accounts: [account],
+      },
+    });
+    expect(response.status, response.text).toBe(200);
+    const report = response.json as { rules: Json[] };
+    expect(report.rules.find((rule) => rule.ruleId === 'cluster')).toMatchObject({
+      in: 'candidate',
+      newMatches: 2,
+    });
+
+    expect(faults.pending()).toBe(WRITES.length * REFUSALS);
+    const after = state();
+    expect(after.tables).toEqual(before.tables);
+    expect((await after.events).json).toEqual(eventsBefore);
+    faults.clear();
   });
 });

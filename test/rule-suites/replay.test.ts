@@ -120,6 +120,18 @@ describe('itsm-rules replay', () => {
       expect(result.stdout).toContain(
         `  lost match: add of incident ${ids.printer} in account 1 at `,
       );
+      // Each call on a line of its own, as it would be made.
+      expect(result.stdout).toContain(
+        `    baseline:\n      PATCH accounts/1/itsm/incidents/${ids.printer} {"urgency":"low"}\n`,
+      );
+      expect(result.stdout).toContain(
+        [
+          '    baseline:',
+          `      PATCH accounts/1/itsm/incidents/${ids.major} {"priority":"critical","escalation":1}`,
+          '    candidate:',
+          `      PATCH accounts/1/itsm/incidents/${ids.major} {"priority":"high","escalation":1}`,
+        ].join('\n'),
+      );
       expect(lines.at(-2)).toBe('replay: nothing was written.');
       expect(harness.faults.pending()).toBe(WRITES.length * REFUSALS);
     },
@@ -150,6 +162,31 @@ describe('itsm-rules replay', () => {
     TIMEOUT,
   );
 
+  it(
+    'leaves out the events older than --since',
+    async () => {
+      const file = join(dir, 'aged.jsonl');
+      // The printer's event, ten days old: outside the default 7d, inside 30d.
+      const aged = events.map((event) =>
+        event.metadata.id === ids.printer
+          ? { ...event, modified: new Date(Date.now() - 10 * 86_400_000).toISOString() }
+          : event,
+      );
+      writeFileSync(file, `${aged.map((event) => JSON.stringify(event)).join('\n')}\n`);
+      const lost = (report: { rules: { ruleId: string; lostMatches: number }[] }) =>
+        report.rules.find((rule) => rule.ruleId === 'quiet-printers')?.lostMatches;
+      const week = JSON.parse((await replay(['--events', file, '--format', 'json'])).stdout);
+      expect(week).toMatchObject({ since: '7d', events: 3, evaluated: 3 });
+      expect(lost(week)).toBe(0);
+      const month = JSON.parse(
+        (await replay(['--events', file, '--since', '30d', '--format', 'json'])).stdout,
+      );
+      expect(month).toMatchObject({ since: '30d', events: 4, evaluated: 4 });
+      expect(lost(month)).toBe(1);
+    },
+    TIMEOUT,
+  );
+
   it.each<[string, string, string]>([
     ['a line that is not JSON', 'not json\n', 'broken.jsonl:1: not valid JSON'],
     [
@@ -165,6 +202,30 @@ describe('itsm-rules replay', () => {
       const result = await replay(['--events', file]);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(message);
+    },
+    TIMEOUT,
+  );
+
+  it.each<[string, string[], string]>([
+    [
+      'a --since that is not a duration',
+      ['--since', 'a week'],
+      '--since must be a duration such as 30m, 12h or 7d, got "a week"',
+    ],
+    ['an unknown --format', ['--format', 'xml'], '--format must be text or json, got "xml"'],
+    [
+      '--api-url without --account',
+      ['--api-url', 'http://127.0.0.1:9/v1', '--api-key', 'k'],
+      '--account ID is required with --api-url (repeatable): the API does not list accounts',
+    ],
+  ])(
+    'exits 2 for %s, saying what it takes',
+    async (_name, args, message) => {
+      const file = join(dir, 'usage.jsonl');
+      writeFileSync(file, '');
+      const result = await replay(args.includes('--api-url') ? args : ['--events', file, ...args]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe(`itsm-rules replay: ${message}`);
     },
     TIMEOUT,
   );

@@ -1,12 +1,21 @@
 // Shadow mode, run by the engine (all-in-one: the embedded ITSM API and the engine over real HTTP
 // on 127.0.0.1): a rule with `mode: shadow` is evaluated and recorded (run outcome shadow, the
 // calls it would have made) but writes nothing, never stops a live rule, never takes the once_per
-// key or the correlation of a live rule, and acts once the line is removed (a hot reload).
+// key or the correlation of a live rule, is counted in /metrics apart from the rules that acted,
+// and acts once the line is removed (a hot reload).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateEvent } from '../../src/engine/evaluate.js';
 import { loadRules } from '../../src/engine/load.js';
 import { formatProblem } from '../../src/engine/problem.js';
+import {
+  loadRuleSet,
+  makeEngineStore,
+  makeEventInput,
+  makeIncident,
+  minutesLater,
+} from '../helpers/rules.js';
 import { ROOT, runScript } from '../helpers/run-script.js';
 import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
 
@@ -135,6 +144,26 @@ describe('rules in shadow mode', () => {
     }
   });
 
+  it('counts in /metrics what each shadow rule would have done, apart from the rules that acted', async () => {
+    const metrics = (await engine.call('GET', '/metrics')).text;
+    const series = (name: string) =>
+      metrics
+        .split('\n')
+        .filter((line) => line.startsWith(`${name}{`))
+        .sort();
+    // The two tests above: one shadow escalation, one shadow cluster beside the live one.
+    expect(series('itsm_rules_shadow_matches_total')).toEqual([
+      'itsm_rules_shadow_matches_total{rule="a-shadow-open-problem"} 1',
+      'itsm_rules_shadow_matches_total{rule="shadow-escalate"} 1',
+    ]);
+    expect(series('itsm_rules_rules_matched_total')).toEqual([
+      'itsm_rules_rules_matched_total{rule="b-live-open-problem"} 1',
+    ]);
+    expect(series('itsm_rules_events_processed_total')).toContain(
+      'itsm_rules_events_processed_total{outcome="shadow"} 1',
+    );
+  });
+
   it('acts once the mode line is removed, on a key it claimed while in shadow', async () => {
     const incident = await create(PROMOTED, 'incidents', { impact: 'high', priority: 'low' });
     await eventually(async () => (await runsOf(PROMOTED, incident)).length === 1, 'the shadow run');
@@ -189,5 +218,41 @@ describe('shadow mode in the rule commands', () => {
     expect(result.problems.map(formatProblem)).toEqual([
       'rules/x.yaml:1 /mode: expected one of live, shadow, got "dry-run"',
     ]);
+  });
+});
+
+describe('what a rule counted in shadow mode, once promoted', () => {
+  const CLUSTER = [
+    'on: {type: incident, events: [add]}',
+    'when: {"!!": {var: object.category}}',
+    'correlate: {key: {var: object.category}, within: 1h, at_least: 2}',
+    'then: [{create: {type: problem, fields: {description: cluster}}}]',
+  ].join('\n');
+
+  it('starts again from nothing: its correlation counts only what came after the promotion', async () => {
+    const store = makeEngineStore();
+    try {
+      const incident = (id: string, minutes: number) =>
+        makeEventInput({
+          object: makeIncident({ id, category: 'database' }),
+          now: minutesLater(minutes),
+        });
+      const shadow = loadRuleSet({ cluster: `mode: shadow\n${CLUSTER}` });
+      const live = loadRuleSet({ cluster: CLUSTER });
+      const inShadow = await evaluateEvent(shadow, incident('inc-1', 0), store);
+      expect(inShadow.outcomes.map((outcome) => outcome.correlation?.count)).toEqual([1]);
+      // Promoted: the next incident of the cluster is the live rule's first, not its second.
+      const promoted = await evaluateEvent(live, incident('inc-2', 5), store);
+      expect(promoted.outcomes.map((o) => [o.verdict, o.correlation?.count])).toEqual([
+        ['skipped', 1],
+      ]);
+      expect(promoted.plan.calls).toEqual([]);
+      const third = await evaluateEvent(live, incident('inc-3', 10), store);
+      expect(third.outcomes.map((o) => [o.verdict, o.correlation?.count])).toEqual([
+        ['matched', 2],
+      ]);
+    } finally {
+      await store.close();
+    }
   });
 });
