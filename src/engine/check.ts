@@ -28,7 +28,7 @@ import {
   unsupportedPatternSyntax,
 } from './expression.js';
 import type { LoadedRuleFile } from './load.js';
-import { didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
+import { article, didYouMean, type ProblemCode, type RuleProblem, toPointer } from './problem.js';
 import type { Rule, TriggerEvent } from './rule.js';
 import { RULE_ID_PATTERN, type RuleAction } from './rule-schema.js';
 import { isSecretRef, secretProblems } from './secret.js';
@@ -432,10 +432,6 @@ export function checkExpression(
     const inner = ELEMENT_SCOPED.has(operator) && i === 1 ? 'element' : scope;
     checkExpression(checker, arg, argPath(i), inner);
   }
-}
-
-function article(word: string): string {
-  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
 function describe(value: unknown): string {

@@ -20,6 +20,7 @@ import {
   OPERATORS,
   operatorOf,
 } from './expression.js';
+import { article } from './problem.js';
 import type { Rule } from './rule.js';
 import type { RuleAction } from './rule-schema.js';
 import {
@@ -585,10 +586,6 @@ function describeUrl(url: string): string {
   const query = parsed.search ? '?...' : '';
   parsed.search = '';
   return `${parsed.toString()}${query}`;
-}
-
-function article(word: string): string {
-  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
 function describeText(text: string): string {

@@ -76,6 +76,11 @@ export function closest(word: string, candidates: Iterable<string>): string | nu
   return best !== null && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
 }
 
+/** "a" or "an" before `word` (an incident, a change), for problem messages. */
+export function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
 export function didYouMean(word: string, candidates: Iterable<string>): string {
   const suggestion = closest(word, candidates);
   return suggestion === null ? '' : `; did you mean "${suggestion}"?`;

@@ -7,10 +7,12 @@
 // files are reported. Running a suite is the runtime's (src/runtime/rule-suite-runner.ts);
 // comparing what happened with what was expected is suite-expect.ts.
 import { z } from 'zod';
-import { OBJECT_TYPES, type ObjectType } from '../itsm/fields.js';
+import { fieldsOf, isUnifiedType, OBJECT_TYPES, type ObjectType } from '../itsm/fields.js';
+import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { parseDuration } from './duration.js';
 import { parseSource, type RuleSet, type RuleSource } from './load.js';
 import {
+  article,
   describeValue,
   didYouMean,
   KIND_NAMES,
@@ -380,7 +382,7 @@ function toSuite(
         );
       }
     };
-    const aliases = new Set<string>();
+    const aliases = new Map<string, ObjectType>();
     let atMs = 0;
     const steps = raw.steps.map((step, stepIndex): SuiteStep => {
       const stepPath = [...casePath, 'steps', stepIndex];
@@ -419,7 +421,7 @@ function toSuite(
               `"${step.create.as}" names an object already; choose another name`,
             );
           }
-          aliases.add(step.create.as);
+          aliases.set(step.create.as, step.create.type);
         }
         if (step.create.type === 'object' && step.create.raw_type === undefined) {
           report([...stepPath, 'create'], 'a generic object (type: object) needs its raw_type');
@@ -431,9 +433,12 @@ function toSuite(
           rawType: step.create.raw_type ?? null,
           fields: step.create.fields ?? {},
         };
+        checkFields(step.create.type, change.fields, [...stepPath, 'create', 'fields'], report);
       } else if (step.update) {
         useAlias(step.update.object, [...stepPath, 'update', 'object']);
         change = { kind: 'update', object: step.update.object, fields: step.update.fields };
+        const type = aliases.get(step.update.object);
+        if (type) checkFields(type, change.fields, [...stepPath, 'update', 'fields'], report);
       } else if (step.delete) {
         useAlias(step.delete.object, [...stepPath, 'delete', 'object']);
         change = { kind: 'delete', object: step.delete.object };
@@ -497,6 +502,42 @@ function toSuite(
 }
 
 /** The names a change's fields refer to with "${name}". */
+/**
+ * The fields of a create or update, as the API would judge them: a field the type lacks (with
+ * "did you mean") or a value it refuses (`priority: urgent`), found by `check` rather than at the
+ * run. A relative time (`{at: -2h}`) or a value naming an object (`"${name}"`) is judged at the
+ * run, once it is a date or an id; a generic object's fields are its own.
+ */
+function checkFields(
+  type: ObjectType,
+  fields: Record<string, unknown>,
+  at: readonly PropertyKey[],
+  report: (path: readonly PropertyKey[], message: string) => void,
+): void {
+  if (!isUnifiedType(type)) return;
+  const known = fieldsOf(type);
+  for (const [field, value] of Object.entries(fields)) {
+    if (field === 'raw') continue;
+    if (!Object.hasOwn(known, field)) {
+      report(
+        [...at, field],
+        `${article(type)} ${type} has no field "${field}"${didYouMean(field, Object.keys(known))}`,
+      );
+      continue;
+    }
+    if (isRelativeTime(value) || (typeof value === 'string' && value.includes('${'))) continue;
+    const parsed = WRITE_SCHEMAS[type].safeParse({ [field]: value });
+    if (!parsed.success) report([...at, field], describeIssues(parsed.error).join('; '));
+  }
+}
+
+const isRelativeTime = (value: unknown): boolean =>
+  value !== null &&
+  typeof value === 'object' &&
+  !Array.isArray(value) &&
+  Object.keys(value).length === 1 &&
+  typeof (value as { at?: unknown }).at === 'string';
+
 function fieldReferences(change: SuiteChange): string[] {
   if (change.kind !== 'create' && change.kind !== 'update') return [];
   const names: string[] = [];

@@ -196,7 +196,7 @@ describe.concurrent('itsm-rules test without --event', () => {
       );
       // A change the API refuses ends its case with the API's own answer, and no later step runs.
       expect(findAll(cases[3] as never, 'failure')[0]?.text).toMatch(
-        /^step 1 \(create incident odd\): the change could not be made: ITSM API POST accounts\/1\/itsm\/incidents answered 400 invalid_parameters: priority must be one of low, medium, high, critical, got "urgent" \(request id [^)]+\); fix the request as the message says$/,
+        /^step 2 \(create incident odd\): the change could not be made: ITSM API POST accounts\/1\/itsm\/incidents answered 400 invalid_parameters: due_date must be an ISO 8601 date such as 2017-10-04T20:15:37Z, got "[^"]+" \(request id [^)]+\); fix the request as the message says$/,
       );
     },
     TIMEOUT,

@@ -106,6 +106,27 @@ describe('checking a suite', () => {
       ],
     ],
     [
+      'a value the API refuses for a field',
+      'cases:\n  - name: a\n    steps:\n      - create: {type: incident, as: i, fields: {priority: urgent}}\n',
+      [
+        'rules/x.test.yaml:4 /cases/0/steps/0/create/fields/priority: priority must be one of low, medium, high, critical, got "urgent"',
+      ],
+    ],
+    [
+      'a field the type lacks, in an update of a named object',
+      'cases:\n  - name: a\n    steps:\n      - create: {type: incident, as: i}\n      - update: {object: i, fields: {priorty: high}}\n',
+      [
+        'rules/x.test.yaml:5 /cases/0/steps/1/update/fields/priorty: an incident has no field "priorty"; did you mean "priority"?',
+      ],
+    ],
+    [
+      'a count given as a word',
+      'cases:\n  - name: a\n    steps:\n      - create: {type: problem, fields: {escalation: two}}\n',
+      [
+        'rules/x.test.yaml:4 /cases/0/steps/0/create/fields/escalation: escalation must be a whole number >= 0, got "two"',
+      ],
+    ],
+    [
       'a file that is not a mapping',
       '- cases\n',
       ['rules/x.test.yaml /: expected a rule test suite (a mapping with cases), got a list'],
@@ -117,6 +138,20 @@ describe('checking a suite', () => {
     ],
   ])('reports %s', (_name, text, problems) => {
     expect(check(text)).toEqual(problems);
+  });
+
+  it("leaves relative times, named objects and a generic object's fields to the run", () => {
+    const text = [
+      'cases:',
+      '  - name: a',
+      '    steps:',
+      '      - create: {type: incident, as: i, fields: {due_date: {at: -2h}, priority: high}}',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the suite format's placeholder.
+      '      - create: {type: problem, fields: {incident: "${i}"}}',
+      '      - create: {type: object, raw_type: u_thing, fields: {anything: [1, 2]}}',
+      '',
+    ].join('\n');
+    expect(check(text)).toEqual([]);
   });
 
   it('accepts a valid suite and keeps its times and changes', () => {
