@@ -207,6 +207,34 @@ describe('console actions', () => {
     expect(overview.text).toContain('No reload has been refused since.');
   });
 
+  it.each([
+    '/console/actions/run-schedules',
+    '/console/actions/reload-rules',
+    '/console/actions/retry-parked',
+    '/console/sign-out',
+  ])('refuses POST %s without a session, or without its CSRF token', async (path) => {
+    const { cookie, csrf } = await session();
+    const post = (headers: Record<string, string>, fields: Record<string, string>) =>
+      engine.call('POST', path, {
+        auth: null,
+        redirect: 'manual',
+        headers: { ...FORM, Origin: origin(), ...headers },
+        body: new URLSearchParams(fields).toString(),
+      });
+    // The API key itself is not a session: the console's forms take the signed cookie only.
+    const keyOnly = await post({ Authorization: `APIKey ${TEST_API_KEY}` }, { _csrf: csrf });
+    expect(keyOnly.status).toBe(303);
+    expect(keyOnly.headers.get('Location')).toBe('/console/sign-in');
+    const noToken = await post({ Cookie: cookie }, {});
+    expect(noToken.status).toBe(403);
+    expect(noToken.text).toContain('nothing was done');
+    expect(noToken.headers.get('Set-Cookie')).toBeNull();
+    // Another session's token does not do either.
+    const other = await session();
+    const foreign = await post({ Cookie: cookie }, { _csrf: other.csrf });
+    expect(foreign.status).toBe(403);
+  });
+
   it('reloads rules with the token: a refused reload shows its problems, the last good set runs', async () => {
     breakRules();
     const { cookie, csrf } = await session();
