@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSS_PATH, JS_PATH } from '../../src/console/assets.js';
 import { startReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
 
@@ -28,6 +29,9 @@ let desk: TestReceiver;
 /** The service desk's endpoint: 503 while down; the calls it accepted. */
 const deskState = { down: true, accepted: 0 };
 let clock = Date.now();
+/** Every URL the browser asked for, and the answers that were not 2xx or 3xx. */
+const requested: string[] = [];
+const refused: string[] = [];
 
 const shoot = (name: string) =>
   page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -76,6 +80,11 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 860 },
   });
   page = browser.pages()[0] ?? (await browser.newPage());
+  browser.on('request', (request) => requested.push(request.url()));
+  browser.on('response', (response) => {
+    if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+  });
+  browser.on('requestfailed', (request) => refused.push(`failed ${request.url()}`));
   // The action forms ask for confirmation first: the operator says yes.
   page.on('dialog', (dialog) => void dialog.accept());
 }, TIMEOUT);
@@ -250,4 +259,13 @@ describe('the operator console in a browser', () => {
     },
     TIMEOUT,
   );
+
+  it('loaded every page and asset from the engine itself, and nothing from anywhere else', () => {
+    expect(requested.length).toBeGreaterThan(10);
+    expect(requested.filter((url) => new URL(url).origin !== engine.url)).toEqual([]);
+    expect(requested).toContain(`${engine.url}${CSS_PATH}`);
+    expect(requested).toContain(`${engine.url}${JS_PATH}`);
+    // Only the wrong key's sign-in was refused (401); every page and asset was answered.
+    expect(refused).toEqual([`401 ${engine.url}/console/sign-in`]);
+  });
 });
