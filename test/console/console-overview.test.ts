@@ -252,4 +252,29 @@ describe('the overview of an engine over a separate API', () => {
     });
     expect(page.text).toContain(`<h2>ITSM API</h2><p class="mono">${itsm.url}/v1</p>`);
   });
+
+  it('names the ServiceNow instance and account an engine serving /v1 over ServiceNow acts on', async () => {
+    const instance = await startTestItsm({
+      tableApi: { users: [{ name: 'integration', password: 's3cret', account: 1 }] },
+    });
+    cleanups.push(() => instance.close());
+    const connected = await startTestEngine({
+      rulesDir: 'test/fixtures/console-rules',
+      servicenow: {
+        instanceUrl: instance.url,
+        auth: { kind: 'basic', username: 'integration', password: 's3cret' },
+        account: 4,
+        pollIntervalMs: 0,
+      },
+    });
+    cleanups.push(() => connected.close());
+    const session = await consoleSession(connected);
+    const page = await connected.call('GET', '/', {
+      auth: null,
+      headers: { Cookie: session.cookie },
+    });
+    expect(page.text).toContain(
+      `<h2>ITSM API</h2><p class="mono">embedded (this process, /v1) over ServiceNow ${instance.url} as account 4</p>`,
+    );
+  });
 });
