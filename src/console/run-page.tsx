@@ -38,33 +38,37 @@ export function parseDetail(run: RunRecord, rules?: () => RuleSet): Detail {
 
 /**
  * The runs of one chain of engine writes around `run`, oldest first: back from it to the run of
- * someone else's change (hop 0), and on while each next run of the object is one hop further.
- * `runs` are the object's runs, any order.
+ * someone else's change (hop 0), then on from there through every later run of the object that
+ * is an engine write of the chain: one hop further, or another write at a hop already reached
+ * (a run that made two calls on the object sets off two runs at the next hop), until the next
+ * change of someone else. So every run of one chain shows the same chain. `runs` are the
+ * object's runs, any order.
  */
 export function selfHopChain(run: RunRecord, runs: readonly RunRecord[]): RunRecord[] {
   const ordered = [...runs].sort((a, b) => a.id - b.id);
-  const at = ordered.findIndex((r) => r.id === run.id);
+  let at = ordered.findIndex((r) => r.id === run.id);
   if (at < 0) return [run];
-  const chain = [run];
-  let hop = run.selfHops;
-  for (let i = at - 1; i >= 0 && hop > 0; i--) {
+  let root = run;
+  for (let i = at - 1; i >= 0 && root.selfHops > 0; i--) {
     const earlier = ordered[i] as RunRecord;
-    if (earlier.selfHops === hop - 1) {
-      chain.unshift(earlier);
-      hop--;
+    if (earlier.selfHops === root.selfHops - 1) {
+      root = earlier;
+      at = i;
     }
   }
-  hop = run.selfHops;
+  const chain = [root];
+  let hop = root.selfHops;
   for (let i = at + 1; i < ordered.length; i++) {
     const later = ordered[i] as RunRecord;
-    if (later.selfHops === hop + 1) {
+    if (later.selfHops <= root.selfHops) break;
+    if (later.selfHops <= hop + 1) {
       chain.push(later);
-      hop++;
-    } else if (later.selfHops <= run.selfHops) {
-      break;
+      hop = Math.max(hop, later.selfHops);
     }
   }
-  return chain;
+  // Older runs than those given may be missing: the run is in its own chain whatever happened.
+  if (!chain.includes(run)) chain.push(run);
+  return chain.sort((a, b) => a.id - b.id);
 }
 
 export function ChangesTable(props: { changes: readonly FieldChange[] | undefined }) {

@@ -248,3 +248,29 @@ describe('the Rules pages', () => {
     );
   });
 });
+
+describe('the chain of engine writes', () => {
+  it("lists every run a run's writes set off, and is the same from each of them", async () => {
+    // Both outage rules create a problem and link the incident to it: two writes on the
+    // incident, so two runs at hop 1 follow the add.
+    const outage = await createIncident(engine, 3, {
+      description: 'Core router down',
+      category: 'outage',
+    });
+    await eventually(
+      async () => (await listRuns(engine, `object_id=${outage.id}`)).length === 3,
+      'the add and the two runs of the links coming back',
+    );
+    const runs = (await listRuns(engine, `object_id=${outage.id}`)).reverse();
+    expect(runs.map((run: Json) => run.self_hops)).toEqual([0, 1, 1]);
+    for (const run of runs) {
+      const html = await page(`/console/runs/${run.id}`);
+      const chain = html.slice(html.indexOf('<ol class="chain">'), html.indexOf('</ol>'));
+      const shown = [
+        ...chain.matchAll(/<li>(?:<a href="\/console\/runs\/(\d+)">|<strong>#(\d+))/g),
+      ].map((m) => Number(m[1] ?? m[2]));
+      expect(shown, `the chain on run #${run.id}`).toEqual(ids(runs));
+      expect(chain).toContain(`<strong>#${run.id} (this run)</strong>`);
+    }
+  });
+});
