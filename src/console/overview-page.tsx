@@ -133,7 +133,9 @@ export function OverviewPage(props: {
                 <HourBars hits={hits} failures={failures} />
               </td>
               <td>
-                <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>{sum(hits)}</a>
+                <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&matched=yes`}>
+                  {sum(hits)}
+                </a>
               </td>
               <td>
                 {sum(failures) > 0 ? (

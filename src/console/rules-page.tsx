@@ -77,9 +77,13 @@ export function RulesPage(props: {
                 <td>
                   <Time ms={props.lastMatched.get(rule.id) ?? null} />
                 </td>
-                <td>
-                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>
-                    {counts.matched} / {counts.failed}
+                <td class="nowrap">
+                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&matched=yes`}>
+                    {counts.matched}
+                  </a>{' '}
+                  /{' '}
+                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&outcome=failed`}>
+                    {counts.failed}
                   </a>
                 </td>
                 <td>

@@ -99,6 +99,16 @@ describe('the Runs page', () => {
       'rule=escalate-major-incidents',
       'rule_id=escalate-major-incidents',
     ],
+    [
+      'a rule that matched',
+      'rule=escalate-major-incidents&matched=yes',
+      'rule_id=escalate-major-incidents&matched=true',
+    ],
+    [
+      'a rule that did not match',
+      'rule=escalate-major-incidents&matched=no',
+      'rule_id=escalate-major-incidents&matched=false',
+    ],
     ['an outcome', 'outcome=no_match', 'outcome=no_match'],
     ['an account', 'account=2', 'account=2'],
     ['an outcome and an account', 'outcome=done&account=1', 'outcome=done&account=1'],
@@ -115,6 +125,19 @@ describe('the Runs page', () => {
     // The live rows ask with the same filters: the runs after 0 are the same runs.
     expect(html).toContain(`data-live="/console/runs/rows?${filter.replace('&', '&amp;')}"`);
     expect(runIds(await page(`/console/runs/rows?${filter}&after=0`))).toEqual(expected);
+  });
+
+  it.each([
+    ['matched=yes', 'matched: choose a rule too'],
+    [
+      'rule=note-critical&matched=maybe',
+      'matched: choose yes or no (did the rule match), not &quot;maybe&quot;',
+    ],
+  ])('names a bad filter %s, and lists nothing', async (filter, message) => {
+    const html = await page(`/console/runs?${filter}`, 400);
+    expect(html).toContain(message);
+    expect(runIds(html)).toEqual([]);
+    expect(html).not.toContain('data-live=');
   });
 
   it('filters by time: since is inclusive, until is not', async () => {
@@ -217,7 +240,9 @@ describe('the Rules pages', () => {
     expect(escalate).toContain('incident: add, update; when impact, urgency changed');
     const [lastMatch] = await listRuns(engine, 'rule_id=escalate-major-incidents&matched=true');
     expect(escalate).toContain(`>${formatTime(new Date(lastMatch.at).getTime())}</time>`);
-    expect(escalate).toContain('<a href="/console/runs?rule=escalate-major-incidents">1 / 0</a>');
+    expect(escalate).toContain(
+      '<a href="/console/runs?rule=escalate-major-incidents&amp;matched=yes">1</a> / <a href="/console/runs?rule=escalate-major-incidents&amp;outcome=failed">0</a>',
+    );
     expect(escalate).toContain('<span class="badge ok">ok</span>');
     expect(row('note-critical')).toContain('the engine&#39;s own writes too');
     const never = row('open-outage-problem');
