@@ -1,6 +1,6 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The operator console's routes, on the engine's own app (Node and Workers alike): the overview
-// at `/`, the other pages under /console/, its two assets, sign-in and sign-out, and the
+// at `/`, the other pages under /console/, its assets, sign-in and sign-out, and the
 // operator's actions. Every page needs a session (a signed cookie from signing in with the API
 // key, src/console/session.ts); every POST but sign-in needs the session's CSRF token and a
 // same-origin request. Every answer carries the security headers (a CSP without inline scripts,
@@ -9,7 +9,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { objectNumberOf } from '../engine/run-record.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import type { ParkedObject, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
-import { CONSOLE_CSS, CONSOLE_JS, CSS_PATH, JS_PATH } from './assets.js';
+import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS, CSS_PATH, ICON_PATH, JS_PATH } from './assets.js';
 import { ObjectPage } from './object-page.js';
 import type { ConsoleOptions } from './options.js';
 import { type AccountLine, OverviewPage, type RuleHours } from './overview-page.js';
@@ -81,6 +81,7 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     );
   asset(CSS_PATH, CONSOLE_CSS, 'text/css; charset=utf-8');
   asset(JS_PATH, CONSOLE_JS, 'text/javascript; charset=utf-8');
+  asset(ICON_PATH, CONSOLE_ICON, 'image/svg+xml');
 
   const secure = (c: Context) => new URL(c.req.url).protocol === 'https:';
   const toSignIn = (c: Context, expired: boolean) => {

@@ -77,7 +77,9 @@ export function OverviewPage(props: {
           )}
           {rules.warnings.length > 0 && (
             <p>
-              <a href="/console/rules">{rules.warnings.length} check warnings</a>
+              <a href="/console/rules">
+                {rules.warnings.length} check warning{rules.warnings.length === 1 ? '' : 's'}
+              </a>
             </p>
           )}
         </div>
@@ -118,7 +120,7 @@ export function OverviewPage(props: {
         <thead>
           <tr>
             <th>Rule</th>
-            <th>By hour (hits, failures in red)</th>
+            <th>By hour, 24 h ago to now (hits; failures in red)</th>
             <th>Hits</th>
             <th>Failures</th>
           </tr>

@@ -10,7 +10,7 @@ import type { PlanNote } from '../engine/plan.js';
 import { type FieldChange, renderRunDetail } from '../engine/run-record.js';
 import type { RunRecord } from '../storage/pipeline-port.js';
 import { objectLabel, showValue } from './format.js';
-import { Badge, Page, Time } from './layout.js';
+import { Badge, Page, Time, WithNumber } from './layout.js';
 import { objectHref } from './runs-page.js';
 
 /** The parts of a run's `detail` the page shows; every part is optional (older records). */
@@ -71,6 +71,12 @@ export function selfHopChain(run: RunRecord, runs: readonly RunRecord[]): RunRec
   return chain.sort((a, b) => a.id - b.id);
 }
 
+/** The event's own time (ISO 8601, as the API wrote it), in the console's form when it parses. */
+function EventTime(props: { at: string }) {
+  const ms = Date.parse(props.at);
+  return Number.isNaN(ms) ? <>{props.at}</> : <Time ms={ms} />;
+}
+
 export function ChangesTable(props: { changes: readonly FieldChange[] | undefined }) {
   if (!props.changes) {
     return <p class="muted">This run was recorded before the engine kept what events changed.</p>;
@@ -127,7 +133,12 @@ export function RunPage(props: {
         </p>
         <p>
           Event <span class="mono">{run.eventId}</span> ({run.eventType}) of account {run.account}
-          {detail.event?.at && <> at {detail.event.at}</>}
+          {detail.event?.at && (
+            <>
+              {' '}
+              at <EventTime at={detail.event.at} />
+            </>
+          )}
           {detail.event?.user_id && <> by {detail.event.user_id}</>}; finished <Time ms={run.at} />
           {run.selfHops > 0 && <>; the engine's own write, hop {run.selfHops}</>}
         </p>
@@ -202,7 +213,8 @@ export function RunPage(props: {
                 <td>{call.index}</td>
                 <td>{call.ruleId}</td>
                 <td>
-                  <span class="muted">{call.kind}</span> {call.summary}
+                  <span class="muted">{call.kind}</span>{' '}
+                  <WithNumber text={call.summary} run={run} />
                 </td>
                 <td>
                   <Badge value={call.outcome} />

@@ -74,6 +74,23 @@ describe('console sign-in', () => {
     expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
   });
 
+  it('serves every asset a page links to itself, without a session, cached for good, and links nothing from elsewhere', async () => {
+    const page = await get('/console/sign-in');
+    const links = [...page.text.matchAll(/(?:href|src)="([^"]+)"/g)].map((m) => m[1] as string);
+    const assets = links.filter((link) => link.startsWith('/console/assets/'));
+    expect(assets).toHaveLength(3);
+    expect(links.filter((link) => !link.startsWith('/'))).toEqual([]);
+    const types = await Promise.all(
+      assets.map(async (path) => {
+        const answer = await get(path);
+        expect(answer.status, path).toBe(200);
+        expect(answer.headers.get('Cache-Control')).toContain('immutable');
+        return answer.headers.get('Content-Type')?.split(';')[0];
+      }),
+    );
+    expect(types.sort()).toEqual(['image/svg+xml', 'text/css', 'text/javascript']);
+  });
+
   it('sets an HttpOnly, SameSite=Strict session cookie that expires, for the right key', async () => {
     const answer = await signIn();
     expect(answer.status).toBe(303);

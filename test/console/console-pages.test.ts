@@ -196,7 +196,11 @@ describe('a run', () => {
       html.indexOf('<table class="calls">'),
       html.indexOf('</table>', html.indexOf('<table class="calls">')),
     );
-    expect(calls).toContain('escalate incident');
+    // The incident is named by its number; its id is in the title.
+    expect(calls).toContain(
+      `escalate incident <abbr class="object" title="${a.id}">${add.object.number}</abbr>: `,
+    );
+    expect(calls).not.toContain(`escalate incident ${a.id}`);
     expect(calls).toContain('<span class="badge done">done</span>');
     expect(calls).toMatch(/<td>200<\/td><td>\d+ ms<\/td>/);
   });
