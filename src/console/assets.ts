@@ -90,6 +90,12 @@ export const CONSOLE_JS = `
     };
     setTimeout(poll, 1000);
   }
+  // The answer to an action's form is the overview: the address bar says so, and reloading
+  // reads the overview again rather than sending the form a second time.
+  var location = document.body.getAttribute('data-location');
+  if (location && window.location.pathname !== location && window.history.replaceState) {
+    window.history.replaceState(null, '', location);
+  }
   // Actions that change something ask first.
   document.querySelectorAll('form[data-confirm]').forEach(function (form) {
     form.addEventListener('submit', function (event) {

@@ -542,6 +542,8 @@ async function renderOverview(
       }}
       canReload={options.reloadRules !== undefined}
       {...(notice && { notice })}
+      // An action's answer (a notice) is the overview: a reload must not send the form again.
+      {...(notice && c.req.method === 'POST' && { location: '/' })}
     />,
   );
 }

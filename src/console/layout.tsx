@@ -21,6 +21,11 @@ export function Page(props: {
   section: Section;
   /** The session's CSRF token; absent on the sign-in page (no session yet). */
   csrf?: string;
+  /**
+   * Where the page really is, when it answers a form's POST: the script puts it in the address
+   * bar, so that reloading the page reads it again instead of sending the form a second time.
+   */
+  location?: string;
   children?: Child;
 }) {
   return (
@@ -35,7 +40,7 @@ export function Page(props: {
           <link rel="stylesheet" href={CSS_PATH} />
           <script src={JS_PATH} defer></script>
         </head>
-        <body>
+        <body {...(props.location !== undefined && { 'data-location': props.location })}>
           <header class="top">
             <a class="brand" href="/">
               itsm-rules

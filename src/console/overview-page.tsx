@@ -37,11 +37,18 @@ export function OverviewPage(props: {
   parked: { lines: readonly ParkedLine[]; total: number; more: boolean };
   canReload: boolean;
   notice?: { text: string; bad: boolean; lines?: readonly string[] };
+  /** Set when the page answers an action's POST (see Page). */
+  location?: string;
 }) {
   const { rules } = props;
   const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
   return (
-    <Page title="Overview" section="overview" csrf={props.csrf}>
+    <Page
+      title="Overview"
+      section="overview"
+      csrf={props.csrf}
+      {...(props.location !== undefined && { location: props.location })}
+    >
       <h1>Overview</h1>
       {props.notice && (
         <div class={props.notice.bad ? 'notice bad' : 'notice'} role="status">

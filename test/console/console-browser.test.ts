@@ -243,6 +243,37 @@ describe('the operator console in a browser', () => {
   );
 
   it(
+    'answers Run scheduled rules now with the overview, which a reload reads again rather than running them twice',
+    async () => {
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      await page.click('button >> text=Run scheduled rules now');
+      expect(await textOf('.notice')).toMatch(/^Scheduled rules run at /);
+      expect(page.url()).toBe(`${engine.url}/`);
+      const navigations: string[] = [];
+      const record = (request: {
+        isNavigationRequest(): boolean;
+        method(): string;
+        url(): string;
+      }) => {
+        if (request.isNavigationRequest()) navigations.push(`${request.method()} ${request.url()}`);
+      };
+      page.on('request', record);
+      try {
+        await page.reload();
+        await page.waitForSelector('h1');
+      } finally {
+        page.off('request', record);
+      }
+      expect(navigations).toEqual([`GET ${engine.url}/`]);
+      expect(await page.locator('.notice').count()).toBe(0);
+      await page.click('header >> text=Sign out');
+      await page.waitForURL(/\/console\/sign-in$/);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'sends an expired session back to sign in',
     async () => {
       await signIn(TEST_API_KEY);
