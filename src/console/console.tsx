@@ -400,8 +400,10 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
         404,
       );
     }
-    const counts = await countsByRule(options, now());
-    const runs = await options.pipelineStore.listRuns({ ruleId: id, limit: 20 });
+    const [counts, runs] = await Promise.all([
+      countsByRule(options, now(), [id]),
+      options.pipelineStore.listRuns({ ruleId: id, limit: 20 }),
+    ]);
     return c.html(
       <RulePage
         csrf={csrf}
@@ -465,14 +467,15 @@ function uniqueRuns(runs: readonly RunRecord[]): RunRecord[] {
   return [...new Map(runs.map((run) => [run.id, run])).values()];
 }
 
-/** Matched, failed and looked-at counts of each rule over the last 24 hours. */
+/** Matched and failed counts over the last 24 hours of each rule (of `ruleIds`: those only). */
 async function countsByRule(
   options: ConsoleOptions,
   now: number,
+  ruleIds?: readonly string[],
 ): Promise<Map<string, RuleCounts>> {
   const counts = new Map<string, RuleCounts>();
   const cells = await options.pipelineStore.ruleActivity({
-    ruleIds: options.rules().ruleSet.rules.map((rule) => rule.id),
+    ruleIds: ruleIds ?? options.rules().ruleSet.rules.map((rule) => rule.id),
     since: now - DAY_MS,
     bucketMs: DAY_MS,
   });
