@@ -440,8 +440,9 @@ async function parkedLines(
   return Promise.all(
     parked.map(async (object) => {
       // A parked run has no number (the object was not read); an earlier run of it may, and
-      // else the waiting event holds the object as the API listed it.
-      const runs = await store.listRuns({ objectId: object.objectId, limit: 20 });
+      // else the waiting event holds the object as the API listed it. A few runs are enough
+      // (each read is a whole record, times 50 objects).
+      const runs = await store.listRuns({ objectId: object.objectId, limit: 5 });
       const named = runs.find((run) => run.account === object.account && run.objectNumber);
       if (named?.objectNumber) return { parked: object, number: named.objectNumber };
       const [event] = await store.parkedEvents(object.account, object.objectId);
