@@ -74,7 +74,7 @@ export function selfHopChain(run: RunRecord, runs: readonly RunRecord[]): RunRec
 /** The event's own time (ISO 8601, as the API wrote it), in the console's form when it parses. */
 function EventTime(props: { at: string }) {
   const ms = Date.parse(props.at);
-  return Number.isNaN(ms) ? <>{props.at}</> : <Time ms={ms} />;
+  return Number.isNaN(ms) ? props.at : <Time ms={ms} />;
 }
 
 export function ChangesTable(props: { changes: readonly FieldChange[] | undefined }) {

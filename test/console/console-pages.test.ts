@@ -118,7 +118,7 @@ describe('the Runs page', () => {
     const html = await page(`/console/runs?${filter}`);
     expect(runIds(html)).toEqual(expected);
     // The form is filled again with the filter.
-    const [name, value] = filter.split('&')[0]?.split('=') as [string, string];
+    const [name, value] = (filter.split('&')[0] as string).split('=') as [string, string];
     expect(html).toMatch(
       new RegExp(`name="${name}"[^>]*value="${value}"|value="${value}" selected`),
     );
