@@ -71,8 +71,9 @@ export const CONSOLE_JS = `
     var status = document.querySelector('.live');
     var poll = function () {
       var url = table.getAttribute('data-live') + '&after=' + encodeURIComponent(table.getAttribute('data-newest') || '0');
-      fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } }).then(function (response) {
-        if (response.redirected || response.status === 401) { window.location.href = '/console/sign-in?expired=1'; return; }
+      // A redirect is the session's end (to sign in): not followed here, the page goes there.
+      fetch(url, { credentials: 'same-origin', redirect: 'manual', headers: { Accept: 'text/html' } }).then(function (response) {
+        if (response.type === 'opaqueredirect' || response.status === 401) { window.location.href = '/console/sign-in?expired=1'; return; }
         if (!response.ok) throw new Error('HTTP ' + response.status);
         var newest = response.headers.get('X-Newest-Run');
         return response.text().then(function (html) {

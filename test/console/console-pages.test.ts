@@ -129,6 +129,9 @@ describe('the Runs page', () => {
 
   it.each([
     ['matched=yes', 'matched: choose a rule too'],
+    ['until=soon', 'until: type a time such as 2026-12-04T16:20 (UTC), not &quot;soon&quot;'],
+    ['before=yesterday', 'before: a run number such as 120, not &quot;yesterday&quot;'],
+    ['account=0', 'account'],
     [
       'rule=note-critical&matched=maybe',
       'matched: choose yes or no (did the rule match), not &quot;maybe&quot;',
@@ -300,6 +303,29 @@ describe('the chain of engine writes', () => {
       ].map((m) => Number(m[1] ?? m[2]));
       expect(shown, `the chain on run #${run.id}`).toEqual(ids(runs));
       expect(chain).toContain(`<strong>#${run.id} (this run)</strong>`);
+    }
+  });
+});
+
+describe('values from the API in a page', () => {
+  it('are shown as text, never as HTML: a description with markup is escaped everywhere', async () => {
+    const markup = '<script>alert(1)</script><img src=x onerror=alert(2)>';
+    const hostile = await createIncident(engine, 4, { description: markup, impact: 'low' });
+    await eventually(
+      async () => (await listRuns(engine, `object_id=${hostile.id}`)).length === 1,
+      'the run of the incident with markup',
+    );
+    const [run] = await listRuns(engine, `object_id=${hostile.id}`);
+    for (const path of [
+      `/console/runs/${run.id}`,
+      `/console/objects/${encodeURIComponent(hostile.id)}?account=4`,
+    ]) {
+      const html = await page(path);
+      expect(html, path).toContain(
+        '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;',
+      );
+      expect(html, path).not.toContain('<script>alert');
+      expect(html, path).not.toContain('<img src=x');
     }
   });
 });
