@@ -408,6 +408,7 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
       <RulePage
         csrf={csrf}
         rule={rule}
+        text={state.ruleSet.sources?.find((source) => source.path === rule.file)?.text ?? null}
         counts={counts.get(id) ?? { matched: 0, failed: 0 }}
         warnings={state.warnings.filter((w) => w.file === rule.file)}
         runs={runs}

@@ -267,6 +267,10 @@ describe('the Rules pages', () => {
     const html = await page('/console/rules/open-outage-problem-too');
     expect(html).toContain('open-outage-problem-too.yaml</span>, order 50');
     expect(html).toContain('<ul class="warnings">');
+    // The file as written, its comments included.
+    expect(html).toContain(
+      '# The same trigger opens a second problem: what `itsm-rules check` warns about (one event can',
+    );
     expect(html).toContain('Outage again: ');
     const runs = ids(await listRuns(engine, 'rule_id=open-outage-problem-too')).slice(0, 20);
     expect(runs.length).toBeGreaterThan(0);

@@ -112,6 +112,8 @@ describe('the console on the Worker', () => {
     expect(rules).toContain('bundled with this deployment');
     const rule = await page('/console/rules/escalate-major-incidents');
     expect(rule).toContain('<h2>Source</h2>');
+    // The bundled file as written, its comments included.
+    expect(rule).toContain('# A major incident: high impact and high urgency.');
     expect(rule).toContain(`data-run="${run?.id}"`);
 
     const css = await request(worker, 'GET', CSS_PATH);
