@@ -245,6 +245,8 @@ async function main(): Promise<void> {
     const runId = newest.objects[0]?.id ?? 1;
     const object = 1234;
     const rows: [string, string, string | null][] = [
+      // No database read: what the busy machine costs any page, beside the pages below.
+      ['sign-in page (the floor: no database read)', '/console/sign-in', null],
       ['overview (24 h of rule activity, failing, 8 accounts, 60 parked)', '/', null],
       ['runs, first page of 50', '/console/runs', '/runs?page_size=50'],
       [
