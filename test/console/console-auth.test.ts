@@ -2,7 +2,7 @@
 // as startEngine runs it (all-in-one, 127.0.0.1) with the console's fixture rules and a clock the
 // test moves: a session is a signed cookie that expires, every state-changing form needs the
 // session's token and a same-origin request, and the admin API's own key check is unchanged.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/console/session.js';
@@ -262,6 +262,25 @@ describe('console actions', () => {
     const overview = await get('/', cookie);
     expect(overview.text).toContain('was refused; the set above still runs');
     expect(overview.text).toContain('broken.yaml');
+  });
+
+  it('reloads a set fixed since: the overview says when it was loaded and that no reload is refused', async () => {
+    breakRules();
+    const { cookie, csrf } = await session();
+    const loadedAt = (html: string) =>
+      /loaded <time datetime="([^"]+)"/.exec(html.slice(html.indexOf('id="rule-set"')))?.[1];
+    expect((await reload(cookie, { _csrf: csrf })).text).toContain('Rules NOT reloaded');
+    const before = loadedAt((await get('/', cookie)).text);
+    expect(before).toBeDefined();
+    rmSync(join(rules.dir, 'incident', 'broken.yaml'));
+    const fixed = await reload(cookie, { _csrf: csrf });
+    expect(fixed.status).toBe(200);
+    expect(fixed.text).toContain('Rules reloaded: 2 rules.');
+    const overview = (await get('/', cookie)).text;
+    expect(overview).toContain('No reload has been refused since.');
+    expect(overview).not.toContain('broken.yaml');
+    const after = loadedAt(overview);
+    expect(Date.parse(after as string)).toBeGreaterThan(Date.parse(before as string));
   });
 
   it('runs scheduled rules now with the token', async () => {
