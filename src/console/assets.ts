@@ -1,5 +1,5 @@
-// The console's two static assets, served by the engine itself (no CDN, works offline): one
-// style sheet and one small script. They live here as strings, not files, so that the Worker
+// The console's static assets, served by the engine itself (no CDN, works offline): one style
+// sheet, one small script and its icon. They live here as strings, not files, so that the Worker
 // bundle carries them with no asset binding. The Content-Security-Policy allows scripts and
 // styles from the engine only, so nothing in a page is inline.
 
@@ -37,6 +37,11 @@ form.inline { display:inline; margin:0; }
 table.parked td.error, .card.parked .error { color:var(--bad); max-width:360px; overflow-wrap:anywhere; }
 .card.parked { border-color:#d9c2f7; } table.parked button { white-space:nowrap; }
 .problems li { color:var(--bad); } .warnings li { color:var(--warn); }
+.warnings { margin:0; padding-left:16px; font-size:13px; max-width:520px; }
+table.rule-list td:first-child { min-width:220px; } table.rule-list td:nth-child(2) { min-width:200px; }
+.badge, time, .nowrap, table.calls td:nth-child(5), table.calls td:nth-child(6) { white-space:nowrap; }
+.card h2:first-child { margin-top:0; }
+abbr.object { text-decoration:underline dotted; cursor:help; }
 form.filters { display:flex; flex-wrap:wrap; gap:10px; align-items:flex-end; margin-bottom:14px; }
 form.filters label { display:flex; flex-direction:column; font-size:12px; color:var(--muted); gap:2px; }
 input, select { font:inherit; padding:5px 7px; border:1px solid #c6ccd6; border-radius:4px; background:#fff; }
@@ -66,8 +71,9 @@ export const CONSOLE_JS = `
     var status = document.querySelector('.live');
     var poll = function () {
       var url = table.getAttribute('data-live') + '&after=' + encodeURIComponent(table.getAttribute('data-newest') || '0');
-      fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } }).then(function (response) {
-        if (response.redirected || response.status === 401) { window.location.href = '/console/sign-in?expired=1'; return; }
+      // A redirect is the session's end (to sign in): not followed here, the page goes there.
+      fetch(url, { credentials: 'same-origin', redirect: 'manual', headers: { Accept: 'text/html' } }).then(function (response) {
+        if (response.type === 'opaqueredirect' || response.status === 401) { window.location.href = '/console/sign-in?expired=1'; return; }
         if (!response.ok) throw new Error('HTTP ' + response.status);
         var newest = response.headers.get('X-Newest-Run');
         return response.text().then(function (html) {
@@ -85,6 +91,12 @@ export const CONSOLE_JS = `
     };
     setTimeout(poll, 1000);
   }
+  // The answer to an action's form is the overview: the address bar says so, and reloading
+  // reads the overview again rather than sending the form a second time.
+  var location = document.body.getAttribute('data-location');
+  if (location && window.location.pathname !== location && window.history.replaceState) {
+    window.history.replaceState(null, '', location);
+  }
   // Actions that change something ask first.
   document.querySelectorAll('form[data-confirm]').forEach(function (form) {
     form.addEventListener('submit', function (event) {
@@ -99,6 +111,9 @@ export const CONSOLE_JS = `
 })();
 `;
 
+/** The console's icon, so that a browser does not ask the engine for /favicon.ico. */
+export const CONSOLE_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#17213a"/><path d="M3 11h2V7H3zm4 0h2V4H7zm4 0h2V8h-2z" fill="#5b8def"/></svg>`;
+
 /** A short fingerprint of each asset for its URL, so that a new version is never read from cache. */
 export function assetVersion(text: string): string {
   let hash = 2166136261;
@@ -111,3 +126,4 @@ export function assetVersion(text: string): string {
 
 export const CSS_PATH = `/console/assets/console-${assetVersion(CONSOLE_CSS)}.css`;
 export const JS_PATH = `/console/assets/console-${assetVersion(CONSOLE_JS)}.js`;
+export const ICON_PATH = `/console/assets/console-${assetVersion(CONSOLE_ICON)}.svg`;

@@ -1,6 +1,6 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The operator console's routes, on the engine's own app (Node and Workers alike): the overview
-// at `/`, the other pages under /console/, its two assets, sign-in and sign-out, and the
+// at `/`, the other pages under /console/, its assets, sign-in and sign-out, and the
 // operator's actions. Every page needs a session (a signed cookie from signing in with the API
 // key, src/console/session.ts); every POST but sign-in needs the session's CSRF token and a
 // same-origin request. Every answer carries the security headers (a CSP without inline scripts,
@@ -9,7 +9,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { objectNumberOf } from '../engine/run-record.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import type { ParkedObject, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
-import { CONSOLE_CSS, CONSOLE_JS, CSS_PATH, JS_PATH } from './assets.js';
+import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS, CSS_PATH, ICON_PATH, JS_PATH } from './assets.js';
 import { ObjectPage } from './object-page.js';
 import type { ConsoleOptions } from './options.js';
 import { type AccountLine, OverviewPage, type RuleHours } from './overview-page.js';
@@ -81,6 +81,7 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
     );
   asset(CSS_PATH, CONSOLE_CSS, 'text/css; charset=utf-8');
   asset(JS_PATH, CONSOLE_JS, 'text/javascript; charset=utf-8');
+  asset(ICON_PATH, CONSOLE_ICON, 'image/svg+xml');
 
   const secure = (c: Context) => new URL(c.req.url).protocol === 'https:';
   const toSignIn = (c: Context, expired: boolean) => {
@@ -105,9 +106,10 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
   const readForm = async (c: Context): Promise<URLSearchParams | null> => {
     const type = c.req.header('Content-Type') ?? '';
     if (!type.startsWith('application/x-www-form-urlencoded')) return null;
-    const text = await c.req.text();
-    if (text.length > MAX_FORM_BYTES) return null;
-    return new URLSearchParams(text);
+    // Read as bytes: workerd warns on every text() of a body that is not typed as text.
+    const bytes = await c.req.arrayBuffer();
+    if (bytes.byteLength > MAX_FORM_BYTES) return null;
+    return new URLSearchParams(new TextDecoder().decode(bytes));
   };
 
   const refuse = (c: Context, status: 400 | 403, message: string, csrf?: string) =>
@@ -398,12 +400,15 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
         404,
       );
     }
-    const counts = await countsByRule(options, now());
-    const runs = await options.pipelineStore.listRuns({ ruleId: id, limit: 20 });
+    const [counts, runs] = await Promise.all([
+      countsByRule(options, now(), [id]),
+      options.pipelineStore.listRuns({ ruleId: id, limit: 20 }),
+    ]);
     return c.html(
       <RulePage
         csrf={csrf}
         rule={rule}
+        text={state.ruleSet.sources?.find((source) => source.path === rule.file)?.text ?? null}
         counts={counts.get(id) ?? { matched: 0, failed: 0 }}
         warnings={state.warnings.filter((w) => w.file === rule.file)}
         runs={runs}
@@ -436,8 +441,9 @@ async function parkedLines(
   return Promise.all(
     parked.map(async (object) => {
       // A parked run has no number (the object was not read); an earlier run of it may, and
-      // else the waiting event holds the object as the API listed it.
-      const runs = await store.listRuns({ objectId: object.objectId, limit: 20 });
+      // else the waiting event holds the object as the API listed it. A few runs are enough
+      // (each read is a whole record, times 50 objects).
+      const runs = await store.listRuns({ objectId: object.objectId, limit: 5 });
       const named = runs.find((run) => run.account === object.account && run.objectNumber);
       if (named?.objectNumber) return { parked: object, number: named.objectNumber };
       const [event] = await store.parkedEvents(object.account, object.objectId);
@@ -463,14 +469,15 @@ function uniqueRuns(runs: readonly RunRecord[]): RunRecord[] {
   return [...new Map(runs.map((run) => [run.id, run])).values()];
 }
 
-/** Matched, failed and looked-at counts of each rule over the last 24 hours. */
+/** Matched and failed counts over the last 24 hours of each rule (of `ruleIds`: those only). */
 async function countsByRule(
   options: ConsoleOptions,
   now: number,
+  ruleIds?: readonly string[],
 ): Promise<Map<string, RuleCounts>> {
   const counts = new Map<string, RuleCounts>();
   const cells = await options.pipelineStore.ruleActivity({
-    ruleIds: options.rules().ruleSet.rules.map((rule) => rule.id),
+    ruleIds: ruleIds ?? options.rules().ruleSet.rules.map((rule) => rule.id),
     since: now - DAY_MS,
     bucketMs: DAY_MS,
   });
@@ -540,6 +547,8 @@ async function renderOverview(
       }}
       canReload={options.reloadRules !== undefined}
       {...(notice && { notice })}
+      // An action's answer (a notice) is the overview: a reload must not send the form again.
+      {...(notice && c.req.method === 'POST' && { location: '/' })}
     />,
   );
 }

@@ -4,7 +4,8 @@
 // several pages share (outcome badges, the CSRF field, times).
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
-import { CSS_PATH, JS_PATH } from './assets.js';
+import type { RunRecord } from '../storage/pipeline-port.js';
+import { CSS_PATH, ICON_PATH, JS_PATH } from './assets.js';
 import { formatTime } from './format.js';
 
 export type Section = 'overview' | 'runs' | 'rules' | 'none';
@@ -20,6 +21,11 @@ export function Page(props: {
   section: Section;
   /** The session's CSRF token; absent on the sign-in page (no session yet). */
   csrf?: string;
+  /**
+   * Where the page really is, when it answers a form's POST: the script puts it in the address
+   * bar, so that reloading the page reads it again instead of sending the form a second time.
+   */
+  location?: string;
   children?: Child;
 }) {
   return (
@@ -30,10 +36,11 @@ export function Page(props: {
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <title>{`${props.title} - itsm-rules`}</title>
+          <link rel="icon" href={ICON_PATH} type="image/svg+xml" />
           <link rel="stylesheet" href={CSS_PATH} />
           <script src={JS_PATH} defer></script>
         </head>
-        <body>
+        <body {...(props.location !== undefined && { 'data-location': props.location })}>
           <header class="top">
             <a class="brand" href="/">
               itsm-rules
@@ -72,4 +79,31 @@ export function Badge(props: { value: string }) {
 export function Time(props: { ms: number | null }) {
   if (props.ms === null) return <span class="muted">never</span>;
   return <time datetime={new Date(props.ms).toISOString()}>{formatTime(props.ms)}</time>;
+}
+
+/**
+ * A text that names the run's object by its id (a call's summary), with the id shown as the
+ * number people know it by; the id stays in the title. Other ids are left as they are.
+ */
+export function WithNumber(props: {
+  text: string;
+  run: Pick<RunRecord, 'objectId' | 'objectNumber'>;
+}) {
+  const { objectId, objectNumber } = props.run;
+  if (!objectId || !objectNumber || !props.text.includes(objectId)) return <>{props.text}</>;
+  const parts = props.text.split(objectId);
+  return (
+    <>
+      {parts.map((part, i) => (
+        <>
+          {i > 0 && (
+            <abbr class="object" title={objectId}>
+              {objectNumber}
+            </abbr>
+          )}
+          {part}
+        </>
+      ))}
+    </>
+  );
 }

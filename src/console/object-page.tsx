@@ -4,7 +4,7 @@
 // and its Retry.
 import type { ParkedObject, RunRecord } from '../storage/pipeline-port.js';
 import { objectLabel, showValue } from './format.js';
-import { Badge, Page, Time } from './layout.js';
+import { Badge, Page, Time, WithNumber } from './layout.js';
 import { ObjectParked } from './parked.js';
 import { parseDetail } from './run-page.js';
 
@@ -79,7 +79,8 @@ export function ObjectPage(props: {
                   <ul>
                     {calls.map((call) => (
                       <li>
-                        {call.summary} <Badge value={call.outcome} /> {call.status ?? ''}
+                        <WithNumber text={call.summary} run={run} /> <Badge value={call.outcome} />{' '}
+                        {call.status ?? ''}
                       </li>
                     ))}
                   </ul>

@@ -37,11 +37,18 @@ export function OverviewPage(props: {
   parked: { lines: readonly ParkedLine[]; total: number; more: boolean };
   canReload: boolean;
   notice?: { text: string; bad: boolean; lines?: readonly string[] };
+  /** Set when the page answers an action's POST (see Page). */
+  location?: string;
 }) {
   const { rules } = props;
   const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
   return (
-    <Page title="Overview" section="overview" csrf={props.csrf}>
+    <Page
+      title="Overview"
+      section="overview"
+      csrf={props.csrf}
+      {...(props.location !== undefined && { location: props.location })}
+    >
       <h1>Overview</h1>
       {props.notice && (
         <div class={props.notice.bad ? 'notice bad' : 'notice'} role="status">
@@ -77,7 +84,9 @@ export function OverviewPage(props: {
           )}
           {rules.warnings.length > 0 && (
             <p>
-              <a href="/console/rules">{rules.warnings.length} check warnings</a>
+              <a href="/console/rules">
+                {rules.warnings.length} check warning{rules.warnings.length === 1 ? '' : 's'}
+              </a>
             </p>
           )}
         </div>
@@ -118,7 +127,7 @@ export function OverviewPage(props: {
         <thead>
           <tr>
             <th>Rule</th>
-            <th>By hour (hits, failures in red)</th>
+            <th>By hour, 24 h ago to now (hits; failures in red)</th>
             <th>Hits</th>
             <th>Failures</th>
           </tr>
@@ -133,7 +142,9 @@ export function OverviewPage(props: {
                 <HourBars hits={hits} failures={failures} />
               </td>
               <td>
-                <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>{sum(hits)}</a>
+                <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&matched=yes`}>
+                  {sum(hits)}
+                </a>
               </td>
               <td>
                 {sum(failures) > 0 ? (

@@ -1,7 +1,7 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The Rules pages: every rule of the running set with its description, trigger, last match,
-// counts over 24 hours and `check` warnings; and one rule with its source as written and the
-// latest runs that looked at it.
+// counts over 24 hours and `check` warnings; and one rule with its file's text as loaded
+// (comments included) and the latest runs that looked at it.
 import type { RuleProblem } from '../engine/problem.js';
 import type { Rule } from '../engine/rule.js';
 import { yamlLibrary } from '../engine/yaml-library.js';
@@ -77,9 +77,13 @@ export function RulesPage(props: {
                 <td>
                   <Time ms={props.lastMatched.get(rule.id) ?? null} />
                 </td>
-                <td>
-                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>
-                    {counts.matched} / {counts.failed}
+                <td class="nowrap">
+                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&matched=yes`}>
+                    {counts.matched}
+                  </a>{' '}
+                  /{' '}
+                  <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}&outcome=failed`}>
+                    {counts.failed}
                   </a>
                 </td>
                 <td>
@@ -97,6 +101,8 @@ export function RulesPage(props: {
 export function RulePage(props: {
   csrf: string;
   rule: Rule;
+  /** The rule file's text as loaded (comments and all); null when the set does not keep it. */
+  text: string | null;
   counts: RuleCounts;
   warnings: readonly RuleProblem[];
   runs: readonly RunRecord[];
@@ -129,7 +135,8 @@ export function RulePage(props: {
         )}
       </div>
       <h2>Source</h2>
-      <pre>{yamlLibrary().stringify(rule.source)}</pre>
+      {props.text === null && <p class="muted">As read (the file's own text is not kept):</p>}
+      <pre>{props.text ?? yamlLibrary().stringify(rule.source)}</pre>
       <h2>
         Latest runs that looked at it{' '}
         <a href={`/console/runs?rule=${encodeURIComponent(rule.id)}`}>(all)</a>

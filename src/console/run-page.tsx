@@ -10,7 +10,7 @@ import type { PlanNote } from '../engine/plan.js';
 import { type FieldChange, renderRunDetail } from '../engine/run-record.js';
 import type { RunRecord } from '../storage/pipeline-port.js';
 import { objectLabel, showValue } from './format.js';
-import { Badge, Page, Time } from './layout.js';
+import { Badge, Page, Time, WithNumber } from './layout.js';
 import { objectHref } from './runs-page.js';
 
 /** The parts of a run's `detail` the page shows; every part is optional (older records). */
@@ -38,33 +38,43 @@ export function parseDetail(run: RunRecord, rules?: () => RuleSet): Detail {
 
 /**
  * The runs of one chain of engine writes around `run`, oldest first: back from it to the run of
- * someone else's change (hop 0), and on while each next run of the object is one hop further.
- * `runs` are the object's runs, any order.
+ * someone else's change (hop 0), then on from there through every later run of the object that
+ * is an engine write of the chain: one hop further, or another write at a hop already reached
+ * (a run that made two calls on the object sets off two runs at the next hop), until the next
+ * change of someone else. So every run of one chain shows the same chain. `runs` are the
+ * object's runs, any order.
  */
 export function selfHopChain(run: RunRecord, runs: readonly RunRecord[]): RunRecord[] {
   const ordered = [...runs].sort((a, b) => a.id - b.id);
-  const at = ordered.findIndex((r) => r.id === run.id);
+  let at = ordered.findIndex((r) => r.id === run.id);
   if (at < 0) return [run];
-  const chain = [run];
-  let hop = run.selfHops;
-  for (let i = at - 1; i >= 0 && hop > 0; i--) {
+  let root = run;
+  for (let i = at - 1; i >= 0 && root.selfHops > 0; i--) {
     const earlier = ordered[i] as RunRecord;
-    if (earlier.selfHops === hop - 1) {
-      chain.unshift(earlier);
-      hop--;
+    if (earlier.selfHops === root.selfHops - 1) {
+      root = earlier;
+      at = i;
     }
   }
-  hop = run.selfHops;
+  const chain = [root];
+  let hop = root.selfHops;
   for (let i = at + 1; i < ordered.length; i++) {
     const later = ordered[i] as RunRecord;
-    if (later.selfHops === hop + 1) {
+    if (later.selfHops <= root.selfHops) break;
+    if (later.selfHops <= hop + 1) {
       chain.push(later);
-      hop++;
-    } else if (later.selfHops <= run.selfHops) {
-      break;
+      hop = Math.max(hop, later.selfHops);
     }
   }
-  return chain;
+  // Older runs than those given may be missing: the run is in its own chain whatever happened.
+  if (!chain.includes(run)) chain.push(run);
+  return chain.sort((a, b) => a.id - b.id);
+}
+
+/** The event's own time (ISO 8601, as the API wrote it), in the console's form when it parses. */
+function EventTime(props: { at: string }) {
+  const ms = Date.parse(props.at);
+  return Number.isNaN(ms) ? props.at : <Time ms={ms} />;
 }
 
 export function ChangesTable(props: { changes: readonly FieldChange[] | undefined }) {
@@ -123,7 +133,12 @@ export function RunPage(props: {
         </p>
         <p>
           Event <span class="mono">{run.eventId}</span> ({run.eventType}) of account {run.account}
-          {detail.event?.at && <> at {detail.event.at}</>}
+          {detail.event?.at && (
+            <>
+              {' '}
+              at <EventTime at={detail.event.at} />
+            </>
+          )}
           {detail.event?.user_id && <> by {detail.event.user_id}</>}; finished <Time ms={run.at} />
           {run.selfHops > 0 && <>; the engine's own write, hop {run.selfHops}</>}
         </p>
@@ -198,7 +213,8 @@ export function RunPage(props: {
                 <td>{call.index}</td>
                 <td>{call.ruleId}</td>
                 <td>
-                  <span class="muted">{call.kind}</span> {call.summary}
+                  <span class="muted">{call.kind}</span>{' '}
+                  <WithNumber text={call.summary} run={run} />
                 </td>
                 <td>
                   <Badge value={call.outcome} />

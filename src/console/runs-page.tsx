@@ -1,6 +1,6 @@
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The Runs page: run records newest first, filtered by object (its number, INC0010001, or its
-// id), rule, outcome, account and time, paged by run id, and live: the first page asks for newer
+// id), rule (and whether it matched), outcome, account and time, paged by run id, and live: the first page asks for newer
 // runs every few seconds (src/console/assets.ts) and gets them as table rows from /console/runs/rows.
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import {
@@ -22,7 +22,16 @@ export interface RunFilters {
   errors: string[];
 }
 
-const FILTER_NAMES = ['object', 'rule', 'outcome', 'account', 'since', 'until', 'before'] as const;
+const FILTER_NAMES = [
+  'object',
+  'rule',
+  'matched',
+  'outcome',
+  'account',
+  'since',
+  'until',
+  'before',
+] as const;
 
 /** A number as ITSM tools print them: a few letters, then digits (INC0010001, PRB0040002). */
 const OBJECT_NUMBER = /^[A-Za-z]{2,8}\d{3,}$/;
@@ -45,6 +54,15 @@ export function parseRunFilters(params: URLSearchParams): RunFilters {
     else query.objectId = form.object;
   }
   if (form.rule !== '') query.ruleId = form.rule;
+  if (form.matched !== '') {
+    if (form.matched !== 'yes' && form.matched !== 'no') {
+      errors.push(`matched: choose yes or no (did the rule match), not "${form.matched}"`);
+    } else if (form.rule === '') {
+      errors.push('matched: choose a rule too (matched says whether that rule matched)');
+    } else {
+      query.matched = form.matched === 'yes';
+    }
+  }
   if (form.outcome !== '') {
     if ((RUN_OUTCOMES as readonly string[]).includes(form.outcome)) {
       query.outcome = form.outcome as RunOutcome;
@@ -199,6 +217,18 @@ export function RunsPage(props: {
                 {id}
               </option>
             ))}
+          </select>
+        </label>
+        <label>
+          Rule matched
+          <select name="matched">
+            <option value="">any</option>
+            <option value="yes" selected={form.matched === 'yes'}>
+              yes (it acted)
+            </option>
+            <option value="no" selected={form.matched === 'no'}>
+              no (it was looked at)
+            </option>
           </select>
         </label>
         <label>

@@ -574,7 +574,12 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         refused: rulesRefused,
         source: options.rulesDir,
       }),
-      apiUrl: options.apiUrl ?? 'embedded (this process, /v1)',
+      // Over an instance, which one: the objects the console's runs are about live there.
+      apiUrl:
+        options.apiUrl ??
+        (sn
+          ? `embedded (this process, /v1) over ServiceNow ${sn.instanceUrl} as account ${sn.account ?? 1}`
+          : 'embedded (this process, /v1)'),
       ...options.console,
     },
     drainNow(accounts) {

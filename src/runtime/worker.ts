@@ -735,7 +735,9 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
           refused: null,
           source: 'bundled with this deployment',
         }),
-        apiUrl: config.apiUrl ?? `embedded (this Worker, /v1) over ServiceNow ${sn?.instanceUrl}`,
+        apiUrl:
+          config.apiUrl ??
+          `embedded (this Worker, /v1) over ServiceNow ${sn?.instanceUrl} as account ${sn?.account}`,
         sessionTtlMs: config.consoleSessionMs,
         ...options.console,
       },

@@ -189,7 +189,9 @@ export interface PipelineStore {
   /**
    * How many runs finished at or after `since` each of `ruleIds` matched or failed in, by verdict
    * and by bucket of `bucketMs` counted from `since` (the console's per-rule charts). Reads only
-   * those rows: the runs in which a rule was looked at and did nothing are not counted.
+   * those rows: the runs in which a rule was looked at and did nothing are not counted. `failed`
+   * is a rule whose condition failed to evaluate, or that matched and made a call that failed
+   * (such a run counts once, as failed, not as matched too).
    */
   ruleActivity(query: RuleActivityQuery): Promise<RuleActivity[]>;
   /** Deletes runs finished before `before`; returns how many. */

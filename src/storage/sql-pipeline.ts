@@ -267,23 +267,37 @@ export const pipelineSql = {
    * each one's run for its time (from the (id, at) index: `at` sits after the large `detail` in
    * the row, so reading it there walks overflow pages). Runs are numbered in the order they finish, so the first run at
    * or after `since` bounds the window's ids; `r.at` keeps the count exact at its edge.
+   * A rule that matched but one of whose calls failed counts as failed: its verdict says only
+   * that its condition held, and the calls are read (from `detail`) of the window's failed runs
+   * alone, found by the (outcome, id) index.
    */
   ruleActivity: sql<[RuleActivityQuery], RuleActivityRow>(
     // CAST: a bound JavaScript number may arrive as a REAL, and a bucket must be a whole number.
-    `SELECT rr.rule_id, rr.verdict, CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
+    `WITH first_run (id) AS (
+       SELECT coalesce(
+         (SELECT id FROM pipeline_runs WHERE at >= ? ORDER BY at LIMIT 1), 9007199254740991)),
+     failed_calls (run_id, rule_id) AS MATERIALIZED (
+       SELECT DISTINCT f.id, json_extract(c.value, '$.ruleId')
+       FROM pipeline_runs f INDEXED BY pipeline_runs_outcome, json_each(f.detail, '$.calls') c
+       WHERE f.outcome = 'failed' AND f.id >= (SELECT id FROM first_run)
+         AND json_extract(c.value, '$.outcome') = 'failed')
+     SELECT rr.rule_id,
+       CASE WHEN rr.verdict = 'matched' AND EXISTS (
+           SELECT 1 FROM failed_calls fc WHERE fc.run_id = rr.run_id AND fc.rule_id = rr.rule_id)
+         THEN 'failed' ELSE rr.verdict END AS verdict,
+       CAST((r.at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs
      FROM pipeline_run_rules rr
        JOIN pipeline_runs r INDEXED BY pipeline_runs_id_at ON r.id = rr.run_id
      WHERE rr.rule_id IN (SELECT value FROM json_each(?))
        AND rr.verdict IN ('matched', 'failed')
-       AND rr.run_id >= coalesce(
-         (SELECT id FROM pipeline_runs WHERE at >= ? ORDER BY at LIMIT 1), 9007199254740991)
+       AND rr.run_id >= (SELECT id FROM first_run)
        AND r.at >= ?
-     GROUP BY rr.rule_id, rr.verdict, bucket`,
+     GROUP BY rr.rule_id, 2, bucket`,
     (query) => [
+      query.since,
       query.since,
       Math.max(1, Math.trunc(query.bucketMs)),
       JSON.stringify(query.ruleIds),
-      query.since,
       query.since,
     ],
   ),

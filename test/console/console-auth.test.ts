@@ -2,7 +2,7 @@
 // as startEngine runs it (all-in-one, 127.0.0.1) with the console's fixture rules and a clock the
 // test moves: a session is a signed cookie that expires, every state-changing form needs the
 // session's token and a same-origin request, and the admin API's own key check is unchanged.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/console/session.js';
@@ -72,6 +72,23 @@ describe('console sign-in', () => {
     expect(page.headers.get('Referrer-Policy')).toBe('no-referrer');
     // No inline script anywhere: the only script is the engine's own asset.
     expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
+  });
+
+  it('serves every asset a page links to itself, without a session, cached for good, and links nothing from elsewhere', async () => {
+    const page = await get('/console/sign-in');
+    const links = [...page.text.matchAll(/(?:href|src)="([^"]+)"/g)].map((m) => m[1] as string);
+    const assets = links.filter((link) => link.startsWith('/console/assets/'));
+    expect(assets).toHaveLength(3);
+    expect(links.filter((link) => !link.startsWith('/'))).toEqual([]);
+    const types = await Promise.all(
+      assets.map(async (path) => {
+        const answer = await get(path);
+        expect(answer.status, path).toBe(200);
+        expect(answer.headers.get('Cache-Control')).toContain('immutable');
+        return answer.headers.get('Content-Type')?.split(';')[0];
+      }),
+    );
+    expect(types.sort()).toEqual(['image/svg+xml', 'text/css', 'text/javascript']);
   });
 
   it('sets an HttpOnly, SameSite=Strict session cookie that expires, for the right key', async () => {
@@ -207,6 +224,34 @@ describe('console actions', () => {
     expect(overview.text).toContain('No reload has been refused since.');
   });
 
+  it.each([
+    '/console/actions/run-schedules',
+    '/console/actions/reload-rules',
+    '/console/actions/retry-parked',
+    '/console/sign-out',
+  ])('refuses POST %s without a session, or without its CSRF token', async (path) => {
+    const { cookie, csrf } = await session();
+    const post = (headers: Record<string, string>, fields: Record<string, string>) =>
+      engine.call('POST', path, {
+        auth: null,
+        redirect: 'manual',
+        headers: { ...FORM, Origin: origin(), ...headers },
+        body: new URLSearchParams(fields).toString(),
+      });
+    // The API key itself is not a session: the console's forms take the signed cookie only.
+    const keyOnly = await post({ Authorization: `APIKey ${TEST_API_KEY}` }, { _csrf: csrf });
+    expect(keyOnly.status).toBe(303);
+    expect(keyOnly.headers.get('Location')).toBe('/console/sign-in');
+    const noToken = await post({ Cookie: cookie }, {});
+    expect(noToken.status).toBe(403);
+    expect(noToken.text).toContain('nothing was done');
+    expect(noToken.headers.get('Set-Cookie')).toBeNull();
+    // Another session's token does not do either.
+    const other = await session();
+    const foreign = await post({ Cookie: cookie }, { _csrf: other.csrf });
+    expect(foreign.status).toBe(403);
+  });
+
   it('reloads rules with the token: a refused reload shows its problems, the last good set runs', async () => {
     breakRules();
     const { cookie, csrf } = await session();
@@ -217,6 +262,25 @@ describe('console actions', () => {
     const overview = await get('/', cookie);
     expect(overview.text).toContain('was refused; the set above still runs');
     expect(overview.text).toContain('broken.yaml');
+  });
+
+  it('reloads a set fixed since: the overview says when it was loaded and that no reload is refused', async () => {
+    breakRules();
+    const { cookie, csrf } = await session();
+    const loadedAt = (html: string) =>
+      /loaded <time datetime="([^"]+)"/.exec(html.slice(html.indexOf('id="rule-set"')))?.[1];
+    expect((await reload(cookie, { _csrf: csrf })).text).toContain('Rules NOT reloaded');
+    const before = loadedAt((await get('/', cookie)).text);
+    expect(before).toBeDefined();
+    rmSync(join(rules.dir, 'incident', 'broken.yaml'));
+    const fixed = await reload(cookie, { _csrf: csrf });
+    expect(fixed.status).toBe(200);
+    expect(fixed.text).toContain('Rules reloaded: 2 rules.');
+    const overview = (await get('/', cookie)).text;
+    expect(overview).toContain('No reload has been refused since.');
+    expect(overview).not.toContain('broken.yaml');
+    const after = loadedAt(overview);
+    expect(Date.parse(after as string)).toBeGreaterThan(Date.parse(before as string));
   });
 
   it('runs scheduled rules now with the token', async () => {

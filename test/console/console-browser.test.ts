@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSS_PATH, JS_PATH } from '../../src/console/assets.js';
 import { startReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../helpers/serve.js';
 
@@ -28,6 +29,9 @@ let desk: TestReceiver;
 /** The service desk's endpoint: 503 while down; the calls it accepted. */
 const deskState = { down: true, accepted: 0 };
 let clock = Date.now();
+/** Every URL the browser asked for, and the answers that were not 2xx or 3xx. */
+const requested: string[] = [];
+const refused: string[] = [];
 
 const shoot = (name: string) =>
   page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -76,6 +80,16 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 860 },
   });
   page = browser.pages()[0] ?? (await browser.newPage());
+  browser.on('request', (request) => requested.push(request.url()));
+  browser.on('response', (response) => {
+    if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+  });
+  browser.on('requestfailed', (request) => {
+    // The live list does not follow the redirect that ends a session (it goes to sign in
+    // instead): Chromium reports that redirect as a fetch it aborted, not a failed answer.
+    const aborted = request.failure()?.errorText === 'net::ERR_ABORTED';
+    if (!(aborted && request.resourceType() === 'fetch')) refused.push(`failed ${request.url()}`);
+  });
   // The action forms ask for confirmation first: the operator says yes.
   page.on('dialog', (dialog) => void dialog.accept());
 }, TIMEOUT);
@@ -234,6 +248,37 @@ describe('the operator console in a browser', () => {
   );
 
   it(
+    'answers Run scheduled rules now with the overview, which a reload reads again rather than running them twice',
+    async () => {
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      await page.click('button >> text=Run scheduled rules now');
+      expect(await textOf('.notice')).toMatch(/^Scheduled rules run at /);
+      expect(page.url()).toBe(`${engine.url}/`);
+      const navigations: string[] = [];
+      const record = (request: {
+        isNavigationRequest(): boolean;
+        method(): string;
+        url(): string;
+      }) => {
+        if (request.isNavigationRequest()) navigations.push(`${request.method()} ${request.url()}`);
+      };
+      page.on('request', record);
+      try {
+        await page.reload();
+        await page.waitForSelector('h1');
+      } finally {
+        page.off('request', record);
+      }
+      expect(navigations).toEqual([`GET ${engine.url}/`]);
+      expect(await page.locator('.notice').count()).toBe(0);
+      await page.click('header >> text=Sign out');
+      await page.waitForURL(/\/console\/sign-in$/);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'sends an expired session back to sign in',
     async () => {
       await signIn(TEST_API_KEY);
@@ -247,7 +292,27 @@ describe('the operator console in a browser', () => {
       } finally {
         clock -= TTL_MS + 1;
       }
+      // A live Runs page whose session ends while it is open goes to sign in on its next poll.
+      await signIn(TEST_API_KEY);
+      await page.waitForURL(`${engine.url}/`);
+      await page.goto(`${engine.url}/console/runs`);
+      await page.waitForSelector('.live.on');
+      clock += TTL_MS + 1;
+      try {
+        await page.waitForURL(/\/console\/sign-in\?expired=1$/, { timeout: 30_000 });
+      } finally {
+        clock -= TTL_MS + 1;
+      }
     },
     TIMEOUT,
   );
+
+  it('loaded every page and asset from the engine itself, and nothing from anywhere else', () => {
+    expect(requested.length).toBeGreaterThan(10);
+    expect(requested.filter((url) => new URL(url).origin !== engine.url)).toEqual([]);
+    expect(requested).toContain(`${engine.url}${CSS_PATH}`);
+    expect(requested).toContain(`${engine.url}${JS_PATH}`);
+    // Only the wrong key's sign-in was refused (401); every page and asset was answered.
+    expect(refused).toEqual([`401 ${engine.url}/console/sign-in`]);
+  });
 });

@@ -525,6 +525,49 @@ export function describePipelineStoreContract(
             [],
           );
         });
+        it('counts a rule that matched but whose call failed as failed, not matched', async () => {
+          const calls = (outcomes: Record<string, string>) =>
+            JSON.stringify({
+              calls: Object.entries(outcomes).map(([ruleId, outcome], index) => ({
+                index,
+                ruleId,
+                outcome,
+              })),
+            });
+          await saveAll([
+            // escalate's call failed, notify's was done: only escalate failed.
+            {
+              rules: ['escalate', 'notify'],
+              outcome: 'failed',
+              detail: calls({ escalate: 'failed', notify: 'done' }),
+              at: T0,
+            },
+            // A done run whose detail names a failed call (one retried and then done) counts
+            // as matched: only the calls of failed runs are read.
+            { rules: ['escalate'], detail: calls({ escalate: 'failed' }), at: T0 + 1 },
+            // A failed run from before the window is not read.
+            {
+              rules: ['notify'],
+              outcome: 'failed',
+              detail: calls({ notify: 'failed' }),
+              at: T0 - 1,
+            },
+          ]);
+          const cells = await store.ruleActivity({
+            ruleIds: ['escalate', 'notify'],
+            since: T0,
+            bucketMs: MINUTE,
+          });
+          expect(
+            [...cells].sort(
+              (a, b) => a.ruleId.localeCompare(b.ruleId) || a.verdict.localeCompare(b.verdict),
+            ),
+          ).toEqual([
+            { ruleId: 'escalate', verdict: 'failed', bucket: 0, runs: 1 },
+            { ruleId: 'escalate', verdict: 'matched', bucket: 0, runs: 1 },
+            { ruleId: 'notify', verdict: 'matched', bucket: 0, runs: 1 },
+          ]);
+        });
       });
 
       describe('purgeRuns', () => {

@@ -2,7 +2,7 @@
 // the Worker's own fetch handler, with its rules shown as bundled (no reload action); and its
 // Retry of parked work, which queues a drain message as POST /admin/parked/retry does.
 import { afterEach, describe, expect, it } from 'vitest';
-import { JS_PATH } from '../../src/console/assets.js';
+import { CSS_PATH, JS_PATH } from '../../src/console/assets.js';
 import {
   clearFaults,
   createIncident,
@@ -12,6 +12,7 @@ import {
   newWorker,
   pipelineStore,
   request,
+  runsOf,
   workerEnv,
 } from './helpers.js';
 import { delivered, mainWorker } from './main.js';
@@ -67,6 +68,57 @@ describe('the console on the Worker', () => {
     const script = await request(worker, 'GET', JS_PATH);
     expect(script.status).toBe(200);
     expect(script.headers.get('Content-Type')).toContain('text/javascript');
+  });
+
+  it('serves the Runs filtered by INC number, a run with its false clauses and calls, the timeline, the Rules pages and the style sheet, from D1', async () => {
+    const account = 662;
+    await createIncident(account, {
+      description: 'Printer on fire',
+      impact: 'high',
+      urgency: 'high',
+      priority: 'low',
+    });
+    const worker = newWorker();
+    await deliver(worker, [{ account }]);
+    const [run] = (await runsOf(account)).filter((r) => r.eventType === 'add');
+    expect(run?.outcome).toBe('done');
+    const number = run?.objectNumber as string;
+    expect(number).toMatch(/^INC\d{7}$/);
+    const { cookie } = await session(worker);
+    const page = async (path: string) => {
+      const answer = await request(worker, 'GET', path, { headers: { Cookie: cookie } });
+      expect(answer.status, path).toBe(200);
+      return answer.text();
+    };
+
+    const runs = await page(`/console/runs?object=${number}&account=${account}`);
+    expect(runs).toContain(`<tr class="" data-run="${run?.id}">`);
+    expect(runs).toContain(`>${number}</a>`);
+
+    const one = await page(`/console/runs/${run?.id}`);
+    expect(one).toContain('<tr data-rule="escalate-major-incidents">');
+    // The recurring-incidents rule looked at it and did not match: the clause that was false.
+    expect(one).toMatch(/<tr data-rule="recurring-incidents-open-problem">.*is false, because/s);
+    expect(one).toMatch(/<table class="calls">.*escalate incident.*<td>200<\/td><td>\d+ ms<\/td>/s);
+    expect(one).toContain('<td class="mono ins">Printer on fire</td>');
+
+    const timeline = await page(
+      `/console/objects/${encodeURIComponent(run?.objectId as string)}?account=${account}`,
+    );
+    expect(timeline).toContain(`<li class="card" data-run="${run?.id}">`);
+
+    const rules = await page('/console/rules');
+    expect(rules).toContain('<tr data-rule="escalate-major-incidents">');
+    expect(rules).toContain('bundled with this deployment');
+    const rule = await page('/console/rules/escalate-major-incidents');
+    expect(rule).toContain('<h2>Source</h2>');
+    // The bundled file as written, its comments included.
+    expect(rule).toContain('# A major incident: high impact and high urgency.');
+    expect(rule).toContain(`data-run="${run?.id}"`);
+
+    const css = await request(worker, 'GET', CSS_PATH);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('Content-Type')).toContain('text/css');
   });
 
   it('refuses a wrong key', async () => {
