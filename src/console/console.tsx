@@ -83,7 +83,21 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
   asset(JS_PATH, CONSOLE_JS, 'text/javascript; charset=utf-8');
   asset(ICON_PATH, CONSOLE_ICON, 'image/svg+xml');
 
-  const secure = (c: Context) => new URL(c.req.url).protocol === 'https:';
+  /**
+   * The origin the browser sees. Behind a proxy that ends TLS (nginx, a load balancer), the
+   * request reaches the engine as plain HTTP and the proxy says what it was in X-Forwarded-Proto
+   * and X-Forwarded-Host. Trusting them is safe here: a page on another site cannot set them on
+   * a form it posts, so they never let a cross-site request pass the origin check (and the CSRF
+   * token is needed anyway); at worst a client marks its own cookie Secure.
+   */
+  const publicOrigin = (c: Context): string => {
+    const url = new URL(c.req.url);
+    const proto = forwarded(c.req.header('X-Forwarded-Proto'))?.toLowerCase();
+    const host = forwarded(c.req.header('X-Forwarded-Host'));
+    const protocol = proto === 'https' || proto === 'http' ? `${proto}:` : url.protocol;
+    return `${protocol}//${host ?? url.host}`;
+  };
+  const secure = (c: Context) => publicOrigin(c).startsWith('https:');
   const toSignIn = (c: Context, expired: boolean) => {
     c.header('Set-Cookie', sessionCookie(null, { secure: secure(c), maxAgeSeconds: 0 }));
     return c.redirect(expired ? `${SIGN_IN_PATH}?expired=1` : SIGN_IN_PATH, 303);
@@ -97,7 +111,9 @@ export function registerConsole(app: Hono, options: ConsoleOptions): void {
    */
   const sameOrigin = (c: Context): boolean => {
     const origin = c.req.header('Origin');
-    if (origin !== undefined && origin !== 'null') return origin === new URL(c.req.url).origin;
+    if (origin !== undefined && origin !== 'null') {
+      return origin === new URL(c.req.url).origin || origin === publicOrigin(c);
+    }
     const site = c.req.header('Sec-Fetch-Site');
     if (site !== undefined) return site === 'same-origin';
     return origin === undefined;
@@ -551,4 +567,10 @@ async function renderOverview(
       {...(notice && c.req.method === 'POST' && { location: '/' })}
     />,
   );
+}
+
+/** The first value of a proxy's X-Forwarded-* header (proxies in a chain append theirs). */
+function forwarded(value: string | undefined): string | undefined {
+  const first = value?.split(',')[0]?.trim();
+  return first ? first : undefined;
 }

@@ -119,6 +119,34 @@ describe('console sign-in', () => {
     expect(answer.headers.get('Set-Cookie')).toContain('Secure');
   });
 
+  it('behind a proxy that ends TLS, takes its origin from X-Forwarded-* and marks the cookie Secure', async () => {
+    const viaProxy = (headers: Record<string, string>) =>
+      engine.call('POST', '/console/sign-in', {
+        auth: null,
+        redirect: 'manual',
+        headers: { ...FORM, Origin: 'https://itsm.example.com', ...headers },
+        body: new URLSearchParams({ key: TEST_API_KEY }).toString(),
+      });
+    // The proxy's own origin, as the browser saw it: signed in, and Secure.
+    const proxied = await viaProxy({
+      'X-Forwarded-Proto': 'https',
+      'X-Forwarded-Host': 'itsm.example.com, 10.0.0.2',
+    });
+    expect(proxied.status).toBe(303);
+    expect(proxied.headers.get('Set-Cookie')).toContain('Secure');
+    // Without the proxy's headers that origin is another site's.
+    const direct = await viaProxy({});
+    expect(direct.status).toBe(403);
+    expect(direct.headers.get('Set-Cookie')).toBeNull();
+    // A proxy that says plain HTTP: no Secure (the browser would drop the cookie), and an https
+    // origin is then not this one.
+    const plain = await viaProxy({
+      'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': 'itsm.example.com',
+    });
+    expect(plain.status).toBe(403);
+  });
+
   it('refuses a wrong key with 401, sets no cookie and never writes the key back', async () => {
     const answer = await signIn('not-the-key-but-close');
     expect(answer.status).toBe(401);
