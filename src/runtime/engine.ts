@@ -76,6 +76,7 @@ import {
 import { sha256HexNode, signBodyNode } from './node-crypto.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { createNodeTransport } from './node-transport.js';
+import { createNodeWebhookSender } from './node-webhook-sender.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
@@ -317,6 +318,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   let itsm: ItsmServer | null = null;
   let itsmStore: ItsmStore | null = null;
+  // All-in-one, the embedded API notifies this engine over node:http with kept-alive connections.
+  const webhookSender = createNodeWebhookSender();
   /** Over a ServiceNow instance: the connector's change feed, polling once the server listens. */
   let feed: ChangeFeed | null = null;
   /** The base of `href`s in the feed's events: this server's URL, known once it listens. */
@@ -373,6 +376,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     itsm = createItsmServer({
       sign: signBodyNode,
       hash: sha256HexNode,
+      webhookSender: webhookSender.send,
       ...options.itsm,
       store: itsmStore,
       apiKey: options.apiKey,
@@ -786,6 +790,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await closeServer(server);
         remote?.close();
         await itsm?.close();
+        webhookSender.close();
         await pipelineStore.close();
         await engineStore.close();
         await itsmStore?.close();

@@ -32,7 +32,7 @@ import {
 } from './table-api.js';
 import { registerTeamRoutes } from './team.js';
 import { upstreamApiError } from './upstream-errors.js';
-import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
+import { type DeliveryOptions, WebhookNotifier, type WebhookSender } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
 
 export { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES };
@@ -75,6 +75,11 @@ export interface ItsmServerOptions {
   sign?: BodySigner;
   /** Hashes requests for their Idempotency-Key (sha256Hex's contract). Default: WebCrypto. */
   hash?: TextHasher;
+  /**
+   * Sends each webhook notification (the handshake stays on fetch). Default: fetch, which runs
+   * everywhere; Node passes a node:http sender with kept-alive connections.
+   */
+  webhookSender?: WebhookSender;
   /** The ServiceNow Table API face (`/api/now/table/*`): its users, OAuth clients, tokens. */
   tableApi?: TableApiOptions;
   /** Serving a ServiceNow instance (the connector): its account and the push endpoint. */
@@ -126,6 +131,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     sign: options.sign ?? signBody,
     log,
     ...options.delivery,
+    ...(options.webhookSender && { send: options.webhookSender }),
   });
   const deps: ServerDeps = {
     store: options.store,
