@@ -20,6 +20,7 @@ import {
   type FaultController,
   type FaultOptions,
 } from './faults.js';
+import { createKeyRetention } from './key-retention.js';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from './limits.js';
 import { registerObjectRoutes } from './objects.js';
 import { itsmOpenApi } from './openapi.js';
@@ -58,6 +59,11 @@ export interface ItsmServerOptions {
   eventRetention?: number;
   /** How long an Idempotency-Key is remembered. Default 24 h. */
   idempotencyTtlMs?: number;
+  /**
+   * At most this long between two purges of forgotten keys from the store (a key is forgotten
+   * at its TTL whether purged or not). Default the shorter of a minute and the TTL.
+   */
+  idempotencyPurgeIntervalMs?: number;
   /** Retry and timeout settings of webhook notifications. */
   delivery?: DeliveryOptions;
   /** The client address recorded as `ip` on events (runtime-specific). */
@@ -133,6 +139,7 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     ...options.delivery,
     ...(options.webhookSender && { send: options.webhookSender }),
   });
+  const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   const deps: ServerDeps = {
     store: options.store,
     apiKey: options.apiKey,
@@ -142,7 +149,13 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxPageBytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-    idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    keys: createKeyRetention({
+      store: options.store,
+      ttlMs: idempotencyTtlMs,
+      ...(options.idempotencyPurgeIntervalMs !== undefined && {
+        purgeIntervalMs: options.idempotencyPurgeIntervalMs,
+      }),
+    }),
     sha256Hex: options.hash ?? sha256Hex,
     notifier,
     handshakeTimeoutMs: options.delivery?.timeoutMs,
