@@ -18,7 +18,7 @@
 //   fetch, so that the client takes as little as it can of the CPU the systems share with it.
 //   npx tsx bench/pipeline-shape.ts [--incidents 400] [--writers 16] [--accounts 1,10,100,1000]
 //     [--shapes separate,all-in-one] [--slow-incidents 200] [--cpu-prof DIR (each child's profile)]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -117,8 +117,31 @@ interface System {
   /** Where writes go (/v1). */
   api: string;
   hook: Awaited<ReturnType<typeof startHook>>;
+  /** CPU time so far (ms, user + system) of the API's process and the engine's (0 if none). */
+  cpu(): { api: number; engine: number };
   stop(): Promise<void>;
 }
+
+/** A child's CPU time so far, ms (Linux /proc; 0 elsewhere). */
+function cpuMsOf(child: CliChild | undefined): number {
+  if (!child?.process.pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${child.process.pid}/stat`, 'utf8');
+    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** USER_HZ, the unit of /proc's CPU times: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+/** The load's own CPU time so far, ms. */
+const loadCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 
 async function startSystem(
   shape: 'separate' | 'all-in-one' | 'floor',
@@ -142,14 +165,18 @@ async function startSystem(
     objectConcurrency,
   ];
   let api: string;
+  let apiProcess: CliChild | undefined;
+  let engineProcess: CliChild | undefined;
   if (shape === 'all-in-one') {
     const engine = await startCli(['serve', ...common, ...engineFlags, ...faults], {}, nodeArgs());
     children.push(engine);
     api = `${engine.url}/v1`;
+    engineProcess = engine;
   } else {
     const server = await startCli(['itsm-server', ...common, ...faults], {}, nodeArgs());
     children.push(server);
     api = `${server.url}/v1`;
+    apiProcess = server;
     if (shape === 'separate') {
       const engine = await startCli(
         ['serve', ...common, ...engineFlags, '--api-url', api],
@@ -157,6 +184,7 @@ async function startSystem(
         nodeArgs(),
       );
       children.push(engine);
+      engineProcess = engine;
       await call('POST', `${api}/applications/${APP}/webhooks`, {
         url: `${engine.url}/webhooks/kloudless`,
       });
@@ -165,12 +193,45 @@ async function startSystem(
   return {
     api,
     hook,
+    cpu: () => ({ api: cpuMsOf(apiProcess), engine: cpuMsOf(engineProcess) }),
     async stop() {
       for (const child of children) child.process.kill('SIGTERM');
       await hook.close();
       rmSync(rulesDir, { recursive: true, force: true });
     },
   };
+}
+
+interface Cpu {
+  api: number;
+  engine: number;
+  load: number;
+}
+
+/** Runs `measure` and adds the CPU time per change it took (us) of each process to `into`. */
+async function withCpu(
+  system: System,
+  changes: number,
+  into: Cpu[],
+  measure: () => Promise<number>,
+): Promise<number> {
+  const before = { ...system.cpu(), load: loadCpuMs() };
+  const result = await measure();
+  const after = { ...system.cpu(), load: loadCpuMs() };
+  const per = (ms: number) => (ms * 1000) / changes;
+  into.push({
+    api: per(after.api - before.api),
+    engine: per(after.engine - before.engine),
+    load: per(after.load - before.load),
+  });
+  return result;
+}
+
+function describeCpu(rounds: Cpu[]): string {
+  const of = (part: keyof Cpu) => median(rounds.map((r) => r[part])).toFixed(0);
+  const engine = rounds.some((r) => r.engine > 0) ? `, ${of('engine')}` : '';
+  const api = rounds.some((r) => r.api > 0) ? `${of('api')}${engine}` : of('engine');
+  return `${api}, ${of('load')}`;
 }
 
 const accountOf = (i: number, accounts: number, round: number) =>
@@ -310,6 +371,7 @@ async function main(): Promise<void> {
     '| shape | accounts | floor changes/s | pipeline changes/s | of floor | each round | p50 ms at half floor | p99 ms |',
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  const cpuRows: string[] = [];
   for (const shape of shapes) {
     for (const accounts of accountCounts) {
       // Both systems stay up for the whole row: each round measures one and then the other, so
@@ -329,13 +391,22 @@ async function main(): Promise<void> {
         const floors: number[] = [];
         const pipelines: number[] = [];
         const ratios: number[] = [];
+        const floorCpu: Cpu[] = [];
+        const pipelineCpu: Cpu[] = [];
         for (let round = 1; round <= rounds; round++) {
-          const floorChanges = await floorRate(floor, n, writers, accounts, round);
-          const changes = await pipelineRate(system, n, writers, accounts, round);
+          const floorChanges = await withCpu(floor, n, floorCpu, () =>
+            floorRate(floor, n, writers, accounts, round),
+          );
+          const changes = await withCpu(system, n, pipelineCpu, () =>
+            pipelineRate(system, n, writers, accounts, round),
+          );
           floors.push(floorChanges);
           pipelines.push(changes);
           ratios.push(changes / floorChanges);
         }
+        cpuRows.push(
+          `| ${shape} | ${accounts} | ${describeCpu(pipelineCpu)} | ${describeCpu(floorCpu)} |`,
+        );
         const floorChanges = median(floors);
         const { p50, p99 } = await latencies(
           system,
@@ -353,6 +424,13 @@ async function main(): Promise<void> {
       }
     }
   }
+
+  console.log(
+    "\nCPU time per change, medians of the rounds (us, user + system): API process, engine process (all-in-one: both in it), the load (this process: writers, the hook, the floor's PATCHes and calls)",
+  );
+  console.log('| shape | accounts | pipeline: API, engine, load | floor: API, load |');
+  console.log('| --- | --- | --- | --- |');
+  for (const row of cpuRows) console.log(row);
 
   // The API answers every call 100 ms late: one account, distinct objects.
   const slow = Number(values['slow-incidents']);
