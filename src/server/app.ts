@@ -116,6 +116,16 @@ const ROUTE_METHODS: [string, string[]][] = [
   ['/v1/applications/:app_id/webhooks/:id', ['GET', 'DELETE']],
 ];
 
+/** A 413 for a body over the limit. */
+function bodyTooLarge(maxBodyBytes: number): ApiError {
+  // The unread body would stay on the socket: close it instead of keeping it alive.
+  return new ApiError(
+    'payload_too_large',
+    `the request body is larger than the limit of ${maxBodyBytes} bytes`,
+    { Connection: 'close' },
+  );
+}
+
 export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   const log = options.log ?? (() => {});
   const tokens =
@@ -177,19 +187,28 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     // The Table API face stands in for a ServiceNow instance: the connector's tests fault it.
     app.use('/api/now/*', faults.middleware);
   }
-  app.use(
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        // The unread body would stay on the socket: close it instead of keeping it alive.
-        throw new ApiError(
-          'payload_too_large',
-          `the request body is larger than the limit of ${deps.maxBodyBytes} bytes`,
-          { Connection: 'close' },
-        );
-      },
-    }),
-  );
+  // Hono's bodyLimit starts by looking at `c.req.raw.body`, which on @hono/node-server turns
+  // its lightweight request into a full web Request (an AbortController, the body as a web
+  // stream) on every request, GETs included, and the body is then read through that stream.
+  // A declared Content-Length is checked here without touching the body, exactly as bodyLimit
+  // checks it (the HTTP parser holds the body to that length); only a body of undeclared
+  // length (chunked) goes through bodyLimit's counting read. GET and HEAD carry no body.
+  const limitUndeclaredBody = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      throw bodyTooLarge(deps.maxBodyBytes);
+    },
+  });
+  app.use((c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    const length = c.req.header('Content-Length');
+    if (length === undefined || c.req.header('Transfer-Encoding') !== undefined) {
+      return limitUndeclaredBody(c, next);
+    }
+    if (Number.parseInt(length, 10) > deps.maxBodyBytes) throw bodyTooLarge(deps.maxBodyBytes);
+    return next();
+  });
   // Also matches /v1/accounts/:account itself (the account detail).
   app.use('/v1/accounts/:account/*', accountAuth(deps));
   if (options.connector) registerConnectorRoutes(app, options.connector);
