@@ -100,7 +100,15 @@ export async function callJson<T = { id?: string }>(
  * client takes less of the CPU the systems measured need. http: URLs only.
  */
 export function createJsonClient(headers: Record<string, string>, maxSockets: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  // Idle connections close after 4 s, under Node's server keep-alive of 5 s: a request sent on
+  // a connection the server is closing at that moment fails with ECONNRESET (the agent's own
+  // reading of the server's Keep-Alive hint leaves no margin).
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets,
+    maxFreeSockets: maxSockets,
+    timeout: 4_000,
+  });
   const call = <T = { id?: string }>(
     method: string,
     url: string,
