@@ -75,8 +75,10 @@ import {
   verifySignatureNode,
 } from './node.js';
 import { sha256HexNode, signBodyNode } from './node-crypto.js';
+import { createNodeFetch } from './node-fetch.js';
 import { withNodeReceiver } from './node-receiver.js';
 import { createNodeTransport } from './node-transport.js';
+import { createNodeWebhookSender } from './node-webhook-sender.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
@@ -318,6 +320,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   let itsm: ItsmServer | null = null;
   let itsmStore: ItsmStore | null = null;
+  // All-in-one, the embedded API notifies this engine over node:http with kept-alive connections.
+  const webhookSender = createNodeWebhookSender();
+  // The rules' `http` actions likewise, rather than a fetch (web Request, streams) per call.
+  const httpActions = createNodeFetch();
   /** Over a ServiceNow instance: the connector's change feed, polling once the server listens. */
   let feed: ChangeFeed | null = null;
   /** The base of `href`s in the feed's events: this server's URL, known once it listens. */
@@ -374,6 +380,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     itsm = createItsmServer({
       sign: signBodyNode,
       hash: sha256HexNode,
+      webhookSender: webhookSender.send,
       ...options.itsm,
       store: itsmStore,
       apiKey: options.apiKey,
@@ -652,7 +659,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     pipelineStore,
     rules: () => ruleSet,
     engineUser,
-    http: { allowHosts: options.httpAllow ?? [], secrets },
+    http: { allowHosts: options.httpAllow ?? [], secrets, fetch: httpActions.fetch },
     log,
     metrics,
     ...(options.pageSize !== undefined && { pageSize: options.pageSize }),
@@ -794,6 +801,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         await closeServer(server);
         remote?.close();
         await itsm?.close();
+        webhookSender.close();
+        httpActions.close();
         await pipelineStore.close();
         await engineStore.close();
         await itsmStore?.close();

@@ -26,6 +26,7 @@ import type { ItsmStore, Migration, UpstreamStateStore } from '../storage/port.j
 import { createSqliteStore } from '../storage/sqlite.js';
 import { lockDatabase } from './database-lock.js';
 import { hmacKey, sha256HexNode, signBodyNode } from './node-crypto.js';
+import { createNodeWebhookSender } from './node-webhook-sender.js';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
@@ -238,10 +239,13 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
   }
   const pushSecret =
     fixed[0]?.pushSecret ?? (typeof sn === 'function' ? sn(1)?.pushSecret : undefined);
+  // Notifications over node:http with kept-alive connections rather than a fetch each.
+  const webhookSender = createNodeWebhookSender();
   itsm = createItsmServer({
     // node:crypto answers at once; WebCrypto would send every signature and hash to the thread pool.
     sign: signBodyNode,
     hash: sha256HexNode,
+    webhookSender: webhookSender.send,
     ...options,
     store,
     log,
@@ -308,6 +312,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
       for (const feed of feeds.values()) await feed.stop();
       await closeServer(server);
       await itsm.close();
+      webhookSender.close();
       await webhooksReady;
       if (!options.store) await store.close();
       lock?.release();

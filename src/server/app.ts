@@ -20,6 +20,7 @@ import {
   type FaultController,
   type FaultOptions,
 } from './faults.js';
+import { createKeyRetention } from './key-retention.js';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from './limits.js';
 import { registerObjectRoutes } from './objects.js';
 import { itsmOpenApi } from './openapi.js';
@@ -32,7 +33,7 @@ import {
 } from './table-api.js';
 import { registerTeamRoutes } from './team.js';
 import { upstreamApiError } from './upstream-errors.js';
-import { type DeliveryOptions, WebhookNotifier } from './webhook-delivery.js';
+import { type DeliveryOptions, WebhookNotifier, type WebhookSender } from './webhook-delivery.js';
 import { registerWebhook, registerWebhookRoutes } from './webhooks.js';
 
 export { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES };
@@ -58,6 +59,11 @@ export interface ItsmServerOptions {
   eventRetention?: number;
   /** How long an Idempotency-Key is remembered. Default 24 h. */
   idempotencyTtlMs?: number;
+  /**
+   * At most this long between two purges of forgotten keys from the store (a key is forgotten
+   * at its TTL whether purged or not). Default the shorter of a minute and the TTL.
+   */
+  idempotencyPurgeIntervalMs?: number;
   /** Retry and timeout settings of webhook notifications. */
   delivery?: DeliveryOptions;
   /** The client address recorded as `ip` on events (runtime-specific). */
@@ -75,6 +81,11 @@ export interface ItsmServerOptions {
   sign?: BodySigner;
   /** Hashes requests for their Idempotency-Key (sha256Hex's contract). Default: WebCrypto. */
   hash?: TextHasher;
+  /**
+   * Sends each webhook notification (the handshake stays on fetch). Default: fetch, which runs
+   * everywhere; Node passes a node:http sender with kept-alive connections.
+   */
+  webhookSender?: WebhookSender;
   /** The ServiceNow Table API face (`/api/now/table/*`): its users, OAuth clients, tokens. */
   tableApi?: TableApiOptions;
   /** Serving a ServiceNow instance (the connector): its account and the push endpoint. */
@@ -105,6 +116,16 @@ const ROUTE_METHODS: [string, string[]][] = [
   ['/v1/applications/:app_id/webhooks/:id', ['GET', 'DELETE']],
 ];
 
+/** A 413 for a body over the limit. */
+function bodyTooLarge(maxBodyBytes: number): ApiError {
+  // The unread body would stay on the socket: close it instead of keeping it alive.
+  return new ApiError(
+    'payload_too_large',
+    `the request body is larger than the limit of ${maxBodyBytes} bytes`,
+    { Connection: 'close' },
+  );
+}
+
 export function createItsmServer(options: ItsmServerOptions): ItsmServer {
   const log = options.log ?? (() => {});
   const tokens =
@@ -126,7 +147,9 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     sign: options.sign ?? signBody,
     log,
     ...options.delivery,
+    ...(options.webhookSender && { send: options.webhookSender }),
   });
+  const idempotencyTtlMs = options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   const deps: ServerDeps = {
     store: options.store,
     apiKey: options.apiKey,
@@ -136,7 +159,13 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     maxPageBytes: options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
     eventRetention: options.eventRetention ?? DEFAULT_EVENT_RETENTION,
-    idempotencyTtlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    keys: createKeyRetention({
+      store: options.store,
+      ttlMs: idempotencyTtlMs,
+      ...(options.idempotencyPurgeIntervalMs !== undefined && {
+        purgeIntervalMs: options.idempotencyPurgeIntervalMs,
+      }),
+    }),
     sha256Hex: options.hash ?? sha256Hex,
     notifier,
     handshakeTimeoutMs: options.delivery?.timeoutMs,
@@ -158,19 +187,28 @@ export function createItsmServer(options: ItsmServerOptions): ItsmServer {
     // The Table API face stands in for a ServiceNow instance: the connector's tests fault it.
     app.use('/api/now/*', faults.middleware);
   }
-  app.use(
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        // The unread body would stay on the socket: close it instead of keeping it alive.
-        throw new ApiError(
-          'payload_too_large',
-          `the request body is larger than the limit of ${deps.maxBodyBytes} bytes`,
-          { Connection: 'close' },
-        );
-      },
-    }),
-  );
+  // Hono's bodyLimit starts by looking at `c.req.raw.body`, which on @hono/node-server turns
+  // its lightweight request into a full web Request (an AbortController, the body as a web
+  // stream) on every request, GETs included, and the body is then read through that stream.
+  // A declared Content-Length is checked here without touching the body, exactly as bodyLimit
+  // checks it (the HTTP parser holds the body to that length); only a body of undeclared
+  // length (chunked) goes through bodyLimit's counting read. GET and HEAD carry no body.
+  const limitUndeclaredBody = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      throw bodyTooLarge(deps.maxBodyBytes);
+    },
+  });
+  app.use((c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD') return next();
+    const length = c.req.header('Content-Length');
+    if (length === undefined || c.req.header('Transfer-Encoding') !== undefined) {
+      return limitUndeclaredBody(c, next);
+    }
+    if (Number.parseInt(length, 10) > deps.maxBodyBytes) throw bodyTooLarge(deps.maxBodyBytes);
+    return next();
+  });
   // Also matches /v1/accounts/:account itself (the account detail).
   app.use('/v1/accounts/:account/*', accountAuth(deps));
   if (options.connector) registerConnectorRoutes(app, options.connector);

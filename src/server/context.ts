@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import type { TextHasher } from '../itsm/signature.js';
 import type { ItsmStore } from '../storage/port.js';
 import { badRequest } from './errors.js';
+import type { KeyRetention } from './key-retention.js';
 import type { WebhookNotifier } from './webhook-delivery.js';
 
 export interface BearerToken {
@@ -22,7 +23,8 @@ export interface ServerDeps {
   /** Byte budget of a page of events or objects (page-budget.ts). */
   maxPageBytes: number;
   eventRetention: number;
-  idempotencyTtlMs: number;
+  /** Idempotency-Key records while remembered, and the purge of forgotten ones. */
+  keys: KeyRetention;
   /** Hex SHA-256 of request fingerprints (Idempotency-Key); node:crypto on Node. */
   sha256Hex: TextHasher;
   notifier: WebhookNotifier;

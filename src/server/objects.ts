@@ -275,8 +275,7 @@ async function claimIdempotencyKey(
     throw badRequest('Idempotency-Key must be 1 to 255 characters');
   }
   const requestHash = await deps.sha256Hex(what);
-  await deps.store.purgeIdempotencyRecords(Date.now() - deps.idempotencyTtlMs);
-  const existing = await deps.store.getIdempotencyRecord(c.get('account'), key);
+  const existing = await deps.keys.lookup(c.get('account'), key);
   if (existing) return replayOrConflict(existing, requestHash, key);
   return { key, requestHash };
 }

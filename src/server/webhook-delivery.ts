@@ -3,6 +3,8 @@
 // `{account, subscription}`; receivers pull the events themselves. Notifications for one
 // (webhook, account) pair are coalesced: while one is in flight, any number of new events
 // cause exactly one more. Failed deliveries are retried with exponential backoff and jitter.
+// The POST itself goes through a WebhookSender: fetch by default, which runs everywhere; Node
+// passes one on node:http with kept-alive connections (src/runtime/node-webhook-sender.ts).
 import { type BodySigner, signBody } from '../itsm/signature.js';
 import type { ItsmStore, WebhookRecord } from '../storage/port.js';
 
@@ -23,6 +25,38 @@ export type DeliveryLog = (line: string) => void;
 
 type Fetch = (input: string, init: RequestInit) => Promise<Response>;
 
+/** One notification's POST, as the notifier makes it (signed, headers set). */
+export interface WebhookRequest {
+  url: string;
+  body: string;
+  headers: Readonly<Record<string, string>>;
+  /**
+   * The answer must begin within this many milliseconds; past it the request is abandoned (its
+   * connection closed) and the send rejects with an error named `TimeoutError`.
+   */
+  timeoutMs: number;
+}
+
+/**
+ * Sends one notification: resolves with the answer's status, whatever it is (redirects are not
+ * followed; the answer's body is not read), and rejects on a network failure or the timeout.
+ * Retries, backoff and what counts as delivered are the notifier's.
+ */
+export type WebhookSender = (request: WebhookRequest) => Promise<{ status: number }>;
+
+/** The runtime-neutral sender: `fetch`, with an abort signal for the timeout. */
+export const fetchWebhookSender: WebhookSender = async (request) => {
+  const response = await fetch(request.url, {
+    method: 'POST',
+    body: request.body,
+    redirect: 'manual',
+    headers: request.headers,
+    signal: AbortSignal.timeout(request.timeoutMs),
+  });
+  await response.body?.cancel();
+  return { status: response.status };
+};
+
 export interface HandshakeResult {
   ok: boolean;
   /** Why the URL was refused, in a sentence. */
@@ -33,7 +67,14 @@ function describeFailure(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'timed out';
-    return cause?.code ?? cause?.message ?? error.message;
+    // fetch puts the system error (ECONNREFUSED...) in `cause`; node:http throws it itself.
+    const code = (error as { code?: unknown }).code;
+    return (
+      cause?.code ??
+      (typeof code === 'string' ? code : undefined) ??
+      cause?.message ??
+      error.message
+    );
   }
   return String(error);
 }
@@ -83,7 +124,8 @@ export interface WebhookNotifierOptions extends DeliveryOptions {
   apiKey: string;
   /** Signs each notification (signBody's contract); default WebCrypto's signBody. */
   sign?: BodySigner;
-  fetch?: Fetch;
+  /** Sends each notification; default fetchWebhookSender. */
+  send?: WebhookSender;
   log?: DeliveryLog;
 }
 
@@ -168,27 +210,26 @@ export class WebhookNotifier {
     const attempts = this.options.attempts ?? 6;
     const body = JSON.stringify({ account, subscription: webhook.id });
     const signature = await (this.options.sign ?? signBody)(body, this.options.apiKey);
-    const doFetch: Fetch = this.options.fetch ?? ((input, init) => fetch(input, init));
+    const send = this.options.send ?? fetchWebhookSender;
+    const request: WebhookRequest = {
+      url: webhook.url,
+      body,
+      headers: {
+        'Content-Type': 'application/json',
+        'User-Agent': WEBHOOK_USER_AGENT,
+        'X-Kloudless-Signature': signature,
+      },
+      timeoutMs: this.options.timeoutMs ?? 10_000,
+    };
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       let failure: string;
       try {
-        const response = await doFetch(webhook.url, {
-          method: 'POST',
-          body,
-          redirect: 'manual',
-          headers: {
-            'Content-Type': 'application/json',
-            'User-Agent': WEBHOOK_USER_AGENT,
-            'X-Kloudless-Signature': signature,
-          },
-          signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-        });
-        await response.body?.cancel();
-        if (response.ok) {
+        const { status } = await send(request);
+        if (status >= 200 && status <= 299) {
           this.stats.delivered++;
           return;
         }
-        failure = `status ${response.status}`;
+        failure = `status ${status}`;
       } catch (error) {
         failure = describeFailure(error);
       }

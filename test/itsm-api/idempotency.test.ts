@@ -265,6 +265,75 @@ describe('Idempotency-Key on unified objects', () => {
   });
 });
 
+describe('Idempotency-Key retention and the purge of forgotten keys', () => {
+  const HOUR = 3_600_000;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('forgets a key at its retention even while the purge of old keys has not run', async () => {
+    const server = await itsm({ idempotencyTtlMs: 50, idempotencyPurgeIntervalMs: HOUR });
+    const first = await post(server, INCIDENTS(123), incident, 'expired');
+    await sleep(120);
+
+    const again = await post(server, INCIDENTS(123), incident, 'expired');
+    const other = await post(
+      server,
+      INCIDENTS(123),
+      { ...incident, description: 'another body' },
+      'expired-too',
+    );
+    await sleep(120);
+    const otherBody = await post(
+      server,
+      INCIDENTS(123),
+      { ...incident, description: 'a third body' },
+      'expired-too',
+    );
+
+    expect(again.status, again.text).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.json.id).not.toBe(first.json.id);
+    // A forgotten key taken with another body is a new request, not a 409.
+    expect(other.status, other.text).toBe(201);
+    expect(otherBody.status, otherBody.text).toBe(201);
+    expect(otherBody.json.id).not.toBe(other.json.id);
+    expect(await countObjects(server, INCIDENTS(123))).toBe(4);
+  });
+
+  it('replays the request that took a forgotten key again', async () => {
+    const server = await itsm({ idempotencyTtlMs: 200, idempotencyPurgeIntervalMs: HOUR });
+    await post(server, INCIDENTS(123), incident, 'reused');
+    await sleep(300);
+
+    const second = await post(server, INCIDENTS(123), incident, 'reused');
+    const replay = await post(server, INCIDENTS(123), incident, 'reused');
+
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.text).toBe(second.text);
+  });
+
+  it('does not purge old keys on every keyed write', async () => {
+    const server = await itsm({ idempotencyTtlMs: 50, idempotencyPurgeIntervalMs: HOUR });
+    await post(server, INCIDENTS(123), incident, 'old');
+    await sleep(120);
+
+    await post(server, INCIDENTS(123), incident, 'new');
+
+    expect(await server.store.getIdempotencyRecord(123, 'old')).not.toBeNull();
+  });
+
+  it('purges forgotten keys from the store once the purge interval has passed', async () => {
+    const server = await itsm({ idempotencyTtlMs: 50, idempotencyPurgeIntervalMs: 50 });
+    await post(server, INCIDENTS(123), incident, 'old');
+    await sleep(120);
+
+    await post(server, INCIDENTS(123), incident, 'new');
+
+    expect(await server.store.getIdempotencyRecord(123, 'old')).toBeNull();
+    expect(await server.store.getIdempotencyRecord(123, 'new')).not.toBeNull();
+  });
+});
+
 describe('Idempotency-Key on generic objects', () => {
   const user = { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com' };
 

@@ -1,0 +1,188 @@
+// The `http` action's fetch on Node (serve, both shapes): node:http(s) with kept-alive
+// connections instead of undici's fetch, whose Request, fetch controller and body streams were
+// about a sixth of the engine's busy CPU with one `http` action per change
+// (bench/pipeline-shape.ts). It is the subset of fetch the action uses (src/engine/execute.ts):
+// a URL and an init with method, headers, a string body, `redirect: 'manual'` (nothing is
+// followed) and an abort signal; anything else is refused with a TypeError rather than sent
+// differently. It settles as fetch does: with the answer's status and headers as soon as they
+// arrive, the body readable (or cancelled, which closes a connection still receiving it); a
+// network failure rejects with fetch's `TypeError('fetch failed')` and the system error as its
+// cause, an abort with the signal's reason.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** Connections per origin at most: the engine calls few outside hosts, each with bounded concurrency. */
+export const DEFAULT_HTTP_ACTION_SOCKETS = 64;
+
+/**
+ * An idle connection is closed after this long, or a second before the host's own
+ * `Keep-Alive: timeout=N` (Node's agent reads it).
+ */
+const IDLE_SOCKET_MS = 4_000;
+
+/** Statuses whose answer has no body: fetch's Response refuses one for them. */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+export interface NodeFetch {
+  fetch: typeof fetch;
+  /** Connections open now (busy and idle): tests check that none is leaked. */
+  sockets(): number;
+  /** Closes every connection; requests in flight fail. */
+  close(): void;
+}
+
+export function createNodeFetch(options: { maxSockets?: number; idleMs?: number } = {}): NodeFetch {
+  const maxSockets = options.maxSockets ?? DEFAULT_HTTP_ACTION_SOCKETS;
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets,
+    maxFreeSockets: maxSockets,
+    timeout: options.idleMs ?? IDLE_SOCKET_MS,
+    scheduling: 'lifo' as const,
+  };
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent(agentOptions);
+
+  const nodeFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
+    new Promise<Response>((resolve, reject) => {
+      if (typeof input !== 'string' && !(input instanceof URL)) {
+        throw new TypeError('the node:http fetch takes a URL and an init, not a Request');
+      }
+      if (init.redirect !== 'manual') {
+        throw new TypeError(
+          'the node:http fetch follows no redirects: call it with redirect: "manual"',
+        );
+      }
+      const body = init.body ?? undefined;
+      if (body !== undefined && typeof body !== 'string') {
+        throw new TypeError('the node:http fetch sends string bodies only');
+      }
+      const url = typeof input === 'string' ? new URL(input) : input;
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new TypeError(
+          `the node:http fetch calls http and https URLs only, not ${url.protocol}`,
+        );
+      }
+      const signal = init.signal ?? undefined;
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const method = (init.method ?? 'GET').toUpperCase();
+      const headers: Record<string, string> = {};
+      new Headers(init.headers).forEach((value, name) => {
+        headers[name] = value;
+      });
+      // What fetch sends when the caller does not say otherwise.
+      headers.accept ??= '*/*';
+      headers['user-agent'] ??= 'node';
+      if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+      else if (method !== 'GET' && method !== 'HEAD') headers['content-length'] = '0';
+
+      const secure = url.protocol === 'https:';
+      const req = (secure ? httpsRequest : httpRequest)(url, {
+        method,
+        headers,
+        agent: secure ? https : http,
+      });
+      let answered = false;
+      const onAbort = () => {
+        req.destroy();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      req.on('error', (error) => {
+        settled();
+        if (!answered)
+          reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error }));
+      });
+      req.on('response', (res: IncomingMessage) => {
+        answered = true;
+        const status = res.statusCode ?? 0;
+        let stream: ReadableStream<Uint8Array> | null = null;
+        if (NULL_BODY_STATUSES.has(status) || method === 'HEAD') {
+          res.on('end', settled);
+          res.resume();
+        } else {
+          stream = bodyStream(res, signal, settled);
+        }
+        resolve(
+          new Response(stream, {
+            status,
+            statusText: res.statusMessage ?? '',
+            headers: headersOf(res.rawHeaders),
+          }),
+        );
+      });
+      req.end(body);
+    });
+
+  const count = (agent: HttpAgent) => {
+    let open = 0;
+    for (const lists of [agent.sockets, agent.freeSockets]) {
+      for (const list of Object.values(lists)) {
+        for (const socket of list ?? []) if (!socket.destroyed) open++;
+      }
+    }
+    return open;
+  };
+  return {
+    fetch: nodeFetch as typeof fetch,
+    sockets: () => count(http) + count(https),
+    close() {
+      http.destroy();
+      https.destroy();
+    },
+  };
+}
+
+/**
+ * The answer's body as fetch gives it: read as it arrives; cancelled, it closes a connection
+ * still receiving it (a complete answer leaves it to the agent); an abort or a cut connection
+ * errors it.
+ */
+function bodyStream(
+  res: IncomingMessage,
+  signal: AbortSignal | undefined,
+  settled: () => void,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      res.on('data', (chunk: Buffer) => controller.enqueue(new Uint8Array(chunk)));
+      res.on('end', () => {
+        settled();
+        controller.close();
+      });
+      res.on('error', (error) => {
+        settled();
+        controller.error(
+          signal?.aborted ? signal.reason : new TypeError('terminated', { cause: error }),
+        );
+      });
+      // Without an error event (the request was destroyed by the abort): the body ends in error.
+      res.on('close', () => {
+        if (!res.complete) {
+          settled();
+          try {
+            controller.error(signal?.aborted ? signal.reason : new TypeError('terminated'));
+          } catch {
+            // already closed or errored
+          }
+        }
+      });
+    },
+    cancel() {
+      settled();
+      res.destroy();
+    },
+  });
+}
+
+/** The answer's headers as fetch gives them. */
+function headersOf(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    headers.append(raw[i] as string, raw[i + 1] as string);
+  return headers;
+}
