@@ -177,7 +177,7 @@ function answer(
     // Decided after a wait (the note batch of the turn, written once the loop has read every
     // waiting request): the answers of one batch are decided together, in one run of the
     // microtasks, so they are written at once. Held for the next turn, they waited behind its
-    // poll and the drains it starts (bench/README.md, 2026-12-04 21:40).
+    // poll and the drains it starts (bench/README.md, 2026-12-04 21:35).
     judged.then(
       (later) => send(res, later, false, true),
       (error: unknown) => failed(res, error, send, log),
