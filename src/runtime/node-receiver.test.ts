@@ -295,6 +295,39 @@ describe('answers written together at the end of a turn', () => {
     }
   });
 
+  it('writes an answer decided after a wait at once, while the answers of the turn are held', async () => {
+    const send = answerWriter(() => {});
+    const waiting: ServerResponse[] = [];
+    const seen: boolean[][] = [];
+    const ok = { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'ok' };
+    const server = createServer((_req, res) => {
+      waiting.push(res);
+      if (waiting.length < 3) return;
+      const [first, second, third] = waiting as [ServerResponse, ServerResponse, ServerResponse];
+      send(first, ok);
+      send(second, ok);
+      // As the note batch's answers are handed over once its write is done.
+      send(third, ok, false, true);
+      seen.push(waiting.map((r) => r.headersSent));
+    });
+    const address = await listen(server, 0, '127.0.0.1');
+    try {
+      const get = (): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = request(`http://127.0.0.1:${address.port}/`, { agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await Promise.all([get(), get(), get()])).toEqual([200, 200, 200]);
+      expect(seen).toEqual([[true, false, true]]);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   it('writes the first answer of a turn at once and the rest after the turn; one that cannot be written does not hold back the others', async () => {
     const logs: string[] = [];
     const send = answerWriter((line) => logs.push(line));

@@ -26,8 +26,11 @@ export function isReceiverRequest(method: string | undefined, url: string | unde
   return path === RECEIVER_PATH || path === `${RECEIVER_PATH}/`;
 }
 
-/** Hands an answer to be written to its response. */
-type Send = (res: ServerResponse, answer: ReceiverAnswer, close?: boolean) => void;
+/**
+ * Hands an answer to be written to its response; `now` writes it at once, for an answer decided
+ * after a wait (see answer()).
+ */
+type Send = (res: ServerResponse, answer: ReceiverAnswer, close?: boolean, now?: boolean) => void;
 
 function write(res: ServerResponse, answer: ReceiverAnswer, close: boolean): void {
   // A flat [name, value, ...] list: Node writes it as given, without copying the answer's headers
@@ -49,7 +52,8 @@ function write(res: ServerResponse, answer: ReceiverAnswer, close: boolean): voi
  * together, they reach it while it is awake reading the first. On 2 cores this took the receiver
  * from about 80% to about 100% of a bare Hono route's rate (bench/README.md). An answer waits at
  * most for the other requests read in its turn, and a lone sender waits for nothing. Only the
- * writing waits: each notification is queued before its answer is handed here.
+ * writing waits: each notification is queued before its answer is handed here. An answer handed
+ * with `now` (decided after a wait, together with the others of its batch) is written at once.
  */
 export function answerWriter(log: (line: string) => void): Send {
   const writeOrClose = (res: ServerResponse, answer: ReceiverAnswer, close: boolean) => {
@@ -70,7 +74,11 @@ export function answerWriter(log: (line: string) => void): Send {
     due = null;
     for (const { res, answer, close } of batch) writeOrClose(res, answer, close);
   };
-  return (res, answer, close = false) => {
+  return (res, answer, close = false, now = false) => {
+    if (now) {
+      writeOrClose(res, answer, close);
+      return;
+    }
     if (due === null) {
       // The first answer of a turn goes at once: a lone sender waits for nothing.
       due = [];
@@ -166,8 +174,12 @@ function answer(
     return;
   }
   if (judged instanceof Promise) {
+    // Decided after a wait (the note batch of the turn, written once the loop has read every
+    // waiting request): the answers of one batch are decided together, in one run of the
+    // microtasks, so they are written at once. Held for the next turn, they waited behind its
+    // poll and the drains it starts (bench/README.md, 2026-12-04 21:35).
     judged.then(
-      (later) => send(res, later),
+      (later) => send(res, later, false, true),
       (error: unknown) => failed(res, error, send, log),
     );
   } else {

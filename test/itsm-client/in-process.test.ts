@@ -170,3 +170,38 @@ describe('the in-process transport', () => {
     expect(error).toMatchObject({ code: 'ITSM_TIMEOUT' });
   });
 });
+
+describe('the URL of each call', () => {
+  /** The URL as the client built it before it joined plain paths as text: URL's resolution. */
+  function resolved(path: string, query: Record<string, string | number | null | undefined>) {
+    const url = new URL(path.replace(/^\/+/, ''), `${itsm.url}/v1/`);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+    return url.href;
+  }
+
+  it.each([
+    ['accounts/1/events', {}],
+    ['/accounts/1/events', { page_size: 5, cursor: 'a b&c=d/é' }],
+    ['accounts/1/itsm/incidents/a%2Fb', { raw_type: 'u_thing' }],
+    ['accounts/1/itsm/incidents/café', {}],
+    ['accounts/1/itsm/incidents/a b', {}],
+    ['accounts/1/itsm/../events', {}],
+    ['accounts/1/./events', { skipped: null, absent: undefined }],
+    ['accounts/1/itsm/incidents/..', {}],
+    ['accounts/1/itsm/incidents/x?y=1', {}],
+    ['accounts/1/itsm/incidents/~a_b-c.d', {}],
+  ] as const)('sends %s with %j where URL resolves it', async (path, query) => {
+    const urls: string[] = [];
+    const transport = createInProcessTransport(itsm.itsm.app);
+    const client = inProcessClient({
+      transport: (request, attempt) => {
+        urls.push(request.url);
+        return transport(request, attempt);
+      },
+    });
+    await client.request({ method: 'GET', path, query }).catch(() => {});
+    expect(urls).toEqual([resolved(path, query)]);
+  });
+});
