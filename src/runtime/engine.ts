@@ -52,9 +52,15 @@ import {
 } from '../webhook/drain.js';
 import { createEngineMetrics, type EngineMetrics } from '../webhook/metrics.js';
 import { createNoteBatch } from '../webhook/note-batch.js';
+import { ownDeliverySender } from '../webhook/own-delivery.js';
 import { pacedPasses } from '../webhook/paced-passes.js';
 import { createDrainQueue, type DrainQueue } from '../webhook/queue.js';
-import { createReceiver, type Notification, RECEIVER_PATH } from '../webhook/receiver.js';
+import {
+  createReceiver,
+  type Notification,
+  RECEIVER_PATH,
+  type Receiver,
+} from '../webhook/receiver.js';
 import {
   describeSummary,
   dueRules,
@@ -332,8 +338,16 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
 
   let itsm: ItsmServer | null = null;
   let itsmStore: ItsmStore | null = null;
-  // All-in-one, the embedded API notifies this engine over node:http with kept-alive connections.
+  // All-in-one, the embedded API notifies this engine's own receiver in process (signed and
+  // verified as over HTTP, without the socket: webhook/own-delivery.ts), and any other webhook a
+  // user registered over node:http with kept-alive connections.
   const webhookSender = createNodeWebhookSender();
+  let ownReceiver: { url: string; receiver: Receiver } | null = null;
+  const notificationSender = ownDeliverySender({
+    own: () => ownReceiver,
+    fallback: webhookSender.send,
+    log,
+  });
   // The rules' `http` actions likewise, rather than a fetch (web Request, streams) per call.
   const httpActions = createNodeFetch();
   /** Over a ServiceNow instance: the connector's change feed, polling once the server listens. */
@@ -392,7 +406,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     itsm = createItsmServer({
       sign: signBodyNode,
       hash: sha256HexNode,
-      webhookSender: webhookSender.send,
+      webhookSender: notificationSender,
       ...options.itsm,
       store: itsmStore,
       apiKey: options.apiKey,
@@ -662,7 +676,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     // All-in-one, the API is this very process: its app answers the engine's calls directly (auth,
     // validation, idempotency and fault injection included) instead of through a loopback socket,
     // and without the web Request, abort signal and body streams of a fetch (in-process.ts).
-    // Webhook notifications still come over HTTP, as from any API. An injected dropped connection
+    // Webhook notifications to this engine come in process too (own-delivery.ts). An injected dropped connection
     // reaches the client the same way as over a socket: the answer's body breaks off, its read
     // rejects, and the client counts that as a network error.
     ...(embedded && { transport: createInProcessTransport(embedded.app) }),
@@ -686,6 +700,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   };
 
   baseUrl = url;
+  if (itsm) ownReceiver = { url: `${url}${RECEIVER_PATH}`, receiver };
   if (itsm)
     await registerOwnWebhook(
       itsm,
