@@ -11,7 +11,6 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
@@ -79,6 +78,7 @@ import {
   listen,
   loadMigrations,
   type ServiceNowServeOptions,
+  socketAddress,
   verifySignatureNode,
 } from './node.js';
 import { sha256HexNode, signBodyNode } from './node-crypto.js';
@@ -414,13 +414,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       log,
       ...(options.faults && { faults: options.faults }),
       ...(connectorRoutes && { connector: connectorRoutes }),
-      clientIp: (c) => {
-        try {
-          return getConnInfo(c).remote.address ?? null;
-        } catch {
-          return null;
-        }
-      },
+      clientIp: socketAddress,
     });
   }
 

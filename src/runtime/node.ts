@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
 import { base64ToBytes } from '../itsm/signature.js';
 import {
   createItsmServer,
@@ -44,6 +44,19 @@ export function openSqliteStore(path: string): ItsmStore & UpstreamStateStore {
 }
 
 /** Listens on host:port (0 = any free port) and resolves with the bound address. */
+/**
+ * The address of the socket a request came in on (the API records it with each write), or null
+ * for a request that did not come over a socket: the all-in-one engine's in-process calls,
+ * whose context has no Node request. Looked at without a throw: every write asks.
+ */
+export function socketAddress(c: Context): string | null {
+  const env = c.env as
+    | { incoming?: { socket?: { remoteAddress?: string } }; server?: typeof env }
+    | undefined;
+  const bindings = env?.server ?? env;
+  return bindings?.incoming?.socket?.remoteAddress ?? null;
+}
+
 export function listen(server: ServerType, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolveListen, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
@@ -262,13 +275,7 @@ export async function startItsmServer(options: StartItsmServerOptions): Promise<
         }),
       },
     }),
-    clientIp: (c) => {
-      try {
-        return getConnInfo(c).remote.address ?? null;
-      } catch {
-        return null;
-      }
-    },
+    clientIp: socketAddress,
   });
   const users = options.users ?? [];
   // Provisioning is the server's own set-up, not traffic to fault.
