@@ -184,6 +184,8 @@ export interface ListOptions {
   pageSize?: number;
   /** Required for generic objects (`type` 'object'): the upstream table, e.g. `sys_user`. */
   rawType?: string;
+  /** `X-Kloudless-Raw-Data: true` on these requests alone: each object carries `raw`. */
+  rawData?: boolean;
 }
 
 export interface ListPageOptions extends ListOptions {
@@ -884,11 +886,17 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     opts: ListPageOptions = {},
   ): Promise<ObjectList<ObjectOf<T>>> {
     const path = collectionPath(account, type);
-    return getParsed(objectListSchema(schemaOf(type)), `a list of ${type} objects`, path, {
-      ...rawTypeQuery('list', type, opts.rawType),
-      page: opts.page,
-      page_size: opts.pageSize,
-    });
+    return getParsed(
+      objectListSchema(schemaOf(type)),
+      `a list of ${type} objects`,
+      path,
+      {
+        ...rawTypeQuery('list', type, opts.rawType),
+        page: opts.page,
+        page_size: opts.pageSize,
+      },
+      opts.rawData ? { 'X-Kloudless-Raw-Data': 'true' } : undefined,
+    );
   }
 
   return {

@@ -118,7 +118,10 @@ export async function runSchedules(
             );
             continue;
           }
-          for await (const item of deps.client.list(account, type, { pageSize: 100 })) {
+          // With raw data, as the drain reads events and objects: `object.raw` means the same to
+          // a scheduled rule as to an event rule.
+          const listing = deps.client.list(account, type, { pageSize: 100, rawData: true });
+          for await (const item of listing) {
             const object = item as Record<string, unknown> & { id: string };
             if (object.active === false) continue;
             const key = schedulePlanKey(account, rule.id, tick, object.id);
