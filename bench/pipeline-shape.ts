@@ -24,13 +24,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_OBJECT_CONCURRENCY } from '../src/webhook/drain.js';
 import { type CliChild, createJsonClient, startCli } from './processes.js';
 import { median, percentile } from './stats.js';
 
 const KEY = 'bench-key';
 const APP = 'bench';
-/** The engine's --object-concurrency. */
-let objectConcurrency = '8';
+/** The engine's --object-concurrency: the product's default unless given. */
+let objectConcurrency = String(DEFAULT_OBJECT_CONCURRENCY);
 /** With --cpu-prof: where each child (`serve`, `itsm-server`) writes its CPU profile as it exits. */
 let profileDir: string | undefined;
 /** Node's own arguments for each child: its CPU profile with --cpu-prof. */
@@ -349,7 +350,7 @@ async function main(): Promise<void> {
       accounts: { type: 'string', default: '1,10,100,1000' },
       shapes: { type: 'string', default: 'separate,all-in-one' },
       'slow-incidents': { type: 'string', default: '200' },
-      'object-concurrency': { type: 'string', default: '8' },
+      'object-concurrency': { type: 'string', default: String(DEFAULT_OBJECT_CONCURRENCY) },
       rounds: { type: 'string', default: '3' },
       'warm-up': { type: 'string' },
       'cpu-prof': { type: 'string' },

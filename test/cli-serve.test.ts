@@ -33,7 +33,7 @@ const SERVE_FLAGS: { flag: string; env: string; shows: string | null }[] = [
   { flag: 'http-allow', env: 'ITSM_HTTP_ALLOW', shows: null },
   { flag: 'from', env: 'ITSM_RULES_FROM', shows: 'default oldest' },
   { flag: 'concurrency', env: 'ITSM_RULES_CONCURRENCY', shows: 'default 16' },
-  { flag: 'object-concurrency', env: 'ITSM_RULES_OBJECT_CONCURRENCY', shows: 'default 8' },
+  { flag: 'object-concurrency', env: 'ITSM_RULES_OBJECT_CONCURRENCY', shows: 'default 32' },
   { flag: 'page-size', env: 'ITSM_RULES_PAGE_SIZE', shows: 'default 100' },
   { flag: 'reload-interval', env: 'ITSM_RULES_RELOAD_MS', shows: 'default 1000' },
   { flag: 'retention-days', env: 'ITSM_RULES_RETENTION_DAYS', shows: 'default 30' },

@@ -10,7 +10,7 @@ import {
   parseFaultSpec,
 } from '../server/faults.js';
 import type { TableApiOptions } from '../server/table-api.js';
-import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
+import { DEFAULT_ENGINE_USER, DEFAULT_OBJECT_CONCURRENCY } from '../webhook/drain.js';
 import { RECEIVER_PATH } from '../webhook/receiver.js';
 import {
   type Command,
@@ -211,7 +211,7 @@ const serveFlags: FlagSpec[] = [
     name: 'object-concurrency',
     env: 'ITSM_RULES_OBJECT_CONCURRENCY',
     type: 'string',
-    default: '8',
+    default: String(DEFAULT_OBJECT_CONCURRENCY),
     placeholder: 'N',
     description:
       "objects of one account processed at the same time (1..64); each object's events strictly in order",

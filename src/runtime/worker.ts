@@ -31,7 +31,6 @@ import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
   DEFAULT_ENGINE_USER,
-  DEFAULT_OBJECT_CONCURRENCY,
   DEFAULT_PAGE_SIZE,
   drainAccount,
   isTransient,
@@ -111,6 +110,13 @@ interface Lease {
   /** Gives it back; should that fail, it lapses by itself after its window. */
   release(): Promise<void>;
 }
+
+/**
+ * Objects of one account processed at the same time on a Worker, by default: an invocation has
+ * at most 6 connections open at once, so more would only queue behind them (Node's default is
+ * DEFAULT_OBJECT_CONCURRENCY).
+ */
+export const DEFAULT_WORKER_OBJECT_CONCURRENCY = 8;
 
 function createLease(
   store: EngineStore,
@@ -426,7 +432,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
     objectConcurrency: wholeNumber(
       env,
       'ITSM_RULES_OBJECT_CONCURRENCY',
-      DEFAULT_OBJECT_CONCURRENCY,
+      DEFAULT_WORKER_OBJECT_CONCURRENCY,
       1,
       64,
     ),

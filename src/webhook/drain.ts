@@ -46,8 +46,14 @@ import type { EngineMetrics } from './metrics.js';
 import { isParkable, PARKED_PER_DRAIN, parkBehind, parkObject, retryParked } from './park.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
-/** Objects of one account whose events are processed at the same time, by default. */
-export const DEFAULT_OBJECT_CONCURRENCY = 8;
+/**
+ * Objects of one account whose events are processed at the same time, by default on Node. An
+ * account's drain waits on the API for each object's calls; with many distinct objects changing
+ * at once (one busy account), 8 left the engine idle between calls: bench/pipeline-shape.ts at
+ * one account went from about 0.41x to 0.5-0.6x of its floor with 32-64, and its p50 from about
+ * 100 ms to 15-40 ms (bench/README.md). The Worker keeps 8 (worker.ts).
+ */
+export const DEFAULT_OBJECT_CONCURRENCY = 32;
 /** The user the engine acts as unless told otherwise (`--as-user`, `ITSM_RULES_AS_USER`). */
 export const DEFAULT_ENGINE_USER = 'itsm-rules';
 

@@ -269,7 +269,7 @@ describe('the process killed mid-drain (SIGKILL) and started again', () => {
 
     // One page per incident. A call that was in flight at the kill (sent, not yet recorded) is
     // sent again after the restart, with the same Idempotency-Key, so that the pager can tell the
-    // repeat: one per object processed at the kill at most (--object-concurrency, default 8),
+    // repeat: one per object processed at the kill at most (--object-concurrency, the default here),
     // and no key more than twice.
     const keys = countBy(keysOf(receiver.requests));
     expect(keys.size).toBe(INCIDENTS);
