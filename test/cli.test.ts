@@ -25,6 +25,7 @@ const FLAGS: Record<string, string> = {
   users: 'ITSM_USERS_FILE',
   'public-url': 'ITSM_PUBLIC_URL',
   'max-body': 'ITSM_MAX_BODY',
+  'max-page-bytes': 'ITSM_MAX_PAGE_BYTES',
   'event-retention': 'ITSM_EVENT_RETENTION',
   faults: 'ITSM_FAULTS',
   'sn-user': 'ITSM_SN_USERS',
@@ -139,6 +140,47 @@ describe('itsm-rules itsm-server', () => {
       expect(exit).toEqual({ code: 0, signal: null });
       expect(ms).toBeLessThan(PROMPT_EXIT_MS);
       expect(server.stdout()).toContain('shutting down');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'bounds the JSON of a page by --max-page-bytes, and the next page goes on from there',
+    async () => {
+      const server = await startServer(
+        ['--port', '0', '--db', ':memory:', '--api-key', 'K', '--app-id', 'A'],
+        { ITSM_MAX_PAGE_BYTES: '4096' },
+      );
+      const long = 'x'.repeat(1500);
+      for (const n of [1, 2, 3]) {
+        const created = await call(server.base, 'POST', '/v1/accounts/1/itsm/incidents', 'K', {
+          description: `${n} ${long}`,
+        });
+        expect(created.status).toBe(201);
+      }
+      // Each incident's JSON is over 1500 bytes: two fit in 4096, the third is on the next page.
+      const first = await call(server.base, 'GET', '/v1/accounts/1/itsm/incidents', 'K');
+      expect(first.status).toBe(200);
+      expect(first.json.objects).toHaveLength(2);
+      expect(first.json.next_page).toEqual(expect.any(String));
+      const next = await call(
+        server.base,
+        'GET',
+        `/v1/accounts/1/itsm/incidents?page=${encodeURIComponent(first.json.next_page)}`,
+        'K',
+      );
+      expect(next.json.objects.map((i: { description: string }) => i.description[0])).toEqual([
+        '3',
+      ]);
+      const events = await call(server.base, 'GET', '/v1/accounts/1/events?page_size=100', 'K');
+      expect(events.json.objects).toHaveLength(2);
+      expect(events.json.remaining).toBe(1);
+
+      const refused = runCli(['itsm-server', '--max-page-bytes', '100']);
+      expect((await refused.exited).code).toBe(2);
+      expect(refused.stderr()).toContain(
+        '--max-page-bytes must be a whole number >= 1024, got "100"',
+      );
     },
     TIMEOUT,
   );

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import type { BearerToken } from '../server/context.js';
 import { DEFAULT_EVENT_RETENTION, DEFAULT_MAX_BODY_BYTES } from '../server/limits.js';
+import { DEFAULT_MAX_PAGE_BYTES } from '../server/page-budget.js';
 import {
   type Command,
   type FlagSpec,
@@ -111,6 +112,15 @@ const itsmServerFlags: FlagSpec[] = [
     description: 'largest request body; larger ones get 413',
   },
   {
+    name: 'max-page-bytes',
+    env: 'ITSM_MAX_PAGE_BYTES',
+    type: 'string',
+    default: String(DEFAULT_MAX_PAGE_BYTES),
+    placeholder: 'BYTES',
+    description:
+      'largest JSON of an events page or a list page; a page stops before the item that would pass it (always at least one), and the next page goes on from there',
+  },
+  {
     name: 'event-retention',
     env: 'ITSM_EVENT_RETENTION',
     type: 'string',
@@ -199,6 +209,7 @@ const itsmServerCommand: Command = {
       ...(usersFile && { users: readUsersFile(usersFile) }),
       ...(values['public-url'] ? { publicUrl: String(values['public-url']) } : {}),
       maxBodyBytes: positiveInt('max-body', String(values['max-body'])),
+      maxPageBytes: positiveInt('max-page-bytes', String(values['max-page-bytes']), 1024),
       eventRetention: positiveInt('event-retention', String(values['event-retention'])),
       ...(faults && { faults }),
       tableApi: tableApiFromFlags(values),
