@@ -8,17 +8,11 @@
 // arrive, the body readable (or cancelled, which closes a connection still receiving it); a
 // network failure rejects with fetch's `TypeError('fetch failed')` and the system error as its
 // cause, an abort with the signal's reason.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { createKeepAliveAgents, headersOf } from './node-agents.js';
 
 /** Connections per origin at most: the engine calls few outside hosts, each with bounded concurrency. */
 export const DEFAULT_HTTP_ACTION_SOCKETS = 64;
-
-/**
- * An idle connection is closed after this long, or a second before the host's own
- * `Keep-Alive: timeout=N` (Node's agent reads it).
- */
-const IDLE_SOCKET_MS = 4_000;
 
 /** Statuses whose answer has no body: fetch's Response refuses one for them. */
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -32,16 +26,10 @@ export interface NodeFetch {
 }
 
 export function createNodeFetch(options: { maxSockets?: number; idleMs?: number } = {}): NodeFetch {
-  const maxSockets = options.maxSockets ?? DEFAULT_HTTP_ACTION_SOCKETS;
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets,
-    maxFreeSockets: maxSockets,
-    timeout: options.idleMs ?? IDLE_SOCKET_MS,
-    scheduling: 'lifo' as const,
-  };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent(agentOptions);
+  const agents = createKeepAliveAgents('createNodeFetch', {
+    maxSockets: options.maxSockets ?? DEFAULT_HTTP_ACTION_SOCKETS,
+    ...(options.idleMs !== undefined && { idleMs: options.idleMs }),
+  });
 
   const nodeFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
@@ -79,12 +67,7 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
       if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
       else if (method !== 'GET' && method !== 'HEAD') headers['content-length'] = '0';
 
-      const secure = url.protocol === 'https:';
-      const req = (secure ? httpsRequest : httpRequest)(url, {
-        method,
-        headers,
-        agent: secure ? https : http,
-      });
+      const req = agents.request(url, { method, headers });
       let answered = false;
       const onAbort = () => {
         req.destroy();
@@ -118,22 +101,10 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
       req.end(body);
     });
 
-  const count = (agent: HttpAgent) => {
-    let open = 0;
-    for (const lists of [agent.sockets, agent.freeSockets]) {
-      for (const list of Object.values(lists)) {
-        for (const socket of list ?? []) if (!socket.destroyed) open++;
-      }
-    }
-    return open;
-  };
   return {
     fetch: nodeFetch as typeof fetch,
-    sockets: () => count(http) + count(https),
-    close() {
-      http.destroy();
-      https.destroy();
-    },
+    sockets: agents.sockets,
+    close: agents.close,
   };
 }
 
@@ -177,12 +148,4 @@ function bodyStream(
       res.destroy();
     },
   });
-}
-
-/** The answer's headers as fetch gives them. */
-function headersOf(raw: readonly string[]): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    headers.append(raw[i] as string, raw[i + 1] as string);
-  return headers;
 }

@@ -4,9 +4,9 @@
 // (bench/pipeline-shape.ts). Only the sending is Node's: auth, retries, Idempotency-Keys,
 // timeouts and error mapping stay the client's (src/itsm/client.ts). At the client's timeout the
 // request is destroyed with its socket, so an answer nobody waits for never holds a connection.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { ItsmTransport, TransportAnswer } from '../itsm/client.js';
+import { createKeepAliveAgents, headersOf } from './node-agents.js';
 
 /**
  * Connections to the API at most, by default. The engine has at most 16 accounts x 8 objects in
@@ -14,14 +14,6 @@ import type { ItsmTransport, TransportAnswer } from '../itsm/client.js';
  * cores to spare; further requests wait in the agent's queue (inside the client's timeout).
  */
 export const DEFAULT_API_SOCKETS = 32;
-
-/**
- * An idle connection is closed after this long, or a second before the server's own
- * `Keep-Alive: timeout=N` (Node's agent reads it), so that a request is rarely sent on a
- * connection the server is closing. A request that is anyway (ECONNRESET) is a network error,
- * which the client retries for reads and for writes with an Idempotency-Key.
- */
-const IDLE_SOCKET_MS = 4_000;
 
 export interface NodeTransportOptions {
   /** Connections per API origin at most; default DEFAULT_API_SOCKETS. */
@@ -44,35 +36,20 @@ class IncompleteAnswerError extends Error {
 }
 
 export function createNodeTransport(options: NodeTransportOptions = {}): NodeTransport {
-  const maxSockets = options.maxSockets ?? DEFAULT_API_SOCKETS;
-  if (!Number.isInteger(maxSockets) || maxSockets < 1) {
-    throw new TypeError(
-      `createNodeTransport: maxSockets must be a whole number of at least 1, got ${maxSockets}`,
-    );
-  }
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets,
-    maxFreeSockets: maxSockets,
-    timeout: options.idleMs ?? IDLE_SOCKET_MS,
-    // The most recently used connection first: a lull lets the others idle out.
-    scheduling: 'lifo' as const,
-  };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent(agentOptions);
+  // A request sent on a connection the server was closing (ECONNRESET) is a network error,
+  // which the client retries for reads and for writes with an Idempotency-Key.
+  const agents = createKeepAliveAgents('createNodeTransport', {
+    maxSockets: options.maxSockets ?? DEFAULT_API_SOCKETS,
+    ...(options.idleMs !== undefined && { idleMs: options.idleMs }),
+  });
 
   const transport: ItsmTransport = (request, attempt) =>
     new Promise<TransportAnswer>((resolve, reject) => {
-      const secure = request.url.startsWith('https:');
       const headers =
         request.body === undefined
           ? request.headers
           : { ...request.headers, 'Content-Length': String(Buffer.byteLength(request.body)) };
-      const req = (secure ? httpsRequest : httpRequest)(request.url, {
-        method: request.method,
-        headers,
-        agent: secure ? https : http,
-      });
+      const req = agents.request(request.url, { method: request.method, headers });
       req.on('response', (res: IncomingMessage) => {
         let text = '';
         // A StringDecoder: a character split between two chunks is joined, not replaced.
@@ -101,30 +78,5 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
       req.end(request.body);
     });
 
-  // A destroyed socket leaves the agent's lists only once it has closed (a later turn).
-  const count = (agent: HttpAgent) => {
-    let open = 0;
-    for (const lists of [agent.sockets, agent.freeSockets]) {
-      for (const list of Object.values(lists)) {
-        for (const socket of list ?? []) if (!socket.destroyed) open++;
-      }
-    }
-    return open;
-  };
-  return {
-    transport,
-    sockets: () => count(http) + count(https),
-    close() {
-      http.destroy();
-      https.destroy();
-    },
-  };
-}
-
-/** The answer's headers as the client reads them (Retry-After, X-Request-Id). */
-function headersOf(raw: readonly string[]): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    headers.append(raw[i] as string, raw[i + 1] as string);
-  return headers;
+  return { transport, sockets: agents.sockets, close: agents.close };
 }

@@ -5,9 +5,9 @@
 // notifier's (src/server/webhook-delivery.ts). The answer's body is never read: it is drained
 // so the connection can carry the next notification, and a connection still busy at the
 // timeout is closed, as fetch's abort does.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { WebhookSender } from '../server/webhook-delivery.js';
+import { createKeepAliveAgents } from './node-agents.js';
 
 /**
  * Connections per receiver origin at most. Notifications are coalesced per account, so a burst
@@ -15,13 +15,6 @@ import type { WebhookSender } from '../server/webhook-delivery.js';
  * inside their timeout (a receiver on a small machine answers no faster with more).
  */
 export const DEFAULT_WEBHOOK_SOCKETS = 64;
-
-/**
- * An idle connection is closed after this long, or a second before the receiver's own
- * `Keep-Alive: timeout=N` (Node's agent reads it), so that a notification is rarely sent on a
- * connection the receiver is closing; one that is anyway fails that attempt, which is retried.
- */
-const IDLE_SOCKET_MS = 4_000;
 
 export interface NodeWebhookSenderOptions {
   /** Connections per receiver origin at most; default DEFAULT_WEBHOOK_SOCKETS. */
@@ -46,30 +39,18 @@ export class WebhookTimeoutError extends Error {
 }
 
 export function createNodeWebhookSender(options: NodeWebhookSenderOptions = {}): NodeWebhookSender {
-  const maxSockets = options.maxSockets ?? DEFAULT_WEBHOOK_SOCKETS;
-  if (!Number.isInteger(maxSockets) || maxSockets < 1) {
-    throw new TypeError(
-      `createNodeWebhookSender: maxSockets must be a whole number of at least 1, got ${maxSockets}`,
-    );
-  }
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets,
-    maxFreeSockets: maxSockets,
-    timeout: options.idleMs ?? IDLE_SOCKET_MS,
-    // The most recently used connection first: a lull lets the others idle out.
-    scheduling: 'lifo' as const,
-  };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent(agentOptions);
+  // A notification sent on a connection the receiver was closing fails that attempt, which the
+  // notifier retries.
+  const agents = createKeepAliveAgents('createNodeWebhookSender', {
+    maxSockets: options.maxSockets ?? DEFAULT_WEBHOOK_SOCKETS,
+    ...(options.idleMs !== undefined && { idleMs: options.idleMs }),
+  });
 
   const send: WebhookSender = (request) =>
     new Promise((resolve, reject) => {
-      const secure = request.url.startsWith('https:');
-      const req = (secure ? httpsRequest : httpRequest)(request.url, {
+      const req = agents.request(request.url, {
         method: 'POST',
         headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(request.body)) },
-        agent: secure ? https : http,
       });
       // From the send to the end of the answer: the status settles the send, and a body that
       // is still coming at the timeout closes the connection rather than hold it.
@@ -94,21 +75,5 @@ export function createNodeWebhookSender(options: NodeWebhookSenderOptions = {}):
       req.end(request.body);
     });
 
-  const count = (agent: HttpAgent) => {
-    let open = 0;
-    for (const lists of [agent.sockets, agent.freeSockets]) {
-      for (const list of Object.values(lists)) {
-        for (const socket of list ?? []) if (!socket.destroyed) open++;
-      }
-    }
-    return open;
-  };
-  return {
-    send,
-    sockets: () => count(http) + count(https),
-    close() {
-      http.destroy();
-      https.destroy();
-    },
-  };
+  return { send, sockets: agents.sockets, close: agents.close };
 }
