@@ -30,8 +30,9 @@ export function ownDeliverySender(options: OwnDeliveryOptions): WebhookSender {
     try {
       const answer = await own.receiver.receive(
         encoder.encode(request.body),
-        header(request, SIGNATURE_HEADER),
-        header(request, 'Content-Type'),
+        // Named as the notifier sets them (webhook-delivery.ts).
+        request.headers[SIGNATURE_HEADER] ?? null,
+        request.headers['Content-Type'] ?? null,
       );
       return { status: answer.status };
     } catch (error) {
@@ -40,15 +41,4 @@ export function ownDeliverySender(options: OwnDeliveryOptions): WebhookSender {
       return { status: 500 };
     }
   };
-}
-
-/** A header of the request whatever the case its name was set in. */
-function header(request: WebhookRequest, name: string): string | null {
-  const exact = request.headers[name];
-  if (exact !== undefined) return exact;
-  const lower = name.toLowerCase();
-  for (const key in request.headers) {
-    if (key.toLowerCase() === lower) return request.headers[key] as string;
-  }
-  return null;
 }
