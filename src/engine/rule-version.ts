@@ -5,6 +5,7 @@
 // reloads and deploys. Where the folder lies is left out: the same files give the same version
 // whether `serve` reads them from ./rules or /etc/itsm/rules, and in the Worker's bundle.
 // Computed once per loaded rule set and kept beside it.
+import { sha256Hex } from '../itsm/signature.js';
 import type { RuleSet } from './load.js';
 
 export interface RuleSetVersion {
@@ -35,13 +36,8 @@ async function computeVersion(ruleSet: RuleSet): Promise<RuleSetVersion> {
   const parts: string[] = [];
   for (const rule of rules) {
     const text = texts.get(rule.file) ?? JSON.stringify(rule.source);
-    files[rule.id] = await sha256(text);
+    files[rule.id] = await sha256Hex(text);
     parts.push(`${rule.id}\u0000${files[rule.id]}`);
   }
-  return { version: await sha256(parts.join('\n')), files };
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return { version: await sha256Hex(parts.join('\n')), files };
 }

@@ -36,6 +36,7 @@ import { createConnectorStore } from '../servicenow/connector-store.js';
 import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
 import type { ServiceNowObjects } from '../servicenow/objects.js';
 import type { EngineStore } from '../storage/engine-port.js';
+import { createMemoryEngineStore } from '../storage/memory-engine.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
 import { createSqliteStore, openSqliteDatabase, probeSqliteWrite } from '../storage/sqlite.js';
@@ -562,27 +563,16 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     reloadRules,
     rules: () => ruleSet,
     // The impact preview: the candidate against the rules in force, over the retained events,
-    // each side counting in a throw-away store.
-    async previewRules(request) {
-      const migrations = loadMigrations();
-      const stores = {
-        candidate: createSqliteEngineStore({ path: ':memory:', migrations }),
-        baseline: createSqliteEngineStore({ path: ':memory:', migrations }),
-      };
-      try {
-        return await previewRules(request, {
-          client,
-          baseline: ruleSet,
-          stores,
-          engineUser,
-          accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
-          now: Date.now(),
-        });
-      } finally {
-        await stores.candidate.close();
-        await stores.baseline.close();
-      }
-    },
+    // each side counting in a throw-away store in memory, gone with the request (as on Workers).
+    previewRules: async (request) =>
+      previewRules(request, {
+        client,
+        baseline: ruleSet,
+        stores: { candidate: createMemoryEngineStore(), baseline: createMemoryEngineStore() },
+        engineUser,
+        accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
+        now: Date.now(),
+      }),
     ...(itsm && {
       embeddedApi: itsmOpenApi({ faults: Boolean(options.faults), servicenow: Boolean(sn) }),
     }),
