@@ -684,15 +684,11 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   };
 
   baseUrl = url;
-  if (itsm) ownReceiver = { url: `${url}${RECEIVER_PATH}`, receiver };
-  if (itsm)
-    await registerOwnWebhook(
-      itsm,
-      itsmStore as ItsmStore,
-      options.appId,
-      `${url}${RECEIVER_PATH}`,
-      log,
-    );
+  if (itsm) {
+    // The URL registered is the one the API's notifications to this engine are handed over for.
+    ownReceiver = { url: `${url}${RECEIVER_PATH}`, receiver };
+    await registerOwnWebhook(itsm, itsmStore as ItsmStore, options.appId, ownReceiver.url, log);
+  }
   if (feed && sn) {
     const interval = sn.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     if (interval > 0) feed.start(interval);
