@@ -184,8 +184,15 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
       const row = await sql.first(p.getRunById, id);
       return row ? toRun(row) : null;
     },
-    async saveRun(run) {
+    async saveRun(run, snapshot) {
       const writes = [
+        ...(snapshot
+          ? [
+              'put' in snapshot
+                ? sql.bind(p.putSnapshot, snapshot.put)
+                : sql.bind(p.deleteSnapshot, snapshot.delete.account, snapshot.delete.objectId),
+            ]
+          : []),
         sql.bind(p.unindexParkedRun, run),
         sql.bind(p.insertRun, run),
         sql.bind(p.indexRunRules, run),

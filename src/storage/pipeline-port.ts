@@ -29,6 +29,14 @@ export interface SnapshotRecord {
 }
 
 /**
+ * What a finished event leaves of its object, saved with the event's run: its state after the
+ * event (`put`), or nothing (`delete`: the object is gone).
+ */
+export type SnapshotChange =
+  | { put: SnapshotRecord }
+  | { delete: { account: number; objectId: string } };
+
+/**
  * - done: at least one rule matched, and every planned call succeeded (or nothing needed writing);
  * - failed: a planned call failed for good (a 4xx, or an http call refused) or a rule failed at runtime;
  * - no_match: the event was evaluated and no rule matched;
@@ -183,8 +191,13 @@ export interface PipelineStore {
   deleteSnapshot(account: number, objectId: string): Promise<void>;
   getRun(key: string): Promise<RunRecord | null>;
   getRunById(id: number): Promise<RunRecord | null>;
-  /** Stores a run unless one is stored under its key; returns the run stored under the key. */
-  saveRun(run: NewRunRecord): Promise<RunRecord>;
+  /**
+   * Stores a run unless one is stored under its key; returns the run stored under the key. With
+   * `snapshot`, also puts or deletes the object's snapshot, whichever run is stored, in the same
+   * transaction: the last two writes of an event, which nothing outside happens between, cost
+   * one commit instead of two.
+   */
+  saveRun(run: NewRunRecord, snapshot?: SnapshotChange): Promise<RunRecord>;
   listRuns(query: RunQuery): Promise<RunRecord[]>;
   /**
    * How many runs finished at or after `since` each of `ruleIds` matched or failed in, by verdict

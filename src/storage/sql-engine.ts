@@ -3,7 +3,7 @@
 // statement with the values it binds, the rows it answers, and those rows as the port's records.
 // A decision that must not race is one statement, or a group run as one transaction: the claim
 // is a conditional upsert and `changes` says whether it was granted, a plan is stored first-wins
-// and read back in the same transaction.
+// (D1 reads it back in the same batch; SQLite reads back only a plan its insert lost to).
 import type {
   CorrelationInput,
   CorrelationMember,

@@ -5,7 +5,9 @@
 // Saving a run is four statements that need nothing from each other's answers (so that D1 can
 // send them as one batch): drop the rule rows of a parked run under the key (the one run a save
 // replaces), store the run first-wins over any other, index the rules (with their verdicts) of
-// whichever run is stored under the key, read that run back.
+// whichever run is stored under the key, read that run back. SQLite, which can branch between
+// statements, first tries the common case alone: the key is new, so the insert answers the row
+// it stored (nothing to unindex, nothing to read back) and its rules are indexed from that row.
 import type {
   AccountState,
   NewRunRecord,
@@ -164,6 +166,27 @@ export function toRun(row: RunRow): RunRecord {
   };
 }
 
+/** The values of a run's row, in the column order of insertRun and insertNewRun. */
+function runValues(run: NewRunRecord): unknown[] {
+  return [
+    run.key,
+    run.account,
+    run.eventId,
+    run.eventType,
+    run.objectType,
+    run.objectId,
+    run.selfHops,
+    run.outcome,
+    JSON.stringify(run.rules),
+    JSON.stringify(run.verdicts),
+    run.summary,
+    run.detail,
+    run.at,
+    run.ruleVersion ?? null,
+    run.objectNumber ?? null,
+  ];
+}
+
 export const pipelineSql = {
   // SQLite's max() of a NULL is NULL, hence the coalesce for a row a cursor save created.
   noteNotification: sql<[account: number, at: number]>(
@@ -208,6 +231,25 @@ export const pipelineSql = {
   getRun: sql<[key: string], RunRow>('SELECT * FROM pipeline_runs WHERE key = ?', (key) => [key]),
   getRunById: sql<[id: number], RunRow>('SELECT * FROM pipeline_runs WHERE id = ?', (id) => [id]),
   /**
+   * saveRun when the key is new (SQLite's first try): stores the run and answers its row; no row
+   * when a run is stored under the key already (the four statements below then save it).
+   */
+  insertNewRun: sql<[NewRunRecord], RunRow>(
+    `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
+       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (key) DO NOTHING
+     RETURNING *`,
+    (run) => runValues(run),
+  ),
+  /** Indexes the rules of the run just stored under `id` (insertNewRun's row), with its verdicts. */
+  indexNewRun: sql<[id: number, verdicts: string]>(
+    `INSERT INTO pipeline_run_rules (run_id, rule_id, verdict)
+     SELECT ?, j.key, j.value FROM json_each(?) j WHERE true
+     ON CONFLICT DO NOTHING`,
+    (id, verdicts) => [id, verdicts],
+  ),
+  /**
    * saveRun, 1 of 4: a parked run is the one a save replaces; its rule rows go first (the new
    * run's are indexed after it).
    */
@@ -231,23 +273,7 @@ export const pipelineSql = {
        at = excluded.at, rule_version = excluded.rule_version,
        object_number = excluded.object_number
      WHERE pipeline_runs.outcome = 'parked'`,
-    (run) => [
-      run.key,
-      run.account,
-      run.eventId,
-      run.eventType,
-      run.objectType,
-      run.objectId,
-      run.selfHops,
-      run.outcome,
-      JSON.stringify(run.rules),
-      JSON.stringify(run.verdicts),
-      run.summary,
-      run.detail,
-      run.at,
-      run.ruleVersion ?? null,
-      run.objectNumber ?? null,
-    ],
+    (run) => runValues(run),
   ),
   /**
    * saveRun, 3 of 4: indexes every rule the run stored under the key looked at, with its verdict,

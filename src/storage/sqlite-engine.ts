@@ -19,12 +19,17 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     return sql.all(q.members, input).map(toMember);
   });
 
-  const savePlan = db.transaction((plan: StoredPlan): StoredPlan => {
-    sql.run(q.insertPlan, plan);
+  // No transaction: the insert decides, and a stored plan never changes (only retention deletes
+  // it, long after), so the plan it lost to is read back as it was.
+  const savePlan = (plan: StoredPlan): StoredPlan => {
+    // The plan just stored is the one given: it is not read back.
+    if (sql.run(q.insertPlan, plan) === 1) {
+      return { key: plan.key, account: plan.account, body: plan.body, createdAt: plan.createdAt };
+    }
     const row = sql.get(q.getPlan, plan.key);
     if (!row) throw new Error(`plan ${plan.key} vanished after it was stored`);
     return toPlan(row);
-  });
+  };
 
   const purge = db.transaction((before: number): number => {
     sql.run(q.purgeEffects, before);

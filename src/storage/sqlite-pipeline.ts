@@ -1,13 +1,15 @@
 // The SQLite adapter of the pipeline storage port (better-sqlite3, Node only): drain state per
 // account, object snapshots and run records, over the statements of sql-pipeline.ts that the D1
 // adapter runs too. Like the engine store, it can work on a connection it is given, so all-in-one
-// mode keeps every table in one `--db`. Each group of statements is one transaction.
+// mode keeps every table in one `--db`. Each group of statements is one transaction (one commit:
+// in WAL mode each commit appends every page it touched, table and indexes, to the log).
 import type {
   NewRunRecord,
   ParkedEvent,
   ParkedObject,
   PipelineStore,
   RunRecord,
+  SnapshotChange,
 } from './pipeline-port.js';
 import {
   listParkedSql,
@@ -45,7 +47,17 @@ export function createSqlitePipelineStore(
     for (const account of accounts) sql.run(q.noteNotification, account, at);
   });
 
-  const saveRun = db.transaction((run: NewRunRecord): RunRecord => {
+  const saveRun = db.transaction((run: NewRunRecord, snapshot?: SnapshotChange): RunRecord => {
+    if (snapshot && 'put' in snapshot) sql.run(q.putSnapshot, snapshot.put);
+    else if (snapshot) sql.run(q.deleteSnapshot, snapshot.delete.account, snapshot.delete.objectId);
+    // Nearly every save is of a new key: its row is answered by the insert, and there is no
+    // parked run to unindex. Only a key stored already takes the four statements D1 runs.
+    const inserted = sql.get(q.insertNewRun, run);
+    if (inserted) {
+      if (Object.keys(run.verdicts).length > 0)
+        sql.run(q.indexNewRun, inserted.id, inserted.verdicts);
+      return toRun(inserted);
+    }
     sql.run(q.unindexParkedRun, run);
     sql.run(q.insertRun, run);
     sql.run(q.indexRunRules, run);
@@ -111,8 +123,8 @@ export function createSqlitePipelineStore(
       const row = sql.get(q.getRunById, id);
       return row ? toRun(row) : null;
     },
-    async saveRun(run) {
-      return saveRun(run);
+    async saveRun(run, snapshot) {
+      return saveRun(run, snapshot);
     },
     async listRuns(query) {
       return sql.all(listRunsSql(query)).map(toRun);

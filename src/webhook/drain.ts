@@ -41,7 +41,12 @@ import { COLLECTION_PATHS, isObjectType, type ObjectType } from '../itsm/fields.
 import { createLimiter, type Limiter } from '../itsm/limiter.js';
 import type { ItsmEvent } from '../itsm/schemas.js';
 import type { EngineStore } from '../storage/engine-port.js';
-import type { NewRunRecord, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
+import type {
+  NewRunRecord,
+  PipelineStore,
+  RunRecord,
+  SnapshotChange,
+} from '../storage/pipeline-port.js';
 import type { EngineMetrics } from './metrics.js';
 import { isParkable, PARKED_PER_DRAIN, parkBehind, parkObject, retryParked } from './park.js';
 
@@ -409,8 +414,9 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
     selfHops: 0,
     at: now(),
   };
-  const finish = async (record: NewRunRecord) => {
-    const run = await deps.pipelineStore.saveRun({ ...record, at: now() });
+  // The snapshot an event leaves is saved with its run: nothing outside happens between the two.
+  const finish = async (record: NewRunRecord, snapshot?: SnapshotChange) => {
+    const run = await deps.pipelineStore.saveRun({ ...record, at: now() }, snapshot);
     countRun(deps.metrics, run);
     return { run, duplicate: false };
   };
@@ -431,8 +437,10 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
         event.type === 'delete' || isFullObject(metadata)
           ? null
           : await fetchObject(deps.client, event.account, objectType, metadata);
-      await remember(deps, event, objectType, metadata, fetched);
-      return finish(evaluatedRun(input, resumed, execution));
+      return finish(
+        evaluatedRun(input, resumed, execution),
+        remember(deps, event, objectType, metadata, fetched),
+      );
     }
 
     if (event.user_id !== null && event.user_id === deps.engineUser) {
@@ -441,21 +449,21 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
         (rule) => rule.enabled && rule.trigger.self && rule.trigger.types.includes(objectType),
       );
       if (!follows) {
-        await remember(deps, event, objectType, metadata, null);
         return finish(
           skippedRun(
             input,
             `the engine's own write (hop ${input.selfHops}), and no rule for ${objectType} has on.self`,
           ),
+          remember(deps, event, objectType, metadata, null),
         );
       }
       if (input.selfHops >= MAX_SELF_HOPS) {
-        await remember(deps, event, objectType, metadata, null);
         return finish(
           skippedRun(
             input,
             `the engine's own write at hop ${input.selfHops}: chains of on.self rules stop after ${MAX_SELF_HOPS} hops`,
           ),
+          remember(deps, event, objectType, metadata, null),
         );
       }
     }
@@ -511,8 +519,10 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       deps.engineStore,
     );
     const execution = await executeEvaluation(deps, evaluation);
-    await remember(deps, event, objectType, metadata, object);
-    return finish(evaluatedRun(input, evaluation, execution));
+    return finish(
+      evaluatedRun(input, evaluation, execution),
+      remember(deps, event, objectType, metadata, object),
+    );
   } catch (error) {
     if (isTransient(error)) throw error;
     // Anything else will fail the same way on every try: record it on the event's run, loudly,
@@ -556,31 +566,33 @@ export async function releaseIfUnplanned(
 }
 
 /**
- * Keeps the object's state after the event: the `previous` of its next event if that one
- * carries no previous_metadata, and the object of its delete. The event's own metadata is the
- * state right after the event; the object fetched later is the fallback when metadata is partial.
+ * The object's state after the event, kept (with the event's run) as the `previous` of its next
+ * event if that one carries no previous_metadata, and the object of its delete. The event's own
+ * metadata is the state right after the event; the object fetched later is the fallback when
+ * metadata is partial. Undefined when there is nothing to keep.
  */
-async function remember(
+function remember(
   deps: PipelineDeps,
   event: ItsmEvent,
   objectType: ObjectType,
   metadata: Record<string, unknown> & { id: string },
   fetched: Record<string, unknown> | null,
-): Promise<void> {
+): SnapshotChange | undefined {
   if (event.type === 'delete') {
-    await deps.pipelineStore.deleteSnapshot(event.account, metadata.id);
-    return;
+    return { delete: { account: event.account, objectId: metadata.id } };
   }
   const state = isFullObject(metadata) ? metadata : fetched;
-  if (state === null) return;
-  await deps.pipelineStore.putSnapshot({
-    account: event.account,
-    objectId: metadata.id,
-    objectType,
-    body: JSON.stringify(state),
-    eventId: event.id,
-    at: (deps.now ?? Date.now)(),
-  });
+  if (state === null) return undefined;
+  return {
+    put: {
+      account: event.account,
+      objectId: metadata.id,
+      objectType,
+      body: JSON.stringify(state),
+      eventId: event.id,
+      at: (deps.now ?? Date.now)(),
+    },
+  };
 }
 
 /**

@@ -307,6 +307,47 @@ export function describePipelineStoreContract(
         expect(await keys({ ruleId: 'other', limit: 10 })).toEqual([]);
       });
 
+      it('puts or deletes the snapshot given with a run, whichever run the key holds', async () => {
+        const first = await store.saveRun(makeRun({ key: 'e:1:41' }), { put: makeSnapshot() });
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(makeSnapshot());
+        // A save that loses to the run stored first still leaves the event's snapshot.
+        const next = makeSnapshot({ body: '{"id":"inc-1","priority":"low"}', eventId: '42' });
+        const again = await store.saveRun(makeRun({ key: 'e:1:41', summary: 'again' }), {
+          put: next,
+        });
+        expect(again).toEqual(first);
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toEqual(next);
+        await store.putSnapshot(makeSnapshot({ objectId: 'inc-2' }));
+        await store.saveRun(makeRun({ key: 'e:1:43', eventType: 'delete' }), {
+          delete: { account: ACCOUNT, objectId: 'inc-1' },
+        });
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toBeNull();
+        expect(await store.getSnapshot(ACCOUNT, 'inc-2')).not.toBeNull();
+        expect(await keys({ limit: 10 })).toEqual(['e:1:43', 'e:1:41']);
+      });
+
+      it('stores neither the run nor its snapshot when the run cannot be stored', async () => {
+        const broken = { ...makeRun(), eventType: null } as unknown as NewRunRecord;
+        await expect(store.saveRun(broken, { put: makeSnapshot() })).rejects.toThrow();
+        expect(await store.getSnapshot(ACCOUNT, 'inc-1')).toBeNull();
+        expect(await store.getRun(broken.key)).toBeNull();
+      });
+
+      it('indexes the rules of a new run and of a run that replaced a parked one alike', async () => {
+        const verdicts = { escalate: 'matched', notify: 'no_match' } as const;
+        const fresh = await store.saveRun(makeRun({ key: 'e:1:1', verdicts }));
+        await store.saveRun(
+          makeRun({ key: 'e:1:2', outcome: 'parked', rules: [], verdicts: { page: 'matched' } }),
+        );
+        const finished = await store.saveRun(makeRun({ key: 'e:1:2', verdicts }));
+        expect(await keys({ ruleId: 'notify', limit: 10 })).toEqual([finished.key, fresh.key]);
+        expect(await keys({ ruleId: 'escalate', matched: true, limit: 10 })).toEqual([
+          finished.key,
+          fresh.key,
+        ]);
+        expect(await keys({ ruleId: 'page', limit: 10 })).toEqual([]);
+      });
+
       it('gives newer runs larger ids', async () => {
         const ids = (await saveAll([{}, {}, {}])).map((run) => run.id);
         expect(ids).toEqual([...ids].sort((a, b) => a - b));
