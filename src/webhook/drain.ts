@@ -468,14 +468,18 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       }
     }
 
-    const snapshot = await deps.pipelineStore.getSnapshot(event.account, metadata.id);
-    const known = snapshot ? (JSON.parse(snapshot.body) as Record<string, unknown>) : null;
+    // The object's last known state is read only when the event needs it (a delete, an update
+    // without previous_metadata): an add or a full update would read it for nothing.
+    const known = async () => {
+      const snapshot = await deps.pipelineStore.getSnapshot(event.account, metadata.id);
+      return snapshot ? (JSON.parse(snapshot.body) as Record<string, unknown>) : null;
+    };
     let object: Record<string, unknown>;
     let previous: Record<string, unknown> | null = null;
     let changed: string[] | undefined;
     if (event.type === 'delete') {
       // The API returns only {id, type, api} for a deleted object: its last known state is ours.
-      object = known ?? metadata;
+      object = (await known()) ?? metadata;
     } else {
       const fetched = await fetchObject(deps.client, event.account, objectType, metadata);
       if (fetched === null) {
@@ -488,7 +492,8 @@ export async function processEvent(deps: PipelineDeps, event: ItsmEvent): Promis
       }
       object = fetched;
       if (event.type === 'update') {
-        previous = (event.previous_metadata as Record<string, unknown> | undefined) ?? known;
+        previous =
+          (event.previous_metadata as Record<string, unknown> | undefined) ?? (await known());
         // What this event changed is read from the event itself when it carries both states:
         // the object fetched now may already hold later changes, and those are later events'.
         if (event.previous_metadata && isFullObject(metadata)) {
