@@ -17,7 +17,7 @@ import {
   type UpstreamMark,
   type UpstreamStateStore,
 } from './port.js';
-import { engineSql as e, toEffect, toMember, toPlan } from './sql-engine.js';
+import { engineSql as e, toEffect, toEffectWithPlan, toMember, toPlan } from './sql-engine.js';
 import {
   getMarksSql,
   itsmSql as i,
@@ -136,6 +136,10 @@ export function openD1EngineStore(db: D1Database): EngineStore {
     async latestEffectOn(objectId) {
       const row = await sql.first(e.latestEffectOn, objectId);
       return row ? toEffect(row) : null;
+    },
+    async latestEffectWithPlan(objectId) {
+      const row = await sql.first(e.latestEffectWithPlan, objectId);
+      return row ? toEffectWithPlan(row) : null;
     },
     async purge(before) {
       const [, plans = 0] = await sql.runAll([

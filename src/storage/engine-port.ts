@@ -85,9 +85,17 @@ export interface EngineStore {
   listEffects(planKey: string): Promise<EffectRecord[]>;
   /**
    * The most recent successful effect on the object (the latest `at`; on a tie, the latest
-   * recorded), or null. The drain reads it to tell how many hops of engine writes led to an event.
+   * recorded), or null. It tells how many hops of engine writes led to an event (the drain reads
+   * it with its plan, latestEffectWithPlan).
    */
   latestEffectOn(objectId: string): Promise<EffectRecord | null>;
+  /**
+   * latestEffectOn's effect with the plan it belongs to (null when that plan is gone), in one
+   * read: the drain asks for both on each of the engine's own writes.
+   */
+  latestEffectWithPlan(
+    objectId: string,
+  ): Promise<{ effect: EffectRecord; plan: StoredPlan | null } | null>;
   /**
    * Deletes plans created before `before` with their effects, and correlation rows last counted
    * before it (the caller keeps `before` older than the longest correlation window). Once-only

@@ -32,6 +32,14 @@ export function createMemoryEngineStore(): EngineStore {
   /** Every effect recorded, in order, for latestEffectOn's tie-break (the last recorded wins). */
   const recorded: EffectRecord[] = [];
   const key = (...parts: (string | number)[]) => parts.join('\u0000');
+  const latestOn = (objectId: string): EffectRecord | null => {
+    let latest: EffectRecord | null = null;
+    for (const effect of recorded) {
+      if (effect.objectId !== objectId || effect.outcome !== 'done') continue;
+      if (latest === null || effect.at >= latest.at) latest = effect;
+    }
+    return latest ? { ...latest } : null;
+  };
 
   return {
     async correlate(input: CorrelationInput) {
@@ -111,12 +119,14 @@ export function createMemoryEngineStore(): EngineStore {
     },
 
     async latestEffectOn(objectId: string) {
-      let latest: EffectRecord | null = null;
-      for (const effect of recorded) {
-        if (effect.objectId !== objectId || effect.outcome !== 'done') continue;
-        if (latest === null || effect.at >= latest.at) latest = effect;
-      }
-      return latest ? { ...latest } : null;
+      return latestOn(objectId);
+    },
+
+    async latestEffectWithPlan(objectId: string) {
+      const effect = latestOn(objectId);
+      if (!effect) return null;
+      const plan = plans.get(effect.planKey);
+      return { effect, plan: plan ? { ...plan } : null };
     },
 
     async purge(before: number) {

@@ -38,6 +38,27 @@ interface EffectRow {
   at: number;
 }
 
+interface EffectPlanRow extends EffectRow {
+  plan_account: number | null;
+  plan_body: string | null;
+  plan_created_at: number | null;
+}
+
+/** An effect and the plan it belongs to (null when that plan is gone). */
+export function toEffectWithPlan(row: EffectPlanRow): {
+  effect: EffectRecord;
+  plan: StoredPlan | null;
+} {
+  const { plan_account, plan_body, plan_created_at, ...effect } = row;
+  return {
+    effect: toEffect(effect),
+    plan:
+      plan_account === null || plan_body === null || plan_created_at === null
+        ? null
+        : { key: row.plan_key, account: plan_account, body: plan_body, createdAt: plan_created_at },
+  };
+}
+
 export function toMember(row: MemberRow): CorrelationMember {
   return { id: row.object_id, type: row.object_type };
 }
@@ -166,6 +187,14 @@ export const engineSql = {
   latestEffectOn: sql<[objectId: string], EffectRow>(
     `SELECT * FROM engine_effects WHERE object_id = ? AND outcome = 'done'
      ORDER BY at DESC, rowid DESC LIMIT 1`,
+    (objectId) => [objectId],
+  ),
+  /** latestEffectOn and its plan: the plan is found by its key (a primary key) from the effect. */
+  latestEffectWithPlan: sql<[objectId: string], EffectPlanRow>(
+    `SELECT e.*, p.account AS plan_account, p.body AS plan_body, p.created_at AS plan_created_at
+     FROM engine_effects e LEFT JOIN engine_plans p ON p.key = e.plan_key
+     WHERE e.object_id = ? AND e.outcome = 'done'
+     ORDER BY e.at DESC, e.rowid DESC LIMIT 1`,
     (objectId) => [objectId],
   ),
   /** purge, 1 of 3: the effects go with their plan, so none is left without one. */

@@ -3,7 +3,7 @@
 // `:memory:`, the connection) of the ITSM API's store: all-in-one mode keeps both in one `--db`.
 // better-sqlite3 is synchronous, so each group of statements is one transaction.
 import type { CorrelationInput, EngineStore, StoredPlan } from './engine-port.js';
-import { engineSql as q, toEffect, toMember, toPlan } from './sql-engine.js';
+import { engineSql as q, toEffect, toEffectWithPlan, toMember, toPlan } from './sql-engine.js';
 import { createSyncRunner } from './sql-statement.js';
 import { connectSqlite, type SqliteConnectionOptions } from './sqlite.js';
 
@@ -67,6 +67,10 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     async latestEffectOn(objectId) {
       const row = sql.get(q.latestEffectOn, objectId);
       return row ? toEffect(row) : null;
+    },
+    async latestEffectWithPlan(objectId) {
+      const row = sql.get(q.latestEffectWithPlan, objectId);
+      return row ? toEffectWithPlan(row) : null;
     },
     async purge(before) {
       return purge(before);

@@ -606,9 +606,9 @@ function remember(
  * record) counts as hop 1.
  */
 async function hopsOf(store: EngineStore, objectId: string): Promise<number> {
-  const effect = await store.latestEffectOn(objectId);
-  if (!effect) return 1;
-  const plan = await store.getPlan(effect.planKey);
+  const latest = await store.latestEffectWithPlan(objectId);
+  if (!latest) return 1;
+  const { plan } = latest;
   const selfHops = plan ? (JSON.parse(plan.body) as { selfHops?: unknown }).selfHops : 0;
   return (typeof selfHops === 'number' ? selfHops : 0) + 1;
 }

@@ -468,6 +468,25 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         await recordAll(effects);
         const latest = await store.latestEffectOn('inc-1');
         expect(latest?.detail ?? null).toBe(detail);
+        const withPlan = await store.latestEffectWithPlan('inc-1');
+        expect(withPlan?.effect ?? null).toEqual(latest);
+      });
+
+      it('answers the latest effect with its plan, and with none once the plan is gone', async () => {
+        const plan = makeStoredPlan({ body: JSON.stringify({ selfHops: 2 }) });
+        const effect = makeEffect({ detail: 'planned' });
+        await store.savePlan(plan);
+        await store.recordEffect(effect);
+        expect(await store.latestEffectWithPlan('inc-1')).toEqual({ effect, plan });
+        // An effect whose plan is not stored (purged, or never saved) stands alone.
+        const orphan = makeEffect({
+          planKey: 'e:1:evt-9',
+          idempotencyKey: 'e:1:evt-9:rule:0',
+          at: T0 + MINUTE,
+        });
+        await store.recordEffect(orphan);
+        expect(await store.latestEffectWithPlan('inc-1')).toEqual({ effect: orphan, plan: null });
+        expect(await store.latestEffectWithPlan('inc-404')).toBeNull();
       });
 
       it('answers every field of the effect', async () => {
