@@ -98,15 +98,16 @@ class PermanentFailure extends Error {
 export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<ExecutionResult> {
   const now = options.now ?? Date.now;
   const createdAt = now();
+  const body = JSON.stringify(plan);
   const stored = await options.store.savePlan({
     key: plan.key,
     account: plan.account,
-    body: JSON.stringify(plan),
+    body,
     createdAt,
   });
   const running = JSON.parse(stored.body) as Plan;
   // A plan stored by an earlier run is being resumed: its unrecorded writes may have been applied.
-  const resumed = stored.createdAt !== createdAt || stored.body !== JSON.stringify(plan);
+  const resumed = stored.createdAt !== createdAt || stored.body !== body;
   const effects = new Map(
     (await options.store.listEffects(running.key)).map((effect) => [effect.callIndex, effect]),
   );
