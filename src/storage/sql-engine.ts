@@ -189,12 +189,15 @@ export const engineSql = {
      ORDER BY at DESC, rowid DESC LIMIT 1`,
     (objectId) => [objectId],
   ),
-  /** latestEffectOn and its plan: the plan is found by its key (a primary key) from the effect. */
+  /**
+   * latestEffectOn and its plan. The effect is chosen first, then its one plan is found by key: a
+   * join before the LIMIT would read the plan of every effect on the object to sort them.
+   */
   latestEffectWithPlan: sql<[objectId: string], EffectPlanRow>(
     `SELECT e.*, p.account AS plan_account, p.body AS plan_body, p.created_at AS plan_created_at
-     FROM engine_effects e LEFT JOIN engine_plans p ON p.key = e.plan_key
-     WHERE e.object_id = ? AND e.outcome = 'done'
-     ORDER BY e.at DESC, e.rowid DESC LIMIT 1`,
+     FROM (SELECT * FROM engine_effects WHERE object_id = ? AND outcome = 'done'
+       ORDER BY at DESC, rowid DESC LIMIT 1) e
+     LEFT JOIN engine_plans p ON p.key = e.plan_key`,
     (objectId) => [objectId],
   ),
   /** purge, 1 of 3: the effects go with their plan, so none is left without one. */
