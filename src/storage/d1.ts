@@ -334,7 +334,16 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
       const row = await sql.first(i.getIdempotency, account, key);
       return row ? toIdempotencyRecord(row) : null;
     },
-    purgeIdempotencyRecords: (createdBefore) => sql.run(i.purgeIdempotency, createdBefore),
+    async purgeIdempotencyRecords(createdBefore) {
+      await sql.run(i.purgeHolds, createdBefore);
+      return sql.run(i.purgeIdempotency, createdBefore);
+    },
+    async holdKey(account, key, holder, now, expiresAt) {
+      return (await sql.first(i.holdKey, account, key, holder, now, expiresAt)) !== null;
+    },
+    async releaseKey(account, key, holder) {
+      await sql.run(i.releaseKey, account, key, holder);
+    },
 
     async listEvents(account, after, limit) {
       // One batch, one snapshot: no commit (and so no retention trim) lands between its parts.

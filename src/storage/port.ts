@@ -141,8 +141,30 @@ export interface ObjectStore {
   ): Promise<T>;
 }
 
+/**
+ * Holds of Idempotency-Keys across servers (the connector's). Over a remote system of record a
+ * write lands upstream before the commit that stores its key, so two servers sharing one store
+ * (two Worker isolates on one D1 database) could both apply a request sent twice at once. The
+ * server that holds the key writes; another one with the same key waits for its stored answer.
+ */
+export interface KeyHolds {
+  /**
+   * Takes or renews the hold of `key` for `holder` until `expiresAt` (ms): true when `holder`
+   * has it now (it was free, its hold had expired at `now`, or it was already `holder`'s).
+   */
+  holdKey(
+    account: number,
+    key: string,
+    holder: string,
+    now: number,
+    expiresAt: number,
+  ): Promise<boolean>;
+  /** Gives the hold back (nothing when `holder` no longer has it). */
+  releaseKey(account: number, key: string, holder: string): Promise<void>;
+}
+
 /** Upstream versions already reported, and the change feed's watermarks (the connector's). */
-export interface UpstreamStateStore {
+export interface UpstreamStateStore extends KeyHolds {
   /** The marks of these records of one table (missing ones are left out). */
   getUpstreamMarks(
     account: number,
@@ -155,7 +177,7 @@ export interface UpstreamStateStore {
   setWatermark(account: number, table: string, position: string): Promise<void>;
 }
 
-export interface ItsmStore extends ObjectStore {
+export interface ItsmStore extends ObjectStore, Partial<KeyHolds> {
   /**
    * Applies the write, appends the event and stores the idempotency record, all or nothing.
    * Throws `StaleWriteError` when an update or delete finds another version (or no object),

@@ -245,6 +245,27 @@ export const itsmSql = {
     'SELECT * FROM idempotency_keys WHERE account = ? AND key = ?',
     (account, key) => [account, key],
   ),
+  /** KeyHolds.holdKey: a row back when the hold is `holder`'s now. */
+  holdKey: sql<
+    [account: number, key: string, holder: string, now: number, expiresAt: number],
+    { holder: string }
+  >(
+    `INSERT INTO idempotency_holds (account, key, holder, expires_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (account, key) DO UPDATE SET holder = excluded.holder,
+       expires_at = excluded.expires_at
+     WHERE idempotency_holds.holder = excluded.holder OR idempotency_holds.expires_at <= ?
+     RETURNING holder`,
+    (account, key, holder, now, expiresAt) => [account, key, holder, expiresAt, now],
+  ),
+  releaseKey: sql<[account: number, key: string, holder: string]>(
+    'DELETE FROM idempotency_holds WHERE account = ? AND key = ? AND holder = ?',
+    (account, key, holder) => [account, key, holder],
+  ),
+  /** Holds a crashed server left, long expired: reclaimed with the records they guarded. */
+  purgeHolds: sql<[expiredBefore: number]>(
+    'DELETE FROM idempotency_holds WHERE expires_at < ?',
+    (before) => [before],
+  ),
   purgeIdempotency: sql<[createdBefore: number]>(
     'DELETE FROM idempotency_keys WHERE created_at < ?',
     (before) => [before],

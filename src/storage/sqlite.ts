@@ -430,7 +430,16 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     },
 
     async purgeIdempotencyRecords(createdBefore) {
+      local.run(q.purgeHolds, createdBefore);
       return local.run(q.purgeIdempotency, createdBefore);
+    },
+
+    async holdKey(account, key, holder, now, expiresAt) {
+      return local.get(q.holdKey, account, key, holder, now, expiresAt) !== undefined;
+    },
+
+    async releaseKey(account, key, holder) {
+      local.run(q.releaseKey, account, key, holder);
     },
 
     async listEvents(account, after, limit) {
