@@ -9,9 +9,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { callHttp, startTestItsm } from '../helpers/itsm.js';
-import { spawnItsmServer } from '../helpers/serve.js';
+import { spawnItsmServer, spawnServe, writeRules } from '../helpers/serve.js';
 
 const TABLE = '/api/now/table';
 const CLIENT = { client_id: 'client-1', client_secret: 'client-secret' };
@@ -60,12 +60,22 @@ function tokenRows(file: string): Record<string, unknown>[] {
   }
 }
 
-describe('OAuth tokens across a restart of itsm-server', () => {
+describe.each([
+  ['itsm-server', spawnItsmServer],
+  ['serve', spawnServe],
+])('OAuth tokens across a restart of %s', (command, spawn) => {
   it('accepts an access and a refresh token issued before the restart, and keeps only their hashes', async () => {
     const file = join(dir, 'itsm.db');
-    const args = ['--port=0', `--db=${file}`];
+    // No rules: serve's engine has nothing to do; the test is about its embedded API.
+    const rules = writeRules({});
+    onTestFinished(() => rules.remove());
+    const args = [
+      '--port=0',
+      `--db=${file}`,
+      ...(command === 'serve' ? [`--rules=${rules.dir}`] : []),
+    ];
     const env = { ITSM_SN_USERS: 'ann:pw-ann', ITSM_SN_OAUTH_CLIENTS: 'client-1:client-secret' };
-    const first = await spawnItsmServer(args, env);
+    const first = await spawn(args, env);
     let granted: Awaited<ReturnType<typeof passwordGrant>>;
     let sysId: string;
     try {
@@ -83,7 +93,7 @@ describe('OAuth tokens across a restart of itsm-server', () => {
     const { access_token: accessToken, refresh_token: refreshToken } = granted.json;
 
     // Every file of the database (the WAL included), byte for byte: neither token is there.
-    for (const name of readdirSync(dir)) {
+    for (const name of readdirSync(dir).filter((n) => n.startsWith('itsm.db'))) {
       const bytes = readFileSync(join(dir, name)).toString('latin1');
       expect(bytes.includes(accessToken), name).toBe(false);
       expect(bytes.includes(refreshToken), name).toBe(false);
@@ -107,7 +117,7 @@ describe('OAuth tokens across a restart of itsm-server', () => {
       },
     ]);
 
-    const second = await spawnItsmServer(args, env);
+    const second = await spawn(args, env);
     try {
       const read = await callHttp(second.url, 'GET', `${TABLE}/incident/${sysId}`, {
         auth: `Bearer ${accessToken}`,
