@@ -2,7 +2,8 @@
 // versioned `/api/now/v1/table/...`, `/v2/`) over the same store as `/v1`, one record with two
 // faces. Reads present the upstream record that `/v1` returns as `raw`; writes are read into
 // `/v1` bodies and go through the same write path (objects.ts), so they validate, number, stamp,
-// append the same events and notify the same webhooks. Every failure answers in ServiceNow's
+// append the same events and notify the same webhooks; an insert first gets what an instance
+// fills in on a new record (servicenow/insert-defaults.ts). Every failure answers in ServiceNow's
 // error shape. Queries are evaluated in memory over the account's records of the table, which
 // suits the embedded backend (a store of thousands of records, not millions).
 import type { Context, Hono } from 'hono';

@@ -290,7 +290,7 @@ export function createTableAuth(
             };
           }
         }
-        // Looked up by hash: the store holds no token, and the hash of a guess tells nothing.
+        // Looked up by hash: the store holds no token, so a copy of it gives none away.
         const grant = await tokens.getOAuthToken('access', await deps.sha256Hex(value));
         const user = grant ? userOf(grant) : undefined;
         if (grant && user) {
