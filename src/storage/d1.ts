@@ -1,8 +1,8 @@
 // The D1 adapters of the engine and pipeline storage ports (Cloudflare Workers), and of the ITSM
 // store's local state that the ServiceNow connector keeps beside its instance (events,
-// idempotency records, webhooks, version marks, watermarks; the objects live upstream), over the
-// same statements as the SQLite adapters (sql-engine.ts, sql-pipeline.ts, sql-itsm.ts) and the
-// same migrations.
+// idempotency records, webhooks, version marks, watermarks; the objects live upstream) and the
+// Table API face's OAuth tokens, over the same statements as the SQLite adapters (sql-engine.ts,
+// sql-pipeline.ts, sql-itsm.ts) and the same migrations.
 // D1 is asynchronous and other Worker invocations write between two of our calls, so whatever
 // SQLite does in a transaction is one D1 batch here (a batch is one transaction), and a
 // read-then-write decision (a once-only claim) is a single statement whose `changes` answers it.
@@ -26,6 +26,7 @@ import {
   toEvent,
   toIdempotencyRecord,
   toMark,
+  toOAuthToken,
   toWebhook,
 } from './sql-itsm.js';
 import {
@@ -392,6 +393,18 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
     },
     async deleteWebhook(appId, id) {
       return (await sql.run(i.deleteWebhook, appId, id)) === 1;
+    },
+    // Read from D1 every time: a token issued by one isolate is used on requests that land on
+    // others, and a Worker's isolate may be gone by the next request.
+    oauthTokens: {
+      async putOAuthToken(token) {
+        await sql.run(i.putOAuthToken, token);
+      },
+      async getOAuthToken(kind, hash) {
+        const row = await sql.first(i.getOAuthToken, kind, hash);
+        return row ? toOAuthToken(row) : null;
+      },
+      purgeOAuthTokens: (expiredBy) => sql.run(i.purgeOAuthTokens, expiredBy),
     },
     // The binding belongs to the Worker's environment: nothing to close.
     async close() {},

@@ -177,6 +177,32 @@ export interface UpstreamStateStore extends KeyHolds {
   setWatermark(account: number, table: string, position: string): Promise<void>;
 }
 
+/** An OAuth token of the Table API face as stored: its SHA-256, never the token itself. */
+export interface OAuthTokenRecord {
+  /** Lower-case hex SHA-256 of the token. */
+  hash: string;
+  kind: 'access' | 'refresh';
+  /** The account and user name of the user the token acts as. */
+  account: number;
+  userName: string;
+  /** The OAuth client the token was issued to. */
+  clientId: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/**
+ * The Table API face's OAuth tokens (migrations/0010_oauth_tokens.sql), kept where the server's
+ * state is, so that a restart or another isolate accepts a token issued before or elsewhere.
+ */
+export interface OAuthTokenStore {
+  putOAuthToken(token: OAuthTokenRecord): Promise<void>;
+  /** The token of this kind with this hash, expired or not (the caller tells which); or null. */
+  getOAuthToken(kind: OAuthTokenRecord['kind'], hash: string): Promise<OAuthTokenRecord | null>;
+  /** Drops the tokens that expired at or before `expiredBy` (ms); returns how many. */
+  purgeOAuthTokens(expiredBy: number): Promise<number>;
+}
+
 export interface ItsmStore extends ObjectStore, Partial<KeyHolds> {
   /**
    * Applies the write, appends the event and stores the idempotency record, all or nothing.
@@ -222,6 +248,12 @@ export interface ItsmStore extends ObjectStore, Partial<KeyHolds> {
   deleteWebhook(appId: string, id: number): Promise<boolean>;
 
   close(): Promise<void>;
+
+  /**
+   * Where the Table API face keeps its OAuth tokens. Absent (a store with no database of its
+   * own), the face keeps them in memory, for the life of the process.
+   */
+  oauthTokens?: OAuthTokenStore;
 }
 
 /** An update or delete raced another write to the same object; re-read and try again. */

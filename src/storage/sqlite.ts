@@ -26,6 +26,7 @@ import {
   toEvent,
   toIdempotencyRecord,
   toMark,
+  toOAuthToken,
   toWebhook,
 } from './sql-itsm.js';
 import { createSyncRunner } from './sql-statement.js';
@@ -490,6 +491,19 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     async deleteWebhook(appId, id) {
       webhookCache.delete(appId);
       return local.run(q.deleteWebhook, appId, id) === 1;
+    },
+
+    oauthTokens: {
+      async putOAuthToken(token) {
+        local.run(q.putOAuthToken, token);
+      },
+      async getOAuthToken(kind, hash) {
+        const row = local.get(q.getOAuthToken, kind, hash);
+        return row ? toOAuthToken(row) : null;
+      },
+      async purgeOAuthTokens(expiredBy) {
+        return local.run(q.purgeOAuthTokens, expiredBy);
+      },
     },
 
     async close() {
