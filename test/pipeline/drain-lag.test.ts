@@ -121,7 +121,7 @@ async function overviewRow(at: number | null): Promise<string> {
 }
 
 /** Waits until the clock has moved past `at`, so that the next note is later than it. */
-async function after(at: number): Promise<void> {
+async function clockPast(at: number): Promise<void> {
   await eventually(() => Date.now() > at, `the clock to pass ${at}`);
 }
 
@@ -135,7 +135,7 @@ describe('the drain lag', () => {
 
     // 2. A second change and notification while that drain runs: the lag still counts from the
     // first one, on /metrics, in the console and in the store.
-    await after(first);
+    await clockPast(first);
     await changeAndNotify('second');
     await expectLagFrom(first);
     expect(await overviewRow(first + 7 * MINUTE)).toContain('<td>7 min</td>');
@@ -158,7 +158,7 @@ describe('the drain lag', () => {
     await expectLagFrom(second);
 
     // 4. A third notification while the second drain runs: the oldest one waiting still counts.
-    await after(second);
+    await clockPast(second);
     await changeAndNotify('third');
     expect((await account()).pendingSince).toBe(second);
     await expectLagFrom(second);
