@@ -155,7 +155,10 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
   const sql = createD1Runner(db);
   return {
     async noteNotification(account, at) {
-      await sql.run(p.noteNotification, account, at);
+      await sql.runAll([
+        sql.bind(p.noteNotification, account, at),
+        sql.bind(p.notePending, account, at),
+      ]);
     },
     async getAccount(account) {
       const row = await sql.first(p.getAccount, account);
@@ -165,7 +168,10 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
       return (await sql.all(p.listAccounts)).map(toAccount);
     },
     async saveCursor(account, cursor, at, drained) {
-      await sql.run(p.saveCursor, account, cursor, at, drained);
+      await sql.runAll([
+        sql.bind(p.saveCursor, account, cursor, at, drained),
+        sql.bind(p.clearNotified, account, at, drained),
+      ]);
     },
     async getSnapshot(account, objectId) {
       const row = await sql.first(p.getSnapshot, account, objectId);
