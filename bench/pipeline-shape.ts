@@ -21,7 +21,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_OBJECT_CONCURRENCY } from '../src/webhook/drain.js';
@@ -228,6 +228,17 @@ async function withCpu(
   return result;
 }
 
+/**
+ * The most changes/s the machine's cores could give the pipeline at the CPU per change it took,
+ * were no process ever waiting (every core busy with it and its load), and that as a share of the
+ * floor's measured rate: a ceiling no scheduling can pass, only doing less work per change.
+ */
+function describeBound(rounds: Cpu[], floorChanges: number): string {
+  const perChange = median(rounds.map((r) => r.api + r.engine + r.load));
+  const bound = (availableParallelism() * 1e6) / perChange;
+  return `${bound.toFixed(0)} (${(bound / floorChanges).toFixed(2)}x)`;
+}
+
 function describeCpu(rounds: Cpu[]): string {
   const of = (part: keyof Cpu) => median(rounds.map((r) => r[part])).toFixed(0);
   const engine = rounds.some((r) => r.engine > 0) ? `, ${of('engine')}` : '';
@@ -407,10 +418,10 @@ async function main(): Promise<void> {
           pipelines.push(changes);
           ratios.push(changes / floorChanges);
         }
-        cpuRows.push(
-          `| ${shape} | ${accounts} | ${describeCpu(pipelineCpu)} | ${describeCpu(floorCpu)} |`,
-        );
         const floorChanges = median(floors);
+        cpuRows.push(
+          `| ${shape} | ${accounts} | ${describeCpu(pipelineCpu)} | ${describeCpu(floorCpu)} | ${describeBound(pipelineCpu, floorChanges)} |`,
+        );
         const { p50, p99 } = await latencies(
           system,
           Math.max(50, n / 2),
@@ -431,8 +442,10 @@ async function main(): Promise<void> {
   console.log(
     "\nCPU time per change, medians of the rounds (us, user + system): API process, engine process (all-in-one: both in it), the load (this process: writers, the hook, the floor's PATCHes and calls)",
   );
-  console.log('| shape | accounts | pipeline: API, engine, load | floor: API, load |');
-  console.log('| --- | --- | --- | --- |');
+  console.log(
+    `| shape | accounts | pipeline: API, engine, load | floor: API, load | the ${availableParallelism()} cores' ceiling for the pipeline: changes/s (of floor) |`,
+  );
+  console.log('| --- | --- | --- | --- | --- |');
   for (const row of cpuRows) console.log(row);
 
   // The API answers every call 100 ms late: one account, distinct objects.

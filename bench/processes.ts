@@ -40,11 +40,16 @@ export function startCli(
     err = (err + chunk.toString()).slice(-4000);
   });
   const exited = once(child, 'exit');
+  let listening = false;
   return new Promise((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
+      // Once it listens, its log is read no more: the load shares the CPU with the child, and
+      // scanning a log that grows for the whole run would take more of it with every line.
+      if (listening) return;
+      out = (out + chunk.toString()).slice(-4000);
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (match?.[1]) {
+        listening = true;
         resolve({
           url: match[1],
           process: child,

@@ -1,7 +1,7 @@
 // The rule commands as a user runs them: `node bin/itsm-rules.js check|test|schema` in a child
 // process. Each spawn pays the tsx start-up (about a second), so the tests of a group run
 // concurrently and each one starts as few processes as it can.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
@@ -361,6 +361,36 @@ describe.concurrent('itsm-rules test', () => {
         `  1. log: major incident ${INCIDENT_ID} raised to critical  [escalate-major-incidents /then/1]`,
       );
       expect(lines.at(-1)).toBe('dry run: nothing was written.');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'shows the link to an object the plan creates as the call that creates it, not an internal reference',
+    async ({ expect }) => {
+      const dir = tempDir();
+      const event = join(dir, 'problem-in-fix.json');
+      const problem = { id: 'p1', type: 'problem', api: 'itsm', category: 'network' };
+      writeFileSync(
+        event,
+        JSON.stringify({
+          type: 'update',
+          object: { ...problem, status: 104, description: 'Router flaps' },
+          previous: { ...problem, status: 103, description: 'Router flaps' },
+        }),
+      );
+      const result = await run(['test', '--rules', EXAMPLES, '--event', event]);
+      expect(result.code).toBe(0);
+      const lines = result.stdout.split('\n');
+      const create = lines.findIndex((line) =>
+        line.startsWith('  0. POST accounts/1/itsm/changes '),
+      );
+      const link = lines.findIndex((line) =>
+        line.startsWith('  1. PATCH accounts/1/itsm/problems/p1 '),
+      );
+      expect(create).toBeGreaterThan(0);
+      expect(lines[link + 1]).toBe('       {"change":"<the id call 0 creates>"}');
+      expect(result.stdout).not.toContain('$result');
     },
     TIMEOUT,
   );

@@ -8,6 +8,7 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { objectNumberOf } from '../engine/run-record.js';
 import { timingSafeEqual } from '../itsm/signature.js';
+import { drainLagMs, isPending } from '../storage/drain-lag.js';
 import type { ParkedObject, PipelineStore, RunRecord } from '../storage/pipeline-port.js';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS, CSS_PATH, ICON_PATH, JS_PATH } from './assets.js';
 import { ObjectPage } from './object-page.js';
@@ -538,13 +539,14 @@ async function renderOverview(
     if (cell.verdict === 'failed') hours.failures[cell.bucket] = cell.runs;
   }
   const lines: AccountLine[] = accounts.map((account) => {
-    const pending =
-      account.notifiedAt !== null &&
-      (account.drainedAt === null || account.notifiedAt > account.drainedAt);
+    const pending = isPending(account);
+    const remaining = options.metrics.eventsRemaining.value({ account: String(account.account) });
     return {
       state: account,
-      lagMs: pending ? Math.max(0, now - (account.notifiedAt as number)) : 0,
-      remaining: options.metrics.eventsRemaining.value({ account: String(account.account) }),
+      pending,
+      lagMs: drainLagMs(account, now),
+      // The count is of the last page read: a notification since may have brought more.
+      remaining: pending && remaining === 0 ? null : remaining,
     };
   });
   return c.html(

@@ -20,9 +20,14 @@ export interface RuleHours {
 
 export interface AccountLine {
   state: AccountState;
+  /** A notification waits that no drain has covered yet. */
+  pending: boolean;
   /** Milliseconds since the oldest notification not yet drained; 0 when caught up. */
   lagMs: number;
-  /** Events after the cursor at the last page this process read; null when unknown. */
+  /**
+   * Events after the cursor at the last page this process read; null when unknown (none read
+   * yet, or it read 0 and a notification has come since).
+   */
   remaining: number | null;
 }
 
@@ -188,7 +193,7 @@ export function OverviewPage(props: {
               </td>
             </tr>
           ) : (
-            props.accounts.map(({ state, lagMs, remaining }) => (
+            props.accounts.map(({ state, pending, lagMs, remaining }) => (
               <tr>
                 <td>
                   <a href={`/console/runs?account=${state.account}`}>{state.account}</a>
@@ -199,7 +204,7 @@ export function OverviewPage(props: {
                 <td>
                   <Time ms={state.drainedAt} />
                 </td>
-                <td>{lagMs === 0 ? 'caught up' : formatDuration(lagMs)}</td>
+                <td>{pending ? formatDuration(lagMs) : 'caught up'}</td>
                 <td>{remaining ?? <span class="muted">unknown</span>}</td>
               </tr>
             ))

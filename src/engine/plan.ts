@@ -114,6 +114,16 @@ export function isResultRef(value: unknown): value is ResultRef {
   );
 }
 
+/**
+ * A call's body as one line of JSON for people (`test --event`, `replay`): a reference to the id
+ * an earlier call of the plan creates reads as that, since the id does not exist before the run.
+ */
+export function showBody(body: unknown): string {
+  return JSON.stringify(body, (_key, value: unknown) =>
+    isResultRef(value) ? `<the id call ${value.$result} creates>` : value,
+  );
+}
+
 /** Whether the objects of two types can be linked (references both ways). */
 export function linkField(from: ObjectType, to: ObjectType): boolean {
   return from !== to && isUnifiedType(from) && isUnifiedType(to) && to in TYPE_FIELDS[from];

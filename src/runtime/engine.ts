@@ -35,6 +35,7 @@ import { openConnection } from '../servicenow/connector.js';
 import { createConnectorStore } from '../servicenow/connector-store.js';
 import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js';
 import type { ServiceNowObjects } from '../servicenow/objects.js';
+import { drainLagMs } from '../storage/drain-lag.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import { createMemoryEngineStore } from '../storage/memory-engine.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
@@ -428,15 +429,27 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     return deps;
   };
 
-  /** Accounts noted as notified and not drained since, with the time of that note. */
-  const pendingSince = new Map<number, number>();
+  /**
+   * Per account, the time of a note in the store that covers any notification from now on:
+   * noted no earlier than the request of the account's latest drain page, it stays in the store
+   * (as the oldest one waiting, for the lag) until a page requested after it reaches the end,
+   * and such a page holds the events of every notification that came before its request.
+   */
+  const notedSince = new Map<number, number>();
+  /** Per account, the latest request time of a page of its drain. */
+  const pageRequested = new Map<number, number>();
   const queue = createDrainQueue({
     async drain(account, shouldStop) {
-      const started = Date.now();
-      const result = await drainAccount(pipeline(), account, { shouldStop });
+      await drainAccount(pipeline(), account, {
+        shouldStop,
+        pageRequested(at) {
+          pageRequested.set(account, Math.max(at, pageRequested.get(account) ?? at));
+          // A page requested after the note may end the drain without the events of the
+          // notifications that come next: the next one is noted again.
+          if ((notedSince.get(account) ?? at) < at) notedSince.delete(account);
+        },
+      });
       health.noteWritesOk();
-      const since = pendingSince.get(account);
-      if (result.caughtUp && since !== undefined && since <= started) pendingSince.delete(account);
     },
     concurrency: options.concurrency ?? DEFAULT_ACCOUNT_CONCURRENCY,
     minIntervalMs: options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS,
@@ -526,7 +539,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     onWritten(accounts, at) {
       health.noteWritesOk();
       for (const account of accounts) {
-        pendingSince.set(account, at);
+        // A page requested since the note was timed does not leave it covering what comes next.
+        if (at >= (pageRequested.get(account) ?? at)) notedSince.set(account, at);
         queue.notify(account);
       }
     },
@@ -534,10 +548,10 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
   });
   const enqueue = ({ account }: Notification): Promise<void> | undefined => {
     // Durable before the 200: a crash after the answer still drains the account at start-up.
-    // Once an account is noted as pending, later notifications until it is drained add
-    // nothing to that record (which keeps the oldest undrained time, for the lag metric), and
-    // are taken at once, with no promise to wait for.
-    if (!pendingSince.has(account)) return notes.add(account);
+    // While a note covers the account (notedSince), later notifications add nothing to the
+    // store (which keeps the oldest note not drained, for the lag), and are taken at once, with
+    // no promise to wait for.
+    if (!notedSince.has(account)) return notes.add(account);
     queue.notify(account);
     return undefined;
   };
@@ -613,13 +627,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       );
       const now = Date.now();
       for (const state of await pipelineStore.listAccounts()) {
-        const pending =
-          state.notifiedAt !== null &&
-          (state.drainedAt === null || state.notifiedAt > state.drainedAt);
-        metrics.drainLag.set(
-          { account: String(state.account) },
-          pending ? Math.max(0, (now - (state.notifiedAt as number)) / 1000) : 0,
-        );
+        metrics.drainLag.set({ account: String(state.account) }, drainLagMs(state, now) / 1000);
       }
     },
     log,

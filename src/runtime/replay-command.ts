@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../engine/duration.js';
 import { createLookupResolver } from '../engine/lookup.js';
+import { showBody } from '../engine/plan.js';
 import {
   type ReplayReport,
   type ReplaySample,
@@ -321,7 +322,7 @@ function describeCall(call: unknown): string {
     message?: string;
   };
   const body =
-    planned.body === undefined || planned.body === null ? '' : ` ${JSON.stringify(planned.body)}`;
+    planned.body === undefined || planned.body === null ? '' : ` ${showBody(planned.body)}`;
   switch (planned.kind) {
     case 'api': {
       const query = planned.query ? `?${new URLSearchParams(planned.query).toString()}` : '';

@@ -8,7 +8,7 @@ import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/eval
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
-import type { Plan, PlannedCall } from '../engine/plan.js';
+import { type Plan, type PlannedCall, showBody } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
 import { loadSuites, suiteJsonSchema } from '../engine/rule-suite.js';
@@ -440,7 +440,7 @@ function renderCall(call: PlannedCall, blocked: boolean): string[] {
     const query = call.query ? `?${new URLSearchParams(call.query).toString()}` : '';
     return [
       `  ${call.index}. ${call.method} ${call.path}${query}  ${origin}`,
-      `       ${JSON.stringify(call.body)}`,
+      `       ${showBody(call.body)}`,
     ];
   }
   if (call.kind === 'http') {
@@ -449,7 +449,7 @@ function renderCall(call: PlannedCall, blocked: boolean): string[] {
       ...(Object.keys(call.headers).length === 0
         ? []
         : [`       headers ${JSON.stringify(call.headers)}`]),
-      ...(call.body === null ? [] : [`       ${JSON.stringify(call.body)}`]),
+      ...(call.body === null ? [] : [`       ${showBody(call.body)}`]),
       ...(blocked
         ? ['       (its host is not on --http-allow: the engine would record this call as failed)']
         : []),

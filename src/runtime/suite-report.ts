@@ -50,7 +50,7 @@ export function renderJunit(results: readonly CaseResult[]): string {
       }
       lines.push(
         `${head}>`,
-        `      <failure message="${xml(result.failures[0] ?? 'failed')}">${xml(result.failures.join('\n'), false)}</failure>`,
+        `      <failure message="${xml(failureMessage(result.failures))}">${xml(result.failures.join('\n'), false)}</failure>`,
         '    </testcase>',
       );
     }
@@ -58,6 +58,23 @@ export function renderJunit(results: readonly CaseResult[]): string {
   }
   lines.push('</testsuites>');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The one-line summary CI systems show beside a failed case: the first difference, its lines
+ * joined, and how many more there are (the whole text is the element's body).
+ */
+function failureMessage(failures: readonly string[]): string {
+  const [first, ...rest] = failures;
+  if (first === undefined) return 'failed';
+  const line = first
+    .split('\n')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .join(' ');
+  return rest.length === 0
+    ? line
+    : `${line} (and ${rest.length} more difference${rest.length === 1 ? '' : 's'})`;
 }
 
 /** Text as XML character data or an attribute value (characters XML 1.0 cannot hold dropped). */

@@ -25,9 +25,10 @@ import { DEFAULT_EVENT_RETENTION } from '../server/limits.js';
 import { itsmOpenApi } from '../server/openapi.js';
 import type { ChangeFeed } from '../servicenow/feed.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
+import { drainLagMs, isPending } from '../storage/drain-lag.js';
 import type { EngineStore } from '../storage/engine-port.js';
 import { createMemoryEngineStore } from '../storage/memory-engine.js';
-import type { AccountState, PipelineStore } from '../storage/pipeline-port.js';
+import type { PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
   DEFAULT_ENGINE_USER,
@@ -486,13 +487,8 @@ export function retryDelaySeconds(
   return Math.max(1, Math.ceil(ceiling / 2 + (random() * ceiling) / 2));
 }
 
-/** An account has a notification that no finished drain has served yet. */
-export function isPending(state: AccountState): boolean {
-  // >=: a notification in the same millisecond as the page request may not be in the page.
-  return (
-    state.notifiedAt !== null && (state.drainedAt === null || state.notifiedAt >= state.drainedAt)
-  );
-}
+/** An account has a notification that no finished drain has served yet (drain-lag.ts). */
+export { isPending };
 
 export interface CreateWorkerOptions {
   /** Over a ServiceNow instance: timeout and retries of Table API calls (tests shorten them). */
@@ -754,10 +750,7 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
         );
         const now = Date.now();
         for (const state of await pipelineStore.listAccounts()) {
-          metrics.drainLag.set(
-            { account: String(state.account) },
-            isPending(state) ? Math.max(0, (now - (state.notifiedAt as number)) / 1000) : 0,
-          );
+          metrics.drainLag.set({ account: String(state.account) }, drainLagMs(state, now) / 1000);
         }
       },
       log,

@@ -301,13 +301,58 @@ async function oneKeyAtATime(
   }
   const slot = `${c.get('account')}:${key}`;
   const before = queues.get(slot) ?? Promise.resolve();
-  const run = before.then(handle, handle);
+  const held = () => holdingKey(deps, c.get('account'), key, handle);
+  const run = before.then(held, held);
   const settled = run.catch(() => {});
   queues.set(slot, settled);
   void settled.then(() => {
     if (queues.get(slot) === settled) queues.delete(slot);
   });
   return run;
+}
+
+/** How long a key's hold lasts unless renewed: a server that died holding it blocks no longer. */
+export const KEY_HOLD_MS = 60_000;
+/** The holder renews its hold this often while its upstream write runs (it may retry for minutes). */
+const KEY_HOLD_RENEW_MS = 20_000;
+/** A request waiting for another server's hold looks again after this, doubling up to 1 s. */
+const KEY_HOLD_FIRST_WAIT_MS = 25;
+
+/**
+ * Runs `handle` holding `key` across the servers that share the store (Worker isolates on one D1
+ * database), so that a request sent twice at once reaches the system of record once. The queue
+ * above orders the requests of one server; without holds two servers could both find no record
+ * for the key and both write upstream (a work note twice). A request whose key another server
+ * holds waits until that one's answer is stored, then replays it; a hold whose server died
+ * expires, and the next request takes it over.
+ */
+async function holdingKey(
+  deps: ServerDeps,
+  account: number,
+  key: string,
+  handle: () => Promise<Response>,
+): Promise<Response> {
+  const { store } = deps;
+  if (!store.holdKey || !store.releaseKey) return handle();
+  const holder = crypto.randomUUID();
+  for (let wait = KEY_HOLD_FIRST_WAIT_MS; ; wait = Math.min(wait * 2, 1_000)) {
+    const now = Date.now();
+    if (await store.holdKey(account, key, holder, now, now + KEY_HOLD_MS)) break;
+    // Held elsewhere: once that server's answer is stored, this request replays it.
+    if (await deps.keys.lookup(account, key)) return handle();
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  const renew = setInterval(() => {
+    const now = Date.now();
+    store.holdKey?.(account, key, holder, now, now + KEY_HOLD_MS).catch(() => {});
+  }, KEY_HOLD_RENEW_MS);
+  try {
+    return await handle();
+  } finally {
+    clearInterval(renew);
+    // The write's answer stands even if the hold cannot be given back: it expires on its own.
+    await store.releaseKey(account, key, holder).catch(() => {});
+  }
 }
 
 /** Another request with the same key committed first: answer as a replay of it. */

@@ -2,11 +2,13 @@
 // versioned `/api/now/v1/table/...`, `/v2/`) over the same store as `/v1`, one record with two
 // faces. Reads present the upstream record that `/v1` returns as `raw`; writes are read into
 // `/v1` bodies and go through the same write path (objects.ts), so they validate, number, stamp,
-// append the same events and notify the same webhooks. Every failure answers in ServiceNow's
+// append the same events and notify the same webhooks; an insert first gets what an instance
+// fills in on a new record (servicenow/insert-defaults.ts). Every failure answers in ServiceNow's
 // error shape. Queries are evaluated in memory over the account's records of the table, which
 // suits the embedded backend (a store of thousands of records, not millions).
 import type { Context, Hono } from 'hono';
 import { type FieldKind, TYPE_FIELDS, type UnifiedType } from '../itsm/fields.js';
+import { formatIsoDate } from '../itsm/schemas.js';
 import {
   type EncodedQuery,
   EncodedQueryError,
@@ -22,10 +24,12 @@ import {
   TableApiError,
   type TableApiErrorCode,
 } from '../servicenow/errors.js';
+import { insertDefaults } from '../servicenow/insert-defaults.js';
 import {
   derivePriority,
   MappingError,
   toUnifiedValue,
+  toUpstreamDate,
   UPSTREAM_TABLES,
   unifiedFieldOf,
 } from '../servicenow/mapping.js';
@@ -48,7 +52,7 @@ import { ApiError } from './errors.js';
 import { createObject, deleteObject, updateObject, type Writer } from './objects.js';
 import { createTableAuth, type TableApiOptions, type TableCaller } from './table-auth.js';
 import { createTableRows, type Row } from './table-rows.js';
-import { sysIdToUserId } from './users.js';
+import { sysIdToUserId, userIdToSysId } from './users.js';
 
 export type { TableApiOptions } from './table-auth.js';
 
@@ -428,7 +432,16 @@ export function registerTableApiRoutes(
       const options = presentOptions(c, base);
       const input = await readWrite(c, caller, table);
       const sysId = await insertSysId(c, caller, table);
-      const body = await toWriteBody(caller, table, input, null);
+      // What the insert leaves out, the instance's defaults fill in; what it names wins.
+      const callerSysId = caller.actor === null ? null : userIdToSysId(caller.actor);
+      const defaults = table.type
+        ? insertDefaults(
+            table.type,
+            callerSysId !== null && SYS_ID.test(callerSysId) ? callerSysId : null,
+            toUpstreamDate(formatIsoDate(new Date())),
+          )
+        : {};
+      const body = await toWriteBody(caller, table, { ...defaults, ...input }, null);
       const { object } = await createObject(
         deps,
         writerFor(caller, c, base),

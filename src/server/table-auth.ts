@@ -2,12 +2,17 @@
 // start (`--sn-user NAME:PASSWORD[:ACCOUNT]`), Basic `<account>:<application key>` for the
 // application itself, the `/v1` Bearer tokens, and OAuth 2 tokens from `POST /oauth_token.do`
 // (password and refresh_token grants, for the clients given with `--sn-oauth-client`). Tokens
-// live in memory and expire (`expires_in`, 1800 s by default). Each user is a sys_user record of
-// its account, created on first use, so its writes carry its user id and user name.
+// expire (`expires_in`, 1800 s by default; refresh tokens after 100 days) and are kept in the
+// server's store as SHA-256 hashes (never the tokens), so a restart, or another isolate over the
+// same database, accepts them; expired ones are purged at most once a minute, as tokens are
+// issued. Each user is a sys_user record of its account, created on first use, so its writes
+// carry its user id and user name.
 import type { Context, Hono } from 'hono';
 import { parseAccountId } from '../itsm/account-id.js';
 import { timingSafeEqual } from '../itsm/signature.js';
 import { notAuthenticated } from '../servicenow/errors.js';
+import { createMemoryOAuthTokenStore } from '../storage/memory-oauth-tokens.js';
+import type { OAuthTokenRecord } from '../storage/port.js';
 import type { AppEnv, ServerDeps } from './context.js';
 import { createObject } from './objects.js';
 import { sysIdToUserId, USER_RAW_TYPE } from './users.js';
@@ -47,11 +52,8 @@ export interface TableCaller {
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 1800;
 const DEFAULT_REFRESH_TTL_SECONDS = 100 * 24 * 60 * 60;
-
-interface Grant {
-  user: SnUser;
-  expires: number;
-}
+/** The longest between two purges of expired tokens from the store. */
+const TOKEN_PURGE_INTERVAL_MS = 60_000;
 
 function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
@@ -95,8 +97,8 @@ export function createTableAuth(
   const now = options.now ?? Date.now;
   const tokenTtl = (options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS) * 1000;
   const refreshTtl = (options.refreshTtlSeconds ?? DEFAULT_REFRESH_TTL_SECONDS) * 1000;
-  const accessTokens = new Map<string, Grant>();
-  const refreshTokens = new Map<string, Grant>();
+  const tokens = deps.store.oauthTokens ?? createMemoryOAuthTokenStore();
+  let lastPurge = Number.NEGATIVE_INFINITY;
   const userSysIds = new Map<string, string>();
   const provisioning = new Map<string, Promise<string>>();
 
@@ -164,14 +166,38 @@ export function createTableAuth(
     userName: user.name,
   });
 
-  const issue = (user: SnUser, refreshToken?: string) => {
+  /** The configured user a stored token acts as; none once the user is no longer configured. */
+  const userOf = (token: OAuthTokenRecord): SnUser | undefined =>
+    users.find((u) => u.account === token.account && u.name === token.userName);
+
+  const store = async (
+    token: string,
+    kind: OAuthTokenRecord['kind'],
+    user: SnUser,
+    clientId: string,
+    expiresAt: number,
+  ) =>
+    tokens.putOAuthToken({
+      hash: await deps.sha256Hex(token),
+      kind,
+      account: user.account,
+      userName: user.name,
+      clientId,
+      expiresAt,
+    });
+
+  const issue = async (user: SnUser, clientId: string, refreshToken?: string) => {
+    const at = now();
+    // Expired tokens leave the store as new ones are issued, at most once a minute, so that
+    // neither every request nor every grant pays for a delete.
+    if (at - lastPurge >= TOKEN_PURGE_INTERVAL_MS) {
+      lastPurge = at;
+      await tokens.purgeOAuthTokens(at);
+    }
     const accessToken = randomToken();
-    accessTokens.set(accessToken, { user, expires: now() + tokenTtl });
+    await store(accessToken, 'access', user, clientId, at + tokenTtl);
     const refresh = refreshToken ?? randomToken();
-    if (!refreshToken) refreshTokens.set(refresh, { user, expires: now() + refreshTtl });
-    // Expired tokens are dropped as new ones are issued, so the maps stay small.
-    for (const [token, grant] of accessTokens)
-      if (grant.expires <= now()) accessTokens.delete(token);
+    if (!refreshToken) await store(refresh, 'refresh', user, clientId, at + refreshTtl);
     return {
       access_token: accessToken,
       refresh_token: refresh,
@@ -200,19 +226,26 @@ export function createTableAuth(
       const user = findUser(form.get('username') ?? '', form.get('password') ?? '');
       if (!user) return oauthError(401, 'invalid_grant', 'the user name or password is not valid');
       await sysIdOf(user, baseOf(c));
-      return c.json(issue(user), 200, { 'Cache-Control': 'no-store' });
+      return c.json(await issue(user, client.id), 200, { 'Cache-Control': 'no-store' });
     }
     if (grantType === 'refresh_token') {
       const token = form.get('refresh_token') ?? '';
-      const grant = refreshTokens.get(token);
-      if (!grant || grant.expires <= now()) {
+      const grant = token
+        ? await tokens.getOAuthToken('refresh', await deps.sha256Hex(token))
+        : null;
+      // A refresh token is good only for the client it was issued to (RFC 6749, section 6).
+      const user =
+        grant && grant.expiresAt > now() && grant.clientId === client.id
+          ? userOf(grant)
+          : undefined;
+      if (!user) {
         return oauthError(
           401,
           'invalid_grant',
           'the refresh token is not valid or has expired; sign in again with grant_type=password',
         );
       }
-      return c.json(issue(grant.user, token), 200, { 'Cache-Control': 'no-store' });
+      return c.json(await issue(user, client.id, token), 200, { 'Cache-Control': 'no-store' });
     }
     return oauthError(
       400,
@@ -247,14 +280,7 @@ export function createTableAuth(
         throw notAuthenticated('invalid user name or password');
       }
       if (scheme === 'bearer') {
-        const grant = accessTokens.get(value);
-        if (grant) {
-          if (grant.expires > now()) return callerOf(grant.user, c);
-          accessTokens.delete(value);
-          throw notAuthenticated(
-            'the access token has expired; get a new one from /oauth_token.do with grant_type=refresh_token',
-          );
-        }
+        // The /v1 tokens first: they are in memory, and their callers need no store read.
         for (const [token, binding] of deps.tokens) {
           if (timingSafeEqual(value, token)) {
             return {
@@ -263,6 +289,15 @@ export function createTableAuth(
               userName: binding.userId ?? 'system',
             };
           }
+        }
+        // Looked up by hash: the store holds no token, so a copy of it gives none away.
+        const grant = await tokens.getOAuthToken('access', await deps.sha256Hex(value));
+        const user = grant ? userOf(grant) : undefined;
+        if (grant && user) {
+          if (grant.expiresAt > now()) return callerOf(user, c);
+          throw notAuthenticated(
+            'the access token has expired; get a new one from /oauth_token.do with grant_type=refresh_token',
+          );
         }
         throw notAuthenticated('the bearer token is not valid');
       }

@@ -37,6 +37,9 @@ export function createConnectorStore(
     },
     getIdempotencyRecord: (account, key) => local.getIdempotencyRecord(account, key),
     purgeIdempotencyRecords: (before) => local.purgeIdempotencyRecords(before),
+    holdKey: (account, key, holder, now, expiresAt) =>
+      local.holdKey(account, key, holder, now, expiresAt),
+    releaseKey: (account, key, holder) => local.releaseKey(account, key, holder),
     listEvents: (account, after, limit) => local.listEvents(account, after, limit),
     eventBounds: (account) => local.eventBounds(account),
     listEventAccounts: () => local.listEventAccounts(),

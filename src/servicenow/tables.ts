@@ -79,6 +79,7 @@ const TASK_COLUMNS: Record<string, ColumnDef> = {
   urgency: LEVEL,
   priority: PRIORITY,
   opened_at: datetime,
+  opened_by: ref('sys_user'),
   due_date: datetime,
   work_notes: journal,
   comments: journal,

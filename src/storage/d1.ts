@@ -1,8 +1,8 @@
 // The D1 adapters of the engine and pipeline storage ports (Cloudflare Workers), and of the ITSM
 // store's local state that the ServiceNow connector keeps beside its instance (events,
-// idempotency records, webhooks, version marks, watermarks; the objects live upstream), over the
-// same statements as the SQLite adapters (sql-engine.ts, sql-pipeline.ts, sql-itsm.ts) and the
-// same migrations.
+// idempotency records, webhooks, version marks, watermarks; the objects live upstream) and the
+// Table API face's OAuth tokens, over the same statements as the SQLite adapters (sql-engine.ts,
+// sql-pipeline.ts, sql-itsm.ts) and the same migrations.
 // D1 is asynchronous and other Worker invocations write between two of our calls, so whatever
 // SQLite does in a transaction is one D1 batch here (a batch is one transaction), and a
 // read-then-write decision (a once-only claim) is a single statement whose `changes` answers it.
@@ -26,6 +26,7 @@ import {
   toEvent,
   toIdempotencyRecord,
   toMark,
+  toOAuthToken,
   toWebhook,
 } from './sql-itsm.js';
 import {
@@ -158,7 +159,10 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
   const sql = createD1Runner(db);
   return {
     async noteNotification(account, at) {
-      await sql.run(p.noteNotification, account, at);
+      await sql.runAll([
+        sql.bind(p.noteNotification, account, at),
+        sql.bind(p.notePending, account, at),
+      ]);
     },
     async getAccount(account) {
       const row = await sql.first(p.getAccount, account);
@@ -168,7 +172,10 @@ export function openD1PipelineStore(db: D1Database): PipelineStore {
       return (await sql.all(p.listAccounts)).map(toAccount);
     },
     async saveCursor(account, cursor, at, drained) {
-      await sql.run(p.saveCursor, account, cursor, at, drained);
+      await sql.runAll([
+        sql.bind(p.saveCursor, account, cursor, at, drained),
+        sql.bind(p.clearNotified, account, at, drained),
+      ]);
     },
     async getSnapshot(account, objectId) {
       const row = await sql.first(p.getSnapshot, account, objectId);
@@ -345,7 +352,16 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
       const row = await sql.first(i.getIdempotency, account, key);
       return row ? toIdempotencyRecord(row) : null;
     },
-    purgeIdempotencyRecords: (createdBefore) => sql.run(i.purgeIdempotency, createdBefore),
+    async purgeIdempotencyRecords(createdBefore) {
+      await sql.run(i.purgeHolds, createdBefore);
+      return sql.run(i.purgeIdempotency, createdBefore);
+    },
+    async holdKey(account, key, holder, now, expiresAt) {
+      return (await sql.first(i.holdKey, account, key, holder, now, expiresAt)) !== null;
+    },
+    async releaseKey(account, key, holder) {
+      await sql.run(i.releaseKey, account, key, holder);
+    },
 
     async listEvents(account, after, limit) {
       // One batch, one snapshot: no commit (and so no retention trim) lands between its parts.
@@ -394,6 +410,18 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
     },
     async deleteWebhook(appId, id) {
       return (await sql.run(i.deleteWebhook, appId, id)) === 1;
+    },
+    // Read from D1 every time: a token issued by one isolate is used on requests that land on
+    // others, and a Worker's isolate may be gone by the next request.
+    oauthTokens: {
+      async putOAuthToken(token) {
+        await sql.run(i.putOAuthToken, token);
+      },
+      async getOAuthToken(kind, hash) {
+        const row = await sql.first(i.getOAuthToken, kind, hash);
+        return row ? toOAuthToken(row) : null;
+      },
+      purgeOAuthTokens: (expiredBy) => sql.run(i.purgeOAuthTokens, expiredBy),
     },
     // The binding belongs to the Worker's environment: nothing to close.
     async close() {},

@@ -4,17 +4,27 @@
 // engine did with each event or scheduled object, and why). Small and async, so that the SQLite
 // adapter (Node) and a D1 adapter (Workers) can both implement it over migrations/0003_pipeline.sql,
 // 0004_run_rule_verdicts.sql, 0005_parked.sql (parked objects and the events waiting behind them),
-// 0006_run_rule_version.sql and 0008_run_object_number.sql.
+// 0006_run_rule_version.sql, 0008_run_object_number.sql and 0011_pending_notifications.sql
+// (the notifications not yet drained, one note each).
 // Times are milliseconds since the epoch.
 
 export interface AccountState {
   account: number;
   /** The events cursor after the last finished page; null before the first page. */
   cursor: string | null;
-  /** The last verified notification for the account; null if none yet. */
+  /** The newest verified notification noted for the account; null if none yet. */
   notifiedAt: number | null;
-  /** The last drain that reached the end of the event log; null if none yet. */
+  /**
+   * When the last drain page that reached the end of the event log was requested: the log as it
+   * stood then has been drained. Null if no page has reached the end yet.
+   */
   drainedAt: number | null;
+  /**
+   * The oldest notification noted and not yet drained, that is not older than the request of a
+   * page that reached the end of the log since; null when none waits. The drain lag counts from
+   * it (drain-lag.ts).
+   */
+  pendingSince: number | null;
 }
 
 export interface SnapshotRecord {
@@ -174,7 +184,10 @@ export interface ParkedQuery {
 }
 
 export interface PipelineStore {
-  /** Records a verified notification for the account (creating its state if needed). */
+  /**
+   * Records a verified notification for the account at `at` (creating its state if needed): it
+   * becomes notifiedAt if newer, and pendingSince if older, until a page covers it (saveCursor).
+   */
   noteNotification(account: number, at: number): Promise<void>;
   getAccount(account: number): Promise<AccountState | null>;
   /** Every account with state, by account number. */
@@ -182,7 +195,8 @@ export interface PipelineStore {
   /**
    * Stores the cursor after a finished page (null: start again from the oldest retained event).
    * `at` is when the page was requested; with `drained` (the page reached the end of the log)
-   * it becomes drainedAt, so a notification noted after the request still counts as pending.
+   * it becomes drainedAt, and the notifications noted before `at` are drained; one noted at
+   * `at` or later (during the page, or in the same millisecond) still waits for a later page.
    */
   saveCursor(account: number, cursor: string | null, at: number, drained: boolean): Promise<void>;
   getSnapshot(account: number, objectId: string): Promise<SnapshotRecord | null>;

@@ -141,8 +141,30 @@ export interface ObjectStore {
   ): Promise<T>;
 }
 
+/**
+ * Holds of Idempotency-Keys across servers (the connector's). Over a remote system of record a
+ * write lands upstream before the commit that stores its key, so two servers sharing one store
+ * (two Worker isolates on one D1 database) could both apply a request sent twice at once. The
+ * server that holds the key writes; another one with the same key waits for its stored answer.
+ */
+export interface KeyHolds {
+  /**
+   * Takes or renews the hold of `key` for `holder` until `expiresAt` (ms): true when `holder`
+   * has it now (it was free, its hold had expired at `now`, or it was already `holder`'s).
+   */
+  holdKey(
+    account: number,
+    key: string,
+    holder: string,
+    now: number,
+    expiresAt: number,
+  ): Promise<boolean>;
+  /** Gives the hold back (nothing when `holder` no longer has it). */
+  releaseKey(account: number, key: string, holder: string): Promise<void>;
+}
+
 /** Upstream versions already reported, and the change feed's watermarks (the connector's). */
-export interface UpstreamStateStore {
+export interface UpstreamStateStore extends KeyHolds {
   /** The marks of these records of one table (missing ones are left out). */
   getUpstreamMarks(
     account: number,
@@ -155,7 +177,33 @@ export interface UpstreamStateStore {
   setWatermark(account: number, table: string, position: string): Promise<void>;
 }
 
-export interface ItsmStore extends ObjectStore {
+/** An OAuth token of the Table API face as stored: its SHA-256, never the token itself. */
+export interface OAuthTokenRecord {
+  /** Lower-case hex SHA-256 of the token. */
+  hash: string;
+  kind: 'access' | 'refresh';
+  /** The account and user name of the user the token acts as. */
+  account: number;
+  userName: string;
+  /** The OAuth client the token was issued to. */
+  clientId: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/**
+ * The Table API face's OAuth tokens (migrations/0010_oauth_tokens.sql), kept where the server's
+ * state is, so that a restart or another isolate accepts a token issued before or elsewhere.
+ */
+export interface OAuthTokenStore {
+  putOAuthToken(token: OAuthTokenRecord): Promise<void>;
+  /** The token of this kind with this hash, expired or not (the caller tells which); or null. */
+  getOAuthToken(kind: OAuthTokenRecord['kind'], hash: string): Promise<OAuthTokenRecord | null>;
+  /** Drops the tokens that expired at or before `expiredBy` (ms); returns how many. */
+  purgeOAuthTokens(expiredBy: number): Promise<number>;
+}
+
+export interface ItsmStore extends ObjectStore, Partial<KeyHolds> {
   /**
    * Applies the write, appends the event and stores the idempotency record, all or nothing.
    * Throws `StaleWriteError` when an update or delete finds another version (or no object),
@@ -200,6 +248,12 @@ export interface ItsmStore extends ObjectStore {
   deleteWebhook(appId: string, id: number): Promise<boolean>;
 
   close(): Promise<void>;
+
+  /**
+   * Where the Table API face keeps its OAuth tokens. Absent (a store with no database of its
+   * own), the face keeps them in memory, for the life of the process.
+   */
+  oauthTokens?: OAuthTokenStore;
 }
 
 /** An update or delete raced another write to the same object; re-read and try again. */

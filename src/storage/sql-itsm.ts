@@ -1,12 +1,19 @@
-// The SQL of the ITSM store's local state (migrations/0001_init.sql, 0007_upstream_state.sql):
-// the event log and its retention, idempotency records, webhook registrations, the upstream
-// version marks and the change feed's watermarks. Shared by the SQLite adapter (sqlite.ts, in a
+// The SQL of the ITSM store's local state (migrations/0001_init.sql, 0007_upstream_state.sql,
+// 0010_oauth_tokens.sql): the event log and its retention, idempotency records, webhook
+// registrations, the upstream version marks, the change feed's watermarks and the Table API
+// face's OAuth tokens. Shared by the SQLite adapter (sqlite.ts, in a
 // transaction; it also keeps the objects of the embedded store, whose SQL stays there) and the
 // D1 adapter (d1.ts, in a batch; the connector's local store on Workers, objects upstream).
 // A D1 batch cannot branch, so the commit's steps after the version mark are guarded by
 // `changes()`: a mark that reports nothing new changes no row, and then neither the idempotency
 // record nor the event is written (SQLite branches in code and passes `guarded = false`).
-import type { IdempotencyRecord, NewEvent, UpstreamMark, WebhookRecord } from './port.js';
+import type {
+  IdempotencyRecord,
+  NewEvent,
+  OAuthTokenRecord,
+  UpstreamMark,
+  WebhookRecord,
+} from './port.js';
 import { type SqlStatement, sql } from './sql-statement.js';
 
 interface EventRow {
@@ -28,6 +35,15 @@ interface WebhookRow {
   app_id: string;
   url: string;
   created: string;
+}
+
+interface OAuthTokenRow {
+  token_hash: string;
+  kind: OAuthTokenRecord['kind'];
+  account: number;
+  user_name: string;
+  client_id: string;
+  expires_at: number;
 }
 
 interface MarkRow {
@@ -61,6 +77,17 @@ export function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
 
 export function toWebhook(row: WebhookRow): WebhookRecord {
   return { id: row.id, appId: row.app_id, url: row.url, created: row.created };
+}
+
+export function toOAuthToken(row: OAuthTokenRow): OAuthTokenRecord {
+  return {
+    hash: row.token_hash,
+    kind: row.kind,
+    account: row.account,
+    userName: row.user_name,
+    clientId: row.client_id,
+    expiresAt: row.expires_at,
+  };
 }
 
 export function toMark(table: string, row: MarkRow): UpstreamMark {
@@ -245,6 +272,27 @@ export const itsmSql = {
     'SELECT * FROM idempotency_keys WHERE account = ? AND key = ?',
     (account, key) => [account, key],
   ),
+  /** KeyHolds.holdKey: a row back when the hold is `holder`'s now. */
+  holdKey: sql<
+    [account: number, key: string, holder: string, now: number, expiresAt: number],
+    { holder: string }
+  >(
+    `INSERT INTO idempotency_holds (account, key, holder, expires_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (account, key) DO UPDATE SET holder = excluded.holder,
+       expires_at = excluded.expires_at
+     WHERE idempotency_holds.holder = excluded.holder OR idempotency_holds.expires_at <= ?
+     RETURNING holder`,
+    (account, key, holder, now, expiresAt) => [account, key, holder, expiresAt, now],
+  ),
+  releaseKey: sql<[account: number, key: string, holder: string]>(
+    'DELETE FROM idempotency_holds WHERE account = ? AND key = ? AND holder = ?',
+    (account, key, holder) => [account, key, holder],
+  ),
+  /** Holds a crashed server left, long expired: reclaimed with the records they guarded. */
+  purgeHolds: sql<[expiredBefore: number]>(
+    'DELETE FROM idempotency_holds WHERE expires_at < ?',
+    (before) => [before],
+  ),
   purgeIdempotency: sql<[createdBefore: number]>(
     'DELETE FROM idempotency_keys WHERE created_at < ?',
     (before) => [before],
@@ -280,5 +328,26 @@ export const itsmSql = {
     `INSERT INTO feed_watermarks (account, table_name, updated_on, floor) VALUES (?, ?, ?, ?)
      ON CONFLICT (account, table_name) DO UPDATE SET updated_on = excluded.updated_on`,
     (account, table, position) => [account, table, position, position],
+  ),
+  /** A new token; its hash is new too (32 random bytes), so a clash is a fault, not a retry. */
+  putOAuthToken: sql<[token: OAuthTokenRecord]>(
+    `INSERT INTO oauth_tokens (token_hash, kind, account, user_name, client_id, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+    (token) => [
+      token.hash,
+      token.kind,
+      token.account,
+      token.userName,
+      token.clientId,
+      token.expiresAt,
+    ],
+  ),
+  getOAuthToken: sql<[kind: OAuthTokenRecord['kind'], hash: string], OAuthTokenRow>(
+    'SELECT * FROM oauth_tokens WHERE token_hash = ? AND kind = ?',
+    (kind, hash) => [hash, kind],
+  ),
+  purgeOAuthTokens: sql<[expiredBy: number]>(
+    'DELETE FROM oauth_tokens WHERE expires_at <= ?',
+    (expiredBy) => [expiredBy],
   ),
 };

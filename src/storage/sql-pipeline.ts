@@ -1,5 +1,6 @@
 // The SQL of the pipeline store (migrations/0003_pipeline.sql, 0004_run_rule_verdicts.sql and
-// 0005_parked.sql, 0006_run_rule_version.sql, 0008_run_object_number.sql),
+// 0005_parked.sql, 0006_run_rule_version.sql, 0008_run_object_number.sql,
+// 0011_pending_notifications.sql),
 // shared by its SQLite adapter (sqlite-pipeline.ts, in a transaction) and its D1 adapter (d1.ts,
 // in a batch): each statement with the values it binds, the rows it answers, and those rows as the port's records.
 // Saving a run is four statements that need nothing from each other's answers (so that D1 can
@@ -28,6 +29,8 @@ interface AccountRow {
   cursor: string | null;
   notified_at: number | null;
   drained_at: number | null;
+  /** The oldest note in pipeline_notifications; null when none is left. */
+  pending_since: number | null;
 }
 
 interface SnapshotRow {
@@ -120,6 +123,10 @@ export function toParkedEvent(row: ParkedEventRow): ParkedEvent {
   };
 }
 
+/** An account's columns and the time of its oldest notification not yet drained. */
+const ACCOUNT_COLUMNS = `a.*, (SELECT min(n.at) FROM pipeline_notifications n
+  WHERE n.account = a.account) AS pending_since`;
+
 /** A parked object's columns and the number of events waiting behind it. */
 const PARKED_COLUMNS = `p.*, (SELECT count(*) FROM pipeline_parked_events e
   WHERE e.account = p.account AND e.object_id = p.object_id) AS events`;
@@ -130,6 +137,7 @@ export function toAccount(row: AccountRow): AccountState {
     cursor: row.cursor,
     notifiedAt: row.notified_at,
     drainedAt: row.drained_at,
+    pendingSince: row.pending_since,
   };
 }
 
@@ -188,23 +196,47 @@ function runValues(run: NewRunRecord): unknown[] {
 }
 
 export const pipelineSql = {
-  // SQLite's max() of a NULL is NULL, hence the coalesce for a row a cursor save created.
+  /**
+   * noteNotification, 1 of 2: the newest notification. SQLite's max() of a NULL is NULL, hence
+   * the coalesce for a row a cursor save created.
+   */
   noteNotification: sql<[account: number, at: number]>(
     `INSERT INTO pipeline_accounts (account, notified_at) VALUES (?, ?)
      ON CONFLICT (account) DO UPDATE
      SET notified_at = max(coalesce(notified_at, excluded.notified_at), excluded.notified_at)`,
     (account, at) => [account, at],
   ),
+  /** noteNotification, 2 of 2: the note a drain page removes once it has covered it. */
+  notePending: sql<[account: number, at: number]>(
+    `INSERT INTO pipeline_notifications (account, at) VALUES (?, ?)
+     ON CONFLICT (account, at) DO NOTHING`,
+    (account, at) => [account, at],
+  ),
   getAccount: sql<[account: number], AccountRow>(
-    'SELECT * FROM pipeline_accounts WHERE account = ?',
+    `SELECT ${ACCOUNT_COLUMNS} FROM pipeline_accounts a WHERE a.account = ?`,
     (account) => [account],
   ),
-  listAccounts: sql<[], AccountRow>('SELECT * FROM pipeline_accounts ORDER BY account', () => []),
+  listAccounts: sql<[], AccountRow>(
+    `SELECT ${ACCOUNT_COLUMNS} FROM pipeline_accounts a ORDER BY a.account`,
+    () => [],
+  ),
+  /** saveCursor, 1 of 2: the cursor, and the page's request time when it reached the end. */
   saveCursor: sql<[account: number, cursor: string | null, at: number, drained: boolean]>(
     `INSERT INTO pipeline_accounts (account, cursor, drained_at) VALUES (?, ?, ?)
      ON CONFLICT (account) DO UPDATE
      SET cursor = excluded.cursor, drained_at = coalesce(excluded.drained_at, drained_at)`,
     (account, cursor, at, drained) => [account, cursor, drained ? at : null],
+  ),
+  /**
+   * saveCursor, 2 of 2: the notes the page covers. Reaching the end, it covers every note older
+   * than its request (strictly: a note in the same millisecond may be of an event the page does
+   * not hold). Otherwise the oldest such note stays, for the lag, and the others go: any later
+   * page that reaches the end was requested after this one, so it covers them too.
+   */
+  clearNotified: sql<[account: number, at: number, drained: boolean]>(
+    `DELETE FROM pipeline_notifications WHERE account = ? AND at < ?
+       AND (? = 1 OR at > (SELECT min(at) FROM pipeline_notifications WHERE account = ?))`,
+    (account, at, drained) => [account, at, drained ? 1 : 0, account],
   ),
   getSnapshot: sql<[account: number, objectId: string], SnapshotRow>(
     'SELECT * FROM pipeline_snapshots WHERE account = ? AND object_id = ?',

@@ -91,7 +91,7 @@ describe('sqlite pipeline store on a file', () => {
 
     const second = open();
     expect(await second.listAccounts()).toEqual([
-      { account: 1, cursor: 'cursor-7', notifiedAt: 1_000, drainedAt: 900 },
+      { account: 1, cursor: 'cursor-7', notifiedAt: 1_000, drainedAt: 900, pendingSince: 1_000 },
     ]);
     expect(await second.getSnapshot(snapshot.account, snapshot.objectId)).toEqual(snapshot);
     expect(await second.getRunById(run.id)).toEqual(run);
@@ -152,14 +152,16 @@ describe('sqlite pipeline store on a file', () => {
 });
 
 describe('sqlite pipeline store: the notes of one turn', () => {
-  it('notes every account of a batch, keeping the latest time of each', async () => {
+  it('notes every account of a batch, keeping the latest time of each and the oldest waiting', async () => {
     const store = createSqlitePipelineStore({ path: ':memory:', migrations: loadMigrations() });
     await store.noteNotification(2, 500);
     await store.noteNotifications([1, 2, 3], 1_000);
-    expect((await store.listAccounts()).map((a) => [a.account, a.notifiedAt])).toEqual([
-      [1, 1_000],
-      [2, 1_000],
-      [3, 1_000],
+    expect(
+      (await store.listAccounts()).map((a) => [a.account, a.notifiedAt, a.pendingSince]),
+    ).toEqual([
+      [1, 1_000, 1_000],
+      [2, 1_000, 500],
+      [3, 1_000, 1_000],
     ]);
     await store.close();
   });
@@ -172,5 +174,38 @@ describe('sqlite pipeline store: the notes of one turn', () => {
     );
     expect(await store.listAccounts()).toEqual([]);
     await store.close();
+  });
+});
+
+describe('migrations/0011_pending_notifications.sql on existing data', () => {
+  it('keeps pending the accounts that were, from their last notification, and no other', async () => {
+    const migrations = loadMigrations();
+    const db = new Database(':memory:');
+    try {
+      applyMigrations(
+        db,
+        migrations.filter((m) => m.name < '0011'),
+      );
+      const insert = db.prepare(
+        'INSERT INTO pipeline_accounts (account, cursor, notified_at, drained_at) VALUES (?, ?, ?, ?)',
+      );
+      insert.run(1, 'c1', 1_000, 900); // notified after its last drain's page
+      insert.run(2, 'c2', 800, 900); // drained since
+      insert.run(3, null, 500, null); // never drained
+      insert.run(4, 'c4', 900, 900); // same millisecond: the page may not hold it
+      insert.run(5, 'c5', null, 900); // never notified
+      applyMigrations(db, migrations);
+      const store = createSqlitePipelineStore({ database: db });
+      expect((await store.listAccounts()).map((a) => [a.account, a.pendingSince])).toEqual([
+        [1, 1_000],
+        [2, null],
+        [3, 500],
+        [4, 900],
+        [5, null],
+      ]);
+      await store.close();
+    } finally {
+      db.close();
+    }
   });
 });

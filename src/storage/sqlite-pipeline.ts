@@ -44,8 +44,18 @@ export function createSqlitePipelineStore(
   const sql = createSyncRunner(db);
 
   const noteNotifications = db.transaction((accounts: readonly number[], at: number) => {
-    for (const account of accounts) sql.run(q.noteNotification, account, at);
+    for (const account of accounts) {
+      sql.run(q.noteNotification, account, at);
+      sql.run(q.notePending, account, at);
+    }
   });
+
+  const saveCursor = db.transaction(
+    (account: number, cursor: string | null, at: number, drained: boolean) => {
+      sql.run(q.saveCursor, account, cursor, at, drained);
+      sql.run(q.clearNotified, account, at, drained);
+    },
+  );
 
   const saveRun = db.transaction((run: NewRunRecord, snapshot?: SnapshotChange): RunRecord => {
     if (snapshot && 'put' in snapshot) sql.run(q.putSnapshot, snapshot.put);
@@ -90,7 +100,7 @@ export function createSqlitePipelineStore(
 
   return {
     async noteNotification(account, at) {
-      sql.run(q.noteNotification, account, at);
+      noteNotifications([account], at);
     },
     async noteNotifications(accounts, at) {
       noteNotifications(accounts, at);
@@ -103,7 +113,7 @@ export function createSqlitePipelineStore(
       return sql.all(q.listAccounts).map(toAccount);
     },
     async saveCursor(account, cursor, at, drained) {
-      sql.run(q.saveCursor, account, cursor, at, drained);
+      saveCursor(account, cursor, at, drained);
     },
     async getSnapshot(account, objectId) {
       const row = sql.get(q.getSnapshot, account, objectId);

@@ -26,6 +26,7 @@ import {
   toEvent,
   toIdempotencyRecord,
   toMark,
+  toOAuthToken,
   toWebhook,
 } from './sql-itsm.js';
 import { createSyncRunner } from './sql-statement.js';
@@ -430,7 +431,16 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     },
 
     async purgeIdempotencyRecords(createdBefore) {
+      local.run(q.purgeHolds, createdBefore);
       return local.run(q.purgeIdempotency, createdBefore);
+    },
+
+    async holdKey(account, key, holder, now, expiresAt) {
+      return local.get(q.holdKey, account, key, holder, now, expiresAt) !== undefined;
+    },
+
+    async releaseKey(account, key, holder) {
+      local.run(q.releaseKey, account, key, holder);
     },
 
     async listEvents(account, after, limit) {
@@ -481,6 +491,19 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     async deleteWebhook(appId, id) {
       webhookCache.delete(appId);
       return local.run(q.deleteWebhook, appId, id) === 1;
+    },
+
+    oauthTokens: {
+      async putOAuthToken(token) {
+        local.run(q.putOAuthToken, token);
+      },
+      async getOAuthToken(kind, hash) {
+        const row = local.get(q.getOAuthToken, kind, hash);
+        return row ? toOAuthToken(row) : null;
+      },
+      async purgeOAuthTokens(expiredBy) {
+        return local.run(q.purgeOAuthTokens, expiredBy);
+      },
     },
 
     async close() {

@@ -115,6 +115,12 @@ export interface DrainOptions {
    * may be called again before an earlier call has settled.
    */
   beforeEvent?: () => Promise<void>;
+  /**
+   * Called with each page's request time (the `at` its saveCursor will carry) as the page is
+   * about to be requested. Node's receiver learns here that a note made before it no longer
+   * covers the notifications that come next (engine.ts).
+   */
+  pageRequested?: (at: number) => void;
 }
 
 export interface DrainResult {
@@ -260,6 +266,7 @@ async function drainPages(
   for (;;) {
     await options.beforeEvent?.();
     const requestedAt = now();
+    options.pageRequested?.(requestedAt);
     let page: Awaited<ReturnType<ItsmClient['events']>>;
     try {
       page = await deps.client.events(account, {

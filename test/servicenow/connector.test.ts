@@ -144,7 +144,8 @@ describe('the /v1 API over a ServiceNow instance', () => {
       ['add', 'uEngine', created.json.id],
       ['update', 'uEngine', created.json.id],
     ]);
-    expect(log[1]?.previous_metadata?.impact).toBeUndefined();
+    // The instance gave the new incident its default impact (3 - Low), as an instance does.
+    expect(log[1]?.previous_metadata?.impact).toBe('low');
     expect(log[1]?.metadata.impact).toBe('high');
   });
 

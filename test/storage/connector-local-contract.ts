@@ -184,6 +184,38 @@ export function describeConnectorLocalContract(name: string, open: () => Promise
       });
     });
 
+    describe('Idempotency-Key holds', () => {
+      it('gives a key to one holder at a time until its hold expires or is released', async () => {
+        expect(await store.holdKey(ACCOUNT, 'k', 'a', 1_000, 2_000)).toBe(true);
+        // Another server meanwhile: refused, however often it asks, while the hold lasts.
+        expect(await store.holdKey(ACCOUNT, 'k', 'b', 1_500, 2_500)).toBe(false);
+        expect(await store.holdKey(ACCOUNT, 'k', 'b', 1_999, 2_999)).toBe(false);
+        // The same key of another account is another hold.
+        expect(await store.holdKey(OTHER_ACCOUNT, 'k', 'b', 1_500, 2_500)).toBe(true);
+        // The holder renews its own hold, which then outlasts the first expiry.
+        expect(await store.holdKey(ACCOUNT, 'k', 'a', 1_900, 3_000)).toBe(true);
+        expect(await store.holdKey(ACCOUNT, 'k', 'b', 2_500, 3_500)).toBe(false);
+        // Once expired, another server takes it over, and the first one no longer has it.
+        expect(await store.holdKey(ACCOUNT, 'k', 'b', 3_000, 4_000)).toBe(true);
+        expect(await store.holdKey(ACCOUNT, 'k', 'a', 3_100, 4_100)).toBe(false);
+        // Only the holder gives it back.
+        await store.releaseKey(ACCOUNT, 'k', 'a');
+        expect(await store.holdKey(ACCOUNT, 'k', 'c', 3_200, 4_200)).toBe(false);
+        await store.releaseKey(ACCOUNT, 'k', 'b');
+        expect(await store.holdKey(ACCOUNT, 'k', 'c', 3_200, 4_200)).toBe(true);
+      });
+
+      it('drops holds long expired with the records they guarded', async () => {
+        expect(await store.holdKey(ACCOUNT, 'old', 'a', 0, 10)).toBe(true);
+        expect(await store.holdKey(ACCOUNT, 'live', 'a', 0, 50)).toBe(true);
+        await store.purgeIdempotencyRecords(20);
+        // The expired hold is gone (a new holder takes it even at a time it would still have
+        // been refused by a hold that was kept); the live one stays.
+        expect(await store.holdKey(ACCOUNT, 'old', 'b', 5, 100)).toBe(true);
+        expect(await store.holdKey(ACCOUNT, 'live', 'b', 5, 100)).toBe(false);
+      });
+    });
+
     describe('events', () => {
       it('lists the events after a seq, oldest first, with the count remaining', async () => {
         const seqs: number[] = [];

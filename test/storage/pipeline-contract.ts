@@ -83,6 +83,7 @@ export function describePipelineStoreContract(
           cursor: null,
           notifiedAt: T0,
           drainedAt: null,
+          pendingSince: T0,
         });
       });
 
@@ -103,6 +104,7 @@ export function describePipelineStoreContract(
           cursor: 'cursor-1',
           notifiedAt: T0,
           drainedAt: null,
+          pendingSince: T0,
         });
       });
 
@@ -113,6 +115,7 @@ export function describePipelineStoreContract(
           cursor: 'cursor-1',
           notifiedAt: null,
           drainedAt: T0,
+          pendingSince: null,
         });
       });
 
@@ -144,6 +147,7 @@ export function describePipelineStoreContract(
           cursor: 'cursor-2',
           notifiedAt: null,
           drainedAt: T0,
+          pendingSince: null,
         });
         await store.saveCursor(ACCOUNT, 'cursor-3', T0 + 2 * MINUTE, true);
         expect((await store.getAccount(ACCOUNT))?.drainedAt).toBe(T0 + 2 * MINUTE);
@@ -158,6 +162,7 @@ export function describePipelineStoreContract(
           cursor: 'cursor-1',
           notifiedAt: T0 + 5,
           drainedAt: T0 + 3,
+          pendingSince: T0 + 5,
         });
       });
 
@@ -170,8 +175,10 @@ export function describePipelineStoreContract(
           cursor: null,
           notifiedAt: T0 + 2,
           drainedAt: null,
+          pendingSince: T0 + 2,
         });
         expect((await store.getAccount(ACCOUNT))?.notifiedAt).toBe(T0);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBeNull();
       });
 
       it('lists every account with state by account number, whatever order they came in', async () => {
@@ -180,10 +187,73 @@ export function describePipelineStoreContract(
         await store.noteNotification(200, T0 + 2);
         await store.noteNotification(30, T0 + 3);
         expect(await store.listAccounts()).toEqual([
-          { account: 4, cursor: 'cursor-4', notifiedAt: null, drainedAt: T0 + 1 },
-          { account: 30, cursor: null, notifiedAt: T0 + 3, drainedAt: null },
-          { account: 200, cursor: null, notifiedAt: T0 + 2, drainedAt: null },
+          {
+            account: 4,
+            cursor: 'cursor-4',
+            notifiedAt: null,
+            drainedAt: T0 + 1,
+            pendingSince: null,
+          },
+          { account: 30, cursor: null, notifiedAt: T0 + 3, drainedAt: null, pendingSince: T0 },
+          { account: 200, cursor: null, notifiedAt: T0 + 2, drainedAt: null, pendingSince: T0 + 2 },
         ]);
+      });
+
+      it('keeps the oldest notification not yet drained as pending, however many came after it', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(ACCOUNT, T0 + MINUTE);
+        await store.noteNotification(ACCOUNT, T0 + 2 * MINUTE);
+        const state = await store.getAccount(ACCOUNT);
+        expect(state?.pendingSince).toBe(T0);
+        expect(state?.notifiedAt).toBe(T0 + 2 * MINUTE);
+        // An earlier one arriving late is the oldest waiting.
+        await store.noteNotification(ACCOUNT, T0 - MINUTE);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0 - MINUTE);
+      });
+
+      it('counts from the first notification after the request of the page that reached the end', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(ACCOUNT, T0 + 4);
+        await store.noteNotification(ACCOUNT, T0 + 5);
+        await store.noteNotification(ACCOUNT, T0 + 9);
+        // The page was requested at T0 + 4: the note of that millisecond may be of an event the
+        // page does not hold, so it stays with those after it.
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + 4, true);
+        expect(await store.getAccount(ACCOUNT)).toMatchObject({
+          drainedAt: T0 + 4,
+          notifiedAt: T0 + 9,
+          pendingSince: T0 + 4,
+        });
+        await store.saveCursor(ACCOUNT, 'cursor-2', T0 + 6, true);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0 + 9);
+        await store.saveCursor(ACCOUNT, 'cursor-3', T0 + 10, true);
+        expect(await store.getAccount(ACCOUNT)).toMatchObject({
+          drainedAt: T0 + 10,
+          notifiedAt: T0 + 9,
+          pendingSince: null,
+        });
+      });
+
+      it('keeps the oldest notification through pages that do not reach the end, and what came during them', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(ACCOUNT, T0 + 2);
+        await store.saveCursor(ACCOUNT, 'cursor-1', T0 + 3, false);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0);
+        await store.noteNotification(ACCOUNT, T0 + 7);
+        await store.saveCursor(ACCOUNT, 'cursor-2', T0 + 5, false);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0);
+        // The last page, requested at T0 + 6, reaches the end: what came before it is drained,
+        // the notification of T0 + 7 (noted while that page was read) is not.
+        await store.saveCursor(ACCOUNT, 'cursor-3', T0 + 6, true);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0 + 7);
+      });
+
+      it('keeps the notes of each account apart when a page of another reaches the end', async () => {
+        await store.noteNotification(ACCOUNT, T0);
+        await store.noteNotification(OTHER_ACCOUNT, T0 + 1);
+        await store.saveCursor(OTHER_ACCOUNT, 'cursor-9', T0 + 2, true);
+        expect((await store.getAccount(ACCOUNT))?.pendingSince).toBe(T0);
+        expect((await store.getAccount(OTHER_ACCOUNT))?.pendingSince).toBeNull();
       });
     });
 

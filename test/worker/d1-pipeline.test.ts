@@ -11,6 +11,7 @@ const PIPELINE_TABLES = [
   'pipeline_run_rules',
   'pipeline_parked',
   'pipeline_parked_events',
+  'pipeline_notifications',
 ];
 
 describePipelineStoreContract('d1', async () => {

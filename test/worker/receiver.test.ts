@@ -199,4 +199,29 @@ describe('the routes beside the receiver', () => {
     expect(text).toMatch(/^itsm_rules_reload_success 1$/m);
     expect(text).toMatch(/^itsm_rules_reload_timestamp_seconds [1-9]\d*$/m);
   });
+
+  it('counts the drain lag on /metrics from the oldest notification not yet drained, not the newest', async () => {
+    // Nothing drains here (the Queue's messages are only collected): both notifications wait.
+    const account = 621;
+    expect((await notify(worker, JSON.stringify({ account, subscription: 1 }))).status).toBe(200);
+    const first = (await pipelineStore.getAccount(account))?.notifiedAt as number;
+    expect(first).toEqual(expect.any(Number));
+    await eventually(() => Date.now() > first, 'the clock to move past the first notification');
+    expect((await notify(worker, JSON.stringify({ account, subscription: 1 }))).status).toBe(200);
+    const state = await pipelineStore.getAccount(account);
+    expect(state?.notifiedAt).toBeGreaterThan(first);
+    expect(state?.pendingSince).toBe(first);
+
+    const before = Date.now();
+    const text = await (await request(worker, 'GET', '/metrics', { auth: true })).text();
+    const after = Date.now();
+    const lag = Number(
+      new RegExp(`^itsm_rules_drain_lag_seconds\\{account="${account}"\\} (\\S+)$`, 'm').exec(
+        text,
+      )?.[1],
+    );
+    // A millisecond either side: the gauge is seconds, a float.
+    expect(lag * 1000).toBeGreaterThanOrEqual(before - first - 1);
+    expect(lag * 1000).toBeLessThanOrEqual(after - first + 1);
+  });
 });
