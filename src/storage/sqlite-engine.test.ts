@@ -15,6 +15,7 @@ import {
 } from '../../test/storage/engine-contract.js';
 import { loadMigrations } from '../runtime/node.js';
 import type { EngineStore } from './engine-port.js';
+import { engineSql } from './sql-engine.js';
 import { applyMigrations } from './sqlite.js';
 import { createSqliteEngineStore } from './sqlite-engine.js';
 
@@ -78,6 +79,27 @@ describe('sqlite engine store on a file', () => {
       expect(db.open).toBe(true);
       expect(db.prepare('SELECT key, body FROM engine_plans').all()).toEqual([
         { key: plan.key, body: plan.body },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('sqlite engine store: giving back the claims of an evaluation', () => {
+  it('seeks the claims by account and claimant rather than reading every claim of the account', () => {
+    const db = new Database(':memory:');
+    try {
+      applyMigrations(db, loadMigrations());
+      const statement = engineSql.releaseClaims;
+      const plan = db
+        .prepare(`EXPLAIN QUERY PLAN ${statement.text}`)
+        .all(...statement.values(1, 'e:1:42:')) as { detail: string }[];
+      // Once per object, ever, keeps a claim for good: a scan would grow with every object.
+      expect(plan.map((row) => row.detail)).toEqual([
+        expect.stringMatching(
+          /USING (COVERING )?INDEX engine_once_claimant \(account=\? AND claimant>\? AND claimant<\?\)/,
+        ),
       ]);
     } finally {
       db.close();

@@ -217,6 +217,27 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         ).toBe(true);
       });
 
+      it('releases exactly the claims whose claimant starts with the prefix, around its bounds', async () => {
+        const claimants = ['k', 'k:', 'k:a', 'k:\u{10FFFF}', 'k;', 'k9', 'é:x', 'é;', 'ê'];
+        for (const [index, claimant] of claimants.entries()) {
+          await store.claimOnce(makeClaim({ claimant, key: `key-${index}`, windowMs: null }));
+        }
+        expect(await store.releaseClaims(ACCOUNT, 'k:')).toBe(3);
+        expect(await store.releaseClaims(ACCOUNT, 'é:')).toBe(1);
+        // What is left is still held: another claimant is refused each of those keys.
+        const kept = claimants.flatMap((claimant, index) =>
+          ['k', 'k;', 'k9', 'é;', 'ê'].includes(claimant) ? [index] : [],
+        );
+        for (const [index] of claimants.entries()) {
+          expect(
+            await store.claimOnce(
+              makeClaim({ claimant: 'other', key: `key-${index}`, windowMs: null }),
+            ),
+            claimants[index],
+          ).toBe(!kept.includes(index));
+        }
+      });
+
       it.each([
         ['another event whose id starts the same', 'e:1:420:rule-a', ACCOUNT, 'e:1:42:'],
         ['another account', 'e:1:42:rule-a', OTHER_ACCOUNT, 'e:1:42:'],
