@@ -59,62 +59,61 @@ async function updatesOnInstance(id: string): Promise<number> {
   ).length;
 }
 
-it('writes a request sent to two servers at once under one Idempotency-Key once, and both answer it', async () => {
-  const [first, second] = servers as [TestItsm, TestItsm];
-  const made = await first.call('POST', '/v1/accounts/1/itsm/incidents', {
-    body: { description: 'switch down', impact: 'high' },
+/** An incident made through the first server: its /v1 id, and its id on the instance's face. */
+async function createIncident(description: string): Promise<{ id: string; onInstance: string }> {
+  const made = await (servers[0] as TestItsm).call('POST', '/v1/accounts/1/itsm/incidents', {
+    body: { description, impact: 'high' },
   });
   expect(made.status, made.text).toBe(201);
-  const onInstance = (await face.call('GET', '/v1/accounts/1/itsm/incidents')).json.objects[0];
+  const listed = await face.call('GET', '/v1/accounts/1/itsm/incidents');
+  const onInstance = listed.json.objects.find(
+    (object: { description?: string }) => object.description === description,
+  );
   expect(await updatesOnInstance(onInstance.id)).toBe(0);
+  return { id: made.json.id, onInstance: onInstance.id };
+}
 
-  // The instance is slow to take the update: both requests are in flight together.
+/**
+ * The same keyed PATCH sent to both servers at once, the instance's first PATCH held 300 ms (so
+ * both are in flight together) and, given `status`, then refused without being applied.
+ */
+function patchOnBoth(id: string, key: string, status?: 503) {
   face.itsm.faults?.inject({
     method: 'PATCH',
     path: /^\/api\/now\/table\/incident\//,
     latencyMs: 300,
-    times: 2,
+    ...(status ? { status } : { times: 2 }),
   });
-  const patch = (server: TestItsm) =>
-    server.call('PATCH', `/v1/accounts/1/itsm/incidents/${made.json.id}`, {
-      body: { priority: 'critical' },
-      headers: { 'Idempotency-Key': 'escalate-once' },
-    });
-  const answers = await Promise.all([patch(first), patch(second)]);
+  return Promise.all(
+    servers.map((server) =>
+      server.call('PATCH', `/v1/accounts/1/itsm/incidents/${id}`, {
+        body: { priority: 'critical' },
+        headers: { 'Idempotency-Key': key },
+      }),
+    ),
+  );
+}
+
+it('writes a request sent to two servers at once under one Idempotency-Key once, and both answer it', async () => {
+  const incident = await createIncident('switch down');
+  const answers = await patchOnBoth(incident.id, 'escalate-once');
   expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
   expect(answers[1]?.json).toEqual(answers[0]?.json);
   expect(
     answers.filter((answer) => answer.headers.get('Idempotent-Replayed') === 'true'),
   ).toHaveLength(1);
-  expect(await updatesOnInstance(onInstance.id)).toBe(1);
+  expect(await updatesOnInstance(incident.onInstance)).toBe(1);
   // The connector's own event log has the write once too.
-  const events = await first.call('GET', '/v1/accounts/1/events?page_size=1000');
+  const events = await (servers[0] as TestItsm).call('GET', '/v1/accounts/1/events?page_size=1000');
   expect(
     events.json.objects.filter((event: { type: string }) => event.type === 'update'),
   ).toHaveLength(1);
 });
 
 it('lets the waiting server write when the one holding the key fails without writing', async () => {
-  const [first, second] = servers as [TestItsm, TestItsm];
-  const made = await first.call('POST', '/v1/accounts/1/itsm/incidents', {
-    body: { description: 'printer jam', impact: 'low' },
-  });
-  expect(made.status, made.text).toBe(201);
-  const onInstance = (await face.call('GET', '/v1/accounts/1/itsm/incidents')).json.objects[0];
-  // The first PATCH to reach the instance is slow and then refused (nothing applied); the
-  // second goes through.
-  face.itsm.faults?.inject({
-    method: 'PATCH',
-    path: /^\/api\/now\/table\/incident\//,
-    latencyMs: 300,
-    status: 503,
-  });
-  const patch = (server: TestItsm) =>
-    server.call('PATCH', `/v1/accounts/1/itsm/incidents/${made.json.id}`, {
-      body: { priority: 'low' },
-      headers: { 'Idempotency-Key': 'retry-after-failure' },
-    });
-  const answers = await Promise.all([patch(first), patch(second)]);
+  const incident = await createIncident('printer jam');
+  // The first PATCH to reach the instance (the holder's) is refused; the waiter's goes through.
+  const answers = await patchOnBoth(incident.id, 'retry-after-failure', 503);
   expect(answers.map((answer) => answer.status).sort()).toEqual([200, 503]);
-  expect(await updatesOnInstance(onInstance.id)).toBe(1);
+  expect(await updatesOnInstance(incident.onInstance)).toBe(1);
 });
