@@ -295,49 +295,60 @@ describe('answers written together at the end of a turn', () => {
     }
   });
 
-  it('writes an answer decided after a wait at once, while the answers of the turn are held', async () => {
-    const send = answerWriter(() => {});
+  /**
+   * A server that holds its requests until three have come in, then hands them to `onThree`;
+   * `get` makes one request and resolves with its status, or the error code of its connection.
+   */
+  async function threeAtOnce(
+    onThree: (waiting: [ServerResponse, ServerResponse, ServerResponse]) => void,
+  ) {
     const waiting: ServerResponse[] = [];
-    const seen: boolean[][] = [];
-    const ok = { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'ok' };
     const server = createServer((_req, res) => {
       waiting.push(res);
-      if (waiting.length < 3) return;
-      const [first, second, third] = waiting as [ServerResponse, ServerResponse, ServerResponse];
+      if (waiting.length === 3)
+        onThree(waiting as [ServerResponse, ServerResponse, ServerResponse]);
+    });
+    const address = await listen(server, 0, '127.0.0.1');
+    const get = (): Promise<number | string> =>
+      new Promise((resolve) => {
+        const req = request(`http://127.0.0.1:${address.port}/`, { agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', (error) => resolve((error as NodeJS.ErrnoException).code ?? 'error'));
+        req.end();
+      });
+    return { get, close: () => closeServer(server) };
+  }
+
+  const ok = { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'ok' };
+
+  it('writes an answer decided after a wait at once, while the answers of the turn are held', async () => {
+    const send = answerWriter(() => {});
+    const seen: boolean[][] = [];
+    const server = await threeAtOnce((waiting) => {
+      const [first, second, third] = waiting;
       send(first, ok);
       send(second, ok);
       // As the note batch's answers are handed over once its write is done.
       send(third, ok, false, true);
       seen.push(waiting.map((r) => r.headersSent));
     });
-    const address = await listen(server, 0, '127.0.0.1');
     try {
-      const get = (): Promise<number> =>
-        new Promise((resolve, reject) => {
-          const req = request(`http://127.0.0.1:${address.port}/`, { agent: false }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
-          req.on('error', reject);
-          req.end();
-        });
+      const { get } = server;
       expect(await Promise.all([get(), get(), get()])).toEqual([200, 200, 200]);
       expect(seen).toEqual([[true, false, true]]);
     } finally {
-      await closeServer(server);
+      await server.close();
     }
   });
 
   it('writes the first answer of a turn at once and the rest after the turn; one that cannot be written does not hold back the others', async () => {
     const logs: string[] = [];
     const send = answerWriter((line) => logs.push(line));
-    const waiting: ServerResponse[] = [];
     const seen: boolean[][] = [];
-    const ok = { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'ok' };
-    const server = createServer((_req, res) => {
-      waiting.push(res);
-      if (waiting.length < 3) return;
-      const [first, second, third] = waiting as [ServerResponse, ServerResponse, ServerResponse];
+    const server = await threeAtOnce((waiting) => {
+      const [first, second, third] = waiting;
       send(first, ok);
       // Status 99 makes Node's writeHead throw when the batch is written.
       send(second, { ...ok, status: 99 });
@@ -345,18 +356,8 @@ describe('answers written together at the end of a turn', () => {
       seen.push(waiting.map((r) => r.headersSent));
       setImmediate(() => seen.push(waiting.map((r) => r.headersSent)));
     });
-    const address = await listen(server, 0, '127.0.0.1');
-    const base = `http://127.0.0.1:${address.port}`;
     try {
-      const get = (): Promise<number | string> =>
-        new Promise((resolve) => {
-          const req = request(`${base}/`, { agent: false }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
-          req.on('error', (error) => resolve((error as NodeJS.ErrnoException).code ?? 'error'));
-          req.end();
-        });
+      const { get } = server;
       const results = await Promise.all([get(), get(), get()]);
       expect(seen).toEqual([
         [true, false, false],
@@ -369,7 +370,7 @@ describe('answers written together at the end of a turn', () => {
         /^engine: could not write the answer on POST \/webhooks\/kloudless \(.*99.*\); closed the connection$/,
       );
     } finally {
-      await closeServer(server);
+      await server.close();
     }
   });
 });
