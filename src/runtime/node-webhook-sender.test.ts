@@ -3,11 +3,10 @@
 // deliver the same request, count the same retries, time out the same way and describe the same
 // failures whichever one sends. A real receiver on 127.0.0.1 and a real SQLite store.
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Answer,
+  deadUrl,
   type ReceivedRequest,
   startReceiver,
   type TestReceiver,
@@ -78,15 +77,6 @@ async function notifier(
     await store.close();
   });
   return { notifier: sender, logs, subscription: webhook.id };
-}
-
-/** A URL on 127.0.0.1 where nothing listens. */
-async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/hook`;
 }
 
 const notificationsOf = (hook: TestReceiver) => hook.requests.filter((r) => r.body.length > 0);

@@ -10,6 +10,7 @@ import type { StartItsmServerOptions } from '../../src/runtime/node.js';
 import { startTestItsm, TEST_API_KEY, TEST_APP_ID, type TestItsm } from '../helpers/itsm.js';
 import {
   type Answer,
+  deadUrl,
   type ReceivedRequest,
   startReceiver,
   type TestReceiver,
@@ -55,15 +56,6 @@ async function receiver(notification?: (index: number) => Answer): Promise<TestR
   });
   cleanups.push(() => started.close());
   return started;
-}
-
-/** A URL on 127.0.0.1 where nothing listens. */
-async function deadUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/hook`;
 }
 
 async function register(server: TestItsm, url: string): Promise<number> {
