@@ -36,6 +36,9 @@ function hmacKey(key: string): Promise<HmacKey> {
   return imported;
 }
 
+/** The header of a webhook notification that carries its body's signature. */
+export const SIGNATURE_HEADER = 'X-Kloudless-Signature';
+
 export function bytesToBase64(bytes: Uint8Array): string {
   let binary = '';
   for (const byte of bytes) binary += String.fromCharCode(byte);

@@ -5,7 +5,7 @@
 // cause exactly one more. Failed deliveries are retried with exponential backoff and jitter.
 // The POST itself goes through a WebhookSender: fetch by default, which runs everywhere; Node
 // passes one on node:http with kept-alive connections (src/runtime/node-webhook-sender.ts).
-import { type BodySigner, signBody } from '../itsm/signature.js';
+import { type BodySigner, SIGNATURE_HEADER, signBody } from '../itsm/signature.js';
 import type { ItsmStore, WebhookRecord } from '../storage/port.js';
 
 export const WEBHOOK_USER_AGENT = 'kloudless-webhook/1.0';
@@ -95,7 +95,7 @@ export async function webhookHandshake(
       redirect: 'manual',
       headers: {
         'User-Agent': WEBHOOK_USER_AGENT,
-        'X-Kloudless-Signature': await signBody('', options.apiKey),
+        [SIGNATURE_HEADER]: await signBody('', options.apiKey),
       },
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     });
@@ -217,7 +217,7 @@ export class WebhookNotifier {
       headers: {
         'Content-Type': 'application/json',
         'User-Agent': WEBHOOK_USER_AGENT,
-        'X-Kloudless-Signature': signature,
+        [SIGNATURE_HEADER]: signature,
       },
       timeoutMs: this.options.timeoutMs ?? 10_000,
     };

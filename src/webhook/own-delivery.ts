@@ -30,7 +30,7 @@ export function ownDeliverySender(options: OwnDeliveryOptions): WebhookSender {
     try {
       const answer = await own.receiver.receive(
         encoder.encode(request.body),
-        // Named as the notifier sets them (webhook-delivery.ts).
+        // The notifier (webhook-delivery.ts) names the signature by the same constant.
         request.headers[SIGNATURE_HEADER] ?? null,
         request.headers['Content-Type'] ?? null,
       );

@@ -6,12 +6,12 @@
 import type { Env, Hono, Schema } from 'hono';
 import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
 import { JSON_TYPE } from '../itsm/json-response.js';
-import { verifySignature } from '../itsm/signature.js';
+import { SIGNATURE_HEADER, verifySignature } from '../itsm/signature.js';
 import { EngineHttpError, errorPayload, errorResponse } from './errors.js';
 import type { EngineMetrics } from './metrics.js';
 
 export const RECEIVER_PATH = '/webhooks/kloudless';
-export const SIGNATURE_HEADER = 'X-Kloudless-Signature';
+export { SIGNATURE_HEADER };
 export const DEFAULT_RECEIVER_MAX_BODY = 64 * 1024;
 
 export interface Notification {
