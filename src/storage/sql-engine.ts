@@ -145,12 +145,12 @@ export const engineSql = {
     (claim) => [claim.at, claim.account, claim.ruleId, claim.key, claim.claimant],
   ),
   releaseClaims: sql<[account: number, prefix: string]>(
-    // A prefix compare, not LIKE: ids may hold LIKE's wildcards (_ in nanoid ids). The range
-    // (every text that starts with the prefix sorts from it to just before its successor) seeks
-    // the (account, claimant) index; the substr keeps the match exact.
-    `DELETE FROM engine_once WHERE account = ? AND claimant >= ? AND claimant < ?
-       AND substr(claimant, 1, length(?)) = ?`,
-    (account, prefix) => [account, prefix, prefixEnd(prefix), prefix, prefix],
+    // A prefix compare, not LIKE: ids may hold LIKE's wildcards (_ in nanoid ids). Text compares
+    // by its UTF-8 bytes and no UTF-8 text holds the byte FF, so the texts that start with the
+    // prefix are exactly those from it to it followed by FF: a range the (account, claimant)
+    // index seeks.
+    "DELETE FROM engine_once WHERE account = ? AND claimant >= ? AND claimant < ? || x'ff'",
+    (account, prefix) => [account, prefix, prefix],
   ),
   /** savePlan, 1 of 2: the first plan stored under a key wins. */
   insertPlan: sql<[StoredPlan]>(
@@ -218,27 +218,3 @@ export const engineSql = {
     (before) => [before],
   ),
 };
-
-/**
- * A text above every text that starts with `prefix` and below the rest: the prefix with its last
- * character raised by one (text sorts by UTF-8 bytes, that is in code point order). A last
- * character that cannot be raised is dropped and the one before it raised instead (a looser
- * bound; the exact compare beside it keeps the match exact). Releasing by an empty prefix would
- * release every claim of the account: refused.
- */
-export function prefixEnd(prefix: string): string {
-  let head = prefix;
-  while (head.length > 0) {
-    const unit = head.charCodeAt(head.length - 1);
-    const width = unit >= 0xdc00 && unit <= 0xdfff && head.length >= 2 ? 2 : 1;
-    const last = head.codePointAt(head.length - width) as number;
-    head = head.slice(0, head.length - width);
-    if (last < 0x10ffff) {
-      // Past the surrogates' range there is no character to raise into: the next one is U+E000.
-      return head + String.fromCodePoint(last + 1 === 0xd800 ? 0xe000 : last + 1);
-    }
-  }
-  throw new RangeError(
-    `a claims prefix must be a text with a character below U+10FFFF, got ${JSON.stringify(prefix)}`,
-  );
-}
