@@ -353,8 +353,11 @@ export function openD1ItsmStore(db: D1Database): ItsmStore & UpstreamStateStore 
       return row ? toIdempotencyRecord(row) : null;
     },
     async purgeIdempotencyRecords(createdBefore) {
-      await sql.run(i.purgeHolds, createdBefore);
-      return sql.run(i.purgeIdempotency, createdBefore);
+      const [, records = 0] = await sql.runAll([
+        sql.bind(i.purgeHolds, createdBefore),
+        sql.bind(i.purgeIdempotency, createdBefore),
+      ]);
+      return records;
     },
     async holdKey(account, key, holder, now, expiresAt) {
       return (await sql.first(i.holdKey, account, key, holder, now, expiresAt)) !== null;

@@ -195,6 +195,11 @@ function runValues(run: NewRunRecord): unknown[] {
   ];
 }
 
+/** A run's row, in the order of runValues; insertNewRun and insertRun differ in their conflict. */
+const INSERT_RUN = `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type,
+   object_id, self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 export const pipelineSql = {
   /**
    * noteNotification, 1 of 2: the newest notification. SQLite's max() of a NULL is NULL, hence
@@ -267,9 +272,7 @@ export const pipelineSql = {
    * when a run is stored under the key already (the four statements below then save it).
    */
   insertNewRun: sql<[NewRunRecord], RunRow>(
-    `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `${INSERT_RUN}
      ON CONFLICT (key) DO NOTHING
      RETURNING *`,
     (run) => runValues(run),
@@ -295,9 +298,7 @@ export const pipelineSql = {
    * then the new one takes its place (and its id).
    */
   insertRun: sql<[NewRunRecord]>(
-    `INSERT INTO pipeline_runs (key, account, event_id, event_type, object_type, object_id,
-       self_hops, outcome, rules, verdicts, summary, detail, at, rule_version, object_number)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `${INSERT_RUN}
      ON CONFLICT (key) DO UPDATE SET event_type = excluded.event_type,
        object_type = excluded.object_type, object_id = excluded.object_id,
        self_hops = excluded.self_hops, outcome = excluded.outcome, rules = excluded.rules,

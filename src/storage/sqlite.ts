@@ -292,6 +292,12 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
   // them each time instead.
   const webhookCache = new Map<string, WebhookRecord[]>();
 
+  /** Forgotten keys and long-expired holds, in one commit. */
+  const purgeKeys = db.transaction((createdBefore: number): number => {
+    local.run(q.purgeHolds, createdBefore);
+    return local.run(q.purgeIdempotency, createdBefore);
+  });
+
   const commitTransaction = db.transaction((input: CommitInput): { seq: number; count: number } => {
     const { write, event, upstream } = input;
     const { account } = event;
@@ -431,8 +437,7 @@ export function createSqliteStore(options: SqliteStoreOptions): ItsmStore & Upst
     },
 
     async purgeIdempotencyRecords(createdBefore) {
-      local.run(q.purgeHolds, createdBefore);
-      return local.run(q.purgeIdempotency, createdBefore);
+      return purgeKeys(createdBefore);
     },
 
     async holdKey(account, key, holder, now, expiresAt) {
