@@ -7,6 +7,7 @@
 // (`servicenow`), that embedded API keeps its objects in the instance (the connector in process,
 // its change feed polling here). With an API URL, the receiver can register itself with that API
 // at start and remove itself at close (webhook/self-register.ts).
+
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +16,6 @@ import type Database from 'better-sqlite3';
 import { Cron } from 'croner';
 import { type LoadResult, loadRules, type RuleSet } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
-import { previewRules } from '../engine/replay.js';
 import { ruleSetVersion } from '../engine/rule-version.js';
 import { missingSecrets, type SecretLookup, secretsFromEnv } from '../engine/secret.js';
 import { createItsmClient, type ItsmClient } from '../itsm/client.js';
@@ -37,7 +37,6 @@ import { type ChangeFeed, DEFAULT_POLL_INTERVAL_MS } from '../servicenow/feed.js
 import type { ServiceNowObjects } from '../servicenow/objects.js';
 import { drainLagMs } from '../storage/drain-lag.js';
 import type { EngineStore } from '../storage/engine-port.js';
-import { createMemoryEngineStore } from '../storage/memory-engine.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import type { ItsmStore } from '../storage/port.js';
 import { createSqliteStore, openSqliteDatabase, probeSqliteWrite } from '../storage/sqlite.js';
@@ -89,6 +88,7 @@ import { withNodeReceiver } from './node-receiver.js';
 import { createNodeTransport } from './node-transport.js';
 import { createNodeWebhookSender } from './node-webhook-sender.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
+import { inMemoryPreview } from './rule-preview.js';
 
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
 export const DEFAULT_ACCOUNT_CONCURRENCY = 16;
@@ -578,15 +578,12 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     rules: () => ruleSet,
     // The impact preview: the candidate against the rules in force, over the retained events,
     // each side counting in a throw-away store in memory, gone with the request (as on Workers).
-    previewRules: async (request) =>
-      previewRules(request, {
-        client,
-        baseline: ruleSet,
-        stores: { candidate: createMemoryEngineStore(), baseline: createMemoryEngineStore() },
-        engineUser,
-        accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
-        now: Date.now(),
-      }),
+    previewRules: inMemoryPreview({
+      client: () => client,
+      rules: () => ruleSet,
+      engineUser,
+      pipelineStore,
+    }),
     ...(itsm && {
       embeddedApi: itsmOpenApi({ faults: Boolean(options.faults), servicenow: Boolean(sn) }),
     }),

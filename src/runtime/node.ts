@@ -43,7 +43,6 @@ export function openSqliteStore(path: string): ItsmStore & UpstreamStateStore {
   return createSqliteStore({ path, migrations: loadMigrations() });
 }
 
-/** Listens on host:port (0 = any free port) and resolves with the bound address. */
 /**
  * The address of the socket a request came in on (the API records it with each write), or null
  * for a request that did not come over a socket: the all-in-one engine's in-process calls,
@@ -57,6 +56,7 @@ export function socketAddress(c: Context): string | null {
   return bindings?.incoming?.socket?.remoteAddress ?? null;
 }
 
+/** Listens on host:port (0 = any free port) and resolves with the bound address. */
 export function listen(server: ServerType, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolveListen, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {

@@ -12,10 +12,10 @@
 // instance's change feed (under the account's drain lease) before queueing a drain; scheduled
 // rules write under that lease too.
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
+
 import * as yaml from 'yaml';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
-import { previewRules } from '../engine/replay.js';
 import { ruleSetVersion } from '../engine/rule-version.js';
 import { requiredSecrets, secretsFromEnv } from '../engine/secret.js';
 import { provideYamlLibrary } from '../engine/yaml-library.js';
@@ -27,7 +27,6 @@ import type { ChangeFeed } from '../servicenow/feed.js';
 import { openD1EngineStore, openD1PipelineStore } from '../storage/d1.js';
 import { drainLagMs, isPending } from '../storage/drain-lag.js';
 import type { EngineStore } from '../storage/engine-port.js';
-import { createMemoryEngineStore } from '../storage/memory-engine.js';
 import type { PipelineStore } from '../storage/pipeline-port.js';
 import { createEngineApp } from '../webhook/app.js';
 import {
@@ -51,6 +50,7 @@ import {
   type ScheduleSummary,
   tickOf,
 } from '../webhook/schedule.js';
+import { inMemoryPreview } from './rule-preview.js';
 import {
   envOfFlag,
   ServiceNowSettingError,
@@ -487,9 +487,6 @@ export function retryDelaySeconds(
   return Math.max(1, Math.ceil(ceiling / 2 + (random() * ceiling) / 2));
 }
 
-/** An account has a notification that no finished drain has served yet (drain-lag.ts). */
-export { isPending };
-
 export interface CreateWorkerOptions {
   /** Over a ServiceNow instance: timeout and retries of Table API calls (tests shorten them). */
   servicenow?: {
@@ -709,15 +706,12 @@ export function createWorker(options: CreateWorkerOptions): EngineWorker {
       // The impact preview, as on Node: the candidate against the bundled rules over the API's
       // retained events (read only). D1 holds the live counts and claims, so each side counts in
       // a throw-away store in memory, gone with the request.
-      previewRules: async (request) =>
-        previewRules(request, {
-          client,
-          baseline: ruleSet,
-          stores: { candidate: createMemoryEngineStore(), baseline: createMemoryEngineStore() },
-          engineUser: config.engineUser,
-          accounts: (await pipelineStore.listAccounts()).map((state) => state.account),
-          now: Date.now(),
-        }),
+      previewRules: inMemoryPreview({
+        client: () => client,
+        rules: () => ruleSet,
+        engineUser: config.engineUser,
+        pipelineStore,
+      }),
       // Over an instance this Worker answers /v1 and the push too: its document lists them.
       ...(connector && { embeddedApi: itsmOpenApi({ servicenow: true }) }),
       health: async () => ({

@@ -332,26 +332,26 @@ async function holdingKey(
   key: string,
   handle: () => Promise<Response>,
 ): Promise<Response> {
-  const { store } = deps;
-  if (!store.holdKey || !store.releaseKey) return handle();
+  const { holdKey, releaseKey } = deps.store;
+  if (!holdKey || !releaseKey) return handle();
   const holder = crypto.randomUUID();
   for (let wait = KEY_HOLD_FIRST_WAIT_MS; ; wait = Math.min(wait * 2, 1_000)) {
     const now = Date.now();
-    if (await store.holdKey(account, key, holder, now, now + KEY_HOLD_MS)) break;
+    if (await holdKey(account, key, holder, now, now + KEY_HOLD_MS)) break;
     // Held elsewhere: once that server's answer is stored, this request replays it.
     if (await deps.keys.lookup(account, key)) return handle();
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
   const renew = setInterval(() => {
     const now = Date.now();
-    store.holdKey?.(account, key, holder, now, now + KEY_HOLD_MS).catch(() => {});
+    holdKey(account, key, holder, now, now + KEY_HOLD_MS).catch(() => {});
   }, KEY_HOLD_RENEW_MS);
   try {
     return await handle();
   } finally {
     clearInterval(renew);
     // The write's answer stands even if the hold cannot be given back: it expires on its own.
-    await store.releaseKey(account, key, holder).catch(() => {});
+    await releaseKey(account, key, holder).catch(() => {});
   }
 }
 

@@ -13,9 +13,9 @@ import {
   DRAIN_LEASE,
   DRAIN_LEASE_MS,
   type EngineWorker,
-  isPending,
   type WorkerEnv,
 } from '../../../src/runtime/worker.js';
+import { isPending } from '../../../src/storage/drain-lag.js';
 import { DEFAULT_ENGINE_USER } from '../../../src/webhook/drain.js';
 import {
   engineStore,
