@@ -170,21 +170,38 @@ export function createTableAuth(
   const userOf = (token: OAuthTokenRecord): SnUser | undefined =>
     users.find((u) => u.account === token.account && u.name === token.userName);
 
+  // Access tokens this server has issued or read, by hash: a stored token never changes (none is
+  // revoked; expiry is read from the record), so a Bearer request reads the store only for a
+  // token issued before a restart or by another server. Expired ones leave with the purge.
+  const accessGrants = new Map<string, OAuthTokenRecord>();
+
   const store = async (
     token: string,
     kind: OAuthTokenRecord['kind'],
     user: SnUser,
     clientId: string,
     expiresAt: number,
-  ) =>
-    tokens.putOAuthToken({
+  ) => {
+    const record: OAuthTokenRecord = {
       hash: await deps.sha256Hex(token),
       kind,
       account: user.account,
       userName: user.name,
       clientId,
       expiresAt,
-    });
+    };
+    await tokens.putOAuthToken(record);
+    if (kind === 'access') accessGrants.set(record.hash, record);
+  };
+
+  const accessGrantOf = async (token: string): Promise<OAuthTokenRecord | null> => {
+    const hash = await deps.sha256Hex(token);
+    const known = accessGrants.get(hash);
+    if (known) return known;
+    const stored = await tokens.getOAuthToken('access', hash);
+    if (stored) accessGrants.set(hash, stored);
+    return stored;
+  };
 
   const issue = async (user: SnUser, clientId: string, refreshToken?: string) => {
     const at = now();
@@ -193,6 +210,8 @@ export function createTableAuth(
     if (at - lastPurge >= TOKEN_PURGE_INTERVAL_MS) {
       lastPurge = at;
       await tokens.purgeOAuthTokens(at);
+      for (const [hash, grant] of accessGrants)
+        if (grant.expiresAt <= at) accessGrants.delete(hash);
     }
     const accessToken = randomToken();
     await store(accessToken, 'access', user, clientId, at + tokenTtl);
@@ -291,10 +310,11 @@ export function createTableAuth(
           }
         }
         // Looked up by hash: the store holds no token, so a copy of it gives none away.
-        const grant = await tokens.getOAuthToken('access', await deps.sha256Hex(value));
+        const grant = await accessGrantOf(value);
         const user = grant ? userOf(grant) : undefined;
         if (grant && user) {
           if (grant.expiresAt > now()) return callerOf(user, c);
+          accessGrants.delete(grant.hash);
           throw notAuthenticated(
             'the access token has expired; get a new one from /oauth_token.do with grant_type=refresh_token',
           );
