@@ -18,6 +18,7 @@ import {
 } from '../itsm/fields.js';
 import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
 import { hasJournals, UPSTREAM_COLUMNS } from '../servicenow/mapping.js';
+import { RANKED_WORDS } from './compile.js';
 import {
   argumentsOf,
   compilePattern,
@@ -60,11 +61,6 @@ const LINKABLE: readonly ObjectType[] = ['incident', 'problem', 'change'];
 const ELEMENT_SCOPED = new Set(['map', 'filter', 'all', 'none', 'some', 'reduce']);
 const EQUALITY = new Set(['==', '===', '!=', '!==']);
 const ORDERING = new Set(['<', '>', '<=', '>=']);
-/** The words `rank` orders: priorities (and impacts, urgencies), then a change's risk words. */
-const RANKED_WORDS: readonly string[] = [
-  ...PRIORITIES,
-  ...RISKS.filter((word) => !(PRIORITIES as readonly string[]).includes(word)),
-];
 
 type Scope = 'root' | 'element';
 

@@ -5,6 +5,7 @@
 // No eval and no new Function: Cloudflare Workers refuse both, so specialisation is done by
 // choosing among hand-written closures, never by generating source.
 import { RE2JS } from 're2js';
+import { PRIORITIES, RISKS } from '../itsm/fields.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 
 /**
@@ -99,24 +100,20 @@ export function readVar(data: unknown, path: unknown, fallback?: unknown): unkno
 }
 
 /**
- * `rank`: low 1, medium 2, high 3, critical 4 (priorities, impacts, urgencies), and a change's
- * risk on the same scale: moderate 2, very high 4; anything else null.
+ * `rank`'s scale: priorities (and impacts, urgencies) low 1, medium 2, high 3, critical 4, and a
+ * change's risk on the same scale, each list lowest first (moderate 2, very high 4).
  */
+const RANKS: ReadonlyMap<string, number> = new Map([
+  ...PRIORITIES.map((word, index) => [word, index + 1] as const),
+  ...RISKS.map((word, index) => [word, index + 1] as const),
+]);
+
+/** The words `rank` orders, priorities first and then the risk words they lack. */
+export const RANKED_WORDS: readonly string[] = [...RANKS.keys()];
+
+/** `rank`: the word's place on the scale above; anything else null. */
 export function rank(value: unknown): number | null {
-  switch (value) {
-    case 'low':
-      return 1;
-    case 'medium':
-    case 'moderate':
-      return 2;
-    case 'high':
-      return 3;
-    case 'critical':
-    case 'very high':
-      return 4;
-    default:
-      return null;
-  }
+  return typeof value === 'string' ? (RANKS.get(value) ?? null) : null;
 }
 
 // Rules evaluate hours_since over and over on the same few strings (the context's `now`, the
