@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createLimiter } from '../src/itsm/limiter.js';
 import { DEFAULT_OBJECT_CONCURRENCY } from '../src/webhook/drain.js';
 import { type CliChild, createJsonClient, startCli } from './processes.js';
 import { median, percentile } from './stats.js';
@@ -263,34 +264,13 @@ async function floorRate(
   round: number,
 ) {
   const started = performance.now();
-  const created: { account: number; id: string }[] = [];
-  let taken = 0;
-  let failed = false;
-  let sleepers: (() => void)[] = [];
-  const wake = () => {
-    const woken = sleepers;
-    sleepers = [];
-    for (const resolve of woken) resolve();
-  };
-  const creates = loops(n, writers, async (i) => {
+  // `writers` more loops' worth of PATCH-then-call, taken in the order the creates answered.
+  const actors = createLimiter(writers);
+  const acts: Promise<unknown>[] = [];
+  await loops(n, writers, async (i) => {
     const account = accountOf(i, accounts, round);
     const { id } = await call('POST', `${system.api}/accounts/${account}/itsm/incidents`, INCIDENT);
-    created.push({ account, id: String(id) });
-    wake();
-  }).catch((error: unknown) => {
-    failed = true;
-    wake();
-    throw error;
-  });
-  const act = async () => {
-    while (taken < n && !failed) {
-      const next = created.shift();
-      if (!next) {
-        await new Promise<void>((resolve) => sleepers.push(resolve));
-        continue;
-      }
-      taken++;
-      const { account, id } = next;
+    const act = actors.run(async () => {
       await call(
         'PATCH',
         `${system.api}/accounts/${account}/itsm/incidents/${id}`,
@@ -298,9 +278,12 @@ async function floorRate(
         { 'Idempotency-Key': `floor-${account}-${id}`, 'X-Kloudless-As-User': ENGINE_USER },
       );
       await call('POST', system.hook.url, { id: `${account}/${id}` });
-    }
-  };
-  await Promise.all([creates, ...Array.from({ length: writers }, act)]);
+    });
+    // Awaited below, once every create is made; marked handled meanwhile.
+    act.catch(() => {});
+    acts.push(act);
+  });
+  await Promise.all(acts);
   return n / ((performance.now() - started) / 1000);
 }
 
