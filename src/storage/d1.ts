@@ -134,10 +134,6 @@ export function openD1EngineStore(db: D1Database): EngineStore {
     async listEffects(planKey) {
       return (await sql.all(e.listEffects, planKey)).map(toEffect);
     },
-    async latestEffectOn(objectId) {
-      const row = await sql.first(e.latestEffectOn, objectId);
-      return row ? toEffect(row) : null;
-    },
     async latestEffectWithPlan(objectId) {
       const row = await sql.first(e.latestEffectWithPlan, objectId);
       return row ? toEffectWithPlan(row) : null;

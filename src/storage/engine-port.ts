@@ -85,13 +85,8 @@ export interface EngineStore {
   listEffects(planKey: string): Promise<EffectRecord[]>;
   /**
    * The most recent successful effect on the object (the latest `at`; on a tie, the latest
-   * recorded), or null. It tells how many hops of engine writes led to an event (the drain reads
-   * it with its plan, latestEffectWithPlan).
-   */
-  latestEffectOn(objectId: string): Promise<EffectRecord | null>;
-  /**
-   * latestEffectOn's effect with the plan it belongs to (null when that plan is gone), in one
-   * read: the drain asks for both on each of the engine's own writes.
+   * recorded) with the plan it belongs to (null when that plan is gone), or null: how many hops
+   * of engine writes led to an event, read in one go on each of the engine's own writes.
    */
   latestEffectWithPlan(
     objectId: string,

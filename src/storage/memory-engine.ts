@@ -29,7 +29,7 @@ export function createMemoryEngineStore(): EngineStore {
   const claims = new Map<string, Claim & { account: number }>();
   const plans = new Map<string, StoredPlan>();
   const effects = new Map<string, EffectRecord[]>();
-  /** Every effect recorded, in order, for latestEffectOn's tie-break (the last recorded wins). */
+  /** Every effect recorded, in order, for latestEffectWithPlan's tie-break (the last recorded wins). */
   const recorded: EffectRecord[] = [];
   const key = (...parts: (string | number)[]) => parts.join('\u0000');
   const latestOn = (objectId: string): EffectRecord | null => {
@@ -116,10 +116,6 @@ export function createMemoryEngineStore(): EngineStore {
       return [...(effects.get(planKey) ?? [])]
         .sort((a, b) => a.callIndex - b.callIndex)
         .map((effect) => ({ ...effect }));
-    },
-
-    async latestEffectOn(objectId: string) {
-      return latestOn(objectId);
     },
 
     async latestEffectWithPlan(objectId: string) {

@@ -185,16 +185,11 @@ export const engineSql = {
     'SELECT * FROM engine_effects WHERE plan_key = ? ORDER BY call_index',
     (planKey) => [planKey],
   ),
-  // The rowid breaks ties: a new row gets a rowid above every row present, so on equal times
-  // the last one recorded wins.
-  latestEffectOn: sql<[objectId: string], EffectRow>(
-    `SELECT * FROM engine_effects WHERE object_id = ? AND outcome = 'done'
-     ORDER BY at DESC, rowid DESC LIMIT 1`,
-    (objectId) => [objectId],
-  ),
   /**
-   * latestEffectOn and its plan. The effect is chosen first, then its one plan is found by key: a
-   * join before the LIMIT would read the plan of every effect on the object to sort them.
+   * The object's latest successful effect and its plan. The rowid breaks ties (a new row gets a
+   * rowid above every row present, so on equal times the last one recorded wins). The effect is
+   * chosen first, then its one plan is found by key: a join before the LIMIT would read the plan
+   * of every effect on the object to sort them.
    */
   latestEffectWithPlan: sql<[objectId: string], EffectPlanRow>(
     `SELECT e.*, p.account AS plan_account, p.body AS plan_body, p.created_at AS plan_created_at

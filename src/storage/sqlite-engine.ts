@@ -64,10 +64,6 @@ export function createSqliteEngineStore(options: SqliteEngineStoreOptions): Engi
     async listEffects(planKey) {
       return sql.all(q.listEffects, planKey).map(toEffect);
     },
-    async latestEffectOn(objectId) {
-      const row = sql.get(q.latestEffectOn, objectId);
-      return row ? toEffect(row) : null;
-    },
     async latestEffectWithPlan(objectId) {
       const row = sql.get(q.latestEffectWithPlan, objectId);
       return row ? toEffectWithPlan(row) : null;

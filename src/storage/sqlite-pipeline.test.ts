@@ -143,7 +143,7 @@ describe('sqlite pipeline store on a file', () => {
       opened.push(itsmAgain, engineAgain);
       expect(await itsmAgain.listWebhooks('app')).toEqual([webhook]);
       expect(await engineAgain.getPlan(plan.key)).toEqual(plan);
-      expect(await engineAgain.latestEffectOn('inc-1')).toEqual(makeEffect());
+      expect((await engineAgain.latestEffectWithPlan('inc-1'))?.effect).toEqual(makeEffect());
       expect(await open().getRun(run.key)).toEqual(run);
     } finally {
       if (db.open) db.close();

@@ -43,6 +43,11 @@ export function makeClaim(overrides: Partial<OnceClaim> = {}): OnceClaim {
   };
 }
 
+/** The effect latestEffectWithPlan answers, without its plan. */
+async function latestEffect(store: EngineStore, objectId: string): Promise<EffectRecord | null> {
+  return (await store.latestEffectWithPlan(objectId))?.effect ?? null;
+}
+
 export function makeStoredPlan(overrides: Partial<StoredPlan> = {}): StoredPlan {
   return {
     key: 'e:1:evt-1',
@@ -435,7 +440,7 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
       });
     });
 
-    describe('latestEffectOn', () => {
+    describe('latestEffectWithPlan: the effect', () => {
       /** Records effects in the order given, each in its own plan unless it names one. */
       const recordAll = async (effects: Partial<EffectRecord>[]) => {
         for (const [index, effect] of effects.entries()) {
@@ -487,7 +492,7 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         ],
       ])('answers %s', async (_name, effects, detail) => {
         await recordAll(effects);
-        const latest = await store.latestEffectOn('inc-1');
+        const latest = await latestEffect(store, 'inc-1');
         expect(latest?.detail ?? null).toBe(detail);
         const withPlan = await store.latestEffectWithPlan('inc-1');
         expect(withPlan?.effect ?? null).toEqual(latest);
@@ -513,7 +518,7 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
       it('answers every field of the effect', async () => {
         const effect = makeEffect({ callIndex: 3, status: 201, detail: 'created', at: T0 + 7 });
         await store.recordEffect(effect);
-        expect(await store.latestEffectOn('inc-1')).toEqual(effect);
+        expect(await latestEffect(store, 'inc-1')).toEqual(effect);
       });
 
       it('answers an effect of another plan call on the same object when it is later', async () => {
@@ -521,7 +526,7 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         const second = makeEffect({ callIndex: 1, idempotencyKey: 'e:1:evt-1:rule:1', at: T0 + 1 });
         await store.recordEffect(first);
         await store.recordEffect(second);
-        expect(await store.latestEffectOn('inc-1')).toEqual(second);
+        expect(await latestEffect(store, 'inc-1')).toEqual(second);
       });
     });
 
@@ -592,10 +597,10 @@ export function describeEngineStoreContract(name: string, open: () => Promise<En
         expect(await store.purge(T0 + HOUR)).toBe(1);
         expect(await store.getPlan(oldPlan.key)).toBeNull();
         expect(await store.listEffects(oldPlan.key)).toEqual([]);
-        expect(await store.latestEffectOn('inc-1')).toBeNull();
+        expect(await latestEffect(store, 'inc-1')).toBeNull();
         expect(await store.getPlan(recentPlan.key)).toEqual(recentPlan);
         expect(await store.listEffects(recentPlan.key)).toEqual([recentEffect]);
-        expect(await store.latestEffectOn('inc-2')).toEqual(recentEffect);
+        expect(await latestEffect(store, 'inc-2')).toEqual(recentEffect);
       });
 
       it.each([
