@@ -17,6 +17,7 @@ import {
   type RuleProblem,
   toPointer,
   valueAt,
+  wrongTypeMessage,
 } from './problem.js';
 import { compareRules, DEFAULT_EVENTS, DEFAULT_ORDER, type Rule } from './rule.js';
 import { createRuleIndex, type RuleIndex } from './rule-index.js';
@@ -514,11 +515,7 @@ function reportIssue(
     case 'invalid_type': {
       const field = String(path.at(-1));
       const expected = NUMBER_RANGES[field] ?? KIND_NAMES[issue.expected] ?? issue.expected;
-      const message =
-        input === undefined
-          ? `${field} is required: expected ${expected}`
-          : `expected ${expected}, got ${describeValue(input)}`;
-      report(path, 'RULE_INVALID_VALUE', message);
+      report(path, 'RULE_INVALID_VALUE', wrongTypeMessage(field, expected, input));
       return;
     }
     case 'invalid_value': {

@@ -119,6 +119,13 @@ export const KIND_NAMES: Readonly<Record<string, string>> = {
 };
 
 /** The value at `path` inside a parsed file, or undefined where the path leaves it. */
+/** A value of the wrong type: `field is required: expected X` when missing, else what it is. */
+export function wrongTypeMessage(field: string, expected: string, input: unknown): string {
+  return input === undefined
+    ? `${field} is required: expected ${expected}`
+    : `expected ${expected}, got ${describeValue(input)}`;
+}
+
 export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
   for (const segment of path) {

@@ -19,6 +19,7 @@ import {
   type RuleProblem,
   toPointer,
   valueAt,
+  wrongTypeMessage,
 } from './problem.js';
 import { RULE_ID_PATTERN } from './rule-schema.js';
 
@@ -300,9 +301,7 @@ function issueMessage(issue: z.core.$ZodIssue, root: unknown): string {
       return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((key) => `"${key}"`).join(', ')}${didYouMean(issue.keys[0] ?? '', knownKeys(issue.path))}${knownKeys(issue.path).length ? ` (expected ${knownKeys(issue.path).join(', ')})` : ''}`;
     case 'invalid_type': {
       const expected = KIND_NAMES[issue.expected] ?? issue.expected;
-      return input === undefined
-        ? `${String(issue.path.at(-1) ?? 'the suite')} is required: expected ${expected}`
-        : `expected ${expected}, got ${describeValue(input)}`;
+      return wrongTypeMessage(String(issue.path.at(-1) ?? 'the suite'), expected, input);
     }
     case 'invalid_value':
       return `expected one of ${issue.values.join(', ')}, got ${describeValue(input)}`;
