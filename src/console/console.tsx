@@ -539,14 +539,12 @@ async function renderOverview(
     if (cell.verdict === 'failed') hours.failures[cell.bucket] = cell.runs;
   }
   const lines: AccountLine[] = accounts.map((account) => {
-    const pending = isPending(account);
     const remaining = options.metrics.eventsRemaining.value({ account: String(account.account) });
     return {
       state: account,
-      pending,
       lagMs: drainLagMs(account, now),
       // The count is of the last page read: a notification since may have brought more.
-      remaining: pending && remaining === 0 ? null : remaining,
+      remaining: isPending(account) && remaining === 0 ? null : remaining,
     };
   });
   return c.html(

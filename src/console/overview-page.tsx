@@ -4,6 +4,7 @@
 // problems of a refused reload, warnings); the API the engine acts through; and the operator's
 // actions (run scheduled rules now, reload rules) and the parked work with its Retry buttons.
 import type { Rule } from '../engine/rule.js';
+import { isPending } from '../storage/drain-lag.js';
 import type { AccountState, RunRecord } from '../storage/pipeline-port.js';
 import { HourBars } from './chart.js';
 import { formatDuration } from './format.js';
@@ -20,8 +21,6 @@ export interface RuleHours {
 
 export interface AccountLine {
   state: AccountState;
-  /** A notification waits that no drain has covered yet. */
-  pending: boolean;
   /** Milliseconds since the oldest notification not yet drained; 0 when caught up. */
   lagMs: number;
   /**
@@ -193,7 +192,7 @@ export function OverviewPage(props: {
               </td>
             </tr>
           ) : (
-            props.accounts.map(({ state, pending, lagMs, remaining }) => (
+            props.accounts.map(({ state, lagMs, remaining }) => (
               <tr>
                 <td>
                   <a href={`/console/runs?account=${state.account}`}>{state.account}</a>
@@ -204,7 +203,7 @@ export function OverviewPage(props: {
                 <td>
                   <Time ms={state.drainedAt} />
                 </td>
-                <td>{pending ? formatDuration(lagMs) : 'caught up'}</td>
+                <td>{isPending(state) ? formatDuration(lagMs) : 'caught up'}</td>
                 <td>{remaining ?? <span class="muted">unknown</span>}</td>
               </tr>
             ))
