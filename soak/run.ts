@@ -497,16 +497,20 @@ async function driveChanges(
 // ---------------------------------------------------------------------------------------------
 // Idle, then the audit
 
-function metricValues(text: string, name: string): number[] {
+function metricLines(text: string, name: string): string[] {
   return text
     .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-    .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
+}
+
+function metricValue(line: string): number {
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /**
  * The engine has nothing left: its queue is empty, no account lags, no object is parked (parked
- * work is retried later and its effects are still owed), and no event is new.
+ * work is retried later and its effects are still owed), and no event is new. When it never gets
+ * there, `busy` says what it saw last, so that a run that timed out can be read afterwards.
  */
 async function waitForIdle(
   driver: Driver,
@@ -515,10 +519,11 @@ async function waitForIdle(
   deadline: number,
   /** More that must stay the same (over the connector: the instance's own event log). */
   more: () => Promise<string> = async () => '',
-) {
+): Promise<{ idle: boolean; busy: string }> {
   const auth = { Authorization: `APIKey ${API_KEY}` };
   let previous = '';
   let stableSince = 0;
+  let busy = 'nothing looked at yet';
   while (Date.now() < deadline) {
     try {
       const health = (await (await fetch(`${engineUrl}/healthz`)).json()) as {
@@ -526,12 +531,19 @@ async function waitForIdle(
       };
       const metrics = await (await fetch(`${engineUrl}/metrics`, { headers: auth })).text();
       const queue = health.queue;
-      const busy =
-        !queue ||
-        queue.running.length + queue.pending.length + queue.retrying.length > 0 ||
-        metricValues(metrics, 'itsm_rules_drain_lag_seconds').some((v) => v > 0) ||
-        metricValues(metrics, 'itsm_rules_events_remaining').some((v) => v > 0) ||
-        metricValues(metrics, 'itsm_rules_parked_objects').some((v) => v > 0);
+      const reasons: string[] = [];
+      if (!queue) reasons.push('/healthz has no queue');
+      else if (queue.running.length + queue.pending.length + queue.retrying.length > 0) {
+        reasons.push(`queue ${JSON.stringify(queue)}`);
+      }
+      for (const name of [
+        'itsm_rules_drain_lag_seconds',
+        'itsm_rules_events_remaining',
+        'itsm_rules_parked_objects',
+      ]) {
+        const lines = metricLines(metrics, name).filter((line) => metricValue(line) > 0);
+        if (lines.length > 0) reasons.push(lines.join('; '));
+      }
       const cursors: string[] = [];
       for (const account of accounts) {
         cursors.push(
@@ -539,20 +551,22 @@ async function waitForIdle(
         );
       }
       const now = `${cursors.join(',')};${await more()}`;
-      if (busy || now !== previous) {
+      if (reasons.length > 0 || now !== previous) {
+        busy = reasons.length > 0 ? reasons.join('; ') : `new events (cursors ${now})`;
         previous = now;
         stableSince = 0;
       } else if (stableSince === 0) {
         stableSince = Date.now();
       } else if (Date.now() - stableSince >= 2_000) {
-        return true;
+        return { idle: true, busy: '' };
       }
-    } catch {
+    } catch (error) {
       // Faulted or restarting: look again.
+      busy = `looking failed: ${(error as Error).message}`;
     }
     await sleep(250);
   }
-  return false;
+  return { idle: false, busy };
 }
 
 async function readAccount(driver: Driver, account: number): Promise<AccountState> {
@@ -608,6 +622,8 @@ export interface SoakSummary {
   findings: string[];
   durationMs: number;
   idle: boolean;
+  /** When the engine never went idle: what it last saw busy (queue, lag, parked, new events). */
+  busy?: string;
 }
 
 async function soak(options: SoakOptions): Promise<SoakSummary> {
@@ -727,14 +743,14 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
     // A last burst of replays once every change is made.
     await driver.replayNotifications(accounts);
     const onInstance = instance ? instanceClient(instance.url) : null;
-    const idle = await waitForIdle(driver, url, accounts, deadline, async () =>
+    const { idle, busy } = await waitForIdle(driver, url, accounts, deadline, async () =>
       onInstance
         ? await driver.persist('latest cursor of the instance', () =>
             onInstance.latestCursor(accounts[0] as number),
           )
         : '',
     );
-    if (!idle) console.error('soak: the engine did not go idle before --duration-max');
+    if (!idle) console.error(`soak: the engine did not go idle before --duration-max: ${busy}`);
     const states: AccountState[] = [];
     let ids: CreatedIds = driver.ids;
     let engineUser = ENGINE_USER;
@@ -788,6 +804,7 @@ async function soak(options: SoakOptions): Promise<SoakSummary> {
       findings,
       durationMs: Date.now() - started,
       idle,
+      ...(!idle && { busy }),
     };
     return summary;
   } finally {
@@ -824,7 +841,7 @@ function printSummary(summary: SoakSummary): void {
     `  duplicated             ${summary.duplicated}`,
     `  unexpected             ${summary.unexpected}`,
     `  repeated writes        ${summary.repeatedWrites} (activity-log duplicates)`,
-    `  duration               ${(summary.durationMs / 1000).toFixed(1)} s${summary.idle ? '' : ' (the engine never went idle)'}`,
+    `  duration               ${(summary.durationMs / 1000).toFixed(1)} s${summary.idle ? '' : ` (the engine never went idle: ${summary.busy})`}`,
     ...summary.findings.slice(0, 50).map((f) => `  ${f}`),
   ];
   console.log(lines.join('\n'));

@@ -20,6 +20,7 @@ it(
     const summary = soakSummary(run);
 
     expect(summary.findings).toEqual([]);
+    expect(summary.busy, 'what the engine was busy with at --duration-max').toBeUndefined();
     expect(summary).toMatchObject({
       ok: true,
       servicenow: true,
