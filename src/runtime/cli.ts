@@ -285,7 +285,7 @@ function mainHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`),
     '',
-    'Run `itsm-rules <command> --help` for its flags. Every flag has an environment-variable twin.',
+    'Run `itsm-rules <command> --help` for its flags. Every flag of serve and itsm-server has an environment-variable twin, named in --help.',
     '`itsm-rules --version` prints the version.',
   ].join('\n');
 }

@@ -13,7 +13,7 @@ export const serviceNowFlags: FlagSpec[] = [
     type: 'string',
     placeholder: 'URL',
     description:
-      'serve /v1 over this ServiceNow instance (https://dev12345.service-now.com) instead of the\nembedded store; the local --db keeps only events, webhooks, idempotency keys and the feed',
+      'serve /v1 over this ServiceNow instance (https://dev12345.service-now.com) instead of the embedded store; the local --db keeps only events, webhooks, idempotency keys and the feed',
   },
   {
     name: 'sn-username',

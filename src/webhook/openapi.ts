@@ -141,7 +141,12 @@ const SCHEMAS: Record<string, JsonObject> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      rules: { type: 'array', items: { type: 'string' }, description: 'default: every due one' },
+      rules: {
+        type: 'array',
+        items: { type: 'string' },
+        description:
+          'default: every scheduled rule, each run as if due at the tick whatever its schedule',
+      },
       at: {
         type: 'string',
         format: 'date-time',
