@@ -2,9 +2,10 @@
 // its file, JSON pointer and a sentence. Unknown operators, invalid regular expressions, fields
 // an object type lacks (in `var` paths, `changed` lists and action fields), enumeration literals
 // out of range, invalid schedules (and schedules on generic objects, which a tick cannot list),
-// actions that cannot apply, duplicate ids, and rules whose writes trigger each other in a loop. The upstream side too: columns of `object.raw` (and
-// `changed: [raw.<column>]`), the columns `update.raw` writes, choice codes compared with raw
-// choice columns, notes on types without journals, and `lookup` outside action values.
+// actions that cannot apply, duplicate ids, and rules whose writes trigger each other in a loop.
+// The upstream side too: columns of `object.raw` (and `changed: [raw.<column>]`), the columns
+// `update.raw` writes, choice codes compared with raw choice columns, notes on types without
+// journals, and `lookup` outside action values.
 import { Cron } from 'croner';
 import {
   type FieldKind,
