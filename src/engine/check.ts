@@ -1,10 +1,11 @@
 // The rule checks: everything that can be known wrong about a rule set before it runs, each with
 // its file, JSON pointer and a sentence. Unknown operators, invalid regular expressions, fields
 // an object type lacks (in `var` paths, `changed` lists and action fields), enumeration literals
-// out of range, invalid schedules, actions that cannot apply, duplicate ids, and rules whose
-// writes trigger each other in a loop. The upstream side too: columns of `object.raw` (and
-// `changed: [raw.<column>]`), the columns `update.raw` writes, choice codes compared with raw
-// choice columns, notes on types without journals, and `lookup` outside action values.
+// out of range, invalid schedules (and schedules on generic objects, which a tick cannot list),
+// actions that cannot apply, duplicate ids, and rules whose writes trigger each other in a loop.
+// The upstream side too: columns of `object.raw` (and `changed: [raw.<column>]`), the columns
+// `update.raw` writes, choice codes compared with raw choice columns, notes on types without
+// journals, and `lookup` outside action values.
 import { Cron } from 'croner';
 import {
   type FieldKind,
@@ -14,6 +15,7 @@ import {
   READ_ONLY_FIELDS,
   RISKS,
   TYPE_FIELDS,
+  UNIFIED_TYPES,
   type UnifiedType,
 } from '../itsm/fields.js';
 import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';
@@ -157,6 +159,13 @@ function checkRule(checker: RuleChecker): void {
     }
     const problem = scheduleProblem(trigger.schedule);
     if (problem) report(['on', 'schedule'], 'RULE_INVALID_SCHEDULE', problem);
+    if (trigger.types.includes('object')) {
+      const listed = Array.isArray(source.on.type);
+      const at = listed
+        ? ['on', 'type', (source.on.type as string[]).indexOf('object')]
+        : ['on', 'type'];
+      report(at, 'RULE_INVALID_SCHEDULE', genericScheduleProblem(listed));
+    }
   }
   for (const [i, field] of (trigger.changed ?? []).entries()) {
     const message = fieldProblem(trigger.types, field);
@@ -179,6 +188,17 @@ function checkSecrets(checker: RuleChecker): void {
   for (const problem of secretProblems(checker.rule.source)) {
     checker.report(problem.path, 'RULE_INVALID_VALUE', problem.message);
   }
+}
+
+/**
+ * A tick lists the objects of each type to sweep them, and generic objects have no list without
+ * the raw_type a rule cannot name: such a rule would run at every tick and never see an object.
+ */
+function genericScheduleProblem(listed: boolean): string {
+  const fix = listed
+    ? 'drop object from on.type, and give generic objects a rule of their own triggered on events'
+    : `schedule it on ${UNIFIED_TYPES.slice(0, -1).join(', ')} or ${UNIFIED_TYPES.at(-1)}, or drop schedule and trigger it on events`;
+  return `a scheduled rule cannot sweep generic objects (type object has no list without a raw_type): ${fix}`;
 }
 
 /** Why a cron expression is not a valid five-field UTC schedule, or null when it is. */
@@ -206,25 +226,41 @@ function typeFields(type: UnifiedType): Record<string, FieldKind> {
 function fieldProblem(types: readonly ObjectType[], field: string): string | null {
   if ((COMMON_FIELDS as readonly string[]).includes(field)) return null;
   if (field.startsWith('raw.')) return rawColumnProblem(types, field.slice('raw.'.length));
-  const lacking = types.filter((type) => type !== 'object' && !(field in typeFields(type)));
+  const unified = unifiedTypes(types);
+  const lacking = unified.filter((type) => !(field in typeFields(type)));
   if (lacking.length === 0) return null;
-  const known = new Set<string>(COMMON_FIELDS);
-  for (const type of types) {
-    if (type !== 'object') for (const name of Object.keys(typeFields(type))) known.add(name);
-  }
   const generic = types.includes('object')
     ? ' (generic objects keep their fields under raw.object)'
     : '';
-  return `${lacking.length === types.length ? 'the' : 'some'} object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"${suggestOrList(field, known, 'fields')}${generic}`;
+  const having = unified.filter((type) => field in typeFields(type));
+  const lacks = `the object type${lacking.length === 1 ? '' : 's'} ${lacking.join(', ')} ha${lacking.length === 1 ? 's' : 've'} no field "${field}"`;
+  // Another type of the rule has the field: no typo to suggest, the rule reads it on a type
+  // that lacks it.
+  if (having.length > 0) return `${lacks} (${hasIt(having)})${severalTypesFix(lacking)}${generic}`;
+  const known = new Set<string>(COMMON_FIELDS);
+  for (const type of unified) for (const name of Object.keys(typeFields(type))) known.add(name);
+  return `${lacks}${suggestOrList(field, known, 'fields')}${generic}`;
+}
+
+/** `incident has it`, `incident, problem have it`. */
+function hasIt(types: readonly string[]): string {
+  return `${types.join(', ')} ha${types.length === 1 ? 's' : 've'} it`;
+}
+
+/** What to do when a rule on several types reads what only some of them have. */
+function severalTypesFix(lacking: readonly string[]): string {
+  return `: a rule on several types reads only what all of them have, so drop ${lacking.join(', ')} from on.type or write one rule per type`;
 }
 
 /**
  * "; did you mean ..." when a candidate is close to `word`; else the candidates themselves, so
  * that an author who guessed a name from another tool (assignment_group) sees what there is.
+ * `word` itself is never suggested: it is what the author wrote.
  */
 function suggestOrList(word: string, candidates: Iterable<string>, what: string): string {
-  const hint = didYouMean(word, candidates);
-  return hint !== '' ? hint : ` (${what}: ${[...candidates].join(', ')})`;
+  const others = [...candidates].filter((candidate) => candidate !== word);
+  const hint = didYouMean(word, others);
+  return hint !== '' ? hint : ` (${what}: ${others.join(', ')})`;
 }
 
 function writableFields(type: UnifiedType): string[] {
@@ -241,9 +277,14 @@ function rawColumnProblem(types: readonly ObjectType[], column: string): string 
   const unified = unifiedTypes(types);
   const lacking = unified.filter((type) => !hasUpstreamColumn(type, column));
   if (lacking.length === 0) return null;
-  const known = new Set(unified.flatMap((type) => upstreamColumnsOf(type)));
   const tables = lacking.map((type) => UPSTREAM_TABLE_NAMES[type]).join(', ');
-  return `the ServiceNow table${lacking.length === 1 ? '' : 's'} ${tables} ha${lacking.length === 1 ? 's' : 've'} no column "${column}" (raw.${column})${didYouMean(column, known)}`;
+  const lacks = `the ServiceNow table${lacking.length === 1 ? '' : 's'} ${tables} ha${lacking.length === 1 ? 's' : 've'} no column "${column}"`;
+  const having = unified.filter((type) => hasUpstreamColumn(type, column));
+  if (having.length > 0) {
+    return `${lacks} (raw.${column}; ${hasIt(having.map((type) => UPSTREAM_TABLE_NAMES[type]))})${severalTypesFix(lacking)}`;
+  }
+  const known = new Set(unified.flatMap((type) => upstreamColumnsOf(type)));
+  return `${lacks} (raw.${column})${didYouMean(column, known)}`;
 }
 
 const UPSTREAM_TABLE_NAMES: Record<UnifiedType, string> = {

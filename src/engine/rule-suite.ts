@@ -4,7 +4,7 @@
 // or not (and why not), which calls they plan, what a correlation counts, and what the objects
 // look like afterwards. This module owns the format (its zod schema and JSON Schema) and turns a
 // file into a checked suite, reporting every problem with its file, line and pointer, as rule
-// files are reported. Running a suite is the runtime's (src/runtime/rule-suite-runner.ts);
+// files are reported; and it says which rules no case expects to match (the suites' coverage). Running a suite is the runtime's (src/runtime/rule-suite-runner.ts);
 // comparing what happened with what was expected is suite-expect.ts.
 import { z } from 'zod';
 import { fieldsOf, isUnifiedType, OBJECT_TYPES, type ObjectType } from '../itsm/fields.js';
@@ -260,6 +260,30 @@ export function loadSuites(
     (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0),
   );
   return { suites, problems };
+}
+
+/**
+ * The ids of the rules that could match (enabled, live) but that no case of `suites` expects to
+ * match, in run order: named in no step's `matched`, nor as the `rule` of an expected call
+ * (a call is planned only by a rule that matched). `itsm-rules test` prints them as coverage
+ * information, never as a failure: a folder's rules change more often than its suites. Disabled
+ * rules never run and shadow rules never match in a suite, so neither is listed.
+ */
+export function rulesNotExpectedToMatch(suites: readonly RuleSuite[], ruleSet: RuleSet): string[] {
+  const expected = new Set<string>();
+  for (const suite of suites) {
+    for (const suiteCase of suite.cases) {
+      for (const step of suiteCase.steps) {
+        for (const id of step.expect?.matched ?? []) expected.add(id);
+        for (const call of step.expect?.calls ?? []) {
+          if (call.rule !== undefined) expected.add(call.rule);
+        }
+      }
+    }
+  }
+  return ruleSet.rules
+    .filter((rule) => rule.enabled && rule.mode === 'live' && !expected.has(rule.id))
+    .map((rule) => rule.id);
 }
 
 /**

@@ -11,7 +11,7 @@ import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../en
 import { type Plan, type PlannedCall, showBody } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
 import { ruleJsonSchema } from '../engine/rule-schema.js';
-import { loadSuites, suiteJsonSchema } from '../engine/rule-suite.js';
+import { loadSuites, rulesNotExpectedToMatch, suiteJsonSchema } from '../engine/rule-suite.js';
 import {
   maskSecrets,
   requiredSecrets,
@@ -24,7 +24,7 @@ import { normalizeIsoDate } from '../itsm/schemas.js';
 import { type Command, type FlagSpec, type FlagValues, list, UsageError } from './command.js';
 import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
 import type { CaseResult } from './rule-suite-runner.js';
-import { renderJunit, renderText } from './suite-report.js';
+import { renderJson, renderJunit, renderText } from './suite-report.js';
 
 // ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
 const rulesFlag: FlagSpec = {
@@ -165,7 +165,12 @@ export const testCommand: Command = {
       description: 'evaluate as if it were this time (hours_since, windows); default: now',
     },
     httpAllowFlag,
-    { name: 'json', type: 'boolean', description: 'print the evaluation and the plan as JSON' },
+    {
+      name: 'json',
+      type: 'boolean',
+      description:
+        'print as JSON: the evaluation and plan (--event), or the suite results and untested rules',
+    },
     {
       name: 'reporter',
       type: 'string',
@@ -179,7 +184,7 @@ export const testCommand: Command = {
       type: 'string',
       placeholder: 'FILE',
       description:
-        'rule test suites: write the --reporter junit XML to FILE (the text still prints)',
+        'rule test suites: write the --reporter junit XML to FILE (the text or --json still prints)',
     },
   ],
   async run(values) {
@@ -283,13 +288,14 @@ export const testCommand: Command = {
 
 /** `test` without --event: every rule test suite under the rules folder, through the engine. */
 async function runSuites(values: FlagValues): Promise<number> {
-  for (const name of ['explain', 'now', 'json'] as const) {
+  for (const name of ['explain', 'now'] as const) {
     if (values[name] !== undefined && values[name] !== false) {
       throw new UsageError(
-        `--${name} applies to --event FILE; rule test suites take --reporter and --output`,
+        `--${name} applies to --event FILE; rule test suites take --reporter, --output and --json`,
       );
     }
   }
+  const json = values.json === true;
   const reporter = String(values.reporter ?? 'text');
   if (reporter !== 'text' && reporter !== 'junit') {
     throw new UsageError(`--reporter must be text or junit, got ${JSON.stringify(reporter)}`);
@@ -298,6 +304,11 @@ async function runSuites(values: FlagValues): Promise<number> {
   if (output !== undefined && reporter !== 'junit') {
     throw new UsageError(
       `--output writes the JUnit XML report: add --reporter junit (the text report prints on its own)`,
+    );
+  }
+  if (json && reporter === 'junit' && output === undefined) {
+    throw new UsageError(
+      '--json and --reporter junit both print the results: add --output FILE to write the XML to a file while the JSON prints, or drop one of them',
     );
   }
   const dir = String(values.rules);
@@ -339,7 +350,15 @@ async function runSuites(values: FlagValues): Promise<number> {
     );
   }
   const junit = reporter === 'junit' ? renderJunit(results) : null;
-  console.log(junit !== null && output === undefined ? junit.trimEnd() : renderText(results));
+  // Coverage is information, never a failure: the exit code is the cases' alone.
+  const uncovered = rulesNotExpectedToMatch(suites, loaded.ruleSet);
+  console.log(
+    json
+      ? renderJson(results, uncovered)
+      : junit !== null && output === undefined
+        ? junit.trimEnd()
+        : renderText(results, uncovered),
+  );
   if (junit !== null && output !== undefined) {
     try {
       writeFileSync(output, junit);

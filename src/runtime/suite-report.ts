@@ -1,9 +1,14 @@
 // How `itsm-rules test` reports rule test suites: as text for people (each case with ✓ or ✗, the
-// differences under a failed one, then `N passed, N failed`) and as JUnit XML for CI systems,
+// differences under a failed one, the rules no case expects to match, then `N passed, N failed`,
+// always the last line: scripts read it), as JSON for scripts, and as JUnit XML for CI systems,
 // which read one <testsuite> per suite file and one <testcase> per case.
 import type { CaseResult } from './rule-suite-runner.js';
 
-export function renderText(results: readonly CaseResult[]): string {
+/** `notExpectedToMatch`: the loaded rules no case expects to match (rule-suite.ts). */
+export function renderText(
+  results: readonly CaseResult[],
+  notExpectedToMatch: readonly string[] = [],
+): string {
   const lines: string[] = [];
   let file: string | null = null;
   for (const result of results) {
@@ -18,8 +23,30 @@ export function renderText(results: readonly CaseResult[]): string {
       lines.push(`      ${first}`, ...rest.map((line) => `      ${line}`));
     }
   }
-  lines.push('', summaryLine(results));
+  lines.push('');
+  if (notExpectedToMatch.length > 0) {
+    lines.push(`not expected to match in any case: ${notExpectedToMatch.join(', ')}`);
+  }
+  lines.push(summaryLine(results));
   return lines.join('\n');
+}
+
+/** The results as data: each case, the counts, and the rules no case expects to match. */
+export function renderJson(
+  results: readonly CaseResult[],
+  notExpectedToMatch: readonly string[],
+): string {
+  const failed = results.filter((result) => !result.passed).length;
+  return JSON.stringify(
+    {
+      cases: results.map(({ file, name, passed, failures }) => ({ file, name, passed, failures })),
+      passed: results.length - failed,
+      failed,
+      notExpectedToMatch,
+    },
+    null,
+    2,
+  );
 }
 
 export function summaryLine(results: readonly CaseResult[]): string {

@@ -77,7 +77,10 @@ export interface ScheduleSummary {
   outcomes: Record<Exclude<RunOutcome, 'parked'>, number>;
   /** (rule, account) pairs that could not finish: the API failing. Running the tick again finishes them. */
   errors: string[];
-  /** What the tick cannot do however often it runs (generic objects cannot be listed). */
+  /**
+   * What the tick cannot do however often it runs (generic objects cannot be listed). The loader
+   * refuses such rules, so this stays empty for any rule set it loaded.
+   */
   notes: string[];
 }
 
@@ -113,6 +116,9 @@ export async function runSchedules(
       try {
         for (const type of rule.trigger.types) {
           if (type === 'object') {
+            // The loader refuses such a rule (check.ts), and every rule set comes from it: a guard,
+            // so that a set assembled some other way says so instead of asking for a list the API
+            // cannot give. `notes` stays in the summary (the admin endpoint's documented body).
             summary.notes.push(
               `${rule.id}: generic objects cannot be listed without a raw_type, so they are not swept`,
             );

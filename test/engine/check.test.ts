@@ -419,6 +419,24 @@ const CASES: BrokenCase[] = [
     message: /^expected a five-field cron expression .*got 6 fields in "0 \*\/15 \* \* \* \*"$/,
   },
   {
+    mistake: 'a schedule on generic objects',
+    files: ['schedule-generic-object.yaml'],
+    code: 'RULE_INVALID_SCHEDULE',
+    pointer: '/on/type',
+    line: 3,
+    message:
+      /^a scheduled rule cannot sweep generic objects \(type object has no list without a raw_type\): schedule it on incident, problem, change, article or asset, or drop schedule and trigger it on events$/,
+  },
+  {
+    mistake: 'a schedule on a list of types that includes generic objects',
+    files: ['schedule-generic-in-list.yaml'],
+    code: 'RULE_INVALID_SCHEDULE',
+    pointer: '/on/type/1',
+    line: 3,
+    message:
+      /^a scheduled rule cannot sweep generic objects \(type object has no list without a raw_type\): drop object from on.type, and give generic objects a rule of their own triggered on events$/,
+  },
+  {
     mistake: 'a schedule together with events',
     files: ['schedule-with-events.yaml'],
     code: 'RULE_INVALID_VALUE',
@@ -782,6 +800,43 @@ describe('did you mean', () => {
     const problem = onlyProblem('rules/near-miss.yaml', head + body);
     expect(problem.pointer).toBe(pointer);
     expect(problem.message).toContain(`did you mean "${suggestion}"?`);
+  });
+
+  it.each([
+    [
+      'a field in a var path',
+      'on: {type: [incident, change]}\nwhen: {var: object.due_date}\n',
+      '/when/var',
+      'the object type change has no field "due_date" (incident has it): a rule on several types reads only what all of them have, so drop change from on.type or write one rule per type',
+    ],
+    [
+      'a field in a changed list',
+      'on: {type: [problem, change, incident], changed: [due_date]}\n',
+      '/on/changed/0',
+      'the object type change has no field "due_date" (problem, incident have it): a rule on several types reads only what all of them have, so drop change from on.type or write one rule per type',
+    ],
+    [
+      'an upstream column',
+      'on: {type: [incident, change]}\nwhen: {var: object.raw.caller_id}\n',
+      '/when/var',
+      'the ServiceNow table change_request has no column "caller_id" (raw.caller_id; incident has it): a rule on several types reads only what all of them have, so drop change from on.type or write one rule per type',
+    ],
+  ])(
+    'names the type that has %s, never suggesting the name itself, in a rule on several types',
+    (_what, body, pointer, message) => {
+      const problem = onlyProblem('rules/several.yaml', `${body}then: [{log: {message: x}}]\n`);
+      expect(problem).toMatchObject({ code: 'RULE_UNKNOWN_FIELD', pointer, message });
+    },
+  );
+
+  it('still suggests a near miss in a rule on several types when none of them has the name', () => {
+    const problem = onlyProblem(
+      'rules/several.yaml',
+      'on: {type: [incident, change]}\nwhen: {var: object.urgncy}\nthen: [{log: {message: x}}]\n',
+    );
+    expect(problem.message).toBe(
+      'the object types incident, change have no field "urgncy"; did you mean "urgency"?',
+    );
   });
 
   it('lists the choices when no known name is close', () => {

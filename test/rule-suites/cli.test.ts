@@ -15,6 +15,7 @@ const FAILING = 'test/fixtures/rule-suites/failing';
 const BROKEN = 'test/fixtures/rule-suites/broken';
 const JUNIT = 'test/fixtures/rule-suites/junit';
 const LIFECYCLE = 'test/fixtures/rule-suites/lifecycle';
+const UNTESTED = 'test/fixtures/rule-suites/untested';
 
 const run = (args: string[]) => runScript(BIN, args);
 
@@ -62,6 +63,7 @@ describe.concurrent('itsm-rules test without --event', () => {
           '  ✓ each case starts from an empty API and empty engine stores (1 of 2)',
           '  ✓ each case starts from an empty API and empty engine stores (2 of 2)',
           '',
+          'not expected to match in any case: count-category',
           '5 passed, 0 failed',
           '',
         ].join('\n'),
@@ -97,7 +99,122 @@ describe.concurrent('itsm-rules test without --event', () => {
           '        correlation recurring-incidents-open-problem: expected a count of 2, got 1',
         ].join('\n'),
       );
-      expect(out.trimEnd().split('\n').at(-1)).toBe('1 passed, 3 failed');
+      // Coverage is information: the cases' verdict stays the last line and the exit code.
+      expect(out.trimEnd().split('\n').slice(-2)).toEqual([
+        'not expected to match in any case: recurring-incidents-open-problem, overdue-incident-escalation',
+        '1 passed, 3 failed',
+      ]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'names, before the counts, the live rules no case expects to match (by matched or by a call), and still exits 0',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', UNTESTED]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `${UNTESTED}/untested.test.yaml`,
+          '  ✓ a high impact incident is raised to high',
+          '  ✓ a database incident is logged',
+          '',
+          'not expected to match in any case: flag-deleted, note-status',
+          '2 passed, 0 failed',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints the results as JSON with --json: the cases, the counts and the rules not expected to match',
+    async ({ expect }) => {
+      const [covered, uncovered] = await Promise.all([
+        run(['test', '--rules', PASSING, '--json']),
+        run(['test', '--rules', UNTESTED, '--json']),
+      ]);
+      expect(uncovered.stderr).toBe('');
+      expect(JSON.parse(uncovered.stdout)).toEqual({
+        cases: [
+          {
+            file: `${UNTESTED}/untested.test.yaml`,
+            name: 'a high impact incident is raised to high',
+            passed: true,
+            failures: [],
+          },
+          {
+            file: `${UNTESTED}/untested.test.yaml`,
+            name: 'a database incident is logged',
+            passed: true,
+            failures: [],
+          },
+        ],
+        passed: 2,
+        failed: 0,
+        notExpectedToMatch: ['flag-deleted', 'note-status'],
+      });
+      expect(uncovered.code).toBe(0);
+      expect(covered.stderr).toBe('');
+      expect(JSON.parse(covered.stdout)).toMatchObject({
+        passed: 4,
+        failed: 0,
+        notExpectedToMatch: [],
+      });
+      expect(covered.code).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 1 with --json when a case fails, the failures in the JSON',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', FAILING, '--json']);
+      const report = JSON.parse(result.stdout);
+      expect(report).toMatchObject({
+        passed: 1,
+        failed: 3,
+        notExpectedToMatch: ['recurring-incidents-open-problem', 'overdue-incident-escalation'],
+      });
+      expect(
+        report.cases.find(
+          (c: { name: string }) => c.name === 'expects the wrong correlation count',
+        ),
+      ).toEqual({
+        file: `${FAILING}/wrong.test.yaml`,
+        name: 'expects the wrong correlation count',
+        passed: false,
+        failures: [
+          'step 2 (create incident at +2h):\n  correlation recurring-incidents-open-problem: expected a count of 2, got 1',
+        ],
+      });
+      expect(result.code).toBe(1);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'prints the JSON and writes the JUnit XML with --json --reporter junit --output FILE, and refuses --json with junit on the screen',
+    async ({ expect }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'itsm-rules-junit-'));
+      temps.push(dir);
+      const file = join(dir, 'rules.xml');
+      const [both, clash] = await Promise.all([
+        run(['test', '--rules', UNTESTED, '--json', '--reporter', 'junit', '--output', file]),
+        run(['test', '--rules', UNTESTED, '--json', '--reporter', 'junit']),
+      ]);
+      expect(JSON.parse(both.stdout).notExpectedToMatch).toEqual(['flag-deleted', 'note-status']);
+      expect(readFileSync(file, 'utf8')).toMatch(
+        /<testsuites name="itsm-rules" tests="2" failures="0"/,
+      );
+      expect(both.code).toBe(0);
+      expect(clash.code).toBe(2);
+      expect(clash.stdout).toBe('');
+      expect(clash.stderr.split('\n')[0]).toBe(
+        'itsm-rules test: --json and --reporter junit both print the results: add --output FILE to write the XML to a file while the JSON prints, or drop one of them',
+      );
     },
     TIMEOUT,
   );
@@ -278,7 +395,7 @@ describe.concurrent('itsm-rules test without --event', () => {
       const result = await run(['test', '--rules', PASSING, '--explain']);
       expect(result.code).toBe(2);
       expect(result.stderr.split('\n')[0]).toBe(
-        'itsm-rules test: --explain applies to --event FILE; rule test suites take --reporter and --output',
+        'itsm-rules test: --explain applies to --event FILE; rule test suites take --reporter, --output and --json',
       );
     },
     TIMEOUT,
