@@ -1,0 +1,159 @@
+// End to end, the Node engine's timer of scheduled rules: every minute it fires gets its tick run,
+// in order, and a tick the API failed part of waits for its retry without holding up the ticks of
+// later minutes. The timer fires every second here, on a clock the test sets (the engine's test
+// seam `scheduleTimer`), so that distinct minutes come a second apart; the embedded API is
+// faulted by script. All over real HTTP on 127.0.0.1 against an all-in-one engine.
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+type Json = any;
+
+const account = 71;
+
+/** Incidents at 10:15 UTC, problems at 10:16 and 10:17: each minute has a rule of its own. */
+const RULES = {
+  'incident/at-quarter-past.yaml': `on: {type: incident, schedule: "15 10 * * *"}
+then:
+  - escalate: {levels: 1}
+`,
+  'problem/just-after.yaml': `on: {type: problem, schedule: "16,17 10 * * *"}
+then:
+  - escalate: {levels: 1}
+`,
+};
+
+async function create(engine: TestEngine, type: string, body: object): Promise<Json> {
+  const response = await engine.call('POST', `/v1/accounts/${account}/itsm/${type}`, { body });
+  expect(response.status, response.text).toBe(201);
+  return response.json;
+}
+
+async function get(engine: TestEngine, type: string, id: string): Promise<Json> {
+  const response = await engine.call('GET', `/v1/accounts/${account}/itsm/${type}/${id}`);
+  expect(response.status, response.text).toBe(200);
+  return response.json;
+}
+
+/** The ticks (event ids) of the runs where the rule acted, oldest first. */
+async function ticksActed(engine: TestEngine, rule: string): Promise<string[]> {
+  const response = await engine.call(
+    'GET',
+    `/runs?account=${account}&rule_id=${rule}&matched=true&page_size=100`,
+  );
+  expect(response.status, response.text).toBe(200);
+  return response.json.objects
+    .filter((run: Json) => run.event.type === 'schedule')
+    .map((run: Json) => run.event.id)
+    .reverse();
+}
+
+/** Index of the first log line starting with `prefix`, or undefined while there is none. */
+function lineAt(engine: TestEngine, prefix: string): number | undefined {
+  const index = engine.logs.findIndex((line) => line.startsWith(prefix));
+  return index >= 0 ? index : undefined;
+}
+
+describe('the timer of scheduled rules', () => {
+  let engine: TestEngine | undefined;
+  let rules: { dir: string; remove(): void } | undefined;
+
+  afterEach(async () => {
+    await engine?.close();
+    engine = undefined;
+    rules?.remove();
+    rules = undefined;
+  });
+
+  it('runs the next minutes on time while a failed tick waits for its retry, skipping none', async () => {
+    rules = writeRules(RULES);
+    let clock = new Date('2026-11-28T10:14:00Z');
+    engine = await startTestEngine({
+      rulesDir: rules.dir,
+      faults: {},
+      schedules: true,
+      scheduleTimer: { pattern: '* * * * * *', now: () => clock },
+      // The failed tick is run again every 0.1 s until the test lets the API answer: never
+      // within the test's time does it run out of attempts.
+      scheduleRetryMs: 100,
+      scheduleAttempts: 100_000,
+    });
+    const running = engine;
+    const incident = await create(running, 'incidents', { priority: 'low' });
+    const problem = await create(running, 'problems', { priority: 'low' });
+    // The engine knows the account (it sweeps the accounts it has had a notification from).
+    await eventually(
+      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 2,
+      'the two adds drained',
+    );
+
+    // Listing incidents fails until cleared: 10:15 (the incidents' minute) cannot finish.
+    running.itsm?.faults?.inject({
+      status: 503,
+      method: 'GET',
+      path: /\/itsm\/incidents$/,
+      times: 1_000_000,
+    });
+    clock = new Date('2026-11-28T10:15:00Z');
+    await eventually(
+      () => lineAt(running, 'schedule: running 2026-11-28T10:15:00Z again in 0.1 s'),
+      "10:15's retry pending",
+    );
+
+    // The next minutes run on time, each acting, while 10:15 still waits for the API.
+    clock = new Date('2026-11-28T10:16:00Z');
+    await eventually(
+      () =>
+        lineAt(
+          running,
+          'schedule: 2026-11-28T10:16:00Z just-after: 1 objects in 1 accounts (1 acted on)',
+        ),
+      '10:16 run while 10:15 waits',
+    );
+    clock = new Date('2026-11-28T10:17:00Z');
+    await eventually(
+      () =>
+        lineAt(
+          running,
+          'schedule: 2026-11-28T10:17:00Z just-after: 1 objects in 1 accounts (1 acted on)',
+        ),
+      '10:17 run while 10:15 waits',
+    );
+    expect(await ticksActed(running, 'just-after')).toEqual([
+      '2026-11-28T10:16:00Z',
+      '2026-11-28T10:17:00Z',
+    ]);
+    expect((await get(running, 'problems', problem.id)).escalation).toBe(2);
+    expect(await ticksActed(running, 'at-quarter-past')).toEqual([]);
+    expect((await get(running, 'incidents', incident.id)).escalation).toBe(0);
+
+    // The API answers again: 10:15's next retry finishes it, acting once.
+    running.itsm?.faults?.clear();
+    const done = await eventually(
+      () =>
+        lineAt(
+          running,
+          'schedule: 2026-11-28T10:15:00Z at-quarter-past: 1 objects in 1 accounts (1 acted on)',
+        ),
+      "10:15's retry",
+    );
+    const later = running.logs.slice(done + 1);
+    expect(later.filter((line) => line.startsWith('schedule: 2026-11-28T10:15:00Z'))).toEqual([]);
+    expect(later.filter((line) => line.startsWith('schedule: running 2026-11-28T10:15'))).toEqual(
+      [],
+    );
+    expect(await ticksActed(running, 'at-quarter-past')).toEqual(['2026-11-28T10:15:00Z']);
+    const escalated = await get(running, 'incidents', incident.id);
+    expect(escalated.escalation).toBe(1);
+    expect(escalated.priority).toBe('medium');
+    // Every minute the timer saw has its line, in order, none twice.
+    const ticks = running.logs
+      .map((line) => /^schedule: (2026-\S+) /.exec(line)?.[1])
+      .filter((tick) => tick !== undefined);
+    expect([...new Set(ticks)]).toEqual([
+      '2026-11-28T10:15:00Z',
+      '2026-11-28T10:16:00Z',
+      '2026-11-28T10:17:00Z',
+    ]);
+  });
+});
