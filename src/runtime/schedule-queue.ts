@@ -56,8 +56,11 @@ interface QueuedTick {
   tick: Date;
   /** From the timer (late means something); not a caller's tick of its choice. */
   timed: boolean;
-  /** Queued by fire() for a minute the timer missed. */
-  caughtUp: boolean;
+  /**
+   * Why it would start late: queued behind other runs (the ticks before it ran long), or on
+   * its own, the timer having fired late or not at all at its minute (the process was busy).
+   */
+  behind: boolean;
   attempt: number;
   last: ScheduleSummary | null;
   resolve(summary: ScheduleSummary | null): void;
@@ -70,9 +73,12 @@ export function createScheduleQueue(options: ScheduleQueueOptions): ScheduleQueu
   let lastFired: number | null = null;
   let chain: Promise<void> = Promise.resolve();
   const waiting = new Map<QueuedTick, ReturnType<typeof setTimeout>>();
+  /** Runs queued or in hand. */
+  let queued = 0;
 
   const enqueue = (entry: QueuedTick) => {
-    chain = chain.then(() => attempt(entry));
+    queued++;
+    chain = chain.then(() => attempt(entry)).finally(() => queued--);
   };
 
   const attempt = async (entry: QueuedTick): Promise<void> => {
@@ -83,7 +89,7 @@ export function createScheduleQueue(options: ScheduleQueueOptions): ScheduleQueu
         const lateMs = options.now().getTime() - entry.tick.getTime();
         if (lateMs > MINUTE_MS) {
           options.log(
-            `schedule: ${iso} starts ${Math.round(lateMs / 1000)} s late: ${entry.caughtUp ? 'the timer did not fire at its minute (the process was busy)' : 'the ticks before it ran long'}`,
+            `schedule: ${iso} starts ${Math.round(lateMs / 1000)} s late: ${entry.behind ? 'the ticks before it ran long' : 'the timer fired late (the process was busy)'}`,
           );
         }
       }
@@ -117,7 +123,9 @@ export function createScheduleQueue(options: ScheduleQueueOptions): ScheduleQueu
 
   const run = (tick: Date, timed = false, caughtUp = false) =>
     new Promise<ScheduleSummary | null>((resolve, reject) => {
-      enqueue({ tick: tickOf(tick), timed, caughtUp, attempt: 0, last: null, resolve, reject });
+      // A minute caught up is late because the timer missed it, whatever else is queued.
+      const behind = queued > 0 && !caughtUp;
+      enqueue({ tick: tickOf(tick), timed, behind, attempt: 0, last: null, resolve, reject });
     });
 
   const runTimed = (tick: Date, caughtUp: boolean) => {

@@ -156,4 +156,63 @@ describe('the timer of scheduled rules', () => {
       '2026-11-28T10:17:00Z',
     ]);
   });
+
+  it('runs the minutes the timer missed late, saying so, and leaves a longer gap as down time', async () => {
+    rules = writeRules({
+      'incident/every-minute.yaml': `on: {type: incident, schedule: "* 10-11 * * *"}
+then:
+  - log: {message: {cat: ["tick for ", {var: object.id}]}}
+`,
+    });
+    let clock = new Date('2026-11-28T09:59:00Z');
+    engine = await startTestEngine({
+      rulesDir: rules.dir,
+      schedules: true,
+      scheduleTimer: { pattern: '* * * * * *', now: () => clock },
+    });
+    const running = engine;
+    await create(running, 'incidents', { priority: 'low' });
+    await eventually(
+      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
+      'the add drained',
+    );
+    clock = new Date('2026-11-28T10:20:00Z');
+    await eventually(
+      () => lineAt(running, 'schedule: 2026-11-28T10:20:00Z every-minute: 1 objects'),
+      '10:20',
+    );
+
+    // The timer next fires at 10:23:30, as after a loop held for three minutes.
+    clock = new Date('2026-11-28T10:23:30Z');
+    await eventually(
+      () => lineAt(running, 'schedule: 2026-11-28T10:23:00Z every-minute: 1 objects'),
+      '10:23',
+    );
+    const lines = running.logs.filter((line) => line.startsWith('schedule: 2026-11-28T10:2'));
+    expect(lines).toEqual([
+      'schedule: 2026-11-28T10:20:00Z every-minute: 1 objects in 1 accounts (1 acted on)',
+      'schedule: 2026-11-28T10:21:00Z starts 150 s late: the timer fired late (the process was busy)',
+      'schedule: 2026-11-28T10:21:00Z every-minute: 1 objects in 1 accounts (1 acted on)',
+      'schedule: 2026-11-28T10:22:00Z starts 90 s late: the timer fired late (the process was busy)',
+      'schedule: 2026-11-28T10:22:00Z every-minute: 1 objects in 1 accounts (1 acted on)',
+      'schedule: 2026-11-28T10:23:00Z every-minute: 1 objects in 1 accounts (1 acted on)',
+    ]);
+
+    // Next at 11:00: 36 minutes without a tick is the engine not running; they are not run.
+    clock = new Date('2026-11-28T11:00:10Z');
+    await eventually(
+      () => lineAt(running, 'schedule: 2026-11-28T11:00:00Z every-minute: 1 objects'),
+      '11:00',
+    );
+    expect(running.logs).toContain(
+      'schedule: no tick from 2026-11-28T10:24:00Z to 2026-11-28T10:59:00Z (36 minutes): the timer did not fire, as when the engine is down (the process was suspended or the clock jumped); those minutes are not caught up',
+    );
+    expect(await ticksActed(running, 'every-minute')).toEqual([
+      '2026-11-28T10:20:00Z',
+      '2026-11-28T10:21:00Z',
+      '2026-11-28T10:22:00Z',
+      '2026-11-28T10:23:00Z',
+      '2026-11-28T11:00:00Z',
+    ]);
+  });
 });
