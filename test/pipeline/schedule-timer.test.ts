@@ -4,6 +4,7 @@
 // seam `scheduleTimer`), so that distinct minutes come a second apart; the embedded API is
 // faulted by script. All over real HTTP on 127.0.0.1 against an all-in-one engine.
 import { afterEach, describe, expect, it } from 'vitest';
+import { startReceiver, type TestReceiver } from '../helpers/receiver.js';
 import { eventually, startTestEngine, type TestEngine, writeRules } from '../helpers/serve.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
@@ -57,10 +58,13 @@ function lineAt(engine: TestEngine, prefix: string): number | undefined {
 describe('the timer of scheduled rules', () => {
   let engine: TestEngine | undefined;
   let rules: { dir: string; remove(): void } | undefined;
+  let receiver: TestReceiver | undefined;
 
   afterEach(async () => {
     await engine?.close();
     engine = undefined;
+    await receiver?.close();
+    receiver = undefined;
     rules?.remove();
     rules = undefined;
   });
@@ -214,5 +218,104 @@ then:
       '2026-11-28T10:23:00Z',
       '2026-11-28T11:00:00Z',
     ]);
+  });
+
+  it('queues a minute behind a sweep that runs past it, then runs it, saying it starts late', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const hook = await startReceiver({ answer: () => ({ status: 200, until: held }) });
+    receiver = hook;
+    rules = writeRules({
+      'incident/call-out-at-twenty.yaml': `on: {type: incident, schedule: "20 10 * * *"}
+then:
+  - http: {url: "${hook.url}", body: {cat: ["tick for ", {var: object.id}]}}
+`,
+      'incident/note-at-twenty-one.yaml': `on: {type: incident, schedule: "21 10 * * *"}
+then:
+  - log: {message: {cat: ["tick for ", {var: object.id}]}}
+`,
+    });
+    let clock = new Date('2026-11-28T10:19:00Z');
+    // Counts the timer's fires: while a first run is in hand, nothing else reads this clock.
+    let reads = 0;
+    engine = await startTestEngine({
+      rulesDir: rules.dir,
+      httpAllow: [new URL(hook.url).host],
+      schedules: true,
+      scheduleTimer: {
+        pattern: '* * * * * *',
+        now: () => {
+          reads++;
+          return clock;
+        },
+      },
+    });
+    const running = engine;
+    await create(running, 'incidents', { priority: 'low' });
+    await eventually(
+      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
+      'the add drained',
+    );
+
+    // 10:20's sweep calls out and is held there; the timer fires at 10:21 and 10:22:30 meanwhile.
+    clock = new Date('2026-11-28T10:20:00Z');
+    await hook.waitFor(1);
+    for (const at of ['2026-11-28T10:21:00Z', '2026-11-28T10:22:30Z']) {
+      clock = new Date(at);
+      const before = reads;
+      await eventually(() => reads > before, `the timer to fire at ${at} during the sweep`);
+    }
+    expect(running.logs.filter((line) => line.startsWith('schedule: 2026-11-28T10:21'))).toEqual(
+      [],
+    );
+
+    release();
+    await eventually(
+      () => lineAt(running, 'schedule: 2026-11-28T10:21:00Z note-at-twenty-one: 1 objects'),
+      '10:21 after 10:20',
+    );
+    expect(running.logs.filter((line) => line.startsWith('schedule: 2026-11-28T10:2'))).toEqual([
+      'schedule: 2026-11-28T10:20:00Z call-out-at-twenty: 1 objects in 1 accounts (1 acted on)',
+      'schedule: 2026-11-28T10:21:00Z starts 90 s late: the ticks before it ran long',
+      'schedule: 2026-11-28T10:21:00Z note-at-twenty-one: 1 objects in 1 accounts (1 acted on)',
+    ]);
+    expect(hook.requests).toHaveLength(1);
+  });
+
+  it('gives up a retry waiting when the engine closes, and starts nothing after', async () => {
+    rules = writeRules(RULES);
+    engine = await startTestEngine({
+      rulesDir: rules.dir,
+      faults: {},
+      scheduleRetryMs: 3_600_000,
+    });
+    const running = engine;
+    await create(running, 'incidents', { priority: 'low' });
+    await eventually(
+      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
+      'the add drained',
+    );
+    running.itsm?.faults?.inject({
+      status: 503,
+      method: 'GET',
+      path: /\/itsm\/incidents$/,
+      times: 1_000_000,
+    });
+    const tick = running.runDueSchedules(new Date('2026-11-28T10:15:00Z'));
+    await eventually(
+      () => lineAt(running, 'schedule: running 2026-11-28T10:15:00Z again in 3600 s'),
+      'the retry waiting',
+    );
+
+    // Closing does not wait the hour out: the tick ends with what its one run did.
+    await running.close();
+    const summary = await tick;
+    expect(summary?.objects).toBe(0);
+    expect(summary?.errors).toHaveLength(1);
+    const logged = running.logs.length;
+    expect(await running.runDueSchedules(new Date('2026-11-28T10:16:00Z'))).toBeNull();
+    expect(running.logs.slice(logged)).toEqual([]);
   });
 });
