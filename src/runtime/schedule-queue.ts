@@ -71,6 +71,7 @@ export function createScheduleQueue(options: ScheduleQueueOptions): ScheduleQueu
   const attempts = Math.max(1, options.attempts);
   let stopping = false;
   let lastFired: number | null = null;
+  let wentBack = false;
   let chain: Promise<void> = Promise.resolve();
   const waiting = new Map<QueuedTick, ReturnType<typeof setTimeout>>();
   /** Runs queued or in hand. */
@@ -137,8 +138,18 @@ export function createScheduleQueue(options: ScheduleQueueOptions): ScheduleQueu
     fire(at) {
       if (stopping) return;
       const tick = tickOf(at).getTime();
-      // The same minute again (or a clock stepped back): its tick is queued already.
-      if (lastFired !== null && tick <= lastFired) return;
+      // The same minute again: its tick is queued already. A clock stepped back: the minutes up
+      // to the last tick have had theirs, and are not run twice (said once, not every minute).
+      if (lastFired !== null && tick <= lastFired) {
+        if (tick < lastFired && !wentBack) {
+          wentBack = true;
+          options.log(
+            `schedule: the clock went back to ${formatIsoDate(new Date(tick))}, before the last tick ${formatIsoDate(new Date(lastFired))}; the minutes up to that tick are not run again`,
+          );
+        }
+        return;
+      }
+      wentBack = false;
       if (lastFired !== null && tick - lastFired > MINUTE_MS) {
         const missed = (tick - lastFired) / MINUTE_MS - 1;
         if (missed <= SCHEDULE_CATCH_UP_MINUTES) {

@@ -161,7 +161,7 @@ describe('the timer of scheduled rules', () => {
     ]);
   });
 
-  it('runs the minutes the timer missed late, saying so, and leaves a longer gap as down time', async () => {
+  it('runs the minutes the timer missed late, saying so; a longer gap is down time, a clock stepped back runs nothing twice', async () => {
     rules = writeRules({
       'incident/every-minute.yaml': `on: {type: incident, schedule: "* 10-11 * * *"}
 then:
@@ -211,12 +211,27 @@ then:
     expect(running.logs).toContain(
       'schedule: no tick from 2026-11-28T10:24:00Z to 2026-11-28T10:59:00Z (36 minutes): the timer did not fire, as when the engine is down (the process was suspended or the clock jumped); those minutes are not caught up',
     );
+
+    // The clock steps back ten minutes: those minutes had their ticks, and are not run again.
+    clock = new Date('2026-11-28T10:50:00Z');
+    await eventually(() => lineAt(running, 'schedule: the clock went back'), 'the step back');
+    clock = new Date('2026-11-28T11:01:00Z');
+    await eventually(
+      () => lineAt(running, 'schedule: 2026-11-28T11:01:00Z every-minute: 1 objects'),
+      '11:01',
+    );
+    expect(running.logs.filter((line) => line.startsWith('schedule: the clock went back'))).toEqual(
+      [
+        'schedule: the clock went back to 2026-11-28T10:50:00Z, before the last tick 2026-11-28T11:00:00Z; the minutes up to that tick are not run again',
+      ],
+    );
     expect(await ticksActed(running, 'every-minute')).toEqual([
       '2026-11-28T10:20:00Z',
       '2026-11-28T10:21:00Z',
       '2026-11-28T10:22:00Z',
       '2026-11-28T10:23:00Z',
       '2026-11-28T11:00:00Z',
+      '2026-11-28T11:01:00Z',
     ]);
   });
 
