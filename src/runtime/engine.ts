@@ -62,14 +62,12 @@ import {
   type Receiver,
 } from '../webhook/receiver.js';
 import {
-  describeSummary,
   dueRules,
   runScheduleRequest,
   runSchedules,
   SCHEDULE_ATTEMPTS,
   SCHEDULE_RETRY_MS,
   type ScheduleSummary,
-  tickOf,
 } from '../webhook/schedule.js';
 import { type SelfRegistration, startSelfRegistration } from '../webhook/self-register.js';
 import { type DatabaseLock, lockDatabase } from './database-lock.js';
@@ -89,6 +87,7 @@ import { createNodeTransport } from './node-transport.js';
 import { createNodeWebhookSender } from './node-webhook-sender.js';
 import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 import { inMemoryPreview } from './rule-preview.js';
+import { createScheduleQueue } from './schedule-queue.js';
 
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
 export const DEFAULT_ACCOUNT_CONCURRENCY = 16;
@@ -161,6 +160,12 @@ export interface StartEngineOptions {
   scheduleAttempts?: number;
   /** Wait between those runs; default 30 s. */
   scheduleRetryMs?: number;
+  /**
+   * Tests only: the timer of scheduled rules fires on this croner pattern (default every
+   * minute) and names each tick from this clock (default the wall clock), so that a test can
+   * fire distinct minutes a second apart.
+   */
+  scheduleTimer?: { pattern?: string; now?: () => Date };
   /** Drain retry backoff after a failure. */
   drainRetry?: { baseMs?: number; maxMs?: number };
   /** Retries of one API call inside the client. */
@@ -521,31 +526,25 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     return reloaded;
   };
 
-  let stopping = false;
-  const scheduleAttempts = Math.max(1, options.scheduleAttempts ?? SCHEDULE_ATTEMPTS);
-  const scheduleRetryMs = options.scheduleRetryMs ?? SCHEDULE_RETRY_MS;
   /**
-   * Runs the rules due at the tick. A tick the API failed part of is run again (it acts only
-   * where it has not yet: one run per rule, tick and object) a few times, then left to the
-   * next tick.
+   * The ticks of scheduled rules, the timer's and runDueSchedules' callers', run one after
+   * another. A tick the API failed part of is run again (it acts only where it has not yet: one
+   * run per rule, tick and object) a few times, then left to the next tick; the ticks of later
+   * minutes run while it waits.
    */
-  const runDueSchedules = async (at: Date): Promise<ScheduleSummary | null> => {
-    const due = dueRules(ruleSet, at);
-    if (due.length === 0) return null;
-    for (let attempt = 1; ; attempt++) {
-      const summary = await runSchedules(pipeline(), { tick: at, rules: due });
-      const unfinished = summary.errors.length;
-      log(`schedule: ${describeSummary(summary)}${unfinished ? `; ${unfinished} unfinished` : ''}`);
-      if (unfinished === 0 || attempt >= scheduleAttempts || stopping) return summary;
-      log(
-        `schedule: running ${summary.tick} again in ${scheduleRetryMs / 1000} s (attempt ${attempt + 1} of ${scheduleAttempts})`,
-      );
-      for (let waited = 0; waited < scheduleRetryMs && !stopping; waited += 50) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50, scheduleRetryMs - waited)));
-      }
-      if (stopping) return summary;
-    }
-  };
+  const schedules = createScheduleQueue({
+    dueRules: (tick) => dueRules(ruleSet, tick),
+    runTick: (tick, rules) => runSchedules(pipeline(), { tick, rules }),
+    attempts: options.scheduleAttempts ?? SCHEDULE_ATTEMPTS,
+    retryMs: options.scheduleRetryMs ?? SCHEDULE_RETRY_MS,
+    now: options.scheduleTimer?.now ?? (() => new Date()),
+    log,
+    onError(error) {
+      health.noteError(error);
+      log(`schedule: ${error instanceof Error ? error.message : String(error)}`);
+    },
+  });
+  const runDueSchedules = (at: Date): Promise<ScheduleSummary | null> => schedules.run(at);
 
   // The notes of one turn's notifications for accounts not pending, in one transaction; their
   // drains are then asked for together.
@@ -757,16 +756,13 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     timers.push({ stop: () => clearInterval(timer) });
   }
   if (options.schedules ?? true) {
-    // protect: a tick still running when the next one comes is not started twice. utcOffset 0
-    // rather than timezone 'UTC': the same minutes without Intl's time-zone data (~8 MB resident).
-    const cron = new Cron('* * * * *', { utcOffset: 0, protect: true }, async () => {
-      try {
-        await runDueSchedules(tickOf(new Date()));
-      } catch (error) {
-        health.noteError(error);
-        log(`schedule: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
+    // No `protect`: the callback only queues the minute, and a tick still running (or waiting
+    // for its retry) must not make the timer skip the next. utcOffset 0 rather than timezone
+    // 'UTC': the same minutes without Intl's time-zone data (~8 MB resident).
+    const timerNow = options.scheduleTimer?.now ?? (() => new Date());
+    const cron = new Cron(options.scheduleTimer?.pattern ?? '* * * * *', { utcOffset: 0 }, () =>
+      schedules.fire(timerNow()),
+    );
     timers.push({ stop: () => cron.stop() });
   }
   // Parked objects come back on their schedule: the drain of their account retries those due.
@@ -822,7 +818,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     },
     close() {
       closed ??= (async () => {
-        stopping = true;
+        schedules.stop();
         for (const timer of timers) timer.stop();
         // The API stops notifying a receiver that is going away; the feed stops reading the
         // instance (its poll in hand is finished and stored).

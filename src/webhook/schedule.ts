@@ -26,7 +26,8 @@ import { EngineHttpError } from './errors.js';
 /**
  * A tick the API failed part of is run again (it acts only where it has not yet), this many runs
  * in all, the first included, this long apart; then it is left to the next tick. Both runtimes
- * follow it: Node waits in process, Workers re-queue the tick.
+ * follow it: Node waits in process, on a timer of the tick's own while later minutes run
+ * (runtime/schedule-queue.ts), Workers re-queue the tick.
  */
 export const SCHEDULE_ATTEMPTS = 4;
 export const SCHEDULE_RETRY_MS = 30_000;

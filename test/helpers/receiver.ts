@@ -16,6 +16,8 @@ export interface Answer {
   body?: string;
   /** Wait this long before answering (to provoke timeouts). */
   delayMs?: number;
+  /** Answer only once this settles: the test holds the caller in its call until it says so. */
+  until?: Promise<unknown>;
 }
 
 export interface TestReceiver {
@@ -53,10 +55,13 @@ export async function startReceiver(
         (request.body.length === 0
           ? { status: 200, body: options.appId ?? '' }
           : { status: 200, body: 'ok' });
-      setTimeout(() => {
-        res.writeHead(answer.status, { 'Content-Type': 'text/plain' });
-        res.end(answer.body ?? '');
-      }, answer.delayMs ?? 0);
+      const send = () =>
+        setTimeout(() => {
+          res.writeHead(answer.status, { 'Content-Type': 'text/plain' });
+          res.end(answer.body ?? '');
+        }, answer.delayMs ?? 0);
+      if (answer.until) void answer.until.then(send, send);
+      else send();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
