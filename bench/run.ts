@@ -25,6 +25,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'pipeline-shape', file: 'pipeline-shape.ts', flags: [] },
   { name: 'itsm-api', file: 'itsm-api.ts', flags: [] },
   { name: 'in-process', file: 'in-process.ts', flags: [] },
+  { name: 'run-records', file: 'run-records.ts', flags: [] },
   { name: 'memory', file: 'memory.ts', flags: [] },
   { name: 'table-api', file: 'table-api.ts', flags: [] },
   { name: 'console', file: 'console.ts', flags: [] },

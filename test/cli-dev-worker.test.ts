@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startItsmServer } from '../src/runtime/node.js';
 import { eventually } from './helpers/eventually.js';
 import { callHttp } from './helpers/itsm.js';
+import { EXAMPLE_RULES_DIR } from './helpers/rules.js';
 import { ROOT, runScript } from './helpers/run-script.js';
 import { spawnCli } from './helpers/serve.js';
 
@@ -72,12 +73,12 @@ describe('npm run dev:worker', () => {
       const bundle = (rules: string, env: Record<string, string>) =>
         run(tsx, ['scripts/bundle-rules.ts', '--rules', rules, '--out', out], env);
 
-      const first = await bundle('rules', {});
+      const first = await bundle(EXAMPLE_RULES_DIR, {});
       expect(first.code).toBe(0);
       expect(first.stdout).toMatch(
-        /^bundle-rules: \d+ rules from rules \(1 scheduled\) bundled into /,
+        /^bundle-rules: \d+ rules from test\/fixtures\/example-rules \(1 scheduled\) bundled into /,
       );
-      const again = await bundle('rules', { ITSM_RULES_BUNDLE_QUIET: '1' });
+      const again = await bundle(EXAMPLE_RULES_DIR, { ITSM_RULES_BUNDLE_QUIET: '1' });
       expect(again).toEqual({ code: 0, stdout: '', stderr: '' });
       const changed = await bundle('soak/rules', { ITSM_RULES_BUNDLE_QUIET: '1' });
       expect(changed.code).toBe(0);

@@ -124,7 +124,7 @@ describe.concurrent('itsm-rules check', () => {
   );
 });
 
-const MAJOR_RULE = 'rules/incident/escalate-major-incidents.yaml';
+const MAJOR_RULE = 'test/fixtures/example-rules/incident/escalate-major-incidents.yaml';
 const BROKEN_RULE = `${BROKEN}/unknown-operator.yaml`;
 const DEPRECATED = 'ITSM_RULES is deprecated; use ITSM_RULES_DIR\n';
 
@@ -167,10 +167,10 @@ describe.concurrent('itsm-rules check of one rule file', () => {
   it(
     'refuses a path given both as --rules and on its own (exit 2, one line pointing to --help)',
     async ({ expect }) => {
-      const result = await run(['check', '--rules', 'rules', MAJOR_RULE]);
+      const result = await run(['check', '--rules', EXAMPLES, MAJOR_RULE]);
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(
-        `itsm-rules check: give the PATH either as --rules or on its own, not both (got --rules "rules" and "${MAJOR_RULE}")\nRun 'itsm-rules check --help' for usage.\n`,
+        `itsm-rules check: give the PATH either as --rules or on its own, not both (got --rules "${EXAMPLES}" and "${MAJOR_RULE}")\nRun 'itsm-rules check --help' for usage.\n`,
       );
     },
     TIMEOUT,
@@ -205,7 +205,7 @@ describe.concurrent('the rules path from the environment', () => {
     'prefers ITSM_RULES_DIR when both are set',
     async ({ expect }) => {
       const result = await run(['test', '--event', MAJOR], {
-        env: { ITSM_RULES_DIR: 'rules', ITSM_RULES: BROKEN },
+        env: { ITSM_RULES_DIR: EXAMPLES, ITSM_RULES: BROKEN },
       });
       expect(result.code).toBe(0);
       expect(result.stderr).toBe(DEPRECATED);
