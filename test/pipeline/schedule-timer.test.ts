@@ -50,6 +50,24 @@ async function ticksActed(engine: TestEngine, rule: string): Promise<string[]> {
 }
 
 /** Index of the first log line starting with `prefix`, or undefined while there is none. */
+/** Waits until the account has `count` run records (its adds drained: the engine knows it). */
+async function runsRecorded(engine: TestEngine, count: number, what: string): Promise<void> {
+  await eventually(
+    async () => (await engine.call('GET', `/runs?account=${account}`)).json.count >= count,
+    what,
+  );
+}
+
+/** Listing incidents answers 503 until the faults are cleared: the incidents' ticks fail. */
+function failIncidentLists(engine: TestEngine): void {
+  engine.itsm?.faults?.inject({
+    status: 503,
+    method: 'GET',
+    path: /\/itsm\/incidents$/,
+    times: 1_000_000,
+  });
+}
+
 function lineAt(engine: TestEngine, prefix: string): number | undefined {
   const index = engine.logs.findIndex((line) => line.startsWith(prefix));
   return index >= 0 ? index : undefined;
@@ -86,18 +104,10 @@ describe('the timer of scheduled rules', () => {
     const incident = await create(running, 'incidents', { priority: 'low' });
     const problem = await create(running, 'problems', { priority: 'low' });
     // The engine knows the account (it sweeps the accounts it has had a notification from).
-    await eventually(
-      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 2,
-      'the two adds drained',
-    );
+    await runsRecorded(running, 2, 'the two adds drained');
 
     // Listing incidents fails until cleared: 10:15 (the incidents' minute) cannot finish.
-    running.itsm?.faults?.inject({
-      status: 503,
-      method: 'GET',
-      path: /\/itsm\/incidents$/,
-      times: 1_000_000,
-    });
+    failIncidentLists(running);
     clock = new Date('2026-11-28T10:15:00Z');
     await eventually(
       () => lineAt(running, 'schedule: running 2026-11-28T10:15:00Z again in 0.1 s'),
@@ -176,10 +186,7 @@ then:
     });
     const running = engine;
     await create(running, 'incidents', { priority: 'low' });
-    await eventually(
-      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
-      'the add drained',
-    );
+    await runsRecorded(running, 1, 'the add drained');
     clock = new Date('2026-11-28T10:20:00Z');
     await eventually(
       () => lineAt(running, 'schedule: 2026-11-28T10:20:00Z every-minute: 1 objects'),
@@ -269,10 +276,7 @@ then:
     });
     const running = engine;
     await create(running, 'incidents', { priority: 'low' });
-    await eventually(
-      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
-      'the add drained',
-    );
+    await runsRecorded(running, 1, 'the add drained');
 
     // 10:20's sweep calls out and is held there; the timer fires at 10:21 and 10:22:30 meanwhile.
     clock = new Date('2026-11-28T10:20:00Z');
@@ -308,16 +312,8 @@ then:
     });
     const running = engine;
     await create(running, 'incidents', { priority: 'low' });
-    await eventually(
-      async () => (await running.call('GET', `/runs?account=${account}`)).json.count >= 1,
-      'the add drained',
-    );
-    running.itsm?.faults?.inject({
-      status: 503,
-      method: 'GET',
-      path: /\/itsm\/incidents$/,
-      times: 1_000_000,
-    });
+    await runsRecorded(running, 1, 'the add drained');
+    failIncidentLists(running);
     const tick = running.runDueSchedules(new Date('2026-11-28T10:15:00Z'));
     await eventually(
       () => lineAt(running, 'schedule: running 2026-11-28T10:15:00Z again in 3600 s'),
