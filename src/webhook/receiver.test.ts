@@ -241,11 +241,6 @@ describe('the registration handshake', () => {
     ['an empty body labelled text/plain', { body: '', contentType: 'text/plain;charset=UTF-8' }],
     ['a blank body', { body: ' \r\n ' }],
     ['an empty JSON object', { body: '{}' }],
-    ['a JSON object with a subscription but no account key', { body: '{"subscription":3}' }],
-    [
-      'a form body with no account key',
-      { body: 'hello=world', contentType: 'application/x-www-form-urlencoded' },
-    ],
     ['a handshake signed with an older key', { body: '', signature: sign('', OLD_KEY) }],
   ])('answers %s with 200 and the application id, enqueuing nothing', async (_name, request) => {
     const { app, enqueued, metrics } = setup();
@@ -465,6 +460,30 @@ describe('refusing signed bodies without a usable account', () => {
       positive('account', '"000123"'),
     ],
     ['a form account with a leading zero', 'account=01', FORM, positive('account', '"01"')],
+    [
+      'a JSON object with a subscription but no account key',
+      '{"subscription":3}',
+      'application/json',
+      'the body has no "account" (it has "subscription"): a notification is {"account", "subscription"}; only an empty body is the registration handshake',
+    ],
+    [
+      'a misspelt account key',
+      '{"acount":1,"subscription":1}',
+      'application/json',
+      'the body has no "account" (it has "acount", "subscription"): a notification is {"account", "subscription"}; only an empty body is the registration handshake',
+    ],
+    [
+      'a form body with no account key',
+      'hello=world',
+      FORM,
+      'the form body has no account: a notification is account=<id>; only an empty body is the registration handshake',
+    ],
+    [
+      'text labelled as a form that holds no account',
+      '{bad',
+      FORM,
+      'the form body has no account: a notification is account=<id>; only an empty body is the registration handshake',
+    ],
   ])('answers 400 to %s and enqueues nothing', async (_name, body, contentType, message) => {
     const { app, enqueued, logs, metrics } = setup();
 
@@ -693,7 +712,6 @@ describe('parseNotification', () => {
       { account: 4, subscription: null },
     ],
     ['account=4&other=x', 'application/x-www-form-urlencoded', { account: 4, subscription: null }],
-    ['other=x', 'application/x-www-form-urlencoded', 'handshake'],
     ['\uFEFF{"account":5}', 'application/json', { account: 5, subscription: null }],
   ])('reads %j (%s) as %j', (body, contentType, expected) => {
     expect(parseNotification(bytes(body), contentType)).toEqual(expected);

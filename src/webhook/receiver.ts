@@ -90,7 +90,19 @@ function fromJson(value: unknown): Notification | 'handshake' {
     );
   }
   const record = value as Record<string, unknown>;
-  if (!Object.hasOwn(record, 'account')) return 'handshake';
+  if (!Object.hasOwn(record, 'account')) {
+    // Only an empty object stands for the empty handshake body: anything else without an
+    // account is a notification the sender got wrong, and answering it 200 would lose it.
+    if (Object.keys(record).length === 0) return 'handshake';
+    throw badBody(
+      `the body has no "account" (it has ${Object.keys(record)
+        .slice(0, 5)
+        .map((key) => JSON.stringify(key))
+        .join(
+          ', ',
+        )}): a notification is {"account", "subscription"}; only an empty body is the registration handshake`,
+    );
+  }
   return {
     account: positiveWholeNumber(record.account, 'account'),
     subscription: optionalSubscription(record.subscription),
@@ -106,7 +118,11 @@ function single(params: URLSearchParams, name: string): string | undefined {
 function fromForm(text: string): Notification | 'handshake' {
   const params = new URLSearchParams(text);
   const account = single(params, 'account');
-  if (account === undefined) return 'handshake';
+  if (account === undefined) {
+    throw badBody(
+      'the form body has no account: a notification is account=<id>; only an empty body is the registration handshake',
+    );
+  }
   const subscription = single(params, 'subscription');
   return {
     account: positiveWholeNumber(account, 'account'),
@@ -116,8 +132,9 @@ function fromForm(text: string): Notification | 'handshake' {
 }
 
 /**
- * The notification in a (verified) body, or 'handshake' for a body without an account: empty, or
- * a JSON object / form body with no `account` key at all. JSON is tried whatever the content type
+ * The notification in a (verified) body, or 'handshake' for an empty (or blank) body or an empty
+ * JSON object. A body with anything else and no `account` is a 400: a sender's mistake, which a
+ * 200 would lose. JSON is tried whatever the content type
  * says, since senders label it loosely; the legacy form body `account=<id>` is read only when
  * labelled as a form. Anything else throws an EngineHttpError 400 naming the problem.
  */
