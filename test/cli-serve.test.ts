@@ -3,8 +3,10 @@
 // clean shutdown, 1 when the rules cannot be loaded, 2 for a usage error. Signatures are computed
 // here with node:crypto, independently of src/itsm/signature.ts.
 import { createHmac } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CliProcess,
@@ -320,6 +322,25 @@ describe('itsm-rules serve', () => {
         ),
       );
       expect(await handshake(flagged.url, 'env-key')).toEqual({ status: 200, text: 'flag-app' });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'starts on an empty rules folder, saying that nothing acts until rules are added',
+    async () => {
+      const empty = mkdtempSync(join(tmpdir(), 'itsm-rules-empty-'));
+      try {
+        const serve = tracked(
+          await spawnServe(['--port', '0', '--db', ':memory:', '--rules', empty]),
+        );
+        await eventually(() => serve.stderr().includes('no rule files'), 'the warning');
+        expect(serve.stderr()).toContain(
+          `itsm-rules: no rule files (.yaml, .yml, .json) in ${empty}: nothing acts until rules are added there`,
+        );
+      } finally {
+        rmSync(empty, { recursive: true, force: true });
+      }
     },
     TIMEOUT,
   );

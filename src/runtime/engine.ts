@@ -502,12 +502,19 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
       }
     })();
     const unset = result?.ruleSet ? missingSecrets(result.ruleSet.rules, secrets) : [];
-    if (!result?.ruleSet || unset.length > 0) {
+    // A folder that held rules and now holds none was most likely emptied by mistake (moved,
+    // a checkout half done): taking it would switch every automation off without a word.
+    const emptied = result?.ruleSet?.rules.length === 0 && ruleSet.rules.length > 0;
+    if (!result?.ruleSet || unset.length > 0 || emptied) {
       const problems = !result
         ? [`${options.rulesDir} cannot be read`]
-        : result.ruleSet
-          ? unset
-          : result.problems.map(formatProblem);
+        : emptied
+          ? [
+              `no rule files (.yaml, .yml, .json) in ${options.rulesDir}: a folder emptied by mistake would switch every rule off; to run with no rules on purpose, restart the engine on the empty folder (or give each rule disabled: true)`,
+            ]
+          : result.ruleSet
+            ? unset
+            : result.problems.map(formatProblem);
       log(
         `rules: NOT reloaded, keeping the last good set (${ruleSet.rules.length} rules); ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
       );

@@ -416,6 +416,11 @@ export const serveCommand: Command = {
     console.log(
       `itsm-rules listening on ${engine.url} (${rules.rules.length} rules from ${rulesDir}, db ${values.db})`,
     );
+    if (rules.rules.length === 0) {
+      console.error(
+        `itsm-rules: no rule files (.yaml, .yml, .json) in ${rulesDir}: nothing acts until rules are added there (the folder is checked for changes${values['reload-interval'] === '0' ? ' on SIGHUP and POST /admin/rules/reload' : ''})`,
+      );
+    }
     letYoungGenerationGrow();
     console.log(`webhook receiver: ${engine.url}${RECEIVER_PATH}`);
     const registered = receiverUrl ?? `${engine.url}${RECEIVER_PATH}`;

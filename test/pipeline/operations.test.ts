@@ -1,7 +1,7 @@
 // End to end, the operator's side of the engine: run records (`GET /runs`), health, metrics,
 // running the schedules now, and rule files changing under a running engine. All over real HTTP
 // on 127.0.0.1 against an all-in-one engine.
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RuleSetError } from '../../src/runtime/engine.js';
@@ -276,6 +276,40 @@ describe('rule files changing under a running engine', () => {
     );
     expect(await priorityOf(43, 'high')).toBe('low');
     expect(await priorityOf(44, 'medium')).toBe('critical');
+  });
+
+  it('keeps the last good set when the folder is emptied, and takes rules added back', async () => {
+    rules = writeRules({ 'incident/raise.yaml': escalateWhen('high') });
+    engine = await startTestEngine({ rulesDir: rules.dir, reloadIntervalMs: 50 });
+    expect(await priorityOf(45, 'high')).toBe('critical');
+
+    const file = join(rules.dir, 'incident/raise.yaml');
+    unlinkSync(file);
+    await eventually(
+      () => (engine as TestEngine).logs.find((line) => line.startsWith('rules: NOT reloaded')),
+      'the refusal to be logged',
+    );
+    const refusal = engine.logs.find((line) => line.startsWith('rules: NOT reloaded')) as string;
+    expect(refusal).toContain('keeping the last good set (1 rules)');
+    expect(refusal).toContain(`no rule files (.yaml, .yml, .json) in ${rules.dir}`);
+    // The rule still acts, and the refusal is what the reload endpoint and /healthz say.
+    expect(await priorityOf(46, 'high')).toBe('critical');
+    const reload = await engine.call('POST', '/admin/rules/reload');
+    expect(reload.status).toBe(422);
+    expect(reload.json).toMatchObject({ ok: false, rules: 1 });
+    expect(reload.json.problems.join('\n')).toContain('restart the engine on the empty folder');
+    const health = await engine.call('GET', '/healthz');
+    expect(health.json.rules).toBe(1);
+    expect(health.json.problems).toEqual([
+      expect.objectContaining({ code: 'rules_not_reloaded', problems_count: 1 }),
+    ]);
+
+    writeFileSync(file, escalateWhen('medium'));
+    await eventually(
+      () => (engine as TestEngine).logs.includes(`rules: reloaded 1 rules from ${rules?.dir}`),
+      'the reload to be logged',
+    );
+    expect(await priorityOf(47, 'medium')).toBe('critical');
   });
 
   it('refuses to start with a broken rule set, naming every problem', async () => {
