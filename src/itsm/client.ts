@@ -485,6 +485,27 @@ function pathAndQuery(href: string): string {
   return `${url.pathname}${url.search}`;
 }
 
+/** Errors of the connection itself: the request never left, so it cannot have been applied. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** Whether a network failure happened before any byte of the request was sent (its causes' codes). */
+function neverSent(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause;
@@ -678,7 +699,10 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     hasKey: boolean,
     attempt: number,
   ): Failure {
-    const retryable = isRetryable(method, hasKey, null);
+    // A connection refused (or a name not found) never sent the request: any method may be
+    // repeated.
+    const retryable =
+      isRetryable(method, hasKey, null) || (outcome.kind === 'network' && neverSent(outcome.cause));
     const advice = !retryable
       ? `not retried: a ${method} without an Idempotency-Key may have been applied; check before repeating it`
       : attempt < maxAttempts
@@ -795,7 +819,7 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
         if (response.status >= 500) uncertain = true;
       } else {
         failure = requestFailure(outcome, method, url, request.path, hasKey, attempt);
-        uncertain = true;
+        if (outcome.kind === 'timeout' || !neverSent(outcome.cause)) uncertain = true;
       }
 
       if (!failure.error.retryable || attempt >= maxAttempts) throw failure.error;

@@ -653,6 +653,25 @@ describe('retries', () => {
     expect(error.message).toContain('ECONNREFUSED');
     expect(retries.map((r) => r.reason)).toEqual([expect.stringContaining('network error')]);
   });
+
+  it('retries a POST without an Idempotency-Key whose connection was refused: it was never sent', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const { client, retries } = makeClient({
+      baseUrl: `http://127.0.0.1:${port}/v1`,
+      retry: { maxAttempts: 3, baseDelayMs: 1 },
+    });
+
+    const error = await failure(client.create(1, 'incident', { description: 'never sent' }));
+
+    expect(error).toMatchObject({ code: 'ITSM_NETWORK_ERROR', retryable: true, attempts: 3 });
+    expect(error.message).toContain('ECONNREFUSED');
+    expect(error.message).toContain('gave up after 3 attempts');
+    expect(error.message).not.toContain('may have been applied');
+    expect(retries).toHaveLength(2);
+  });
 });
 
 /** A recording HTTP server: answers what the test says and keeps each request's headers. */

@@ -205,6 +205,10 @@ describe('the node:http transport', () => {
 
     expect(error).toMatchObject({ code: 'ITSM_NETWORK_ERROR', retryable: true, attempts: 2 });
     expect((error as Error).message).toContain('ECONNREFUSED');
+    // A refused connection never sent the request: a POST without a key is repeated too.
+    const post = await failureOf(client.create(1, 'incident', { description: 'never sent' }));
+    expect(post).toMatchObject({ code: 'ITSM_NETWORK_ERROR', retryable: true, attempts: 2 });
+    expect((post as Error).message).not.toContain('may have been applied');
   });
 
   it('answers the API error body and Retry-After of a 429 as the client maps them', async () => {
