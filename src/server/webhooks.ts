@@ -23,6 +23,12 @@ export function validateWebhookUrl(url: unknown): string {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw badRequest(`url must use http or https, got ${parsed.protocol}`);
   }
+  if (parsed.username || parsed.password) {
+    // Not repeated back: the message names the host only.
+    throw badRequest(
+      `url must not carry a user name or password (${parsed.protocol}//…@${parsed.host}): notifications are signed with the application key, which is how a receiver knows them; put anything else it needs in the path`,
+    );
+  }
   return parsed.toString();
 }
 

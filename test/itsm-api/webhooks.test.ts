@@ -266,6 +266,23 @@ describe('webhook handshake refused', () => {
     expect(response.json.message).toMatch(/could not be reached|ECONNREFUSED|refused/i);
     expect((await server.call('GET', WEBHOOKS)).json.objects).toEqual([]);
   });
+
+  it('refuses a URL with a user name or password, without repeating them, and calls nothing', async () => {
+    const server = await itsm();
+    const hook = await startReceiver({ answer: () => ({ status: 200, body: TEST_APP_ID }) });
+    cleanups.push(() => hook.close());
+
+    for (const userinfo of ['ops:s3cret-pw@', 'ops@', ':s3cret-pw@']) {
+      const url = hook.url.replace('http://', `http://${userinfo}`);
+      const response = await server.call('POST', WEBHOOKS, { body: { url } });
+      expect(response.status, response.text).toBe(400);
+      expect(response.json.message).toContain('url must not carry a user name or password');
+      expect(response.json.message).not.toContain('s3cret-pw');
+      expect(response.json.message).not.toContain('ops');
+    }
+    expect(hook.requests).toEqual([]);
+    expect((await server.call('GET', WEBHOOKS)).json.objects).toEqual([]);
+  });
 });
 
 describe('webhook registration input', () => {
