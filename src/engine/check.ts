@@ -207,12 +207,19 @@ export function scheduleProblem(expression: string): string | null {
   if (fields.length !== 5) {
     return `expected a five-field cron expression (minute hour day month weekday), got ${fields.length} field${fields.length === 1 ? '' : 's'} in "${expression}"`;
   }
+  let cron: Cron;
   try {
-    new Cron(expression, { paused: true, timezone: 'UTC' }).stop();
-    return null;
+    cron = new Cron(expression, { paused: true, timezone: 'UTC' });
   } catch (error) {
     return `invalid cron expression "${expression}": ${error instanceof Error ? error.message : String(error)}`;
   }
+  // Valid field by field yet never due (the 30th of February): the rule would never run.
+  const next = cron.nextRun();
+  cron.stop();
+  if (next === null) {
+    return `the cron expression "${expression}" never fires (no date matches its day and month fields): check the day of month against the month`;
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------

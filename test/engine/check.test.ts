@@ -419,6 +419,15 @@ const CASES: BrokenCase[] = [
     message: /^expected a five-field cron expression .*got 6 fields in "0 \*\/15 \* \* \* \*"$/,
   },
   {
+    mistake: 'a cron expression that never fires',
+    files: ['schedule-never-fires.yaml'],
+    code: 'RULE_INVALID_SCHEDULE',
+    pointer: '/on/schedule',
+    line: 4,
+    message:
+      /^the cron expression "0 0 30 2 \*" never fires \(no date matches its day and month fields\): check the day of month against the month$/,
+  },
+  {
     mistake: 'a schedule on generic objects',
     files: ['schedule-generic-object.yaml'],
     code: 'RULE_INVALID_SCHEDULE',
