@@ -245,9 +245,19 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     return c.json({ retried: due.length, objects: due.map(renderParked) });
   });
 
-  app.all('/admin/parked', () => {
-    throw new EngineHttpError(405, 'method_not_allowed', 'use GET', { Allow: 'GET' });
-  });
+  // A path that exists answers any other method with 405 and what it allows, not 404.
+  for (const path of [
+    '/healthz',
+    '/openapi.json',
+    '/metrics',
+    '/runs',
+    '/runs/:id',
+    '/admin/parked',
+  ]) {
+    app.all(path, () => {
+      throw new EngineHttpError(405, 'method_not_allowed', 'use GET', { Allow: 'GET' });
+    });
+  }
   for (const path of [
     '/admin/schedules/run',
     '/admin/rules/reload',

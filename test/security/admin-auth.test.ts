@@ -64,6 +64,25 @@ describe('engine admin routes', () => {
     }
   });
 
+  it.each([
+    ['POST', '/healthz'],
+    ['DELETE', '/openapi.json'],
+    ['POST', '/metrics'],
+    ['PUT', '/runs'],
+    ['POST', '/runs'],
+    ['DELETE', '/runs/1'],
+    ['POST', '/admin/parked'],
+  ])('answers %s %s with a 405 saying to use GET', async (method, path) => {
+    const answer = await engine.call(method, path, { body: '{}' });
+    expect(answer.status, answer.text).toBe(405);
+    expect(answer.headers.get('allow')).toBe('GET');
+    expect(answer.json).toEqual({
+      error_code: 'method_not_allowed',
+      message: 'use GET',
+      status_code: 405,
+    });
+  });
+
   it('leaves /healthz open and the receiver to its signature check', async () => {
     expect((await engine.call('GET', '/healthz', { auth: null })).status).toBe(200);
     const unsigned = await engine.call('POST', '/webhooks/kloudless', {
