@@ -10,7 +10,13 @@ import { explainFalse } from './explain.js';
 import { type EvaluationContext, ExpressionError, isTruthy } from './expression.js';
 import type { RuleSet } from './load.js';
 import { type LookupResolver, resolveLookups } from './lookup.js';
-import { type Plan, type PlanNote, type PlannedCall, planRule } from './plan.js';
+import {
+  InvalidActionError,
+  type Plan,
+  type PlanNote,
+  type PlannedCall,
+  planRule,
+} from './plan.js';
 import type { Rule } from './rule.js';
 import { type RuleSetVersion, ruleSetVersion } from './rule-version.js';
 
@@ -241,7 +247,9 @@ export async function evaluateEvent(
       );
       if (rule.stop) stoppedBy = rule.id;
     } catch (error) {
-      if (!(error instanceof ExpressionError)) throw error;
+      // Both are the rule's own failure on this event (the same event fails it the same way):
+      // the rule is failed, its draft dropped, and the other rules go on.
+      if (!(error instanceof ExpressionError || error instanceof InvalidActionError)) throw error;
       outcome('failed', error.message);
     }
   }

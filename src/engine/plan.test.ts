@@ -172,23 +172,6 @@ then:
       },
     ]);
   });
-
-  it('writes nothing, with a note, when a computed value is invalid for the field', async () => {
-    const plan = await planOf(
-      'from-category',
-      'on: {type: incident}\nthen:\n  - update: {priority: {var: object.category}}\n',
-      updated(makeIncident({ category: 'urgent' })),
-    );
-    expect(plan.calls).toEqual([]);
-    expect(plan.notes).toEqual([
-      {
-        ruleId: 'from-category',
-        action: 0,
-        message:
-          'update: not written, the values are invalid: priority must be one of low, medium, high, critical, got "urgent"',
-      },
-    ]);
-  });
 });
 
 describe('note', () => {
@@ -567,27 +550,80 @@ then:
       },
     ]);
   });
+});
 
-  it('creates nothing, with a note, when a computed value is invalid', async () => {
-    const plan = await planOf(
-      'open-problem',
-      `
-on: {type: incident}
-then:
-  - create: {type: problem, link: true, fields: {priority: {var: object.category}}}
-  - log: {message: after}
-`,
-      updated(makeIncident({ category: 'urgent' })),
-    );
-    expect(plan.calls.map((call) => [call.kind, call.index, call.action])).toEqual([['log', 0, 1]]);
-    expect(plan.notes).toEqual([
-      {
-        ruleId: 'open-problem',
-        action: 0,
-        message:
-          'create: no problem created, the values are invalid: priority must be one of low, medium, high, critical, got "urgent"',
-      },
+describe('a value computed at run time that the API would refuse', () => {
+  // The value is an expression, so check accepts the rule; what it gives is known only per event.
+  const priorityFrom = 'priority: {var: object.description}';
+  it.each([
+    [
+      'update',
+      `update: {${priorityFrom}}`,
+      '/then/1: update: not written, the values are invalid: priority must be one of low, medium, high, critical, got "urgent"',
+    ],
+    [
+      'create',
+      `create: {type: problem, link: true, fields: {${priorityFrom}}}`,
+      '/then/1: create: no problem created, the values are invalid: priority must be one of low, medium, high, critical, got "urgent"',
+    ],
+    [
+      'escalate with fields',
+      'escalate: {levels: 1, fields: {urgency: {var: object.description}}}',
+      '/then/1: escalate: not written, the values are invalid: urgency must be one of low, medium, high, got "urgent"',
+    ],
+  ])(
+    'fails the rule on %s, plans none of its actions, and lets the other rules act',
+    async (_name, action, reason) => {
+      const ruleSet = loadRuleSet({
+        'from-description': `on: {type: incident}\norder: 1\nthen:\n  - log: {message: before}\n  - ${action}\n  - log: {message: after}\n`,
+        healthy: 'on: {type: incident}\norder: 2\nthen:\n  - log: {message: healthy}\n',
+      });
+      const evaluation = await evaluate(ruleSet, updated(makeIncident({ description: 'urgent' })));
+      expect(evaluation.outcomes.map((o) => [o.ruleId, o.verdict, o.reason])).toEqual([
+        ['from-description', 'failed', reason],
+        ['healthy', 'matched', undefined],
+      ]);
+      expect(evaluation.plan.rules).toEqual(['healthy']);
+      expect(evaluation.plan.calls.map((call) => [call.ruleId, call.kind])).toEqual([
+        ['healthy', 'log'],
+      ]);
+      expect(evaluation.plan.notes).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['update', `update: {${priorityFrom}}`, 'PATCH'],
+    ['create', `create: {type: problem, fields: {${priorityFrom}}}`, 'POST'],
+    ['escalate with fields', 'escalate: {fields: {urgency: {var: object.description}}}', 'PATCH'],
+  ])('plans %s when the value it reads is valid', async (_name, action, method) => {
+    const ruleSet = loadRuleSet({
+      'from-description': `on: {type: incident}\nthen:\n  - ${action}\n`,
+    });
+    const evaluation = await evaluate(ruleSet, updated(makeIncident({ description: 'high' })));
+    expect(evaluation.outcomes.map((o) => [o.ruleId, o.verdict])).toEqual([
+      ['from-description', 'matched'],
     ]);
+    expect(evaluation.plan.calls.map((call) => call.kind === 'api' && call.method)).toEqual([
+      method,
+    ]);
+    expect(evaluation.plan.calls[0]?.kind === 'api' && evaluation.plan.calls[0].body).toMatchObject(
+      action.startsWith('escalate') ? { urgency: 'high' } : { priority: 'high' },
+    );
+  });
+
+  it('keeps the once_per key free, so a later event with a valid value acts', async () => {
+    const ruleSet = loadRuleSet({
+      'from-description': `on: {type: incident}\nonce_per: {var: object.id}\nthen:\n  - update: {${priorityFrom}}\n`,
+    });
+    const failed = await evaluate(ruleSet, updated(makeIncident({ description: 'urgent' })));
+    expect(failed.outcomes.map((o) => o.verdict)).toEqual(['failed']);
+    const later = await evaluateEvent(
+      ruleSet,
+      makeEventInput({ eventId: 'evt-2', ...updated(makeIncident({ description: 'high' })) }),
+      store,
+    );
+    expect(later.outcomes.map((o) => o.verdict)).toEqual(['matched']);
+    expect(later.plan.calls).toHaveLength(1);
   });
 });
 

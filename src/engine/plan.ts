@@ -100,7 +100,7 @@ export interface Plan {
   /** The rules that matched, in the order they ran. */
   rules: string[];
   calls: PlannedCall[];
-  /** Actions that planned nothing, and why (nothing to change, object deleted, invalid value). */
+  /** Actions that planned nothing, and why (nothing to change, object deleted). */
   notes: PlanNote[];
 }
 
@@ -333,6 +333,24 @@ function rawTypeOf(object: Record<string, unknown>): string | null {
   return typeof raw?.type === 'string' ? raw.type : null;
 }
 
+/**
+ * An action whose values, computed from the event, are not what the API accepts (a priority read
+ * from the description, `"urgent"`): the rule fails for that event, as when one of its expressions
+ * throws. Its other actions are not planned either, and the run is recorded as failed; a retry
+ * would compute the same value, so it is not a reason to park the object.
+ */
+export class InvalidActionError extends Error {
+  readonly code = 'RULE_ACTION_INVALID';
+  constructor(
+    /** The action's index in the rule's `then`. */
+    readonly action: number,
+    message: string,
+  ) {
+    super(`/then/${action}: ${message}`);
+    this.name = 'InvalidActionError';
+  }
+}
+
 /** Checks a write body against the API's write schema; returns the problem, or null. */
 function invalidBody(type: ObjectType, body: Record<string, unknown>): string | null {
   if (!isUnifiedType(type)) return null;
@@ -340,7 +358,11 @@ function invalidBody(type: ObjectType, body: Record<string, unknown>): string | 
   return result.success ? null : describeIssues(result.error).join('; ');
 }
 
-/** Appends the calls of every action of a matched rule to the plan. */
+/**
+ * Appends the calls of every action of a matched rule to the plan. Throws InvalidActionError
+ * (or an ExpressionError) when an action cannot be planned; the caller plans into a draft, so
+ * that none of the rule's calls are kept then.
+ */
 export function planRule(input: PlanInput): void {
   for (const [index, action] of input.rule.actions.entries()) {
     planAction(input, action, index);
@@ -410,8 +432,10 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
     }
     const invalid = invalidBody(objectType, body);
     if (invalid) {
-      note(`${kind}: not written, the values are invalid: ${invalid}`);
-      return;
+      throw new InvalidActionError(
+        index,
+        `${kind}: not written, the values are invalid: ${invalid}`,
+      );
     }
     const rawType = objectType === 'object' ? rawTypeOf(object) : null;
     push<ApiCall>({
@@ -472,8 +496,10 @@ function planAction(input: PlanInput, action: RuleAction, index: number): void {
     if (linkSource) body[objectType] = objectId;
     const invalid = invalidBody(type, body);
     if (invalid) {
-      note(`create: no ${type} created, the values are invalid: ${invalid}`);
-      return;
+      throw new InvalidActionError(
+        index,
+        `create: no ${type} created, the values are invalid: ${invalid}`,
+      );
     }
     const created = push<ApiCall>({
       kind: 'api',

@@ -721,6 +721,8 @@ export function countRun(metrics: EngineMetrics | undefined, run: RunRecord): vo
     // A shadow rule is counted apart: it acted on nothing, but how often it would have is what
     // tells whether it is ready to be promoted.
     else if (rule.verdict === 'shadow') metrics.shadowMatches.inc({ rule: rule.ruleId });
+    // A failed rule made no call, so actions_total cannot show it: it is counted by rule.
+    else if (rule.verdict === 'failed') metrics.rulesFailed.inc({ rule: rule.ruleId });
   }
   for (const call of detail.calls ?? []) {
     if (!call.earlier) metrics.actions.inc({ outcome: call.outcome });

@@ -159,6 +159,8 @@ describe('the engine metrics', () => {
         '# TYPE itsm_rules_rules_matched_total counter',
         '# HELP itsm_rules_shadow_matches_total Times a rule in shadow mode would have matched an event or a scheduled object (its calls recorded in the run, never made), by rule id.',
         '# TYPE itsm_rules_shadow_matches_total counter',
+        '# HELP itsm_rules_rules_failed_total Times a rule failed on an event or a scheduled object (an expression that threw, an action whose values the API would refuse), by rule id; none of its actions were made.',
+        '# TYPE itsm_rules_rules_failed_total counter',
         '# HELP itsm_rules_actions_total API calls made by rule actions, by outcome (done, failed).',
         '# TYPE itsm_rules_actions_total counter',
         '# HELP itsm_rules_drain_retries_total Event pages or events the drain had to retry.',

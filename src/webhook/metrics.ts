@@ -177,6 +177,8 @@ export interface EngineMetrics {
   rulesMatched: Counter;
   /** `rule`: a rule in shadow mode that would have matched (its calls recorded, never made). */
   shadowMatches: Counter;
+  /** `rule`: a rule that failed (an expression threw, an action's values were invalid). */
+  rulesFailed: Counter;
   /** `outcome`: done | failed. */
   actions: Counter;
   drainRetries: Counter;
@@ -226,6 +228,11 @@ export function createEngineMetrics(): EngineMetrics {
     shadowMatches: registry.counter(
       'itsm_rules_shadow_matches_total',
       'Times a rule in shadow mode would have matched an event or a scheduled object (its calls recorded in the run, never made), by rule id.',
+      ['rule'],
+    ),
+    rulesFailed: registry.counter(
+      'itsm_rules_rules_failed_total',
+      'Times a rule failed on an event or a scheduled object (an expression that threw, an action whose values the API would refuse), by rule id; none of its actions were made.',
       ['rule'],
     ),
     actions: registry.counter(

@@ -16,6 +16,7 @@ const BROKEN = 'test/fixtures/rule-suites/broken';
 const JUNIT = 'test/fixtures/rule-suites/junit';
 const LIFECYCLE = 'test/fixtures/rule-suites/lifecycle';
 const UNTESTED = 'test/fixtures/rule-suites/untested';
+const INVALID_VALUES = 'test/fixtures/rule-suites/invalid-values';
 
 const run = (args: string[]) => runScript(BIN, args);
 
@@ -104,6 +105,30 @@ describe.concurrent('itsm-rules test without --event', () => {
         'not expected to match in any case: recurring-incidents-open-problem, overdue-incident-escalation',
         '1 passed, 3 failed',
       ]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'fails a case that expects a rule to match when an action of the rule computes an invalid value, naming the action and the value',
+    async ({ expect }) => {
+      const result = await run(['test', '--rules', INVALID_VALUES]);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `${INVALID_VALUES}/priority-from-description.test.yaml`,
+          '  ✓ a valid priority in the description is set',
+          '  ✗ expects a rule with an invalid value to match',
+          '      step 1 (create incident urgent):',
+          '        matched: expected [priority-from-description], got []',
+          '            priority-from-description: failed: /then/1: update: not written, the values are invalid: priority must be one of low, medium, high, critical, got "urgent"',
+          '  ✓ an invalid priority in the description fails the rule and writes nothing',
+          '',
+          '2 passed, 1 failed',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(1);
     },
     TIMEOUT,
   );
