@@ -570,3 +570,27 @@ describe.concurrent('itsm-rules test', () => {
     },
   );
 });
+
+describe.concurrent('output to a pipe', () => {
+  it(
+    'writes the whole of a report far larger than a pipe holds (64 KiB) before it exits',
+    async ({ expect }) => {
+      // 800 copies of a rule that matches the event: --json --explain prints each one's outcome
+      // and its planned calls, several hundred KiB in all.
+      const dir = tempDir();
+      const rule = readFileSync(
+        join(ROOT, EXAMPLES, 'incident/escalate-major-incidents.yaml'),
+        'utf8',
+      );
+      for (let i = 1; i <= 800; i++) writeFileSync(join(dir, `copy-${i}.yaml`), rule);
+      const result = await run(['test', '--rules', dir, '--event', MAJOR, '--json', '--explain']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout.length).toBeGreaterThan(4 * 65_536);
+      const outcomes = JSON.parse(result.stdout).evaluations[0].outcomes;
+      expect(outcomes).toHaveLength(800);
+      expect(outcomes.at(-1)).toMatchObject({ verdict: 'matched' });
+    },
+    TIMEOUT,
+  );
+});
