@@ -445,6 +445,26 @@ describe.concurrent('itsm-rules test', () => {
   );
 
   it(
+    'exits 2 on an --http-allow entry that names no host, with an event or running the suites',
+    async ({ expect }) => {
+      const event = 'test/fixtures/events/incident-became-critical.json';
+      const [dryRun, suites] = await Promise.all([
+        run(['test', '--rules', EXAMPLES, '--event', event, '--http-allow', 'x.com/path']),
+        run(['test', '--rules', EXAMPLES], { env: { ITSM_HTTP_ALLOW: 'https://x.com' } }),
+      ]);
+      expect(dryRun.code).toBe(2);
+      expect(dryRun.stdout).toBe('');
+      expect(dryRun.stderr).toBe(
+        'itsm-rules test: --http-allow: "x.com/path" is not a host: give host or host:port, such as pager.example.com or 127.0.0.1:9000, or *.domain for its sub-domains\n' +
+          "Run 'itsm-rules test --help' for usage.\n",
+      );
+      expect(suites.code).toBe(2);
+      expect(suites.stderr).toContain('--http-allow: "https://x.com" is not a host');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'says which planned http calls --http-allow would refuse, and lists them in --json',
     async ({ expect }) => {
       const event = 'test/fixtures/events/incident-became-critical.json';

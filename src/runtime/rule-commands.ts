@@ -7,6 +7,7 @@ import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
+import { httpAllowEntryProblem } from '../engine/http-allow-entry.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { type Plan, type PlannedCall, showBody } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
@@ -21,7 +22,7 @@ import {
 } from '../engine/secret.js';
 import { yamlLibrary } from '../engine/yaml-library.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
-import { type Command, type FlagSpec, type FlagValues, list, UsageError } from './command.js';
+import { type Command, type FlagSpec, type FlagValues, UsageError } from './command.js';
 import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
 import type { CaseResult } from './rule-suite-runner.js';
 import { renderJson, renderJunit, renderText } from './suite-report.js';
@@ -47,6 +48,21 @@ export const httpAllowFlag: FlagSpec = {
   description:
     'a host the http action may call: host, host:port or *.domain (repeatable; env: comma-separated)',
 };
+
+/**
+ * The --http-allow entries (or ITSM_HTTP_ALLOW's). An entry the engine could never match (a URL,
+ * a path, `*`, a bad port, an empty one) is a usage error naming it, not a start that then refuses
+ * every http call.
+ */
+export function httpAllowFromFlag(values: FlagValues): string[] {
+  const value = values['http-allow'];
+  const entries = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  for (const entry of entries) {
+    const problem = httpAllowEntryProblem(entry);
+    if (problem !== undefined) throw new UsageError(`--http-allow: ${problem}`);
+  }
+  return entries;
+}
 
 /**
  * Loads the folder (or, with `file`, a single rule file too); prints every problem and returns
@@ -189,7 +205,8 @@ export const testCommand: Command = {
   ],
   async run(values) {
     const file = values.event as string | undefined;
-    if (!file) return runSuites(values);
+    const allowHosts = httpAllowFromFlag(values);
+    if (!file) return runSuites(values, allowHosts);
     for (const name of ['reporter', 'output'] as const) {
       if (values[name] !== undefined && !(name === 'reporter' && values[name] === 'text')) {
         throw new UsageError(`--${name} applies to rule test suites (test without --event)`);
@@ -257,7 +274,6 @@ export const testCommand: Command = {
           await evaluateEvent(loaded.ruleSet, { ...input, now }, store, { explain }),
         );
       }
-      const allowHosts = list(values['http-allow']);
       const calls = evaluations.flatMap((evaluation) => evaluation.plan.calls);
       // The allow-list is checked on the URL as it would be called: with the secret's value
       // when it is set here, else a placeholder. The value itself is never printed.
@@ -287,7 +303,7 @@ export const testCommand: Command = {
 };
 
 /** `test` without --event: every rule test suite under the rules folder, through the engine. */
-async function runSuites(values: FlagValues): Promise<number> {
+async function runSuites(values: FlagValues, allowHosts: string[]): Promise<number> {
   for (const name of ['explain', 'now'] as const) {
     if (values[name] !== undefined && values[name] !== false) {
       throw new UsageError(
@@ -344,7 +360,7 @@ async function runSuites(values: FlagValues): Promise<number> {
     results.push(
       ...(await runSuite(suite, {
         ruleSet: loaded.ruleSet,
-        httpAllow: list(values['http-allow']),
+        httpAllow: allowHosts,
         secrets,
       })),
     );
