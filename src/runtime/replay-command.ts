@@ -13,7 +13,7 @@ import {
   replayEvents,
   retainedEvents,
 } from '../engine/replay.js';
-import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
+import { describeBadAccountId, distinctAccountIds, parseAccountId } from '../itsm/account-id.js';
 import { createItsmClient } from '../itsm/client.js';
 import { eventSchema, type ItsmEvent } from '../itsm/schemas.js';
 import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
@@ -187,11 +187,13 @@ function parseOptions(values: FlagValues): ReplayOptions {
       "give the events to replay: --api-url URL (with --api-key and --account) for the API's retained events, or --events FILE for an export",
     );
   }
-  const accounts = list(values.account).map((text) => {
-    const id = parseAccountId(text);
-    if (id === null) throw new UsageError(describeBadAccountId('--account', text));
-    return id;
-  });
+  const accounts = distinctAccountIds(
+    list(values.account).map((text) => {
+      const id = parseAccountId(text);
+      if (id === null) throw new UsageError(describeBadAccountId('--account', text));
+      return id;
+    }),
+  );
   if (apiUrl !== undefined && accounts.length === 0) {
     throw new UsageError(
       '--account ID is required with --api-url (repeatable): the API does not list accounts',

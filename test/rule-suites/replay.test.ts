@@ -139,6 +139,17 @@ describe('itsm-rules replay', () => {
   );
 
   it(
+    'reads an account given twice once',
+    async () => {
+      const result = await replayOverApi(['--account', '1', '--format', 'json']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ events: 4, evaluated: 4, errors: [] });
+    },
+    TIMEOUT,
+  );
+
+  it(
     'replays an export of the events (JSON lines) without any API',
     async () => {
       const file = join(dir, 'events.jsonl');
