@@ -97,7 +97,7 @@ export const replayCommand: Command = {
     const options = parseOptions(values);
     const candidate = loadFolder(options.rules, { file: true });
     if (!candidate) return 1;
-    const baseline = loadFolder(options.baseline, { file: true });
+    const baseline = loadFolder(options.baseline, { file: true, flag: 'baseline' });
     if (!baseline) return 1;
     const from = Date.now() - options.sinceMs;
     const client =
@@ -182,7 +182,12 @@ function parseOptions(values: FlagValues): ReplayOptions {
   }
   const events = values.events as string | undefined;
   const apiUrl = values['api-url'] as string | undefined;
-  if ((events === undefined) === (apiUrl === undefined)) {
+  if (events !== undefined && apiUrl !== undefined) {
+    throw new UsageError(
+      "--api-url and --events are two sources of the events to replay: give one, not both (--api-url, or ITSM_API_URL, reads the API's retained events; --events FILE reads an export)",
+    );
+  }
+  if (events === undefined && apiUrl === undefined) {
     throw new UsageError(
       "give the events to replay: --api-url URL (with --api-key and --account) for the API's retained events, or --events FILE for an export",
     );

@@ -68,13 +68,16 @@ export function httpAllowFromFlag(values: FlagValues): string[] {
  * Loads the folder (or, with `file`, a single rule file too); prints every problem and returns
  * null when the set is refused, as `check` does (scripts/bundle-rules.ts loads through this too,
  * so that a Worker build with a broken rule fails with the same lines). Throws
- * RuleDirectoryError when the path cannot be read.
+ * RuleDirectoryError when the path cannot be read, naming `flag` (default --rules) as the one to
+ * point elsewhere.
  */
 export function loadFolder(
   dir: string,
-  options: { file?: boolean } = {},
+  options: { file?: boolean; flag?: string } = {},
 ): { ruleSet: RuleSet; files: number; sources: RuleSource[]; warnings: RuleProblem[] } | null {
-  const sources = options.file ? readRulePath(dir) : readRuleSources(dir);
+  const sources = options.file
+    ? readRulePath(dir, options.flag)
+    : readRuleSources(dir, options.flag);
   const result = loadRules(sources);
   if (result.files === 0) {
     console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
