@@ -445,6 +445,24 @@ describe.concurrent('itsm-rules test', () => {
   );
 
   it(
+    'says of a --rules path that is not there what check says, with its exit code (1)',
+    async ({ expect }) => {
+      const missing = join(tempDir(), 'no-such-rules');
+      const [check, suites, dryRun] = await Promise.all([
+        run(['check', '--rules', missing]),
+        run(['test', '--rules', missing]),
+        run(['test', '--rules', missing, '--event', MAJOR]),
+      ]);
+      const said = `the rules path ${missing} does not exist or cannot be read; point --rules at a rule file or the folder of rule files\n`;
+      expect(check).toEqual({ code: 1, stdout: '', stderr: `itsm-rules check: ${said}` });
+      for (const result of [suites, dryRun]) {
+        expect(result).toEqual({ code: 1, stdout: '', stderr: `itsm-rules test: ${said}` });
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
     'exits 2 on an --http-allow entry that names no host, with an event or running the suites',
     async ({ expect }) => {
       const event = 'test/fixtures/events/incident-became-critical.json';

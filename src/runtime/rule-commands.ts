@@ -23,7 +23,12 @@ import {
 import { yamlLibrary } from '../engine/yaml-library.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
 import { type Command, type FlagSpec, type FlagValues, UsageError } from './command.js';
-import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
+import {
+  readRulePath,
+  readRuleSources,
+  readSuiteSources,
+  unreadableRulePath,
+} from './rule-files.js';
 import type { CaseResult } from './rule-suite-runner.js';
 import { renderJson, renderJunit, renderText } from './suite-report.js';
 
@@ -331,7 +336,14 @@ async function runSuites(values: FlagValues, allowHosts: string[]): Promise<numb
     );
   }
   const dir = String(values.rules);
-  if (!isFolder(dir)) {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(dir);
+  } catch (error) {
+    // Said as `check` says it, with its exit code (1): the path is not there, whatever the mode.
+    throw unreadableRulePath(dir, 'rules', error);
+  }
+  if (!stat.isDirectory()) {
     throw new UsageError(
       `--rules ${dir} is not a folder: rule test suites are found beside the rules, so point --rules at the rules folder (or give --event FILE to dry-run one event)`,
     );

@@ -69,6 +69,14 @@ function readSources(dir: string, wanted: (name: string) => boolean, flag = 'rul
   return sources;
 }
 
+/** A rules path given by `--flag` that is not there (or cannot be read): what `check` says. */
+export function unreadableRulePath(path: string, flag: string, cause: unknown): RuleDirectoryError {
+  return new RuleDirectoryError(
+    `the rules path ${path} does not exist or cannot be read; point --${flag} at a rule file or the folder of rule files`,
+    { cause },
+  );
+}
+
 /**
  * One rule file, or every rule file under a folder (readRuleSources). `flag`: the command's flag
  * that gave the path (`replay` reads two: --rules and --baseline), named in the errors.
@@ -78,10 +86,7 @@ export function readRulePath(path: string, flag = 'rules'): RuleSource[] {
   try {
     stat = statSync(path);
   } catch (error) {
-    throw new RuleDirectoryError(
-      `the rules path ${path} does not exist or cannot be read; point --${flag} at a rule file or the folder of rule files`,
-      { cause: error },
-    );
+    throw unreadableRulePath(path, flag, error);
   }
   if (stat.isDirectory()) return readRuleSources(path, flag);
   if (isSuiteFile(path)) {
