@@ -31,4 +31,21 @@ if (!hasSources()) {
   cli = '../src/runtime/cli.ts';
 }
 const { main } = await import(cli);
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+// process.exit() ends the process at once, dropping whatever stdout and stderr still hold: to a
+// pipe (`itsm-rules test --json | jq`) Node writes asynchronously, and the kernel takes 64 KiB at
+// a time, so a long report was cut there while the exit code still said 0. Wait until both
+// streams have handed everything over, then exit: a server that has stopped may still hold a
+// timer or a socket that would keep the process alive, so the exit stays explicit.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);
+
+/** Resolves once everything written to `stream` before now has been handed over (or cannot be). */
+function flushed(stream) {
+  return new Promise((resolve) => {
+    // A reader that went away (`| head`) fails the write with EPIPE: nothing more can be
+    // delivered, so that is done too, and not an error of the command.
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  });
+}

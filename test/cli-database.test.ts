@@ -1,8 +1,17 @@
 // One database, one process, and a database that cannot be written, as a user meets them: real
 // `itsm-rules serve` and `itsm-server` processes on one SQLite file on 127.0.0.1. A second
 // process on the file is refused with exit 1 naming the path and the holder; a SIGKILLed holder
-// leaves no lock behind; a read-only database is refused at start naming the path and the cause.
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+// leaves no lock behind; a read-only database is refused at start naming the path and the cause,
+// and a file that is no SQLite database is called that, and left as it was.
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -140,5 +149,30 @@ describe('a database that cannot be written', () => {
       expect(serve.stdout()).not.toMatch(/listening/);
     },
     TIMEOUT,
+  );
+});
+
+describe('a --db file that is not a SQLite database', () => {
+  const NOTES = 'Meeting notes: move the pager to the new on-call rota.\n'.repeat(40);
+
+  it.for(['serve', 'itsm-server'])(
+    'refuses to start %s, saying the file is not a SQLite database and leaving it as it was',
+    { timeout: TIMEOUT },
+    async (command) => {
+      const file = join(tempDb(), '..', 'notes.txt');
+      writeFileSync(file, NOTES);
+      const args =
+        command === 'serve'
+          ? serveArgs(file, rulesDir())
+          : ['--port', '0', '--db', file, '--api-key', KEY];
+      const cli = spawnCli([command, ...args]);
+      running.push(cli);
+      expect((await cli.exited).code).toBe(1);
+      expect(cli.stderr()).toBe(
+        `itsm-rules ${command}: the file ${file} is not a SQLite database (SQLITE_NOTADB), and it was left as it is; point --db at a database file, or at a new path for a new database\n`,
+      );
+      expect(cli.stdout()).not.toMatch(/listening/);
+      expect(readFileSync(file, 'utf8')).toBe(NOTES);
+    },
   );
 });

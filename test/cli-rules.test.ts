@@ -445,6 +445,44 @@ describe.concurrent('itsm-rules test', () => {
   );
 
   it(
+    'says of a --rules path that is not there what check says, with its exit code (1)',
+    async ({ expect }) => {
+      const missing = join(tempDir(), 'no-such-rules');
+      const [check, suites, dryRun] = await Promise.all([
+        run(['check', '--rules', missing]),
+        run(['test', '--rules', missing]),
+        run(['test', '--rules', missing, '--event', MAJOR]),
+      ]);
+      const said = `the rules path ${missing} does not exist or cannot be read; point --rules at a rule file or the folder of rule files\n`;
+      expect(check).toEqual({ code: 1, stdout: '', stderr: `itsm-rules check: ${said}` });
+      for (const result of [suites, dryRun]) {
+        expect(result).toEqual({ code: 1, stdout: '', stderr: `itsm-rules test: ${said}` });
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'exits 2 on an --http-allow entry that names no host, with an event or running the suites',
+    async ({ expect }) => {
+      const event = 'test/fixtures/events/incident-became-critical.json';
+      const [dryRun, suites] = await Promise.all([
+        run(['test', '--rules', EXAMPLES, '--event', event, '--http-allow', 'x.com/path']),
+        run(['test', '--rules', EXAMPLES], { env: { ITSM_HTTP_ALLOW: 'https://x.com' } }),
+      ]);
+      expect(dryRun.code).toBe(2);
+      expect(dryRun.stdout).toBe('');
+      expect(dryRun.stderr).toBe(
+        'itsm-rules test: --http-allow: "x.com/path" is not a host: give host or host:port, such as pager.example.com or 127.0.0.1:9000, or *.domain for its sub-domains\n' +
+          "Run 'itsm-rules test --help' for usage.\n",
+      );
+      expect(suites.code).toBe(2);
+      expect(suites.stderr).toContain('--http-allow: "https://x.com" is not a host');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'says which planned http calls --http-allow would refuse, and lists them in --json',
     async ({ expect }) => {
       const event = 'test/fixtures/events/incident-became-critical.json';
@@ -568,5 +606,29 @@ describe.concurrent('itsm-rules test', () => {
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(message);
     },
+  );
+});
+
+describe.concurrent('output to a pipe', () => {
+  it(
+    'writes the whole of a report far larger than a pipe holds (64 KiB) before it exits',
+    async ({ expect }) => {
+      // 800 copies of a rule that matches the event: --json --explain prints each one's outcome
+      // and its planned calls, several hundred KiB in all.
+      const dir = tempDir();
+      const rule = readFileSync(
+        join(ROOT, EXAMPLES, 'incident/escalate-major-incidents.yaml'),
+        'utf8',
+      );
+      for (let i = 1; i <= 800; i++) writeFileSync(join(dir, `copy-${i}.yaml`), rule);
+      const result = await run(['test', '--rules', dir, '--event', MAJOR, '--json', '--explain']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout.length).toBeGreaterThan(4 * 65_536);
+      const outcomes = JSON.parse(result.stdout).evaluations[0].outcomes;
+      expect(outcomes).toHaveLength(800);
+      expect(outcomes.at(-1)).toMatchObject({ verdict: 'matched' });
+    },
+    TIMEOUT,
   );
 });

@@ -153,6 +153,30 @@ const USAGE_ERRORS: UsageCase[] = [
     says: '--servicenow: ',
   },
   {
+    usage: '--http-allow with a URL',
+    args: ['--http-allow', 'http://x.com'],
+    env: {},
+    says: '--http-allow: "http://x.com" is not a host: give host or host:port, such as pager.example.com or 127.0.0.1:9000',
+  },
+  {
+    usage: '--http-allow *',
+    args: ['--http-allow', 'pager.example.com', '--http-allow', '*'],
+    env: {},
+    says: '--http-allow: "*" is not a host: a wildcard is only *.domain',
+  },
+  {
+    usage: 'an empty --http-allow',
+    args: ['--http-allow', ''],
+    env: {},
+    says: '--http-allow: an empty entry is not a host',
+  },
+  {
+    usage: 'ITSM_HTTP_ALLOW with a port past 65535',
+    args: [],
+    env: { ITSM_HTTP_ALLOW: 'pager.example.com, x.com:99999' },
+    says: '--http-allow: "x.com:99999" has port 99999: a port is from 1 to 65535',
+  },
+  {
     usage: '--host 0.0.0.0 without --api-key',
     args: ['--host', '0.0.0.0', '--port', '0'],
     env: {},

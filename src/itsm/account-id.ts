@@ -36,3 +36,12 @@ export function describeBadAccountId(what: string, value: unknown): string {
         : (JSON.stringify(value) ?? String(value));
   return `${what} must be ${ACCOUNT_ID_RULE}, got ${shown.length > 40 ? `${shown.slice(0, 40)}...` : shown}`;
 }
+
+/**
+ * The ids of a list of accounts given by a user (`--account 1 --account 1`, `"accounts": [1, 1]`),
+ * each once, in the order first given: an account named twice is still one account, and reading
+ * it twice would count its events twice.
+ */
+export function distinctAccountIds(ids: readonly number[]): number[] {
+  return [...new Set(ids)];
+}

@@ -13,7 +13,7 @@ import {
   replayEvents,
   retainedEvents,
 } from '../engine/replay.js';
-import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
+import { describeBadAccountId, distinctAccountIds, parseAccountId } from '../itsm/account-id.js';
 import { createItsmClient } from '../itsm/client.js';
 import { eventSchema, type ItsmEvent } from '../itsm/schemas.js';
 import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
@@ -97,7 +97,7 @@ export const replayCommand: Command = {
     const options = parseOptions(values);
     const candidate = loadFolder(options.rules, { file: true });
     if (!candidate) return 1;
-    const baseline = loadFolder(options.baseline, { file: true });
+    const baseline = loadFolder(options.baseline, { file: true, flag: 'baseline' });
     if (!baseline) return 1;
     const from = Date.now() - options.sinceMs;
     const client =
@@ -182,16 +182,23 @@ function parseOptions(values: FlagValues): ReplayOptions {
   }
   const events = values.events as string | undefined;
   const apiUrl = values['api-url'] as string | undefined;
-  if ((events === undefined) === (apiUrl === undefined)) {
+  if (events !== undefined && apiUrl !== undefined) {
+    throw new UsageError(
+      "--api-url and --events are two sources of the events to replay: give one, not both (--api-url, or ITSM_API_URL, reads the API's retained events; --events FILE reads an export)",
+    );
+  }
+  if (events === undefined && apiUrl === undefined) {
     throw new UsageError(
       "give the events to replay: --api-url URL (with --api-key and --account) for the API's retained events, or --events FILE for an export",
     );
   }
-  const accounts = list(values.account).map((text) => {
-    const id = parseAccountId(text);
-    if (id === null) throw new UsageError(describeBadAccountId('--account', text));
-    return id;
-  });
+  const accounts = distinctAccountIds(
+    list(values.account).map((text) => {
+      const id = parseAccountId(text);
+      if (id === null) throw new UsageError(describeBadAccountId('--account', text));
+      return id;
+    }),
+  );
   if (apiUrl !== undefined && accounts.length === 0) {
     throw new UsageError(
       '--account ID is required with --api-url (repeatable): the API does not list accounts',

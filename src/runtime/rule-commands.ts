@@ -7,6 +7,7 @@ import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
+import { httpAllowEntryProblem } from '../engine/http-allow-entry.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { type Plan, type PlannedCall, showBody } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
@@ -21,8 +22,13 @@ import {
 } from '../engine/secret.js';
 import { yamlLibrary } from '../engine/yaml-library.js';
 import { normalizeIsoDate } from '../itsm/schemas.js';
-import { type Command, type FlagSpec, type FlagValues, list, UsageError } from './command.js';
-import { readRulePath, readRuleSources, readSuiteSources } from './rule-files.js';
+import { type Command, type FlagSpec, type FlagValues, UsageError } from './command.js';
+import {
+  readRulePath,
+  readRuleSources,
+  readSuiteSources,
+  unreadableRulePath,
+} from './rule-files.js';
 import type { CaseResult } from './rule-suite-runner.js';
 import { renderJson, renderJunit, renderText } from './suite-report.js';
 
@@ -49,16 +55,34 @@ export const httpAllowFlag: FlagSpec = {
 };
 
 /**
+ * The --http-allow entries (or ITSM_HTTP_ALLOW's). An entry the engine could never match (a URL,
+ * a path, `*`, a bad port, an empty one) is a usage error naming it, not a start that then refuses
+ * every http call.
+ */
+export function httpAllowFromFlag(values: FlagValues): string[] {
+  const value = values['http-allow'];
+  const entries = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  for (const entry of entries) {
+    const problem = httpAllowEntryProblem(entry);
+    if (problem !== undefined) throw new UsageError(`--http-allow: ${problem}`);
+  }
+  return entries;
+}
+
+/**
  * Loads the folder (or, with `file`, a single rule file too); prints every problem and returns
  * null when the set is refused, as `check` does (scripts/bundle-rules.ts loads through this too,
  * so that a Worker build with a broken rule fails with the same lines). Throws
- * RuleDirectoryError when the path cannot be read.
+ * RuleDirectoryError when the path cannot be read, naming `flag` (default --rules) as the one to
+ * point elsewhere.
  */
 export function loadFolder(
   dir: string,
-  options: { file?: boolean } = {},
+  options: { file?: boolean; flag?: string } = {},
 ): { ruleSet: RuleSet; files: number; sources: RuleSource[]; warnings: RuleProblem[] } | null {
-  const sources = options.file ? readRulePath(dir) : readRuleSources(dir);
+  const sources = options.file
+    ? readRulePath(dir, options.flag)
+    : readRuleSources(dir, options.flag);
   const result = loadRules(sources);
   if (result.files === 0) {
     console.error(`no rule files (.yaml, .yml, .json) in ${dir}`);
@@ -189,7 +213,8 @@ export const testCommand: Command = {
   ],
   async run(values) {
     const file = values.event as string | undefined;
-    if (!file) return runSuites(values);
+    const allowHosts = httpAllowFromFlag(values);
+    if (!file) return runSuites(values, allowHosts);
     for (const name of ['reporter', 'output'] as const) {
       if (values[name] !== undefined && !(name === 'reporter' && values[name] === 'text')) {
         throw new UsageError(`--${name} applies to rule test suites (test without --event)`);
@@ -257,7 +282,6 @@ export const testCommand: Command = {
           await evaluateEvent(loaded.ruleSet, { ...input, now }, store, { explain }),
         );
       }
-      const allowHosts = list(values['http-allow']);
       const calls = evaluations.flatMap((evaluation) => evaluation.plan.calls);
       // The allow-list is checked on the URL as it would be called: with the secret's value
       // when it is set here, else a placeholder. The value itself is never printed.
@@ -287,7 +311,7 @@ export const testCommand: Command = {
 };
 
 /** `test` without --event: every rule test suite under the rules folder, through the engine. */
-async function runSuites(values: FlagValues): Promise<number> {
+async function runSuites(values: FlagValues, allowHosts: string[]): Promise<number> {
   for (const name of ['explain', 'now'] as const) {
     if (values[name] !== undefined && values[name] !== false) {
       throw new UsageError(
@@ -312,7 +336,14 @@ async function runSuites(values: FlagValues): Promise<number> {
     );
   }
   const dir = String(values.rules);
-  if (!isFolder(dir)) {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(dir);
+  } catch (error) {
+    // Said as `check` says it, with its exit code (1): the path is not there, whatever the mode.
+    throw unreadableRulePath(dir, 'rules', error);
+  }
+  if (!stat.isDirectory()) {
     throw new UsageError(
       `--rules ${dir} is not a folder: rule test suites are found beside the rules, so point --rules at the rules folder (or give --event FILE to dry-run one event)`,
     );
@@ -344,7 +375,7 @@ async function runSuites(values: FlagValues): Promise<number> {
     results.push(
       ...(await runSuite(suite, {
         ruleSet: loaded.ruleSet,
-        httpAllow: list(values['http-allow']),
+        httpAllow: allowHosts,
         secrets,
       })),
     );

@@ -27,8 +27,9 @@ function displayPath(path: string): string {
   return shown.startsWith('..') || isAbsolute(shown) ? path : shown;
 }
 
-export function readRuleSources(dir: string): RuleSource[] {
-  return readSources(dir, isRuleFile);
+/** `flag`: the command's flag that gave the path, named in the error when it cannot be read. */
+export function readRuleSources(dir: string, flag = 'rules'): RuleSource[] {
+  return readSources(dir, isRuleFile, flag);
 }
 
 /** Every rule test suite (`*.test.yaml`, `.test.yml`, `.test.json`) under the rules folder. */
@@ -36,18 +37,20 @@ export function readSuiteSources(dir: string): RuleSource[] {
   return readSources(dir, isSuiteFile);
 }
 
-function readSources(dir: string, wanted: (name: string) => boolean): RuleSource[] {
+function readSources(dir: string, wanted: (name: string) => boolean, flag = 'rules'): RuleSource[] {
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(dir);
   } catch (error) {
     throw new RuleDirectoryError(
-      `the rules folder ${dir} does not exist or cannot be read; point --rules at the folder of rule files`,
+      `the rules folder ${dir} does not exist or cannot be read; point --${flag} at the folder of rule files`,
       { cause: error },
     );
   }
   if (!stat.isDirectory()) {
-    throw new RuleDirectoryError(`--rules ${dir} is a file; point it at the folder of rule files`);
+    throw new RuleDirectoryError(
+      `--${flag} ${dir} is a file; point it at the folder of rule files`,
+    );
   }
   const sources: RuleSource[] = [];
   const walk = (folder: string) => {
@@ -66,26 +69,34 @@ function readSources(dir: string, wanted: (name: string) => boolean): RuleSource
   return sources;
 }
 
-/** One rule file, or every rule file under a folder (readRuleSources). */
-export function readRulePath(path: string): RuleSource[] {
+/** A rules path given by `--flag` that is not there (or cannot be read): what `check` says. */
+export function unreadableRulePath(path: string, flag: string, cause: unknown): RuleDirectoryError {
+  return new RuleDirectoryError(
+    `the rules path ${path} does not exist or cannot be read; point --${flag} at a rule file or the folder of rule files`,
+    { cause },
+  );
+}
+
+/**
+ * One rule file, or every rule file under a folder (readRuleSources). `flag`: the command's flag
+ * that gave the path (`replay` reads two: --rules and --baseline), named in the errors.
+ */
+export function readRulePath(path: string, flag = 'rules'): RuleSource[] {
   let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(path);
   } catch (error) {
-    throw new RuleDirectoryError(
-      `the rules path ${path} does not exist or cannot be read; point --rules at a rule file or the folder of rule files`,
-      { cause: error },
-    );
+    throw unreadableRulePath(path, flag, error);
   }
-  if (stat.isDirectory()) return readRuleSources(path);
+  if (stat.isDirectory()) return readRuleSources(path, flag);
   if (isSuiteFile(path)) {
     throw new RuleDirectoryError(
-      `${path} is a rule test suite, not a rule: suites are checked and run with their rules, so point --rules at the folder that holds it`,
+      `${path} is a rule test suite, not a rule: suites are checked and run with their rules, so point --${flag} at the folder that holds it`,
     );
   }
   if (!isRuleFile(path)) {
     throw new RuleDirectoryError(
-      `${path} is not a rule file (.yaml, .yml or .json); point --rules at a rule file or the folder of rule files`,
+      `${path} is not a rule file (.yaml, .yml or .json); point --${flag} at a rule file or the folder of rule files`,
     );
   }
   try {

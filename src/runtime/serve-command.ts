@@ -23,7 +23,7 @@ import {
 } from './command.js';
 import type { RunningEngine } from './engine.js';
 import { letYoungGenerationGrow } from './heap.js';
-import { httpAllowFlag } from './rule-commands.js';
+import { httpAllowFlag, httpAllowFromFlag } from './rule-commands.js';
 import { RuleDirectoryError } from './rule-files.js';
 import { serviceNowFlags, serviceNowFromFlags } from './servicenow-flags.js';
 
@@ -376,7 +376,7 @@ export const serveCommand: Command = {
         previousKeys: list(values['previous-key']),
         appId,
         engineUser: String(values['as-user']),
-        httpAllow: list(values['http-allow']),
+        httpAllow: httpAllowFromFlag(values),
         from,
         concurrency: positiveInt('concurrency', String(values.concurrency), 1, 256),
         objectConcurrency: positiveInt(

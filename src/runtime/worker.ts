@@ -14,6 +14,7 @@
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 
 import * as yaml from 'yaml';
+import { httpAllowEntryProblem } from '../engine/http-allow-entry.js';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { ruleSetVersion } from '../engine/rule-version.js';
@@ -297,6 +298,21 @@ function commaList(value: string | undefined): string[] {
     .filter((item) => item !== '');
 }
 
+/** ITSM_HTTP_ALLOW's entries; one the engine could never match stops the Worker, named. */
+function httpAllowList(env: WorkerEnv): string[] {
+  const entries = commaList(text(env, 'ITSM_HTTP_ALLOW'));
+  for (const entry of entries) {
+    const problem = httpAllowEntryProblem(entry);
+    if (problem !== undefined) {
+      throw new WorkerConfigError(
+        'ITSM_HTTP_ALLOW',
+        `the Worker is not configured: ITSM_HTTP_ALLOW: ${problem} (comma-separated)`,
+      );
+    }
+  }
+  return entries;
+}
+
 function wholeNumber(
   env: WorkerEnv,
   name: keyof WorkerEnv,
@@ -420,7 +436,7 @@ export function readWorkerConfig(env: WorkerEnv): WorkerConfig {
     keys: [apiKey, ...commaList(text(env, 'ITSM_PREVIOUS_KEYS'))],
     appId,
     engineUser: text(env, 'ITSM_RULES_AS_USER') ?? DEFAULT_ENGINE_USER,
-    httpAllow: commaList(text(env, 'ITSM_HTTP_ALLOW')),
+    httpAllow: httpAllowList(env),
     from,
     pageSize: wholeNumber(env, 'ITSM_RULES_PAGE_SIZE', DEFAULT_PAGE_SIZE, 1, 1000),
     pagesPerMessage: wholeNumber(

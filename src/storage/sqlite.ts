@@ -151,6 +151,21 @@ export class DatabaseUnwritableError extends Error {
   }
 }
 
+/** The file at the database path is something else than a SQLite database (a text file...). */
+export class DatabaseNotSqliteError extends Error {
+  readonly code = 'DATABASE_NOT_SQLITE';
+  constructor(
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the file ${path} is not a SQLite database (SQLITE_NOTADB), and it was left as it is; point --db at a database file, or at a new path for a new database`,
+      options,
+    );
+    this.name = 'DatabaseNotSqliteError';
+  }
+}
+
 /** SQLite result codes (extended codes included) that mean writes cannot succeed. */
 const UNWRITABLE_CODES = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|PERM|CORRUPT|NOTADB)(_|$)/;
 
@@ -191,7 +206,8 @@ export function probeSqliteWrite(db: Database.Database): void {
 /**
  * Opens a database (WAL for files) with every migration applied: the one way both stores open.
  * A file that cannot be written is refused here with DatabaseUnwritableError naming the path and
- * SQLite's reason, rather than at the first webhook.
+ * SQLite's reason, rather than at the first webhook; a file that is no SQLite database at all,
+ * with DatabaseNotSqliteError.
  */
 export function openSqliteDatabase(
   path: string,
@@ -210,6 +226,9 @@ export function openSqliteDatabase(
   } catch (error) {
     db?.close();
     const sqlite = sqliteErrorOf(error);
+    // Permissions have nothing to do with it: telling to make the file writable would send the
+    // user the wrong way (and SQLite writes nothing to a file it does not recognise).
+    if (sqlite?.code === 'SQLITE_NOTADB') throw new DatabaseNotSqliteError(path, { cause: error });
     if (sqlite?.unwritable) {
       throw new DatabaseUnwritableError(path, `${sqlite.message} (${sqlite.code})`, {
         cause: error,

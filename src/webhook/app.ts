@@ -10,7 +10,7 @@ import type { ConsoleSettings } from '../console/options.js';
 import { parseDuration } from '../engine/duration.js';
 import type { PreviewRequest, PreviewResult } from '../engine/replay.js';
 import { renderRunDetail } from '../engine/run-record.js';
-import { describeBadAccountId, parseAccountId } from '../itsm/account-id.js';
+import { describeBadAccountId, distinctAccountIds, parseAccountId } from '../itsm/account-id.js';
 import {
   type ParkedObject,
   type ParkedQuery,
@@ -447,7 +447,7 @@ function parsePreviewRequest(text: string): PreviewRequest {
   return {
     files: (files as { path: string; text: string }[]).map(({ path, text }) => ({ path, text })),
     sinceMs: sinceMs as number,
-    ...(ids && { accounts: ids }),
+    ...(ids && { accounts: distinctAccountIds(ids) }),
   };
 }
 
@@ -569,7 +569,7 @@ function parseScheduleRequest(text: string): ScheduleRequest {
         describeBadAccountId(`accounts[${bad}]`, accounts[bad]),
       );
     }
-    request.accounts = ids as number[];
+    request.accounts = distinctAccountIds(ids as number[]);
   }
   return request;
 }

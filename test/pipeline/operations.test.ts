@@ -455,6 +455,23 @@ then:
     });
     expect(past.status, past.text).toBe(200);
     expect(past.json).toMatchObject({ objects: 1, outcomes: { done: 0, no_match: 1 } });
+    // An account listed twice is read once: one account, one object, nothing read again and
+    // counted as a duplicate (at another tick: a tick already run is not run again).
+    const aMinuteEarlier = new Date(Date.parse(earlier) - 60_000).toISOString();
+    const twice = await engine.call('POST', '/admin/schedules/run', {
+      body: {
+        rules: ['overdue-log'],
+        at: aMinuteEarlier,
+        accounts: [scheduleAccount, scheduleAccount],
+      },
+    });
+    expect(twice.status, twice.text).toBe(200);
+    expect(twice.json).toMatchObject({
+      accounts: [scheduleAccount],
+      objects: 1,
+      duplicates: 0,
+      outcomes: { done: 0, no_match: 1 },
+    });
     const [pastRun] = (
       await engine.call('GET', `/runs?rule_id=overdue-log&object_id=${incident.id}`)
     ).json.objects;

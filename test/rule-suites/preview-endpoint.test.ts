@@ -65,6 +65,17 @@ describe('POST /admin/rules/preview', () => {
     });
   });
 
+  it('reads an account listed twice once', async () => {
+    const [once, twice] = await Promise.all([
+      preview({ files: candidateFiles, since: '1h', accounts: [ACCOUNT] }),
+      preview({ files: candidateFiles, since: '1h', accounts: [ACCOUNT, ACCOUNT] }),
+    ]);
+    expect(twice.status, twice.text).toBe(200);
+    expect((once.json as Json).events).toBeGreaterThanOrEqual(3);
+    expect((twice.json as Json).events).toBe((once.json as Json).events);
+    expect(twice.json).toEqual(once.json);
+  });
+
   it('refuses candidate rules with problems, listing them with file and line', async () => {
     const response = await preview({
       files: [{ path: 'broken.yaml', text: 'on: {type: incidnt}\nthen: [{log: {message: x}}]\n' }],

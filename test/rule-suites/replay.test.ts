@@ -139,6 +139,17 @@ describe('itsm-rules replay', () => {
   );
 
   it(
+    'reads an account given twice once',
+    async () => {
+      const result = await replayOverApi(['--account', '1', '--format', 'json']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ events: 4, evaluated: 4, errors: [] });
+    },
+    TIMEOUT,
+  );
+
+  it(
     'replays an export of the events (JSON lines) without any API',
     async () => {
       const file = join(dir, 'events.jsonl');
@@ -226,6 +237,49 @@ describe('itsm-rules replay', () => {
       const result = await replay(args.includes('--api-url') ? args : ['--events', file, ...args]);
       expect(result.code).toBe(2);
       expect(result.stderr.split('\n')[0]).toBe(`itsm-rules replay: ${message}`);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses --api-url (or ITSM_API_URL) with --events: not both',
+    async () => {
+      const file = join(dir, 'both.jsonl');
+      writeFileSync(file, '');
+      const message =
+        "itsm-rules replay: --api-url and --events are two sources of the events to replay: give one, not both (--api-url, or ITSM_API_URL, reads the API's retained events; --events FILE reads an export)";
+      const [flag, env] = await Promise.all([
+        replay(['--events', file, '--api-url', 'http://127.0.0.1:9/v1', '--api-key', 'k']),
+        runScript(BIN, ['replay', '--rules', CANDIDATE, '--baseline', BASELINE, '--events', file], {
+          env: { ITSM_API_URL: 'http://127.0.0.1:9/v1' },
+        }),
+      ]);
+      for (const result of [flag, env]) {
+        expect(result.code).toBe(2);
+        expect(result.stderr.split('\n')[0]).toBe(message);
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'names --baseline when the rules to compare with (default ./rules) are missing',
+    async () => {
+      const file = join(dir, 'baseline.jsonl');
+      writeFileSync(file, '');
+      // A folder with no rules/ in it: the default baseline is missing, the candidate is not.
+      const result = await runScript(
+        BIN,
+        ['replay', '--rules', join(ROOT, CANDIDATE), '--events', file],
+        {
+          cwd: dir,
+        },
+      );
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        'itsm-rules replay: the rules path ./rules does not exist or cannot be read; point --baseline at a rule file or the folder of rule files\n',
+      );
     },
     TIMEOUT,
   );

@@ -55,10 +55,22 @@ describe('the settings of the Worker', () => {
       { ITSM_CONSOLE_SESSION_HOURS: '721' },
       /ITSM_CONSOLE_SESSION_HOURS must be a whole number from 1 to 720/,
     ],
+    [
+      { ITSM_HTTP_ALLOW: 'pager.example.com, x.com/path' },
+      /ITSM_HTTP_ALLOW: "x\.com\/path" is not a host: give host or host:port/,
+    ],
     [{ DB: undefined }, /the D1 binding DB is missing/],
     [{ QUEUE: undefined }, /the Queue binding QUEUE is missing/],
   ])('refuses %o with a message naming it', (overrides, message) => {
     expect(() => readWorkerConfig({ ...workerEnv, ...overrides } as WorkerEnv)).toThrow(message);
+  });
+
+  it('reads ITSM_HTTP_ALLOW as comma-separated hosts', () => {
+    const env = { ...workerEnv, ITSM_HTTP_ALLOW: ' pager.example.com, *.hooks.example.com:443 ,' };
+    expect(readWorkerConfig(env).httpAllow).toEqual([
+      'pager.example.com',
+      '*.hooks.example.com:443',
+    ]);
   });
 
   it('takes numbers given as TOML numbers', () => {
