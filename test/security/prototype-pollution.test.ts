@@ -232,11 +232,11 @@ describe('API bodies and webhook bodies', () => {
     expect(created.status).toBe(400);
   });
 
-  it('a webhook body whose account sits behind __proto__ is a handshake, not a notification', async () => {
+  it('a webhook body whose account sits behind __proto__ is refused, not a notification', async () => {
     const answer = await engine.notify('{"__proto__": {"account": 1}}');
-    // The handshake answer (the application id), not {"accepted": true}: nothing was enqueued.
-    expect(answer.status).toBe(200);
-    expect(answer.text).toBe('test-app');
+    // A 400 naming the key it has, not {"accepted": true}: nothing was enqueued.
+    expect(answer.status).toBe(400);
+    expect(answer.json.message).toContain('the body has no "account" (it has "__proto__")');
   });
 
   it('an admin body with __proto__ keys is refused as unknown fields', async () => {
