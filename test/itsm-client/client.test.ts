@@ -20,6 +20,7 @@ import type { UnifiedType } from '../../src/itsm/fields.js';
 import type { FaultController } from '../../src/server/faults.js';
 import { SEED_USERS, TIMOTHY, VINOD } from '../fixtures/seed-examples.js';
 import { startTestItsm, TEST_API_KEY, type TestItsm } from '../helpers/itsm.js';
+import { deadUrl } from '../helpers/receiver.js';
 
 const TOKEN = 'token-of-account-7';
 
@@ -636,12 +637,8 @@ describe('retries', () => {
   });
 
   it('throws ITSM_NETWORK_ERROR, after retrying, when the connection is refused', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
     const { client, retries } = makeClient({
-      baseUrl: `http://127.0.0.1:${port}/v1`,
+      baseUrl: (await deadUrl()).replace(/\/hook$/, '/v1'),
       retry: { maxAttempts: 2, baseDelayMs: 1 },
     });
 
@@ -655,12 +652,8 @@ describe('retries', () => {
   });
 
   it('retries a POST without an Idempotency-Key whose connection was refused: it was never sent', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise((resolve) => closed.close(resolve));
     const { client, retries } = makeClient({
-      baseUrl: `http://127.0.0.1:${port}/v1`,
+      baseUrl: (await deadUrl()).replace(/\/hook$/, '/v1'),
       retry: { maxAttempts: 3, baseDelayMs: 1 },
     });
 
