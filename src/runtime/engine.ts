@@ -89,6 +89,9 @@ import { RuleDirectoryError, readRuleSources } from './rule-files.js';
 import { inMemoryPreview } from './rule-preview.js';
 import { createScheduleQueue } from './schedule-queue.js';
 
+/** On close, the wait for `http` actions in flight before they are given up. */
+export const HTTP_STOP_GRACE_MS = 5_000;
+
 /** Accounts drained at once, by default: drains wait on the API far more than on this process. */
 export const DEFAULT_ACCOUNT_CONCURRENCY = 16;
 /** Least time between the starts of two drains of one account (see drainIntervalMs). */
@@ -174,6 +177,11 @@ export interface StartEngineOptions {
   faults?: FaultOptions;
   /** The operator console's sessions: their length (default 8 hours) and clock (tests). */
   console?: { sessionTtlMs?: number; now?: () => number };
+  /**
+   * On close, how long `http` actions in flight are waited for before they are given up (their
+   * objects parked); default 5 s.
+   */
+  httpStopGraceMs?: number;
   /**
    * The clock of notification notes, drain pages, run records and the drain lag; default
    * Date.now. Tests give a coarse one, under which a note and a page often share a millisecond.
@@ -831,10 +839,21 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
         // instance (its poll in hand is finished and stored).
         await selfRegistration?.stop();
         await feed?.stop();
-        // Drains finish the page in hand (the API, all-in-one, is still up for them).
+        // Drains finish the page in hand (the API, all-in-one, is still up for them). An `http`
+        // call that hangs is given up after a grace, not waited for through its timeouts and
+        // retries (30 s and more: past a supervisor's kill): its object is parked, and the call
+        // is made again after the restart, with the same Idempotency-Key.
+        const grace = setTimeout(
+          () =>
+            httpActions.stop(
+              'the engine is stopping: the call was given up, and is made again after the restart',
+            ),
+          options.httpStopGraceMs ?? HTTP_STOP_GRACE_MS,
+        );
         await queue.close();
         // A retry of a parked object still running is let finish, as a drain finishes its page.
         await Promise.all(parkedRetries.values());
+        clearTimeout(grace);
         await closeServer(server);
         remote?.close();
         await itsm?.close();

@@ -23,6 +23,18 @@ export interface NodeFetch {
   sockets(): number;
   /** Closes every connection; requests in flight fail. */
   close(): void;
+  /**
+   * From now on every request fails at once, those in flight included, with `fetch failed: why`
+   * and a cause of code `ENGINE_STOPPING`: a stopping engine does not wait for a call
+   * that hangs (its action is parked and made again after the restart, with the same key).
+   */
+  stop(why: string): void;
+}
+
+/** A request failed by `stop`: fetch's error, saying why, with a cause of code ENGINE_STOPPING. */
+function stoppedFetch(why: string): TypeError {
+  const cause = Object.assign(new Error(why), { code: 'ENGINE_STOPPING' });
+  return new TypeError(`fetch failed: ${why}`, { cause });
 }
 
 export function createNodeFetch(options: { maxSockets?: number; idleMs?: number } = {}): NodeFetch {
@@ -30,6 +42,11 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
     maxSockets: options.maxSockets ?? DEFAULT_HTTP_ACTION_SOCKETS,
     ...(options.idleMs !== undefined && { idleMs: options.idleMs }),
   });
+
+  /** Set by stop(): why every request fails now. */
+  let stopped: string | null = null;
+  /** Requests not answered yet, each with how to fail it. */
+  const inFlight = new Set<(why: string) => void>();
 
   const nodeFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
@@ -56,6 +73,10 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
         reject(signal.reason);
         return;
       }
+      if (stopped !== null) {
+        reject(stoppedFetch(stopped));
+        return;
+      }
       const method = (init.method ?? 'GET').toUpperCase();
       const headers: Record<string, string> = {};
       new Headers(init.headers).forEach((value, name) => {
@@ -73,15 +94,22 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
         req.destroy();
         reject(signal?.reason);
       };
+      const onStop = (why: string) => {
+        req.destroy();
+        reject(stoppedFetch(why));
+      };
+      inFlight.add(onStop);
       signal?.addEventListener('abort', onAbort, { once: true });
       const settled = () => signal?.removeEventListener('abort', onAbort);
       req.on('error', (error) => {
         settled();
+        inFlight.delete(onStop);
         if (!answered)
           reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error }));
       });
       req.on('response', (res: IncomingMessage) => {
         answered = true;
+        inFlight.delete(onStop);
         const status = res.statusCode ?? 0;
         let stream: ReadableStream<Uint8Array> | null = null;
         if (NULL_BODY_STATUSES.has(status) || method === 'HEAD') {
@@ -105,6 +133,11 @@ export function createNodeFetch(options: { maxSockets?: number; idleMs?: number 
     fetch: nodeFetch as typeof fetch,
     sockets: agents.sockets,
     close: agents.close,
+    stop(why) {
+      stopped = why;
+      for (const fail of [...inFlight]) fail(why);
+      inFlight.clear();
+    },
   };
 }
 
