@@ -396,6 +396,20 @@ describe.concurrent('itsm-rules test', () => {
   );
 
   it(
+    'reads an event file that starts with a byte-order mark, as editors on Windows save it',
+    async ({ expect }) => {
+      const event = join(tempDir(), 'bom.json');
+      writeFileSync(event, `\uFEFF${readFileSync(MAJOR, 'utf8')}`);
+      const plain = await run(['test', '--rules', EXAMPLES, '--event', MAJOR]);
+      const result = await run(['test', '--rules', EXAMPLES, '--event', event]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(plain.stdout);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'touches nothing: no file appears in the working directory',
     async ({ expect }) => {
       const hadData = existsSync(join(ROOT, 'data'));

@@ -30,6 +30,7 @@ import {
   tableApiFromFlags,
 } from './serve-command.js';
 import { serviceNowFlags, serviceNowFromFlags } from './servicenow-flags.js';
+import { readTextFile } from './text-file.js';
 
 const itsmServerFlags: FlagSpec[] = [
   {
@@ -154,7 +155,7 @@ function parseTokens(specs: string[]): Record<string, BearerToken> {
 function readUsersFile(path: string): SeedUser[] {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(readTextFile(path));
   } catch (error) {
     throw new UsageError(`--users ${path}: ${(error as Error).message}`);
   }

@@ -3,7 +3,6 @@
 // only: the client makes GET requests and nothing else) or from a file of events exported as
 // JSON lines. Prints a summary table and, per rule, samples of new matches, lost matches and
 // changed calls; `--format json` prints the report as data.
-import { readFileSync } from 'node:fs';
 import { parseDuration } from '../engine/duration.js';
 import { createLookupResolver } from '../engine/lookup.js';
 import { showBody } from '../engine/plan.js';
@@ -19,6 +18,7 @@ import { eventSchema, type ItsmEvent } from '../itsm/schemas.js';
 import { DEFAULT_ENGINE_USER } from '../webhook/drain.js';
 import { type Command, type FlagValues, list, UsageError } from './command.js';
 import { loadFolder } from './rule-commands.js';
+import { readTextFile } from './text-file.js';
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -225,7 +225,7 @@ function parseOptions(values: FlagValues): ReplayOptions {
 function* fileEvents(path: string, accounts: number[] | null, from: number): Generator<ItsmEvent> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFile(path);
   } catch (error) {
     throw new UsageError(`--events ${path} cannot be read: ${(error as Error).message}`);
   }

@@ -2,7 +2,7 @@
 // problem), `test` (with --event, dry-run one event against the rules: what matched, why not, and
 // the planned calls, touching nothing; without it, run the rule test suites beside the rules) and
 // `schema` (the JSON Schema of rule files, or of rule test suites).
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
@@ -31,6 +31,7 @@ import {
 } from './rule-files.js';
 import type { CaseResult } from './rule-suite-runner.js';
 import { renderJson, renderJunit, renderText } from './suite-report.js';
+import { readTextFile } from './text-file.js';
 
 // ITSM_RULES_DIR, as for `serve`; ITSM_RULES was this flag's twin before and is still read.
 const rulesFlag: FlagSpec = {
@@ -226,7 +227,7 @@ export const testCommand: Command = {
 
     let data: unknown;
     try {
-      const text = readFileSync(file, 'utf8');
+      const text = readTextFile(file);
       // A .json file is read as JSON, so a syntax error reads as a JSON one, not a YAML one.
       data = /\.json$/i.test(file)
         ? parseJson(text)
