@@ -60,3 +60,12 @@ function canonicalHost(host: string): string | undefined {
 function isAddress(host: string): boolean {
   return host.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 }
+
+/** The first problem among a list's entries, or undefined when every one can be matched. */
+export function httpAllowListProblem(entries: readonly string[]): string | undefined {
+  for (const entry of entries) {
+    const problem = httpAllowEntryProblem(entry);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}

@@ -4,8 +4,9 @@
 // or not (and why not), which calls they plan, what a correlation counts, and what the objects
 // look like afterwards. This module owns the format (its zod schema and JSON Schema) and turns a
 // file into a checked suite, reporting every problem with its file, line and pointer, as rule
-// files are reported; and it says which rules no case expects to match (the suites' coverage). Running a suite is the runtime's (src/runtime/rule-suite-runner.ts);
-// comparing what happened with what was expected is suite-expect.ts.
+// files are reported; and it says which rules no case expects to match (the suites' coverage).
+// Running a suite is the runtime's (src/runtime/rule-suite-runner.ts); comparing what happened
+// with what was expected is suite-expect.ts.
 import { z } from 'zod';
 import { fieldsOf, isUnifiedType, OBJECT_TYPES, type ObjectType } from '../itsm/fields.js';
 import { describeIssues, WRITE_SCHEMAS } from '../itsm/schemas.js';

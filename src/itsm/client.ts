@@ -698,11 +698,10 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
     path: string,
     hasKey: boolean,
     attempt: number,
+    /** The connection was refused (or the name not found): any method may be repeated. */
+    notSent: boolean,
   ): Failure {
-    // A connection refused (or a name not found) never sent the request: any method may be
-    // repeated.
-    const retryable =
-      isRetryable(method, hasKey, null) || (outcome.kind === 'network' && neverSent(outcome.cause));
+    const retryable = notSent || isRetryable(method, hasKey, null);
     const advice = !retryable
       ? `not retried: a ${method} without an Idempotency-Key may have been applied; check before repeating it`
       : attempt < maxAttempts
@@ -818,8 +817,9 @@ export function createItsmClient(options: ItsmClientOptions): ItsmClient {
         failure = apiFailure(response, parsed, method, request.path, hasKey, attempt);
         if (response.status >= 500) uncertain = true;
       } else {
-        failure = requestFailure(outcome, method, url, request.path, hasKey, attempt);
-        if (outcome.kind === 'timeout' || !neverSent(outcome.cause)) uncertain = true;
+        const notSent = outcome.kind === 'network' && neverSent(outcome.cause);
+        failure = requestFailure(outcome, method, url, request.path, hasKey, attempt, notSent);
+        if (!notSent) uncertain = true;
       }
 
       if (!failure.error.retryable || attempt >= maxAttempts) throw failure.error;

@@ -547,12 +547,14 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
    * run per rule, tick and object) a few times, then left to the next tick; the ticks of later
    * minutes run while it waits.
    */
+  /** The clock that names the timer's ticks (tests: scheduleTimer.now). */
+  const scheduleNow = options.scheduleTimer?.now ?? (() => new Date());
   const schedules = createScheduleQueue({
     dueRules: (tick) => dueRules(ruleSet, tick),
     runTick: (tick, rules) => runSchedules(pipeline(), { tick, rules }),
     attempts: options.scheduleAttempts ?? SCHEDULE_ATTEMPTS,
     retryMs: options.scheduleRetryMs ?? SCHEDULE_RETRY_MS,
-    now: options.scheduleTimer?.now ?? (() => new Date()),
+    now: scheduleNow,
     log,
     onError(error) {
       health.noteError(error);
@@ -774,9 +776,8 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
     // No `protect`: the callback only queues the minute, and a tick still running (or waiting
     // for its retry) must not make the timer skip the next. utcOffset 0 rather than timezone
     // 'UTC': the same minutes without Intl's time-zone data (~8 MB resident).
-    const timerNow = options.scheduleTimer?.now ?? (() => new Date());
     const cron = new Cron(options.scheduleTimer?.pattern ?? '* * * * *', { utcOffset: 0 }, () =>
-      schedules.fire(timerNow()),
+      schedules.fire(scheduleNow()),
     );
     timers.push({ stop: () => cron.stop() });
   }
@@ -850,6 +851,7 @@ export async function startEngine(options: StartEngineOptions): Promise<RunningE
             ),
           options.httpStopGraceMs ?? HTTP_STOP_GRACE_MS,
         );
+        grace.unref();
         await queue.close();
         // A retry of a parked object still running is let finish, as a drain finishes its page.
         await Promise.all(parkedRetries.values());

@@ -7,7 +7,7 @@ import { schedulePlanKey } from '../engine/context.js';
 import { type Evaluation, evaluateEvent, type RuleOutcome } from '../engine/evaluate.js';
 import { EventInputError, toEventInput } from '../engine/event-input.js';
 import { isAllowedHost } from '../engine/execute.js';
-import { httpAllowEntryProblem } from '../engine/http-allow-entry.js';
+import { httpAllowListProblem } from '../engine/http-allow-entry.js';
 import { type LoadResult, loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { type Plan, type PlannedCall, showBody } from '../engine/plan.js';
 import { formatProblem, formatWarning, type RuleProblem } from '../engine/problem.js';
@@ -63,10 +63,8 @@ export const httpAllowFlag: FlagSpec = {
 export function httpAllowFromFlag(values: FlagValues): string[] {
   const value = values['http-allow'];
   const entries = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
-  for (const entry of entries) {
-    const problem = httpAllowEntryProblem(entry);
-    if (problem !== undefined) throw new UsageError(`--http-allow: ${problem}`);
-  }
+  const problem = httpAllowListProblem(entries);
+  if (problem !== undefined) throw new UsageError(`--http-allow: ${problem}`);
   return entries;
 }
 

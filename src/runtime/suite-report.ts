@@ -36,11 +36,11 @@ export function renderJson(
   results: readonly CaseResult[],
   notExpectedToMatch: readonly string[],
 ): string {
-  const failed = results.filter((result) => !result.passed).length;
+  const { passed, failed } = counts(results);
   return JSON.stringify(
     {
       cases: results.map(({ file, name, passed, failures }) => ({ file, name, passed, failures })),
-      passed: results.length - failed,
+      passed,
       failed,
       notExpectedToMatch,
     },
@@ -50,8 +50,8 @@ export function renderJson(
 }
 
 export function summaryLine(results: readonly CaseResult[]): string {
-  const failed = results.filter((result) => !result.passed).length;
-  return `${results.length - failed} passed, ${failed} failed`;
+  const { passed, failed } = counts(results);
+  return `${passed} passed, ${failed} failed`;
 }
 
 export function renderJunit(results: readonly CaseResult[]): string {
@@ -113,4 +113,9 @@ function xml(text: string, attribute = true): string {
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;');
   return attribute ? escaped.replaceAll('\n', '&#10;') : escaped;
+}
+
+function counts(results: readonly CaseResult[]): { passed: number; failed: number } {
+  const failed = results.filter((result) => !result.passed).length;
+  return { passed: results.length - failed, failed };
 }

@@ -14,7 +14,7 @@
 // Nothing here or below may import a Node built-in: wrangler bundles it for workerd.
 
 import * as yaml from 'yaml';
-import { httpAllowEntryProblem } from '../engine/http-allow-entry.js';
+import { httpAllowListProblem } from '../engine/http-allow-entry.js';
 import { loadRules, type RuleSet, type RuleSource } from '../engine/load.js';
 import { formatProblem } from '../engine/problem.js';
 import { ruleSetVersion } from '../engine/rule-version.js';
@@ -301,14 +301,12 @@ function commaList(value: string | undefined): string[] {
 /** ITSM_HTTP_ALLOW's entries; one the engine could never match stops the Worker, named. */
 function httpAllowList(env: WorkerEnv): string[] {
   const entries = commaList(text(env, 'ITSM_HTTP_ALLOW'));
-  for (const entry of entries) {
-    const problem = httpAllowEntryProblem(entry);
-    if (problem !== undefined) {
-      throw new WorkerConfigError(
-        'ITSM_HTTP_ALLOW',
-        `the Worker is not configured: ITSM_HTTP_ALLOW: ${problem} (comma-separated)`,
-      );
-    }
+  const problem = httpAllowListProblem(entries);
+  if (problem !== undefined) {
+    throw new WorkerConfigError(
+      'ITSM_HTTP_ALLOW',
+      `the Worker is not configured: ITSM_HTTP_ALLOW: ${problem} (comma-separated)`,
+    );
   }
   return entries;
 }

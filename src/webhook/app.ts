@@ -246,27 +246,24 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   });
 
   // A path that exists answers any other method with 405 and what it allows, not 404.
-  for (const path of [
-    '/healthz',
-    '/openapi.json',
-    '/metrics',
-    '/runs',
-    '/runs/:id',
-    '/admin/parked',
-  ]) {
-    app.all(path, () => {
-      throw new EngineHttpError(405, 'method_not_allowed', 'use GET', { Allow: 'GET' });
-    });
-  }
-  for (const path of [
-    '/admin/schedules/run',
-    '/admin/rules/reload',
-    '/admin/rules/preview',
-    '/admin/parked/retry',
-  ]) {
-    app.all(path, () => {
-      throw new EngineHttpError(405, 'method_not_allowed', 'use POST', { Allow: 'POST' });
-    });
+  const onlyMethod: [allowed: string, paths: string[]][] = [
+    ['GET', ['/healthz', '/openapi.json', '/metrics', '/runs', '/runs/:id', '/admin/parked']],
+    [
+      'POST',
+      [
+        '/admin/schedules/run',
+        '/admin/rules/reload',
+        '/admin/rules/preview',
+        '/admin/parked/retry',
+      ],
+    ],
+  ];
+  for (const [allowed, paths] of onlyMethod) {
+    for (const path of paths) {
+      app.all(path, () => {
+        throw new EngineHttpError(405, 'method_not_allowed', `use ${allowed}`, { Allow: allowed });
+      });
+    }
   }
   return app;
 }
